@@ -1,0 +1,114 @@
+//! The command line: parsing only. Work happens in `ops`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "replmend",
+    version,
+    about = "Diagnose and repair MySQL/MariaDB replication stopped by duplicate-key (1062) and missing-row (1032) errors",
+    long_about = "replmend finds the transaction a replica failed on, decodes its rows from the source's binlog, \
+compares them with both nodes' current rows, and proposes ranked, journaled remedies.\n\n\
+Connection options follow the mysql client: -h/-P/-u/-S/-p, MYSQL_PWD, ~/.my.cnf ([client] and [replmend] groups), \
+or a DSN mysql://user[:password]@host:port. Passwords are never printed.",
+    after_help = "Examples:\n  replmend status --replica mysql://root@127.0.0.1:3307\n  \
+replmend status -h db2.example -u dba -p --format json\n\n\
+Exit codes: 0 healthy/success, 3 a channel stopped on an applier error, 4 not running (no applier error), \
+5 not a replica, 6 unreachable, 7 access denied, 8 bad input, 9 error not diagnosable, 10 refused. See docs/exit-codes.md.",
+    disable_help_flag = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Output format: human-readable text, or a stable, versioned JSON document (docs/json.md).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text, env = "REPLMEND_FORMAT")]
+    pub format: Format,
+
+    /// Colour: auto (only on a terminal), always, never. NO_COLOR is honoured.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Print help (-h is --host, as in the mysql client).
+    #[arg(long, global = true, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every replication channel of a replica: threads, last errors, coordinates, GTIDs, lag.
+    ///
+    /// Exit code 0 when all channels are healthy, 3 when one is stopped on an applier error,
+    /// 4 when one is stopped without one.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub replica: ReplicaConn,
+}
+
+/// How to reach the replica. Same meaning as the mysql client's options.
+#[derive(Debug, Args, Clone)]
+pub struct ReplicaConn {
+    /// The replica, as mysql://user[:password]@host[:port] (prefer MYSQL_PWD or -p for the password).
+    #[arg(
+        long,
+        env = "REPLMEND_REPLICA",
+        value_name = "DSN",
+        hide_env_values = true
+    )]
+    pub replica: Option<String>,
+
+    /// Host of the replica (when no DSN is given).
+    #[arg(short = 'h', long)]
+    pub host: Option<String>,
+
+    /// Port of the replica.
+    #[arg(short = 'P', long)]
+    pub port: Option<u16>,
+
+    /// User name; defaults to the option file's, then the login name.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+
+    /// Unix socket of the replica.
+    #[arg(short = 'S', long)]
+    pub socket: Option<PathBuf>,
+
+    /// Ask for the password at a hidden prompt (otherwise MYSQL_PWD, then the option file).
+    #[arg(short = 'p', long = "password")]
+    pub ask_password: bool,
+
+    /// Read options from this file only ([client] and [replmend] groups), like the mysql client.
+    #[arg(long, value_name = "FILE")]
+    pub defaults_file: Option<PathBuf>,
+
+    /// Do not read ~/.my.cnf.
+    #[arg(long)]
+    pub no_defaults: bool,
+
+    /// TLS: DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
+    #[arg(long, value_name = "MODE")]
+    pub ssl_mode: Option<String>,
+
+    /// CA certificate for VERIFY_CA / VERIFY_IDENTITY.
+    #[arg(long, value_name = "FILE")]
+    pub ssl_ca: Option<PathBuf>,
+}

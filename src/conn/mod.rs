@@ -1,0 +1,148 @@
+//! Connections: the edge where replmend meets a server.
+
+pub mod mycnf;
+pub mod spec;
+
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder, SslOpts};
+use thiserror::Error;
+
+pub use spec::{ConnSpec, Secret, SslMode};
+
+use crate::flavor::Flavor;
+
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    #[error("cannot reach {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("access denied for {who}: {reason}")]
+    AccessDenied { who: String, reason: String },
+    #[error("{endpoint} answered, but {reason}")]
+    Protocol { endpoint: String, reason: String },
+}
+
+/// An open connection to one server, with what replmend needs to know about it.
+pub struct Server {
+    pub spec: ConnSpec,
+    pub conn: Conn,
+    pub flavor: Flavor,
+    pub version_string: String,
+    pub server_id: u32,
+    pub server_uuid: Option<String>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Server({} {})", self.spec, self.flavor)
+    }
+}
+
+pub(crate) fn opts(spec: &ConnSpec, connect_timeout: Duration) -> OptsBuilder {
+    let mut b = OptsBuilder::new()
+        .ip_or_hostname(Some(spec.host.clone()))
+        .tcp_port(spec.port)
+        .user(Some(spec.user.clone()))
+        .pass(spec.password.as_ref().map(|p| p.expose().to_string()))
+        // Without this the crate silently switches to the server's @@socket on loopback,
+        // which is a different path inside a chroot or container.
+        .prefer_socket(false)
+        .tcp_connect_timeout(Some(connect_timeout))
+        .read_timeout(Some(Duration::from_secs(60)))
+        .write_timeout(Some(Duration::from_secs(60)))
+        .socket(spec.socket.as_ref().map(|s| s.display().to_string()));
+    let ssl = match spec.ssl_mode {
+        SslMode::Disabled => None,
+        SslMode::Required => Some(
+            SslOpts::default()
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        ),
+        SslMode::VerifyCa => Some(
+            SslOpts::default()
+                .with_root_cert_path(spec.ssl_ca.clone())
+                .with_danger_skip_domain_validation(true),
+        ),
+        SslMode::VerifyIdentity => {
+            Some(SslOpts::default().with_root_cert_path(spec.ssl_ca.clone()))
+        }
+    };
+    b = b.ssl_opts(ssl);
+    b
+}
+
+fn classify(spec: &ConnSpec, err: mysql::Error) -> ConnectError {
+    let endpoint = spec.to_string();
+    match err {
+        mysql::Error::MySqlError(e) if matches!(e.code, 1045 | 1044 | 1698 | 1130) => {
+            ConnectError::AccessDenied {
+                who: endpoint,
+                reason: redact(&e.message, spec),
+            }
+        }
+        mysql::Error::IoError(e) => ConnectError::Unreachable {
+            endpoint,
+            reason: e.to_string(),
+        },
+        mysql::Error::DriverError(
+            e @ (mysql::DriverError::ConnectTimeout | mysql::DriverError::CouldNotConnect(_)),
+        ) => ConnectError::Unreachable {
+            endpoint,
+            reason: e.to_string(),
+        },
+        other => ConnectError::Protocol {
+            endpoint,
+            reason: redact(&other.to_string(), spec),
+        },
+    }
+}
+
+/// Servers echo nothing secret today, but a password must never reach output even if one did.
+fn redact(text: &str, spec: &ConnSpec) -> String {
+    match &spec.password {
+        Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "***"),
+        _ => text.to_string(),
+    }
+}
+
+impl Server {
+    pub fn connect(spec: &ConnSpec) -> Result<Server, ConnectError> {
+        Self::connect_with_timeout(spec, Duration::from_secs(10))
+    }
+
+    pub fn connect_with_timeout(
+        spec: &ConnSpec,
+        timeout: Duration,
+    ) -> Result<Server, ConnectError> {
+        let mut conn = Conn::new(opts(spec, timeout)).map_err(|e| classify(spec, e))?;
+        let row: Option<(String, u32, Option<String>)> = conn
+            .query_first("SELECT @@version, @@server_id, (SELECT @@server_uuid)")
+            .or_else(|_| {
+                // MariaDB has no server_uuid; asking for it is an error there.
+                conn.query_first::<(String, u32), _>("SELECT @@version, @@server_id")
+                    .map(|r| r.map(|(v, id)| (v, id, None)))
+            })
+            .map_err(|e| classify(spec, e))?;
+        let (version_string, server_id, server_uuid) =
+            row.ok_or_else(|| ConnectError::Protocol {
+                endpoint: spec.to_string(),
+                reason: "SELECT @@version returned nothing".into(),
+            })?;
+        let flavor = Flavor::parse(&version_string).ok_or_else(|| ConnectError::Protocol {
+            endpoint: spec.to_string(),
+            reason: format!("its version {version_string:?} is not one replmend knows"),
+        })?;
+        // Row values and key bytes must come back exactly as stored.
+        conn.query_drop("SET NAMES utf8mb4")
+            .map_err(|e| classify(spec, e))?;
+        Ok(Server {
+            spec: spec.clone(),
+            conn,
+            flavor,
+            version_string,
+            server_id,
+            server_uuid,
+        })
+    }
+}

@@ -1,0 +1,280 @@
+//! The diagnosis: everything known about one stopped channel, as plain data. Built by
+//! `ops::diagnose` from live servers, consumed by the planner and the renderers. Serialized as
+//! the versioned JSON document described in docs/json.md (`replmend.diagnosis/1`).
+
+use serde::Serialize;
+
+use crate::flavor::Flavor;
+use crate::value::Cell;
+
+pub const DIAGNOSIS_SCHEMA: &str = "replmend.diagnosis/1";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeRef {
+    pub endpoint: String,
+    pub flavor: Flavor,
+    pub server_id: u32,
+    pub server_uuid: Option<String>,
+}
+
+/// What kind of conflict stopped the applier.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// 1062 on a Write_rows event: the row to insert already exists.
+    DuplicateOnWrite,
+    /// 1062 on an Update_rows event: the new key value already exists.
+    DuplicateOnUpdate,
+    /// 1032 on an Update_rows event: the row to update is missing.
+    MissingOnUpdate,
+    /// 1032 on a Delete_rows event: the row to delete is missing.
+    MissingOnDelete,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RowsEventKind {
+    Write,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    Primary,
+    Unique,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TableRef {
+    pub schema: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for TableRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KeyRef {
+    pub name: String,
+    pub kind: KeyKind,
+    pub columns: Vec<String>,
+}
+
+/// A GTID in the flavor's own notation: MySQL `uuid:n`, MariaDB `domain-server-seq`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "flavor", rename_all = "lowercase")]
+pub enum Gtid {
+    Mysql {
+        uuid: String,
+        gno: u64,
+    },
+    Mariadb {
+        domain: u32,
+        server_id: u32,
+        seq: u64,
+    },
+}
+
+impl std::fmt::Display for Gtid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gtid::Mysql { uuid, gno } => write!(f, "{uuid}:{gno}"),
+            Gtid::Mariadb {
+                domain,
+                server_id,
+                seq,
+            } => write!(f, "{domain}-{server_id}-{seq}"),
+        }
+    }
+}
+
+impl Gtid {
+    pub fn parse(s: &str) -> Option<Gtid> {
+        let s = s.trim();
+        if let Some((uuid, gno)) = s.rsplit_once(':') {
+            return Some(Gtid::Mysql {
+                uuid: uuid.to_ascii_lowercase(),
+                gno: gno.parse().ok()?,
+            });
+        }
+        let mut it = s.split('-');
+        let (d, sid, seq) = (it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() {
+            return None;
+        }
+        Some(Gtid::Mariadb {
+            domain: d.parse().ok()?,
+            server_id: sid.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// One rows event of the failing transaction.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventSummary {
+    pub kind: RowsEventKind,
+    pub table: TableRef,
+    pub rows: usize,
+    pub end_log_pos: u64,
+    /// True for the event the applier failed on.
+    pub failed: bool,
+}
+
+/// The failing transaction as read from the source's binlog.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Transaction {
+    pub source_log_file: String,
+    /// Where the transaction starts (its GTID or BEGIN event).
+    pub start_pos: u64,
+    /// Where the transaction ends (after its XID/COMMIT).
+    pub end_pos: u64,
+    /// end_log_pos of the failing event, from the error.
+    pub failed_event_end_log_pos: u64,
+    pub gtid: Option<Gtid>,
+    pub events: Vec<EventSummary>,
+    /// Rows in all rows events of the transaction.
+    pub rows_total: usize,
+    /// The original statement, when the source logs it (MySQL binlog_rows_query_log_events).
+    pub statement: Option<String>,
+    /// Bytes read from the source's binlog to find and decode it.
+    pub bytes_read: u64,
+}
+
+/// A named row: column names with values, in table order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    pub columns: Vec<String>,
+    pub values: Vec<Cell>,
+}
+
+impl Row {
+    pub fn get(&self, column: &str) -> Option<&Cell> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .map(|i| &self.values[i])
+    }
+}
+
+/// How the two nodes' current versions of a conflicting row compare.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Identical,
+    Differs {
+        columns: Vec<String>,
+    },
+    AbsentOnSource,
+    AbsentOnReplica,
+    AbsentOnBoth,
+    /// The source could not be read: only the replica's side is known.
+    SourceUnknown,
+}
+
+/// One row of the failing transaction that conflicts on the replica.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Conflict {
+    /// Index of the row within the failing event (0-based).
+    pub row_index: usize,
+    /// The unique key and its values, taken from the row image.
+    pub key: Vec<(String, Cell)>,
+    /// What the event wanted: the after image of a write/update, the before image of a delete
+    /// (columns present in the image only, with binlog_row_image=MINIMAL).
+    pub event_row: Row,
+    /// For updates, the before image.
+    pub event_before: Option<Row>,
+    pub replica_row: Option<Row>,
+    pub source_row: Option<Row>,
+    pub verdict: Verdict,
+}
+
+/// The other direction of a dual-master pair, seen from the replica's source.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReverseChannel {
+    /// The source replicates from this replica: a dual-master (circular) pair.
+    pub dual_master: bool,
+    pub channel: String,
+    pub stopped: bool,
+    pub errno: Option<u32>,
+    pub error: Option<String>,
+    /// The reverse channel stopped on the same table and key values.
+    pub same_key: bool,
+    /// The reverse direction's own diagnosis (without its own reverse), when it is stopped.
+    pub diagnosis: Option<Box<Diagnosis>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorFacts {
+    pub errno: u32,
+    pub message: String,
+    /// Key name as the error text gives it (`PRIMARY`, `uk_email`), table qualifier removed.
+    pub key_name: Option<String>,
+    /// The value as the error quotes it: display only, it is ambiguous for composite keys.
+    pub quoted_value: Option<String>,
+    pub worker: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Diagnosis {
+    pub schema: &'static str,
+    pub replica: NodeRef,
+    pub source: Option<NodeRef>,
+    pub channel: String,
+    pub kind: ConflictKind,
+    pub error: ErrorFacts,
+    pub table: TableRef,
+    pub key: Option<KeyRef>,
+    /// GTID-based replication is in use on this channel.
+    pub gtid_positioning: bool,
+    /// The source server has GTIDs on (MySQL gtid_mode=ON; MariaDB always has GTIDs).
+    pub gtid_enabled: bool,
+    pub transaction: Option<Transaction>,
+    pub conflicts: Vec<Conflict>,
+    pub reverse: Option<ReverseChannel>,
+    /// What could not be determined, in words a DBA can act on.
+    pub missing: Vec<String>,
+    /// A stable hash of what identifies this incident; a plan made for it is refused if the
+    /// replica has moved on (see `fingerprint`).
+    pub fingerprint: String,
+}
+
+impl Diagnosis {
+    pub fn rows_in_transaction(&self) -> Option<usize> {
+        self.transaction.as_ref().map(|t| t.rows_total)
+    }
+
+    pub fn all_identical(&self) -> bool {
+        !self.conflicts.is_empty()
+            && self
+                .conflicts
+                .iter()
+                .all(|c| matches!(c.verdict, Verdict::Identical))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gtid_forms() {
+        let m = Gtid::parse("3E11FA47-71CA-11E1-9E33-C80AA9429562:23").unwrap();
+        assert_eq!(m.to_string(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:23");
+        let d = Gtid::parse("0-1-6").unwrap();
+        assert_eq!(
+            d,
+            Gtid::Mariadb {
+                domain: 0,
+                server_id: 1,
+                seq: 6
+            }
+        );
+        assert!(Gtid::parse("garbage").is_none());
+    }
+}

@@ -1,0 +1,371 @@
+//! Server flavor and version, and every statement or name that differs between them. This is
+//! the one place per flavor difference: callers ask "what is the statement here", never
+//! "is this MariaDB".
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Mysql,
+    Mariadb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Version {
+    pub major: u16,
+    pub minor: u16,
+    pub patch: u16,
+}
+
+impl Version {
+    pub const fn new(major: u16, minor: u16, patch: u16) -> Version {
+        Version {
+            major,
+            minor,
+            patch,
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Flavor {
+    pub kind: Kind,
+    pub version: Version,
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.kind {
+            Kind::Mysql => "MySQL",
+            Kind::Mariadb => "MariaDB",
+        };
+        write!(f, "{name} {}", self.version)
+    }
+}
+
+/// How a replication channel is named in statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thread {
+    Both,
+    Io,
+    Sql,
+}
+
+impl Flavor {
+    /// From `SELECT @@version` (e.g. `8.0.36-log`, `10.11.6-MariaDB-0+deb12u1-log`,
+    /// `5.5.5-10.11.6-MariaDB` as some proxies report it).
+    pub fn parse(version: &str) -> Option<Flavor> {
+        let kind = if version.contains("MariaDB") {
+            Kind::Mariadb
+        } else {
+            Kind::Mysql
+        };
+        let v = version.strip_prefix("5.5.5-").unwrap_or(version);
+        let mut nums = v
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map(|n| n.parse::<u16>().ok());
+        let major = nums.next()??;
+        let minor = nums.next().flatten().unwrap_or(0);
+        let patch = nums.next().flatten().unwrap_or(0);
+        Some(Flavor {
+            kind,
+            version: Version::new(major, minor, patch),
+        })
+    }
+
+    pub fn is_mariadb(&self) -> bool {
+        self.kind == Kind::Mariadb
+    }
+
+    fn at_least(&self, major: u16, minor: u16, patch: u16) -> bool {
+        self.version >= Version::new(major, minor, patch)
+    }
+
+    /// MySQL renamed SLAVE/MASTER to REPLICA/SOURCE in 8.0.22 and removed the old names in 8.4.
+    fn mysql_replica_words(&self) -> bool {
+        self.kind == Kind::Mysql && self.at_least(8, 0, 22)
+    }
+
+    /// The status statement listing every channel.
+    pub fn show_replica_status(&self) -> &'static str {
+        match self.kind {
+            Kind::Mariadb => "SHOW ALL SLAVES STATUS",
+            Kind::Mysql if self.mysql_replica_words() => "SHOW REPLICA STATUS",
+            Kind::Mysql => "SHOW SLAVE STATUS",
+        }
+    }
+
+    /// Does this server know `SHOW REPLICAS` / `SHOW SLAVE HOSTS` for finding who replicates
+    /// from it?
+    pub fn show_replicas(&self) -> &'static str {
+        if self.mysql_replica_words() {
+            "SHOW REPLICAS"
+        } else {
+            "SHOW SLAVE HOSTS"
+        }
+    }
+
+    fn channel_clause(&self, channel: &str) -> String {
+        match self.kind {
+            // MariaDB names the connection right after SLAVE; the default one is ''.
+            Kind::Mariadb => String::new(),
+            Kind::Mysql if channel.is_empty() => String::new(),
+            Kind::Mysql => format!(" FOR CHANNEL {}", quote_string(channel)),
+        }
+    }
+
+    fn replication_statement(&self, verb: &str, thread: Thread, channel: &str) -> String {
+        let threads = match thread {
+            Thread::Both => "",
+            Thread::Io => " IO_THREAD",
+            Thread::Sql => " SQL_THREAD",
+        };
+        match self.kind {
+            Kind::Mariadb => {
+                let name = if channel.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", quote_string(channel))
+                };
+                format!("{verb} SLAVE{name}{threads}")
+            }
+            Kind::Mysql => {
+                let word = if self.mysql_replica_words() {
+                    "REPLICA"
+                } else {
+                    "SLAVE"
+                };
+                format!("{verb} {word}{threads}{}", self.channel_clause(channel))
+            }
+        }
+    }
+
+    pub fn stop_replica(&self, thread: Thread, channel: &str) -> String {
+        self.replication_statement("STOP", thread, channel)
+    }
+
+    pub fn start_replica(&self, thread: Thread, channel: &str) -> String {
+        self.replication_statement("START", thread, channel)
+    }
+
+    /// The global that skips the next N events (transactions when GTIDs are on).
+    pub fn skip_counter_variable(&self) -> &'static str {
+        match self.kind {
+            Kind::Mysql if self.at_least(8, 0, 26) => "sql_replica_skip_counter",
+            _ => "sql_slave_skip_counter",
+        }
+    }
+
+    /// Statements that set the skip counter for one channel. MariaDB scopes it through
+    /// `default_master_connection`; MySQL's counter applies to the next channel started.
+    pub fn set_skip_counter(&self, channel: &str, n: u64) -> Vec<String> {
+        let set = format!("SET GLOBAL {} = {n}", self.skip_counter_variable());
+        match self.kind {
+            Kind::Mariadb if !channel.is_empty() => vec![
+                format!(
+                    "SET @@default_master_connection = {}",
+                    quote_string(channel)
+                ),
+                set,
+            ],
+            _ => vec![set],
+        }
+    }
+
+    /// The performance_schema column holding the GTID a worker is (or was) applying.
+    pub fn worker_transaction_column(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Mysql if self.version.major >= 8 => Some("APPLYING_TRANSACTION"),
+            Kind::Mysql => Some("LAST_SEEN_TRANSACTION"),
+            Kind::Mariadb => None,
+        }
+    }
+
+    /// The variable that, set to 0 in a session, keeps writes out of the binary log.
+    pub fn sql_log_bin(&self) -> &'static str {
+        "sql_log_bin"
+    }
+
+    /// The query that reports GTID state: MySQL's executed set, MariaDB's positions.
+    pub fn gtid_state_query(&self) -> &'static str {
+        match self.kind {
+            Kind::Mysql => {
+                "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed, @@GLOBAL.server_uuid, NULL"
+            }
+            Kind::Mariadb => {
+                "SELECT IF(@@GLOBAL.gtid_slave_pos <> '' OR @@GLOBAL.gtid_binlog_pos <> '', 'ON', 'OFF'), \
+                 @@GLOBAL.gtid_current_pos, NULL, @@GLOBAL.gtid_slave_pos"
+            }
+        }
+    }
+}
+
+/// A column of the replica status read by name; the names changed in MySQL 8.0.22, and
+/// column order changes between versions, so never read by position.
+pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
+    match canonical {
+        "io_running" => &["Replica_IO_Running", "Slave_IO_Running"],
+        "sql_running" => &["Replica_SQL_Running", "Slave_SQL_Running"],
+        "source_host" => &["Source_Host", "Master_Host"],
+        "source_port" => &["Source_Port", "Master_Port"],
+        "source_user" => &["Source_User", "Master_User"],
+        "source_log_file" => &["Source_Log_File", "Master_Log_File"],
+        "read_source_log_pos" => &["Read_Source_Log_Pos", "Read_Master_Log_Pos"],
+        "relay_source_log_file" => &["Relay_Source_Log_File", "Relay_Master_Log_File"],
+        "exec_source_log_pos" => &["Exec_Source_Log_Pos", "Exec_Master_Log_Pos"],
+        "seconds_behind" => &["Seconds_Behind_Source", "Seconds_Behind_Master"],
+        "source_server_id" => &["Source_Server_Id", "Master_Server_Id"],
+        "source_uuid" => &["Source_UUID", "Master_UUID"],
+        "channel" => &["Channel_Name", "Connection_name"],
+        "auto_position" => &["Auto_Position"],
+        "using_gtid" => &["Using_Gtid"],
+        "gtid_io_pos" => &["Gtid_IO_Pos"],
+        "retrieved_gtid_set" => &["Retrieved_Gtid_Set"],
+        "executed_gtid_set" => &["Executed_Gtid_Set"],
+        "last_io_errno" => &["Last_IO_Errno"],
+        "last_io_error" => &["Last_IO_Error"],
+        "last_io_error_timestamp" => &["Last_IO_Error_Timestamp"],
+        "last_sql_errno" => &["Last_SQL_Errno"],
+        "last_sql_error" => &["Last_SQL_Error"],
+        "last_sql_error_timestamp" => &["Last_SQL_Error_Timestamp"],
+        "relay_log_file" => &["Relay_Log_File"],
+        "relay_log_pos" => &["Relay_Log_Pos"],
+        "sql_delay" => &["SQL_Delay"],
+        "parallel_mode" => &["Parallel_Mode"],
+        _ => &[],
+    }
+}
+
+/// Quotes a string literal for the rare statements that cannot take a bound parameter
+/// (channel names in STOP/START, SET GTID_NEXT).
+pub fn quote_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            _ => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Quotes an identifier with backticks, doubling any backtick inside it.
+pub fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: &str) -> Flavor {
+        Flavor::parse(v).unwrap()
+    }
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(
+            f("10.11.6-MariaDB-0+deb12u1-log").to_string(),
+            "MariaDB 10.11.6"
+        );
+        assert_eq!(f("5.5.5-10.6.12-MariaDB").to_string(), "MariaDB 10.6.12");
+        assert_eq!(f("8.0.36-0ubuntu0.22.04.1").to_string(), "MySQL 8.0.36");
+        assert_eq!(f("5.7.44-log").to_string(), "MySQL 5.7.44");
+        assert_eq!(f("9.7.0").to_string(), "MySQL 9.7.0");
+        assert_eq!(f("11.4.2-MariaDB").kind, Kind::Mariadb);
+        assert!(Flavor::parse("garbage").is_none());
+    }
+
+    #[test]
+    fn status_statements_per_flavor() {
+        assert_eq!(f("5.7.44").show_replica_status(), "SHOW SLAVE STATUS");
+        assert_eq!(f("8.0.21").show_replica_status(), "SHOW SLAVE STATUS");
+        assert_eq!(f("8.0.22").show_replica_status(), "SHOW REPLICA STATUS");
+        assert_eq!(f("8.4.3").show_replica_status(), "SHOW REPLICA STATUS");
+        assert_eq!(f("9.7.0").show_replica_status(), "SHOW REPLICA STATUS");
+        assert_eq!(
+            f("10.11.6-MariaDB").show_replica_status(),
+            "SHOW ALL SLAVES STATUS"
+        );
+        assert_eq!(
+            f("11.4.2-MariaDB").show_replica_status(),
+            "SHOW ALL SLAVES STATUS"
+        );
+    }
+
+    #[test]
+    fn start_stop_per_flavor() {
+        assert_eq!(f("5.7.44").stop_replica(Thread::Both, ""), "STOP SLAVE");
+        assert_eq!(
+            f("8.0.36").start_replica(Thread::Sql, "ch1"),
+            "START REPLICA SQL_THREAD FOR CHANNEL 'ch1'"
+        );
+        assert_eq!(
+            f("9.7.0").stop_replica(Thread::Io, ""),
+            "STOP REPLICA IO_THREAD"
+        );
+        assert_eq!(
+            f("10.11.6-MariaDB").stop_replica(Thread::Both, ""),
+            "STOP SLAVE"
+        );
+        assert_eq!(
+            f("10.11.6-MariaDB").start_replica(Thread::Sql, "east"),
+            "START SLAVE 'east' SQL_THREAD"
+        );
+    }
+
+    #[test]
+    fn skip_counter_per_flavor() {
+        assert_eq!(
+            f("5.7.44").skip_counter_variable(),
+            "sql_slave_skip_counter"
+        );
+        assert_eq!(
+            f("8.0.25").skip_counter_variable(),
+            "sql_slave_skip_counter"
+        );
+        assert_eq!(
+            f("8.0.26").skip_counter_variable(),
+            "sql_replica_skip_counter"
+        );
+        assert_eq!(
+            f("8.4.0").skip_counter_variable(),
+            "sql_replica_skip_counter"
+        );
+        assert_eq!(
+            f("10.11.6-MariaDB").set_skip_counter("east", 1),
+            vec![
+                "SET @@default_master_connection = 'east'".to_string(),
+                "SET GLOBAL sql_slave_skip_counter = 1".to_string()
+            ]
+        );
+        assert_eq!(
+            f("5.7.44").worker_transaction_column(),
+            Some("LAST_SEEN_TRANSACTION")
+        );
+        assert_eq!(
+            f("8.0.36").worker_transaction_column(),
+            Some("APPLYING_TRANSACTION")
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("we`ird name"), "`we``ird name`");
+        assert_eq!(quote_string("it's\\"), "'it''s\\\\'");
+    }
+}

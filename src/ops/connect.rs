@@ -1,0 +1,81 @@
+//! Turns connection flags into a `ConnSpec`: reads the option file, the environment and, when
+//! asked, a hidden prompt.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::cli::ReplicaConn;
+use crate::conn::mycnf::OptionFile;
+use crate::conn::spec::{self, ConnSpec, SpecInput};
+
+fn default_option_file() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".my.cnf"))
+        .filter(|p| p.is_file())
+}
+
+pub fn option_file(args: &ReplicaConn) -> Result<Option<OptionFile>> {
+    if let Some(path) = &args.defaults_file {
+        return Ok(Some(OptionFile::load(path)?));
+    }
+    if args.no_defaults {
+        return Ok(None);
+    }
+    Ok(match default_option_file() {
+        Some(p) => Some(OptionFile::load(&p)?),
+        None => None,
+    })
+}
+
+pub fn replica_spec(args: &ReplicaConn) -> Result<ConnSpec> {
+    let file = option_file(args)?;
+    let prompted_password = if args.ask_password {
+        Some(
+            dialoguer::Password::new()
+                .with_prompt("Password")
+                .allow_empty_password(true)
+                .interact()
+                .context("-p needs a terminal to prompt for the password; use MYSQL_PWD or an option file instead")?,
+        )
+    } else {
+        None
+    };
+    let input = SpecInput {
+        dsn: args.replica.clone(),
+        host: args.host.clone(),
+        port: args.port,
+        user: args.user.clone(),
+        socket: args.socket.clone(),
+        ssl_mode: args.ssl_mode.clone(),
+        ssl_ca: args.ssl_ca.clone(),
+        env_password: std::env::var("MYSQL_PWD").ok(),
+        prompted_password,
+        login_user: std::env::var("USER").ok(),
+    };
+    Ok(spec::resolve(&input, file.as_ref())?)
+}
+
+/// A second server (e.g. the source) reached with a DSN of its own, or else with the replica's
+/// credentials at the given endpoint.
+pub fn other_spec(
+    dsn: Option<&str>,
+    fallback: &ConnSpec,
+    host: &str,
+    port: u16,
+) -> Result<ConnSpec> {
+    match dsn {
+        Some(d) => {
+            let input = SpecInput {
+                dsn: Some(d.to_string()),
+                env_password: fallback.password.as_ref().map(|p| p.expose().to_string()),
+                login_user: Some(fallback.user.clone()),
+                ssl_mode: Some(format!("{:?}", fallback.ssl_mode)),
+                ssl_ca: fallback.ssl_ca.clone(),
+                ..Default::default()
+            };
+            Ok(spec::resolve(&input, None)?)
+        }
+        None => Ok(fallback.with_endpoint(host, port)),
+    }
+}

@@ -1,0 +1,22 @@
+use anyhow::Result;
+
+use super::Outcome;
+use crate::cli::{Format, StatusArgs};
+use crate::conn::Server;
+use crate::exit;
+use crate::status::{self, Health};
+
+pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome> {
+    let spec = super::connect::replica_spec(&args.replica)?;
+    let mut server = Server::connect(&spec)?;
+    let report = status::read_status(&mut server)?;
+    let code = match report.overall() {
+        Health::Healthy => exit::OK,
+        Health::SqlError => exit::REPLICATION_ERROR,
+        Health::IoError | Health::NotRunning => exit::NOT_RUNNING,
+    };
+    Ok(Outcome {
+        output: super::render(format, &report, status::render::text),
+        code,
+    })
+}

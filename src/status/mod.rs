@@ -1,0 +1,8 @@
+//! `replmend status`: what every replication channel of a replica is doing.
+
+pub mod model;
+pub mod read;
+pub mod render;
+
+pub use model::{ChannelStatus, Health, StatusReport};
+pub use read::{StatusError, read_status};
