@@ -56,6 +56,34 @@ pub enum Command {
     /// Exit code 0 when all channels are healthy, 3 when one is stopped on an applier error,
     /// 4 when one is stopped without one.
     Status(StatusArgs),
+
+    /// Find the transaction a stopped replica failed on, decode its rows from the source's
+    /// binlog, and compare the conflicting rows on both nodes, column by column.
+    ///
+    /// The source is found from the replica's status and reached with the replica's
+    /// credentials unless --source is given. In a dual-master pair both directions are
+    /// diagnosed together. Exit code 3 when an incident was diagnosed, 0 when there is none,
+    /// 9 when the error is not a row conflict replmend handles.
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub replica: ReplicaConn,
+
+    /// The source, as a DSN, when it is not reachable at the address the replica uses.
+    #[arg(
+        long,
+        value_name = "DSN",
+        env = "REPLMEND_SOURCE",
+        hide_env_values = true
+    )]
+    pub source: Option<String>,
+
+    /// The replication channel (MySQL) or connection name (MariaDB); default: the stopped one.
+    #[arg(long)]
+    pub channel: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! replmend: diagnose and repair MySQL/MariaDB replication stopped by row conflicts.
 //! `main` only parses, dispatches and maps errors to exit codes.
 
+mod binlog;
 mod cli;
 mod conn;
 mod diagnosis;
@@ -8,6 +9,7 @@ mod exit;
 mod flavor;
 mod ops;
 mod plan;
+mod schema;
 mod status;
 mod value;
 
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Status(args) => ops::status::run(args, cli.format),
+        Command::Diagnose(args) => ops::diagnose::run(args, cli.format),
     };
     match result {
         Ok(outcome) => {

@@ -133,8 +133,9 @@ impl Server {
             endpoint: spec.to_string(),
             reason: format!("its version {version_string:?} is not one replmend knows"),
         })?;
-        // Row values and key bytes must come back exactly as stored.
-        conn.query_drop("SET NAMES utf8mb4")
+        // Row values and key bytes must come back exactly as stored, and TIMESTAMPs in UTC
+        // as the binlog carries them.
+        conn.query_drop("SET NAMES utf8mb4, time_zone = '+00:00'")
             .map_err(|e| classify(spec, e))?;
         Ok(Server {
             spec: spec.clone(),

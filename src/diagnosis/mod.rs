@@ -1,6 +1,8 @@
 //! The diagnosis model and the pure logic around it.
 
+pub mod compare;
 pub mod errortext;
 pub mod model;
+pub mod render;
 
 pub use model::*;

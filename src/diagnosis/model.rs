@@ -66,8 +66,8 @@ pub struct KeyRef {
 }
 
 /// A GTID in the flavor's own notation: MySQL `uuid:n`, MariaDB `domain-server-seq`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(tag = "flavor", rename_all = "lowercase")]
+/// Serialized in its textual form.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gtid {
     Mysql {
         uuid: String,
@@ -90,6 +90,12 @@ impl std::fmt::Display for Gtid {
                 seq,
             } => write!(f, "{domain}-{server_id}-{seq}"),
         }
+    }
+}
+
+impl Serialize for Gtid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -182,7 +188,8 @@ pub enum Verdict {
 pub struct Conflict {
     /// Index of the row within the failing event (0-based).
     pub row_index: usize,
-    /// The unique key and its values, taken from the row image.
+    /// The unique key and its values, taken from the row image, in key order.
+    #[serde(serialize_with = "key_as_objects")]
     pub key: Vec<(String, Cell)>,
     /// What the event wanted: the after image of a write/update, the before image of a delete
     /// (columns present in the image only, with binlog_row_image=MINIMAL).
@@ -192,6 +199,20 @@ pub struct Conflict {
     pub replica_row: Option<Row>,
     pub source_row: Option<Row>,
     pub verdict: Verdict,
+}
+
+fn key_as_objects<S: serde::Serializer>(key: &[(String, Cell)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    #[derive(Serialize)]
+    struct Part<'a> {
+        column: &'a str,
+        value: &'a Cell,
+    }
+    let mut seq = s.serialize_seq(Some(key.len()))?;
+    for (column, value) in key {
+        seq.serialize_element(&Part { column, value })?;
+    }
+    seq.end()
 }
 
 /// The other direction of a dual-master pair, seen from the replica's source.

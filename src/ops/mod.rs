@@ -1,6 +1,7 @@
 //! Commands that do work: each takes parsed arguments and returns what to print and the exit code.
 
 pub mod connect;
+pub mod diagnose;
 pub mod status;
 
 use crate::cli::Format;

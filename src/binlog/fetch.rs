@@ -1,0 +1,378 @@
+//! Reads one transaction from a source's binary log over the replication protocol, starting at
+//! the transaction's own position: the cost is the size of that transaction (plus, on a
+//! multi-threaded replica, the few transactions after its low-water mark), never the binlog's.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mysql::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
+use mysql::binlog::row::BinlogRow;
+use mysql::prelude::Queryable;
+use mysql::{BinlogDumpFlags, BinlogRequest, Conn};
+use mysql_common::binlog::EventStreamReader;
+use mysql_common::binlog::consts::BinlogVersion;
+use thiserror::Error;
+
+use crate::conn::{ConnSpec, ConnectError};
+use crate::diagnosis::{Gtid, RowsEventKind, TableRef};
+use crate::flavor::Flavor;
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("reading {file} from position {pos} on {endpoint}: {source}")]
+    Stream {
+        endpoint: String,
+        file: String,
+        pos: u64,
+        source: mysql::Error,
+    },
+    #[error("decoding the binlog event ending at {file}:{end_log_pos}: {source}")]
+    Decode {
+        file: String,
+        end_log_pos: u64,
+        source: std::io::Error,
+    },
+    #[error(
+        "the source's binlog {file} from position {pos} holds no transaction ending at {target} (read {bytes} bytes); it may have been purged or rotated"
+    )]
+    NotFound {
+        file: String,
+        pos: u64,
+        target: String,
+        bytes: u64,
+    },
+    #[error("binlog positions above 4 GiB cannot be requested by file and position ({pos})")]
+    PositionTooLarge { pos: u64 },
+}
+
+/// What to look for.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub file: String,
+    pub start_pos: u64,
+    /// end_log_pos of the failing event: the transaction that contains it is returned.
+    pub failed_end_log_pos: Option<u64>,
+    /// The failing transaction's GTID, when the replica names it.
+    pub gtid: Option<Gtid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawRowsEvent {
+    pub kind: RowsEventKind,
+    pub table: TableRef,
+    pub end_log_pos: u64,
+    pub num_columns: usize,
+    /// (before image, after image), each with one slot per table column; None where the
+    /// image does not carry the column (binlog_row_image=MINIMAL/NOBLOB).
+    pub rows: Vec<(Option<ImageRow>, Option<ImageRow>)>,
+}
+
+pub type ImageRow = Vec<Option<mysql::binlog::value::BinlogValue<'static>>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct RawTransaction {
+    pub start_pos: u64,
+    pub end_pos: u64,
+    pub gtid: Option<Gtid>,
+    pub statement: Option<String>,
+    pub events: Vec<RawRowsEvent>,
+    pub bytes_read: u64,
+}
+
+const GTID_EVENT: u8 = 33;
+const ANONYMOUS_GTID_EVENT: u8 = 34;
+const MARIADB_GTID_EVENT: u8 = 162;
+const MARIADB_GTID_STANDALONE: u8 = 1;
+const MARIADB_SLAVE_CAPABILITY_GTID: u8 = 4;
+
+/// A server id for our dump connection that no replica of this source uses: a dump with the
+/// same id as a live replica would make the source kill that replica's dump thread.
+fn pick_dump_server_id(conn: &mut Conn, flavor: Flavor) -> u32 {
+    let mut taken: Vec<u32> = conn
+        .query_map(flavor.show_replicas(), |row: mysql::Row| {
+            row.get::<u32, _>(0).unwrap_or(0)
+        })
+        .unwrap_or_default();
+    if let Ok(Some(id)) = conn.query_first::<u32, _>("SELECT @@server_id") {
+        taken.push(id);
+    }
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16);
+    let mut id = 0x7a00_0000u32 | (seed & 0x00ff_ffff);
+    while taken.contains(&id) {
+        id = id.wrapping_add(1) | 0x7a00_0000;
+    }
+    id
+}
+
+struct Scan<'r> {
+    req: &'r FetchRequest,
+    cur: Option<RawTransaction>,
+    bytes_read: u64,
+}
+
+enum Step {
+    Continue,
+    Found(RawTransaction),
+    Passed,
+}
+
+impl Scan<'_> {
+    fn begin(&mut self, start_pos: u64, gtid: Option<Gtid>) {
+        self.cur = Some(RawTransaction {
+            start_pos,
+            gtid,
+            ..Default::default()
+        });
+    }
+
+    fn is_target(&self, trx: &RawTransaction) -> bool {
+        if let (Some(want), Some(have)) = (&self.req.gtid, &trx.gtid) {
+            return want == have;
+        }
+        match self.req.failed_end_log_pos {
+            Some(target) => trx.start_pos < target && target <= trx.end_pos,
+            None => !trx.events.is_empty(),
+        }
+    }
+
+    fn finish(&mut self, end_pos: u64) -> Step {
+        let Some(mut trx) = self.cur.take() else {
+            return Step::Continue;
+        };
+        trx.end_pos = end_pos;
+        if self.is_target(&trx) {
+            trx.bytes_read = self.bytes_read;
+            return Step::Found(trx);
+        }
+        match self.req.failed_end_log_pos {
+            Some(target) if end_pos >= target && self.req.gtid.is_none() => Step::Passed,
+            _ => Step::Continue,
+        }
+    }
+
+    fn handle(
+        &mut self,
+        ev: &Event,
+        tme: &dyn Fn(u64) -> Option<TableMapEvent<'static>>,
+        outer_end: Option<u64>,
+    ) -> Result<Step, FetchError> {
+        let h = ev.header();
+        let typ = h.event_type_raw();
+        // Events inside a compressed payload carry no positions of their own.
+        let end = outer_end.unwrap_or(h.log_pos() as u64);
+        let start = end.saturating_sub(h.event_size() as u64);
+        let decode_err = |source| FetchError::Decode {
+            file: self.req.file.clone(),
+            end_log_pos: end,
+            source,
+        };
+        match typ {
+            GTID_EVENT | ANONYMOUS_GTID_EVENT => {
+                let gtid = match ev.read_data().map_err(decode_err)? {
+                    Some(EventData::GtidEvent(g)) => Some(Gtid::Mysql {
+                        uuid: format_uuid(&g.sid()),
+                        gno: g.gno(),
+                    }),
+                    _ => None,
+                };
+                self.begin(start, gtid);
+            }
+            MARIADB_GTID_EVENT => {
+                let d = ev.data();
+                if d.len() >= 13 {
+                    let seq = u64::from_le_bytes(d[0..8].try_into().unwrap());
+                    let domain = u32::from_le_bytes(d[8..12].try_into().unwrap());
+                    let gtid = Gtid::Mariadb {
+                        domain,
+                        server_id: h.server_id(),
+                        seq,
+                    };
+                    self.begin(start, Some(gtid));
+                    if d[12] & MARIADB_GTID_STANDALONE != 0 {
+                        // A DDL: a transaction of one statement, ended by that statement.
+                    }
+                }
+            }
+            _ => match ev.read_data().map_err(decode_err)? {
+                Some(EventData::QueryEvent(q)) => {
+                    let text = q.query();
+                    let upper = text.trim().to_ascii_uppercase();
+                    if upper == "BEGIN" || upper.starts_with("XA START") {
+                        if self.cur.is_none() {
+                            self.begin(start, None);
+                        }
+                    } else {
+                        if self.cur.is_none() {
+                            self.begin(start, None);
+                        }
+                        if let Some(c) = self.cur.as_mut() {
+                            c.statement.get_or_insert_with(|| text.into_owned());
+                        }
+                        return Ok(self.finish(end));
+                    }
+                }
+                Some(EventData::XidEvent(_)) => return Ok(self.finish(end)),
+                Some(EventData::RowsQueryEvent(q)) => {
+                    if let Some(c) = self.cur.as_mut() {
+                        c.statement = Some(q.query().trim_start_matches('\u{1}').to_string());
+                    }
+                }
+                Some(EventData::RowsEvent(rows)) => {
+                    let table_id = rows.table_id();
+                    let Some(map) = tme(table_id) else {
+                        return Err(decode_err(std::io::Error::other(format!(
+                            "rows event for unknown table id {table_id}"
+                        ))));
+                    };
+                    let raw = decode_rows(&rows, &map, end).map_err(decode_err)?;
+                    if self.cur.is_none() {
+                        self.begin(start, None);
+                    }
+                    if let Some(c) = self.cur.as_mut() {
+                        c.events.push(raw);
+                    }
+                }
+                Some(EventData::TransactionPayloadEvent(p)) => {
+                    // binlog_transaction_compression: the whole transaction is inside.
+                    let mut reader = p.decompressed().map_err(decode_err)?;
+                    let mut esr = EventStreamReader::new(BinlogVersion::Version4);
+                    while let Some(inner) =
+                        esr.read_decompressed(&mut reader).map_err(decode_err)?
+                    {
+                        let lookup = |id: u64| esr.get_tme(id).cloned();
+                        match self.handle(&inner, &lookup, Some(end))? {
+                            Step::Continue => {}
+                            done => return Ok(done),
+                        }
+                    }
+                }
+                _ => {}
+            },
+        }
+        Ok(Step::Continue)
+    }
+}
+
+fn decode_rows(
+    rows: &RowsEventData<'_>,
+    map: &TableMapEvent<'static>,
+    end_log_pos: u64,
+) -> std::io::Result<RawRowsEvent> {
+    let kind = match rows {
+        RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
+            RowsEventKind::Write
+        }
+        RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => {
+            RowsEventKind::Delete
+        }
+        _ => RowsEventKind::Update,
+    };
+    let n = rows.num_columns() as usize;
+    let before_cols: Vec<usize> = rows
+        .columns_before_image()
+        .map(|b| b.iter_ones().filter(|&i| i < n).collect())
+        .unwrap_or_default();
+    let after_cols: Vec<usize> = rows
+        .columns_after_image()
+        .map(|b| b.iter_ones().filter(|&i| i < n).collect())
+        .unwrap_or_default();
+    let spread = |row: Option<BinlogRow>, present: &[usize]| -> Option<ImageRow> {
+        row.map(|r| {
+            let mut out: ImageRow = vec![None; n];
+            for (slot, value) in present.iter().zip(r.unwrap()) {
+                out[*slot] = Some(value);
+            }
+            out
+        })
+    };
+    let mut decoded = Vec::new();
+    for r in rows.rows(map) {
+        let (before, after) = r?;
+        decoded.push((spread(before, &before_cols), spread(after, &after_cols)));
+    }
+    Ok(RawRowsEvent {
+        kind,
+        table: TableRef {
+            schema: map.database_name().into_owned(),
+            name: map.table_name().into_owned(),
+        },
+        end_log_pos,
+        num_columns: n,
+        rows: decoded,
+    })
+}
+
+fn format_uuid(b: &[u8; 16]) -> String {
+    let h = crate::value::hex(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Streams the source's binlog from `req.start_pos` and returns the failing transaction.
+pub fn fetch_transaction(
+    spec: &ConnSpec,
+    flavor: Flavor,
+    req: &FetchRequest,
+) -> Result<RawTransaction, FetchError> {
+    let pos32 = u32::try_from(req.start_pos)
+        .map_err(|_| FetchError::PositionTooLarge { pos: req.start_pos })?;
+    let stream_err = |source| FetchError::Stream {
+        endpoint: spec.to_string(),
+        file: req.file.clone(),
+        pos: req.start_pos,
+        source,
+    };
+    let mut conn = crate::conn::Server::connect_with_timeout(spec, Duration::from_secs(10))?.conn;
+    let server_id = pick_dump_server_id(&mut conn, flavor);
+    if flavor.is_mariadb() {
+        // Without this a MariaDB source replaces its GTID events with BEGIN queries.
+        conn.query_drop(format!(
+            "SET @mariadb_slave_capability = {MARIADB_SLAVE_CAPABILITY_GTID}"
+        ))
+        .map_err(stream_err)?;
+    }
+    let request = BinlogRequest::new(server_id)
+        .with_filename(req.file.as_bytes().to_vec())
+        .with_pos(pos32 as u64)
+        .with_flags(BinlogDumpFlags::BINLOG_DUMP_NON_BLOCK);
+    let mut stream = conn.get_binlog_stream(request).map_err(stream_err)?;
+    let mut scan = Scan {
+        req,
+        cur: None,
+        bytes_read: 0,
+    };
+    while let Some(ev) = stream.next() {
+        let ev = ev.map_err(stream_err)?;
+        if ev.header().log_pos() == 0 {
+            continue; // the artificial Rotate/Format_description sent before the first event
+        }
+        scan.bytes_read += ev.header().event_size() as u64;
+        let lookup = |id: u64| stream.get_tme(id).cloned();
+        match scan.handle(&ev, &lookup, None)? {
+            Step::Continue => {}
+            Step::Found(trx) => return Ok(trx),
+            Step::Passed => break,
+        }
+    }
+    Err(FetchError::NotFound {
+        file: req.file.clone(),
+        pos: req.start_pos,
+        target: match (&req.gtid, req.failed_end_log_pos) {
+            (Some(g), _) => format!("GTID {g}"),
+            (None, Some(p)) => format!("end_log_pos {p}"),
+            (None, None) => "a transaction with row events".into(),
+        },
+        bytes: scan.bytes_read,
+    })
+}

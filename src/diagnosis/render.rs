@@ -1,0 +1,236 @@
+//! The human report of a diagnosis: the incident in one sentence, then each conflicting row
+//! side by side (coloured on a terminal, plain when piped).
+
+use std::fmt::Write;
+
+use console::{measure_text_width, style};
+
+use super::model::*;
+use crate::value::Cell;
+
+const COLUMN_WIDTH: usize = 40;
+
+pub fn text(d: &Diagnosis) -> String {
+    let mut out = String::new();
+    section(&mut out, d, "");
+    if let Some(rev) = &d.reverse {
+        if let Some(rd) = &rev.diagnosis {
+            let _ = writeln!(
+                out,
+                "\n{} the reverse direction is stopped too{}:",
+                style("Dual-master:").bold(),
+                if rev.same_key {
+                    ", on the same key"
+                } else {
+                    ""
+                }
+            );
+            section(&mut out, rd, "  ");
+        } else if rev.stopped {
+            let _ = writeln!(
+                out,
+                "\nDual-master: the reverse channel on {} is stopped ({}).",
+                d.source
+                    .as_ref()
+                    .map(|s| s.endpoint.as_str())
+                    .unwrap_or("the source"),
+                rev.error.as_deref().unwrap_or("no applier error")
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "\nDual-master: {} also replicates from this replica; that direction is running.",
+                d.source
+                    .as_ref()
+                    .map(|s| s.endpoint.as_str())
+                    .unwrap_or("the source")
+            );
+        }
+    }
+    out
+}
+
+fn sentence(d: &Diagnosis) -> String {
+    let what = match d.kind {
+        ConflictKind::DuplicateOnWrite => "an insert found the row already there",
+        ConflictKind::DuplicateOnUpdate => "an update's new key value already exists",
+        ConflictKind::MissingOnUpdate => "an update found no row to change",
+        ConflictKind::MissingOnDelete => "a delete found no row to remove",
+    };
+    let key = d
+        .key
+        .as_ref()
+        .map(|k| format!(" on key {} ({})", k.name, k.columns.join(", ")))
+        .unwrap_or_default();
+    format!(
+        "Replica {} ({}) stopped with error {} on {}{}: {}.",
+        d.replica.endpoint, d.replica.flavor, d.error.errno, d.table, key, what
+    )
+}
+
+fn section(out: &mut String, d: &Diagnosis, indent: &str) {
+    let _ = writeln!(out, "{indent}{}", style(sentence(d)).bold());
+    let channel = if d.channel.is_empty() {
+        "default channel".to_string()
+    } else {
+        format!("channel '{}'", d.channel)
+    };
+    let _ = writeln!(
+        out,
+        "{indent}  {channel} from {}",
+        d.source
+            .as_ref()
+            .map(|s| format!("{} ({})", s.endpoint, s.flavor))
+            .unwrap_or_else(|| "(source not read)".into())
+    );
+    if let Some(t) = &d.transaction {
+        let _ = writeln!(
+            out,
+            "{indent}  transaction {}:{}..{}{}, {} row(s) in {} event(s), failed event ends at {}",
+            t.source_log_file,
+            t.start_pos,
+            t.end_pos,
+            t.gtid
+                .as_ref()
+                .map(|g| format!(" GTID {g}"))
+                .unwrap_or_default(),
+            t.rows_total,
+            t.events.len(),
+            t.failed_event_end_log_pos
+        );
+        if let Some(stmt) = &t.statement {
+            let _ = writeln!(out, "{indent}  statement   {}", abbreviate(stmt, 200));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{indent}  {} conflicting row(s){}",
+        d.conflicts.len(),
+        d.transaction
+            .as_ref()
+            .map(|t| format!(" of {} in the transaction", t.rows_total))
+            .unwrap_or_default()
+    );
+    for c in &d.conflicts {
+        conflict(out, d, c, indent);
+    }
+    for m in &d.missing {
+        let _ = writeln!(out, "{indent}  {} {m}", style("unknown:").yellow());
+    }
+}
+
+fn verdict_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Identical => style("identical on both nodes").green().to_string(),
+        Verdict::Differs { columns } => style(format!("differs in {}", columns.join(", ")))
+            .red()
+            .to_string(),
+        Verdict::AbsentOnSource => style("absent on the source now").yellow().to_string(),
+        Verdict::AbsentOnReplica => "absent on the replica, present on the source".to_string(),
+        Verdict::AbsentOnBoth => "absent on both nodes".to_string(),
+        Verdict::SourceUnknown => style("source not read").yellow().to_string(),
+    }
+}
+
+fn conflict(out: &mut String, d: &Diagnosis, c: &Conflict, indent: &str) {
+    let key: Vec<String> = c
+        .key
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.display()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n{indent}  row {} of the event, key {}: {}",
+        c.row_index + 1,
+        key.join(", "),
+        verdict_text(&c.verdict)
+    );
+    let differs: Vec<&str> = match &c.verdict {
+        Verdict::Differs { columns } => columns.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let replica_label = format!("replica {}", d.replica.endpoint);
+    let source_label = format!(
+        "source {}",
+        d.source
+            .as_ref()
+            .map(|s| s.endpoint.as_str())
+            .unwrap_or("?")
+    );
+    let columns: Vec<&String> = c
+        .replica_row
+        .as_ref()
+        .or(c.source_row.as_ref())
+        .map(|r| r.columns.iter().collect())
+        .unwrap_or_else(|| c.event_row.columns.iter().collect());
+    let name_w = columns
+        .iter()
+        .map(|c| measure_text_width(c))
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 24);
+    let _ = writeln!(
+        out,
+        "{indent}    {}  {}  {}  {}",
+        pad("column", name_w),
+        pad(&replica_label, COLUMN_WIDTH),
+        pad(&source_label, COLUMN_WIDTH),
+        "event"
+    );
+    for col in columns {
+        let cell = |r: &Option<Row>| -> String {
+            match r {
+                Some(r) => r.get(col).map(Cell::display).unwrap_or_else(|| "-".into()),
+                None => "(no row)".into(),
+            }
+        };
+        let ev = c
+            .event_row
+            .get(col)
+            .map(Cell::display)
+            .unwrap_or_else(|| "(not in image)".into());
+        let (r, s) = (cell(&c.replica_row), cell(&c.source_row));
+        let mark = differs.contains(&col.as_str());
+        let fmt = |v: &str| {
+            let p = pad(&abbreviate(v, COLUMN_WIDTH), COLUMN_WIDTH);
+            if mark { style(p).red().to_string() } else { p }
+        };
+        let _ = writeln!(
+            out,
+            "{indent}    {}  {}  {}  {}{}",
+            pad(col, name_w),
+            fmt(&r),
+            fmt(&s),
+            abbreviate(&ev, COLUMN_WIDTH),
+            if mark {
+                style("  <- differs").red().to_string()
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+fn abbreviate(s: &str, width: usize) -> String {
+    if measure_text_width(s) <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for ch in s.chars() {
+        if measure_text_width(&out) + 2 > width {
+            break;
+        }
+        out.push(ch);
+    }
+    out.push('…');
+    out
+}
+
+fn pad(s: &str, width: usize) -> String {
+    let w = measure_text_width(s);
+    if w >= width {
+        s.to_string()
+    } else {
+        format!("{s}{}", " ".repeat(width - w))
+    }
+}

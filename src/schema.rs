@@ -1,0 +1,215 @@
+//! Table definitions from information_schema: column names (the binlog carries none unless
+//! binlog_row_metadata=FULL), types needed to decode and print values, and unique keys.
+
+use mysql::prelude::Queryable;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::diagnosis::{KeyKind, KeyRef, TableRef};
+
+#[derive(Debug, Error)]
+pub enum SchemaError {
+    #[error("table {0} does not exist on {1}")]
+    NoSuchTable(TableRef, String),
+    #[error("reading the definition of {table} on {endpoint}: {source}")]
+    Query {
+        table: TableRef,
+        endpoint: String,
+        source: mysql::Error,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    /// information_schema DATA_TYPE, lower case (`int`, `varchar`, `enum`, …).
+    pub data_type: String,
+    /// information_schema COLUMN_TYPE (`int(10) unsigned`, `enum('a','b')`, …).
+    pub column_type: String,
+    pub unsigned: bool,
+    /// Fractional seconds digits of temporal columns.
+    pub fsp: u8,
+    /// Binary strings (BINARY, VARBINARY, BLOB) have no character set.
+    pub binary: bool,
+    /// information_schema CHARACTER_SET_NAME of character columns.
+    pub charset: Option<String>,
+    pub generated: bool,
+}
+
+impl ColumnDef {
+    pub fn enum_or_set_values(&self) -> Vec<String> {
+        let inner = self.column_type.find('(').and_then(|i| {
+            self.column_type
+                .rfind(')')
+                .map(|j| &self.column_type[i + 1..j])
+        });
+        let Some(inner) = inner else {
+            return Vec::new();
+        };
+        // 'a','it''s','b' — quotes doubled inside values.
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut in_quote = false;
+        let mut chars = inner.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, in_quote) {
+                ('\'', false) => in_quote = true,
+                ('\'', true) if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    cur.push('\'');
+                }
+                ('\'', true) => {
+                    in_quote = false;
+                    out.push(std::mem::take(&mut cur));
+                }
+                (c, true) => cur.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    pub fn is_temporal(&self) -> bool {
+        matches!(
+            self.data_type.as_str(),
+            "date" | "datetime" | "timestamp" | "time" | "year"
+        )
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.data_type == "json"
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TableSchema {
+    pub table: TableRef,
+    pub columns: Vec<ColumnDef>,
+    /// PRIMARY first, then other unique keys by name.
+    pub unique_keys: Vec<KeyRef>,
+}
+
+impl TableSchema {
+    pub fn column(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn key(&self, name: &str) -> Option<&KeyRef> {
+        self.unique_keys
+            .iter()
+            .find(|k| k.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The key a row is identified by: the primary key, else the first unique key whose
+    /// columns are all NOT NULL is what InnoDB uses; we take the first unique key.
+    pub fn identifying_key(&self) -> Option<&KeyRef> {
+        self.unique_keys.first()
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+pub fn load(
+    conn: &mut mysql::Conn,
+    endpoint: &str,
+    table: &TableRef,
+) -> Result<TableSchema, SchemaError> {
+    let err = |source| SchemaError::Query {
+        table: table.clone(),
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    let cols: Vec<(
+        String,
+        String,
+        String,
+        Option<u64>,
+        Option<String>,
+        Option<String>,
+    )> = conn
+        .exec(
+            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), DATETIME_PRECISION, \
+             CHARACTER_SET_NAME, EXTRA \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+            (&table.schema, &table.name),
+        )
+        .map_err(err)?;
+    if cols.is_empty() {
+        return Err(SchemaError::NoSuchTable(
+            table.clone(),
+            endpoint.to_string(),
+        ));
+    }
+    let columns = cols
+        .into_iter()
+        .map(
+            |(name, data_type, column_type, fsp, charset, extra)| ColumnDef {
+                unsigned: column_type.contains("unsigned"),
+                fsp: fsp.unwrap_or(0) as u8,
+                binary: charset.is_none()
+                    && matches!(
+                        data_type.as_str(),
+                        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+                    ),
+                charset: charset.clone(),
+                generated: extra
+                    .as_deref()
+                    .is_some_and(|e| e.to_ascii_lowercase().contains("generated")),
+                name,
+                data_type,
+                column_type,
+            },
+        )
+        .collect();
+    let key_rows: Vec<(String, String)> = conn
+        .exec(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
+             ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
+            (&table.schema, &table.name),
+        )
+        .map_err(err)?;
+    let mut unique_keys: Vec<KeyRef> = Vec::new();
+    for (index, column) in key_rows {
+        match unique_keys.last_mut() {
+            Some(k) if k.name == index => k.columns.push(column),
+            _ => unique_keys.push(KeyRef {
+                kind: if index == "PRIMARY" {
+                    KeyKind::Primary
+                } else {
+                    KeyKind::Unique
+                },
+                name: index,
+                columns: vec![column],
+            }),
+        }
+    }
+    Ok(TableSchema {
+        table: table.clone(),
+        columns,
+        unique_keys,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_values_with_quotes() {
+        let c = ColumnDef {
+            name: "e".into(),
+            data_type: "enum".into(),
+            column_type: "enum('a','it''s','c,d')".into(),
+            unsigned: false,
+            fsp: 0,
+            binary: false,
+            charset: None,
+            generated: false,
+        };
+        assert_eq!(c.enum_or_set_values(), vec!["a", "it's", "c,d"]);
+    }
+}
