@@ -65,6 +65,29 @@ pub enum Command {
     /// diagnosed together. Exit code 3 when an incident was diagnosed, 0 when there is none,
     /// 9 when the error is not a row conflict replmend handles.
     Diagnose(DiagnoseArgs),
+
+    /// Put rows from a repair journal back on the nodes they came from, newest first.
+    ///
+    /// Connects to each journaled node with the credentials given (-u, MYSQL_PWD, option file);
+    /// a row already equal to its journaled image is left alone, so running it twice is safe.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The journal file (JSON lines) written by `replmend repair`.
+    pub journal: PathBuf,
+
+    /// Only entries of the plan with this fingerprint.
+    #[arg(long)]
+    pub fingerprint: Option<String>,
+
+    /// Show what would be restored, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub creds: ReplicaConn,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,10 @@ mod conn;
 mod diagnosis;
 mod exit;
 mod flavor;
+mod journal;
 mod ops;
 mod plan;
+mod repair;
 mod schema;
 mod status;
 mod value;
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Status(args) => ops::status::run(args, cli.format),
         Command::Diagnose(args) => ops::diagnose::run(args, cli.format),
+        Command::Restore(args) => ops::restore::run(args, cli.format),
     };
     match result {
         Ok(outcome) => {
@@ -44,7 +47,17 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             let code = exit::for_error(&err);
-            eprintln!("replmend: {}", one_line(&err));
+            let message = one_line(&err);
+            // "Nothing to do" conditions exit 0 but still say why, on stderr.
+            eprintln!("replmend: {message}");
+            if cli.format == cli::Format::Json {
+                let doc = serde_json::json!({
+                    "schema": "replmend.error/1",
+                    "error": message,
+                    "exit_code": code,
+                });
+                println!("{doc}");
+            }
             ExitCode::from(code)
         }
     }

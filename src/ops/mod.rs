@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod diagnose;
+pub mod restore;
 pub mod status;
 
 use crate::cli::Format;

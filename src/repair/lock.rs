@@ -1,0 +1,48 @@
+//! One repair at a time: a named lock (GET_LOCK) on every node a plan touches, held for the
+//! whole run by its own connection. A second replmend finds it taken and refuses.
+
+use mysql::prelude::Queryable;
+use thiserror::Error;
+
+use crate::conn::{ConnSpec, ConnectError, Server};
+
+pub const LOCK_NAME: &str = "replmend.repair";
+
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error("another repair is running on {0} (lock '{LOCK_NAME}' is held); nothing was changed")]
+    Held(String),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("taking lock '{LOCK_NAME}' on {endpoint}: {source}")]
+    Query {
+        endpoint: String,
+        source: mysql::Error,
+    },
+}
+
+/// Held while alive; the server releases it when the connection closes, also after a crash.
+pub struct RepairLock {
+    _servers: Vec<Server>,
+}
+
+impl RepairLock {
+    pub fn acquire(specs: &[&ConnSpec]) -> Result<RepairLock, LockError> {
+        let mut held = Vec::new();
+        for spec in specs {
+            let mut s = Server::connect(spec)?;
+            let got: Option<Option<i64>> = s
+                .conn
+                .exec_first("SELECT GET_LOCK(?, 0)", (LOCK_NAME,))
+                .map_err(|source| LockError::Query {
+                    endpoint: spec.endpoint(),
+                    source,
+                })?;
+            if got.flatten() != Some(1) {
+                return Err(LockError::Held(spec.endpoint()));
+            }
+            held.push(s);
+        }
+        Ok(RepairLock { _servers: held })
+    }
+}

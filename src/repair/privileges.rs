@@ -1,0 +1,147 @@
+//! Which privileges a remedy needs, and whether the connected user has them: named before
+//! anything changes, never discovered halfway through a repair. See docs/privileges.md.
+
+use crate::flavor::{Flavor, Kind};
+
+/// Something a plan step does that needs a privilege.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// STOP/START REPLICA|SLAVE.
+    ControlReplication,
+    /// SET GLOBAL sql_(replica|slave)_skip_counter.
+    SkipCounter,
+    /// SET GTID_NEXT (MySQL) / SET GLOBAL gtid_slave_pos (MariaDB).
+    GtidPosition,
+    /// SET SESSION sql_log_bin = 0.
+    SqlLogBin,
+    /// SELECT/INSERT/DELETE on the conflicting table.
+    RowWrite,
+}
+
+/// Alternatives: having any one privilege of a list satisfies the need.
+pub fn privileges_for(need: Need, flavor: Flavor) -> &'static [&'static str] {
+    let mysql8 = flavor.kind == Kind::Mysql && flavor.version.major >= 8;
+    match (need, flavor.kind) {
+        (Need::ControlReplication, Kind::Mariadb) => &["REPLICATION SLAVE ADMIN", "SUPER"],
+        (Need::SkipCounter, Kind::Mariadb) => &["SUPER"],
+        (Need::GtidPosition, Kind::Mariadb) => &["REPLICATION SLAVE ADMIN", "SUPER"],
+        (Need::SqlLogBin, Kind::Mariadb) => &["BINLOG ADMIN", "SUPER"],
+        (Need::ControlReplication, Kind::Mysql) if mysql8 => &["REPLICATION_SLAVE_ADMIN", "SUPER"],
+        (Need::SkipCounter | Need::GtidPosition, Kind::Mysql) if mysql8 => {
+            &["SYSTEM_VARIABLES_ADMIN", "SUPER"]
+        }
+        (Need::SqlLogBin, Kind::Mysql) if mysql8 => {
+            &["SYSTEM_VARIABLES_ADMIN", "SESSION_VARIABLES_ADMIN", "SUPER"]
+        }
+        (Need::RowWrite, _) => &["INSERT", "DELETE", "SELECT"],
+        (_, Kind::Mysql) => &["SUPER"],
+    }
+}
+
+/// Global privileges granted on `*.*`, from SHOW GRANTS lines.
+pub fn global_privileges(grants: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for g in grants {
+        let upper = g.to_ascii_uppercase();
+        let Some(rest) = upper.strip_prefix("GRANT ") else {
+            continue;
+        };
+        let Some(on) = rest.find(" ON *.* ") else {
+            continue;
+        };
+        for p in rest[..on].split(',') {
+            out.push(p.trim().to_string());
+        }
+    }
+    out
+}
+
+/// The needs not covered by these grants, each with the privileges that would cover it.
+pub fn missing(
+    needs: &[Need],
+    flavor: Flavor,
+    grants: &[String],
+) -> Vec<(Need, &'static [&'static str])> {
+    let have = global_privileges(grants);
+    if have.iter().any(|p| p == "ALL PRIVILEGES" || p == "ALL") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for &need in needs {
+        let options = privileges_for(need, flavor);
+        let satisfied = if need == Need::RowWrite {
+            // Table-level grants are common; the row writes themselves report a denial
+            // before anything is journaled, so only global grants are demanded here.
+            options.iter().all(|p| have.iter().any(|h| h == p))
+                || grants
+                    .iter()
+                    .any(|g| !g.to_ascii_uppercase().contains(" ON *.* "))
+        } else {
+            options.iter().any(|p| have.iter().any(|h| h == p))
+        };
+        if !satisfied && !out.iter().any(|(n, _)| *n == need) {
+            out.push((need, options));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: &str) -> Flavor {
+        Flavor::parse(v).unwrap()
+    }
+
+    #[test]
+    fn all_privileges_covers_everything() {
+        let g =
+            vec!["GRANT ALL PRIVILEGES ON *.* TO `root`@`127.0.0.1` WITH GRANT OPTION".to_string()];
+        assert!(
+            missing(
+                &[Need::SkipCounter, Need::SqlLogBin],
+                f("10.11.6-MariaDB"),
+                &g
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn mariadb_skip_needs_super() {
+        let g = vec![
+            "GRANT SELECT, INSERT, DELETE, REPLICATION SLAVE ADMIN, BINLOG ADMIN ON *.* TO `dba`@`%`".to_string(),
+        ];
+        let m = missing(
+            &[Need::ControlReplication, Need::SkipCounter, Need::SqlLogBin],
+            f("10.11.6-MariaDB"),
+            &g,
+        );
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].0, Need::SkipCounter);
+        assert_eq!(m[0].1, &["SUPER"]);
+    }
+
+    #[test]
+    fn mysql8_dynamic_privileges() {
+        let g = vec![
+            "GRANT SELECT, INSERT, DELETE ON *.* TO `dba`@`%`".to_string(),
+            "GRANT REPLICATION_SLAVE_ADMIN,SESSION_VARIABLES_ADMIN ON *.* TO `dba`@`%`".to_string(),
+        ];
+        let m = missing(
+            &[
+                Need::ControlReplication,
+                Need::SqlLogBin,
+                Need::GtidPosition,
+            ],
+            f("8.0.36"),
+            &g,
+        );
+        assert_eq!(
+            m.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            vec![Need::GtidPosition]
+        );
+        assert_eq!(privileges_for(Need::SqlLogBin, f("5.7.44")), &["SUPER"]);
+    }
+}

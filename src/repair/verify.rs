@@ -1,0 +1,81 @@
+//! After a remedy: is the channel applying again, has it caught up, do the nodes agree?
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::conn::Server;
+use crate::status::model::{ChannelStatus, ThreadState};
+use crate::status::{self, Health};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Resumed {
+    /// Applier running, no error, everything received has been applied.
+    CaughtUp,
+    /// The applier stopped again, on this error (possibly the next conflict).
+    StoppedAgain { errno: u32, message: String },
+    /// Still applying when the timeout passed.
+    StillBehind { bytes_behind: u64 },
+}
+
+fn behind(ch: &ChannelStatus) -> Option<u64> {
+    let same_file = ch.source_log_file.is_some() && ch.source_log_file == ch.relay_source_log_file;
+    match (ch.read_source_log_pos, ch.exec_source_log_pos) {
+        (Some(r), Some(e)) if same_file => Some(r.saturating_sub(e)),
+        // Different files: the applier is at least a rotation behind.
+        (Some(r), Some(_)) => Some(r.max(1)),
+        _ => None,
+    }
+}
+
+fn channel(server: &mut Server, name: &str) -> anyhow::Result<ChannelStatus> {
+    let report = status::read_status(server)?;
+    report
+        .channels
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow::anyhow!("channel '{name}' disappeared from {}", server.spec))
+}
+
+/// Polls the channel until it has applied everything it received, stopped again, or `timeout`
+/// passed. A progress bar follows the bytes still to apply (hidden when not on a terminal).
+pub fn wait_resumed(server: &mut Server, name: &str, timeout: Duration) -> anyhow::Result<Resumed> {
+    let started = Instant::now();
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} bytes applied")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("catching up on {}", server.spec.endpoint()));
+    let mut initial: Option<u64> = None;
+    loop {
+        let ch = channel(server, name)?;
+        if ch.health == Health::SqlError {
+            bar.finish_and_clear();
+            let e = ch.applier_error().cloned().expect("sql error has an error");
+            return Ok(Resumed::StoppedAgain {
+                errno: e.number,
+                message: e.message,
+            });
+        }
+        let lag = behind(&ch);
+        if ch.sql_thread == ThreadState::Running && lag == Some(0) {
+            bar.finish_and_clear();
+            return Ok(Resumed::CaughtUp);
+        }
+        if let Some(l) = lag {
+            let total = *initial.get_or_insert(l);
+            bar.set_length(total.max(l));
+            bar.set_position(total.max(l) - l);
+        }
+        if started.elapsed() > timeout {
+            bar.finish_and_clear();
+            return Ok(Resumed::StillBehind {
+                bytes_behind: lag.unwrap_or(0),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
