@@ -9,7 +9,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder, SslOpts};
 use thiserror::Error;
 
-pub use spec::{ConnSpec, Secret, SslMode};
+pub use spec::{ConnSpec, SslMode};
 
 use crate::flavor::Flavor;
 
@@ -91,6 +91,16 @@ fn classify(spec: &ConnSpec, err: mysql::Error) -> ConnectError {
             endpoint,
             reason: e.to_string(),
         },
+        // MySQL switches an account that does not exist to sha256_password, so that a client
+        // cannot tell a wrong user from a wrong password.
+        mysql::Error::DriverError(mysql::DriverError::UnknownAuthPlugin(plugin))
+            if plugin == "sha256_password" =>
+        {
+            ConnectError::AccessDenied {
+                who: endpoint,
+                reason: "the server demanded sha256_password, as MySQL does for an account that does not exist".into(),
+            }
+        }
         other => ConnectError::Protocol {
             endpoint,
             reason: redact(&other.to_string(), spec),

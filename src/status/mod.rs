@@ -4,5 +4,5 @@ pub mod model;
 pub mod read;
 pub mod render;
 
-pub use model::{ChannelStatus, Health, StatusReport};
+pub use model::{Health, StatusReport};
 pub use read::{StatusError, read_status};

@@ -1,0 +1,223 @@
+//! `replmend diagnose` on real incidents of both flavors.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+fn diagnose(sb: &Sandbox, node: &str) -> Value {
+    let run = replmend(&[
+        "diagnose",
+        "--replica",
+        &sb.node(node).url(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 3, "{}: {}{}", sb.flavor, run.stdout, run.stderr);
+    run.json()
+}
+
+fn key_values(conflict: &Value) -> Vec<Value> {
+    conflict["key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].clone())
+        .collect()
+}
+
+const SEED_KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
+
+#[test]
+fn seed_dual_master_both_directions_same_key() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let d = diagnose(&sb, "n2");
+        assert_eq!(d["schema"], "replmend.diagnosis/1");
+        assert_eq!(d["kind"], "duplicate_on_write");
+        assert_eq!(d["table"]["schema"], "zeus");
+        assert_eq!(d["table"]["name"], "xinyan_cache");
+        assert_eq!(d["key"]["name"], "PRIMARY");
+        assert_eq!(d["conflicts"].as_array().unwrap().len(), 1, "{flavor}: {d}");
+        let c = &d["conflicts"][0];
+        assert_eq!(key_values(c), vec![Value::from(SEED_KEY)]);
+        assert_eq!(c["verdict"]["verdict"], "differs", "{flavor}: {c}");
+        assert!(!c["verdict"]["columns"].as_array().unwrap().is_empty());
+        assert_ne!(c["replica_row"], c["source_row"]);
+        assert_eq!(
+            c["event_row"], c["source_row"],
+            "the source still holds what it logged"
+        );
+        let t = &d["transaction"];
+        assert!(
+            t["source_log_file"].as_str().unwrap().contains("1-bin."),
+            "{t}"
+        );
+        assert!(t["start_pos"].as_u64().unwrap() < t["end_pos"].as_u64().unwrap());
+        assert!(t["gtid"].is_string(), "{flavor}: the GTID is known: {t}");
+        assert_eq!(t["rows_total"], 1);
+        let rev = &d["reverse"];
+        assert_eq!(rev["dual_master"], true, "{flavor}: {rev}");
+        assert_eq!(rev["stopped"], true);
+        assert_eq!(rev["errno"], 1062);
+        assert_eq!(rev["same_key"], true, "{flavor}: {rev}");
+        assert_eq!(
+            key_values(&rev["diagnosis"]["conflicts"][0]),
+            vec![Value::from(SEED_KEY)]
+        );
+
+        let text = replmend(&["diagnose", "--replica", &sb.node("n1").url()]);
+        assert_eq!(text.code, 3);
+        assert!(
+            text.stdout
+                .contains("stopped with error 1062 on zeus.xinyan_cache"),
+            "{}",
+            text.stdout
+        );
+        assert!(text.stdout.contains("Dual-master"), "{}", text.stdout);
+        assert!(!text.stdout.contains('\u{1b}'), "no colour when piped");
+    }
+}
+
+#[test]
+fn named_unique_key_composite_key_and_batch() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "unique-secondary-1062");
+        let d = diagnose(&sb, "n2");
+        assert_eq!(d["key"]["kind"], "unique", "{flavor}: {d}");
+        assert_eq!(d["key"]["name"], "uk_email");
+        assert_eq!(d["conflicts"].as_array().unwrap().len(), 1);
+
+        let sb = incident(flavor, Topology::SourceReplica, "composite-pk-quotes-1062");
+        let d = diagnose(&sb, "n2");
+        let c = &d["conflicts"][0];
+        assert_eq!(d["key"]["columns"].as_array().unwrap().len(), 2, "{d}");
+        assert_eq!(
+            key_values(c),
+            vec![Value::from("x-1'q"), Value::from("7")],
+            "{flavor}: {c}"
+        );
+    }
+}
+
+#[test]
+fn fifty_row_transaction_with_one_conflict() {
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "batch-50-one-conflict-1062",
+        );
+        let d = diagnose(&sb, "n2");
+        assert_eq!(
+            d["transaction"]["rows_total"], 50,
+            "{flavor}: {}",
+            d["transaction"]
+        );
+        assert_eq!(d["conflicts"].as_array().unwrap().len(), 1, "{flavor}");
+    }
+}
+
+#[test]
+fn missing_rows_1032_update_and_delete() {
+    for flavor in FLAVORS {
+        for (recipe, kind) in [
+            ("update-missing-1032", "missing_on_update"),
+            ("delete-missing-1032", "missing_on_delete"),
+        ] {
+            let sb = incident(flavor, Topology::SourceReplica, recipe);
+            let d = diagnose(&sb, "n2");
+            assert_eq!(d["kind"], kind, "{flavor} {recipe}: {d}");
+            assert_eq!(d["error"]["errno"], 1032);
+            let c = &d["conflicts"][0];
+            assert!(c["replica_row"].is_null());
+            let verdict = c["verdict"]["verdict"].as_str().unwrap();
+            assert!(
+                matches!(verdict, "absent_on_replica" | "absent_on_both"),
+                "{flavor} {recipe}: {c}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hostile_names_and_values() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "hostile-values-1062");
+        let d = diagnose(&sb, "n2");
+        let c = &d["conflicts"][0];
+        assert_eq!(c["verdict"]["verdict"], "differs", "{flavor}: {c}");
+        let names = c["source_row"]["columns"].as_array().unwrap();
+        assert!(
+            names.iter().any(|n| n.as_str().unwrap().contains('`')),
+            "{names:?}"
+        );
+        let text = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
+        assert_eq!(text.code, 3, "{}", text.stderr);
+    }
+}
+
+#[test]
+fn healthy_unknown_error_and_unreachable_source() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplica).unwrap();
+        let healthy = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
+        assert_eq!(healthy.code, 0, "{}", healthy.stderr);
+        assert!(
+            healthy.stderr.contains("nothing to diagnose"),
+            "{}",
+            healthy.stderr
+        );
+
+        // An error that is not a row conflict: the table is gone on the replica.
+        sb.node("n1")
+            .exec("CREATE DATABASE odd; CREATE TABLE odd.t (id INT PRIMARY KEY)")
+            .unwrap();
+        sb.node("n2")
+            .wait_caught_up(std::time::Duration::from_secs(20))
+            .unwrap();
+        sb.node("n2")
+            .exec("SET sql_log_bin = 0; DROP TABLE odd.t")
+            .unwrap();
+        sb.node("n1").exec("INSERT INTO odd.t VALUES (1)").unwrap();
+        sb.node("n2")
+            .wait_sql_error(1146, std::time::Duration::from_secs(20))
+            .unwrap();
+        let unknown = replmend(&[
+            "diagnose",
+            "--replica",
+            &sb.node("n2").url(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(unknown.code, 9, "{}", unknown.stderr);
+        assert!(unknown.stderr.contains("1146"), "{}", unknown.stderr);
+    }
+    // The source unreachable: diagnose from what the replica has and say what is missing.
+    let sb = incident(
+        Flavor::MariaDb,
+        Topology::SourceReplica,
+        "unique-secondary-1062",
+    );
+    let run = replmend(&[
+        "diagnose",
+        "--replica",
+        &sb.node("n2").url(),
+        "--source",
+        "mysql://root@127.0.0.1:1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let d = run.json();
+    assert!(d["source"].is_null());
+    assert!(
+        d["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str().unwrap().contains("could not be reached")),
+        "{d}"
+    );
+    assert_eq!(d["table"]["name"].as_str().is_some(), true);
+}

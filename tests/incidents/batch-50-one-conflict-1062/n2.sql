@@ -1,0 +1,1 @@
+INSERT INTO metrics.samples VALUES (25, 0.000);

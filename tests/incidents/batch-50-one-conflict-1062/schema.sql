@@ -1,0 +1,5 @@
+CREATE DATABASE metrics;
+CREATE TABLE metrics.samples (
+  id INT NOT NULL PRIMARY KEY,
+  v DECIMAL(10,3) NOT NULL
+) ENGINE=InnoDB;

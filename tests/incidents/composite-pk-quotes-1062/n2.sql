@@ -1,0 +1,1 @@
+INSERT INTO inv.stock VALUES ('x-1''q', 7, 2);

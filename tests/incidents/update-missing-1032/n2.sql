@@ -1,0 +1,2 @@
+SET SESSION sql_log_bin = 0;
+DELETE FROM crm.accounts WHERE id = 18446744073709551615;

@@ -1,0 +1,123 @@
+//! `replmend status` against real servers of both flavors.
+
+mod support;
+
+use support::*;
+
+#[test]
+fn seed_dual_master_reports_both_channels_stopped_with_1062() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        for node in ["n1", "n2"] {
+            let url = sb.node(node).url();
+            let run = replmend(&["status", "--replica", &url, "--format", "json"]);
+            assert_eq!(run.code, 3, "{flavor} {node}: {}{}", run.stdout, run.stderr);
+            let j = run.json();
+            assert_eq!(j["schema"], "replmend.status/1");
+            let ch = &j["channels"][0];
+            assert_eq!(ch["health"], "sql_error", "{flavor} {node}: {j}");
+            assert_eq!(ch["sql_thread"], "stopped");
+            let err = &ch["last_sql_error"];
+            assert_eq!(err["number"], 1062, "{flavor} {node}: {j}");
+            let peer = if node == "n1" { "n2" } else { "n1" };
+            assert_eq!(ch["source_port"], sb.node(peer).port);
+            let expected_kind = if flavor == Flavor::MySql {
+                "mysql"
+            } else {
+                "mariadb"
+            };
+            assert_eq!(j["server"]["flavor"]["kind"], expected_kind);
+            if flavor == Flavor::MySql {
+                // The multi-threaded applier's worker holds the full text and the GTID.
+                let worker = ch["workers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|w| !w["last_error"].is_null());
+                let worker = worker.unwrap_or_else(|| panic!("no failed worker in {j}"));
+                assert!(
+                    worker["applying_transaction"]
+                        .as_str()
+                        .unwrap()
+                        .contains(':')
+                );
+            }
+            let text = replmend(&["status", "--replica", &url]);
+            assert_eq!(text.code, 3);
+            assert!(text.stdout.contains("1062"), "{}", text.stdout);
+        }
+    }
+}
+
+#[test]
+fn healthy_replica_not_a_replica_and_bad_input() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplica).unwrap();
+        let replica = sb.node("n2");
+        let ok = replmend(&["status", "--replica", &replica.url(), "--format", "json"]);
+        assert_eq!(ok.code, 0, "{flavor}: {}{}", ok.stdout, ok.stderr);
+        assert_eq!(ok.json()["channels"][0]["health"], "healthy");
+
+        // -h/-P/-u like the mysql client.
+        let port = replica.port.to_string();
+        let flags = replmend(&["status", "-h", "127.0.0.1", "-P", &port, "-u", "root"]);
+        assert_eq!(flags.code, 0, "{}", flags.stderr);
+
+        let source = replmend(&["status", "--replica", &sb.node("n1").url()]);
+        assert_eq!(source.code, 5, "{flavor}: {}", source.stderr);
+        assert!(source.stderr.contains("not a replica"), "{}", source.stderr);
+
+        // Wrong password: exit 7, one line, and the password never printed.
+        let secret = "S3cr3t-n0t-pr1nted";
+        let dsn = format!("mysql://root:{secret}@127.0.0.1:{}", replica.port);
+        for run in [
+            replmend(&["status", "--replica", &dsn]),
+            replmend(&["status", "--replica", &dsn, "--format", "json"]),
+            replmend_env(
+                &[
+                    "status",
+                    "--replica",
+                    &replica.url().replace("root@", "nosuchuser@"),
+                ],
+                &[("MYSQL_PWD", secret)],
+            ),
+        ] {
+            assert_eq!(run.code, 7, "{flavor}: {}", run.stderr);
+            assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        }
+    }
+    // Unreachable: nothing listens on port 1 of loopback.
+    let run = replmend(&["status", "--replica", "mysql://root@127.0.0.1:1"]);
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
+    let bad = replmend(&["status", "--replica", "postgres://u:pw@127.0.0.1"]);
+    assert_eq!(bad.code, 8, "{}", bad.stderr);
+    assert!(!bad.stderr.contains(":pw@"));
+}
+
+#[test]
+fn defaults_file_supplies_credentials() {
+    let sb = Sandbox::start(Flavor::MariaDb, Topology::SourceReplica).unwrap();
+    let replica = sb.node("n2");
+    let dir = std::env::temp_dir().join(format!("replmend-cnf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cnf = dir.join("my.cnf");
+    std::fs::write(
+        &cnf,
+        format!(
+            "[client]\nuser=root\nhost=127.0.0.1\nport={}\n",
+            replica.port
+        ),
+    )
+    .unwrap();
+    let run = replmend(&[
+        "status",
+        "--defaults-file",
+        cnf.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

@@ -1,0 +1,64 @@
+//! Shared helpers for the real-server integration tests: run the real binary, read its JSON.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+pub use replmend_sandbox::{Flavor, Sandbox, Topology};
+
+pub const FLAVORS: [Flavor; 2] = [Flavor::MariaDb, Flavor::MySql];
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+pub fn replmend(args: &[&str]) -> Run {
+    replmend_env(args, &[])
+}
+
+pub fn replmend_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_replmend"));
+    cmd.args(args)
+        .env_remove("MYSQL_PWD")
+        .env_remove("REPLMEND_REPLICA")
+        .env_remove("REPLMEND_SOURCE")
+        .env(
+            "HOME",
+            std::env::temp_dir().join("replmend-test-home-without-my-cnf"),
+        )
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run replmend");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A sandbox with the recipe applied: both flavors must be available (never skip).
+pub fn incident(flavor: Flavor, topology: Topology, recipe: &str) -> Sandbox {
+    let sb =
+        Sandbox::start(flavor, topology).unwrap_or_else(|e| panic!("{flavor} {topology:?}: {e:#}"));
+    sb.recipe(recipe)
+        .unwrap_or_else(|e| panic!("{flavor} recipe {recipe}: {e:#}"));
+    sb
+}
