@@ -66,11 +66,103 @@ pub enum Command {
     /// 9 when the error is not a row conflict replmend handles.
     Diagnose(DiagnoseArgs),
 
+    /// Diagnose, then rank the remedies the playbooks offer (with what each loses) and show
+    /// the recommended plan's exact SQL per node. Changes nothing.
+    Plan(PlanArgs),
+
+    /// Apply a remedy: interactively (a wizard, when stdin is a terminal), or scripted with
+    /// --yes. Every row changed or deleted is journaled first; --dry-run changes nothing.
+    ///
+    /// Examples:
+    ///   replmend repair --replica mysql://root@db2:3306 --dry-run
+    ///   replmend repair --replica mysql://root@db2:3306 --yes --remedy overwrite --winner source
+    ///   replmend repair --replica … --yes --remedy overwrite --until-healthy --max 500
+    Repair(RepairArgs),
+
+    /// List the playbooks (embedded, plus --playbooks DIR), or show one by id.
+    Playbooks(PlaybooksArgs),
+
     /// Put rows from a repair journal back on the nodes they came from, newest first.
     ///
     /// Connects to each journaled node with the credentials given (-u, MYSQL_PWD, option file);
     /// a row already equal to its journaled image is left alone, so running it twice is safe.
     Restore(RestoreArgs),
+}
+
+/// How a remedy is chosen.
+#[derive(Debug, Args, Clone)]
+pub struct PolicyArgs {
+    /// The remedy: skip, inject-gtid, overwrite or keep. Default: the recommended one.
+    #[arg(long, value_name = "REMEDY")]
+    pub remedy: Option<String>,
+
+    /// Dual-master: whose row both nodes keep. `source` is the node whose event failed on
+    /// this replica; `newest:COLUMN` picks the version with the larger COLUMN.
+    #[arg(
+        long,
+        default_value = "source",
+        value_name = "source|replica|newest:COLUMN"
+    )]
+    pub winner: String,
+
+    /// A directory of playbooks (*.json) adding to or overriding the embedded ones by id.
+    #[arg(long, value_name = "DIR", env = "REPLMEND_PLAYBOOKS")]
+    pub playbooks: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: DiagnoseArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub target: DiagnoseArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// Show the diagnosis, the ranked remedies and the plan's SQL; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply without asking (scripted mode). Without it and without a terminal, nothing is done.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Allow a remedy that loses rows or versions (skip, keep, inject-gtid on differing rows).
+    #[arg(long)]
+    pub allow_data_loss: bool,
+
+    /// The journal file (JSON lines). Default: ~/.local/state/replmend/journal-DATE.jsonl.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+
+    /// Keep resolving conflicts with the same policy until replication is healthy; stop at
+    /// the first incident the policy does not cover.
+    #[arg(long)]
+    pub until_healthy: bool,
+
+    /// With --until-healthy: at most this many incidents.
+    #[arg(long, default_value_t = 100)]
+    pub max: usize,
+
+    /// Seconds to wait for a replica to catch up after a remedy.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PlaybooksArgs {
+    /// Show only this playbook.
+    pub id: Option<String>,
+
+    /// A directory of playbooks adding to or overriding the embedded ones.
+    #[arg(long, value_name = "DIR", env = "REPLMEND_PLAYBOOKS")]
+    pub playbooks: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +182,7 @@ pub struct RestoreArgs {
     pub creds: ReplicaConn,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct DiagnoseArgs {
     #[command(flatten)]
     pub replica: ReplicaConn,

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Mysql,
@@ -197,9 +197,14 @@ impl Flavor {
         }
     }
 
-    /// The variable that, set to 0 in a session, keeps writes out of the binary log.
-    pub fn sql_log_bin(&self) -> &'static str {
-        "sql_log_bin"
+    /// The statement reporting the server's current binlog file and position. MySQL 8.2
+    /// added SHOW BINARY LOG STATUS and 8.4 removed SHOW MASTER STATUS.
+    pub fn show_binlog_status(&self) -> &'static str {
+        if self.kind == Kind::Mysql && self.at_least(8, 2, 0) {
+            "SHOW BINARY LOG STATUS"
+        } else {
+            "SHOW MASTER STATUS"
+        }
     }
 
     /// The query that reports GTID state: MySQL's executed set, MariaDB's positions.

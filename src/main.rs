@@ -9,7 +9,7 @@ mod exit;
 mod flavor;
 mod journal;
 mod ops;
-mod plan;
+mod planner;
 mod repair;
 mod schema;
 mod status;
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
         Command::Status(args) => ops::status::run(args, cli.format),
         Command::Diagnose(args) => ops::diagnose::run(args, cli.format),
         Command::Restore(args) => ops::restore::run(args, cli.format),
+        Command::Plan(args) => ops::plan::run(args, cli.format),
+        Command::Repair(args) => ops::repair::run(args, cli.format),
+        Command::Playbooks(args) => ops::plan::run_playbooks(args, cli.format),
     };
     match result {
         Ok(outcome) => {

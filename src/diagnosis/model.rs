@@ -2,7 +2,7 @@
 //! `ops::diagnose` from live servers, consumed by the planner and the renderers. Serialized as
 //! the versioned JSON document described in docs/json.md (`replmend.diagnosis/1`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::flavor::Flavor;
 use crate::value::Cell;
@@ -18,7 +18,7 @@ pub struct NodeRef {
 }
 
 /// What kind of conflict stopped the applier.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
     /// 1062 on a Write_rows event: the row to insert already exists.
@@ -39,7 +39,7 @@ pub enum RowsEventKind {
     Delete,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {
     Primary,
@@ -251,10 +251,15 @@ pub struct Diagnosis {
     pub error: ErrorFacts,
     pub table: TableRef,
     pub key: Option<KeyRef>,
+    /// The columns that identify one row of the table: its primary key, else the
+    /// conflicting unique key. A repair deletes a row by these.
+    pub row_key: Vec<String>,
     /// GTID-based replication is in use on this channel.
     pub gtid_positioning: bool,
-    /// The source server has GTIDs on (MySQL gtid_mode=ON; MariaDB always has GTIDs).
+    /// GTIDs are on (MySQL gtid_mode=ON on the replica; MariaDB always has GTIDs).
     pub gtid_enabled: bool,
+    /// MariaDB: the replica's gtid_slave_pos, which an injected skip advances.
+    pub gtid_slave_pos: Option<String>,
     pub transaction: Option<Transaction>,
     pub conflicts: Vec<Conflict>,
     pub reverse: Option<ReverseChannel>,

@@ -279,10 +279,8 @@ pub fn diagnose_channel(
         &parsed.end_log_pos.unwrap_or(0).to_string(),
         &gtid.as_ref().map(|g| g.to_string()).unwrap_or_default(),
     ]);
-    let gtid_enabled = match source.as_deref() {
-        Some(s) if s.flavor.is_mariadb() => true,
-        Some(_) | None => report.server.gtid_mode.as_deref() == Some("ON"),
-    };
+    let gtid_enabled =
+        replica.flavor.is_mariadb() || report.server.gtid_mode.as_deref() == Some("ON");
     Ok(Diagnosis {
         schema: DIAGNOSIS_SCHEMA,
         replica: node_ref(replica),
@@ -296,10 +294,17 @@ pub fn diagnose_channel(
             quoted_value: parsed.quoted_value.clone(),
             worker: parsed.worker,
         },
+        row_key: replica_schema
+            .identifying_key()
+            .filter(|k| k.kind == KeyKind::Primary)
+            .or(key.as_ref())
+            .map(|k| k.columns.clone())
+            .unwrap_or_default(),
         table,
         key,
         gtid_positioning: ch.gtid_positioning,
         gtid_enabled,
+        gtid_slave_pos: report.server.gtid_slave_pos.clone(),
         transaction: transaction.map(|mut t| {
             t.gtid = gtid.clone();
             t

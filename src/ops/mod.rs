@@ -2,8 +2,11 @@
 
 pub mod connect;
 pub mod diagnose;
+pub mod plan;
+pub mod repair;
 pub mod restore;
 pub mod status;
+pub mod wizard;
 
 use crate::cli::Format;
 

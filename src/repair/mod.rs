@@ -1,6 +1,7 @@
 //! Applying a plan: the lock, the journal-first row writes, the re-check of the incident, and
 //! the verification that replication resumed.
 
+pub mod apply;
 pub mod lock;
 pub mod privileges;
 pub mod rows;

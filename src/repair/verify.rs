@@ -19,14 +19,27 @@ pub enum Resumed {
     StillBehind { bytes_behind: u64 },
 }
 
-fn behind(ch: &ChannelStatus) -> Option<u64> {
-    let same_file = ch.source_log_file.is_some() && ch.source_log_file == ch.relay_source_log_file;
-    match (ch.read_source_log_pos, ch.exec_source_log_pos) {
-        (Some(r), Some(e)) if same_file => Some(r.saturating_sub(e)),
-        // Different files: the applier is at least a rotation behind.
-        (Some(r), Some(_)) => Some(r.max(1)),
+/// Bytes the applier still has to apply to reach `target` (the source's binlog end when the
+/// wait began). Read_Source_Log_Pos alone is not enough: right after START the receiver may
+/// not have fetched anything yet, and a replica that received nothing looks caught up.
+fn behind(ch: &ChannelStatus, target: &(String, u64)) -> Option<u64> {
+    let (file, pos) = target;
+    match (&ch.relay_source_log_file, ch.exec_source_log_pos) {
+        (Some(f), Some(e)) if f == file => Some(pos.saturating_sub(e)),
+        (Some(f), Some(_)) if f > file => Some(0),
+        (Some(_), Some(_)) => Some(pos.max(&1).to_owned()),
         _ => None,
     }
+}
+
+/// The server's current binlog file and position.
+pub fn binlog_end(server: &mut Server) -> anyhow::Result<(String, u64)> {
+    let sql = server.flavor.show_binlog_status();
+    let row: Option<mysql::Row> = mysql::prelude::Queryable::query_first(&mut server.conn, sql)?;
+    let row = row.ok_or_else(|| anyhow::anyhow!("{}: binary logging is off", server.spec))?;
+    let file: String = row.get(0).unwrap_or_default();
+    let pos: u64 = row.get(1).unwrap_or(0);
+    Ok((file, pos))
 }
 
 fn channel(server: &mut Server, name: &str) -> anyhow::Result<ChannelStatus> {
@@ -40,7 +53,12 @@ fn channel(server: &mut Server, name: &str) -> anyhow::Result<ChannelStatus> {
 
 /// Polls the channel until it has applied everything it received, stopped again, or `timeout`
 /// passed. A progress bar follows the bytes still to apply (hidden when not on a terminal).
-pub fn wait_resumed(server: &mut Server, name: &str, timeout: Duration) -> anyhow::Result<Resumed> {
+pub fn wait_resumed(
+    server: &mut Server,
+    name: &str,
+    target: (String, u64),
+    timeout: Duration,
+) -> anyhow::Result<Resumed> {
     let started = Instant::now();
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -60,7 +78,7 @@ pub fn wait_resumed(server: &mut Server, name: &str, timeout: Duration) -> anyho
                 message: e.message,
             });
         }
-        let lag = behind(&ch);
+        let lag = behind(&ch, &target);
         if ch.sql_thread == ThreadState::Running && lag == Some(0) {
             bar.finish_and_clear();
             return Ok(Resumed::CaughtUp);

@@ -1,0 +1,8 @@
+//! Playbooks and the planner: pure, unit-tested, no I/O.
+
+pub mod plan;
+pub mod playbook;
+pub mod render;
+
+pub use plan::{NodeRole, Plan, PlanSet, Policy, Step, Winner, plan};
+pub use playbook::{Playbook, RemedyId};
