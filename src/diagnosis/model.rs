@@ -261,6 +261,9 @@ pub struct Diagnosis {
     /// MariaDB: the replica's gtid_slave_pos, which an injected skip advances.
     pub gtid_slave_pos: Option<String>,
     pub transaction: Option<Transaction>,
+    /// The failing transaction's GTID is already recorded as executed on the replica (a skip
+    /// that was interrupted before START): the applier will pass over it when started.
+    pub transaction_executed: bool,
     pub conflicts: Vec<Conflict>,
     pub reverse: Option<ReverseChannel>,
     /// What could not be determined, in words a DBA can act on.

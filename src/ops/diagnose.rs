@@ -305,6 +305,10 @@ pub fn diagnose_channel(
         gtid_positioning: ch.gtid_positioning,
         gtid_enabled,
         gtid_slave_pos: report.server.gtid_slave_pos.clone(),
+        transaction_executed: match &gtid {
+            Some(g) => gtid_executed_on(replica, g, report.server.gtid_slave_pos.as_deref()),
+            None => false,
+        },
         transaction: transaction.map(|mut t| {
             t.gtid = gtid.clone();
             t
@@ -451,6 +455,21 @@ fn reverse_channel(
         }
     }
     Some(rc)
+}
+
+/// Whether the replica already counts this GTID as executed.
+fn gtid_executed_on(replica: &mut Server, gtid: &Gtid, slave_pos: Option<&str>) -> bool {
+    match gtid {
+        Gtid::Mysql { .. } => replica
+            .conn
+            .exec_first::<i64, _, _>("SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)", (gtid.to_string(),))
+            .ok()
+            .flatten()
+            == Some(1),
+        Gtid::Mariadb { domain, seq, .. } => slave_pos.unwrap_or("").split(',').any(|p| {
+            matches!(Gtid::parse(p), Some(Gtid::Mariadb { domain: d, seq: s, .. }) if d == *domain && s >= *seq)
+        }),
+    }
 }
 
 fn same_host(a: &str, b: &str) -> bool {

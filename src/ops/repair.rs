@@ -69,6 +69,17 @@ fn find_incident(
                 let Ok(mut s) = Server::connect(&src) else {
                     continue;
                 };
+                // A direction restarted by an interrupted repair may still be applying: let it
+                // finish, so the other side is judged on the rows as they will be.
+                if ch.sql_thread == crate::status::model::ThreadState::Running {
+                    let target = crate::repair::verify::binlog_end(&mut s)?;
+                    crate::repair::verify::wait_resumed(
+                        &mut replica,
+                        &ch.name,
+                        target,
+                        Duration::from_secs(args.timeout),
+                    )?;
+                }
                 let Ok(sr) = crate::status::read_status(&mut s) else {
                     continue;
                 };

@@ -129,13 +129,15 @@ pub struct RemedyOption {
     pub rows_lost: usize,
     /// Conflicting rows whose other version would be gone (not journaled).
     pub versions_lost: usize,
+    /// The failing transaction could not be read: a skip would lose an unknown number of rows.
+    pub loss_unknown: bool,
     pub loses: String,
     pub recommended: bool,
 }
 
 impl RemedyOption {
     pub fn loses_data(&self) -> bool {
-        self.rows_lost > 0 || self.versions_lost > 0
+        self.rows_lost > 0 || self.versions_lost > 0 || self.loss_unknown
     }
 }
 
@@ -185,7 +187,9 @@ fn facts(d: &Diagnosis) -> Facts {
         identical: d.all_identical(),
         gtid_known: d.transaction.as_ref().is_some_and(|t| t.gtid.is_some()),
         gtid_enabled: gtid_skip(d),
-        source_row_known: d.transaction.is_some() && !d.conflicts.is_empty(),
+        // Conflicts may already be resolved (a repair killed halfway deleted them): the
+        // transaction itself is what overwriting needs.
+        source_row_known: d.transaction.is_some(),
         dual_master: rev.is_some(),
     };
     if let Some(r) = rev {
@@ -199,7 +203,8 @@ fn facts(d: &Diagnosis) -> Facts {
 fn gtid_skip(d: &Diagnosis) -> bool {
     match d.replica.flavor.kind {
         Kind::Mysql => d.gtid_enabled,
-        Kind::Mariadb => d.gtid_positioning,
+        // Advancing gtid_slave_pos rewrites every domain: it needs the current value.
+        Kind::Mariadb => d.gtid_positioning && d.gtid_slave_pos.is_some(),
     }
 }
 
@@ -208,7 +213,18 @@ fn dual(d: &Diagnosis) -> Option<&Diagnosis> {
     d.reverse
         .as_ref()
         .filter(|r| r.dual_master && r.stopped)
+        // One coordinated plan only for one incident seen from both sides (the same key, or
+        // one side already resolved by an interrupted repair); unrelated incidents are
+        // planned one direction at a time.
+        .filter(|r| {
+            r.same_key
+                || d.conflicts.is_empty()
+                || r.diagnosis
+                    .as_ref()
+                    .is_some_and(|rd| rd.conflicts.is_empty())
+        })
         .and_then(|r| r.diagnosis.as_deref())
+        .filter(|r| r.table == d.table)
         .filter(|r| {
             matches!(
                 r.kind,
@@ -316,6 +332,8 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
         .map(|spec| {
             let why = why_not(&spec.when, &f, d);
             let (rows_lost, versions_lost) = losses(spec, &f, d, policy);
+            let skips = spec.steps.contains(&StepTemplate::SkipTransaction);
+            let loss_unknown = skips && d.transaction.is_none();
             (
                 RemedyOption {
                     remedy: spec.remedy,
@@ -325,11 +343,12 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
                     why_not: why,
                     rows_lost,
                     versions_lost,
-                    loses: render_loses(
-                        &spec.loses,
-                        f.rows_total.saturating_sub(f.conflicting),
-                        f.conflicting,
-                    ),
+                    loss_unknown,
+                    loses: if loss_unknown {
+                        "an unknown number of rows: the failing transaction could not be read from the source".into()
+                    } else {
+                        render_loses(&spec.loses, f.rows_total.saturating_sub(f.conflicting), f.conflicting)
+                    },
                     recommended: false,
                 },
                 spec,
@@ -338,7 +357,26 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
         .collect();
     // The same remedy may be listed under different conditions: keep the applicable one.
     let mut seen = std::collections::HashSet::new();
-    options.sort_by_key(|(o, _)| (!o.applicable, o.rows_lost, o.versions_lost, o.risk));
+    // Equal losses: when the nodes already agree, prefer the remedy that touches no row.
+    let touches_rows = |spec: &RemedySpec| {
+        f.identical
+            && spec.steps.iter().any(|s| {
+                matches!(
+                    s,
+                    StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows
+                )
+            })
+    };
+    options.sort_by_key(|(o, spec)| {
+        (
+            !o.applicable,
+            o.loss_unknown,
+            o.rows_lost,
+            o.versions_lost,
+            touches_rows(spec),
+            o.risk,
+        )
+    });
     options.retain(|(o, _)| seen.insert(o.remedy));
     if let Some((first, _)) = options.first_mut().filter(|(o, _)| o.applicable) {
         first.recommended = true;
@@ -629,6 +667,15 @@ fn skip(dir: &Direction<'_>) -> Step {
     s
 }
 
+/// Every row of the transaction conflicts and the replica already holds the source's current
+/// version of each: there is nothing to overwrite, and re-applying the event could bring back
+/// an older version (after a repair that was interrupted halfway). Skipping is exact.
+fn already_agree(d: &Diagnosis) -> bool {
+    (d.all_identical() && d.rows_in_transaction() == Some(d.conflicts.len()))
+        // The event will be passed over anyway: deleting the replica's row would lose it.
+        || d.transaction_executed
+}
+
 fn newest_is_source(d: &Diagnosis, column: &str) -> Result<bool, PlanError> {
     let c = d
         .conflicts
@@ -639,12 +686,11 @@ fn newest_is_source(d: &Diagnosis, column: &str) -> Result<bool, PlanError> {
         return Err(PlanError::NoSuchColumn(column.into()));
     };
     Ok(match (&rep, &src) {
-        (Cell::Number(a), Cell::Number(b)) => {
-            b.parse::<f64>().unwrap_or(f64::MIN) >= a.parse::<f64>().unwrap_or(f64::MIN)
-        }
-        // Temporal text sorts chronologically; NULL is oldest.
+        (Cell::Number(a), Cell::Number(b)) => compare_decimal(b, a) != std::cmp::Ordering::Less,
+        // Temporal text sorts chronologically; NULL is oldest. Ties go to the source.
         (Cell::Null, _) => true,
         (_, Cell::Null) => false,
+        (Cell::Text(a), Cell::Text(b)) | (Cell::Temporal(a), Cell::Temporal(b)) => b >= a,
         (a, b) => b.display() >= a.display(),
     })
 }
@@ -666,6 +712,9 @@ fn build(
             for t in &spec.steps {
                 match t {
                     StepTemplate::StopApplier => steps.push(stop(&here)),
+                    StepTemplate::DeleteConflictingRows if already_agree(d) => {
+                        steps.push(skip(&here))
+                    }
                     StepTemplate::DeleteConflictingRows => steps.push(delete_rows(&here)),
                     StepTemplate::InsertMissingRows => steps.push(insert_rows(&here)),
                     StepTemplate::SkipTransaction => steps.push(skip(&here)),
@@ -706,6 +755,9 @@ fn build(
                         steps.push(stop(&here));
                         steps.push(stop(&there));
                     }
+                    StepTemplate::DeleteConflictingRows if already_agree(loser.d) => {
+                        steps.push(skip(loser))
+                    }
                     StepTemplate::DeleteConflictingRows => steps.push(delete_rows(loser)),
                     StepTemplate::InsertMissingRows => steps.push(insert_rows(loser)),
                     StepTemplate::SkipTransaction if spec.remedy == RemedyId::Keep => {
@@ -734,6 +786,36 @@ fn build(
         versions_lost: option.versions_lost,
         steps,
     })
+}
+
+/// Compares decimal texts exactly (no float rounding of large integers).
+fn compare_decimal(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let neg = |s: &str| s.starts_with('-');
+    match (neg(a), neg(b)) {
+        (true, false) => return Ordering::Less,
+        (false, true) => return Ordering::Greater,
+        _ => {}
+    }
+    let split = |s: &str| {
+        let s = s.trim_start_matches(['-', '+']);
+        let (i, f) = s.split_once('.').unwrap_or((s, ""));
+        (
+            i.trim_start_matches('0').to_string(),
+            f.trim_end_matches('0').to_string(),
+        )
+    };
+    let ((ai, af), (bi, bf)) = (split(a), split(b));
+    let magnitude = ai
+        .len()
+        .cmp(&bi.len())
+        .then_with(|| ai.cmp(&bi))
+        .then_with(|| af.cmp(&bf));
+    if neg(a) {
+        magnitude.reverse()
+    } else {
+        magnitude
+    }
 }
 
 /// Whether a verdict means the two versions differ.
