@@ -6,3 +6,6 @@ pub mod render;
 
 pub use plan::{NodeRole, Plan, PlanSet, Policy, Step, Winner, plan};
 pub use playbook::{Playbook, RemedyId};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,471 @@
+//! Planner unit tests over fixture diagnoses: every class × flavor × GTID mode, dual-master
+//! winners, losses and ranking, hostile identifiers, and golden renderings of the seed plan.
+
+use super::plan::{NodeRole, PlanSet, Policy, Winner, advanced_slave_pos, plan};
+use super::playbook::{self, RemedyId, StepTemplate};
+use crate::diagnosis::*;
+use crate::flavor::Flavor;
+use crate::value::Cell;
+
+const KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
+
+fn row(id: &str, payload: &str) -> Row {
+    Row {
+        columns: vec!["id".into(), "payload".into(), "hits".into()],
+        values: vec![
+            Cell::Text(id.into()),
+            Cell::Text(payload.into()),
+            Cell::Number("1".into()),
+        ],
+    }
+}
+
+struct Fx {
+    version: &'static str,
+    kind: ConflictKind,
+    gtid_on: bool,
+    positioning: bool,
+    rows_total: usize,
+    identical: bool,
+    transaction_known: bool,
+}
+
+impl Fx {
+    fn new(version: &'static str) -> Fx {
+        Fx {
+            version,
+            kind: ConflictKind::DuplicateOnWrite,
+            gtid_on: true,
+            positioning: true,
+            rows_total: 1,
+            identical: false,
+            transaction_known: true,
+        }
+    }
+
+    fn build(&self, replica_port: u16, source_port: u16) -> Diagnosis {
+        let flavor = Flavor::parse(self.version).unwrap();
+        let gtid = if flavor.is_mariadb() {
+            Gtid::Mariadb {
+                domain: 1,
+                server_id: 1,
+                seq: 6,
+            }
+        } else {
+            Gtid::Mysql {
+                uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".into(),
+                gno: 23,
+            }
+        };
+        let node = |port: u16| NodeRef {
+            endpoint: format!("127.0.0.1:{port}"),
+            flavor,
+            server_id: port as u32,
+            server_uuid: None,
+        };
+        let (replica_row, source_row) = match self.kind {
+            ConflictKind::MissingOnUpdate | ConflictKind::MissingOnDelete => {
+                (None, Some(row(KEY, "src")))
+            }
+            _ if self.identical => (Some(row(KEY, "same")), Some(row(KEY, "same"))),
+            _ => (Some(row(KEY, "replica")), Some(row(KEY, "source"))),
+        };
+        let verdict =
+            crate::diagnosis::compare::verdict(replica_row.as_ref(), source_row.as_ref(), true);
+        Diagnosis {
+            schema: DIAGNOSIS_SCHEMA,
+            replica: node(replica_port),
+            source: Some(node(source_port)),
+            channel: String::new(),
+            kind: self.kind,
+            error: ErrorFacts {
+                errno: if matches!(
+                    self.kind,
+                    ConflictKind::MissingOnUpdate | ConflictKind::MissingOnDelete
+                ) {
+                    1032
+                } else {
+                    1062
+                },
+                message: "fixture".into(),
+                key_name: Some("PRIMARY".into()),
+                quoted_value: None,
+                worker: None,
+            },
+            table: TableRef {
+                schema: "zeus".into(),
+                name: "xinyan_cache".into(),
+            },
+            key: Some(KeyRef {
+                name: "PRIMARY".into(),
+                kind: KeyKind::Primary,
+                columns: vec!["id".into()],
+            }),
+            row_key: vec!["id".into()],
+            gtid_positioning: self.positioning,
+            gtid_enabled: self.gtid_on,
+            gtid_slave_pos: flavor.is_mariadb().then(|| "1-1-5,2-2-9".to_string()),
+            transaction: self.transaction_known.then(|| Transaction {
+                source_log_file: "mysql2-bin.000006".into(),
+                start_pos: 560082351,
+                end_pos: 560082889,
+                failed_event_end_log_pos: 560082858,
+                gtid: Some(gtid),
+                events: vec![],
+                rows_total: self.rows_total,
+                statement: None,
+                bytes_read: 538,
+            }),
+            transaction_executed: false,
+            conflicts: vec![Conflict {
+                row_index: 0,
+                key: vec![("id".into(), Cell::Text(KEY.into()))],
+                event_row: source_row.clone().unwrap(),
+                event_before: None,
+                replica_row,
+                source_row,
+                verdict,
+            }],
+            reverse: None,
+            missing: vec![],
+            fingerprint: format!("fp{replica_port}"),
+        }
+    }
+}
+
+fn dual(version: &'static str) -> Diagnosis {
+    let fx = Fx::new(version);
+    let mut d = fx.build(3307, 3306);
+    let mut rev = fx.build(3306, 3307);
+    // The other node's view: its row is the source's here.
+    let c = &mut rev.conflicts[0];
+    std::mem::swap(&mut c.replica_row, &mut c.source_row);
+    c.event_row = c.source_row.clone().unwrap();
+    if let Some(t) = rev.transaction.as_mut() {
+        t.gtid = Some(match &t.gtid {
+            Some(Gtid::Mariadb { .. }) => Gtid::Mariadb {
+                domain: 2,
+                server_id: 2,
+                seq: 10,
+            },
+            _ => Gtid::Mysql {
+                uuid: "4f22aa47-71ca-11e1-9e33-c80aa9429562".into(),
+                gno: 7,
+            },
+        });
+    }
+    d.reverse = Some(ReverseChannel {
+        dual_master: true,
+        channel: String::new(),
+        stopped: true,
+        errno: Some(1062),
+        error: None,
+        same_key: true,
+        diagnosis: Some(Box::new(rev)),
+    });
+    d
+}
+
+fn planned(d: &Diagnosis, policy: &Policy) -> PlanSet {
+    plan(d, &playbook::load(None).unwrap(), policy).unwrap()
+}
+
+fn sql_of(ps: &PlanSet, action: StepTemplate) -> Vec<String> {
+    ps.plan
+        .as_ref()
+        .unwrap()
+        .steps
+        .iter()
+        .filter(|s| s.action == action)
+        .flat_map(|s| s.statements.iter().map(|st| st.sql.clone()))
+        .collect()
+}
+
+fn option(ps: &PlanSet, r: RemedyId) -> &super::plan::RemedyOption {
+    ps.options.iter().find(|o| o.remedy == r).unwrap()
+}
+
+#[test]
+fn skip_statements_per_flavor_and_gtid_mode() {
+    let skip = Policy {
+        remedy: Some(RemedyId::Skip),
+        ..Policy::default()
+    };
+    for (version, stop, counter) in [
+        (
+            "5.7.44-log",
+            "STOP SLAVE",
+            "SET GLOBAL sql_slave_skip_counter = 1",
+        ),
+        (
+            "8.0.21",
+            "STOP SLAVE",
+            "SET GLOBAL sql_slave_skip_counter = 1",
+        ),
+        (
+            "8.0.30",
+            "STOP REPLICA",
+            "SET GLOBAL sql_replica_skip_counter = 1",
+        ),
+        (
+            "8.4.3",
+            "STOP REPLICA",
+            "SET GLOBAL sql_replica_skip_counter = 1",
+        ),
+        (
+            "9.7.0",
+            "STOP REPLICA",
+            "SET GLOBAL sql_replica_skip_counter = 1",
+        ),
+        (
+            "10.11.6-MariaDB",
+            "STOP SLAVE",
+            "SET GLOBAL sql_slave_skip_counter = 1",
+        ),
+        (
+            "11.4.2-MariaDB",
+            "STOP SLAVE",
+            "SET GLOBAL sql_slave_skip_counter = 1",
+        ),
+    ] {
+        let mut fx = Fx::new(version);
+        fx.gtid_on = version.contains("MariaDB");
+        fx.positioning = false;
+        let ps = planned(&fx.build(3307, 3306), &skip);
+        assert_eq!(
+            sql_of(&ps, StepTemplate::StopApplier),
+            vec![stop.to_string()],
+            "{version}"
+        );
+        assert_eq!(
+            sql_of(&ps, StepTemplate::SkipTransaction),
+            vec![counter.to_string()],
+            "{version}"
+        );
+    }
+}
+
+#[test]
+fn gtid_injection_per_flavor() {
+    let inject = Policy {
+        remedy: Some(RemedyId::InjectGtid),
+        ..Policy::default()
+    };
+    let ps = planned(&Fx::new("8.0.36").build(3307, 3306), &inject);
+    assert_eq!(
+        sql_of(&ps, StepTemplate::SkipTransaction),
+        vec![
+            "SET GTID_NEXT = '3e11fa47-71ca-11e1-9e33-c80aa9429562:23'",
+            "BEGIN",
+            "COMMIT",
+            "SET GTID_NEXT = 'AUTOMATIC'"
+        ]
+    );
+    // MySQL with GTIDs refuses the skip counter.
+    let skip = plan(
+        &Fx::new("8.0.36").build(3307, 3306),
+        &playbook::load(None).unwrap(),
+        &Policy {
+            remedy: Some(RemedyId::Skip),
+            ..Policy::default()
+        },
+    );
+    assert!(skip.is_err());
+    let ps = planned(&Fx::new("10.11.6-MariaDB").build(3307, 3306), &inject);
+    assert_eq!(
+        sql_of(&ps, StepTemplate::SkipTransaction),
+        vec!["SET GLOBAL gtid_slave_pos = '1-1-6,2-2-9'"]
+    );
+    assert_eq!(
+        advanced_slave_pos("0-1-100,1-1-5", &Gtid::parse("1-1-6").unwrap()).unwrap(),
+        "0-1-100,1-1-6"
+    );
+    // Without the current position, a MariaDB GTID skip would erase other domains: refused.
+    let mut d = Fx::new("10.11.6-MariaDB").build(3307, 3306);
+    d.gtid_slave_pos = None;
+    assert!(!option(&planned(&d, &Policy::default()), RemedyId::InjectGtid).applicable);
+}
+
+#[test]
+fn fifty_rows_one_conflict_ranks_by_loss() {
+    let mut fx = Fx::new("9.7.0");
+    fx.rows_total = 50;
+    let ps = planned(&fx.build(3307, 3306), &Policy::default());
+    assert_eq!(ps.options[0].remedy, RemedyId::Overwrite);
+    assert!(ps.options[0].recommended && !ps.options[0].loses_data());
+    let inject = option(&ps, RemedyId::InjectGtid);
+    assert_eq!(inject.rows_lost, 49);
+    assert!(inject.loses.contains("49 other row(s)"), "{}", inject.loses);
+}
+
+#[test]
+fn identical_rows_make_skipping_lossless_and_preferred() {
+    let mut fx = Fx::new("8.0.36");
+    fx.identical = true;
+    let ps = planned(&fx.build(3307, 3306), &Policy::default());
+    assert_eq!(ps.options[0].remedy, RemedyId::InjectGtid);
+    assert!(!ps.options[0].loses_data());
+}
+
+#[test]
+fn unknown_transaction_never_counts_as_lossless() {
+    let mut fx = Fx::new("5.7.44");
+    fx.gtid_on = false;
+    fx.positioning = false;
+    fx.transaction_known = false;
+    let ps = planned(&fx.build(3307, 3306), &Policy::default());
+    let skip = option(&ps, RemedyId::Skip);
+    assert!(skip.loss_unknown && skip.loses_data());
+}
+
+#[test]
+fn overwrite_binds_values_and_keeps_binlog_off() {
+    let mut d = Fx::new("8.0.36").build(3307, 3306);
+    d.table.name = "we`ird tab'le".into();
+    d.row_key = vec!["i`d".into()];
+    let evil = "x'); DROP TABLE t; -- `";
+    for c in &mut d.conflicts {
+        for r in [
+            c.replica_row.as_mut().unwrap(),
+            c.source_row.as_mut().unwrap(),
+        ] {
+            r.columns[0] = "i`d".into();
+            r.values[0] = Cell::Text(evil.into());
+        }
+    }
+    let ps = planned(&d, &Policy::default());
+    let step = ps
+        .plan
+        .as_ref()
+        .unwrap()
+        .steps
+        .iter()
+        .find(|s| s.action == StepTemplate::DeleteConflictingRows)
+        .unwrap();
+    assert_eq!(step.session, vec!["SET SESSION sql_log_bin = 0"]);
+    assert_eq!(
+        step.statements[0].sql,
+        "DELETE FROM `zeus`.`we``ird tab'le` WHERE `i``d` <=> ?"
+    );
+    assert_eq!(step.statements[0].params, vec![Cell::Text(evil.into())]);
+    assert!(!step.statements[0].sql.contains("DROP"));
+}
+
+#[test]
+fn missing_rows_insert_with_binlog_off() {
+    let mut fx = Fx::new("10.11.6-MariaDB");
+    fx.kind = ConflictKind::MissingOnUpdate;
+    let ps = planned(&fx.build(3307, 3306), &Policy::default());
+    assert_eq!(ps.plan.as_ref().unwrap().remedy, RemedyId::Overwrite);
+    let step = ps
+        .plan
+        .as_ref()
+        .unwrap()
+        .steps
+        .iter()
+        .find(|s| s.action == StepTemplate::InsertMissingRows)
+        .unwrap();
+    assert!(step.statements[0].sql.starts_with(
+        "INSERT INTO `zeus`.`xinyan_cache` (`id`, `payload`, `hits`) VALUES (?, ?, ?)"
+    ));
+    fx.kind = ConflictKind::MissingOnDelete;
+    let ps = planned(&fx.build(3307, 3306), &Policy::default());
+    assert!(!ps.options[0].loses_data(), "{:?}", ps.options[0]);
+}
+
+#[test]
+fn dual_master_one_winner_converges() {
+    for version in ["9.7.0", "10.11.6-MariaDB"] {
+        let d = dual(version);
+        for (winner, loser_node, winner_node) in [
+            (Winner::Source, NodeRole::Replica, NodeRole::Source),
+            (Winner::Replica, NodeRole::Source, NodeRole::Replica),
+        ] {
+            let ps = planned(
+                &d,
+                &Policy {
+                    remedy: None,
+                    winner,
+                },
+            );
+            let p = ps.plan.as_ref().unwrap();
+            assert_eq!(p.remedy, RemedyId::Overwrite);
+            let deletes: Vec<_> = p
+                .steps
+                .iter()
+                .filter(|s| s.action == StepTemplate::DeleteConflictingRows)
+                .collect();
+            let skips: Vec<_> = p
+                .steps
+                .iter()
+                .filter(|s| s.action == StepTemplate::SkipTransaction)
+                .collect();
+            assert_eq!(deletes.len(), 1, "only the loser's row is replaced");
+            assert_eq!(deletes[0].node, loser_node);
+            assert_eq!(skips.len(), 1);
+            assert_eq!(skips[0].node, winner_node);
+            assert_eq!(
+                p.steps
+                    .iter()
+                    .filter(|s| s.action == StepTemplate::StartApplier)
+                    .count(),
+                2
+            );
+        }
+        // newest:COLUMN — compare exactly, not through floats.
+        let mut d = dual(version);
+        let c = &mut d.conflicts[0];
+        c.replica_row.as_mut().unwrap().values[2] = Cell::Number("9007199254740993".into());
+        c.source_row.as_mut().unwrap().values[2] = Cell::Number("9007199254740992".into());
+        let ps = planned(
+            &d,
+            &Policy {
+                remedy: None,
+                winner: Winner::Newest("hits".into()),
+            },
+        );
+        assert_eq!(
+            ps.plan.as_ref().unwrap().winner_endpoint.as_deref(),
+            Some("127.0.0.1:3307")
+        );
+    }
+}
+
+#[test]
+fn unrelated_reverse_incident_is_not_merged() {
+    let mut d = dual("9.7.0");
+    if let Some(r) = d.reverse.as_mut() {
+        r.same_key = false;
+        r.diagnosis.as_mut().unwrap().conflicts[0].key =
+            vec![("id".into(), Cell::Text("other".into()))];
+    }
+    let ps = planned(&d, &Policy::default());
+    assert_eq!(ps.playbook, "dup-write-1062");
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/planner/testdata")
+        .join(name);
+    if std::env::var_os("REPLMEND_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, expected,
+        "golden {name} differs (REPLMEND_UPDATE_GOLDEN=1 rewrites it)"
+    );
+}
+
+#[test]
+fn golden_seed_plans() {
+    console::set_colors_enabled(false);
+    for (version, name) in [("9.7.0", "seed-mysql"), ("10.11.6-MariaDB", "seed-mariadb")] {
+        let ps = planned(&dual(version), &Policy::default());
+        golden(&format!("{name}.txt"), &super::render::plan_text(&ps));
+        golden(
+            &format!("{name}.json"),
+            &format!("{}\n", serde_json::to_string_pretty(&ps).unwrap()),
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! The repair wizard, driven by keystrokes in a real pseudo-terminal (tmux), on the seed's
+//! dual-master incident of both flavors.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const SEED_ROW: &str = "SELECT payload, hits FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
+
+struct Tmux(String);
+
+impl Tmux {
+    fn pane(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-S", "-200", "-t", &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str, count: usize) -> String {
+        let started = Instant::now();
+        loop {
+            let pane = self.pane();
+            if pane.matches(text).count() >= count {
+                return pane;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "waiting for {text:?} x{count}; pane:\n{pane}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.0])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn wizard_repairs_the_seed_by_keystrokes() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let winner = sb.node("n1").query_rows(SEED_ROW).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("replmend-wizard-{}-{flavor}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let done = dir.join("exit");
+        let journal = dir.join("journal.jsonl");
+        let cmd = format!(
+            "env HOME={home} NO_COLOR=1 {exe} repair --replica {url} --journal {journal}; echo $? > {done}; sleep 60",
+            home = dir.display(),
+            exe = env!("CARGO_BIN_EXE_replmend"),
+            url = sb.node("n2").url(),
+            journal = journal.display(),
+            done = done.display(),
+        );
+        let session = Tmux(format!("replmend-wizard-{}-{flavor}", std::process::id()));
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session.0,
+                "-x",
+                "220",
+                "-y",
+                "60",
+                &cmd,
+            ])
+            .status()
+            .expect("tmux (scripts/install-deps installs it)");
+        assert!(ok.success());
+        let pane = session.wait_for("Which remedy?", 1);
+        assert!(
+            pane.contains("overwrite — loses nothing (recommended)"),
+            "{pane}"
+        );
+        session.keys(&["Enter"]);
+        session.wait_for("Whose row should both nodes keep?", 1);
+        session.keys(&["Enter"]);
+        let pane = session.wait_for("Apply the", 1);
+        assert!(pane.contains("DELETE FROM `zeus`.`xinyan_cache`"), "{pane}");
+        session.keys(&["y"]);
+        session.wait_for("Apply the", 2);
+        session.keys(&["y"]);
+        let started = Instant::now();
+        while !done.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "wizard did not finish:\n{}",
+                session.pane()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let code = std::fs::read_to_string(&done).unwrap();
+        assert_eq!(code.trim(), "0", "{flavor}:\n{}", session.pane());
+        assert_eq!(sb.node("n1").query_rows(SEED_ROW).unwrap(), winner);
+        assert_eq!(sb.node("n2").query_rows(SEED_ROW).unwrap(), winner);
+        assert!(
+            sb.node("n1").sql_error().unwrap().is_none()
+                && sb.node("n2").sql_error().unwrap().is_none()
+        );
+        assert!(std::fs::read_to_string(&journal).unwrap().contains("db02"));
+        drop(session);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
