@@ -9,7 +9,8 @@ use crate::status::StatusError;
 pub const OK: u8 = 0;
 /// Something unexpected failed (a query, I/O); the message says what.
 pub const FAILURE: u8 = 1;
-/// Bad command line (clap's own code).
+/// Bad command line: clap exits with 2 itself, so nothing here returns it.
+#[allow(dead_code)]
 pub const USAGE: u8 = 2;
 /// A replication channel is stopped with an applier (SQL thread) error.
 pub const REPLICATION_ERROR: u8 = 3;

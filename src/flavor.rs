@@ -58,8 +58,10 @@ impl fmt::Display for Flavor {
     }
 }
 
-/// How a replication channel is named in statements.
+/// Which replication threads a STOP/START statement names. Plans stop and start both; the
+/// single-thread forms are part of the flavor table and tested with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
 pub enum Thread {
     Both,
     Io,

@@ -15,7 +15,7 @@ pub enum SchemaError {
     Query {
         table: TableRef,
         endpoint: String,
-        source: mysql::Error,
+        source: Box<mysql::Error>,
     },
 }
 
@@ -68,17 +68,6 @@ impl ColumnDef {
         }
         out
     }
-
-    pub fn is_temporal(&self) -> bool {
-        matches!(
-            self.data_type.as_str(),
-            "date" | "datetime" | "timestamp" | "time" | "year"
-        )
-    }
-
-    pub fn is_json(&self) -> bool {
-        self.data_type == "json"
-    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -111,6 +100,16 @@ impl TableSchema {
     }
 }
 
+/// COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, DATETIME_PRECISION, CHARACTER_SET_NAME, EXTRA.
+type ColumnRow = (
+    String,
+    String,
+    String,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+);
+
 pub fn load(
     conn: &mut mysql::Conn,
     endpoint: &str,
@@ -119,16 +118,9 @@ pub fn load(
     let err = |source| SchemaError::Query {
         table: table.clone(),
         endpoint: endpoint.to_string(),
-        source,
+        source: Box::new(source),
     };
-    let cols: Vec<(
-        String,
-        String,
-        String,
-        Option<u64>,
-        Option<String>,
-        Option<String>,
-    )> = conn
+    let cols: Vec<ColumnRow> = conn
         .exec(
             "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), DATETIME_PRECISION, \
              CHARACTER_SET_NAME, EXTRA \

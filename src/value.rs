@@ -48,14 +48,6 @@ impl Cell {
         }
     }
 
-    pub fn len(&self) -> usize {
-        match self {
-            Cell::Null => 0,
-            Cell::Number(s) | Cell::Text(s) | Cell::Temporal(s) | Cell::Json(s) => s.len(),
-            Cell::Bytes(b) => b.len(),
-        }
-    }
-
     /// A short, unambiguous rendering for reports: strings quoted SQL-style, bytes as 0x hex,
     /// long values abbreviated with their length.
     pub fn display(&self) -> String {
@@ -93,7 +85,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

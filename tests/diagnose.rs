@@ -219,5 +219,5 @@ fn healthy_unknown_error_and_unreachable_source() {
             .any(|m| m.as_str().unwrap().contains("could not be reached")),
         "{d}"
     );
-    assert_eq!(d["table"]["name"].as_str().is_some(), true);
+    assert!(d["table"]["name"].as_str().is_some());
 }

@@ -62,7 +62,6 @@ pub struct RawRowsEvent {
     pub kind: RowsEventKind,
     pub table: TableRef,
     pub end_log_pos: u64,
-    pub num_columns: usize,
     /// (before image, after image), each with one slot per table column; None where the
     /// image does not carry the column (binlog_row_image=MINIMAL/NOBLOB).
     pub rows: Vec<(Option<ImageRow>, Option<ImageRow>)>,
@@ -302,7 +301,6 @@ fn decode_rows(
             name: map.table_name().into_owned(),
         },
         end_log_pos,
-        num_columns: n,
         rows: decoded,
     })
 }

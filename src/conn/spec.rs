@@ -11,6 +11,7 @@ use thiserror::Error;
 use super::mycnf::OptionFile;
 
 #[derive(Debug, Error, PartialEq)]
+#[allow(clippy::enum_variant_names)]
 pub enum SpecError {
     #[error("invalid DSN: {0} (expected mysql://user[:password]@host[:port][?socket=PATH])")]
     BadDsn(String),
@@ -25,9 +26,6 @@ pub enum SpecError {
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -181,12 +179,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

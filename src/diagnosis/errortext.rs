@@ -67,10 +67,10 @@ pub fn parse(errno: u32, text: &str) -> ParsedError {
         errno,
         ..Default::default()
     };
-    if p.errno == 0 {
-        if let Some(c) = ERROR_CODE.captures(text) {
-            p.errno = c[1].parse().unwrap_or(0);
-        }
+    if p.errno == 0
+        && let Some(c) = ERROR_CODE.captures(text)
+    {
+        p.errno = c[1].parse().unwrap_or(0);
     }
     if let Some(c) = EVENT.captures(text) {
         p.event = Some(match &c[1] {
@@ -100,10 +100,10 @@ pub fn parse(errno: u32, text: &str) -> ParsedError {
             p.gtid = Some(trx.to_string());
         }
     }
-    if p.gtid.is_none() {
-        if let Some(c) = MARIADB_GTID.captures(text) {
-            p.gtid = Some(c[1].to_string());
-        }
+    if p.gtid.is_none()
+        && let Some(c) = MARIADB_GTID.captures(text)
+    {
+        p.gtid = Some(c[1].to_string());
     }
     if p.event.is_none() && text.starts_with("Error '") {
         p.statement_based = true;
@@ -114,10 +114,10 @@ pub fn parse(errno: u32, text: &str) -> ParsedError {
 
 /// MySQL 8.0.19+ qualifies the key with its table (`'t.PRIMARY'`).
 fn strip_table_qualifier(key: &str, table_text: Option<&str>) -> String {
-    if let Some(table) = table_text.and_then(|t| t.split_once('.').map(|(_, t)| t)) {
-        if let Some(rest) = key.strip_prefix(&format!("{table}.")) {
-            return rest.to_string();
-        }
+    if let Some(table) = table_text.and_then(|t| t.split_once('.').map(|(_, t)| t))
+        && let Some(rest) = key.strip_prefix(&format!("{table}."))
+    {
+        return rest.to_string();
     }
     match key.split_once('.') {
         Some((_, rest)) if table_text.is_none() => rest.to_string(),

@@ -171,11 +171,10 @@ fn conflict(out: &mut String, d: &Diagnosis, c: &Conflict, indent: &str) {
         .clamp(6, 24);
     let _ = writeln!(
         out,
-        "{indent}    {}  {}  {}  {}",
+        "{indent}    {}  {}  {}  event",
         pad("column", name_w),
         pad(&replica_label, COLUMN_WIDTH),
-        pad(&source_label, COLUMN_WIDTH),
-        "event"
+        pad(&source_label, COLUMN_WIDTH)
     );
     for col in columns {
         let cell = |r: &Option<Row>| -> String {

@@ -443,16 +443,16 @@ fn reverse_channel(
         same_key: false,
         diagnosis: None,
     };
-    if ch.health == Health::SqlError {
-        if let Ok(rev) = diagnose_channel(source, &report, ch, Some(replica)) {
-            rc.same_key = rev.table == d.table
-                && !rev.conflicts.is_empty()
-                && rev
-                    .conflicts
-                    .iter()
-                    .all(|c| d.conflicts.iter().any(|o| o.key == c.key));
-            rc.diagnosis = Some(Box::new(rev));
-        }
+    if ch.health == Health::SqlError
+        && let Ok(rev) = diagnose_channel(source, &report, ch, Some(replica))
+    {
+        rc.same_key = rev.table == d.table
+            && !rev.conflicts.is_empty()
+            && rev
+                .conflicts
+                .iter()
+                .all(|c| d.conflicts.iter().any(|o| o.key == c.key));
+        rc.diagnosis = Some(Box::new(rev));
     }
     Some(rc)
 }

@@ -381,13 +381,13 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
                 ),
             );
         }
-        if !args.allow_data_loss {
-            if let Some(why) = data_loss_refusal(&ps) {
-                if incidents.is_empty() {
-                    return Err(Coded(exit::REFUSED, why).into());
-                }
-                break ("stopped_again", why);
+        if !args.allow_data_loss
+            && let Some(why) = data_loss_refusal(&ps)
+        {
+            if incidents.is_empty() {
+                return Err(Coded(exit::REFUSED, why).into());
             }
+            break ("stopped_again", why);
         }
         bar.set_message(format!(
             "{} on {}",

@@ -4,8 +4,8 @@ pub mod plan;
 pub mod playbook;
 pub mod render;
 
-pub use plan::{NodeRole, Plan, PlanSet, Policy, Step, Winner, plan};
-pub use playbook::{Playbook, RemedyId};
+pub use plan::{Plan, PlanSet, Policy, Step, Winner, plan};
+pub use playbook::RemedyId;
 
 #[cfg(test)]
 mod tests;

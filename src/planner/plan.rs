@@ -5,7 +5,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate, When};
-use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, Row, TableRef, Verdict};
+use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, Row, TableRef};
 use crate::flavor::{Flavor, Kind, Thread, quote_ident, quote_string};
 use crate::value::Cell;
 
@@ -17,8 +17,6 @@ pub enum PlanError {
     NoPlaybook(String),
     #[error("remedy {remedy} does not apply here: {why}")]
     NotApplicable { remedy: RemedyId, why: String },
-    #[error("no remedy applies to this incident: {0}")]
-    NothingApplies(String),
     #[error("--winner newest:{0}: the conflicting rows have no column {0} on both nodes")]
     NoSuchColumn(String),
 }
@@ -816,9 +814,4 @@ fn compare_decimal(a: &str, b: &str) -> std::cmp::Ordering {
     } else {
         magnitude
     }
-}
-
-/// Whether a verdict means the two versions differ.
-pub fn differs(v: &Verdict) -> bool {
-    matches!(v, Verdict::Differs { .. })
 }

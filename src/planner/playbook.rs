@@ -171,16 +171,16 @@ pub fn parse(file: &str, text: &str) -> Result<Playbook, PlaybookError> {
         reason: e.to_string(),
     })?;
     for r in &pb.remedies {
-        if let Some(v) = &r.when.min_version {
-            if parse_version(v).is_none() {
-                return Err(PlaybookError::Malformed {
-                    file: file.to_string(),
-                    reason: format!(
-                        "remedy {}: when.min_version {v:?} is not a version",
-                        r.remedy
-                    ),
-                });
-            }
+        if let Some(v) = &r.when.min_version
+            && parse_version(v).is_none()
+        {
+            return Err(PlaybookError::Malformed {
+                file: file.to_string(),
+                reason: format!(
+                    "remedy {}: when.min_version {v:?} is not a version",
+                    r.remedy
+                ),
+            });
         }
         if r.steps.is_empty() {
             return Err(PlaybookError::Malformed {

@@ -167,22 +167,26 @@ pub fn worker_from_row(row: &RowMap, transaction_column: &str) -> (String, Worke
     )
 }
 
+/// gtid_mode, executed set / current pos, server_uuid, gtid_slave_pos.
+type GtidState = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 pub fn server_info(server: &mut Server) -> Result<ServerInfo, StatusError> {
     let flavor: Flavor = server.flavor;
     let q = flavor.gtid_state_query();
-    let row: Option<(
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = server
-        .conn
-        .query_first(q)
-        .map_err(|source| StatusError::Query {
-            endpoint: server.spec.to_string(),
-            statement: q.to_string(),
-            source,
-        })?;
+    let row: Option<GtidState> =
+        server
+            .conn
+            .query_first(q)
+            .map_err(|source| StatusError::Query {
+                endpoint: server.spec.to_string(),
+                statement: q.to_string(),
+                source,
+            })?;
     let (gtid_mode, gtid_executed, _, gtid_slave_pos) = row.unwrap_or_default();
     Ok(ServerInfo {
         endpoint: server.spec.endpoint(),

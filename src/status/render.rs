@@ -52,10 +52,10 @@ pub fn text(report: &StatusReport) -> String {
                 e.message
             );
         }
-        if let Some(w) = ch.failed_worker() {
-            if let Some(trx) = &w.applying_transaction {
-                let _ = writeln!(out, "  failed trx   {trx} (worker {})", w.worker_id);
-            }
+        if let Some(w) = ch.failed_worker()
+            && let Some(trx) = &w.applying_transaction
+        {
+            let _ = writeln!(out, "  failed trx   {trx} (worker {})", w.worker_id);
         }
         if let Some(e) = &ch.last_io_error {
             let _ = writeln!(out, "  IO error     {}: {}", e.number, e.message);
