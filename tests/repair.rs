@@ -419,3 +419,85 @@ fn killed_at_every_step_then_rerun_converges() {
         }
     }
 }
+
+#[test]
+fn until_healthy_batches_consecutive_conflicts() {
+    let query = "SELECT id, owner FROM queue.jobs ORDER BY id";
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "consecutive-20-conflicts-1062",
+        );
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        let journal = journal_path(&format!("batch-{flavor}"));
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--remedy",
+            "overwrite",
+            "--until-healthy",
+            "--journal",
+            &journal,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        let j = run.json();
+        assert_eq!(j["outcome"], "repaired");
+        assert_eq!(
+            j["incidents"].as_array().unwrap().len(),
+            1,
+            "{flavor}: one stop/start for all twenty: {j}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&journal).unwrap().lines().count(),
+            20
+        );
+        n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+        assert_eq!(n1.query_rows(query).unwrap(), n2.query_rows(query).unwrap());
+        let _ = std::fs::remove_file(&journal);
+
+        // A policy that cannot batch goes one incident at a time and stops at --max.
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "consecutive-20-conflicts-1062",
+        );
+        let n2 = sb.node("n2");
+        let before = n2.query_rows(query).unwrap();
+        let skip = if flavor == Flavor::MySql {
+            "inject-gtid"
+        } else {
+            "skip"
+        };
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--remedy",
+            skip,
+            "--allow-data-loss",
+            "--until-healthy",
+            "--max",
+            "3",
+            "--journal",
+            &journal,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 3, "{flavor}: {}{}", run.stdout, run.stderr);
+        let j = run.json();
+        assert_eq!(j["incidents"].as_array().unwrap().len(), 3, "{j}");
+        assert_eq!(j["outcome"], "stopped_again");
+        assert_eq!(
+            n2.query_rows(query).unwrap(),
+            before,
+            "skips keep the replica's rows"
+        );
+        let _ = std::fs::remove_file(&journal);
+    }
+}

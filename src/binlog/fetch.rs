@@ -317,12 +317,15 @@ fn format_uuid(b: &[u8; 16]) -> String {
     )
 }
 
-/// Streams the source's binlog from `req.start_pos` and returns the failing transaction.
-pub fn fetch_transaction(
+/// Streams the source's binlog from `req.start_pos`, handing each matching transaction to
+/// `found` until it returns false, the binlog ends, or `max_bytes` have been read.
+fn scan(
     spec: &ConnSpec,
     flavor: Flavor,
     req: &FetchRequest,
-) -> Result<RawTransaction, FetchError> {
+    max_bytes: u64,
+    found: &mut dyn FnMut(RawTransaction) -> bool,
+) -> Result<u64, FetchError> {
     let pos32 = u32::try_from(req.start_pos)
         .map_err(|_| FetchError::PositionTooLarge { pos: req.start_pos })?;
     let stream_err = |source| FetchError::Stream {
@@ -359,11 +362,32 @@ pub fn fetch_transaction(
         let lookup = |id: u64| stream.get_tme(id).cloned();
         match scan.handle(&ev, &lookup, None)? {
             Step::Continue => {}
-            Step::Found(trx) => return Ok(trx),
+            Step::Found(trx) => {
+                if !found(trx) {
+                    break;
+                }
+            }
             Step::Passed => break,
         }
+        if scan.bytes_read >= max_bytes {
+            break;
+        }
     }
-    Err(FetchError::NotFound {
+    Ok(scan.bytes_read)
+}
+
+/// The failing transaction: the one containing the failed event (or with the failing GTID).
+pub fn fetch_transaction(
+    spec: &ConnSpec,
+    flavor: Flavor,
+    req: &FetchRequest,
+) -> Result<RawTransaction, FetchError> {
+    let mut out = None;
+    let bytes = scan(spec, flavor, req, u64::MAX, &mut |trx| {
+        out = Some(trx);
+        false
+    })?;
+    out.ok_or_else(|| FetchError::NotFound {
         file: req.file.clone(),
         pos: req.start_pos,
         target: match (&req.gtid, req.failed_end_log_pos) {
@@ -371,6 +395,30 @@ pub fn fetch_transaction(
             (None, Some(p)) => format!("end_log_pos {p}"),
             (None, None) => "a transaction with row events".into(),
         },
-        bytes: scan.bytes_read,
+        bytes,
     })
+}
+
+/// Up to `max` transactions with row events after `pos` (batch repairs look ahead for the
+/// next conflicts so they are resolved in one stop/start), reading at most `max_bytes`.
+pub fn fetch_following(
+    spec: &ConnSpec,
+    flavor: Flavor,
+    file: &str,
+    pos: u64,
+    max: usize,
+    max_bytes: u64,
+) -> Result<Vec<RawTransaction>, FetchError> {
+    let req = FetchRequest {
+        file: file.to_string(),
+        start_pos: pos,
+        failed_end_log_pos: None,
+        gtid: None,
+    };
+    let mut out = Vec::new();
+    scan(spec, flavor, &req, max_bytes, &mut |trx| {
+        out.push(trx);
+        out.len() < max
+    })?;
+    Ok(out)
 }

@@ -265,6 +265,11 @@ pub struct Diagnosis {
     /// that was interrupted before START): the applier will pass over it when started.
     pub transaction_executed: bool,
     pub conflicts: Vec<Conflict>,
+    /// Batch repairs only (`repair --until-healthy`): rows of the transactions after the
+    /// failing one that will conflict the same way, found by reading ahead in the source's
+    /// binlog, so one stop/start resolves them all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upcoming: Vec<Conflict>,
     pub reverse: Option<ReverseChannel>,
     /// What could not be determined, in words a DBA can act on.
     pub missing: Vec<String>,

@@ -314,6 +314,7 @@ pub fn diagnose_channel(
             t
         }),
         conflicts,
+        upcoming: Vec::new(),
         reverse: None,
         missing,
         fingerprint,
@@ -455,6 +456,69 @@ fn reverse_channel(
         rc.diagnosis = Some(Box::new(rev));
     }
     Some(rc)
+}
+
+/// Batch mode: the rows that the next transactions in the source's binlog will find already
+/// present on the replica (same table, same key), up to `max` transactions and 64 MiB.
+pub fn look_ahead(
+    d: &mut Diagnosis,
+    replica_spec: &ConnSpec,
+    source_spec: &ConnSpec,
+    max: usize,
+) -> Result<()> {
+    let (Some(trx), Some(key), Some(src)) = (&d.transaction, &d.key, &d.source) else {
+        return Ok(());
+    };
+    if d.kind != ConflictKind::DuplicateOnWrite || max == 0 {
+        return Ok(());
+    }
+    let following = fetch::fetch_following(
+        source_spec,
+        src.flavor,
+        &trx.source_log_file,
+        trx.end_pos,
+        max,
+        64 << 20,
+    )?;
+    let mut replica = Server::connect(replica_spec)?;
+    let mut source = Server::connect(source_spec)?;
+    let rs = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
+    let ss = schema::load(&mut source.conn, &source.spec.endpoint(), &d.table)?;
+    let mut seen: Vec<Vec<(String, Cell)>> = d.conflicts.iter().map(|c| c.key.clone()).collect();
+    for t in &following {
+        for ev in t
+            .events
+            .iter()
+            .filter(|e| e.table == d.table && e.kind == RowsEventKind::Write)
+        {
+            for (i, (_, after)) in ev.rows.iter().enumerate() {
+                let Some(after) = after else { continue };
+                let event_row = image_row(after, &ss);
+                let Some(kv) = key_values(&event_row, key) else {
+                    continue;
+                };
+                if seen.contains(&kv) {
+                    continue;
+                }
+                let Some(replica_row) = fetch_row(&mut replica, &rs, &kv)? else {
+                    continue;
+                };
+                let source_row = fetch_row(&mut source, &ss, &kv)?;
+                let verdict = compare::verdict(Some(&replica_row), source_row.as_ref(), true);
+                seen.push(kv.clone());
+                d.upcoming.push(Conflict {
+                    row_index: i,
+                    key: kv,
+                    event_row,
+                    event_before: None,
+                    replica_row: Some(replica_row),
+                    source_row,
+                    verdict,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether the replica already counts this GTID as executed.

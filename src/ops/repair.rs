@@ -226,6 +226,8 @@ fn print_step(r: &StepResult) {
 
 struct Session<'a> {
     args: &'a RepairArgs,
+    /// Batch mode: how many following transactions to read ahead for the same conflicts.
+    lookahead: usize,
     playbooks: Vec<Playbook>,
     journal: Journal,
 }
@@ -261,6 +263,12 @@ impl Session<'_> {
                 format!("the incident changed since it was diagnosed ({e}); nothing was changed"),
             )
         })?;
+        let mut again = again;
+        if self.lookahead > 0 && policy.remedy.is_none_or(|r| r == RemedyId::Overwrite) {
+            if let Some(source) = specs.get(1) {
+                super::diagnose::look_ahead(&mut again, replica, source, self.lookahead)?;
+            }
+        }
         let again_ps = make(&again, &self.playbooks, policy)?;
         if again.fingerprint != d.fingerprint
             || again_ps.reverse_fingerprint != ps.reverse_fingerprint
@@ -356,6 +364,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
     let mut session = Session {
         args,
+        lookahead: if args.until_healthy { args.max } else { 0 },
         playbooks: pbs,
         journal: Journal::open(&journal_path)?,
     };

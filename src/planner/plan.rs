@@ -515,13 +515,13 @@ fn delete_rows(dir: &Direction<'_>) -> Step {
         StepTemplate::DeleteConflictingRows,
         format!(
             "journal, then delete {} conflicting row(s) of {} on {} (binary log off: the delete must not replicate)",
-            d.conflicts.len(),
+            d.conflicts.len() + d.upcoming.len(),
             d.table,
             d.replica.endpoint
         ),
     );
     s.session.push("SET SESSION sql_log_bin = 0".into());
-    for c in &d.conflicts {
+    for c in d.conflicts.iter().chain(&d.upcoming) {
         let Some(image) = &c.replica_row else {
             continue;
         };

@@ -117,6 +117,7 @@ impl Fx {
                 bytes_read: 538,
             }),
             transaction_executed: false,
+            upcoming: vec![],
             conflicts: vec![Conflict {
                 row_index: 0,
                 key: vec![("id".into(), Cell::Text(KEY.into()))],
