@@ -264,10 +264,11 @@ impl Session<'_> {
             )
         })?;
         let mut again = again;
-        if self.lookahead > 0 && policy.remedy.is_none_or(|r| r == RemedyId::Overwrite) {
-            if let Some(source) = specs.get(1) {
-                super::diagnose::look_ahead(&mut again, replica, source, self.lookahead)?;
-            }
+        if self.lookahead > 0
+            && policy.remedy.is_none_or(|r| r == RemedyId::Overwrite)
+            && let Some(source) = specs.get(1)
+        {
+            super::diagnose::look_ahead(&mut again, replica, source, self.lookahead)?;
         }
         let again_ps = make(&again, &self.playbooks, policy)?;
         if again.fingerprint != d.fingerprint
