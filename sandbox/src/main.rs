@@ -1,96 +1,160 @@
 //! replmend-sandbox: real MariaDB/MySQL topologies on 127.0.0.1 for the demo and benchmarks.
 //!
-//!   replmend-sandbox up --flavor mariadb|mysql --topology dual-master|source-replica|source-replica-gtid [--recipe NAME]
+//!   replmend-sandbox up --flavor mariadb|mysql --topology dual-master|source-replica|source-replica-gtid [--state-dir DIR] [--recipe NAME]
 //!   replmend-sandbox recipe NAME --state-dir DIR
 //!   replmend-sandbox sql --state-dir DIR --node n1 'SQL'
 //!   replmend-sandbox down --state-dir DIR
+//!   replmend-sandbox recipes
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use replmend_sandbox::{Flavor, Sandbox, Topology, down, flavor_of, nodes_of, run_recipe};
+use clap::{Parser, Subcommand};
+use replmend_sandbox::{Flavor, Recipe, Sandbox, SandboxInfo, Topology, down, load_state, running};
 
-fn opt(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+#[derive(Parser)]
+#[command(
+    name = "replmend-sandbox",
+    about = "Real MariaDB / Oracle MySQL replication topologies on 127.0.0.1 (demo, benchmarks)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
 }
 
-fn positional(args: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut skip = false;
-    for a in args {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if a.starts_with("--") {
-            skip = true;
-            continue;
-        }
-        out.push(a.clone());
-    }
-    out
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start a topology, leave it running, print it as JSON. Idempotent: if DIR already holds
+    /// a running sandbox of the same kind, it is printed again.
+    Up {
+        #[arg(long, default_value = "mariadb")]
+        flavor: Flavor,
+        #[arg(long, default_value = "dual-master")]
+        topology: Topology,
+        /// Where to write sandbox.json; default: the sandbox's own directory (printed).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Run this incident recipe (tests/incidents/NAME) once the topology is up.
+        #[arg(long)]
+        recipe: Option<String>,
+    },
+    /// Run an incident recipe on a kept sandbox and wait for its errors.
+    Recipe {
+        name: String,
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+    /// Run SQL on one node; rows are printed tab-separated, NULL as NULL.
+    Sql {
+        #[arg(long)]
+        state_dir: PathBuf,
+        #[arg(long, default_value = "n1")]
+        node: String,
+        sql: String,
+    },
+    /// Stop a kept sandbox by PID and remove it.
+    Down {
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+    /// List the incident recipes.
+    Recipes,
+    /// For tests: start a sandbox that is NOT kept, print it, and wait to be killed.
+    #[command(hide = true)]
+    Hold {
+        #[arg(long, default_value = "mariadb")]
+        flavor: Flavor,
+        #[arg(long, default_value = "source-replica")]
+        topology: Topology,
+    },
+}
+
+fn describe(info: &SandboxInfo, state_dir: &Path) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = info
+        .nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "name": n.name,
+                "port": n.port,
+                "url": n.url(),
+                "pid": n.pid,
+                "server_id": n.server_id,
+                "binlog_basename": n.binlog_basename,
+                "source_port": n.source_port,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "flavor": info.flavor.to_string(),
+        "topology": info.topology.to_string(),
+        "state_dir": state_dir,
+        "sandbox_dir": info.dir,
+        "nodes": nodes,
+    })
+}
+
+fn node_of(info: &SandboxInfo, name: &str) -> Result<replmend_sandbox::Node> {
+    info.nodes
+        .iter()
+        .find(|n| n.name == name)
+        .cloned()
+        .ok_or_else(|| anyhow!("no node {name} (n1, n2)"))
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let cmd = args.first().cloned().unwrap_or_default();
-    let rest = &args[1.min(args.len())..];
-    let state_dir = || -> Result<PathBuf> {
-        opt(rest, "--state-dir")
-            .map(PathBuf::from)
-            .ok_or_else(|| anyhow!("--state-dir DIR is required"))
-    };
-    match cmd.as_str() {
-        "up" => {
-            let flavor: Flavor = opt(rest, "--flavor")
-                .unwrap_or_else(|| "mariadb".into())
-                .parse()?;
-            let topology: Topology = opt(rest, "--topology")
-                .unwrap_or_else(|| "dual-master".into())
-                .parse()?;
-            let sb = Sandbox::start(flavor, topology)?;
-            if let Some(r) = opt(rest, "--recipe") {
-                sb.recipe(&r).with_context(|| format!("recipe {r}"))?;
+    match Cli::parse().cmd {
+        Cmd::Up {
+            flavor,
+            topology,
+            state_dir,
+            recipe,
+        } => {
+            if let Some(state_dir) = &state_dir
+                && state_dir.join("sandbox.json").exists()
+            {
+                let info = load_state(state_dir)?;
+                if running(&info) && info.flavor == flavor && info.topology == topology {
+                    println!("{}", describe(&info, state_dir));
+                    return Ok(());
+                }
+                // Stopped, half dead or of another kind: replace it.
+                down(state_dir)?;
             }
-            let nodes: Vec<serde_json::Value> = sb
-                .nodes
-                .iter()
-                .map(|n| serde_json::json!({"name": n.name, "port": n.port, "url": n.url(), "pid": n.pid}))
-                .collect();
-            let dir = sb.keep();
-            println!(
-                "{}",
-                serde_json::json!({"flavor": flavor.to_string(), "topology": topology, "state_dir": dir, "nodes": nodes})
-            );
+            let sb = Sandbox::start(flavor, topology)?;
+            if let Some(r) = &recipe {
+                sb.recipe(r).with_context(|| format!("recipe {r}"))?;
+            }
+            let dir = match &state_dir {
+                Some(d) => sb.keep_at(d)?,
+                None => sb.keep(),
+            };
+            println!("{}", describe(&load_state(&dir)?, &dir));
         }
-        "recipe" => {
-            let dir = state_dir()?;
-            let name = positional(rest)
-                .first()
-                .cloned()
-                .ok_or_else(|| anyhow!("recipe NAME"))?;
-            run_recipe(
-                &nodes_of(&dir)?,
-                flavor_of(&dir)?,
-                &replmend_sandbox::incidents_dir().join(name),
-            )?;
+        Cmd::Recipe { name, state_dir } => {
+            let info = load_state(&state_dir)?;
+            Recipe::load(&name)?.run(&info.nodes, info.flavor)?;
+            // One line per stopped node: its error, with a MySQL worker's full text (the
+            // coordinator's Last_SQL_Error only points at performance_schema).
+            for n in &info.nodes {
+                if let Some((errno, text)) = n.sql_error()? {
+                    let full = n
+                        .worker_errors()?
+                        .into_iter()
+                        .find(|w| w.errno == errno)
+                        .map(|w| w.message)
+                        .unwrap_or(text);
+                    println!("{}\t{errno}\t{full}", n.name);
+                }
+            }
         }
-        "sql" => {
-            let dir = state_dir()?;
-            let node = opt(rest, "--node").unwrap_or_else(|| "n1".into());
-            let sql = positional(rest)
-                .first()
-                .cloned()
-                .ok_or_else(|| anyhow!("sql 'STATEMENT'"))?;
-            let nodes = nodes_of(&dir)?;
-            let n = nodes
-                .iter()
-                .find(|n| n.name == node)
-                .ok_or_else(|| anyhow!("no node {node}"))?;
-            for row in n.query_rows(&sql)? {
+        Cmd::Sql {
+            state_dir,
+            node,
+            sql,
+        } => {
+            let info = load_state(&state_dir)?;
+            for row in node_of(&info, &node)?.query_rows(&sql)? {
                 let cells: Vec<String> = row
                     .into_iter()
                     .map(|c| c.unwrap_or_else(|| "NULL".into()))
@@ -98,8 +162,27 @@ fn main() -> Result<()> {
                 println!("{}", cells.join("\t"));
             }
         }
-        "down" => down(&state_dir()?)?,
-        _ => bail!("usage: replmend-sandbox up|recipe|sql|down (see the source header)"),
+        Cmd::Down { state_dir } => {
+            if !state_dir.join("sandbox.json").exists() {
+                bail!("{}: no sandbox.json (nothing to stop)", state_dir.display());
+            }
+            down(&state_dir)?;
+        }
+        Cmd::Recipes => {
+            for r in Recipe::all()? {
+                let expect: Vec<String> =
+                    r.expect.iter().map(|(n, e)| format!("{n} {e}")).collect();
+                println!("{}\t{}\t{}", r.name, r.topology, expect.join(", "));
+            }
+        }
+        Cmd::Hold { flavor, topology } => {
+            let sb = Sandbox::start(flavor, topology)?;
+            let info = load_state(&sb.dir)?;
+            println!("{}", describe(&info, &sb.dir));
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
     }
     Ok(())
 }
