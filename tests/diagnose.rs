@@ -221,3 +221,40 @@ fn healthy_unknown_error_and_unreachable_source() {
     );
     assert!(d["table"]["name"].as_str().is_some());
 }
+
+#[test]
+fn minimal_images_compressed_transactions_and_statement_events() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "minimal-image-1032");
+        let d = diagnose(&sb, "n2");
+        let c = &d["conflicts"][0];
+        assert_eq!(d["kind"], "missing_on_update");
+        assert_eq!(
+            c["event_before"]["columns"],
+            serde_json::json!(["id"]),
+            "{flavor}: MINIMAL before image: {c}"
+        );
+        assert_eq!(
+            c["source_row"]["values"][1], "seven",
+            "{flavor}: the source's current row fills the gaps"
+        );
+
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "compressed-transaction-1062",
+        );
+        let d = diagnose(&sb, "n2");
+        assert_eq!(d["transaction"]["rows_total"], 3, "{flavor}: {d}");
+        assert_eq!(d["conflicts"][0]["key"][0]["value"], "3");
+
+        let sb = incident(flavor, Topology::SourceReplica, "statement-based-1062");
+        let run = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
+        assert_eq!(run.code, 9, "{flavor}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("statement-based") && run.stderr.contains("INSERT INTO legacy.t"),
+            "{}",
+            run.stderr
+        );
+    }
+}

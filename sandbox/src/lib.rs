@@ -431,8 +431,6 @@ fn resource_args(flavor: Flavor) -> &'static [&'static str] {
             "--table-open-cache=200",
             "--table-definition-cache=400",
             "--thread-cache-size=4",
-            "--schema-definition-cache=100",
-            "--tablespace-definition-cache=100",
             "--stored-program-cache=64",
             "--open-files-limit=2048",
             "--innodb-ddl-threads=1",
@@ -1189,6 +1187,7 @@ pub struct SandboxInfo {
     pub flavor: Flavor,
     pub topology: Topology,
     /// Where the instances live (for MySQL inside the chroot).
+    #[serde(default)]
     pub dir: PathBuf,
     pub owner: u32,
     #[serde(default)]
@@ -1488,7 +1487,12 @@ fn write_info(dir: &Path, info: &SandboxInfo) -> Result<()> {
 pub fn load_state(state_dir: &Path) -> Result<SandboxInfo> {
     let path = state_dir.join("sandbox.json");
     let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    let mut info: SandboxInfo =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if info.dir.as_os_str().is_empty() {
+        info.dir = state_dir.to_path_buf(); // written by an older version
+    }
+    Ok(info)
 }
 
 /// A kept sandbox's nodes, from its state directory.
@@ -1612,8 +1616,12 @@ fn sweep_stale() {
             continue;
         }
         match load_state(&dir) {
-            Ok(info) if info.kept => continue,
+            // Kept sandboxes belong to `down`, unless every server of theirs is gone.
+            Ok(info) if info.kept && info.nodes.iter().any(|n| alive(n.pid)) => continue,
             Ok(info) => destroy(&info),
+            // A state file we cannot read: servers may run, leave it alone.
+            Err(_) if dir.join("sandbox.json").exists() => continue,
+            // No state file: its owner died before starting any server.
             Err(_) => {
                 let _ = fs::remove_dir_all(&dir);
                 unregister(&dir);

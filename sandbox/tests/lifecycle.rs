@@ -148,12 +148,24 @@ fn cli(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Downs the kept sandbox even when an assertion fails.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        if self.0.join("sandbox.json").exists() {
+            let _ = replmend_sandbox::down(&self.0);
+        }
+    }
+}
+
 fn cli_cycle(flavor: Flavor) {
     need(flavor);
     let state = std::env::temp_dir().join(format!(
         "replmend-sandbox-cli-test-{}-{flavor}",
         std::process::id()
     ));
+    let _guard = Down(state.clone());
     let s = state.to_str().unwrap();
     let f = flavor.to_string();
     let up = [

@@ -105,7 +105,8 @@ pub fn parse(errno: u32, text: &str) -> ParsedError {
     {
         p.gtid = Some(c[1].to_string());
     }
-    if p.event.is_none() && text.starts_with("Error '") {
+    // A multi-threaded MySQL worker prefixes the statement error with its own sentence.
+    if p.event.is_none() && (text.starts_with("Error '") || text.contains("; Error '")) {
         p.statement_based = true;
         p.query = QUERY.captures(text).map(|c| c[1].to_string());
     }
@@ -251,6 +252,20 @@ mod tests {
             p.conflict_kind(),
             Err(Undiagnosable::StatementBased { .. })
         ));
+    }
+
+    #[test]
+    fn statement_based_behind_a_worker_prefix() {
+        let p = parse(
+            1062,
+            "Worker 1 failed executing transaction 'u:3' at source log mysql1-bin.000001, end_log_pos 1026; Error 'Duplicate entry '1' for key 't.PRIMARY'' on query. Default database: ''. Query: 'INSERT INTO legacy.t VALUES (1, 'source')'",
+        );
+        assert!(p.statement_based);
+        assert_eq!(
+            p.query.as_deref(),
+            Some("INSERT INTO legacy.t VALUES (1, 'source')")
+        );
+        assert_eq!(p.gtid.as_deref(), Some("u:3"));
     }
 
     #[test]

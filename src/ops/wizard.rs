@@ -159,7 +159,11 @@ pub fn run(
         }
         let (stopped, text) = h.apply(&d, &ps, &target, &chosen)?;
         say(&text);
-        transcript.push_str(&text);
+        // The steps were shown as they ran; stdout gets one line per incident.
+        if let Some(last) = text.lines().last() {
+            transcript.push_str(last);
+            transcript.push('\n');
+        }
         if !stopped {
             break;
         }

@@ -1,0 +1,1 @@
+INSERT INTO zipped.docs VALUES (3, 'replica');

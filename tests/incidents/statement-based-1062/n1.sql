@@ -1,0 +1,2 @@
+SET SESSION binlog_format = 'STATEMENT';
+INSERT INTO legacy.t VALUES (1, 'source');

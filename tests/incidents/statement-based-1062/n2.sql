@@ -1,0 +1,1 @@
+INSERT INTO legacy.t VALUES (1, 'replica');
