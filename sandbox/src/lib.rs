@@ -1785,7 +1785,13 @@ mod tests {
     fn every_recipe_parses() {
         let all = Recipe::all().unwrap();
         assert!(all.len() >= 7, "{all:?}");
+        let readme = fs::read_to_string(incidents_dir().join("README.md")).unwrap();
         for r in all {
+            assert!(
+                readme.contains(&format!("| {} |", r.name)),
+                "tests/incidents/README.md does not list {}",
+                r.name
+            );
             assert!(!r.expect.is_empty(), "{}", r.name);
             assert!(r.sql("n1", Flavor::MariaDb).is_some(), "{}", r.name);
         }

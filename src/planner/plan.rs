@@ -328,7 +328,14 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
         .remedies
         .iter()
         .map(|spec| {
-            let why = why_not(&spec.when, &f, d);
+            let why = why_not(&spec.when, &f, d).or_else(|| {
+                // MySQL with GTIDs refuses the skip counter: skipping needs the GTID.
+                (spec.steps.contains(&StepTemplate::SkipTransaction)
+                    && d.replica.flavor.kind == Kind::Mysql
+                    && d.gtid_enabled
+                    && !f.gtid_known)
+                    .then(|| "the failing transaction's GTID is not known, and MySQL with GTIDs refuses the skip counter".to_string())
+            });
             let (rows_lost, versions_lost) = losses(spec, &f, d, policy);
             let skips = spec.steps.contains(&StepTemplate::SkipTransaction);
             let loss_unknown = skips && d.transaction.is_none();
@@ -521,6 +528,8 @@ fn delete_rows(dir: &Direction<'_>) -> Step {
         ),
     );
     s.session.push("SET SESSION sql_log_bin = 0".into());
+    // No ON DELETE CASCADE / SET NULL into child tables: the key comes straight back.
+    s.session.push("SET SESSION foreign_key_checks = 0".into());
     for c in d.conflicts.iter().chain(&d.upcoming) {
         let Some(image) = &c.replica_row else {
             continue;
@@ -558,6 +567,8 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
         ),
     );
     s.session.push("SET SESSION sql_log_bin = 0".into());
+    // No ON DELETE CASCADE / SET NULL into child tables: the key comes straight back.
+    s.session.push("SET SESSION foreign_key_checks = 0".into());
     for c in &d.conflicts {
         // The event's before image is the row as the transaction expects it; under MINIMAL
         // images it lacks columns, and the source's current row stands in.

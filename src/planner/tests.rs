@@ -343,7 +343,13 @@ fn overwrite_binds_values_and_keeps_binlog_off() {
         .iter()
         .find(|s| s.action == StepTemplate::DeleteConflictingRows)
         .unwrap();
-    assert_eq!(step.session, vec!["SET SESSION sql_log_bin = 0"]);
+    assert_eq!(
+        step.session,
+        vec![
+            "SET SESSION sql_log_bin = 0",
+            "SET SESSION foreign_key_checks = 0"
+        ]
+    );
     assert_eq!(
         step.statements[0].sql,
         "DELETE FROM `zeus`.`we``ird tab'le` WHERE `i``d` <=> ?"
@@ -468,5 +474,71 @@ fn golden_seed_plans() {
             &format!("{name}.json"),
             &format!("{}\n", serde_json::to_string_pretty(&ps).unwrap()),
         );
+    }
+}
+
+#[test]
+fn every_class_flavor_and_gtid_mode_gets_a_plan() {
+    for version in [
+        "5.7.44",
+        "8.0.21",
+        "8.0.30",
+        "8.4.3",
+        "9.7.0",
+        "10.11.6-MariaDB",
+        "11.4.2-MariaDB",
+    ] {
+        for kind in [
+            ConflictKind::DuplicateOnWrite,
+            ConflictKind::DuplicateOnUpdate,
+            ConflictKind::MissingOnUpdate,
+            ConflictKind::MissingOnDelete,
+        ] {
+            for gtid in [true, false] {
+                let mut fx = Fx::new(version);
+                fx.kind = kind;
+                fx.gtid_on = gtid || version.contains("MariaDB");
+                fx.positioning = gtid;
+                let d = fx.build(3307, 3306);
+                let ps = planned(&d, &Policy::default());
+                let p = ps
+                    .plan
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{version} {kind:?} gtid={gtid}: {:?}", ps.options));
+                assert!(
+                    !ps.options[0].loses_data(),
+                    "{version} {kind:?} gtid={gtid}: the recommended remedy loses nothing"
+                );
+                let flavor = d.replica.flavor;
+                let stop = &p.steps[0].statements[0].sql;
+                assert_eq!(stop, &flavor.stop_replica(crate::flavor::Thread::Both, ""));
+                for o in ps.options.iter().filter(|o| o.applicable) {
+                    let one = planned(
+                        &d,
+                        &Policy {
+                            remedy: Some(o.remedy),
+                            ..Policy::default()
+                        },
+                    );
+                    let sql: Vec<String> = one
+                        .plan
+                        .unwrap()
+                        .steps
+                        .iter()
+                        .flat_map(|s| s.statements.iter().map(|st| st.sql.clone()))
+                        .collect();
+                    let mysql_gtid = !flavor.is_mariadb() && fx.gtid_on;
+                    assert!(
+                        !(mysql_gtid && sql.iter().any(|s| s.contains("skip_counter"))),
+                        "{version} {kind:?} gtid={gtid} {}: MySQL with GTIDs refuses the skip counter: {sql:?}",
+                        o.remedy
+                    );
+                    assert!(
+                        !sql.iter().any(|s| s.contains(KEY)),
+                        "values are bound, never inlined: {sql:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -55,7 +55,10 @@ pub fn insert_row(conn: &mut mysql::Conn, schema: &TableSchema, row: &Row) -> my
 }
 
 /// Runs `f` in a transaction with binary logging on or off for this session only, so a fix on
-/// one node of a dual-master pair does not travel back to the other.
+/// one node of a dual-master pair does not travel back to the other. Foreign key checks are
+/// off for it too: with them on, deleting a parent row would cascade into child tables (the
+/// rows pt-table-sync's REPLACE famously destroyed) although the replicated transaction puts the
+/// key straight back.
 pub fn in_transaction<T>(
     server: &mut Server,
     sql_log_bin: bool,
@@ -66,6 +69,7 @@ pub fn in_transaction<T>(
         "SET SESSION sql_log_bin = {}",
         u8::from(sql_log_bin)
     ))?;
+    conn.query_drop("SET SESSION foreign_key_checks = 0")?;
     conn.query_drop("START TRANSACTION")?;
     let result = f(conn);
     match &result {
@@ -74,6 +78,6 @@ pub fn in_transaction<T>(
             let _ = conn.query_drop("ROLLBACK");
         }
     }
-    conn.query_drop("SET SESSION sql_log_bin = 1")?;
+    conn.query_drop("SET SESSION sql_log_bin = 1, foreign_key_checks = 1")?;
     result
 }
