@@ -13,8 +13,8 @@ pub fn cell_from_value(v: Value, col: &ColumnDef) -> Cell {
         Value::NULL => Cell::Null,
         Value::Int(i) => Cell::Number(i.to_string()),
         Value::UInt(u) => Cell::Number(u.to_string()),
-        Value::Float(f) => Cell::Number(f.to_string()),
-        Value::Double(d) => Cell::Number(d.to_string()),
+        Value::Float(f) => Cell::Number(float_text(f as f64, f.to_string())),
+        Value::Double(d) => Cell::Number(float_text(d, d.to_string())),
         Value::Date(y, m, d, h, mi, s, us) => {
             Cell::Temporal(format_date(col, y, m, d, h, mi, s, us))
         }
@@ -22,6 +22,17 @@ pub fn cell_from_value(v: Value, col: &ColumnDef) -> Cell {
             Cell::Temporal(format_time(col, neg, days, h, m, s, us))
         }
         Value::Bytes(b) => cell_from_bytes(b, col),
+    }
+}
+
+/// Floats as the server prints them: scientific notation for very large or small magnitudes
+/// instead of hundreds of digits.
+fn float_text(v: f64, plain: String) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-5..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        plain
     }
 }
 
@@ -78,6 +89,19 @@ pub fn cell_from_binlog(v: &BinlogValue<'_>, col: &ColumnDef) -> Cell {
         },
         BinlogValue::JsonDiff(_) => {
             Cell::Text("(partial JSON update: only the changed paths were logged)".into())
+        }
+        // The binlog stores SET (and, depending on its width, ENUM) as a little-endian integer.
+        BinlogValue::Value(Value::Bytes(b))
+            if matches!(col.data_type.as_str(), "set" | "enum") && b.len() <= 8 =>
+        {
+            let n = b.iter().rev().fold(0i64, |acc, &x| (acc << 8) | x as i64);
+            cell_from_binlog(&BinlogValue::Value(Value::Int(n)), col)
+        }
+        // Signed MEDIUMINT: the 24-bit value is not always sign-extended.
+        BinlogValue::Value(Value::Int(i))
+            if col.data_type == "mediumint" && !col.unsigned && *i >= 1 << 23 =>
+        {
+            Cell::Number((*i - (1 << 24)).to_string())
         }
         BinlogValue::Value(value) => match (value, col.data_type.as_str()) {
             (Value::Int(i), "enum") => {
@@ -167,6 +191,24 @@ mod tests {
         let t = col("tinyint", "tinyint(4)");
         assert_eq!(
             cell_from_binlog(&bv(Value::Int(-5)), &t),
+            Cell::Number("-5".into())
+        );
+    }
+
+    #[test]
+    fn set_as_bytes_and_negative_mediumint() {
+        let s = col("set", "set('red','green','blue')");
+        assert_eq!(
+            cell_from_binlog(&bv(Value::Bytes(vec![5])), &s),
+            Cell::Text("red,blue".into())
+        );
+        let m = col("mediumint", "mediumint(9)");
+        assert_eq!(
+            cell_from_binlog(&bv(Value::Int(8388608)), &m),
+            Cell::Number("-8388608".into())
+        );
+        assert_eq!(
+            cell_from_binlog(&bv(Value::Int(-5)), &m),
             Cell::Number("-5".into())
         );
     }

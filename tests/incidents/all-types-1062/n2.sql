@@ -1,0 +1,1 @@
+INSERT INTO typed.everything (id, vc) VALUES (1, 'replica');
