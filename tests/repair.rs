@@ -518,3 +518,65 @@ fn until_healthy_batches_consecutive_conflicts() {
         let _ = std::fs::remove_file(&journal);
     }
 }
+
+#[test]
+fn missing_privileges_are_named_before_anything_changes() {
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "batch-50-one-conflict-1062",
+        );
+        let grants = match flavor {
+            // No BINLOG ADMIN: sql_log_bin cannot be turned off for the overwrite.
+            Flavor::MariaDb => {
+                "SELECT, INSERT, DELETE, REPLICATION SLAVE, REPLICATION SLAVE ADMIN, SLAVE MONITOR"
+            }
+            // No SYSTEM_VARIABLES_ADMIN / SESSION_VARIABLES_ADMIN.
+            Flavor::MySql => {
+                "SELECT, INSERT, DELETE, REPLICATION SLAVE, REPLICATION CLIENT, REPLICATION_SLAVE_ADMIN"
+            }
+        };
+        for n in &sb.nodes {
+            n.exec(&format!(
+                "SET SESSION sql_log_bin = 0; CREATE USER 'lim'@'127.0.0.1'; GRANT {grants} ON *.* TO 'lim'@'127.0.0.1'"
+            ))
+            .unwrap();
+        }
+        let before = fingerprint_of_world(&sb, &[("metrics", "samples")]);
+        let url = sb.node("n2").url().replace("root@", "lim@");
+        let journal = journal_path(&format!("priv-{flavor}"));
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &url,
+            "--yes",
+            "--remedy",
+            "overwrite",
+            "--journal",
+            &journal,
+        ]);
+        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        let needed = if flavor == Flavor::MariaDb {
+            "BINLOG ADMIN"
+        } else {
+            "SYSTEM_VARIABLES_ADMIN"
+        };
+        assert!(
+            run.stderr.contains("missing privileges") && run.stderr.contains(needed),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            before,
+            fingerprint_of_world(&sb, &[("metrics", "samples")]),
+            "{flavor}: nothing changed"
+        );
+        assert!(
+            std::fs::read_to_string(&journal)
+                .unwrap_or_default()
+                .is_empty()
+        );
+        let _ = std::fs::remove_file(&journal);
+    }
+}

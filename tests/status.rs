@@ -121,3 +121,41 @@ fn defaults_file_supplies_credentials() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[test]
+fn gtid_positioned_replicas_and_tls() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplicaGtid).unwrap();
+        let run = replmend(&[
+            "status",
+            "--replica",
+            &sb.node("n2").url(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(
+            run.json()["channels"][0]["gtid_positioning"],
+            true,
+            "{flavor}"
+        );
+    }
+    // MySQL generates its own certificates: TLS without verification works.
+    let sb = Sandbox::start(Flavor::MySql, Topology::SourceReplica).unwrap();
+    let run = replmend(&[
+        "status",
+        "--replica",
+        &sb.node("n2").url(),
+        "--ssl-mode",
+        "REQUIRED",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bad = replmend(&[
+        "status",
+        "--replica",
+        &sb.node("n2").url(),
+        "--ssl-mode",
+        "sometimes",
+    ]);
+    assert_eq!(bad.code, 8, "{}", bad.stderr);
+}
