@@ -166,10 +166,13 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 pub fn parse(file: &str, text: &str) -> Result<Playbook, PlaybookError> {
-    let mut pb: Playbook = serde_json::from_str(text).map_err(|e| PlaybookError::Malformed {
-        file: file.to_string(),
-        reason: e.to_string(),
-    })?;
+    // The path ("remedies[0].risk") tells the author which field is wrong.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut pb: Playbook =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| PlaybookError::Malformed {
+            file: file.to_string(),
+            reason: format!("field {}: {}", e.path(), e.inner()),
+        })?;
     for r in &pb.remedies {
         if let Some(v) = &r.when.min_version
             && parse_version(v).is_none()
@@ -256,7 +259,10 @@ mod tests {
         let e = parse("mine.json", r#"{"id": "x", "title": "t", "description": "d", "applies_to": {"errno": 1062, "kinds": ["duplicate_on_write"], "dual_master": false}, "remedies": [{"remedy": "skip", "title": "t", "risk": "extreme", "loses": "", "steps": ["stop_applier"]}]}"#)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("mine.json") && e.contains("extreme"), "{e}");
+        assert!(
+            e.contains("mine.json") && e.contains("remedies[0].risk") && e.contains("extreme"),
+            "{e}"
+        );
         let e = parse("typo.json", r#"{"id": "x", "title": "t", "description": "d", "applies_to": {"errno": 1062, "kinds": [], "dual_master": false}, "remedies": [{"remedy": "skip", "title": "t", "risk": "low", "loses": "", "steps": ["stop_applier"], "when": {"gtid_knwon": true}}]}"#)
             .unwrap_err()
             .to_string();
