@@ -277,3 +277,55 @@ fn row_images_decode_every_type_exactly() {
         }
     }
 }
+
+#[test]
+fn table_without_a_usable_key_is_diagnosed_and_left_alone() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "no-key-1032");
+        let d = diagnose(&sb, "n2");
+        assert!(d["key"].is_null());
+        assert!(
+            d["missing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m.as_str().unwrap().contains("no usable unique key")),
+            "{d}"
+        );
+        let plan = replmend(&[
+            "plan",
+            "--replica",
+            &sb.node("n2").url(),
+            "--format",
+            "json",
+        ])
+        .json();
+        let overwrite = plan["plan"]["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["remedy"] == "overwrite")
+            .unwrap()
+            .clone();
+        assert_eq!(overwrite["applicable"], false, "{flavor}: {overwrite}");
+        let before = sb
+            .node("n2")
+            .query_rows("SELECT * FROM heap.events ORDER BY ts")
+            .unwrap();
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &sb.node("n2").url(),
+            "--yes",
+            "--remedy",
+            "overwrite",
+        ]);
+        assert_eq!(run.code, 10, "{flavor}: {}", run.stderr);
+        assert_eq!(
+            sb.node("n2")
+                .query_rows("SELECT * FROM heap.events ORDER BY ts")
+                .unwrap(),
+            before
+        );
+    }
+}

@@ -335,6 +335,21 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
                     && d.gtid_enabled
                     && !f.gtid_known)
                     .then(|| "the failing transaction's GTID is not known, and MySQL with GTIDs refuses the skip counter".to_string())
+            })
+            .or_else(|| {
+                let touches = spec
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s, StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows));
+                if !touches {
+                    None
+                } else if d.row_key.is_empty() {
+                    Some(format!("{} has no primary or unique key: its rows cannot be identified exactly", d.table))
+                } else if spec.steps.contains(&StepTemplate::InsertMissingRows) && d.conflicts.is_empty() {
+                    Some("the missing rows could not be identified from the row image".to_string())
+                } else {
+                    None
+                }
             });
             let (rows_lost, versions_lost) = losses(spec, &f, d, policy);
             let skips = spec.steps.contains(&StepTemplate::SkipTransaction);

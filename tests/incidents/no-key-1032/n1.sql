@@ -1,0 +1,1 @@
+UPDATE heap.events SET msg = 'up' WHERE msg = 'ready';
