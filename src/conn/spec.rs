@@ -193,6 +193,12 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Splits `host:port` (or `[v6]:port`), the form `ConnSpec::endpoint` writes.
+pub fn split_endpoint(endpoint: &str) -> Option<(&str, u16)> {
+    let (h, p) = endpoint.rsplit_once(':')?;
+    Some((h.trim_matches(['[', ']']), p.parse().ok()?))
+}
+
 /// A DSN with its password replaced, safe for messages.
 pub fn redact_dsn(dsn: &str) -> String {
     let Some((scheme, rest)) = dsn.split_once("://") else {
@@ -330,6 +336,14 @@ mod tests {
             Err(SpecError::BadPort(_))
         ));
         assert_eq!(redact_dsn("mysql://u:pw@h:1"), "mysql://u:***@h:1");
+    }
+
+    #[test]
+    fn endpoints_round_trip() {
+        let s = resolve(&input("mysql://u@[::1]:3306"), None).unwrap();
+        assert_eq!(split_endpoint(&s.endpoint()), Some(("::1", 3306)));
+        assert_eq!(split_endpoint("127.0.0.1:3307"), Some(("127.0.0.1", 3307)));
+        assert_eq!(split_endpoint("nope"), None);
     }
 
     #[test]

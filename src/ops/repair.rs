@@ -182,19 +182,9 @@ fn check_privileges(plan: &Plan, nodes: &mut Nodes) -> Result<()> {
 fn specs_for(d: &Diagnosis, replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Vec<ConnSpec>> {
     let mut specs = vec![replica.clone()];
     if let Some(src) = &d.source {
-        let (host, port) = src
-            .endpoint
-            .rsplit_once(':')
-            .and_then(|(h, p)| {
-                Some((
-                    h.trim_matches(['[', ']']).to_string(),
-                    p.parse::<u16>().ok()?,
-                ))
-            })
-            .context("source endpoint")?;
-        specs.push(super::connect::other_spec(
-            source_dsn, replica, &host, port,
-        )?);
+        let (host, port) =
+            crate::conn::spec::split_endpoint(&src.endpoint).context("source endpoint")?;
+        specs.push(super::connect::other_spec(source_dsn, replica, host, port)?);
     }
     Ok(specs)
 }

@@ -46,10 +46,7 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         {
             continue;
         }
-        let (host, port) = entry
-            .node
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+        let (host, port) = crate::conn::spec::split_endpoint(&entry.node)
             .with_context(|| format!("journal entry names node {:?}", entry.node))?;
         let mut server = Server::connect(&creds.with_endpoint(host, port))?;
         let table = entry.table_ref();
