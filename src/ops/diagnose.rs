@@ -35,11 +35,32 @@ pub fn diagnose(
     source_dsn: Option<&str>,
     channel: Option<&str>,
 ) -> Result<Diagnosis> {
+    diagnose_with_source(spec, SourceAt::Dsn(source_dsn), channel)
+}
+
+/// How to reach the source of the diagnosed channel.
+pub enum SourceAt<'a> {
+    /// A DSN of its own, or (None) the address in the replica's status with the replica's
+    /// credentials.
+    Dsn(Option<&'a str>),
+    /// Exactly this server (the other node of a dual-master pair, already known).
+    Spec(&'a ConnSpec),
+}
+
+pub fn diagnose_with_source(
+    spec: &ConnSpec,
+    source_at: SourceAt<'_>,
+    channel: Option<&str>,
+) -> Result<Diagnosis> {
     let mut replica = Server::connect(spec)?;
     let report = status::read_status(&mut replica)?;
     let ch = pick_channel(&report, channel)?;
-    let source_spec =
-        super::connect::other_spec(source_dsn, spec, &ch.source_host, ch.source_port)?;
+    let source_spec = match source_at {
+        SourceAt::Dsn(dsn) => {
+            super::connect::other_spec(dsn, spec, &ch.source_host, ch.source_port)?
+        }
+        SourceAt::Spec(s) => s.clone(),
+    };
     let mut source = Server::connect(&source_spec);
     let mut d = diagnose_channel(&mut replica, &report, &ch, source.as_mut().ok())?;
     if let Err(e) = &source {

@@ -89,7 +89,11 @@ fn find_incident(
                             || c.source_port == spec.port)
                 });
                 if stopped_on_us {
-                    let d = super::diagnose::diagnose(&src, Some(&dsn_of(spec)), None)?;
+                    let d = super::diagnose::diagnose_with_source(
+                        &src,
+                        super::diagnose::SourceAt::Spec(spec),
+                        None,
+                    )?;
                     let winner = match &policy.winner {
                         Winner::Source => Winner::Replica,
                         Winner::Replica => Winner::Source,
@@ -109,31 +113,6 @@ fn find_incident(
         }
         Err(e) => Err(e),
     }
-}
-
-fn dsn_of(spec: &ConnSpec) -> String {
-    // Only used to hand the same credentials to a nested diagnosis; never printed.
-    let pw = spec
-        .password
-        .as_ref()
-        .map(|p| format!(":{}", percent_encode(p.expose())))
-        .unwrap_or_default();
-    format!(
-        "mysql://{}{pw}@{}",
-        percent_encode(&spec.user),
-        spec.endpoint()
-    )
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn needs(step_action: StepTemplate, gtid: bool) -> Vec<Need> {
