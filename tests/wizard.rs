@@ -123,3 +123,62 @@ fn wizard_repairs_the_seed_by_keystrokes() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn password_prompt_is_hidden_and_never_echoed() {
+    let sb = Sandbox::start(Flavor::MariaDb, Topology::SourceReplica).unwrap();
+    let secret = "Pr0mpt-s3cret";
+    sb.node("n2")
+        .exec(&format!(
+            "CREATE USER 'pw'@'127.0.0.1' IDENTIFIED BY '{secret}'; GRANT SLAVE MONITOR, SELECT ON *.* TO 'pw'@'127.0.0.1'"
+        ))
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("replmend-prompt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let done = dir.join("exit");
+    let cmd = format!(
+        "env HOME={home} NO_COLOR=1 {exe} status -h 127.0.0.1 -P {port} -u pw -p; echo $? > {done}; sleep 60",
+        home = dir.display(),
+        exe = env!("CARGO_BIN_EXE_replmend"),
+        port = sb.node("n2").port,
+        done = done.display(),
+    );
+    let session = Tmux(format!("replmend-prompt-{}", std::process::id()));
+    assert!(
+        Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session.0,
+                "-x",
+                "200",
+                "-y",
+                "50",
+                &cmd
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    session.wait_for("Password", 1);
+    session.keys(&[secret, "Enter"]);
+    let started = Instant::now();
+    while !done.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            session.pane()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pane = session.pane();
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap().trim(),
+        "0",
+        "{pane}"
+    );
+    assert!(pane.contains("healthy"), "{pane}");
+    assert!(!pane.contains(secret), "the password was echoed:\n{pane}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
