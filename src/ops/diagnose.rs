@@ -135,6 +135,20 @@ pub fn diagnose_channel(
         .cloned()
         .expect("a channel in SqlError has an error");
     let parsed = errortext::parse(err.number, &err.message);
+    if parsed.event.is_none()
+        && !parsed.statement_based
+        && err.message.starts_with("Coordinator stopped")
+    {
+        return Err(Coded(
+            exit::UNSUPPORTED_INCIDENT,
+            format!(
+                "the failed worker's own error could not be read from performance_schema.replication_applier_status_by_worker \
+                 (performance_schema off, or SELECT on it not granted); the coordinator only says: {}",
+                err.message
+            ),
+        )
+        .into());
+    }
     let kind = parsed.conflict_kind().map_err(|e| match e {
         Undiagnosable::UnknownError { errno, .. } => Coded(
             exit::UNSUPPORTED_INCIDENT,
