@@ -329,3 +329,19 @@ fn table_without_a_usable_key_is_diagnosed_and_left_alone() {
         );
     }
 }
+
+#[test]
+fn without_performance_schema_access_the_reason_is_named() {
+    let sb = incident(
+        Flavor::MySql,
+        Topology::SourceReplica,
+        "unique-secondary-1062",
+    );
+    sb.node("n2")
+        .exec("SET sql_log_bin = 0; CREATE USER 'nops'@'127.0.0.1'; GRANT REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO 'nops'@'127.0.0.1'; GRANT SELECT ON shop.* TO 'nops'@'127.0.0.1'")
+        .unwrap();
+    let url = sb.node("n2").url().replace("root@", "nops@");
+    let run = replmend(&["diagnose", "--replica", &url]);
+    assert_eq!(run.code, 9, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("performance_schema"), "{}", run.stderr);
+}
