@@ -46,6 +46,42 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// Runs `cmd` in a detached session; it writes its exit code to `done`.
+    fn start(name: String, cmd: &str) -> Tmux {
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "220",
+                "-y",
+                "60",
+                cmd,
+            ])
+            .status()
+            .expect("tmux (scripts/install-deps installs it)");
+        assert!(ok.success());
+        Tmux(name)
+    }
+
+    /// Waits for the program to finish and returns its exit code.
+    fn exit_code(&self, done: &std::path::Path, timeout: Duration) -> String {
+        let started = Instant::now();
+        while !done.exists() {
+            assert!(
+                started.elapsed() < timeout,
+                "did not finish:\n{}",
+                self.pane()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::read_to_string(done).unwrap().trim().to_string()
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -72,22 +108,10 @@ fn wizard_repairs_the_seed_by_keystrokes() {
             journal = journal.display(),
             done = done.display(),
         );
-        let session = Tmux(format!("replmend-wizard-{}-{flavor}", std::process::id()));
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session.0,
-                "-x",
-                "220",
-                "-y",
-                "60",
-                &cmd,
-            ])
-            .status()
-            .expect("tmux (scripts/install-deps installs it)");
-        assert!(ok.success());
+        let session = Tmux::start(
+            format!("replmend-wizard-{}-{flavor}", std::process::id()),
+            &cmd,
+        );
         let pane = session.wait_for("Which remedy?", 1);
         assert!(
             pane.contains("overwrite — loses nothing (recommended)"),
@@ -101,17 +125,8 @@ fn wizard_repairs_the_seed_by_keystrokes() {
         session.keys(&["y"]);
         session.wait_for("Apply the", 2);
         session.keys(&["y"]);
-        let started = Instant::now();
-        while !done.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "wizard did not finish:\n{}",
-                session.pane()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let code = std::fs::read_to_string(&done).unwrap();
-        assert_eq!(code.trim(), "0", "{flavor}:\n{}", session.pane());
+        let code = session.exit_code(&done, Duration::from_secs(120));
+        assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
         assert_eq!(sb.node("n1").query_rows(SEED_ROW).unwrap(), winner);
         assert_eq!(sb.node("n2").query_rows(SEED_ROW).unwrap(), winner);
         assert!(
@@ -143,41 +158,12 @@ fn password_prompt_is_hidden_and_never_echoed() {
         port = sb.node("n2").port,
         done = done.display(),
     );
-    let session = Tmux(format!("replmend-prompt-{}", std::process::id()));
-    assert!(
-        Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session.0,
-                "-x",
-                "200",
-                "-y",
-                "50",
-                &cmd
-            ])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let session = Tmux::start(format!("replmend-prompt-{}", std::process::id()), &cmd);
     session.wait_for("Password", 1);
     session.keys(&[secret, "Enter"]);
-    let started = Instant::now();
-    while !done.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            session.pane()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let code = session.exit_code(&done, Duration::from_secs(30));
     let pane = session.pane();
-    assert_eq!(
-        std::fs::read_to_string(&done).unwrap().trim(),
-        "0",
-        "{pane}"
-    );
+    assert_eq!(code, "0", "{pane}");
     assert!(pane.contains("healthy"), "{pane}");
     assert!(!pane.contains(secret), "the password was echoed:\n{pane}");
     let _ = std::fs::remove_dir_all(&dir);

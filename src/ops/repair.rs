@@ -173,17 +173,16 @@ fn rows_agree(d: &Diagnosis, nodes: &mut Nodes) -> Result<bool> {
     let Some(src) = &d.source else {
         return Ok(false);
     };
-    let mut all = true;
-    for c in &d.conflicts {
-        let mut versions = Vec::new();
-        for ep in [&d.replica.endpoint, &src.endpoint] {
-            let server = nodes.get(ep)?;
-            let sch = schema::load(&mut server.conn, ep, &d.table)?;
-            versions.push(super::diagnose::fetch_row(server, &sch, &c.key)?);
+    // Each node's table definition once, then every repaired row by its key.
+    let mut versions: [Vec<Option<crate::diagnosis::Row>>; 2] = Default::default();
+    for (side, ep) in [&d.replica.endpoint, &src.endpoint].into_iter().enumerate() {
+        let server = nodes.get(ep)?;
+        let sch = schema::load(&mut server.conn, ep, &d.table)?;
+        for c in d.conflicts.iter().chain(&d.upcoming) {
+            versions[side].push(super::diagnose::fetch_row(server, &sch, &c.key)?);
         }
-        all &= versions[0] == versions[1];
     }
-    Ok(all)
+    Ok(versions[0] == versions[1])
 }
 
 fn print_step(r: &StepResult) {
