@@ -1,0 +1,295 @@
+//! A sandbox: two fresh servers from the template, replication wired and running, stopped and
+//! removed on drop unless kept.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use mysql::prelude::Queryable;
+
+use crate::flavor::{Flavor, Topology};
+use crate::instance::Instance;
+use crate::node::{Node, field, tcp_conn};
+use crate::paths::sandboxes_root;
+use crate::process::{STOP_GRACE, quiesce, start_time, stop_processes};
+use crate::recipe::Recipe;
+use crate::server::Role;
+use crate::state::{SandboxInfo, write_info};
+use crate::sweep::{register, sweep_stale, unregister};
+use crate::template::template;
+
+/// Two servers on 127.0.0.1 with replication wired and running. Dropping it stops the servers
+/// and removes their directories; [`Sandbox::keep`] detaches them instead.
+pub struct Sandbox {
+    pub flavor: Flavor,
+    pub topology: Topology,
+    pub nodes: Vec<Node>,
+    /// The sandbox directory (holds `sandbox.json` and `n1/`, `n2/`).
+    pub dir: PathBuf,
+    instances: Vec<Instance>,
+    kept: bool,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Sandbox {
+    /// Fresh, isolated instances from the template, replication wired and running.
+    pub fn start(flavor: Flavor, topology: Topology) -> Result<Sandbox> {
+        sweep_stale();
+        let tpl = template(flavor)?;
+        let root = sandboxes_root(flavor);
+        fs::create_dir_all(&root)?;
+        let me = std::process::id();
+        let dir = root.join(format!(
+            "sb-{me}-{}-{}-{flavor}",
+            start_time(me).unwrap_or(0),
+            SEQ.fetch_add(1, Ordering::SeqCst),
+        ));
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut sb = Sandbox {
+            flavor,
+            topology,
+            nodes: Vec::new(),
+            dir: dir.clone(),
+            instances: Vec::new(),
+            kept: false,
+        };
+        register(&dir)?;
+        sb.write_state()?;
+        let mut first_err = None;
+        for r in start_nodes(flavor, &tpl, &dir) {
+            match r {
+                Ok((node, inst)) => {
+                    sb.nodes.push(node);
+                    sb.instances.push(inst);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        sb.write_state()?;
+        if let Some(e) = first_err {
+            return Err(e); // `sb` drops: the node that did start is stopped and removed
+        }
+        let gtid = topology != Topology::SourceReplica;
+        let (p1, p2) = (sb.nodes[0].port, sb.nodes[1].port);
+        sb.nodes[1].source_port = Some(p1);
+        sb.nodes[1].gtid = gtid;
+        if topology == Topology::DualMaster {
+            sb.nodes[0].source_port = Some(p2);
+            sb.nodes[0].gtid = gtid;
+        }
+        sb.write_state()?;
+        for n in sb.nodes.iter().filter(|n| n.source_port.is_some()) {
+            wire(n)?;
+        }
+        for n in sb.nodes.iter().filter(|n| n.source_port.is_some()) {
+            wait_running(n)?;
+        }
+        Ok(sb)
+    }
+
+    fn info(&self) -> SandboxInfo {
+        let owner = std::process::id();
+        SandboxInfo {
+            flavor: self.flavor,
+            topology: self.topology,
+            dir: self.dir.clone(),
+            owner,
+            owner_start: start_time(owner),
+            kept: self.kept,
+            nodes: self.nodes.clone(),
+        }
+    }
+
+    fn write_state(&self) -> Result<()> {
+        write_info(&self.dir, &self.info())
+    }
+
+    /// "n1" (the source) or "n2" (the replica). Panics on another name.
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name} in this sandbox"))
+    }
+
+    /// Runs the incident recipe `tests/incidents/<name>` and waits for its expected errors.
+    pub fn recipe(&self, name: &str) -> Result<()> {
+        Recipe::load(name)?.run(&self.nodes, self.flavor)
+    }
+
+    /// Leaves the servers running after this value is dropped; `down(dir)` stops them.
+    /// Returns the sandbox directory (holding `sandbox.json`).
+    pub fn keep(mut self) -> PathBuf {
+        self.kept = true;
+        let _ = self.write_state();
+        for inst in &mut self.instances {
+            // Not reaped by us any more; the port lock stays until `down`.
+            inst.child = None;
+            if let Some(l) = inst.lease.take() {
+                std::mem::forget(l);
+            }
+        }
+        self.dir.clone()
+    }
+
+    /// Like [`Sandbox::keep`], and also writes `state_dir/sandbox.json` pointing at the
+    /// sandbox, so `down(state_dir)` and the CLI find it there.
+    pub fn keep_at(self, state_dir: &Path) -> Result<PathBuf> {
+        let info = {
+            let mut i = self.info();
+            i.kept = true;
+            i
+        };
+        fs::create_dir_all(state_dir)?;
+        let dir = self.keep();
+        if fs::canonicalize(&dir).ok() != fs::canonicalize(state_dir).ok() {
+            write_info(state_dir, &info)?;
+        }
+        Ok(state_dir.to_path_buf())
+    }
+
+    /// Stops the servers by PID and removes the sandbox directory (what Drop does).
+    pub fn stop(self) {
+        drop(self)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let up: Vec<bool> = self
+            .instances
+            .iter_mut()
+            .map(|i| {
+                i.child
+                    .as_mut()
+                    .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+            })
+            .collect();
+        let running: Vec<&Node> = self
+            .nodes
+            .iter()
+            .zip(up)
+            .filter_map(|(n, up)| up.then_some(n))
+            .collect();
+        quiesce(&running);
+        let victims = self.instances.iter_mut().map(Instance::victim).collect();
+        stop_processes(victims, STOP_GRACE);
+        self.instances.clear(); // releases the port leases
+        let _ = fs::remove_dir_all(&self.dir);
+        unregister(&self.dir);
+    }
+}
+
+/// Both nodes at once: copy the template, start, wait for readiness.
+fn start_nodes(flavor: Flavor, tpl: &Path, dir: &Path) -> Vec<Result<(Node, Instance)>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (1..=2u32)
+            .map(|i| s.spawn(move || start_node(flavor, tpl, dir, i)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("node start panicked")))
+            })
+            .collect()
+    })
+}
+
+fn start_node(flavor: Flavor, tpl: &Path, dir: &Path, i: u32) -> Result<(Node, Instance)> {
+    let ndir = dir.join(format!("n{i}"));
+    fs::create_dir_all(&ndir)?;
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(tpl.join("data"))
+        .arg(&ndir)
+        .status()?;
+    if !status.success() {
+        bail!("copying the template datadir to {} failed", ndir.display());
+    }
+    let binlog = format!("{}{i}-bin", flavor.binlog_prefix());
+    let inst = Instance::launch(
+        flavor,
+        &ndir,
+        &ndir.join("data"),
+        Role::Node {
+            server_id: i,
+            binlog: &binlog,
+        },
+    )?;
+    let node = Node {
+        name: format!("n{i}"),
+        flavor,
+        port: inst.port,
+        server_id: i,
+        pid: inst.pid,
+        dir: ndir,
+        binlog_basename: binlog,
+        source_port: None,
+        gtid: false,
+    };
+    Ok((node, inst))
+}
+
+fn wire(node: &Node) -> Result<()> {
+    let port = node.source_port.expect("a replica");
+    // File/position channels start at the beginning of the source's first binary log.
+    let coordinates = if node.gtid {
+        String::new()
+    } else {
+        let first: Option<mysql::Row> = tcp_conn(port)?.query_first("SHOW BINARY LOGS")?;
+        let first: String = first
+            .and_then(|r| r.get(0))
+            .ok_or_else(|| anyhow!("the source of {} has no binary log", node.name))?;
+        let kw = match node.flavor {
+            Flavor::MariaDb => "MASTER",
+            Flavor::MySql => "SOURCE",
+        };
+        format!(", {kw}_LOG_FILE='{first}', {kw}_LOG_POS=4")
+    };
+    let sql = match node.flavor {
+        Flavor::MariaDb => format!(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, MASTER_USER='root', \
+             MASTER_CONNECT_RETRY=1, MASTER_USE_GTID={}{coordinates}; START SLAVE",
+            if node.gtid { "slave_pos" } else { "no" }
+        ),
+        Flavor::MySql => format!(
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT={port}, \
+             SOURCE_USER='root', SOURCE_CONNECT_RETRY=1, SOURCE_AUTO_POSITION={}, \
+             GET_SOURCE_PUBLIC_KEY=1{coordinates}; START REPLICA",
+            u8::from(node.gtid),
+        ),
+    };
+    node.exec(&sql)
+}
+
+/// Waits until both replication threads of `node` run (the receiver has connected).
+fn wait_running(node: &Node) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let st = node.replica_status()?.unwrap_or_default();
+        if field(&st, "Slave_IO_Running", "Replica_IO_Running") == "Yes"
+            && field(&st, "Slave_SQL_Running", "Replica_SQL_Running") == "Yes"
+        {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "{} ({}) could not start replicating: {}",
+                node.name,
+                node.flavor,
+                node.io_summary()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
