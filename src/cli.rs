@@ -4,6 +4,18 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::conn::SslMode;
+use crate::planner::{RemedyId, Winner};
+
+fn parse_ssl_mode(s: &str) -> Result<SslMode, String> {
+    s.parse()
+        .map_err(|e: crate::conn::spec::SpecError| e.to_string())
+}
+
+fn parse_winner(s: &str) -> Result<Winner, String> {
+    s.parse()
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "replmend",
@@ -92,18 +104,24 @@ pub enum Command {
 /// How a remedy is chosen.
 #[derive(Debug, Args, Clone)]
 pub struct PolicyArgs {
-    /// The remedy: skip, inject-gtid, overwrite or keep. Default: the recommended one.
-    #[arg(long, value_name = "REMEDY")]
-    pub remedy: Option<String>,
+    /// The remedy. Default: the recommended one.
+    #[arg(long, value_enum, value_name = "REMEDY")]
+    pub remedy: Option<RemedyId>,
 
     /// Dual-master: whose row both nodes keep. `source` is the node whose event failed on
     /// this replica; `newest:COLUMN` picks the version with the larger COLUMN.
     #[arg(
         long,
         default_value = "source",
-        value_name = "source|replica|newest:COLUMN"
+        value_name = "source|replica|newest:COLUMN",
+        value_parser = clap::builder::ValueParser::new(parse_winner)
     )]
-    pub winner: String,
+    pub winner: Winner,
+
+    /// Turn read_only / super_read_only off on a node just for replmend's row writes, and back
+    /// on right after (explicit plan steps; restored on error and by a re-run after a crash).
+    #[arg(long)]
+    pub lift_read_only: bool,
 
     /// A directory of playbooks (*.json) adding to or overriding the embedded ones by id.
     #[arg(long, value_name = "DIR", env = "REPLMEND_PLAYBOOKS")]
@@ -178,6 +196,15 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Also overwrite a row that differs from the version the repair left (the row found is
+    /// journaled first, so this restore can itself be undone).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Where --force journals the rows it overwrites. Default: the journal being restored.
+    #[arg(long, value_name = "PATH")]
+    pub journal_to: Option<PathBuf>,
+
     #[command(flatten)]
     pub creds: ReplicaConn,
 }
@@ -247,9 +274,9 @@ pub struct ReplicaConn {
     #[arg(long)]
     pub no_defaults: bool,
 
-    /// TLS: DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
-    #[arg(long, value_name = "MODE")]
-    pub ssl_mode: Option<String>,
+    /// TLS: DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY (PREFERRED is taken as DISABLED).
+    #[arg(long, value_name = "MODE", value_parser = parse_ssl_mode)]
+    pub ssl_mode: Option<SslMode>,
 
     /// CA certificate for VERIFY_CA / VERIFY_IDENTITY.
     #[arg(long, value_name = "FILE")]

@@ -1,16 +1,10 @@
 //! Exit codes, documented in docs/exit-codes.md. Scripts depend on these numbers: never reuse
 //! or renumber one.
 
-use crate::conn::ConnectError;
-use crate::conn::mycnf::MyCnfError;
-use crate::conn::spec::SpecError;
-use crate::status::StatusError;
-
 pub const OK: u8 = 0;
 /// Something unexpected failed (a query, I/O); the message says what.
 pub const FAILURE: u8 = 1;
-/// Bad command line: clap exits with 2 itself, so nothing here returns it.
-#[allow(dead_code)]
+/// Bad command line (clap exits with it itself: unknown option, bad --remedy, --ssl-mode …).
 pub const USAGE: u8 = 2;
 /// A replication channel is stopped with an applier (SQL thread) error.
 pub const REPLICATION_ERROR: u8 = 3;
@@ -28,31 +22,6 @@ pub const BAD_INPUT: u8 = 8;
 pub const UNSUPPORTED_INCIDENT: u8 = 9;
 /// replmend refused to act (safety check, missing confirmation, lock held); nothing changed.
 pub const REFUSED: u8 = 10;
-
-/// The exit code an error stands for.
-pub fn for_error(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<ConnectError>() {
-            return match e {
-                ConnectError::Unreachable { .. } => UNREACHABLE,
-                ConnectError::AccessDenied { .. } => ACCESS_DENIED,
-                ConnectError::Protocol { .. } => FAILURE,
-            };
-        }
-        if let Some(StatusError::NotAReplica { .. }) = cause.downcast_ref::<StatusError>() {
-            return NOT_A_REPLICA;
-        }
-        if cause.downcast_ref::<SpecError>().is_some()
-            || cause.downcast_ref::<MyCnfError>().is_some()
-        {
-            return BAD_INPUT;
-        }
-        if let Some(code) = cause.downcast_ref::<Coded>() {
-            return code.0;
-        }
-    }
-    FAILURE
-}
 
 /// An error that carries its exit code, for conditions judged at the top (e.g. "refused").
 #[derive(Debug, thiserror::Error)]

@@ -209,6 +209,77 @@ impl Flavor {
         }
     }
 
+    /// Whether a GTID (bound as the one parameter) is executed here; None where a skip is
+    /// idempotent anyway (MariaDB's gtid_slave_pos is set, not added to).
+    pub fn gtid_executed_query(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Mysql => Some("SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)"),
+            Kind::Mariadb => None,
+        }
+    }
+
+    /// One row: read_only and super_read_only as 0/1 (MariaDB has no super_read_only).
+    pub fn read_only_query(&self) -> &'static str {
+        match self.kind {
+            Kind::Mysql => "SELECT @@global.read_only, @@global.super_read_only",
+            Kind::Mariadb => "SELECT @@global.read_only, 0",
+        }
+    }
+
+    /// Turns read_only (and with it MySQL's super_read_only) off.
+    pub fn lift_read_only(&self) -> &'static str {
+        "SET GLOBAL read_only = OFF"
+    }
+
+    /// Puts a lifted read-only state back exactly: on MySQL, super_read_only=ON also sets
+    /// read_only=ON (measured on 9.7).
+    pub fn restore_read_only(&self, state: crate::diagnosis::ReadOnly) -> Vec<String> {
+        use crate::diagnosis::ReadOnly;
+        match state {
+            ReadOnly::Off => Vec::new(),
+            ReadOnly::ReadOnly => vec!["SET GLOBAL read_only = ON".into()],
+            ReadOnly::SuperReadOnly => vec!["SET GLOBAL super_read_only = ON".into()],
+        }
+    }
+
+    /// A read-only node refuses a skip's statements: MariaDB's SET GLOBAL gtid_slave_pos
+    /// fails with 1290 (measured on 10.11); MySQL's empty GTID transaction and both flavors'
+    /// skip counter are allowed.
+    pub fn gtid_skip_blocked_by_read_only(&self, by_gtid: bool) -> bool {
+        self.kind == Kind::Mariadb && by_gtid
+    }
+
+    /// Privileges that let an account write despite the read-only state (any one suffices);
+    /// empty: nobody can.
+    pub fn read_only_bypass(&self, state: crate::diagnosis::ReadOnly) -> &'static [&'static str] {
+        use crate::diagnosis::ReadOnly;
+        match (self.kind, state) {
+            (_, ReadOnly::Off) => &["USAGE"],
+            // MariaDB 10.11 split READ_ONLY ADMIN out of SUPER.
+            (Kind::Mariadb, _) if self.at_least(10, 11, 0) => &["READ_ONLY ADMIN"],
+            (Kind::Mariadb, _) => &["READ_ONLY ADMIN", "SUPER"],
+            (Kind::Mysql, ReadOnly::ReadOnly) => &["CONNECTION_ADMIN", "SUPER"],
+            (Kind::Mysql, ReadOnly::SuperReadOnly) => &[],
+        }
+    }
+
+    /// Privileges that may change read_only / super_read_only (any one suffices).
+    pub fn set_read_only_privileges(&self) -> &'static [&'static str] {
+        match self.kind {
+            Kind::Mariadb if self.at_least(10, 11, 0) => &["READ_ONLY ADMIN"],
+            Kind::Mariadb => &["READ_ONLY ADMIN", "SUPER"],
+            Kind::Mysql => &["SYSTEM_VARIABLES_ADMIN", "SUPER"],
+        }
+    }
+
+    /// GTIDs are on for a channel: skips must name the GTID, never the skip counter.
+    pub fn gtids_on(&self, gtid_mode_on: bool, channel_uses_gtid: bool) -> bool {
+        match self.kind {
+            Kind::Mysql => gtid_mode_on,
+            Kind::Mariadb => channel_uses_gtid,
+        }
+    }
+
     /// The query that reports GTID state: MySQL's executed set, MariaDB's positions.
     pub fn gtid_state_query(&self) -> &'static str {
         match self.kind {

@@ -1,19 +1,26 @@
-//! The journal: every row replmend is about to change or delete is appended here, with the
-//! node, the action and the plan's fingerprint, and flushed to disk before the change is made.
-//! JSON lines, one entry per row; `replmend restore` reads it back.
+//! The journal: every row replmend changes, with the node, the action and the plan's
+//! fingerprint, in JSON lines. An entry is written as an *intent* (after the row was checked,
+//! before it is written, synced to disk) and followed by its *outcome* (`done` after COMMIT,
+//! `rolled_back` when the change did not happen), so it never claims a change that did not
+//! happen and never misses one that did. `replmend restore` reads it back.
+//!
+//! Journals hold whole rows (customers' data, password hashes): they are created 0600 in a
+//! 0700 directory, and replmend refuses to append to one that is a symlink or that other users
+//! can read or write. Nothing is created until the first entry is written.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::diagnosis::{Row, TableRef};
+use crate::diagnosis::{ReadOnly, Row, TableRef};
 use crate::value::{Cell, StoredCell};
 
-pub const JOURNAL_SCHEMA: &str = "replmend.journal/1";
+pub const JOURNAL_SCHEMA: &str = "replmend.journal/2";
 
 #[derive(Debug, Error)]
 pub enum JournalError {
@@ -28,6 +35,8 @@ pub enum JournalError {
         line: usize,
         reason: String,
     },
+    #[error("journal {path}: {reason}; nothing was changed")]
+    Unsafe { path: String, reason: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -36,53 +45,81 @@ pub struct StoredTable {
     pub name: String,
 }
 
+/// What was done (or about to be done) to the row or node.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The row (`columns`/`values`) was deleted.
+    Delete,
+    /// The row was inserted (restore takes it out again).
+    Insert,
+    /// `restore --force` overwrote this row (it can be restored in turn).
+    Overwrite,
+    /// read_only was turned off on the node; `read_only` holds what to put back.
+    LiftReadOnly,
+    /// read_only was put back.
+    RestoreReadOnly,
+}
+
+/// Where an entry's change stands.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Checked and about to be written, inside an open transaction.
+    Intent,
+    /// Committed. (journal/1 entries, written just before the change, read as done.)
+    #[default]
+    Done,
+    /// The transaction was rolled back: nothing changed.
+    RolledBack,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
     pub schema: String,
     /// Seconds since the epoch, UTC.
     pub at: u64,
     pub fingerprint: String,
-    /// host:port of the node whose row this is.
+    /// Ties an outcome to its intent: fingerprint, step and row.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub state: State,
+    /// host:port of the node.
     pub node: String,
-    /// What replmend was about to do: `delete`, `replace`.
-    pub action: String,
-    pub table: StoredTable,
-    /// Whether the change was made with sql_log_bin=0 (a restore does the same).
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<StoredTable>,
+    /// Whether the change was made with the binary log on (a restore does the same).
+    #[serde(default)]
     pub sql_log_bin: bool,
-    /// Column names and values of the row's full image before the change.
+    /// The row's full image: before a delete or overwrite, the inserted row for an insert.
+    #[serde(default)]
     pub columns: Vec<String>,
+    #[serde(default)]
     pub values: Vec<StoredCell>,
     /// The key columns that identify the row.
+    #[serde(default)]
     pub key: Vec<String>,
+    /// The version the repair left at this key (absent: none, or unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<StoredRow>,
+    /// Lift/restore entries: the node's read-only state before replmend lifted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<ReadOnly>,
 }
 
-impl Entry {
-    pub fn new(
-        fingerprint: &str,
-        node: &str,
-        action: &str,
-        table: &TableRef,
-        sql_log_bin: bool,
-        row: &Row,
-        key: &[String],
-    ) -> Entry {
-        Entry {
-            schema: JOURNAL_SCHEMA.to_string(),
-            at: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            fingerprint: fingerprint.to_string(),
-            node: node.to_string(),
-            action: action.to_string(),
-            table: StoredTable {
-                schema: table.schema.clone(),
-                name: table.name.clone(),
-            },
-            sql_log_bin,
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredRow {
+    pub columns: Vec<String>,
+    pub values: Vec<StoredCell>,
+}
+
+impl StoredRow {
+    pub fn from_row(row: &Row) -> StoredRow {
+        StoredRow {
             columns: row.columns.clone(),
             values: row.values.iter().map(StoredCell::from).collect(),
-            key: key.to_vec(),
         }
     }
 
@@ -96,12 +133,88 @@ impl Entry {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
 
-    pub fn table_ref(&self) -> TableRef {
-        TableRef {
-            schema: self.table.schema.clone(),
-            name: self.table.name.clone(),
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Entry {
+    /// A row entry, as an intent; set `key`, `after` and `sql_log_bin` on it as they apply.
+    pub fn row(
+        fingerprint: &str,
+        id: String,
+        node: &str,
+        action: Action,
+        table: &TableRef,
+        row: &Row,
+    ) -> Entry {
+        Entry {
+            schema: JOURNAL_SCHEMA.to_string(),
+            at: now(),
+            fingerprint: fingerprint.to_string(),
+            id,
+            state: State::Intent,
+            node: node.to_string(),
+            action,
+            table: Some(StoredTable {
+                schema: table.schema.clone(),
+                name: table.name.clone(),
+            }),
+            sql_log_bin: false,
+            columns: row.columns.clone(),
+            values: row.values.iter().map(StoredCell::from).collect(),
+            key: Vec::new(),
+            after: None,
+            read_only: None,
         }
+    }
+
+    /// A read-only lift or restore on a node (written once it happened).
+    pub fn read_only(fingerprint: &str, node: &str, action: Action, state: ReadOnly) -> Entry {
+        Entry {
+            schema: JOURNAL_SCHEMA.to_string(),
+            at: now(),
+            fingerprint: fingerprint.to_string(),
+            id: format!("{fingerprint}/{node}/read_only"),
+            state: State::Done,
+            node: node.to_string(),
+            action,
+            table: None,
+            sql_log_bin: false,
+            columns: Vec::new(),
+            values: Vec::new(),
+            key: Vec::new(),
+            after: None,
+            read_only: Some(state),
+        }
+    }
+
+    /// The same entry with its outcome.
+    pub fn outcome(&self, state: State) -> Entry {
+        Entry {
+            at: now(),
+            state,
+            ..self.clone()
+        }
+    }
+
+    pub fn image(&self) -> Result<Row, String> {
+        StoredRow {
+            columns: self.columns.clone(),
+            values: self.values.clone(),
+        }
+        .row()
+    }
+
+    pub fn table_ref(&self) -> Option<TableRef> {
+        self.table.as_ref().map(|t| TableRef {
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+        })
     }
 }
 
@@ -112,37 +225,25 @@ pub fn default_path() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(std::env::temp_dir);
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0);
+    let days = now() / 86_400;
     let date = crate::value::utc_datetime((days * 86_400) as i64, 0, 0);
     base.join("replmend")
         .join(format!("journal-{}.jsonl", &date[..10]))
 }
 
+/// A journal file, opened (and created, privately) on the first append.
 pub struct Journal {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
 }
 
 impl Journal {
-    pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let io = |source| JournalError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
+    /// Checks the path now (a refusal comes before anything changes); creates nothing.
+    pub fn new(path: &Path) -> Result<Journal, JournalError> {
+        check_private(path)?;
         Ok(Journal {
             path: path.to_path_buf(),
-            file,
+            file: None,
         })
     }
 
@@ -150,17 +251,102 @@ impl Journal {
         &self.path
     }
 
-    /// Appends and syncs: when this returns, the entry survives a crash or kill -9.
-    pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
-        let mut line = serde_json::to_string(entry).expect("entries serialize");
-        line.push('\n');
+    fn file(&mut self) -> Result<&mut File, JournalError> {
+        if self.file.is_none() {
+            self.file = Some(open_private(&self.path)?);
+        }
+        Ok(self.file.as_mut().expect("just opened"))
+    }
+
+    /// Appends and syncs once: when this returns, the entries survive a crash or kill -9.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), JournalError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for e in entries {
+            text.push_str(&serde_json::to_string(e).expect("entries serialize"));
+            text.push('\n');
+        }
+        let path = self.path.display().to_string();
+        let file = self.file()?;
         let io = |source| JournalError::Io {
-            path: self.path.display().to_string(),
+            path: path.clone(),
             source,
         };
-        self.file.write_all(line.as_bytes()).map_err(io)?;
-        self.file.sync_data().map_err(io)
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)
     }
+}
+
+fn unsafe_journal(path: &Path, reason: impl Into<String>) -> JournalError {
+    JournalError::Unsafe {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// An existing journal must be a regular file of ours that nobody else can read or write.
+fn check_private(path: &Path) -> Result<(), JournalError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(JournalError::Io {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_journal(
+            path,
+            "is a symbolic link; give the real file",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(unsafe_journal(path, "is not a regular file"));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(unsafe_journal(
+            path,
+            format!("belongs to uid {}, not to you", meta.uid()),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(unsafe_journal(
+            path,
+            format!(
+                "other users can read or write it (mode {:o}); it holds whole rows: chmod 600 it",
+                meta.mode() & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn open_private(path: &Path) -> Result<File, JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
+    }
+    check_private(path)?;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io)
 }
 
 pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
@@ -169,7 +355,9 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
         source,
     })?;
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    let lines: Vec<_> = BufReader::new(file).lines().collect();
+    let last = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
         let line = line.map_err(|source| JournalError::Io {
             path: path.display().to_string(),
             source,
@@ -177,9 +365,11 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
         if line.trim().is_empty() {
             continue;
         }
-        // A kill -9 mid-write can leave a torn last line; it was never acted on.
         match serde_json::from_str::<Entry>(&line) {
             Ok(e) => out.push(e),
+            // A kill -9 mid-write can leave a torn last line: that intent was never acted on
+            // (the row is written only after the sync returned).
+            Err(_) if i + 1 == last => {}
             Err(e) => {
                 return Err(JournalError::Malformed {
                     path: path.display().to_string(),
@@ -192,15 +382,65 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
     Ok(out)
 }
 
+/// Each change's latest record (an intent followed by its outcome reads as the outcome), in
+/// the order the changes were first journaled.
+pub fn latest(entries: &[Entry]) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    for e in entries {
+        match out
+            .iter_mut()
+            .find(|o| !e.id.is_empty() && o.id == e.id && o.action == e.action)
+        {
+            Some(o) => *o = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+/// Nodes whose read_only replmend lifted and never put back (a run killed in between), with
+/// the state to restore.
+pub fn pending_read_only(path: &Path) -> Result<Vec<(String, ReadOnly)>, JournalError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut pending: Vec<(String, ReadOnly)> = Vec::new();
+    for e in read(path)? {
+        match (e.action, e.read_only) {
+            (Action::LiftReadOnly, Some(state)) => pending.push((e.node.clone(), state)),
+            (Action::RestoreReadOnly, _) => pending.retain(|(n, _)| *n != e.node),
+            _ => {}
+        }
+    }
+    Ok(pending)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tmp(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("replmend-journal-{tag}-{}", std::process::id()))
+    }
+
+    fn entry(row: &Row, table: &TableRef) -> Entry {
+        Entry {
+            key: vec!["we`ird col".into()],
+            ..Entry::row(
+                "fp",
+                "fp/1/0".into(),
+                "127.0.0.1:3306",
+                Action::Delete,
+                table,
+                row,
+            )
+        }
+    }
+
     #[test]
     fn append_then_read_round_trips_hostile_values() {
-        let dir =
-            std::env::temp_dir().join(format!("replmend-journal-test-{}", std::process::id()));
-        let path = dir.join("j.jsonl");
+        let dir = tmp("rt");
+        let path = dir.join("sub/j.jsonl");
         let row = Row {
             columns: vec!["we`ird col".into(), "b".into(), "n".into()],
             values: vec![
@@ -213,21 +453,67 @@ mod tests {
             schema: "db".into(),
             name: "t`x".into(),
         };
-        let mut j = Journal::open(&path).unwrap();
-        j.append(&Entry::new(
-            "fp",
-            "127.0.0.1:3306",
-            "delete",
-            &table,
-            false,
-            &row,
-            &["we`ird col".into()],
-        ))
-        .unwrap();
+        let mut j = Journal::new(&path).unwrap();
+        assert!(!path.exists(), "nothing is created before the first entry");
+        let e = entry(&row, &table);
+        j.append(std::slice::from_ref(&e)).unwrap();
+        j.append(&[e.outcome(State::Done)]).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
+        let dir_mode = std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777;
         let entries = read(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].row().unwrap(), row);
-        assert_eq!(entries[0].table_ref(), table);
+        assert_eq!((mode, dir_mode), (0o600, 0o700));
+        assert_eq!(entries.len(), 2);
+        let l = latest(&entries);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].state, State::Done);
+        assert_eq!(l[0].image().unwrap(), row);
+        assert_eq!(l[0].table_ref(), Some(table));
+    }
+
+    #[test]
+    fn refuses_symlinks_and_shared_files() {
+        let dir = tmp("unsafe");
+        std::fs::create_dir_all(&dir).unwrap();
+        let shared = dir.join("shared.jsonl");
+        std::fs::write(&shared, "").unwrap();
+        std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let link = dir.join("link.jsonl");
+        std::os::unix::fs::symlink(&shared, &link).unwrap();
+        let e1 = Journal::new(&shared).err().unwrap().to_string();
+        let e2 = Journal::new(&link).err().unwrap().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e1.contains("other users can read"), "{e1}");
+        assert!(e2.contains("symbolic link"), "{e2}");
+    }
+
+    #[test]
+    fn journal_v1_entries_still_read_as_done_deletes() {
+        let dir = tmp("v1");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.jsonl");
+        std::fs::write(&path, r#"{"schema":"replmend.journal/1","at":1,"fingerprint":"f","node":"h:1","action":"delete","table":{"schema":"s","name":"t"},"sql_log_bin":false,"columns":["id"],"values":[{"t":"number","v":"1"}],"key":["id"]}
+{"torn"#).unwrap();
+        let e = read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].action, e[0].state), (Action::Delete, State::Done));
+    }
+
+    #[test]
+    fn a_lift_without_its_restore_is_pending() {
+        let dir = tmp("ro");
+        let path = dir.join("j.jsonl");
+        let mut j = Journal::new(&path).unwrap();
+        j.append(&[
+            Entry::read_only("f", "a:1", Action::LiftReadOnly, ReadOnly::SuperReadOnly),
+            Entry::read_only("f", "b:1", Action::LiftReadOnly, ReadOnly::ReadOnly),
+            Entry::read_only("f", "a:1", Action::RestoreReadOnly, ReadOnly::SuperReadOnly),
+        ])
+        .unwrap();
+        let p = pending_read_only(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(p, vec![("b:1".to_string(), ReadOnly::ReadOnly)]);
     }
 }

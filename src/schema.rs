@@ -34,6 +34,9 @@ pub struct ColumnDef {
     /// information_schema CHARACTER_SET_NAME of character columns.
     pub charset: Option<String>,
     pub generated: bool,
+    pub auto_increment: bool,
+    /// INVISIBLE (MySQL's generated invisible primary key my_row_id is one).
+    pub invisible: bool,
 }
 
 impl ColumnDef {
@@ -98,6 +101,24 @@ impl TableSchema {
     pub fn column_names(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
+
+    pub fn generated_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.generated)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// The AUTO_INCREMENT column when `key` is exactly that one column.
+    pub fn auto_increment_key(&self, key: &KeyRef) -> Option<&ColumnDef> {
+        match key.columns.as_slice() {
+            [only] if key.kind == KeyKind::Primary => {
+                self.column(only).filter(|c| c.auto_increment)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, DATETIME_PRECISION, CHARACTER_SET_NAME, EXTRA.
@@ -109,6 +130,12 @@ type ColumnRow = (
     Option<String>,
     Option<String>,
 );
+
+fn extra_has(extra: &Option<String>, word: &str) -> bool {
+    extra
+        .as_deref()
+        .is_some_and(|e| e.to_ascii_lowercase().contains(word))
+}
 
 pub fn load(
     conn: &mut mysql::Conn,
@@ -147,9 +174,11 @@ pub fn load(
                         "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
                     ),
                 charset: charset.clone(),
-                generated: extra
-                    .as_deref()
-                    .is_some_and(|e| e.to_ascii_lowercase().contains("generated")),
+                generated: extra_has(&extra, "generated"),
+                // EXTRA reads `auto_increment, INVISIBLE` on MariaDB, `auto_increment
+                // INVISIBLE` on MySQL: look for words, not a fixed string.
+                auto_increment: extra_has(&extra, "auto_increment"),
+                invisible: extra_has(&extra, "invisible"),
                 name,
                 data_type,
                 column_type,
@@ -201,6 +230,8 @@ mod tests {
             binary: false,
             charset: None,
             generated: false,
+            auto_increment: false,
+            invisible: false,
         };
         assert_eq!(c.enum_or_set_values(), vec!["a", "it's", "c,d"]);
     }

@@ -159,6 +159,8 @@ mod tests {
             binary: false,
             charset: Some("utf8mb4".into()),
             generated: false,
+            auto_increment: false,
+            invisible: false,
         }
     }
 

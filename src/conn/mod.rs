@@ -9,7 +9,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder, SslOpts};
 use thiserror::Error;
 
-pub use spec::{ConnSpec, SslMode};
+pub use spec::{ConnSpec, SpecInput, SslMode};
 
 use crate::flavor::Flavor;
 
@@ -116,6 +116,29 @@ fn redact(text: &str, spec: &ConnSpec) -> String {
     }
 }
 
+/// Runs a row-reading statement (a `sql::select_by_key` of `columns`) and decodes the row by
+/// the table's column types, so it compares exactly with rows decoded from the binlog.
+pub fn read_row(
+    conn: &mut Conn,
+    schema: &crate::schema::TableSchema,
+    columns: &[String],
+    st: &crate::sql::Statement,
+) -> mysql::Result<Option<crate::diagnosis::Row>> {
+    let row: Option<mysql::Row> = conn.exec_first(&st.sql, st.bind())?;
+    Ok(row.map(|r| crate::diagnosis::Row {
+        values: r
+            .unwrap()
+            .into_iter()
+            .zip(columns)
+            .map(|(v, name)| match schema.column(name) {
+                Some(c) => crate::binlog::decode::cell_from_value(v, c),
+                None => crate::value::Cell::Null,
+            })
+            .collect(),
+        columns: columns.to_vec(),
+    }))
+}
+
 impl Server {
     pub fn connect(spec: &ConnSpec) -> Result<Server, ConnectError> {
         Self::connect_with_timeout(spec, Duration::from_secs(10))
@@ -155,5 +178,29 @@ impl Server {
             server_id,
             server_uuid,
         })
+    }
+}
+
+/// A second server (e.g. the source) reached with a DSN of its own, or else with the replica's
+/// credentials at the given endpoint.
+pub fn other_spec(
+    dsn: Option<&str>,
+    fallback: &ConnSpec,
+    host: &str,
+    port: u16,
+) -> Result<ConnSpec, spec::SpecError> {
+    match dsn {
+        Some(d) => {
+            let input = SpecInput {
+                dsn: Some(d.to_string()),
+                env_password: fallback.password.as_ref().map(|p| p.expose().to_string()),
+                login_user: Some(fallback.user.clone()),
+                ssl_mode: Some(fallback.ssl_mode),
+                ssl_ca: fallback.ssl_ca.clone(),
+                ..Default::default()
+            };
+            spec::resolve(&input, None)
+        }
+        None => Ok(fallback.with_endpoint(host, port)),
     }
 }

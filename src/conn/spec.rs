@@ -109,7 +109,7 @@ pub struct SpecInput {
     pub port: Option<u16>,
     pub user: Option<String>,
     pub socket: Option<PathBuf>,
-    pub ssl_mode: Option<String>,
+    pub ssl_mode: Option<SslMode>,
     pub ssl_ca: Option<PathBuf>,
     /// `MYSQL_PWD`.
     pub env_password: Option<String>,
@@ -228,9 +228,10 @@ pub fn resolve(input: &SpecInput, file: Option<&OptionFile>) -> Result<ConnSpec,
             None => 3306,
         },
     };
-    let ssl_mode = match input.ssl_mode.clone().or_else(|| from_file("ssl_mode")) {
-        Some(m) => m.parse()?,
-        None => SslMode::Disabled,
+    let ssl_mode = match (input.ssl_mode, from_file("ssl_mode")) {
+        (Some(m), _) => m,
+        (None, Some(m)) => m.parse()?,
+        (None, None) => SslMode::Disabled,
     };
     let password = dsn
         .password

@@ -1,5 +1,5 @@
 //! The diagnosis: everything known about one stopped channel, as plain data. Built by
-//! `ops::diagnose` from live servers, consumed by the planner and the renderers. Serialized as
+//! `inspect` from live servers, consumed by the planner and the renderers. Serialized as
 //! the versioned JSON document described in docs/json.md (`replmend.diagnosis/1`).
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,52 @@ pub struct NodeRef {
     pub flavor: Flavor,
     pub server_id: u32,
     pub server_uuid: Option<String>,
+    /// read_only / super_read_only when the node was diagnosed.
+    pub read_only: ReadOnly,
+}
+
+/// A node's read-only state: what refuses replmend's writes (error 1290), and what a
+/// --lift-read-only plan must put back.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadOnly {
+    #[default]
+    Off,
+    /// read_only=ON (accounts with SUPER/CONNECTION_ADMIN on MySQL, READ_ONLY ADMIN on
+    /// MariaDB still write).
+    ReadOnly,
+    /// MySQL super_read_only=ON: nobody writes.
+    SuperReadOnly,
+}
+
+impl ReadOnly {
+    /// From the values of @@global.read_only and (MySQL) @@global.super_read_only.
+    pub fn from_flags(read_only: bool, super_read_only: bool) -> ReadOnly {
+        match (read_only, super_read_only) {
+            (_, true) => ReadOnly::SuperReadOnly,
+            (true, false) => ReadOnly::ReadOnly,
+            (false, false) => ReadOnly::Off,
+        }
+    }
+
+    pub fn variable(self) -> &'static str {
+        match self {
+            ReadOnly::SuperReadOnly => "super_read_only",
+            _ => "read_only",
+        }
+    }
+}
+
+/// The conflicting key is one AUTO_INCREMENT column (a generated invisible primary key is
+/// one too): what rekey needs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AutoKey {
+    pub column: String,
+    /// MySQL's generated invisible primary key (my_row_id) or another INVISIBLE column.
+    pub invisible: bool,
+    /// The first value above everything this node has used or reserved
+    /// (MAX(column) + 1 and the table's AUTO_INCREMENT counter).
+    pub next: u64,
 }
 
 /// What kind of conflict stopped the applier.
@@ -254,6 +300,11 @@ pub struct Diagnosis {
     /// The columns that identify one row of the table: its primary key, else the
     /// conflicting unique key. A repair deletes a row by these.
     pub row_key: Vec<String>,
+    /// Generated columns: an INSERT leaves them to the server.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generated_columns: Vec<String>,
+    /// Set when the conflicting key is a single AUTO_INCREMENT primary key column.
+    pub auto_key: Option<AutoKey>,
     /// GTID-based replication is in use on this channel.
     pub gtid_positioning: bool,
     /// GTIDs are on (MySQL gtid_mode=ON on the replica; MariaDB always has GTIDs).

@@ -47,35 +47,11 @@ pub fn replica_spec(args: &ReplicaConn) -> Result<ConnSpec> {
         port: args.port,
         user: args.user.clone(),
         socket: args.socket.clone(),
-        ssl_mode: args.ssl_mode.clone(),
+        ssl_mode: args.ssl_mode,
         ssl_ca: args.ssl_ca.clone(),
         env_password: std::env::var("MYSQL_PWD").ok(),
         prompted_password,
         login_user: std::env::var("USER").ok(),
     };
     Ok(spec::resolve(&input, file.as_ref())?)
-}
-
-/// A second server (e.g. the source) reached with a DSN of its own, or else with the replica's
-/// credentials at the given endpoint.
-pub fn other_spec(
-    dsn: Option<&str>,
-    fallback: &ConnSpec,
-    host: &str,
-    port: u16,
-) -> Result<ConnSpec> {
-    match dsn {
-        Some(d) => {
-            let input = SpecInput {
-                dsn: Some(d.to_string()),
-                env_password: fallback.password.as_ref().map(|p| p.expose().to_string()),
-                login_user: Some(fallback.user.clone()),
-                ssl_mode: Some(format!("{:?}", fallback.ssl_mode)),
-                ssl_ca: fallback.ssl_ca.clone(),
-                ..Default::default()
-            };
-            Ok(spec::resolve(&input, None)?)
-        }
-        None => Ok(fallback.with_endpoint(host, port)),
-    }
 }

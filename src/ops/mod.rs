@@ -8,7 +8,54 @@ pub mod restore;
 pub mod status;
 pub mod wizard;
 
-use crate::cli::Format;
+use std::io::Write;
+
+use crate::cli::{Cli, ColorChoice, Command, Format};
+
+/// Runs the parsed command line: dispatches, prints the report (or the error, in words and as
+/// a JSON error document under --format json) and returns the exit code.
+pub fn main(cli: &Cli) -> u8 {
+    match cli.color {
+        ColorChoice::Always => console::set_colors_enabled(true),
+        ColorChoice::Never => console::set_colors_enabled(false),
+        ColorChoice::Auto => {
+            if std::env::var_os("NO_COLOR").is_some() {
+                console::set_colors_enabled(false);
+            }
+        }
+    }
+    let result = match &cli.command {
+        Command::Status(args) => status::run(args, cli.format),
+        Command::Diagnose(args) => diagnose::run(args, cli.format),
+        Command::Restore(args) => restore::run(args, cli.format),
+        Command::Plan(args) => plan::run(args, cli.format),
+        Command::Repair(args) => repair::run(args, cli.format),
+        Command::Playbooks(args) => plan::run_playbooks(args, cli.format),
+    };
+    match result {
+        Ok(outcome) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(outcome.output.as_bytes());
+            let _ = out.flush();
+            outcome.code
+        }
+        Err(err) => {
+            let code = crate::error::exit_code(&err);
+            let message = crate::error::message(&err);
+            // "Nothing to do" conditions exit 0 but still say why, on stderr.
+            eprintln!("replmend: {message}");
+            if cli.format == Format::Json {
+                let doc = serde_json::json!({
+                    "schema": "replmend.error/1",
+                    "error": message,
+                    "exit_code": code,
+                });
+                println!("{doc}");
+            }
+            code
+        }
+    }
+}
 
 /// What a command produced: the report to print and the exit code it stands for.
 pub struct Outcome {

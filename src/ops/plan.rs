@@ -10,19 +10,12 @@ use crate::exit::{self, Coded};
 use crate::planner::playbook::{self, Playbook};
 use crate::planner::{self, PlanSet, Policy};
 
-pub fn policy(args: &PolicyArgs) -> Result<Policy> {
-    Ok(Policy {
-        remedy: args
-            .remedy
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e: String| Coded(exit::BAD_INPUT, e))?,
-        winner: args
-            .winner
-            .parse()
-            .map_err(|e: String| Coded(exit::BAD_INPUT, e))?,
-    })
+pub fn policy(args: &PolicyArgs) -> Policy {
+    Policy {
+        remedy: args.remedy,
+        winner: args.winner.clone(),
+        lift_read_only: args.lift_read_only,
+    }
 }
 
 pub fn playbooks(dir: Option<&std::path::Path>) -> Result<Vec<Playbook>> {
@@ -30,7 +23,7 @@ pub fn playbooks(dir: Option<&std::path::Path>) -> Result<Vec<Playbook>> {
 }
 
 pub fn make(d: &Diagnosis, pbs: &[Playbook], policy: &Policy) -> Result<PlanSet> {
-    planner::plan(d, pbs, policy).map_err(|e| Coded(exit::REFUSED, e.to_string()).into())
+    Ok(planner::plan(d, pbs, policy)?)
 }
 
 #[derive(Serialize)]
@@ -50,13 +43,13 @@ pub fn report_text(d: &Diagnosis, ps: &PlanSet) -> String {
 
 pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
-    let d = super::diagnose::diagnose(
+    let d = crate::inspect::diagnose(
         &spec,
         args.target.source.as_deref(),
         args.target.channel.as_deref(),
     )?;
     let pbs = playbooks(args.policy.playbooks.as_deref())?;
-    let ps = make(&d, &pbs, &policy(&args.policy)?)?;
+    let ps = make(&d, &pbs, &policy(&args.policy))?;
     let report = PlanReport {
         schema: "replmend.plan-report/1",
         diagnosis: &d,

@@ -1,24 +1,43 @@
 //! `replmend restore JOURNAL`: puts journaled rows back, newest first, exactly as they were.
-//! Idempotent: a row already equal to its journaled image is left alone.
+//! Only changes that happened are undone (a rolled-back intent never did; an intent without
+//! an outcome is judged by the row itself). A row that differs from what the repair left is
+//! not overwritten without --force, and with --force the row found is journaled first.
+//! Idempotent: a row already back is left alone.
 
 use anyhow::{Context, Result};
+use mysql::prelude::Queryable;
 use serde::Serialize;
 
 use super::Outcome;
 use crate::cli::{Format, RestoreArgs};
-use crate::conn::Server;
+use crate::conn::{ConnSpec, Server};
+use crate::diagnosis::Row;
 use crate::exit;
-use crate::journal;
-use crate::ops::diagnose::fetch_row;
-use crate::repair::rows;
-use crate::schema;
+use crate::journal::{self, Action, Entry, Journal, State};
+use crate::schema::{self, TableSchema};
+use crate::sql;
+use crate::value::Cell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum RowOutcome {
+    Restored,
+    WouldRestore,
+    AlreadyPresent,
+    /// The change was rolled back, or a crash came before it: nothing to undo.
+    NeverApplied,
+    /// The row changed since the repair; --force overwrites it.
+    Differs,
+    /// --force: the row found was journaled, then replaced.
+    Overwritten,
+}
 
 #[derive(Debug, Serialize)]
 struct Restored {
     node: String,
     table: String,
     key: Vec<String>,
-    outcome: &'static str,
+    outcome: RowOutcome,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,77 +48,223 @@ struct Report {
     rows: Vec<Restored>,
 }
 
+/// What the repair changed at an entry's key, judged against the row there now.
+enum Judged {
+    Back,
+    NeverApplied,
+    AsLeft,
+    Differs,
+}
+
+fn judge(e: &Entry, image: &Row, current: Option<&Row>) -> Result<Judged> {
+    let after = e
+        .after
+        .as_ref()
+        .map(|a| a.row())
+        .transpose()
+        .map_err(|x| anyhow::anyhow!("journal entry: {x}"))?;
+    let as_left = |c: Option<&Row>| match (&after, c) {
+        (_, None) => after.is_none(),
+        (Some(a), Some(c)) => a
+            .columns
+            .iter()
+            .zip(&a.values)
+            .all(|(k, v)| c.get(k) == Some(v)),
+        (None, Some(_)) => false,
+    };
+    Ok(match e.action {
+        Action::Insert => match current {
+            None if e.state == State::Intent => Judged::NeverApplied,
+            None => Judged::Back,
+            Some(c) if c == image => Judged::AsLeft,
+            Some(_) => Judged::Differs,
+        },
+        _ => match current {
+            Some(c) if c == image && e.state == State::Intent => Judged::NeverApplied,
+            Some(c) if c == image => Judged::Back,
+            c if as_left(c) => Judged::AsLeft,
+            _ => Judged::Differs,
+        },
+    })
+}
+
+struct Restorer<'a> {
+    args: &'a RestoreArgs,
+    creds: ConnSpec,
+    force_journal: Option<Journal>,
+}
+
+impl Restorer<'_> {
+    fn one(&mut self, e: &Entry) -> Result<Option<Restored>> {
+        let Some(table) = e.table_ref() else {
+            return Ok(None);
+        };
+        if e.state == State::RolledBack {
+            return Ok(Some(self.report(e, RowOutcome::NeverApplied)));
+        }
+        let (host, port) = crate::conn::spec::split_endpoint(&e.node)
+            .with_context(|| format!("journal entry names node {:?}", e.node))?;
+        let mut server = Server::connect(&self.creds.with_endpoint(host, port))?;
+        let schema = schema::load(&mut server.conn, &e.node, &table)?;
+        let image = e
+            .image()
+            .map_err(|x| anyhow::anyhow!("journal entry: {x}"))?;
+        let key = key_of(e, &image);
+        let current = crate::inspect::fetch_row(&mut server, &schema, &key)?;
+        let outcome = match judge(e, &image, current.as_ref())? {
+            Judged::Back => RowOutcome::AlreadyPresent,
+            Judged::NeverApplied => RowOutcome::NeverApplied,
+            _ if self.args.dry_run => RowOutcome::WouldRestore,
+            Judged::Differs if !self.args.force => RowOutcome::Differs,
+            j => {
+                if let (Judged::Differs, Some(found)) = (&j, &current) {
+                    self.journal_overwrite(e, found, &table)?;
+                }
+                put_back(&mut server, e, &schema, &key, &image)
+                    .with_context(|| format!("restoring a row of {table} on {}", e.node))?;
+                match j {
+                    Judged::Differs => RowOutcome::Overwritten,
+                    _ => RowOutcome::Restored,
+                }
+            }
+        };
+        Ok(Some(self.report(e, outcome)))
+    }
+
+    fn journal_overwrite(
+        &mut self,
+        e: &Entry,
+        found: &Row,
+        table: &crate::diagnosis::TableRef,
+    ) -> Result<()> {
+        let path = self
+            .args
+            .journal_to
+            .clone()
+            .unwrap_or_else(|| self.args.journal.clone());
+        if self.force_journal.is_none() {
+            self.force_journal = Some(Journal::new(&path)?);
+        }
+        let j = self.force_journal.as_mut().expect("just set");
+        let id = format!("{}/restore-force", e.id);
+        let entry = Entry {
+            key: e.key.clone(),
+            sql_log_bin: e.sql_log_bin,
+            ..Entry::row(&e.fingerprint, id, &e.node, Action::Overwrite, table, found)
+        };
+        j.append(&[entry.outcome(State::Done)])?;
+        Ok(())
+    }
+
+    fn report(&self, e: &Entry, outcome: RowOutcome) -> Restored {
+        let image = e.image().unwrap_or(Row {
+            columns: vec![],
+            values: vec![],
+        });
+        Restored {
+            node: e.node.clone(),
+            table: e.table_ref().map(|t| t.to_string()).unwrap_or_default(),
+            key: key_of(e, &image)
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.display()))
+                .collect(),
+            outcome,
+        }
+    }
+}
+
+fn key_of(e: &Entry, image: &Row) -> Vec<(String, Cell)> {
+    e.key
+        .iter()
+        .filter_map(|k| image.get(k).map(|v| (k.clone(), v.clone())))
+        .collect()
+}
+
+/// One transaction, binary log as the change was made: the row at the key goes, and (for a
+/// deleted or overwritten row) the journaled image comes back.
+fn put_back(
+    server: &mut Server,
+    e: &Entry,
+    schema: &TableSchema,
+    key: &[(String, Cell)],
+    image: &Row,
+) -> mysql::Result<()> {
+    let conn = &mut server.conn;
+    conn.query_drop(format!(
+        "SET SESSION sql_log_bin = {}, foreign_key_checks = 0",
+        u8::from(e.sql_log_bin)
+    ))?;
+    conn.query_drop("START TRANSACTION")?;
+    let mut statements = vec![sql::delete_by_key(&schema.table, key)];
+    if e.action != Action::Insert {
+        statements.push(sql::insert_row(
+            &schema.table,
+            image,
+            &schema.generated_columns(),
+        ));
+    }
+    for st in &statements {
+        if let Err(err) = conn.exec_drop(&st.sql, st.bind()) {
+            let _ = conn.query_drop("ROLLBACK");
+            return Err(err);
+        }
+    }
+    conn.query_drop("COMMIT")
+}
+
 pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
-    let entries = journal::read(&args.journal)?;
-    let creds = super::connect::replica_spec(&args.creds)?;
+    let entries = journal::latest(&journal::read(&args.journal)?);
+    let mut restorer = Restorer {
+        args,
+        creds: super::connect::replica_spec(&args.creds)?,
+        force_journal: None,
+    };
     let mut report = Report {
         schema: "replmend.restore/1",
         journal: args.journal.display().to_string(),
         dry_run: args.dry_run,
         rows: Vec::new(),
     };
-    for entry in entries.iter().rev() {
+    for e in entries.iter().rev() {
         if args
             .fingerprint
             .as_deref()
-            .is_some_and(|f| f != entry.fingerprint)
+            .is_some_and(|f| f != e.fingerprint)
         {
             continue;
         }
-        let (host, port) = crate::conn::spec::split_endpoint(&entry.node)
-            .with_context(|| format!("journal entry names node {:?}", entry.node))?;
-        let mut server = Server::connect(&creds.with_endpoint(host, port))?;
-        let table = entry.table_ref();
-        let schema = schema::load(&mut server.conn, &entry.node, &table)?;
-        let row = entry
-            .row()
-            .map_err(|e| anyhow::anyhow!("journal entry: {e}"))?;
-        let key: Vec<(String, crate::value::Cell)> = entry
-            .key
-            .iter()
-            .filter_map(|k| row.get(k).map(|v| (k.clone(), v.clone())))
-            .collect();
-        let current = fetch_row(&mut server, &schema, &key)?;
-        let outcome = if current.as_ref() == Some(&row) {
-            "already present"
-        } else if args.dry_run {
-            "would restore"
-        } else {
-            rows::in_transaction(&mut server, entry.sql_log_bin, |conn| {
-                rows::delete_by_key(conn, &table, &key)?;
-                rows::insert_row(conn, &schema, &row)
-            })
-            .with_context(|| format!("restoring a row of {table} on {}", entry.node))?;
-            "restored"
-        };
-        report.rows.push(Restored {
-            node: entry.node.clone(),
-            table: table.to_string(),
-            key: key
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.display()))
-                .collect(),
-            outcome,
-        });
+        if let Some(r) = restorer.one(e)? {
+            report.rows.push(r);
+        }
     }
-    let output = super::render(format, &report, |r| {
-        let mut s = String::new();
-        for row in &r.rows {
-            s.push_str(&format!(
-                "{:16} {} {} {}\n",
-                row.outcome,
-                row.node,
-                row.table,
-                row.key.join(", ")
-            ));
-        }
-        if r.rows.is_empty() {
-            s.push_str("no journaled rows matched\n");
-        }
-        s
-    });
+    let refused = report.rows.iter().any(|r| r.outcome == RowOutcome::Differs);
+    let output = super::render(format, &report, text);
     Ok(Outcome {
         output,
-        code: exit::OK,
+        code: if refused { exit::REFUSED } else { exit::OK },
     })
+}
+
+fn text(r: &Report) -> String {
+    let mut s = String::new();
+    for row in &r.rows {
+        let outcome = serde_json::to_value(row.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "{:16} {} {} {}\n",
+            outcome,
+            row.node,
+            row.table,
+            row.key.join(", ")
+        ));
+    }
+    if r.rows.is_empty() {
+        s.push_str("no journaled rows matched\n");
+    }
+    if r.rows.iter().any(|x| x.outcome == RowOutcome::Differs) {
+        s.push_str("some rows changed since the repair and were left alone: pass --force to overwrite them (the rows found are journaled first)\n");
+    }
+    s
 }

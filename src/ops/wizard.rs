@@ -7,12 +7,13 @@ use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Select};
 
 use super::Outcome;
-use super::repair::SessionHandle;
+use super::repair::{RepairReport, repair_text};
 use crate::cli::Format;
 use crate::conn::ConnSpec;
 use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
 use crate::planner::{Policy, RemedyId, Winner};
+use crate::repair::session::{self, RepairOutcome, Session};
 
 fn say(text: &str) {
     eprint!("{text}");
@@ -27,7 +28,8 @@ fn cancelled() -> anyhow::Error {
 }
 
 pub fn run(
-    h: &mut SessionHandle<'_, '_>,
+    h: &mut Session,
+    spec: &ConnSpec,
     d: Diagnosis,
     target: ConnSpec,
     policy: Policy,
@@ -38,8 +40,9 @@ pub fn run(
     let mut transcript = String::new();
     loop {
         say(&crate::diagnosis::render::text(&d));
-        let ps = h.plan(
+        let ps = crate::planner::plan(
             &d,
+            &h.playbooks,
             &Policy {
                 remedy: None,
                 ..policy.clone()
@@ -60,8 +63,13 @@ pub fn run(
                 format!(
                     "{} — {}{}",
                     o.remedy,
-                    if o.loses_data() {
-                        format!("loses {} row(s)", o.rows_lost + o.versions_lost)
+                    if o.loss_unknown {
+                        "loses an unknown number of rows".to_string()
+                    } else if o.loses_data() {
+                        format!(
+                            "loses {} row(s)",
+                            o.rows_lost + o.versions_lost + o.records_lost
+                        )
                     } else {
                         "loses nothing".into()
                     },
@@ -81,7 +89,9 @@ pub fn run(
         }
         let remedy: RemedyId = applicable[pick].remedy;
         let mut winner = policy.winner.clone();
-        if ps.reverse_fingerprint.is_some() && remedy == RemedyId::Overwrite {
+        if ps.reverse_fingerprint.is_some()
+            && matches!(remedy, RemedyId::Overwrite | RemedyId::Rekey)
+        {
             let src = d
                 .source
                 .as_ref()
@@ -115,8 +125,9 @@ pub fn run(
         let chosen = Policy {
             remedy: Some(remedy),
             winner,
+            ..policy.clone()
         };
-        let ps = h.plan(&d, &chosen)?;
+        let ps = crate::planner::plan(&d, &h.playbooks, &chosen)?;
         let Some(plan) = ps.plan.clone() else {
             return Err(Coded(
                 exit::REFUSED,
@@ -157,7 +168,22 @@ pub fn run(
                 return Err(cancelled());
             }
         }
-        let (stopped, text) = h.apply(&d, &ps, &target, &chosen)?;
+        let inc = h.apply_one(&d, &ps, &target, &chosen)?;
+        let stopped = inc.stopped_again();
+        let text = repair_text(&RepairReport {
+            schema: "replmend.repair/1",
+            outcome: if stopped {
+                RepairOutcome::StoppedAgain
+            } else {
+                RepairOutcome::Repaired
+            },
+            message: if stopped {
+                "replication stopped again".into()
+            } else {
+                "replication is running and caught up".into()
+            },
+            incidents: vec![inc],
+        });
         say(&text);
         // The steps were shown as they ran; stdout gets one line per incident.
         if let Some(last) = text.lines().last() {
@@ -178,8 +204,7 @@ pub fn run(
                 code: exit::REPLICATION_ERROR,
             });
         }
-        let spec = h.replica_spec()?;
-        match h.next_incident(&spec, &chosen)? {
+        match session::find_incident(spec, &h.options, &chosen)? {
             Some((nd, nt, np)) => (d, target, policy) = (nd, nt, Policy { remedy: None, ..np }),
             None => break,
         }

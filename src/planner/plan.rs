@@ -1,12 +1,15 @@
-//! The planner: (diagnosis, playbooks, policy) → ranked remedies and, for the chosen one, an
-//! ordered plan of steps with their exact SQL per node. Pure: no I/O.
+//! The planner: (diagnosis, playbooks, policy) → ranked remedies and, for each applicable one,
+//! an ordered plan of steps with the exact SQL per node. What a remedy loses is computed from
+//! its plan's steps (what they skip, delete, journal and re-insert), never from prose. Pure:
+//! no I/O.
 
 use serde::Serialize;
 use thiserror::Error;
 
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate, When};
-use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, Row, TableRef};
-use crate::flavor::{Flavor, Kind, Thread, quote_ident, quote_string};
+use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, ReadOnly, Row, Verdict};
+use crate::flavor::{Flavor, Kind, Thread, quote_string};
+use crate::sql::{self, Statement};
 use crate::value::Cell;
 
 pub const PLAN_SCHEMA: &str = "replmend.plan/1";
@@ -50,6 +53,8 @@ impl std::str::FromStr for Winner {
 pub struct Policy {
     pub remedy: Option<RemedyId>,
     pub winner: Winner,
+    /// Plan explicit steps that turn read_only off on a node around replmend's own writes.
+    pub lift_read_only: bool,
 }
 
 impl Default for Policy {
@@ -57,6 +62,7 @@ impl Default for Policy {
         Policy {
             remedy: None,
             winner: Winner::Source,
+            lift_read_only: false,
         }
     }
 }
@@ -70,31 +76,41 @@ pub enum NodeRole {
     Source,
 }
 
-/// One SQL statement with its bound parameters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Statement {
-    pub sql: String,
-    pub params: Vec<Cell>,
+/// What a step does to one row; it is also the journal's action for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowAction {
+    /// The row must be there, equal to `image`; it is journaled, then deleted.
+    Delete,
+    /// The row must be absent; `image` is inserted (and journaled, so restore can take it out).
+    Insert,
 }
 
-impl Statement {
-    fn plain(sql: impl Into<String>) -> Statement {
-        Statement {
-            sql: sql.into(),
-            params: Vec::new(),
-        }
-    }
-}
-
-/// A row a step deletes or inserts: journaled first (deletes), checked first (both).
+/// A row a step deletes or inserts: checked first (inside the step's transaction, with a
+/// locking read), journaled, then written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RowChange {
-    pub table: TableRef,
+    pub table: crate::diagnosis::TableRef,
+    pub action: RowAction,
     /// The columns and values that identify the row.
     pub key: Vec<(String, Cell)>,
     /// Delete: the version that must still be there (and goes to the journal).
     /// Insert: the version to insert.
     pub image: Row,
+    /// The version the whole plan leaves at this key (None: none, or not known). Journaled,
+    /// so `restore` can tell a row the repair left from one changed since.
+    pub after: Option<Row>,
+}
+
+/// What a step makes a node never apply: the rows of a skipped transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepLoss {
+    /// Rows of the skipped transaction that are not conflicting rows (None: unknown, the
+    /// transaction could not be read).
+    pub rows: Option<usize>,
+    /// Keys whose skipped version differs from the node's (the transaction's version of
+    /// them is never applied there).
+    pub versions: Vec<Vec<(String, Cell)>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -105,15 +121,37 @@ pub struct Step {
     pub channel: String,
     pub action: StepTemplate,
     pub description: String,
-    /// Session settings applied before the statements.
-    pub session: Vec<String>,
+    /// Session settings, run first on the step's own connection.
+    pub session: Vec<Statement>,
+    /// Exactly what the applier sends, in order, parameters included.
     pub statements: Vec<Statement>,
     pub rows: Vec<RowChange>,
     /// What is checked first; a step whose effect is already there is skipped (re-runs converge).
     pub precondition: String,
     pub verification: String,
-    /// MySQL GTID injection: skipped when the GTID is already executed.
+    /// The GTID a skip step records as executed.
     pub gtid: Option<Gtid>,
+    /// Lift/restore steps: the node's read-only state before replmend lifted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<ReadOnly>,
+    #[serde(skip)]
+    pub loss: StepLoss,
+}
+
+impl Step {
+    /// Steps whose statements a read-only node refuses (error 1290) unless the account may
+    /// write there: row writes everywhere, and MariaDB's SET GLOBAL gtid_slave_pos.
+    pub fn blocked_by_read_only(&self) -> bool {
+        match self.action {
+            StepTemplate::DeleteConflictingRows
+            | StepTemplate::InsertMissingRows
+            | StepTemplate::ReinsertUnderFreshKey => !self.statements.is_empty(),
+            StepTemplate::SkipTransaction => self
+                .flavor
+                .gtid_skip_blocked_by_read_only(self.gtid.is_some()),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,15 +165,19 @@ pub struct RemedyOption {
     pub rows_lost: usize,
     /// Conflicting rows whose other version would be gone (not journaled).
     pub versions_lost: usize,
-    /// The failing transaction could not be read: a skip would lose an unknown number of rows.
+    /// Different records sharing one key: journaled, but on neither node afterwards.
+    pub records_lost: usize,
+    /// A skipped transaction could not be read: the number of rows lost is unknown.
     pub loss_unknown: bool,
+    /// Rows journaled before they change.
+    pub rows_journaled: usize,
     pub loses: String,
     pub recommended: bool,
 }
 
 impl RemedyOption {
     pub fn loses_data(&self) -> bool {
-        self.rows_lost > 0 || self.versions_lost > 0 || self.loss_unknown
+        self.rows_lost > 0 || self.versions_lost > 0 || self.records_lost > 0 || self.loss_unknown
     }
 }
 
@@ -148,7 +190,25 @@ pub struct Plan {
     pub loses: String,
     pub rows_lost: usize,
     pub versions_lost: usize,
+    pub records_lost: usize,
+    pub loss_unknown: bool,
     pub steps: Vec<Step>,
+    /// What the DBA should change so this does not happen again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub advice: Vec<String>,
+}
+
+impl Plan {
+    /// Every node the plan touches, in first-use order.
+    pub fn endpoints(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in &self.steps {
+            if !out.contains(&s.endpoint.as_str()) {
+                out.push(&s.endpoint);
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -166,36 +226,53 @@ pub struct PlanSet {
 /// Facts the playbook conditions are evaluated over.
 #[derive(Debug, Clone)]
 struct Facts {
-    rows_total: usize,
-    conflicting: usize,
     identical: bool,
     gtid_known: bool,
-    /// The failing transaction can be skipped by GTID: MySQL with gtid_mode=ON (which also
-    /// refuses the skip counter), MariaDB replicating with GTID positioning.
+    /// The failing transaction can be skipped by GTID.
     gtid_enabled: bool,
     source_row_known: bool,
+    all_rows_conflict: bool,
     dual_master: bool,
+    /// The conflicting key is an AUTO_INCREMENT (or generated invisible) primary key and
+    /// the rows differ beyond it: most likely two different records, not two versions.
+    two_records: bool,
 }
 
 fn facts(d: &Diagnosis) -> Facts {
     let rev = dual(d);
+    let rows_total = d.rows_in_transaction().unwrap_or(d.conflicts.len());
     let mut f = Facts {
-        rows_total: d.rows_in_transaction().unwrap_or(d.conflicts.len()),
-        conflicting: d.conflicts.len(),
         identical: d.all_identical(),
         gtid_known: d.transaction.as_ref().is_some_and(|t| t.gtid.is_some()),
         gtid_enabled: gtid_skip(d),
         // Conflicts may already be resolved (a repair killed halfway deleted them): the
         // transaction itself is what overwriting needs.
         source_row_known: d.transaction.is_some(),
+        all_rows_conflict: rows_total == d.conflicts.len(),
         dual_master: rev.is_some(),
+        two_records: false,
     };
     if let Some(r) = rev {
         f.gtid_known &= r.transaction.as_ref().is_some_and(|t| t.gtid.is_some());
         f.gtid_enabled &= gtid_skip(r);
         f.source_row_known &= r.transaction.is_some();
+        f.two_records = d.auto_key.is_some()
+            && !d.conflicts.is_empty()
+            && d.conflicts
+                .iter()
+                .all(|c| matches!(c.verdict, Verdict::Differs { .. }));
     }
     f
+}
+
+/// GTIDs are on for this channel: a skip must name the transaction's GTID. MySQL refuses
+/// the skip counter with gtid_mode=ON; on MariaDB replicating by GTID the counter would skip
+/// whatever comes next if the failing transaction is not known, so replmend never uses it.
+fn gtids_on(d: &Diagnosis) -> bool {
+    match d.replica.flavor.kind {
+        Kind::Mysql => d.gtid_enabled,
+        Kind::Mariadb => d.gtid_positioning,
+    }
 }
 
 fn gtid_skip(d: &Diagnosis) -> bool {
@@ -252,12 +329,20 @@ fn why_not(w: &When, f: &Facts, d: &Diagnosis) -> Option<String> {
         .or_else(|| {
             check(
                 w.all_rows_conflict,
-                f.rows_total == f.conflicting,
+                f.all_rows_conflict,
                 "every row of the transaction conflicts",
                 "the transaction holds rows that do not conflict",
             )
         })
         .or_else(|| check(w.dual_master, f.dual_master, "the pair is dual-master", "not a dual-master pair"))
+        .or_else(|| {
+            check(
+                w.two_records,
+                f.two_records,
+                "the rows look like two different records on one AUTO_INCREMENT key: keeping only one would lose the other record",
+                "the conflicting rows are versions of one record (rekey is for two different records sharing an AUTO_INCREMENT or generated key)",
+            )
+        })
         .or_else(|| match (w.key_kind, d.key.as_ref()) {
             (Some(k), Some(key)) if key.kind != k => Some(format!("the key is {:?}", key.kind)),
             _ => None,
@@ -272,45 +357,6 @@ fn why_not(w: &When, f: &Facts, d: &Diagnosis) -> Option<String> {
         })
 }
 
-fn losses(spec: &RemedySpec, f: &Facts, d: &Diagnosis, policy: &Policy) -> (usize, usize) {
-    let other = f.rows_total.saturating_sub(f.conflicting);
-    let versions = if f.identical { 0 } else { f.conflicting };
-    match (spec.remedy, d.kind) {
-        (RemedyId::Overwrite, _) if !f.dual_master => (0, 0),
-        // The winner's node skips the loser's transaction: the loser's other rows of it
-        // never reach the winner.
-        (RemedyId::Overwrite, _) => {
-            let source_wins = match &policy.winner {
-                Winner::Source => true,
-                Winner::Replica => false,
-                Winner::Newest(c) => newest_is_source(d, c).unwrap_or(true),
-            };
-            let skipped = if source_wins { dual(d).unwrap_or(d) } else { d };
-            let lost = skipped
-                .rows_in_transaction()
-                .unwrap_or(0)
-                .saturating_sub(skipped.conflicts.len());
-            (lost, 0)
-        }
-        (_, ConflictKind::MissingOnDelete) => (other, 0),
-        (RemedyId::Keep, _) if f.dual_master => {
-            let rev_other = dual(d).map_or(0, |r| {
-                r.rows_in_transaction()
-                    .unwrap_or(0)
-                    .saturating_sub(r.conflicts.len())
-            });
-            (other + rev_other, versions)
-        }
-        _ => (other, versions),
-    }
-}
-
-fn render_loses(template: &str, rows_other: usize, conflicting: usize) -> String {
-    template
-        .replace("{rows_other}", &rows_other.to_string())
-        .replace("{conflicting}", &conflicting.to_string())
-}
-
 pub fn choose_playbook<'p>(d: &Diagnosis, playbooks: &'p [Playbook]) -> Option<&'p Playbook> {
     let is_dual = dual(d).is_some();
     playbooks.iter().find(|p| {
@@ -320,111 +366,110 @@ pub fn choose_playbook<'p>(d: &Diagnosis, playbooks: &'p [Playbook]) -> Option<&
     })
 }
 
+/// Why a remedy cannot be built at all here, beyond its playbook conditions.
+fn structural_why_not(spec: &RemedySpec, d: &Diagnosis) -> Option<String> {
+    let touches = spec.steps.iter().any(|s| s.writes_rows());
+    if !touches {
+        None
+    } else if d.row_key.is_empty() {
+        Some(format!(
+            "{} has no primary or unique key: its rows cannot be identified exactly",
+            d.table
+        ))
+    } else if spec.steps.contains(&StepTemplate::InsertMissingRows) && d.conflicts.is_empty() {
+        Some("the missing rows could not be identified from the row image".to_string())
+    } else {
+        None
+    }
+}
+
+/// One option: applicable or not, and, when it is, its plan and what that plan loses.
+fn option(
+    d: &Diagnosis,
+    spec: &RemedySpec,
+    f: &Facts,
+    policy: &Policy,
+) -> Result<(RemedyOption, Option<Plan>), PlanError> {
+    let why = why_not(&spec.when, f, d).or_else(|| structural_why_not(spec, d));
+    let built = match why {
+        Some(w) => Err(w),
+        None => build(d, spec, policy, f)?,
+    };
+    let mut o = RemedyOption {
+        remedy: spec.remedy,
+        title: spec.title.clone(),
+        risk: spec.risk,
+        applicable: built.is_ok(),
+        why_not: built.as_ref().err().cloned(),
+        rows_lost: 0,
+        versions_lost: 0,
+        records_lost: 0,
+        loss_unknown: false,
+        rows_journaled: 0,
+        loses: String::new(),
+        recommended: false,
+    };
+    let plan = built.ok().map(|mut p| {
+        let l = losses(&p, f.two_records);
+        (o.rows_lost, o.versions_lost, o.records_lost) = (l.rows, l.versions, l.records);
+        (o.loss_unknown, o.rows_journaled) = (l.unknown, l.journaled);
+        o.loses = l.text();
+        (p.rows_lost, p.versions_lost, p.records_lost) = (l.rows, l.versions, l.records);
+        p.loss_unknown = l.unknown;
+        p.loses = o.loses.clone();
+        p
+    });
+    Ok((o, plan))
+}
+
 pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<PlanSet, PlanError> {
     let pb = choose_playbook(d, playbooks)
         .ok_or_else(|| PlanError::NoPlaybook(format!("{:?} (errno {})", d.kind, d.error.errno)))?;
     let f = facts(d);
-    let mut options: Vec<(RemedyOption, &RemedySpec)> = pb
-        .remedies
-        .iter()
-        .map(|spec| {
-            let why = why_not(&spec.when, &f, d).or_else(|| {
-                // MySQL with GTIDs refuses the skip counter: skipping needs the GTID.
-                (spec.steps.contains(&StepTemplate::SkipTransaction)
-                    && d.replica.flavor.kind == Kind::Mysql
-                    && d.gtid_enabled
-                    && !f.gtid_known)
-                    .then(|| "the failing transaction's GTID is not known, and MySQL with GTIDs refuses the skip counter".to_string())
-            })
-            .or_else(|| {
-                let touches = spec
-                    .steps
-                    .iter()
-                    .any(|s| matches!(s, StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows));
-                if !touches {
-                    None
-                } else if d.row_key.is_empty() {
-                    Some(format!("{} has no primary or unique key: its rows cannot be identified exactly", d.table))
-                } else if spec.steps.contains(&StepTemplate::InsertMissingRows) && d.conflicts.is_empty() {
-                    Some("the missing rows could not be identified from the row image".to_string())
-                } else {
-                    None
-                }
-            });
-            let (rows_lost, versions_lost) = losses(spec, &f, d, policy);
-            let skips = spec.steps.contains(&StepTemplate::SkipTransaction);
-            let loss_unknown = skips && d.transaction.is_none();
-            (
-                RemedyOption {
-                    remedy: spec.remedy,
-                    title: spec.title.clone(),
-                    risk: spec.risk,
-                    applicable: why.is_none(),
-                    why_not: why,
-                    rows_lost,
-                    versions_lost,
-                    loss_unknown,
-                    loses: if loss_unknown {
-                        "an unknown number of rows: the failing transaction could not be read from the source".into()
-                    } else {
-                        render_loses(&spec.loses, f.rows_total.saturating_sub(f.conflicting), f.conflicting)
-                    },
-                    recommended: false,
-                },
-                spec,
-            )
-        })
-        .collect();
-    // The same remedy may be listed under different conditions: keep the applicable one.
-    let mut seen = std::collections::HashSet::new();
-    // Equal losses: when the nodes already agree, prefer the remedy that touches no row.
-    let touches_rows = |spec: &RemedySpec| {
-        f.identical
-            && spec.steps.iter().any(|s| {
-                matches!(
-                    s,
-                    StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows
-                )
-            })
-    };
-    options.sort_by_key(|(o, spec)| {
+    let mut options = Vec::new();
+    for spec in &pb.remedies {
+        let (o, p) = option(d, spec, &f, policy)?;
+        // Equal losses: when the nodes already agree, prefer the remedy that touches no row.
+        let touches_rows = f.identical && spec.steps.iter().any(|s| s.writes_rows());
+        options.push((o, p, touches_rows));
+    }
+    options.sort_by_key(|(o, _, touches)| {
         (
             !o.applicable,
             o.loss_unknown,
             o.rows_lost,
+            o.records_lost,
             o.versions_lost,
-            touches_rows(spec),
+            *touches,
             o.risk,
         )
     });
-    options.retain(|(o, _)| seen.insert(o.remedy));
-    if let Some((first, _)) = options.first_mut().filter(|(o, _)| o.applicable) {
+    // The same remedy may be listed under different conditions: keep the applicable one.
+    let mut seen = std::collections::HashSet::new();
+    options.retain(|(o, _, _)| seen.insert(o.remedy));
+    if let Some((first, _, _)) = options.first_mut().filter(|(o, _, _)| o.applicable) {
         first.recommended = true;
     }
-    let chosen = match policy.remedy {
+    let plan = match policy.remedy {
         Some(r) => {
-            let (o, spec) = options.iter().find(|(o, _)| o.remedy == r).ok_or_else(|| {
-                PlanError::NotApplicable {
+            let (o, p, _) = options
+                .iter()
+                .find(|(o, _, _)| o.remedy == r)
+                .ok_or_else(|| PlanError::NotApplicable {
                     remedy: r,
                     why: format!("playbook {} does not offer it", pb.id),
-                }
-            })?;
+                })?;
             if !o.applicable {
                 return Err(PlanError::NotApplicable {
                     remedy: r,
                     why: o.why_not.clone().unwrap_or_default(),
                 });
             }
-            Some((o.clone(), *spec))
+            p.clone()
         }
         None => options
             .iter()
-            .find(|(o, _)| o.applicable)
-            .map(|(o, s)| (o.clone(), *s)),
-    };
-    let plan = match chosen {
-        Some((option, spec)) => Some(build(d, spec, &option, policy)?),
-        None => None,
+            .find_map(|(o, p, _)| o.applicable.then(|| p.clone()).flatten()),
     };
     Ok(PlanSet {
         schema: PLAN_SCHEMA,
@@ -432,9 +477,91 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
         reverse_fingerprint: dual(d).map(|r| r.fingerprint.clone()),
         playbook: pb.id.clone(),
         playbook_title: pb.title.clone(),
-        options: options.into_iter().map(|(o, _)| o).collect(),
+        options: options.into_iter().map(|(o, _, _)| o).collect(),
         plan,
     })
+}
+
+/// What a plan loses, from its steps.
+#[derive(Debug, Default, Clone, Copy)]
+struct Losses {
+    rows: usize,
+    versions: usize,
+    records: usize,
+    unknown: bool,
+    journaled: usize,
+}
+
+impl Losses {
+    fn text(&self) -> String {
+        if self.unknown {
+            return "an unknown number of rows: a skipped transaction could not be read from its source".into();
+        }
+        let mut parts = Vec::new();
+        if self.rows > 0 {
+            parts.push(format!(
+                "{} other row(s) of the skipped transaction(s)",
+                self.rows
+            ));
+        }
+        if self.versions > 0 {
+            parts.push(format!(
+                "one version of {} conflicting row(s) (not journaled; the nodes may keep different versions)",
+                self.versions
+            ));
+        }
+        if self.records > 0 {
+            parts.push(format!(
+                "{} record(s) that merely share a key with another: journaled, but on neither node afterwards",
+                self.records
+            ));
+        }
+        let journal = match self.journaled {
+            0 => String::new(),
+            n => format!("; {n} row(s) journaled before they change"),
+        };
+        if parts.is_empty() {
+            format!("nothing{journal}")
+        } else {
+            format!("{}{journal}", parts.join(", "))
+        }
+    }
+}
+
+fn losses(plan: &Plan, two_records: bool) -> Losses {
+    let mut l = Losses::default();
+    let journaled: Vec<&Vec<(String, Cell)>> = plan
+        .steps
+        .iter()
+        .flat_map(|s| &s.rows)
+        .filter(|r| r.action == RowAction::Delete)
+        .map(|r| &r.key)
+        .collect();
+    let reinserted = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == StepTemplate::ReinsertUnderFreshKey)
+        .map(|s| s.rows.len())
+        .sum::<usize>();
+    l.journaled = plan.steps.iter().map(|s| s.rows.len()).sum();
+    let mut versions: Vec<&Vec<(String, Cell)>> = Vec::new();
+    for s in &plan.steps {
+        match s.loss.rows {
+            Some(n) => l.rows += n,
+            None if s.action == StepTemplate::SkipTransaction => l.unknown = true,
+            None => {}
+        }
+        for k in &s.loss.versions {
+            if !journaled.contains(&k) && !versions.contains(&k) {
+                versions.push(k);
+            }
+        }
+    }
+    l.versions = versions.len();
+    if two_records {
+        l.records = journaled.len().saturating_sub(reinserted);
+    }
+    l
 }
 
 /// One direction of replication: the node that applies, and the diagnosis made on it.
@@ -457,6 +584,8 @@ fn step(dir: &Direction<'_>, action: StepTemplate, description: String) -> Step 
         precondition: String::new(),
         verification: String::new(),
         gtid: None,
+        read_only: None,
+        loss: StepLoss::default(),
     }
 }
 
@@ -519,15 +648,46 @@ fn row_key(d: &Diagnosis, row: &Row) -> Vec<(String, Cell)> {
         .collect()
 }
 
-fn where_clause(key: &[(String, Cell)]) -> String {
-    key.iter()
-        .map(|(c, _)| format!("{} <=> ?", quote_ident(c)))
-        .collect::<Vec<_>>()
-        .join(" AND ")
+/// Turns the step's row changes into its statements: one transaction, every row checked
+/// with a locking read first, then written. The applier journals between the two.
+fn row_statements(s: &mut Step, generated: &[String]) {
+    if s.rows.is_empty() {
+        return;
+    }
+    s.statements.push(Statement::plain("START TRANSACTION"));
+    for (i, r) in s.rows.iter().enumerate() {
+        s.statements
+            .push(sql::select_by_key(&r.table, &r.image.columns, &r.key, true).check(i));
+    }
+    for (i, r) in s.rows.iter().enumerate() {
+        let write = match r.action {
+            RowAction::Delete => sql::delete_by_key(&r.table, &r.key),
+            RowAction::Insert => sql::insert_row(&r.table, &r.image, generated),
+        };
+        s.statements.push(write.write(i));
+    }
+    s.statements.push(Statement::plain("COMMIT"));
 }
 
-fn table_sql(t: &TableRef) -> String {
-    format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name))
+/// The row the repaired transaction leaves at a key: the event's full image, else the
+/// source's current row (MINIMAL images carry only some columns).
+fn after_image(c: &crate::diagnosis::Conflict) -> Option<Row> {
+    let full = c.source_row.as_ref().map(|r| r.columns.len());
+    if Some(c.event_row.columns.len()) == full || c.source_row.is_none() {
+        Some(c.event_row.clone())
+    } else {
+        c.source_row.clone()
+    }
+}
+
+/// Binary log off (a fix on one node of a dual-master pair must not travel to the other) and
+/// foreign key checks off (a delete must not cascade into child tables: the key comes
+/// straight back with the replicated transaction).
+fn unlogged_session() -> Vec<Statement> {
+    vec![
+        Statement::plain("SET SESSION sql_log_bin = 0"),
+        Statement::plain("SET SESSION foreign_key_checks = 0"),
+    ]
 }
 
 fn delete_rows(dir: &Direction<'_>) -> Step {
@@ -542,28 +702,20 @@ fn delete_rows(dir: &Direction<'_>) -> Step {
             d.replica.endpoint
         ),
     );
-    s.session.push("SET SESSION sql_log_bin = 0".into());
-    // No ON DELETE CASCADE / SET NULL into child tables: the key comes straight back.
-    s.session.push("SET SESSION foreign_key_checks = 0".into());
+    s.session = unlogged_session();
     for c in d.conflicts.iter().chain(&d.upcoming) {
         let Some(image) = &c.replica_row else {
             continue;
         };
-        let key = row_key(d, image);
-        s.statements.push(Statement {
-            sql: format!(
-                "DELETE FROM {} WHERE {}",
-                table_sql(&d.table),
-                where_clause(&key)
-            ),
-            params: key.iter().map(|(_, v)| v.clone()).collect(),
-        });
         s.rows.push(RowChange {
             table: d.table.clone(),
-            key,
+            action: RowAction::Delete,
+            key: row_key(d, image),
             image: image.clone(),
+            after: after_image(c),
         });
     }
+    row_statements(&mut s, &d.generated_columns);
     s.precondition = "each row still equals the diagnosed version byte for byte (already gone: done; changed: refuse)".into();
     s.verification = "the rows are gone; their images are in the journal".into();
     s
@@ -581,9 +733,7 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
             d.replica.endpoint
         ),
     );
-    s.session.push("SET SESSION sql_log_bin = 0".into());
-    // No ON DELETE CASCADE / SET NULL into child tables: the key comes straight back.
-    s.session.push("SET SESSION foreign_key_checks = 0".into());
+    s.session = unlogged_session();
     for c in &d.conflicts {
         // The event's before image is the row as the transaction expects it; under MINIMAL
         // images it lacks columns, and the source's current row stands in.
@@ -597,24 +747,96 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
             _ => None,
         };
         let Some(image) = image else { continue };
-        let cols: Vec<String> = image.columns.iter().map(|c| quote_ident(c)).collect();
-        s.statements.push(Statement {
-            sql: format!(
-                "INSERT INTO {} ({}) VALUES ({})",
-                table_sql(&d.table),
-                cols.join(", "),
-                vec!["?"; cols.len()].join(", ")
-            ),
-            params: image.values.clone(),
-        });
         s.rows.push(RowChange {
             table: d.table.clone(),
+            action: RowAction::Insert,
             key: row_key(d, &image),
+            after: None,
             image,
         });
     }
+    row_statements(&mut s, &d.generated_columns);
     s.precondition = "each row is still absent (already there: done)".into();
     s.verification = "the rows exist; the transaction then applies over them".into();
+    s
+}
+
+/// rekey: the loser's own records, re-inserted under fresh keys with the binary log ON so
+/// they replicate to the winner: both records end up on both nodes.
+fn reinsert(loser: &Direction<'_>, fresh_from: u64) -> Step {
+    let d = loser.d;
+    let auto = d
+        .auto_key
+        .as_ref()
+        .map(|a| a.column.clone())
+        .unwrap_or_default();
+    let mut s = step(
+        loser,
+        StepTemplate::ReinsertUnderFreshKey,
+        format!(
+            "re-insert {}'s own record(s) of {} under fresh {} value(s) from {fresh_from} (binary log on: they replicate to the other node)",
+            d.replica.endpoint, d.table, auto
+        ),
+    );
+    // Foreign key checks off as for the delete: the record's parents are unchanged.
+    s.session = vec![Statement::plain("SET SESSION foreign_key_checks = 0")];
+    let mut next = fresh_from;
+    for c in &d.conflicts {
+        let Some(own) = &c.replica_row else { continue };
+        let mut image = own.clone();
+        if let Some(i) = image.columns.iter().position(|col| *col == auto) {
+            image.values[i] = Cell::Number(next.to_string());
+        }
+        next += 1;
+        s.rows.push(RowChange {
+            table: d.table.clone(),
+            action: RowAction::Insert,
+            key: vec![(auto.clone(), Cell::Number((next - 1).to_string()))],
+            after: Some(image.clone()),
+            image,
+        });
+    }
+    row_statements(&mut s, &d.generated_columns);
+    s.precondition = "each fresh key is still free on this node (taken by the same record: done; by another: refuse)".into();
+    s.verification = "both records exist on both nodes once replication catches up".into();
+    s
+}
+
+fn lift_read_only(dir: &Direction<'_>, state: ReadOnly) -> Step {
+    let flavor = dir.d.replica.flavor;
+    let mut s = step(
+        dir,
+        StepTemplate::LiftReadOnly,
+        format!(
+            "turn {} off on {} for replmend's own writes (journaled; turned back on right after)",
+            state.variable(),
+            dir.d.replica.endpoint
+        ),
+    );
+    s.statements = vec![Statement::plain(flavor.lift_read_only())];
+    s.read_only = Some(state);
+    s.precondition = format!("{} is still {}", state.variable(), "ON");
+    s
+}
+
+fn restore_read_only(dir: &Direction<'_>, state: ReadOnly) -> Step {
+    let flavor = dir.d.replica.flavor;
+    let mut s = step(
+        dir,
+        StepTemplate::RestoreReadOnly,
+        format!(
+            "turn {} back on on {}",
+            state.variable(),
+            dir.d.replica.endpoint
+        ),
+    );
+    s.statements = flavor
+        .restore_read_only(state)
+        .into_iter()
+        .map(Statement::plain)
+        .collect();
+    s.read_only = Some(state);
+    s.verification = format!("{} is ON again", state.variable());
     s
 }
 
@@ -640,11 +862,33 @@ pub fn advanced_slave_pos(current: &str, gtid: &Gtid) -> Option<String> {
     Some(parts.join(","))
 }
 
-fn skip(dir: &Direction<'_>) -> Step {
+/// What skipping the direction's failing transaction makes its node never apply.
+fn skip_loss(d: &Diagnosis) -> StepLoss {
+    let Some(total) = d.rows_in_transaction() else {
+        return StepLoss::default();
+    };
+    let versions = match d.kind {
+        // The rows a 1032 delete wanted gone are already absent.
+        ConflictKind::MissingOnDelete => Vec::new(),
+        _ => d
+            .conflicts
+            .iter()
+            .filter(|c| !matches!(c.verdict, Verdict::Identical))
+            .map(|c| c.key.clone())
+            .collect(),
+    };
+    StepLoss {
+        rows: Some(total.saturating_sub(d.conflicts.len())),
+        versions,
+    }
+}
+
+fn skip(dir: &Direction<'_>) -> Result<Step, String> {
     let d = dir.d;
     let flavor = d.replica.flavor;
     let gtid = d.transaction.as_ref().and_then(|t| t.gtid.clone());
     let mut s = step(dir, StepTemplate::SkipTransaction, String::new());
+    s.loss = skip_loss(d);
     match (flavor.kind, gtid_skip(d), gtid) {
         (Kind::Mysql, true, Some(g)) => {
             s.description = format!(
@@ -674,6 +918,17 @@ fn skip(dir: &Direction<'_>) -> Step {
             s.precondition = format!("gtid_slave_pos is still {current:?}");
             s.gtid = Some(g);
         }
+        _ if gtids_on(d) => {
+            return Err(format!(
+                "GTIDs are on for {} and the failing transaction's GTID is not known ({}): replmend never skips blindly with the skip counter",
+                d.replica.endpoint,
+                if d.transaction.is_none() {
+                    "its source could not be read"
+                } else {
+                    "the binlog carried none"
+                }
+            ));
+        }
         _ => {
             s.description = format!(
                 "skip the failing transaction on {} with the skip counter",
@@ -688,7 +943,7 @@ fn skip(dir: &Direction<'_>) -> Step {
         }
     }
     s.verification = "the applier moves past the transaction".into();
-    s
+    Ok(s)
 }
 
 /// Every row of the transaction conflicts and the replica already holds the source's current
@@ -719,97 +974,194 @@ fn newest_is_source(d: &Diagnosis, column: &str) -> Result<bool, PlanError> {
     })
 }
 
-fn build(
-    d: &Diagnosis,
-    spec: &RemedySpec,
-    option: &RemedyOption,
-    policy: &Policy,
-) -> Result<Plan, PlanError> {
+fn source_wins(d: &Diagnosis, policy: &Policy) -> Result<bool, PlanError> {
+    Ok(match &policy.winner {
+        Winner::Source => true,
+        Winner::Replica => false,
+        Winner::Newest(col) => newest_is_source(d, col)?,
+    })
+}
+
+/// The first fresh key for rekey: above every key either node has used or reserved.
+fn fresh_key(d: &Diagnosis, rev: &Diagnosis) -> u64 {
+    let mut next = 0;
+    for x in [d, rev] {
+        if let Some(a) = &x.auto_key {
+            next = next.max(a.next);
+        }
+        for c in &x.conflicts {
+            for (_, v) in &c.key {
+                if let Cell::Number(n) = v
+                    && let Ok(n) = n.parse::<u64>()
+                {
+                    next = next.max(n + 1);
+                }
+            }
+        }
+    }
+    next
+}
+
+fn single_steps(d: &Diagnosis, spec: &RemedySpec) -> Result<Vec<Step>, String> {
     let here = Direction {
         role: NodeRole::Replica,
         d,
     };
     let mut steps = Vec::new();
-    let (mut winner, mut winner_endpoint) = (None, None);
-    match dual(d) {
-        None => {
-            for t in &spec.steps {
-                match t {
-                    StepTemplate::StopApplier => steps.push(stop(&here)),
-                    StepTemplate::DeleteConflictingRows if already_agree(d) => {
-                        steps.push(skip(&here))
-                    }
-                    StepTemplate::DeleteConflictingRows => steps.push(delete_rows(&here)),
-                    StepTemplate::InsertMissingRows => steps.push(insert_rows(&here)),
-                    StepTemplate::SkipTransaction => steps.push(skip(&here)),
-                    StepTemplate::StartApplier => steps.push(start(&here)),
-                    StepTemplate::Verify => steps.push(verify(
-                        &here,
-                        d.source
-                            .as_ref()
-                            .map_or("the source", |s| s.endpoint.as_str()),
-                    )),
-                }
+    for t in &spec.steps {
+        match t {
+            StepTemplate::StopApplier => steps.push(stop(&here)),
+            StepTemplate::DeleteConflictingRows if already_agree(d) => steps.push(skip(&here)?),
+            StepTemplate::DeleteConflictingRows => steps.push(delete_rows(&here)),
+            StepTemplate::InsertMissingRows => steps.push(insert_rows(&here)),
+            StepTemplate::SkipTransaction => steps.push(skip(&here)?),
+            StepTemplate::StartApplier => steps.push(start(&here)),
+            StepTemplate::Verify => steps.push(verify(
+                &here,
+                d.source
+                    .as_ref()
+                    .map_or("the source", |s| s.endpoint.as_str()),
+            )),
+            StepTemplate::ReinsertUnderFreshKey => {
+                return Err(
+                    "rekey needs a dual-master pair (both records stay on both nodes)".into(),
+                );
             }
-        }
-        Some(rev) => {
-            let there = Direction {
-                role: NodeRole::Source,
-                d: rev,
-            };
-            // The loser's row is replaced by the winner's transaction; the winner skips the
-            // loser's transaction. Both nodes end with the winner's version.
-            let source_wins = match &policy.winner {
-                Winner::Source => true,
-                Winner::Replica => false,
-                Winner::Newest(col) => newest_is_source(d, col)?,
-            };
-            let (loser, winner_dir) = if source_wins {
-                (&here, &there)
-            } else {
-                (&there, &here)
-            };
-            if spec.remedy == RemedyId::Overwrite {
-                winner = Some(policy.winner.clone());
-                winner_endpoint = Some(winner_dir.d.replica.endpoint.clone());
-            }
-            for t in &spec.steps {
-                match t {
-                    StepTemplate::StopApplier => {
-                        steps.push(stop(&here));
-                        steps.push(stop(&there));
-                    }
-                    StepTemplate::DeleteConflictingRows if already_agree(loser.d) => {
-                        steps.push(skip(loser))
-                    }
-                    StepTemplate::DeleteConflictingRows => steps.push(delete_rows(loser)),
-                    StepTemplate::InsertMissingRows => steps.push(insert_rows(loser)),
-                    StepTemplate::SkipTransaction if spec.remedy == RemedyId::Keep => {
-                        steps.push(skip(&here));
-                        steps.push(skip(&there));
-                    }
-                    StepTemplate::SkipTransaction => steps.push(skip(winner_dir)),
-                    StepTemplate::StartApplier => {
-                        steps.push(start(&here));
-                        steps.push(start(&there));
-                    }
-                    StepTemplate::Verify => {
-                        steps.push(verify(&here, &rev.replica.endpoint));
-                        steps.push(verify(&there, &d.replica.endpoint));
-                    }
-                }
-            }
+            StepTemplate::LiftReadOnly | StepTemplate::RestoreReadOnly => {}
         }
     }
-    Ok(Plan {
+    Ok(steps)
+}
+
+/// Dual-master: the loser's row is replaced by the winner's transaction; the winner skips the
+/// loser's transaction. Both nodes end with the winner's version (rekey: with both records).
+fn dual_steps(
+    d: &Diagnosis,
+    rev: &Diagnosis,
+    spec: &RemedySpec,
+    source_wins: bool,
+) -> Result<Vec<Step>, String> {
+    let here = Direction {
+        role: NodeRole::Replica,
+        d,
+    };
+    let there = Direction {
+        role: NodeRole::Source,
+        d: rev,
+    };
+    let (loser, winner_dir) = if source_wins {
+        (&here, &there)
+    } else {
+        (&there, &here)
+    };
+    let mut steps = Vec::new();
+    for t in &spec.steps {
+        match t {
+            StepTemplate::StopApplier => {
+                steps.push(stop(&here));
+                steps.push(stop(&there));
+            }
+            StepTemplate::DeleteConflictingRows if already_agree(loser.d) => {
+                steps.push(skip(loser)?)
+            }
+            StepTemplate::DeleteConflictingRows => steps.push(delete_rows(loser)),
+            StepTemplate::InsertMissingRows => steps.push(insert_rows(loser)),
+            StepTemplate::SkipTransaction if spec.remedy == RemedyId::Keep => {
+                steps.push(skip(&here)?);
+                steps.push(skip(&there)?);
+            }
+            StepTemplate::SkipTransaction => steps.push(skip(winner_dir)?),
+            StepTemplate::ReinsertUnderFreshKey => steps.push(reinsert(loser, fresh_key(d, rev))),
+            StepTemplate::StartApplier => {
+                steps.push(start(&here));
+                steps.push(start(&there));
+            }
+            StepTemplate::Verify => {
+                steps.push(verify(&here, &rev.replica.endpoint));
+                steps.push(verify(&there, &d.replica.endpoint));
+            }
+            StepTemplate::LiftReadOnly | StepTemplate::RestoreReadOnly => {}
+        }
+    }
+    Ok(steps)
+}
+
+/// --lift-read-only: on each read-only node, an explicit step turning read_only off right
+/// before the first step it would refuse, and one turning it back on right after the last.
+fn add_read_only_steps(steps: &mut Vec<Step>, d: &Diagnosis) {
+    let nodes = [Some(d), dual(d)];
+    for (role, nd) in [NodeRole::Replica, NodeRole::Source].into_iter().zip(nodes) {
+        let Some(nd) = nd else { continue };
+        let state = nd.replica.read_only;
+        if state == ReadOnly::Off {
+            continue;
+        }
+        let blocked: Vec<usize> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.endpoint == nd.replica.endpoint && s.blocked_by_read_only())
+            .map(|(i, _)| i)
+            .collect();
+        let (Some(&first), Some(&last)) = (blocked.first(), blocked.last()) else {
+            continue;
+        };
+        let dir = Direction { role, d: nd };
+        steps.insert(last + 1, restore_read_only(&dir, state));
+        steps.insert(first, lift_read_only(&dir, state));
+    }
+}
+
+fn auto_increment_advice(d: &Diagnosis, rev: &Diagnosis) -> Vec<String> {
+    vec![format!(
+        "{} and {} both hand out the same AUTO_INCREMENT values: give each node its own, e.g. \
+         on {}: SET GLOBAL auto_increment_increment = 2, auto_increment_offset = 1; \
+         on {}: SET GLOBAL auto_increment_increment = 2, auto_increment_offset = 2 \
+         (and the same in each server's option file)",
+        d.replica.endpoint, rev.replica.endpoint, d.replica.endpoint, rev.replica.endpoint
+    )]
+}
+
+/// The plan of one remedy, or why it cannot be built here (Ok(Err(why))).
+fn build(
+    d: &Diagnosis,
+    spec: &RemedySpec,
+    policy: &Policy,
+    f: &Facts,
+) -> Result<Result<Plan, String>, PlanError> {
+    let (mut winner, mut winner_endpoint, mut advice) = (None, None, Vec::new());
+    let steps = match dual(d) {
+        None => single_steps(d, spec),
+        Some(rev) => {
+            let source_wins = source_wins(d, policy)?;
+            if matches!(spec.remedy, RemedyId::Overwrite | RemedyId::Rekey) {
+                winner = Some(policy.winner.clone());
+                winner_endpoint = Some(if source_wins { rev } else { d }.replica.endpoint.clone());
+            }
+            if f.two_records {
+                advice = auto_increment_advice(d, rev);
+            }
+            dual_steps(d, rev, spec, source_wins)
+        }
+    };
+    let mut steps = match steps {
+        Ok(s) => s,
+        Err(why) => return Ok(Err(why)),
+    };
+    if policy.lift_read_only {
+        add_read_only_steps(&mut steps, d);
+    }
+    Ok(Ok(Plan {
         remedy: spec.remedy,
         winner,
         winner_endpoint,
-        loses: option.loses.clone(),
-        rows_lost: option.rows_lost,
-        versions_lost: option.versions_lost,
+        loses: String::new(),
+        rows_lost: 0,
+        versions_lost: 0,
+        records_lost: 0,
+        loss_unknown: false,
         steps,
-    })
+        advice,
+    }))
 }
 
 /// Compares decimal texts exactly (no float rounding of large integers).

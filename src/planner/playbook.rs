@@ -27,13 +27,28 @@ pub enum Risk {
     High,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RemedyId {
     Skip,
     InjectGtid,
     Overwrite,
     Keep,
+    /// Two different records on one AUTO_INCREMENT / generated key: both are kept, the loser's
+    /// under a fresh key.
+    Rekey,
 }
 
 impl std::fmt::Display for RemedyId {
@@ -43,6 +58,7 @@ impl std::fmt::Display for RemedyId {
             RemedyId::InjectGtid => "inject-gtid",
             RemedyId::Overwrite => "overwrite",
             RemedyId::Keep => "keep",
+            RemedyId::Rekey => "rekey",
         })
     }
 }
@@ -55,8 +71,9 @@ impl std::str::FromStr for RemedyId {
             "inject-gtid" => Ok(RemedyId::InjectGtid),
             "overwrite" => Ok(RemedyId::Overwrite),
             "keep" => Ok(RemedyId::Keep),
+            "rekey" => Ok(RemedyId::Rekey),
             _ => Err(format!(
-                "unknown remedy {s:?} (skip, inject-gtid, overwrite, keep)"
+                "unknown remedy {s:?} (skip, inject-gtid, overwrite, keep, rekey)"
             )),
         }
     }
@@ -79,6 +96,26 @@ pub enum StepTemplate {
     StartApplier,
     /// Wait until the channel applied everything, then compare the rows on both nodes.
     Verify,
+    /// rekey: the loser's own records inserted again under fresh AUTO_INCREMENT values, with
+    /// the binary log on, so both records end up on both nodes.
+    ReinsertUnderFreshKey,
+    /// Planned by replmend (--lift-read-only), not by playbooks: read_only off on a node
+    /// right before the first write it would refuse...
+    LiftReadOnly,
+    /// ...and back on right after the last.
+    RestoreReadOnly,
+}
+
+impl StepTemplate {
+    /// Steps that change table rows on a node (and need a usable key).
+    pub fn writes_rows(self) -> bool {
+        matches!(
+            self,
+            StepTemplate::DeleteConflictingRows
+                | StepTemplate::InsertMissingRows
+                | StepTemplate::ReinsertUnderFreshKey
+        )
+    }
 }
 
 /// Conditions over the diagnosis; all given ones must hold.
@@ -98,6 +135,10 @@ pub struct When {
     pub all_rows_conflict: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dual_master: Option<bool>,
+    /// The conflicting key is AUTO_INCREMENT (or a generated invisible primary key) and the
+    /// rows differ: two different records, not two versions of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_records: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_kind: Option<KeyKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,8 +156,9 @@ pub struct RemedySpec {
     pub risk: Risk,
     #[serde(default)]
     pub when: When,
-    /// What it loses, with {rows_other} (rows of the transaction not applied) and
-    /// {conflicting} placeholders.
+    /// The author's note on what it gives up. What a remedy loses is computed from its plan
+    /// (rows skipped, deleted, journaled); this text is documentation only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub loses: String,
     pub steps: Vec<StepTemplate>,
 }

@@ -25,10 +25,12 @@ pub fn remedies(ps: &PlanSet) -> String {
     );
     for (i, o) in ps.options.iter().enumerate() {
         if o.applicable {
-            let lost = if o.loses_data() {
+            let lost = if o.loss_unknown {
+                style("loses an unknown number of rows").red().to_string()
+            } else if o.loses_data() {
                 style(format!(
-                    "loses {} row(s), {} version(s)",
-                    o.rows_lost, o.versions_lost
+                    "loses {} row(s), {} version(s), {} record(s)",
+                    o.rows_lost, o.versions_lost, o.records_lost
                 ))
                 .red()
                 .to_string()
@@ -75,10 +77,7 @@ pub fn step_text(i: usize, s: &Step) -> String {
     if !s.precondition.is_empty() {
         let _ = writeln!(out, "       check first: {}", s.precondition);
     }
-    for set in &s.session {
-        let _ = writeln!(out, "       {}", style(format!("{set};")).cyan());
-    }
-    for st in &s.statements {
+    for st in s.session.iter().chain(&s.statements) {
         let _ = writeln!(out, "       {}", style(format!("{};", st.sql)).cyan());
         for p in &st.params {
             let _ = writeln!(out, "         -- ? = {}", p.display());
@@ -117,6 +116,9 @@ pub fn plan_text(ps: &PlanSet) -> String {
             let _ = writeln!(out, "  loses: {}", p.loses);
             for (i, s) in p.steps.iter().enumerate() {
                 out.push_str(&step_text(i, s));
+            }
+            for a in &p.advice {
+                let _ = writeln!(out, "  {} {a}", style("advice:").bold());
             }
         }
         None => {

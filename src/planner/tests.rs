@@ -62,6 +62,7 @@ impl Fx {
             flavor,
             server_id: port as u32,
             server_uuid: None,
+            read_only: ReadOnly::Off,
         };
         let (replica_row, source_row) = match self.kind {
             ConflictKind::MissingOnUpdate | ConflictKind::MissingOnDelete => {
@@ -102,6 +103,8 @@ impl Fx {
                 columns: vec!["id".into()],
             }),
             row_key: vec!["id".into()],
+            generated_columns: vec![],
+            auto_key: None,
             gtid_positioning: self.positioning,
             gtid_enabled: self.gtid_on,
             gtid_slave_pos: flavor.is_mariadb().then(|| "1-1-5,2-2-9".to_string()),
@@ -344,18 +347,27 @@ fn overwrite_binds_values_and_keeps_binlog_off() {
         .find(|s| s.action == StepTemplate::DeleteConflictingRows)
         .unwrap();
     assert_eq!(
-        step.session,
+        step.session
+            .iter()
+            .map(|s| s.sql.as_str())
+            .collect::<Vec<_>>(),
         vec![
             "SET SESSION sql_log_bin = 0",
             "SET SESSION foreign_key_checks = 0"
         ]
     );
+    let sqls: Vec<&str> = step.statements.iter().map(|s| s.sql.as_str()).collect();
     assert_eq!(
-        step.statements[0].sql,
-        "DELETE FROM `zeus`.`we``ird tab'le` WHERE `i``d` <=> ?"
+        sqls,
+        vec![
+            "START TRANSACTION",
+            "SELECT `i``d`, `payload`, `hits` FROM `zeus`.`we``ird tab'le` WHERE `i``d` <=> ? FOR UPDATE",
+            "DELETE FROM `zeus`.`we``ird tab'le` WHERE `i``d` <=> ?",
+            "COMMIT"
+        ]
     );
-    assert_eq!(step.statements[0].params, vec![Cell::Text(evil.into())]);
-    assert!(!step.statements[0].sql.contains("DROP"));
+    assert_eq!(step.statements[2].params, vec![Cell::Text(evil.into())]);
+    assert!(!step.statements[2].sql.contains("DROP"));
 }
 
 #[test]
@@ -372,9 +384,15 @@ fn missing_rows_insert_with_binlog_off() {
         .iter()
         .find(|s| s.action == StepTemplate::InsertMissingRows)
         .unwrap();
-    assert!(step.statements[0].sql.starts_with(
+    let write = step
+        .statements
+        .iter()
+        .find(|s| matches!(s.role, crate::sql::Role::Write { .. }))
+        .unwrap();
+    assert_eq!(
+        write.sql,
         "INSERT INTO `zeus`.`xinyan_cache` (`id`, `payload`, `hits`) VALUES (?, ?, ?)"
-    ));
+    );
     fx.kind = ConflictKind::MissingOnDelete;
     let ps = planned(&fx.build(3307, 3306), &Policy::default());
     assert!(!ps.options[0].loses_data(), "{:?}", ps.options[0]);
@@ -393,6 +411,7 @@ fn dual_master_one_winner_converges() {
                 &Policy {
                     remedy: None,
                     winner,
+                    ..Policy::default()
                 },
             );
             let p = ps.plan.as_ref().unwrap();
@@ -429,6 +448,7 @@ fn dual_master_one_winner_converges() {
             &Policy {
                 remedy: None,
                 winner: Winner::Newest("hits".into()),
+                ..Policy::default()
             },
         );
         assert_eq!(

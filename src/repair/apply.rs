@@ -1,6 +1,9 @@
-//! Executes a plan step by step. Every step first checks whether its effect is already there
-//! (so a run killed at any point converges when run again), row changes are journaled and
-//! synced before they happen, and rows that changed since the diagnosis are never touched.
+//! Executes a plan step by step: exactly the statements the plan shows, in order, parameters
+//! included. Every step first checks whether its effect is already there (so a run killed at
+//! any point converges when run again); rows are checked with a locking read, journaled as an
+//! intent, written, committed, and their outcome journaled; rows that changed since the
+//! diagnosis are never touched. If a step fails, what replmend stopped or lifted is put back
+//! (threads started again, read_only on again) and the error says what was done.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,34 +12,95 @@ use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::rows;
 use super::verify::{self, Resumed};
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::Row;
-use crate::journal::{Entry, Journal};
-use crate::ops::diagnose::fetch_row;
+use crate::flavor::Thread;
+use crate::journal::{self, Entry, Journal, State};
+use crate::planner::plan::{RowAction, RowChange};
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
 use crate::schema::{self, TableSchema};
+use crate::sql::{Role, Statement};
+use crate::status::model::ThreadState;
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
     #[error(
-        "step {step}: the row of {table} with key {key} changed since the diagnosis; nothing more was done (re-run replmend to see the new state)"
+        "step {step}: the row of {table} with key {key} changed since the diagnosis; it was not touched (re-run replmend to see the new state)"
     )]
     RowChanged {
         step: usize,
         table: String,
         key: String,
     },
-    #[error("step {step} on {endpoint}: {source}")]
+    #[error(
+        "step {step}: the fresh key {key} of {table} was taken by another row since the plan was made (re-run replmend for a new one)"
+    )]
+    KeyTaken {
+        step: usize,
+        table: String,
+        key: String,
+    },
+    #[error("step {step} on {endpoint}: {}", crate::error::describe_mysql(.source))]
     Sql {
         step: usize,
         endpoint: String,
         source: mysql::Error,
     },
+    #[error("step {step}: failure injected for testing (REPLMEND_TEST_FAIL_AT_STEP)")]
+    Injected { step: usize },
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+/// A failed apply: the error, and what was put back afterwards.
+#[derive(Debug, Error)]
+#[error("{error}{}{}", completed_text(.completed), undone_text(.undone))]
+pub struct ApplyFailure {
+    #[source]
+    pub error: ApplyError,
+    /// Steps that completed before the failure.
+    pub completed: Vec<usize>,
+    /// What was put back, or could not be, in words.
+    pub undone: Vec<String>,
+}
+
+fn completed_text(steps: &[usize]) -> String {
+    match steps {
+        [] => ". No step had completed".into(),
+        s => format!(
+            ". Steps completed before the failure: {}",
+            s.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn undone_text(undone: &[String]) -> String {
+    if undone.is_empty() {
+        String::new()
+    } else {
+        format!(". Then: {}", undone.join("; "))
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    Done,
+    /// Its effect was already there (a re-run after an interruption).
+    AlreadyDone,
+    /// Verify: replication is running and caught up.
+    CaughtUp,
+    /// Verify: the applier stopped again (possibly on the next conflict).
+    StoppedAgain,
+    /// Verify: still applying when the timeout passed.
+    StillBehind,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,8 +109,9 @@ pub struct StepResult {
     pub endpoint: String,
     pub action: StepTemplate,
     pub description: String,
-    /// done | already done | verified | ...
-    pub outcome: String,
+    pub outcome: StepOutcome,
+    /// The outcome in words (rows journaled, already gone, bytes behind …).
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +144,12 @@ impl Nodes {
         self.specs.contains_key(endpoint)
     }
 
+    pub fn spec(&self, endpoint: &str) -> anyhow::Result<&ConnSpec> {
+        self.specs
+            .get(endpoint)
+            .ok_or_else(|| anyhow::anyhow!("no connection settings for {endpoint}"))
+    }
+
     pub fn port_endpoint(&self, port: u16) -> Option<String> {
         self.specs
             .values()
@@ -88,12 +159,8 @@ impl Nodes {
 
     pub fn get(&mut self, endpoint: &str) -> anyhow::Result<&mut Server> {
         if !self.open.contains_key(endpoint) {
-            let spec = self
-                .specs
-                .get(endpoint)
-                .ok_or_else(|| anyhow::anyhow!("no connection settings for {endpoint}"))?;
-            self.open
-                .insert(endpoint.to_string(), Server::connect(spec)?);
+            let server = Server::connect(self.spec(endpoint)?)?;
+            self.open.insert(endpoint.to_string(), server);
         }
         Ok(self.open.get_mut(endpoint).expect("just inserted"))
     }
@@ -106,15 +173,44 @@ fn key_text(key: &[(String, crate::value::Cell)]) -> String {
         .join(", ")
 }
 
+fn test_hook(var: &str) -> Option<usize> {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
 /// Test hook: abort (like kill -9: no cleanup, no flush) right after step N. Used by the crash
 /// tests; never set it in production.
 fn crash_point(step: usize) {
-    if std::env::var("REPLMEND_TEST_CRASH_AFTER_STEP")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        == Some(step)
-    {
+    if test_hook("REPLMEND_TEST_CRASH_AFTER_STEP") == Some(step) {
         std::process::abort();
+    }
+}
+
+/// Test hook: step N fails (row steps: after their writes, just before COMMIT). Used by the
+/// failure tests; never set it in production.
+fn injected_failure(step: usize) -> Result<(), ApplyError> {
+    match test_hook("REPLMEND_TEST_FAIL_AT_STEP") == Some(step) {
+        true => Err(ApplyError::Injected { step }),
+        false => Ok(()),
+    }
+}
+
+/// Something replmend changed on a node that must be put back if a later step fails.
+struct Undo {
+    endpoint: String,
+    action: StepTemplate,
+    statements: Vec<String>,
+    words: String,
+    /// Journaled once it is done (read_only put back).
+    journal: Option<Entry>,
+}
+
+fn exec(conn: &mut mysql::Conn, st: &Statement) -> mysql::Result<()> {
+    if st.params.is_empty() {
+        conn.query_drop(&st.sql)
+    } else {
+        conn.exec_drop(&st.sql, st.bind())
     }
 }
 
@@ -126,119 +222,99 @@ pub struct Applier<'a> {
     pub on_step: &'a mut dyn FnMut(&StepResult),
 }
 
+/// What a row step found and did.
+#[derive(Default)]
+struct RowTally {
+    written: usize,
+    already: usize,
+}
+
 impl Applier<'_> {
-    fn schema(&mut self, endpoint: &str, step: &Step) -> anyhow::Result<Option<TableSchema>> {
-        let Some(change) = step.rows.first() else {
-            return Ok(None);
-        };
-        let server = self.nodes.get(endpoint)?;
-        Ok(Some(schema::load(
-            &mut server.conn,
-            endpoint,
-            &change.table,
-        )?))
+    fn sql_err(step: usize, endpoint: &str) -> impl Fn(mysql::Error) -> ApplyError + '_ {
+        move |source| ApplyError::Sql {
+            step,
+            endpoint: endpoint.to_string(),
+            source,
+        }
     }
 
-    fn run_statements(&mut self, i: usize, step: &Step) -> Result<(), ApplyError> {
+    fn run_statements(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
         let server = self.nodes.get(&step.endpoint)?;
-        for st in &step.statements {
-            let params: Vec<mysql::Value> = st.params.iter().map(|c| c.to_param()).collect();
-            let r = if params.is_empty() {
-                server.conn.query_drop(&st.sql)
-            } else {
-                server.conn.exec_drop(&st.sql, params)
-            };
-            r.map_err(|source| ApplyError::Sql {
-                step: i + 1,
-                endpoint: step.endpoint.clone(),
-                source,
-            })?;
+        for st in step.session.iter().chain(&step.statements) {
+            exec(&mut server.conn, st).map_err(Self::sql_err(n, &step.endpoint))?;
         }
         Ok(())
     }
 
-    fn delete_rows(&mut self, i: usize, step: &Step) -> Result<String, ApplyError> {
-        let Some(schema) = self.schema(&step.endpoint, step)? else {
-            return Ok("nothing left to delete".into());
+    /// Which of the channel's threads run now: the ones a failure must start again.
+    fn running_threads(&mut self, step: &Step) -> anyhow::Result<Option<Thread>> {
+        let server = self.nodes.get(&step.endpoint)?;
+        let report = crate::status::read_status(server)?;
+        let Some(ch) = report.channels.iter().find(|c| c.name == step.channel) else {
+            return Ok(None);
         };
-        let (mut done, mut already) = (0, 0);
-        for change in &step.rows {
-            let server = self.nodes.get(&step.endpoint)?;
-            let current: Option<Row> = fetch_row(server, &schema, &change.key)?;
-            match current {
-                None => {
-                    already += 1;
-                    continue;
-                }
-                Some(r) if r != change.image => {
-                    return Err(ApplyError::RowChanged {
-                        step: i + 1,
-                        table: change.table.to_string(),
-                        key: key_text(&change.key),
-                    });
-                }
-                Some(_) => {}
-            }
-            let keys: Vec<String> = change.key.iter().map(|(k, _)| k.clone()).collect();
-            self.journal
-                .append(&Entry::new(
-                    &self.fingerprint,
-                    &step.endpoint,
-                    "delete",
-                    &change.table,
-                    false,
-                    &change.image,
-                    &keys,
-                ))
-                .map_err(anyhow::Error::from)?;
-            let server = self.nodes.get(&step.endpoint)?;
-            rows::in_transaction(server, false, |conn| {
-                rows::delete_by_key(conn, &change.table, &change.key)
-            })
-            .map_err(|source| ApplyError::Sql {
-                step: i + 1,
-                endpoint: step.endpoint.clone(),
-                source,
-            })?;
-            done += 1;
-        }
-        Ok(format!(
-            "{done} row(s) journaled and deleted, {already} already gone"
-        ))
+        let running = |t: ThreadState| t != ThreadState::Stopped;
+        Ok(match (running(ch.io_thread), running(ch.sql_thread)) {
+            (true, true) => Some(Thread::Both),
+            (true, false) => Some(Thread::Io),
+            (false, true) => Some(Thread::Sql),
+            (false, false) => None,
+        })
     }
 
-    fn insert_rows(&mut self, i: usize, step: &Step) -> Result<String, ApplyError> {
-        let Some(schema) = self.schema(&step.endpoint, step)? else {
-            return Ok("nothing left to insert".into());
-        };
-        let (mut done, mut already) = (0, 0);
-        for change in &step.rows {
-            let server = self.nodes.get(&step.endpoint)?;
-            match fetch_row(server, &schema, &change.key)? {
-                Some(r) if r == change.image => {
-                    already += 1;
-                    continue;
-                }
-                Some(_) => {
-                    return Err(ApplyError::RowChanged {
-                        step: i + 1,
-                        table: change.table.to_string(),
-                        key: key_text(&change.key),
-                    });
-                }
-                None => {}
-            }
-            rows::in_transaction(server, false, |conn| {
-                rows::insert_row(conn, &schema, &change.image)
-            })
-            .map_err(|source| ApplyError::Sql {
-                step: i + 1,
+    fn stop(&mut self, n: usize, step: &Step, undo: &mut Vec<Undo>) -> Result<(), ApplyError> {
+        let running = self.running_threads(step)?;
+        self.run_statements(n, step)?;
+        if let Some(t) = running {
+            let sql = step.flavor.start_replica(t, &step.channel);
+            undo.push(Undo {
                 endpoint: step.endpoint.clone(),
-                source,
-            })?;
-            done += 1;
+                action: StepTemplate::StartApplier,
+                words: format!(
+                    "ran {sql} on {} (the threads replmend had stopped)",
+                    step.endpoint
+                ),
+                statements: vec![sql],
+                journal: None,
+            });
         }
-        Ok(format!("{done} row(s) inserted, {already} already there"))
+        Ok(())
+    }
+
+    fn lift(&mut self, n: usize, step: &Step, undo: &mut Vec<Undo>) -> Result<(), ApplyError> {
+        let state = step.read_only.unwrap_or_default();
+        // Journaled before it happens: a run killed right after still has it on record, and
+        // the next run puts read_only back first.
+        self.journal.append(&[Entry::read_only(
+            &self.fingerprint,
+            &step.endpoint,
+            journal::Action::LiftReadOnly,
+            state,
+        )])?;
+        undo.push(Undo {
+            endpoint: step.endpoint.clone(),
+            action: StepTemplate::RestoreReadOnly,
+            statements: step.flavor.restore_read_only(state),
+            words: format!("{} is ON again on {}", state.variable(), step.endpoint),
+            journal: Some(Entry::read_only(
+                &self.fingerprint,
+                &step.endpoint,
+                journal::Action::RestoreReadOnly,
+                state,
+            )),
+        });
+        self.run_statements(n, step)
+    }
+
+    fn restore_read_only(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
+        self.run_statements(n, step)?;
+        self.journal.append(&[Entry::read_only(
+            &self.fingerprint,
+            &step.endpoint,
+            journal::Action::RestoreReadOnly,
+            step.read_only.unwrap_or_default(),
+        )])?;
+        Ok(())
     }
 
     fn gtid_executed(&mut self, step: &Step) -> anyhow::Result<bool> {
@@ -246,11 +322,9 @@ impl Applier<'_> {
             return Ok(false);
         };
         let server = self.nodes.get(&step.endpoint)?;
-        let sql = if server.flavor.is_mariadb() {
+        let Some(sql) = server.flavor.gtid_executed_query() else {
             // Advancing gtid_slave_pos is idempotent: setting it again is harmless.
             return Ok(false);
-        } else {
-            "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)"
         };
         let r: Option<i64> = server.conn.exec_first(sql, (g.to_string(),))?;
         Ok(r == Some(1))
@@ -283,7 +357,146 @@ impl Applier<'_> {
         verify::binlog_end(source)
     }
 
-    pub fn apply(&mut self, plan: &Plan) -> Result<ApplyReport, ApplyError> {
+    fn verify(
+        &mut self,
+        step: &Step,
+        report: &mut ApplyReport,
+    ) -> anyhow::Result<(StepOutcome, String)> {
+        let target = self.source_end(step)?;
+        let server = self.nodes.get(&step.endpoint)?;
+        let r = verify::wait_resumed(server, &step.channel, target, self.timeout)?;
+        let out = match &r {
+            Resumed::CaughtUp => (
+                StepOutcome::CaughtUp,
+                "replication running and caught up".to_string(),
+            ),
+            Resumed::StoppedAgain { errno, message } => (
+                StepOutcome::StoppedAgain,
+                format!("stopped again with {errno}: {message}"),
+            ),
+            Resumed::StillBehind { bytes_behind } => (
+                StepOutcome::StillBehind,
+                format!("still {bytes_behind} bytes behind"),
+            ),
+        };
+        report.resumed.insert(step.endpoint.clone(), r);
+        Ok(out)
+    }
+
+    fn run_step(
+        &mut self,
+        n: usize,
+        step: &Step,
+        undo: &mut Vec<Undo>,
+        report: &mut ApplyReport,
+    ) -> Result<(StepOutcome, String), ApplyError> {
+        if !step.action.writes_rows() {
+            injected_failure(n)?;
+        }
+        let done = |d: &str| Ok((StepOutcome::Done, d.to_string()));
+        match step.action {
+            StepTemplate::StopApplier => {
+                self.stop(n, step, undo)?;
+                done("stopped")
+            }
+            StepTemplate::StartApplier => {
+                self.run_statements(n, step)?;
+                undo.retain(|u| {
+                    !(u.endpoint == step.endpoint && u.action == StepTemplate::StartApplier)
+                });
+                done("started")
+            }
+            StepTemplate::LiftReadOnly => {
+                self.lift(n, step, undo)?;
+                done("read_only off")
+            }
+            StepTemplate::RestoreReadOnly => {
+                self.restore_read_only(n, step)?;
+                undo.retain(|u| {
+                    !(u.endpoint == step.endpoint && u.action == StepTemplate::RestoreReadOnly)
+                });
+                done("read_only on again")
+            }
+            StepTemplate::SkipTransaction if self.gtid_executed(step)? => Ok((
+                StepOutcome::AlreadyDone,
+                "already done (GTID executed)".into(),
+            )),
+            StepTemplate::SkipTransaction => {
+                self.run_statements(n, step)?;
+                done("skipped")
+            }
+            StepTemplate::DeleteConflictingRows
+            | StepTemplate::InsertMissingRows
+            | StepTemplate::ReinsertUnderFreshKey => {
+                let t = self.row_step(n, step)?;
+                report.journaled_rows += t.written;
+                let what = match step.action {
+                    StepTemplate::DeleteConflictingRows => "journaled and deleted",
+                    _ => "journaled and inserted",
+                };
+                let detail = format!("{} row(s) {what}, {} already done", t.written, t.already);
+                let outcome = if t.written == 0 && t.already > 0 {
+                    StepOutcome::AlreadyDone
+                } else {
+                    StepOutcome::Done
+                };
+                Ok((outcome, detail))
+            }
+            StepTemplate::Verify => Ok(self.verify(step, report)?),
+        }
+    }
+
+    /// A row step on its own connection (its session settings apply to it alone): the plan's
+    /// statements in order; checks decide which writes are still needed; the intents are
+    /// journaled (one fsync) right before the first write, the outcomes right after COMMIT.
+    fn row_step(&mut self, n: usize, step: &Step) -> Result<RowTally, ApplyError> {
+        let mut tally = RowTally::default();
+        if step.rows.is_empty() {
+            return Ok(tally);
+        }
+        let spec = self.nodes.spec(&step.endpoint)?.clone();
+        let mut server = Server::connect(&spec).map_err(anyhow::Error::from)?;
+        let table = &step.rows[0].table;
+        let schema =
+            schema::load(&mut server.conn, &step.endpoint, table).map_err(anyhow::Error::from)?;
+        let mut rows = RowRun {
+            n,
+            step,
+            fingerprint: self.fingerprint.clone(),
+            schema: &schema,
+            skip: vec![false; step.rows.len()],
+            intents: Vec::new(),
+            journaled: false,
+        };
+        let result = rows.run(&mut server.conn, self);
+        match result {
+            Ok(()) => {
+                let outcomes: Vec<Entry> = rows
+                    .intents
+                    .iter()
+                    .map(|e| e.outcome(State::Done))
+                    .collect();
+                self.journal.append(&outcomes)?;
+                tally.written = rows.intents.len();
+                tally.already = rows.skip.iter().filter(|s| **s).count();
+                Ok(tally)
+            }
+            Err(e) => {
+                let _ = server.conn.query_drop("ROLLBACK");
+                if rows.journaled {
+                    let outcomes: Vec<Entry> = rows
+                        .intents
+                        .iter()
+                        .map(|e| e.outcome(State::RolledBack))
+                        .collect();
+                    self.journal.append(&outcomes)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub fn apply(&mut self, plan: &Plan) -> Result<ApplyReport, Box<ApplyFailure>> {
         let mut report = ApplyReport {
             steps: Vec::new(),
             journal: self.journal.path().display().to_string(),
@@ -291,41 +504,17 @@ impl Applier<'_> {
             resumed: BTreeMap::new(),
             rows_agree: None,
         };
+        let mut undo = Vec::new();
         for (i, step) in plan.steps.iter().enumerate() {
-            let outcome = match step.action {
-                StepTemplate::StopApplier | StepTemplate::StartApplier => {
-                    self.run_statements(i, step)?;
-                    "done".to_string()
-                }
-                StepTemplate::DeleteConflictingRows => {
-                    let o = self.delete_rows(i, step)?;
-                    report.journaled_rows += step.rows.len();
-                    o
-                }
-                StepTemplate::InsertMissingRows => self.insert_rows(i, step)?,
-                StepTemplate::SkipTransaction => {
-                    if self.gtid_executed(step)? {
-                        "already done (GTID executed)".to_string()
-                    } else {
-                        self.run_statements(i, step)?;
-                        "done".to_string()
-                    }
-                }
-                StepTemplate::Verify => {
-                    let target = self.source_end(step)?;
-                    let server = self.nodes.get(&step.endpoint)?;
-                    let r = verify::wait_resumed(server, &step.channel, target, self.timeout)?;
-                    let text = match &r {
-                        Resumed::CaughtUp => "replication running and caught up".to_string(),
-                        Resumed::StoppedAgain { errno, message } => {
-                            format!("stopped again with {errno}: {message}")
-                        }
-                        Resumed::StillBehind { bytes_behind } => {
-                            format!("still {bytes_behind} bytes behind")
-                        }
-                    };
-                    report.resumed.insert(step.endpoint.clone(), r);
-                    text
+            let (outcome, detail) = match self.run_step(i + 1, step, &mut undo, &mut report) {
+                Ok(r) => r,
+                Err(error) => {
+                    let undone = self.undo(undo);
+                    return Err(Box::new(ApplyFailure {
+                        error,
+                        completed: report.steps.iter().map(|s| s.step).collect(),
+                        undone,
+                    }));
                 }
             };
             let result = StepResult {
@@ -334,11 +523,146 @@ impl Applier<'_> {
                 action: step.action,
                 description: step.description.clone(),
                 outcome,
+                detail,
             };
             (self.on_step)(&result);
             report.steps.push(result);
             crash_point(i + 1);
         }
         Ok(report)
+    }
+
+    /// Puts back, newest first, what the completed steps changed on the topology; says what
+    /// it did and what it could not do.
+    fn undo(&mut self, undo: Vec<Undo>) -> Vec<String> {
+        let mut notes = Vec::new();
+        for u in undo.into_iter().rev() {
+            let r: anyhow::Result<()> = (|| {
+                let server = self.nodes.get(&u.endpoint)?;
+                for sql in &u.statements {
+                    server.conn.query_drop(sql)?;
+                }
+                if let Some(e) = &u.journal {
+                    self.journal.append(std::slice::from_ref(e))?;
+                }
+                Ok(())
+            })();
+            match r {
+                Ok(()) => notes.push(u.words),
+                Err(e) => notes.push(format!(
+                    "could not put back on {} ({}): run {} there",
+                    u.endpoint,
+                    crate::error::message(&e),
+                    u.statements.join("; ")
+                )),
+            }
+        }
+        notes
+    }
+}
+
+/// One row step in progress.
+struct RowRun<'s> {
+    n: usize,
+    step: &'s Step,
+    fingerprint: String,
+    schema: &'s TableSchema,
+    /// Rows whose effect is already there: their write is not needed.
+    skip: Vec<bool>,
+    intents: Vec<Entry>,
+    journaled: bool,
+}
+
+impl RowRun<'_> {
+    fn run(&mut self, conn: &mut mysql::Conn, a: &mut Applier<'_>) -> Result<(), ApplyError> {
+        let err = Applier::sql_err(self.n, &self.step.endpoint);
+        for st in &self.step.session {
+            exec(conn, st).map_err(&err)?;
+        }
+        for st in &self.step.statements {
+            match st.role {
+                Role::Check { row } => self.check(conn, st, row)?,
+                Role::Write { row } if self.skip[row] => {}
+                Role::Write { row } => {
+                    if !self.journaled {
+                        a.journal.append(&self.intents)?;
+                        self.journaled = true;
+                    }
+                    exec(conn, st).map_err(&err)?;
+                    if conn.affected_rows() != 1 {
+                        return Err(self.changed(row));
+                    }
+                }
+                Role::Control if st.sql == "COMMIT" => {
+                    injected_failure(self.n)?;
+                    exec(conn, st).map_err(&err)?;
+                }
+                Role::Control => exec(conn, st).map_err(&err)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn changed(&self, row: usize) -> ApplyError {
+        let r = &self.step.rows[row];
+        let (table, key) = (r.table.to_string(), key_text(&r.key));
+        match self.step.action {
+            StepTemplate::ReinsertUnderFreshKey => ApplyError::KeyTaken {
+                step: self.n,
+                table,
+                key,
+            },
+            _ => ApplyError::RowChanged {
+                step: self.n,
+                table,
+                key,
+            },
+        }
+    }
+
+    /// The locking read of one row: decides whether its write is needed, already done, or
+    /// must not happen (the row changed since the diagnosis).
+    fn check(
+        &mut self,
+        conn: &mut mysql::Conn,
+        st: &Statement,
+        row: usize,
+    ) -> Result<(), ApplyError> {
+        let r: &RowChange = &self.step.rows[row];
+        let current = crate::conn::read_row(conn, self.schema, &r.image.columns, st)
+            .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        let needed = match (r.action, current) {
+            (RowAction::Delete, None) => false,
+            (RowAction::Delete, Some(c)) if c == r.image => true,
+            (RowAction::Insert, None) => true,
+            (RowAction::Insert, Some(c)) if c == r.image => false,
+            _ => return Err(self.changed(row)),
+        };
+        self.skip[row] = !needed;
+        if needed {
+            let key: Vec<String> = r.key.iter().map(|(k, _)| k.clone()).collect();
+            let (action, sql_log_bin) = match (r.action, self.step.action) {
+                (RowAction::Delete, _) => (journal::Action::Delete, false),
+                (RowAction::Insert, StepTemplate::ReinsertUnderFreshKey) => {
+                    (journal::Action::Insert, true)
+                }
+                (RowAction::Insert, _) => (journal::Action::Insert, false),
+            };
+            let id = format!("{}/{}/{row}", self.fingerprint, self.n);
+            self.intents.push(Entry {
+                key,
+                sql_log_bin,
+                after: r.after.as_ref().map(journal::StoredRow::from_row),
+                ..Entry::row(
+                    &self.fingerprint,
+                    id,
+                    &self.step.endpoint,
+                    action,
+                    &r.table,
+                    &r.image,
+                )
+            });
+        }
+        Ok(())
     }
 }

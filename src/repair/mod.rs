@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod lock;
+pub mod preflight;
 pub mod privileges;
-pub mod rows;
+pub mod session;
 pub mod verify;

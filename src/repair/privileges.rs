@@ -16,6 +16,34 @@ pub enum Need {
     SqlLogBin,
     /// SELECT/INSERT/DELETE on the conflicting table.
     RowWrite,
+    /// SET GLOBAL read_only / super_read_only (--lift-read-only).
+    SetReadOnly,
+}
+
+impl Need {
+    pub fn words(self) -> &'static str {
+        match self {
+            Need::ControlReplication => "stopping and starting replication",
+            Need::SkipCounter => "setting the skip counter",
+            Need::GtidPosition => "skipping a transaction by its GTID",
+            Need::SqlLogBin => "turning the binary log off for replmend's session",
+            Need::RowWrite => "reading, deleting and inserting the conflicting rows",
+            Need::SetReadOnly => "turning read_only off and on again",
+        }
+    }
+}
+
+/// Privilege names compare equal however the server spells them (`READ_ONLY ADMIN` in SHOW
+/// GRANTS for `READ ONLY ADMIN`).
+fn norm(p: &str) -> String {
+    p.trim().to_ascii_uppercase().replace('_', " ")
+}
+
+/// The account holds one of these global privileges (or ALL).
+pub fn has_any(_flavor: Flavor, grants: &[String], options: &[&str]) -> bool {
+    let have = global_privileges(grants);
+    have.iter()
+        .any(|h| h == "ALL PRIVILEGES" || h == "ALL" || options.iter().any(|o| norm(o) == norm(h)))
 }
 
 /// Alternatives: having any one privilege of a list satisfies the need.
@@ -34,6 +62,7 @@ pub fn privileges_for(need: Need, flavor: Flavor) -> &'static [&'static str] {
             &["SYSTEM_VARIABLES_ADMIN", "SESSION_VARIABLES_ADMIN", "SUPER"]
         }
         (Need::RowWrite, _) => &["INSERT", "DELETE", "SELECT"],
+        (Need::SetReadOnly, _) => flavor.set_read_only_privileges(),
         (_, Kind::Mysql) => &["SUPER"],
     }
 }
@@ -72,12 +101,16 @@ pub fn missing(
         let satisfied = if need == Need::RowWrite {
             // Table-level grants are common; the row writes themselves report a denial
             // before anything is journaled, so only global grants are demanded here.
-            options.iter().all(|p| have.iter().any(|h| h == p))
+            options
+                .iter()
+                .all(|p| have.iter().any(|h| norm(h) == norm(p)))
                 || grants
                     .iter()
                     .any(|g| !g.to_ascii_uppercase().contains(" ON *.* "))
         } else {
-            options.iter().any(|p| have.iter().any(|h| h == p))
+            options
+                .iter()
+                .any(|p| have.iter().any(|h| norm(h) == norm(p)))
         };
         if !satisfied && !out.iter().any(|(n, _)| *n == need) {
             out.push((need, options));

@@ -1,0 +1,575 @@
+//! The inspector: from a stopped channel to a full `Diagnosis`, reading the replica's status,
+//! the failing transaction from the source's binlog, and both nodes' current rows. This is
+//! the I/O side of diagnosis; the model and its pure logic are in `diagnosis`.
+
+use anyhow::Result;
+use mysql::prelude::Queryable;
+
+use crate::binlog::decode::cell_from_binlog;
+use crate::binlog::fetch::{self, FetchRequest, RawRowsEvent, RawTransaction};
+use crate::conn::{ConnSpec, Server};
+use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
+use crate::diagnosis::*;
+use crate::exit::{self, Coded};
+use crate::flavor::quote_ident;
+use crate::schema::{self, TableSchema};
+use crate::status::model::ChannelStatus;
+use crate::status::{self, Health, StatusReport};
+use crate::value::Cell;
+
+/// The whole diagnosis of the replica at `spec`, with the reverse direction when the pair is
+/// dual-master.
+pub fn diagnose(
+    spec: &ConnSpec,
+    source_dsn: Option<&str>,
+    channel: Option<&str>,
+) -> Result<Diagnosis> {
+    diagnose_with_source(spec, SourceAt::Dsn(source_dsn), channel)
+}
+
+/// How to reach the source of the diagnosed channel.
+pub enum SourceAt<'a> {
+    /// A DSN of its own, or (None) the address in the replica's status with the replica's
+    /// credentials.
+    Dsn(Option<&'a str>),
+    /// Exactly this server (the other node of a dual-master pair, already known).
+    Spec(&'a ConnSpec),
+}
+
+pub fn diagnose_with_source(
+    spec: &ConnSpec,
+    source_at: SourceAt<'_>,
+    channel: Option<&str>,
+) -> Result<Diagnosis> {
+    let mut replica = Server::connect(spec)?;
+    let report = status::read_status(&mut replica)?;
+    let ch = pick_channel(&report, channel)?;
+    let source_spec = match source_at {
+        SourceAt::Dsn(dsn) => crate::conn::other_spec(dsn, spec, &ch.source_host, ch.source_port)?,
+        SourceAt::Spec(s) => s.clone(),
+    };
+    let mut source = Server::connect(&source_spec);
+    let mut d = diagnose_channel(&mut replica, &report, &ch, source.as_mut().ok())?;
+    if let Err(e) = &source {
+        d.missing.push(format!(
+            "the source {} could not be reached ({e}): row images and the source's rows are unknown",
+            source_spec
+        ));
+    }
+    if let Ok(src) = source.as_mut() {
+        d.reverse = reverse_channel(src, &mut replica, &d);
+    }
+    Ok(d)
+}
+
+fn pick_channel(report: &StatusReport, wanted: Option<&str>) -> Result<ChannelStatus> {
+    if let Some(name) = wanted {
+        let ch = report
+            .channels
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                Coded(
+                    exit::BAD_INPUT,
+                    format!("no replication channel named '{name}'"),
+                )
+            })?;
+        if ch.health != Health::SqlError {
+            return Err(Coded(
+                exit::OK,
+                format!("channel '{name}' is not stopped on an applier error"),
+            )
+            .into());
+        }
+        return Ok(ch.clone());
+    }
+    report
+        .channels
+        .iter()
+        .find(|c| c.health == Health::SqlError)
+        .cloned()
+        .ok_or_else(|| {
+            Coded(
+                exit::OK,
+                format!(
+                    "{}: no channel is stopped on an applier error; nothing to diagnose (see `replmend status`)",
+                    report.server.endpoint
+                ),
+            )
+            .into()
+        })
+}
+
+fn node_ref(s: &mut Server) -> NodeRef {
+    let flags: Option<(i64, i64)> = s
+        .conn
+        .query_first(s.flavor.read_only_query())
+        .ok()
+        .flatten();
+    let (ro, sro) = flags.unwrap_or((0, 0));
+    NodeRef {
+        endpoint: s.spec.endpoint(),
+        flavor: s.flavor,
+        server_id: s.server_id,
+        server_uuid: s.server_uuid.clone(),
+        read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+    }
+}
+
+/// rekey's facts: the conflicting key is one AUTO_INCREMENT column, and the first value above
+/// every row this node holds.
+fn auto_key(server: &mut Server, schema: &TableSchema, key: Option<&KeyRef>) -> Option<AutoKey> {
+    let col = schema.auto_increment_key(key?)?;
+    let sql = format!(
+        "SELECT COALESCE(MAX({}), 0) + 1 FROM {}",
+        quote_ident(&col.name),
+        crate::sql::table_sql(&schema.table)
+    );
+    let next: Option<u64> = server.conn.query_first(sql).ok().flatten();
+    Some(AutoKey {
+        column: col.name.clone(),
+        invisible: col.invisible,
+        next: next?,
+    })
+}
+
+/// Diagnoses one stopped channel of `replica`. `source` is the server it replicates from, if
+/// reachable.
+pub fn diagnose_channel(
+    replica: &mut Server,
+    report: &StatusReport,
+    ch: &ChannelStatus,
+    mut source: Option<&mut Server>,
+) -> Result<Diagnosis> {
+    let err = ch
+        .applier_error()
+        .cloned()
+        .expect("a channel in SqlError has an error");
+    let parsed = errortext::parse(err.number, &err.message);
+    if parsed.event.is_none()
+        && !parsed.statement_based
+        && err.message.starts_with("Coordinator stopped")
+    {
+        return Err(Coded(
+            exit::UNSUPPORTED_INCIDENT,
+            format!(
+                "the failed worker's own error could not be read from performance_schema.replication_applier_status_by_worker \
+                 (performance_schema off, or SELECT on it not granted); the coordinator only says: {}",
+                err.message
+            ),
+        )
+        .into());
+    }
+    let kind = parsed.conflict_kind().map_err(|e| match e {
+        Undiagnosable::UnknownError { errno, .. } => Coded(
+            exit::UNSUPPORTED_INCIDENT,
+            format!(
+                "error {errno} is not a row conflict replmend can diagnose (it handles 1062 and 1032); the server said: {}",
+                err.message
+            ),
+        ),
+        other => Coded(exit::UNSUPPORTED_INCIDENT, other.to_string()),
+    })?;
+    let mut missing = Vec::new();
+    let worker_gtid = ch
+        .failed_worker()
+        .and_then(|w| w.applying_transaction.clone())
+        .or_else(|| parsed.gtid.clone())
+        .and_then(|g| Gtid::parse(&g));
+
+    let transaction = match (
+        source.as_deref_mut(),
+        ch.relay_source_log_file.clone(),
+        ch.exec_source_log_pos,
+    ) {
+        (Some(src), Some(file), Some(pos)) => {
+            // Exec_Source_Log_Pos is in Relay_Source_Log_File: the failing transaction starts
+            // there (or a little later on a multi-threaded applier).
+            let req = FetchRequest {
+                file,
+                start_pos: pos,
+                failed_end_log_pos: parsed.end_log_pos,
+                gtid: worker_gtid.clone(),
+            };
+            match fetch::fetch_transaction(&src.spec, src.flavor, &req) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    missing.push(format!(
+                        "the failing transaction could not be read from the source: {e}"
+                    ));
+                    None
+                }
+            }
+        }
+        (Some(_), _, _) => {
+            missing.push("the replica reports no executed source coordinates".into());
+            None
+        }
+        (None, _, _) => None,
+    };
+
+    let failed_event = transaction
+        .as_ref()
+        .and_then(|t| failed_event(t, &parsed, kind));
+    let table = match (&failed_event, parsed.table_guess()) {
+        (Some(ev), _) => ev.table.clone(),
+        (None, Some((schema, name))) => TableRef { schema, name },
+        (None, None) => {
+            return Err(Coded(
+                exit::UNSUPPORTED_INCIDENT,
+                format!("cannot tell which table failed from: {}", err.message),
+            )
+            .into());
+        }
+    };
+    let replica_schema = schema::load(&mut replica.conn, &replica.spec.endpoint(), &table)?;
+    let source_schema = match source.as_deref_mut() {
+        Some(src) => match schema::load(&mut src.conn, &src.spec.endpoint(), &table) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                missing.push(format!("table definition on the source: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let decode_schema = source_schema.as_ref().unwrap_or(&replica_schema);
+    let key = match kind {
+        ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => parsed
+            .key_name
+            .as_deref()
+            .and_then(|n| replica_schema.key(n))
+            .cloned(),
+        _ => replica_schema.identifying_key().cloned(),
+    };
+    if key.is_none() {
+        missing.push(format!(
+            "{table} has no usable unique key{}: rows cannot be identified exactly",
+            parsed
+                .key_name
+                .as_deref()
+                .map(|k| format!(" named {k}"))
+                .unwrap_or_default()
+        ));
+    }
+
+    let mut conflicts = Vec::new();
+    if let (Some(trx), Some(key)) = (&transaction, &key) {
+        for ev in trx
+            .events
+            .iter()
+            .filter(|e| e.table == table && event_matches(e, kind))
+        {
+            for (i, (before, after)) in ev.rows.iter().enumerate() {
+                let image = match kind {
+                    ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => after,
+                    _ => before,
+                };
+                let Some(image) = image else { continue };
+                let event_row = image_row(image, decode_schema);
+                let Some(key_values) = key_values(&event_row, key) else {
+                    missing.push(format!(
+                        "row {i} of the event does not carry all columns of key {}",
+                        key.name
+                    ));
+                    continue;
+                };
+                let replica_row = fetch_row(replica, &replica_schema, &key_values)?;
+                let conflicts_here = match kind {
+                    ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => {
+                        replica_row.is_some()
+                    }
+                    _ => replica_row.is_none(),
+                };
+                if !conflicts_here {
+                    continue;
+                }
+                let (source_row, known) = match (source.as_deref_mut(), source_schema.as_ref()) {
+                    (Some(src), Some(ss)) => (fetch_row(src, ss, &key_values)?, true),
+                    _ => (None, false),
+                };
+                let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), known);
+                conflicts.push(Conflict {
+                    row_index: i,
+                    key: key_values,
+                    event_before: if ev.kind == RowsEventKind::Update {
+                        before.as_ref().map(|b| image_row(b, decode_schema))
+                    } else {
+                        None
+                    },
+                    event_row,
+                    replica_row,
+                    source_row,
+                    verdict,
+                });
+            }
+        }
+    }
+
+    let file = ch.relay_source_log_file.clone().unwrap_or_default();
+    let transaction = transaction.map(|t| summarize(t, &parsed, &file));
+    let gtid = transaction
+        .as_ref()
+        .and_then(|t| t.gtid.clone())
+        .or(worker_gtid);
+    let fingerprint = compare::fingerprint(&[
+        &report
+            .server
+            .server_uuid
+            .clone()
+            .unwrap_or_else(|| report.server.server_id.to_string()),
+        &ch.name,
+        &err.number.to_string(),
+        ch.relay_source_log_file.as_deref().unwrap_or(""),
+        &ch.exec_source_log_pos.unwrap_or(0).to_string(),
+        &parsed.end_log_pos.unwrap_or(0).to_string(),
+        &gtid.as_ref().map(|g| g.to_string()).unwrap_or_default(),
+    ]);
+    let gtid_enabled =
+        replica.flavor.is_mariadb() || report.server.gtid_mode.as_deref() == Some("ON");
+    let auto_key = auto_key(replica, &replica_schema, key.as_ref());
+    Ok(Diagnosis {
+        schema: DIAGNOSIS_SCHEMA,
+        replica: node_ref(replica),
+        source: source.map(node_ref),
+        generated_columns: replica_schema.generated_columns(),
+        auto_key,
+        channel: ch.name.clone(),
+        kind,
+        error: ErrorFacts {
+            errno: err.number,
+            message: err.message.clone(),
+            key_name: parsed.key_name.clone(),
+            quoted_value: parsed.quoted_value.clone(),
+            worker: parsed.worker,
+        },
+        row_key: replica_schema
+            .identifying_key()
+            .filter(|k| k.kind == KeyKind::Primary)
+            .or(key.as_ref())
+            .map(|k| k.columns.clone())
+            .unwrap_or_default(),
+        table,
+        key,
+        gtid_positioning: ch.gtid_positioning,
+        gtid_enabled,
+        gtid_slave_pos: report.server.gtid_slave_pos.clone(),
+        transaction_executed: match &gtid {
+            Some(g) => gtid_executed_on(replica, g, report.server.gtid_slave_pos.as_deref()),
+            None => false,
+        },
+        transaction: transaction.map(|mut t| {
+            t.gtid = gtid.clone();
+            t
+        }),
+        conflicts,
+        upcoming: Vec::new(),
+        reverse: None,
+        missing,
+        fingerprint,
+    })
+}
+
+fn event_matches(ev: &RawRowsEvent, kind: ConflictKind) -> bool {
+    matches!(
+        (ev.kind, kind),
+        (RowsEventKind::Write, ConflictKind::DuplicateOnWrite)
+            | (RowsEventKind::Update, ConflictKind::DuplicateOnUpdate)
+            | (RowsEventKind::Update, ConflictKind::MissingOnUpdate)
+            | (RowsEventKind::Delete, ConflictKind::MissingOnDelete)
+    )
+}
+
+fn failed_event<'t>(
+    trx: &'t RawTransaction,
+    parsed: &ParsedError,
+    kind: ConflictKind,
+) -> Option<&'t RawRowsEvent> {
+    parsed
+        .end_log_pos
+        .and_then(|p| trx.events.iter().find(|e| e.end_log_pos == p))
+        .or_else(|| trx.events.iter().find(|e| event_matches(e, kind)))
+}
+
+fn summarize(t: RawTransaction, parsed: &ParsedError, file: &str) -> Transaction {
+    let failed_pos = parsed.end_log_pos.unwrap_or(0);
+    let events: Vec<EventSummary> = t
+        .events
+        .iter()
+        .map(|e| EventSummary {
+            kind: e.kind,
+            table: e.table.clone(),
+            rows: e.rows.len(),
+            end_log_pos: e.end_log_pos,
+            failed: e.end_log_pos == failed_pos,
+        })
+        .collect();
+    Transaction {
+        source_log_file: file.to_string(),
+        start_pos: t.start_pos,
+        end_pos: t.end_pos,
+        failed_event_end_log_pos: failed_pos,
+        gtid: t.gtid,
+        rows_total: events.iter().map(|e| e.rows).sum(),
+        events,
+        statement: t.statement,
+        bytes_read: t.bytes_read,
+    }
+}
+
+fn image_row(image: &fetch::ImageRow, schema: &TableSchema) -> Row {
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for (i, v) in image.iter().enumerate() {
+        let (Some(v), Some(col)) = (v, schema.columns.get(i)) else {
+            continue;
+        };
+        columns.push(col.name.clone());
+        values.push(cell_from_binlog(v, col));
+    }
+    Row { columns, values }
+}
+
+fn key_values(row: &Row, key: &KeyRef) -> Option<Vec<(String, Cell)>> {
+    key.columns
+        .iter()
+        .map(|c| row.get(c).map(|v| (c.clone(), v.clone())))
+        .collect()
+}
+
+/// The node's current row with these key values, by bound parameters.
+pub fn fetch_row(
+    server: &mut Server,
+    schema: &TableSchema,
+    key: &[(String, Cell)],
+) -> Result<Option<Row>> {
+    let columns = schema.column_names();
+    let st = crate::sql::select_by_key(&schema.table, &columns, key, false);
+    Ok(crate::conn::read_row(
+        &mut server.conn,
+        schema,
+        &columns,
+        &st,
+    )?)
+}
+
+/// Looks at the source's own replication: in a dual-master pair it replicates from this
+/// replica, and may be stopped on the same key.
+fn reverse_channel(
+    source: &mut Server,
+    replica: &mut Server,
+    d: &Diagnosis,
+) -> Option<ReverseChannel> {
+    let report = status::read_status(source).ok()?;
+    let ch = report.channels.iter().find(|c| {
+        c.source_server_id == Some(replica.server_id)
+            || (c.source_port == replica.spec.port && same_host(&c.source_host, &replica.spec.host))
+    })?;
+    let mut rc = ReverseChannel {
+        dual_master: true,
+        channel: ch.name.clone(),
+        stopped: ch.health != Health::Healthy,
+        errno: ch.applier_error().map(|e| e.number),
+        error: ch.applier_error().map(|e| e.message.clone()),
+        same_key: false,
+        diagnosis: None,
+    };
+    if ch.health == Health::SqlError
+        && let Ok(rev) = diagnose_channel(source, &report, ch, Some(replica))
+    {
+        rc.same_key = rev.table == d.table
+            && !rev.conflicts.is_empty()
+            && rev
+                .conflicts
+                .iter()
+                .all(|c| d.conflicts.iter().any(|o| o.key == c.key));
+        rc.diagnosis = Some(Box::new(rev));
+    }
+    Some(rc)
+}
+
+/// Batch mode: the rows that the next transactions in the source's binlog will find already
+/// present on the replica (same table, same key), up to `max` transactions and 64 MiB.
+pub fn look_ahead(
+    d: &mut Diagnosis,
+    replica_spec: &ConnSpec,
+    source_spec: &ConnSpec,
+    max: usize,
+) -> Result<()> {
+    let (Some(trx), Some(key), Some(src)) = (&d.transaction, &d.key, &d.source) else {
+        return Ok(());
+    };
+    if d.kind != ConflictKind::DuplicateOnWrite || max == 0 {
+        return Ok(());
+    }
+    let following = fetch::fetch_following(
+        source_spec,
+        src.flavor,
+        &trx.source_log_file,
+        trx.end_pos,
+        max,
+        64 << 20,
+    )?;
+    let mut replica = Server::connect(replica_spec)?;
+    let mut source = Server::connect(source_spec)?;
+    let rs = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
+    let ss = schema::load(&mut source.conn, &source.spec.endpoint(), &d.table)?;
+    let mut seen: Vec<Vec<(String, Cell)>> = d.conflicts.iter().map(|c| c.key.clone()).collect();
+    for t in &following {
+        for ev in t
+            .events
+            .iter()
+            .filter(|e| e.table == d.table && e.kind == RowsEventKind::Write)
+        {
+            for (i, (_, after)) in ev.rows.iter().enumerate() {
+                let Some(after) = after else { continue };
+                let event_row = image_row(after, &ss);
+                let Some(kv) = key_values(&event_row, key) else {
+                    continue;
+                };
+                if seen.contains(&kv) {
+                    continue;
+                }
+                let Some(replica_row) = fetch_row(&mut replica, &rs, &kv)? else {
+                    continue;
+                };
+                let source_row = fetch_row(&mut source, &ss, &kv)?;
+                let verdict = compare::verdict(Some(&replica_row), source_row.as_ref(), true);
+                seen.push(kv.clone());
+                d.upcoming.push(Conflict {
+                    row_index: i,
+                    key: kv,
+                    event_row,
+                    event_before: None,
+                    replica_row: Some(replica_row),
+                    source_row,
+                    verdict,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the replica already counts this GTID as executed.
+fn gtid_executed_on(replica: &mut Server, gtid: &Gtid, slave_pos: Option<&str>) -> bool {
+    match gtid {
+        Gtid::Mysql { .. } => replica
+            .conn
+            .exec_first::<i64, _, _>("SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)", (gtid.to_string(),))
+            .ok()
+            .flatten()
+            == Some(1),
+        Gtid::Mariadb { domain, seq, .. } => slave_pos.unwrap_or("").split(',').any(|p| {
+            matches!(Gtid::parse(p), Some(Gtid::Mariadb { domain: d, seq: s, .. }) if d == *domain && s >= *seq)
+        }),
+    }
+}
+
+fn same_host(a: &str, b: &str) -> bool {
+    let norm = |h: &str| match h {
+        "localhost" | "::1" => "127.0.0.1".to_string(),
+        other => other.to_ascii_lowercase(),
+    };
+    norm(a) == norm(b)
+}

@@ -1,0 +1,23 @@
+//! replmend: diagnose and repair MySQL/MariaDB replication stopped by row conflicts.
+//!
+//! Layout: `cli` parses; `ops` glues arguments to the work; the edges (`conn`, `binlog::fetch`,
+//! `journal`, `repair`) talk to servers and disks; the middle (`flavor`, `diagnosis`,
+//! `planner`, `schema`, `value`, `status::model`) is pure and unit-tested. `error` maps every
+//! failure to one exit code in one place.
+
+pub mod binlog;
+pub mod cli;
+pub mod conn;
+pub mod diagnosis;
+pub mod error;
+pub mod exit;
+pub mod flavor;
+pub mod inspect;
+pub mod journal;
+pub mod ops;
+pub mod planner;
+pub mod repair;
+pub mod schema;
+pub mod sql;
+pub mod status;
+pub mod value;

@@ -1,0 +1,162 @@
+//! The preflight: one step, before the first change, that checks everything the chosen plan
+//! needs on every node it touches — the node is reachable, the account holds the privileges
+//! each step needs, a read-only node either lets this account write or the plan lifts
+//! read_only (and may), a skip never uses the skip counter where GTIDs are on and always
+//! knows its GTID. Anything missing is named with how to fix it, and nothing is changed.
+
+use mysql::prelude::Queryable;
+use thiserror::Error;
+
+use super::apply::Nodes;
+use super::privileges::{self, Need};
+use crate::diagnosis::ReadOnly;
+use crate::flavor::Flavor;
+use crate::planner::playbook::StepTemplate;
+use crate::planner::{Plan, Step};
+
+#[derive(Debug, Error)]
+#[error("preflight refused the plan, nothing was changed: {}", .problems.join("; "))]
+pub struct PreflightError {
+    pub problems: Vec<String>,
+}
+
+/// What a step needs from the account on its node.
+fn needs(step: &Step) -> Vec<Need> {
+    match step.action {
+        StepTemplate::StopApplier | StepTemplate::StartApplier => vec![Need::ControlReplication],
+        StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows => {
+            vec![Need::SqlLogBin, Need::RowWrite]
+        }
+        StepTemplate::ReinsertUnderFreshKey => vec![Need::RowWrite],
+        StepTemplate::SkipTransaction if step.gtid.is_some() => vec![Need::GtidPosition],
+        StepTemplate::SkipTransaction => vec![Need::SkipCounter],
+        StepTemplate::LiftReadOnly | StepTemplate::RestoreReadOnly => vec![Need::SetReadOnly],
+        StepTemplate::Verify => vec![],
+    }
+}
+
+/// A node's state as the preflight reads it.
+struct NodeFacts {
+    flavor: Flavor,
+    grants: Vec<String>,
+    read_only: ReadOnly,
+    gtid_mode_on: bool,
+}
+
+fn read_facts(nodes: &mut Nodes, endpoint: &str) -> anyhow::Result<NodeFacts> {
+    let server = nodes.get(endpoint)?;
+    let grants: Vec<String> = server.conn.query("SHOW GRANTS FOR CURRENT_USER()")?;
+    let (ro, sro): (i64, i64) = server
+        .conn
+        .query_first(server.flavor.read_only_query())?
+        .unwrap_or((0, 0));
+    let gtid_mode_on = match server.flavor.is_mariadb() {
+        true => false,
+        false => {
+            let mode: Option<String> = server.conn.query_first("SELECT @@GLOBAL.gtid_mode")?;
+            mode.as_deref() == Some("ON")
+        }
+    };
+    Ok(NodeFacts {
+        flavor: server.flavor,
+        grants,
+        read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+        gtid_mode_on,
+    })
+}
+
+/// Checks the plan against every node it names; Ok only when every step can run.
+pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), PreflightError> {
+    let mut problems = Vec::new();
+    let mut endpoints: Vec<String> = plan.endpoints().into_iter().map(String::from).collect();
+    endpoints.extend(
+        extra
+            .iter()
+            .filter(|e| !endpoints.contains(e))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    for ep in &endpoints {
+        let facts = match read_facts(nodes, ep) {
+            Ok(f) => f,
+            Err(e) => {
+                problems.push(format!(
+                    "{ep} cannot be checked ({}): every node the plan names must be reachable",
+                    crate::error::message(&e)
+                ));
+                continue;
+            }
+        };
+        let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.endpoint == *ep).collect();
+        problems.extend(privilege_problems(ep, &steps, &facts));
+        problems.extend(read_only_problems(ep, plan, &steps, &facts));
+        problems.extend(gtid_problems(ep, &steps, &facts));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightError { problems })
+    }
+}
+
+fn privilege_problems(ep: &str, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
+    let wanted: Vec<Need> = steps.iter().flat_map(|s| needs(s)).collect();
+    privileges::missing(&wanted, f.flavor, &f.grants)
+        .into_iter()
+        .map(|(need, options)| {
+            format!(
+                "{ep}: {} needs {} (GRANT {} ON *.* TO …)",
+                need.words(),
+                options.join(" or "),
+                options[0]
+            )
+        })
+        .collect()
+}
+
+fn read_only_problems(ep: &str, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
+    if f.read_only == ReadOnly::Off {
+        return Vec::new();
+    }
+    let lifted = steps.iter().any(|s| s.action == StepTemplate::LiftReadOnly);
+    let blocked: Vec<usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.endpoint == ep && s.blocked_by_read_only())
+        .map(|(i, _)| i + 1)
+        .collect();
+    if blocked.is_empty() || lifted {
+        return Vec::new();
+    }
+    let bypass = f.flavor.read_only_bypass(f.read_only);
+    if !bypass.is_empty() && privileges::has_any(f.flavor, &f.grants, bypass) {
+        return Vec::new();
+    }
+    let how = match bypass {
+        [] => String::new(),
+        b => format!(", or grant {} to this account", b.join(" or ")),
+    };
+    vec![format!(
+        "{ep} has {}=ON: step(s) {} would fail with error 1290; pass --lift-read-only (replmend turns it off for its own writes and back on right after){how}",
+        f.read_only.variable(),
+        blocked
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    )]
+}
+
+fn gtid_problems(ep: &str, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
+    steps
+        .iter()
+        .filter(|s| s.action == StepTemplate::SkipTransaction && s.gtid.is_none())
+        .filter(|_| f.gtid_mode_on)
+        .map(|_| {
+            format!(
+                "{ep} has gtid_mode=ON: a skip must name the failing transaction's GTID, and it is not known"
+            )
+        })
+        .collect()
+}

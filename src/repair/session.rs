@@ -1,0 +1,327 @@
+//! A repair session: find the incident, and for each one take the lock, re-diagnose and
+//! compare fingerprints, run the preflight, apply the plan, verify. Used by scripted
+//! `repair --yes` and by the wizard alike; `ops::repair` only glues arguments to it.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::apply::{Applier, ApplyReport, Nodes, StepResult};
+use super::lock::RepairLock;
+use super::verify::Resumed;
+use crate::conn::{ConnSpec, Server};
+use crate::diagnosis::{Diagnosis, ReadOnly, Row, TableRef};
+use crate::exit::{self, Coded};
+use crate::journal::{self, Entry, Journal};
+use crate::planner::playbook::Playbook;
+use crate::planner::{Plan, PlanSet, Policy, RemedyId, Winner};
+use crate::schema;
+use crate::status::Health;
+use crate::value::Cell;
+
+/// What the session needs besides the policy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The source's own DSN, when it is not reached with the replica's credentials.
+    pub source_dsn: Option<String>,
+    pub channel: Option<String>,
+    pub timeout: Duration,
+    /// Batch mode: how many following transactions to read ahead for the same conflicts.
+    pub lookahead: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairOutcome {
+    /// Replication runs and has caught up.
+    Repaired,
+    /// It stopped again (another incident, or one the policy does not cover).
+    StoppedAgain,
+    NothingToDo,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Incident {
+    pub fingerprint: String,
+    pub table: String,
+    pub errno: u32,
+    pub remedy: RemedyId,
+    pub winner: Option<String>,
+    pub plan: Plan,
+    pub applied: ApplyReport,
+}
+
+impl Incident {
+    pub fn stopped_again(&self) -> bool {
+        self.applied
+            .resumed
+            .values()
+            .any(|r| matches!(r, Resumed::StoppedAgain { .. }))
+    }
+}
+
+pub struct Session {
+    pub options: Options,
+    pub playbooks: Vec<Playbook>,
+    pub journal: Journal,
+    pub on_step: fn(&StepResult),
+}
+
+/// The incident to work on: this replica's, or, in a dual-master pair whose replica is
+/// already running again (a repair interrupted halfway), its source's — with the winner
+/// named from that side.
+pub fn find_incident(
+    spec: &ConnSpec,
+    options: &Options,
+    policy: &Policy,
+) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
+    match crate::inspect::diagnose(
+        spec,
+        options.source_dsn.as_deref(),
+        options.channel.as_deref(),
+    ) {
+        Ok(d) => Ok(Some((d, spec.clone(), policy.clone()))),
+        Err(e) if crate::error::exit_code(&e) == exit::OK => other_side(spec, options, policy),
+        Err(e) => Err(e),
+    }
+}
+
+fn other_side(
+    spec: &ConnSpec,
+    options: &Options,
+    policy: &Policy,
+) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
+    let mut replica = Server::connect(spec)?;
+    let report = crate::status::read_status(&mut replica)?;
+    for ch in &report.channels {
+        let src = crate::conn::other_spec(
+            options.source_dsn.as_deref(),
+            spec,
+            &ch.source_host,
+            ch.source_port,
+        )?;
+        let Ok(mut s) = Server::connect(&src) else {
+            continue;
+        };
+        // A direction restarted by an interrupted repair may still be applying: let it
+        // finish, so the other side is judged on the rows as they will be.
+        if ch.sql_thread == crate::status::model::ThreadState::Running {
+            let target = super::verify::binlog_end(&mut s)?;
+            super::verify::wait_resumed(&mut replica, &ch.name, target, options.timeout)?;
+        }
+        let Ok(sr) = crate::status::read_status(&mut s) else {
+            continue;
+        };
+        let stopped_on_us = sr.channels.iter().any(|c| {
+            c.health == Health::SqlError
+                && (c.source_server_id == Some(replica.server_id) || c.source_port == spec.port)
+        });
+        if stopped_on_us {
+            let d = crate::inspect::diagnose_with_source(
+                &src,
+                crate::inspect::SourceAt::Spec(spec),
+                None,
+            )?;
+            let winner = match &policy.winner {
+                Winner::Source => Winner::Replica,
+                Winner::Replica => Winner::Source,
+                w => w.clone(),
+            };
+            let pol = Policy {
+                winner,
+                ..policy.clone()
+            };
+            return Ok(Some((d, src, pol)));
+        }
+    }
+    // Nothing stopped on an error anywhere: healthy, or stopped without an error — which is
+    // not "nothing to do".
+    if let Some(ch) = report.channels.iter().find(|c| c.health != Health::Healthy) {
+        return Err(Coded(
+            exit::NOT_RUNNING,
+            format!(
+                "{}: channel '{}' is not running ({}) but stopped on no applier error: nothing replmend can repair; see `replmend status`",
+                report.server.endpoint,
+                ch.name,
+                match ch.health {
+                    Health::IoError => "its receiver stopped on an error",
+                    _ => "a replication thread is stopped or still connecting",
+                }
+            ),
+        )
+        .into());
+    }
+    Ok(None)
+}
+
+/// A run killed after lifting read_only left it off: put it back before anything else.
+pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    for (node, state) in journal::pending_read_only(journal.path())? {
+        let (host, port) = crate::conn::spec::split_endpoint(&node)
+            .with_context(|| format!("journal names node {node:?}"))?;
+        let mut server = Server::connect(&creds.with_endpoint(host, port))?;
+        for sql in server.flavor.restore_read_only(state) {
+            mysql::prelude::Queryable::query_drop(&mut server.conn, &sql)
+                .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))
+                .with_context(|| format!("putting {} back on on {node}", state.variable()))?;
+        }
+        journal.append(&[Entry::read_only(
+            "recovery",
+            &node,
+            journal::Action::RestoreReadOnly,
+            state,
+        )])?;
+        done.push(format!(
+            "{} was left off on {node} by an interrupted run: it is ON again",
+            state.variable()
+        ));
+    }
+    Ok(done)
+}
+
+fn specs_for(d: &Diagnosis, replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Vec<ConnSpec>> {
+    let mut specs = vec![replica.clone()];
+    if let Some(src) = &d.source {
+        let (host, port) =
+            crate::conn::spec::split_endpoint(&src.endpoint).context("source endpoint")?;
+        specs.push(crate::conn::other_spec(source_dsn, replica, host, port)?);
+    }
+    Ok(specs)
+}
+
+/// The source the diagnosis names: the plan's verification needs it even when no step runs
+/// there, so the preflight checks it too.
+fn source_endpoint(d: &Diagnosis) -> Vec<String> {
+    d.source.iter().map(|s| s.endpoint.clone()).collect()
+}
+
+/// Both nodes hold the same version of every row the plan changed (including rekeyed ones).
+fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
+    let Some(src) = &d.source else {
+        return Ok(false);
+    };
+    let mut keys: Vec<(&TableRef, &Vec<(String, Cell)>)> = Vec::new();
+    for r in plan.steps.iter().flat_map(|s| &s.rows) {
+        if !keys.iter().any(|(t, k)| *t == &r.table && *k == &r.key) {
+            keys.push((&r.table, &r.key));
+        }
+    }
+    let mut versions: [Vec<Option<Row>>; 2] = Default::default();
+    for (side, ep) in [&d.replica.endpoint, &src.endpoint].into_iter().enumerate() {
+        let server = nodes.get(ep)?;
+        let sch = schema::load(&mut server.conn, ep, &d.table)?;
+        for (_, key) in &keys {
+            versions[side].push(crate::inspect::fetch_row(server, &sch, key)?);
+        }
+    }
+    Ok(versions[0] == versions[1])
+}
+
+impl Session {
+    /// Applies one planned incident after the safety checks; returns what happened.
+    pub fn apply_one(
+        &mut self,
+        d: &Diagnosis,
+        ps: &PlanSet,
+        replica: &ConnSpec,
+        policy: &Policy,
+    ) -> Result<Incident> {
+        if ps.plan.is_none() {
+            return Err(Coded(
+                exit::REFUSED,
+                "no remedy applies to this incident; nothing was changed".into(),
+            )
+            .into());
+        }
+        let specs = specs_for(d, replica, self.options.source_dsn.as_deref())?;
+        let spec_refs: Vec<&ConnSpec> = specs.iter().collect();
+        let _lock = RepairLock::acquire(&spec_refs)?;
+        let (again, plan) = self.recheck(d, ps, replica, &specs, policy)?;
+        let mut nodes = Nodes::new(specs);
+        super::preflight::check(&plan, &mut nodes, &source_endpoint(&again))?;
+        let mut printer = |r: &StepResult| (self.on_step)(r);
+        let mut applier = Applier {
+            nodes: &mut nodes,
+            journal: &mut self.journal,
+            fingerprint: d.fingerprint.clone(),
+            timeout: self.options.timeout,
+            on_step: &mut printer,
+        };
+        let mut applied = applier.apply(&plan)?;
+        if applied.resumed.values().all(|r| *r == Resumed::CaughtUp) {
+            applied.rows_agree = Some(rows_agree(&again, &plan, &mut nodes)?);
+        }
+        Ok(Incident {
+            fingerprint: d.fingerprint.clone(),
+            table: d.table.to_string(),
+            errno: d.error.errno,
+            remedy: plan.remedy,
+            winner: plan.winner_endpoint.clone(),
+            plan,
+            applied,
+        })
+    }
+
+    /// The incident must still be the one the plan was made for: diagnosed again under the
+    /// lock, planned again, fingerprints compared. Returns the fresh diagnosis and plan.
+    fn recheck(
+        &self,
+        d: &Diagnosis,
+        ps: &PlanSet,
+        replica: &ConnSpec,
+        specs: &[ConnSpec],
+        policy: &Policy,
+    ) -> Result<(Diagnosis, Plan)> {
+        let mut again = crate::inspect::diagnose(
+            replica,
+            self.options.source_dsn.as_deref(),
+            self.options.channel.as_deref(),
+        )
+        .map_err(|e| {
+            Coded(
+                exit::REFUSED,
+                format!(
+                    "the incident changed since it was diagnosed ({}); nothing was changed",
+                    crate::error::message(&e)
+                ),
+            )
+        })?;
+        if self.options.lookahead > 0
+            && policy.remedy.is_none_or(|r| r == RemedyId::Overwrite)
+            && let Some(source) = specs.get(1)
+        {
+            crate::inspect::look_ahead(&mut again, replica, source, self.options.lookahead)?;
+        }
+        let again_ps = crate::planner::plan(&again, &self.playbooks, policy)?;
+        if again.fingerprint != d.fingerprint
+            || again_ps.reverse_fingerprint != ps.reverse_fingerprint
+        {
+            return Err(Coded(
+                exit::REFUSED,
+                format!(
+                    "the replica moved on since the diagnosis (incident {} is now {}); nothing was changed",
+                    d.fingerprint, again.fingerprint
+                ),
+            )
+            .into());
+        }
+        let plan = again_ps
+            .plan
+            .or_else(|| ps.plan.clone())
+            .expect("checked by the caller");
+        Ok((again, plan))
+    }
+}
+
+/// The read-only state a diagnosis found on the nodes a plan writes to, for messages.
+pub fn read_only_nodes(d: &Diagnosis) -> Vec<(String, ReadOnly)> {
+    let mut out = Vec::new();
+    for n in [Some(&d.replica), d.source.as_ref()].into_iter().flatten() {
+        if n.read_only != ReadOnly::Off {
+            out.push((n.endpoint.clone(), n.read_only));
+        }
+    }
+    out
+}

@@ -1,0 +1,169 @@
+//! The one SQL builder: every statement replmend sends to change or read a row is built here,
+//! with quoted identifiers and bound parameters. The planner puts these statements in the
+//! plan; the applier, diagnose and restore execute exactly them. Pure: no I/O.
+
+use serde::Serialize;
+
+use crate::diagnosis::{Row, TableRef};
+use crate::flavor::quote_ident;
+use crate::value::Cell;
+
+/// What a statement is for, so the applier knows what to do with its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Role {
+    /// Run it; no result expected (STOP/START, SET, START TRANSACTION, COMMIT).
+    Control,
+    /// A locking read of the step's row `row`: its result is compared with what the plan
+    /// expects there before anything is written.
+    Check { row: usize },
+    /// Changes the step's row `row` (journaled first).
+    Write { row: usize },
+}
+
+/// One SQL statement with its bound parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Cell>,
+    pub role: Role,
+}
+
+impl Statement {
+    pub fn plain(sql: impl Into<String>) -> Statement {
+        Statement {
+            sql: sql.into(),
+            params: Vec::new(),
+            role: Role::Control,
+        }
+    }
+
+    fn with_role(mut self, role: Role) -> Statement {
+        self.role = role;
+        self
+    }
+
+    /// The parameters as the driver binds them.
+    pub fn bind(&self) -> Vec<mysql::Value> {
+        self.params.iter().map(Cell::to_param).collect()
+    }
+}
+
+pub fn table_sql(t: &TableRef) -> String {
+    format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name))
+}
+
+/// `k1 <=> ? AND k2 <=> ?`: NULL-safe, so a key holding NULL (unique keys allow it) matches.
+fn where_key(key: &[(String, Cell)]) -> String {
+    key.iter()
+        .map(|(c, _)| format!("{} <=> ?", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+fn key_params(key: &[(String, Cell)]) -> Vec<Cell> {
+    key.iter().map(|(_, v)| v.clone()).collect()
+}
+
+/// `SELECT cols FROM t WHERE key` (with `FOR UPDATE` inside a repair's transaction).
+pub fn select_by_key(
+    table: &TableRef,
+    columns: &[String],
+    key: &[(String, Cell)],
+    for_update: bool,
+) -> Statement {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    Statement::plain(format!(
+        "SELECT {} FROM {} WHERE {}{}",
+        cols.join(", "),
+        table_sql(table),
+        where_key(key),
+        if for_update { " FOR UPDATE" } else { "" }
+    ))
+    .params(key_params(key))
+}
+
+/// `DELETE FROM t WHERE key` for exactly this key.
+pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)]) -> Statement {
+    Statement::plain(format!(
+        "DELETE FROM {} WHERE {}",
+        table_sql(table),
+        where_key(key)
+    ))
+    .params(key_params(key))
+}
+
+/// `INSERT INTO t (cols) VALUES (?, …)` of a row image; generated columns are left to the
+/// server (it refuses values for them).
+pub fn insert_row(table: &TableRef, row: &Row, generated: &[String]) -> Statement {
+    let mut cols = Vec::new();
+    let mut params = Vec::new();
+    for (name, value) in row.columns.iter().zip(&row.values) {
+        if generated.contains(name) {
+            continue;
+        }
+        cols.push(quote_ident(name));
+        params.push(value.clone());
+    }
+    Statement::plain(format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        table_sql(table),
+        cols.join(", "),
+        vec!["?"; cols.len()].join(", ")
+    ))
+    .params(params)
+}
+
+impl Statement {
+    fn params(mut self, params: Vec<Cell>) -> Statement {
+        self.params = params;
+        self
+    }
+
+    pub fn check(self, row: usize) -> Statement {
+        self.with_role(Role::Check { row })
+    }
+
+    pub fn write(self, row: usize) -> Statement {
+        self.with_role(Role::Write { row })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> TableRef {
+        TableRef {
+            schema: "we`ird db".into(),
+            name: "t".into(),
+        }
+    }
+
+    #[test]
+    fn statements_quote_identifiers_and_bind_values() {
+        let key = vec![("id`x".to_string(), Cell::Text("a'b".into()))];
+        let d = delete_by_key(&t(), &key);
+        assert_eq!(d.sql, "DELETE FROM `we``ird db`.`t` WHERE `id``x` <=> ?");
+        assert_eq!(d.params, vec![Cell::Text("a'b".into())]);
+        let s = select_by_key(&t(), &["id`x".into(), "v".into()], &key, true);
+        assert_eq!(
+            s.sql,
+            "SELECT `id``x`, `v` FROM `we``ird db`.`t` WHERE `id``x` <=> ? FOR UPDATE"
+        );
+        let row = Row {
+            columns: vec!["id".into(), "total".into(), "v".into()],
+            values: vec![
+                Cell::Number("1".into()),
+                Cell::Number("3".into()),
+                Cell::Null,
+            ],
+        };
+        let i = insert_row(&t(), &row, &["total".into()]);
+        assert_eq!(
+            i.sql,
+            "INSERT INTO `we``ird db`.`t` (`id`, `v`) VALUES (?, ?)"
+        );
+        assert_eq!(i.params.len(), 2);
+    }
+}
