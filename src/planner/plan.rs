@@ -1070,7 +1070,13 @@ fn dual_steps(
                 steps.push(skip(&here)?);
                 steps.push(skip(&there)?);
             }
-            StepTemplate::SkipTransaction => steps.push(skip(winner_dir)?),
+            StepTemplate::SkipTransaction => {
+                let mut s = skip(winner_dir)?;
+                // The versions the winner never applies are the loser's own rows: the delete
+                // on the loser journals them (in this run, or in an interrupted one).
+                s.loss.versions.clear();
+                steps.push(s);
+            }
             StepTemplate::ReinsertUnderFreshKey => steps.push(reinsert(loser, fresh_key(d, rev))),
             StepTemplate::StartApplier => {
                 steps.push(start(&here));

@@ -62,3 +62,25 @@ pub fn incident(flavor: Flavor, topology: Topology, recipe: &str) -> Sandbox {
         .unwrap_or_else(|e| panic!("{flavor} recipe {recipe}: {e:#}"));
     sb
 }
+
+/// Rows a journal records as changed: entries whose latest record is `done` (an intent is
+/// followed by its outcome, so lines are not rows).
+pub fn journaled_rows(path: &str) -> usize {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    let mut latest: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("journal line is JSON");
+        if v["table"].is_null() {
+            continue;
+        }
+        let id = v["id"].as_str().unwrap_or_default().to_string();
+        let state = v["state"].as_str().unwrap_or("done").to_string();
+        match latest.iter_mut().find(|(i, _)| *i == id) {
+            Some(e) => e.1 = state,
+            None => latest.push((id, state)),
+        }
+    }
+    latest.iter().filter(|(_, s)| s == "done").count()
+}

@@ -1,0 +1,586 @@
+//! Safety by construction, on real servers of both flavors: read_only / super_read_only
+//! replicas, a source that is down, two records on one AUTO_INCREMENT key (rekey), a failure
+//! injected at every step, private journals, exit codes and words instead of debug text.
+
+mod support;
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use support::*;
+
+fn journal_path(tag: &str) -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "replmend-safety-{}-{tag}.jsonl",
+            std::process::id()
+        ))
+        .display()
+        .to_string()
+}
+
+/// No Rust debug structure ever reaches a user.
+fn assert_words(run: &Run) {
+    for needle in [
+        "MySqlError",
+        "CodecError",
+        "Error {",
+        "DriverError",
+        "IoError {",
+    ] {
+        assert!(
+            !run.stderr.contains(needle) && !run.stdout.contains(needle),
+            "debug text `{needle}` in output:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+fn value(node: &replmend_sandbox::Node, sql: &str) -> String {
+    node.query_value(sql).unwrap().unwrap_or_default()
+}
+
+/// What a refusal must leave as it found it: threads, errors, rows, binlog, GTIDs.
+fn world(sb: &Sandbox, db: &str, table: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &sb.nodes {
+        let st = n.replica_status().unwrap().unwrap_or_default();
+        for col in [
+            "Slave_IO_Running",
+            "Replica_IO_Running",
+            "Slave_SQL_Running",
+            "Replica_SQL_Running",
+            "Last_SQL_Errno",
+        ] {
+            out.push(format!("{}:{col}={:?}", n.name, st.get(col)));
+        }
+        out.push(format!("{:?}", n.checksum_table(db, table).unwrap()));
+        let gtid = match sb.flavor {
+            Flavor::MariaDb => "SELECT CONCAT(@@gtid_binlog_pos, '|', @@gtid_slave_pos)",
+            Flavor::MySql => "SELECT @@gtid_executed",
+        };
+        out.push(value(n, gtid));
+    }
+    out
+}
+
+fn dba_grants(flavor: Flavor) -> &'static str {
+    // Exactly the documented grants (docs/privileges.md).
+    match flavor {
+        Flavor::MariaDb => {
+            "SELECT, INSERT, DELETE, SUPER, REPLICATION SLAVE, REPLICATION SLAVE ADMIN, SLAVE MONITOR, BINLOG ADMIN, BINLOG MONITOR"
+        }
+        Flavor::MySql => {
+            "SELECT, INSERT, DELETE, REPLICATION SLAVE, REPLICATION CLIENT, REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN"
+        }
+    }
+}
+
+fn create_user(sb: &Sandbox, user: &str, grants: &str) {
+    for n in &sb.nodes {
+        n.exec(&format!(
+            "SET SESSION sql_log_bin = 0; CREATE USER '{user}'@'127.0.0.1'; GRANT {grants} ON *.* TO '{user}'@'127.0.0.1'"
+        ))
+        .unwrap();
+        if sb.flavor == Flavor::MySql {
+            n.exec(&format!(
+                "SET SESSION sql_log_bin = 0; GRANT SELECT ON performance_schema.* TO '{user}'@'127.0.0.1'"
+            ))
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "batch-50-one-conflict-1062",
+        );
+        let n2 = sb.node("n2");
+        let (ro_on, check) = match flavor {
+            Flavor::MariaDb => ("SET GLOBAL read_only = ON", "SELECT @@global.read_only"),
+            Flavor::MySql => (
+                "SET GLOBAL super_read_only = ON",
+                "SELECT CONCAT(@@global.read_only, @@global.super_read_only)",
+            ),
+        };
+        create_user(&sb, "dba", dba_grants(flavor));
+        if flavor == Flavor::MariaDb {
+            create_user(
+                &sb,
+                "dba2",
+                &format!("{}, READ_ONLY ADMIN", dba_grants(flavor)),
+            );
+        }
+        n2.exec(ro_on).unwrap();
+        let ro_value = value(n2, check);
+        let url = n2.url().replace("root@", "dba@");
+        let journal = journal_path(&format!("ro-{flavor}"));
+        let before = world(&sb, "metrics", "samples");
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &url,
+            "--yes",
+            "--remedy",
+            "overwrite",
+            "--journal",
+            &journal,
+        ]);
+        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_words(&run);
+        assert!(
+            run.stderr.contains("read_only=ON") && run.stderr.contains("--lift-read-only"),
+            "{flavor}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            before,
+            world(&sb, "metrics", "samples"),
+            "{flavor}: nothing changed"
+        );
+        assert!(
+            !std::path::Path::new(&journal).exists(),
+            "{flavor}: no journal line"
+        );
+
+        // Lifting read_only needs its own privilege on MariaDB 10.11 (READ_ONLY ADMIN).
+        let lift_user = match flavor {
+            Flavor::MariaDb => {
+                create_user(
+                    &sb,
+                    "dba2",
+                    &format!("{}, READ_ONLY ADMIN", dba_grants(flavor)),
+                );
+                n2.url().replace("root@", "dba2@")
+            }
+            Flavor::MySql => url.clone(),
+        };
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &lift_user,
+            "--yes",
+            "--remedy",
+            "overwrite",
+            "--lift-read-only",
+            "--journal",
+            &journal,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            value(n2, check),
+            ro_value,
+            "{flavor}: read-only state put back exactly"
+        );
+        let j = run.json();
+        let actions: Vec<String> = j["incidents"][0]["plan"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["action"].as_str().unwrap().to_string())
+            .collect();
+        let lift = actions
+            .iter()
+            .position(|a| a == "lift_read_only")
+            .expect("lift step");
+        let del = actions
+            .iter()
+            .position(|a| a == "delete_conflicting_rows")
+            .unwrap();
+        let restore = actions
+            .iter()
+            .position(|a| a == "restore_read_only")
+            .expect("restore step");
+        assert!(lift < del && del < restore, "{flavor}: {actions:?}");
+        n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+        let q = "SELECT COUNT(*), SUM(v) FROM metrics.samples";
+        assert_eq!(
+            sb.node("n1").query_rows(q).unwrap(),
+            n2.query_rows(q).unwrap()
+        );
+        let mode = std::fs::metadata(&journal).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{flavor}: the journal is private");
+        assert_eq!(journaled_rows(&journal), 1);
+        let _ = std::fs::remove_file(&journal);
+    }
+}
+
+#[test]
+fn keep_with_the_source_down_is_refused_and_arms_nothing() {
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::SourceReplicaGtid,
+            "batch-50-one-conflict-1062",
+        );
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec("SHUTDOWN").unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let journal = journal_path(&format!("down-{flavor}"));
+        let plan = replmend(&["plan", "--replica", &n2.url(), "--format", "json"]);
+        assert_words(&plan);
+        let j = plan.json();
+        let keep = j["plan"]["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["remedy"] == "keep")
+            .cloned()
+            .unwrap();
+        assert_eq!(keep["applicable"], false, "{flavor}: {keep}");
+        assert!(
+            keep["why_not"].as_str().unwrap().contains("GTID"),
+            "{flavor}: {keep}"
+        );
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--remedy",
+            "keep",
+            "--allow-data-loss",
+            "--journal",
+            &journal,
+        ]);
+        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_words(&run);
+        let counter = match flavor {
+            Flavor::MariaDb => "SELECT @@global.sql_slave_skip_counter",
+            Flavor::MySql => "SELECT @@global.sql_replica_skip_counter",
+        };
+        assert_eq!(
+            value(n2, counter),
+            "0",
+            "{flavor}: the skip counter is not armed"
+        );
+        assert_eq!(n2.sql_error().unwrap().map(|e| e.0), Some(1062));
+        assert!(!std::path::Path::new(&journal).exists());
+    }
+}
+
+fn names(node: &replmend_sandbox::Node, sql: &str) -> Vec<Vec<Option<String>>> {
+    node.query_rows(sql).unwrap()
+}
+
+#[test]
+fn rekey_keeps_both_records_of_an_auto_increment_collision_on_both_nodes() {
+    for (flavor, recipe, query) in [
+        (
+            Flavor::MariaDb,
+            "autoinc-dual-master-1062",
+            "SELECT id, name, email FROM app.customers ORDER BY id",
+        ),
+        (
+            Flavor::MySql,
+            "gipk-dual-master-1062",
+            "SELECT my_row_id, name, email FROM gipk.signups ORDER BY my_row_id",
+        ),
+        (
+            Flavor::MySql,
+            "autoinc-dual-master-1062",
+            "SELECT id, name, email FROM app.customers ORDER BY id",
+        ),
+    ] {
+        let sb = incident(flavor, Topology::DualMaster, recipe);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        let plan = replmend(&["plan", "--replica", &n2.url(), "--format", "json"]);
+        let j = plan.json();
+        let options = j["plan"]["options"].as_array().unwrap();
+        assert_eq!(options[0]["remedy"], "rekey", "{flavor} {recipe}: {j}");
+        assert_eq!(options[0]["recommended"], true);
+        let overwrite = options.iter().find(|o| o["remedy"] == "overwrite").unwrap();
+        assert_eq!(
+            overwrite["records_lost"], 1,
+            "{flavor}: overwrite would lose bob"
+        );
+        let text = replmend(&["plan", "--replica", &n2.url()]);
+        assert!(
+            text.stdout.contains("auto_increment_offset"),
+            "{}",
+            text.stdout
+        );
+        let journal = journal_path(&format!("rekey-{flavor}-{recipe}"));
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--journal",
+            &journal,
+        ]);
+        assert_eq!(
+            run.code, 0,
+            "{flavor} {recipe}: {}{}",
+            run.stdout, run.stderr
+        );
+        assert_words(&run);
+        n1.wait_caught_up(Duration::from_secs(30)).unwrap();
+        n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+        let (a, b) = (names(n1, query), names(n2, query));
+        assert_eq!(a, b, "{flavor} {recipe}: both nodes agree");
+        let all: Vec<String> = a.iter().map(|r| r[1].clone().unwrap()).collect();
+        assert!(
+            all.contains(&"alice".to_string()) && all.contains(&"bob".to_string()),
+            "{flavor} {recipe}: both records kept: {a:?}"
+        );
+        let _ = std::fs::remove_file(&journal);
+    }
+}
+
+#[test]
+fn a_failure_at_any_step_leaves_the_topology_as_found_and_a_rerun_converges() {
+    const ROW: &str = "SELECT payload, hits FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
+    for flavor in FLAVORS {
+        for step in 1..=8 {
+            let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+            let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+            let winner = n1.query_rows(ROW).unwrap();
+            let journal = journal_path(&format!("fail-{flavor}-{step}"));
+            let args = [
+                "repair",
+                "--replica",
+                &n2.url(),
+                "--yes",
+                "--journal",
+                &journal,
+            ];
+            let failed = replmend_env(&args, &[("REPLMEND_TEST_FAIL_AT_STEP", &step.to_string())]);
+            assert_eq!(
+                failed.code, 1,
+                "{flavor} step {step}: {}{}",
+                failed.stdout, failed.stderr
+            );
+            assert_words(&failed);
+            assert!(
+                failed.stderr.contains("failure injected"),
+                "{}",
+                failed.stderr
+            );
+            // Every receiver replmend stopped runs again.
+            for n in [n1, n2] {
+                let st = n.replica_status().unwrap().unwrap();
+                let io = st
+                    .get("Slave_IO_Running")
+                    .or_else(|| st.get("Replica_IO_Running"))
+                    .cloned()
+                    .flatten();
+                assert_eq!(
+                    io.as_deref(),
+                    Some("Yes"),
+                    "{flavor} step {step} {}: {}",
+                    n.name,
+                    failed.stderr
+                );
+            }
+            // The delete is step 3: failing there rolls it back, and the journal says so.
+            let expected_rows = usize::from(step > 3);
+            assert_eq!(
+                journaled_rows(&journal),
+                expected_rows,
+                "{flavor} step {step}"
+            );
+            let rerun = replmend(&args);
+            assert_eq!(
+                rerun.code, 0,
+                "{flavor} step {step} re-run: {}{}",
+                rerun.stdout, rerun.stderr
+            );
+            n1.wait_caught_up(Duration::from_secs(30)).unwrap();
+            n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+            assert_eq!(n1.query_rows(ROW).unwrap(), winner, "{flavor} step {step}");
+            assert_eq!(n2.query_rows(ROW).unwrap(), winner, "{flavor} step {step}");
+            let _ = std::fs::remove_file(&journal);
+        }
+    }
+}
+
+#[test]
+fn repair_of_a_stopped_replica_without_an_error_is_not_healthy() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplica).unwrap();
+        let n2 = sb.node("n2");
+        let word = match flavor {
+            Flavor::MariaDb => "SLAVE",
+            Flavor::MySql => "REPLICA",
+        };
+        n2.exec(&format!("STOP {word} SQL_THREAD")).unwrap();
+        let run = replmend(&["repair", "--replica", &n2.url(), "--yes"]);
+        assert_eq!(run.code, 4, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(!run.stderr.contains("healthy"), "{}", run.stderr);
+        // Bad values on the command line exit 2; a bad column for --winner is bad input (8).
+        let run = replmend(&["plan", "--replica", &n2.url(), "--remedy", "bogus"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let run = replmend(&["status", "--replica", &n2.url(), "--ssl-mode", "sometimes"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+    }
+}
+
+/// What the general log shows replmend sent that changes something or locks a row.
+fn is_change(sql: &str) -> bool {
+    let u = sql.trim_start().to_ascii_uppercase();
+    if u.contains("GENERAL_LOG") {
+        return false;
+    }
+    [
+        "STOP ",
+        "START ",
+        "SET GLOBAL",
+        "SET SESSION",
+        "SET GTID_NEXT",
+        "SET @@",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "DELETE",
+        "INSERT",
+        "UPDATE",
+        "REPLACE",
+    ]
+    .iter()
+    .any(|p| u.starts_with(p))
+        || (u.starts_with("SELECT") && u.trim_end().ends_with("FOR UPDATE"))
+}
+
+/// A logged statement is the planned one: the same text, with the bound values where the
+/// plan has `?`.
+fn same_statement(planned: &str, logged: &str) -> bool {
+    let parts: Vec<&str> = planned.split('?').collect();
+    if parts.len() == 1 {
+        return planned == logged.trim();
+    }
+    let mut rest = logged;
+    for (i, part) in parts.iter().enumerate() {
+        match rest.find(part) {
+            Some(at) if i > 0 || at == 0 => rest = &rest[at + part.len()..],
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn general_log(node: &replmend_sandbox::Node, on: bool) {
+    // One session with the binary log off: a TRUNCATE of the log table on the source would
+    // otherwise replicate and wipe the replica's log when its applier restarts.
+    let statements: &[&str] = if on {
+        &[
+            "SET SESSION sql_log_bin = 0",
+            "SET GLOBAL general_log = OFF",
+            "SET GLOBAL log_output = 'TABLE'",
+            "TRUNCATE TABLE mysql.general_log",
+            "SET GLOBAL general_log = ON",
+        ]
+    } else {
+        &["SET GLOBAL general_log = OFF"]
+    };
+    use mysql::prelude::Queryable;
+    let mut conn = node.conn().unwrap();
+    for sql in statements {
+        conn.query_drop(sql).unwrap();
+    }
+}
+
+#[test]
+fn the_statements_the_servers_receive_are_the_dry_runs() {
+    let recipes = [
+        (Topology::SourceReplica, "unique-secondary-1062"),
+        (Topology::SourceReplica, "composite-pk-quotes-1062"),
+        (Topology::SourceReplica, "batch-50-one-conflict-1062"),
+        (Topology::SourceReplica, "update-missing-1032"),
+        (Topology::SourceReplica, "delete-missing-1032"),
+        (Topology::SourceReplica, "hostile-values-1062"),
+        (Topology::SourceReplica, "minimal-image-1032"),
+        (Topology::SourceReplica, "all-types-1062"),
+        (Topology::DualMaster, "seed-dual-master-1062"),
+        (Topology::DualMaster, "autoinc-dual-master-1062"),
+    ];
+    for flavor in FLAVORS {
+        for (topology, recipe) in recipes {
+            let sb = incident(flavor, topology, recipe);
+            let n2 = sb.node("n2");
+            let dry = replmend(&[
+                "repair",
+                "--replica",
+                &n2.url(),
+                "--dry-run",
+                "--format",
+                "json",
+            ]);
+            assert_eq!(dry.code, 0, "{flavor} {recipe}: {}", dry.stderr);
+            let plan = dry.json()["plan"]["plan"].clone();
+            let remedy = plan["remedy"].as_str().unwrap().to_string();
+            for n in &sb.nodes {
+                general_log(n, true);
+            }
+            let run = replmend(&[
+                "repair",
+                "--replica",
+                &n2.url(),
+                "--yes",
+                "--remedy",
+                &remedy,
+                "--allow-data-loss",
+                "--journal",
+                &journal_path(&format!("gl-{flavor}-{recipe}")),
+            ]);
+            for n in &sb.nodes {
+                general_log(n, false);
+            }
+            assert_eq!(
+                run.code, 0,
+                "{flavor} {recipe}: {}{}",
+                run.stdout, run.stderr
+            );
+            for n in &sb.nodes {
+                let endpoint = format!("127.0.0.1:{}", n.port);
+                let planned: Vec<String> = plan["steps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["endpoint"] == endpoint.as_str())
+                    .flat_map(|s| {
+                        let mut v = s["session"].as_array().unwrap().clone();
+                        v.extend(s["statements"].as_array().unwrap().iter().cloned());
+                        v
+                    })
+                    .map(|st| st["sql"].as_str().unwrap().to_string())
+                    .collect();
+                let all = n
+                    .query_rows(
+                        // Client sessions only: the replication applier's own BEGIN/COMMIT
+                        // are logged too on MariaDB.
+                        "SELECT command_type, argument FROM mysql.general_log \
+                         WHERE user_host LIKE '%127.0.0.1%'",
+                    )
+                    .unwrap();
+                let logged: Vec<String> = all
+                    .into_iter()
+                    .filter(|r| matches!(r[0].as_deref(), Some("Query" | "Execute")))
+                    .filter_map(|r| r[1].clone())
+                    .filter(|a| is_change(a))
+                    .collect();
+                assert_eq!(
+                    planned.len(),
+                    logged.len(),
+                    "{flavor} {recipe} {}: planned {planned:#?}\nreceived {logged:#?}",
+                    n.name
+                );
+                for (p, l) in planned.iter().zip(&logged) {
+                    assert!(
+                        same_statement(p, l),
+                        "{flavor} {recipe} {}: planned {p:?}, received {l:?}",
+                        n.name
+                    );
+                }
+            }
+            let _ = std::fs::remove_file(journal_path(&format!("gl-{flavor}-{recipe}")));
+        }
+    }
+}
