@@ -272,6 +272,11 @@ impl Flavor {
         }
     }
 
+    /// The server has GTIDs: MariaDB always; MySQL with gtid_mode=ON.
+    pub fn has_gtids(&self, gtid_mode_on: bool) -> bool {
+        self.kind == Kind::Mariadb || gtid_mode_on
+    }
+
     /// GTIDs are on for a channel: skips must name the GTID, never the skip counter.
     pub fn gtids_on(&self, gtid_mode_on: bool, channel_uses_gtid: bool) -> bool {
         match self.kind {

@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod errortext;
+pub mod finder;
 pub mod model;
 pub mod render;
 

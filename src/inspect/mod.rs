@@ -5,15 +5,15 @@
 use anyhow::Result;
 use mysql::prelude::Queryable;
 
-use crate::binlog::decode::cell_from_binlog;
 use crate::binlog::fetch::{self, FetchRequest, RawRowsEvent, RawTransaction};
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
+use crate::diagnosis::finder::{self, event_matches, image_row, key_values};
 use crate::diagnosis::*;
 use crate::exit::{self, Coded};
 use crate::flavor::quote_ident;
 use crate::schema::{self, TableSchema};
-use crate::status::model::ChannelStatus;
+use crate::status::model::{ChannelStatus, ErrorInfo};
 use crate::status::{self, Health, StatusReport};
 use crate::value::Cell;
 
@@ -133,19 +133,8 @@ fn auto_key(server: &mut Server, schema: &TableSchema, key: Option<&KeyRef>) -> 
     })
 }
 
-/// Diagnoses one stopped channel of `replica`. `source` is the server it replicates from, if
-/// reachable.
-pub fn diagnose_channel(
-    replica: &mut Server,
-    report: &StatusReport,
-    ch: &ChannelStatus,
-    mut source: Option<&mut Server>,
-) -> Result<Diagnosis> {
-    let err = ch
-        .applier_error()
-        .cloned()
-        .expect("a channel in SqlError has an error");
-    let parsed = errortext::parse(err.number, &err.message);
+/// The conflict class of an applier error, or why replmend cannot diagnose it.
+fn conflict_kind(err: &ErrorInfo, parsed: &ParsedError) -> Result<ConflictKind> {
     if parsed.event.is_none()
         && !parsed.statement_based
         && err.message.starts_with("Coordinator stopped")
@@ -160,7 +149,7 @@ pub fn diagnose_channel(
         )
         .into());
     }
-    let kind = parsed.conflict_kind().map_err(|e| match e {
+    Ok(parsed.conflict_kind().map_err(|e| match e {
         Undiagnosable::UnknownError { errno, .. } => Coded(
             exit::UNSUPPORTED_INCIDENT,
             format!(
@@ -169,49 +158,147 @@ pub fn diagnose_channel(
             ),
         ),
         other => Coded(exit::UNSUPPORTED_INCIDENT, other.to_string()),
-    })?;
+    })?)
+}
+
+/// The failing transaction from the source's binlog, starting where the applier stopped.
+fn read_transaction(
+    source: Option<&mut Server>,
+    ch: &ChannelStatus,
+    parsed: &ParsedError,
+    gtid: Option<Gtid>,
+    missing: &mut Vec<String>,
+) -> Option<RawTransaction> {
+    let src = source?;
+    let (Some(file), Some(pos)) = (ch.relay_source_log_file.clone(), ch.exec_source_log_pos) else {
+        missing.push("the replica reports no executed source coordinates".into());
+        return None;
+    };
+    // Exec_Source_Log_Pos is in Relay_Source_Log_File: the failing transaction starts there
+    // (or a little later on a multi-threaded applier).
+    let req = FetchRequest {
+        file,
+        start_pos: pos,
+        failed_end_log_pos: parsed.end_log_pos,
+        gtid,
+    };
+    match fetch::fetch_transaction(&src.spec, src.flavor, &req) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            missing.push(format!(
+                "the failing transaction could not be read from the source: {e}"
+            ));
+            None
+        }
+    }
+}
+
+/// The conflicting key: the one the error names for a duplicate, the row's identifying key
+/// for a missing row.
+fn conflicting_key(
+    kind: ConflictKind,
+    parsed: &ParsedError,
+    schema: &TableSchema,
+    missing: &mut Vec<String>,
+) -> Option<KeyRef> {
+    let key = match kind {
+        ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => parsed
+            .key_name
+            .as_deref()
+            .and_then(|n| schema.key(n))
+            .cloned(),
+        _ => schema.identifying_key().cloned(),
+    };
+    if key.is_none() {
+        missing.push(format!(
+            "{} has no usable unique key{}: rows cannot be identified exactly",
+            schema.table,
+            parsed
+                .key_name
+                .as_deref()
+                .map(|k| format!(" named {k}"))
+                .unwrap_or_default()
+        ));
+    }
+    key
+}
+
+/// Both nodes' rows, read live for the finder.
+struct LiveRows<'a> {
+    replica: &'a mut Server,
+    replica_schema: &'a TableSchema,
+    source: Option<(&'a mut Server, &'a TableSchema)>,
+}
+
+impl finder::Rows for LiveRows<'_> {
+    fn replica(&mut self, key: &[(String, Cell)]) -> Result<Option<Row>> {
+        fetch_row(self.replica, self.replica_schema, key)
+    }
+
+    fn source(&mut self, key: &[(String, Cell)]) -> Result<Option<Option<Row>>> {
+        match self.source.as_mut() {
+            Some((server, schema)) => Ok(Some(fetch_row(server, schema, key)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// What identifies an incident: where the replica stopped and on what.
+fn incident_fingerprint(
+    report: &StatusReport,
+    ch: &ChannelStatus,
+    err: &ErrorInfo,
+    parsed: &ParsedError,
+    gtid: Option<&Gtid>,
+) -> String {
+    compare::fingerprint(&[
+        &report
+            .server
+            .server_uuid
+            .clone()
+            .unwrap_or_else(|| report.server.server_id.to_string()),
+        &ch.name,
+        &err.number.to_string(),
+        ch.relay_source_log_file.as_deref().unwrap_or(""),
+        &ch.exec_source_log_pos.unwrap_or(0).to_string(),
+        &parsed.end_log_pos.unwrap_or(0).to_string(),
+        &gtid.map(|g| g.to_string()).unwrap_or_default(),
+    ])
+}
+
+/// Diagnoses one stopped channel of `replica`. `source` is the server it replicates from, if
+/// reachable. I/O only: the conflicts themselves come from the pure `diagnosis::finder`.
+pub fn diagnose_channel(
+    replica: &mut Server,
+    report: &StatusReport,
+    ch: &ChannelStatus,
+    mut source: Option<&mut Server>,
+) -> Result<Diagnosis> {
+    let err = ch
+        .applier_error()
+        .cloned()
+        .expect("a channel in SqlError has an error");
+    let parsed = errortext::parse(err.number, &err.message);
+    let kind = conflict_kind(&err, &parsed)?;
     let mut missing = Vec::new();
     let worker_gtid = ch
         .failed_worker()
         .and_then(|w| w.applying_transaction.clone())
         .or_else(|| parsed.gtid.clone())
         .and_then(|g| Gtid::parse(&g));
-
-    let transaction = match (
+    let transaction = read_transaction(
         source.as_deref_mut(),
-        ch.relay_source_log_file.clone(),
-        ch.exec_source_log_pos,
+        ch,
+        &parsed,
+        worker_gtid.clone(),
+        &mut missing,
+    );
+    let table = match (
+        transaction
+            .as_ref()
+            .and_then(|t| failed_event(t, &parsed, kind)),
+        parsed.table_guess(),
     ) {
-        (Some(src), Some(file), Some(pos)) => {
-            // Exec_Source_Log_Pos is in Relay_Source_Log_File: the failing transaction starts
-            // there (or a little later on a multi-threaded applier).
-            let req = FetchRequest {
-                file,
-                start_pos: pos,
-                failed_end_log_pos: parsed.end_log_pos,
-                gtid: worker_gtid.clone(),
-            };
-            match fetch::fetch_transaction(&src.spec, src.flavor, &req) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    missing.push(format!(
-                        "the failing transaction could not be read from the source: {e}"
-                    ));
-                    None
-                }
-            }
-        }
-        (Some(_), _, _) => {
-            missing.push("the replica reports no executed source coordinates".into());
-            None
-        }
-        (None, _, _) => None,
-    };
-
-    let failed_event = transaction
-        .as_ref()
-        .and_then(|t| failed_event(t, &parsed, kind));
-    let table = match (&failed_event, parsed.table_guess()) {
         (Some(ev), _) => ev.table.clone(),
         (None, Some((schema, name))) => TableRef { schema, name },
         (None, None) => {
@@ -233,100 +320,32 @@ pub fn diagnose_channel(
         },
         None => None,
     };
-    let decode_schema = source_schema.as_ref().unwrap_or(&replica_schema);
-    let key = match kind {
-        ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => parsed
-            .key_name
-            .as_deref()
-            .and_then(|n| replica_schema.key(n))
-            .cloned(),
-        _ => replica_schema.identifying_key().cloned(),
-    };
-    if key.is_none() {
-        missing.push(format!(
-            "{table} has no usable unique key{}: rows cannot be identified exactly",
-            parsed
-                .key_name
-                .as_deref()
-                .map(|k| format!(" named {k}"))
-                .unwrap_or_default()
-        ));
-    }
-
+    let key = conflicting_key(kind, &parsed, &replica_schema, &mut missing);
     let mut conflicts = Vec::new();
     if let (Some(trx), Some(key)) = (&transaction, &key) {
-        for ev in trx
-            .events
-            .iter()
-            .filter(|e| e.table == table && event_matches(e, kind))
-        {
-            for (i, (before, after)) in ev.rows.iter().enumerate() {
-                let image = match kind {
-                    ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => after,
-                    _ => before,
-                };
-                let Some(image) = image else { continue };
-                let event_row = image_row(image, decode_schema);
-                let Some(key_values) = key_values(&event_row, key) else {
-                    missing.push(format!(
-                        "row {i} of the event does not carry all columns of key {}",
-                        key.name
-                    ));
-                    continue;
-                };
-                let replica_row = fetch_row(replica, &replica_schema, &key_values)?;
-                let conflicts_here = match kind {
-                    ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => {
-                        replica_row.is_some()
-                    }
-                    _ => replica_row.is_none(),
-                };
-                if !conflicts_here {
-                    continue;
-                }
-                let (source_row, known) = match (source.as_deref_mut(), source_schema.as_ref()) {
-                    (Some(src), Some(ss)) => (fetch_row(src, ss, &key_values)?, true),
-                    _ => (None, false),
-                };
-                let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), known);
-                conflicts.push(Conflict {
-                    row_index: i,
-                    key: key_values,
-                    event_before: if ev.kind == RowsEventKind::Update {
-                        before.as_ref().map(|b| image_row(b, decode_schema))
-                    } else {
-                        None
-                    },
-                    event_row,
-                    replica_row,
-                    source_row,
-                    verdict,
-                });
-            }
-        }
+        let decode_schema = source_schema.as_ref().unwrap_or(&replica_schema);
+        let mut rows = LiveRows {
+            replica: &mut *replica,
+            replica_schema: &replica_schema,
+            source: match (source.as_deref_mut(), source_schema.as_ref()) {
+                (Some(s), Some(ss)) => Some((s, ss)),
+                _ => None,
+            },
+        };
+        let found = finder::find(trx, &table, kind, key, decode_schema, &mut rows)?;
+        conflicts = found.conflicts;
+        missing.extend(found.missing);
     }
-
     let file = ch.relay_source_log_file.clone().unwrap_or_default();
     let transaction = transaction.map(|t| summarize(t, &parsed, &file));
     let gtid = transaction
         .as_ref()
         .and_then(|t| t.gtid.clone())
         .or(worker_gtid);
-    let fingerprint = compare::fingerprint(&[
-        &report
-            .server
-            .server_uuid
-            .clone()
-            .unwrap_or_else(|| report.server.server_id.to_string()),
-        &ch.name,
-        &err.number.to_string(),
-        ch.relay_source_log_file.as_deref().unwrap_or(""),
-        &ch.exec_source_log_pos.unwrap_or(0).to_string(),
-        &parsed.end_log_pos.unwrap_or(0).to_string(),
-        &gtid.as_ref().map(|g| g.to_string()).unwrap_or_default(),
-    ]);
-    let gtid_enabled =
-        replica.flavor.is_mariadb() || report.server.gtid_mode.as_deref() == Some("ON");
+    let fingerprint = incident_fingerprint(report, ch, &err, &parsed, gtid.as_ref());
+    let gtid_enabled = replica
+        .flavor
+        .has_gtids(report.server.gtid_mode.as_deref() == Some("ON"));
     let auto_key = auto_key(replica, &replica_schema, key.as_ref());
     Ok(Diagnosis {
         schema: DIAGNOSIS_SCHEMA,
@@ -370,16 +389,6 @@ pub fn diagnose_channel(
     })
 }
 
-fn event_matches(ev: &RawRowsEvent, kind: ConflictKind) -> bool {
-    matches!(
-        (ev.kind, kind),
-        (RowsEventKind::Write, ConflictKind::DuplicateOnWrite)
-            | (RowsEventKind::Update, ConflictKind::DuplicateOnUpdate)
-            | (RowsEventKind::Update, ConflictKind::MissingOnUpdate)
-            | (RowsEventKind::Delete, ConflictKind::MissingOnDelete)
-    )
-}
-
 fn failed_event<'t>(
     trx: &'t RawTransaction,
     parsed: &ParsedError,
@@ -415,26 +424,6 @@ fn summarize(t: RawTransaction, parsed: &ParsedError, file: &str) -> Transaction
         statement: t.statement,
         bytes_read: t.bytes_read,
     }
-}
-
-fn image_row(image: &fetch::ImageRow, schema: &TableSchema) -> Row {
-    let mut columns = Vec::new();
-    let mut values = Vec::new();
-    for (i, v) in image.iter().enumerate() {
-        let (Some(v), Some(col)) = (v, schema.columns.get(i)) else {
-            continue;
-        };
-        columns.push(col.name.clone());
-        values.push(cell_from_binlog(v, col));
-    }
-    Row { columns, values }
-}
-
-fn key_values(row: &Row, key: &KeyRef) -> Option<Vec<(String, Cell)>> {
-    key.columns
-        .iter()
-        .map(|c| row.get(c).map(|v| (c.clone(), v.clone())))
-        .collect()
 }
 
 /// The node's current row with these key values, by bound parameters.
