@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnosis::Gtid;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -55,6 +57,36 @@ impl fmt::Display for Flavor {
             Kind::Mariadb => "MariaDB",
         };
         write!(f, "{name} {}", self.version)
+    }
+}
+
+/// Something a plan step does that needs a privilege.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// STOP/START REPLICA|SLAVE.
+    ControlReplication,
+    /// SET GLOBAL sql_(replica|slave)_skip_counter.
+    SkipCounter,
+    /// SET GTID_NEXT (MySQL) / SET GLOBAL gtid_slave_pos (MariaDB).
+    GtidPosition,
+    /// SET SESSION sql_log_bin = 0.
+    SqlLogBin,
+    /// SELECT/INSERT/DELETE on the conflicting table.
+    RowWrite,
+    /// SET GLOBAL read_only / super_read_only (--lift-read-only).
+    SetReadOnly,
+}
+
+impl Need {
+    pub fn words(self) -> &'static str {
+        match self {
+            Need::ControlReplication => "stopping and starting replication",
+            Need::SkipCounter => "setting the skip counter",
+            Need::GtidPosition => "skipping a transaction by its GTID",
+            Need::SqlLogBin => "turning the binary log off for replmend's session",
+            Need::RowWrite => "reading, deleting and inserting the conflicting rows",
+            Need::SetReadOnly => "turning read_only off and on again",
+        }
     }
 }
 
@@ -218,6 +250,100 @@ impl Flavor {
         }
     }
 
+    /// Alternatives: having any one privilege of a list satisfies the need.
+    pub fn privileges(&self, need: Need) -> &'static [&'static str] {
+        let mysql8 = self.kind == Kind::Mysql && self.version.major >= 8;
+        match (need, self.kind) {
+            (Need::ControlReplication, Kind::Mariadb) => &["REPLICATION SLAVE ADMIN", "SUPER"],
+            (Need::SkipCounter, Kind::Mariadb) => &["SUPER"],
+            (Need::GtidPosition, Kind::Mariadb) => &["REPLICATION SLAVE ADMIN", "SUPER"],
+            (Need::SqlLogBin, Kind::Mariadb) => &["BINLOG ADMIN", "SUPER"],
+            (Need::ControlReplication, Kind::Mysql) if mysql8 => {
+                &["REPLICATION_SLAVE_ADMIN", "SUPER"]
+            }
+            (Need::SkipCounter | Need::GtidPosition, Kind::Mysql) if mysql8 => {
+                &["SYSTEM_VARIABLES_ADMIN", "SUPER"]
+            }
+            (Need::SqlLogBin, Kind::Mysql) if mysql8 => {
+                &["SYSTEM_VARIABLES_ADMIN", "SESSION_VARIABLES_ADMIN", "SUPER"]
+            }
+            (Need::RowWrite, _) => &["INSERT", "DELETE", "SELECT"],
+            (Need::SetReadOnly, _) => self.set_read_only_privileges(),
+            (_, Kind::Mysql) => &["SUPER"],
+        }
+    }
+
+    /// GTIDs are on for this channel: a skip must name the transaction's GTID. MySQL refuses
+    /// the skip counter with gtid_mode=ON; on MariaDB replicating by GTID the counter would
+    /// skip whatever comes next if the failing transaction is not known, so replmend never
+    /// uses it there.
+    pub fn skip_needs_gtid(&self, gtid_enabled: bool, gtid_positioning: bool) -> bool {
+        match self.kind {
+            Kind::Mysql => gtid_enabled,
+            Kind::Mariadb => gtid_positioning,
+        }
+    }
+
+    /// A transaction can be skipped by its GTID here. MariaDB advances gtid_slave_pos, which
+    /// rewrites every domain: it needs the current value.
+    pub fn can_skip_by_gtid(
+        &self,
+        gtid_enabled: bool,
+        gtid_positioning: bool,
+        slave_pos_known: bool,
+    ) -> bool {
+        match self.kind {
+            Kind::Mysql => gtid_enabled,
+            Kind::Mariadb => gtid_positioning && slave_pos_known,
+        }
+    }
+
+    /// Statements that mark `gtid` executed without applying it: an empty transaction with
+    /// that GTID (MySQL), gtid_slave_pos advanced past it in its domain (MariaDB, from the
+    /// current `slave_pos`).
+    pub fn skip_by_gtid(&self, gtid: &Gtid, slave_pos: &str) -> Vec<String> {
+        match self.kind {
+            Kind::Mysql => vec![
+                format!("SET GTID_NEXT = {}", quote_string(&gtid.to_string())),
+                "BEGIN".into(),
+                "COMMIT".into(),
+                "SET GTID_NEXT = 'AUTOMATIC'".into(),
+            ],
+            Kind::Mariadb => {
+                let next = advanced_slave_pos(slave_pos, gtid).unwrap_or_else(|| gtid.to_string());
+                vec![format!(
+                    "SET GLOBAL gtid_slave_pos = {}",
+                    quote_string(&next)
+                )]
+            }
+        }
+    }
+
+    /// How a GTID skip is described in a plan.
+    pub fn skip_by_gtid_words(&self) -> &'static str {
+        match self.kind {
+            Kind::Mysql => "with an empty transaction of that GTID",
+            Kind::Mariadb => "by advancing gtid_slave_pos past it",
+        }
+    }
+
+    /// The query reading gtid_mode, where the server has one.
+    pub fn gtid_mode_query(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Mysql => Some("SELECT @@GLOBAL.gtid_mode"),
+            Kind::Mariadb => None,
+        }
+    }
+
+    /// A session setting a binlog dump connection needs: without it a MariaDB source replaces
+    /// its GTID events with BEGIN queries.
+    pub fn dump_session_statement(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Mariadb => Some("SET @mariadb_slave_capability = 4"),
+            Kind::Mysql => None,
+        }
+    }
+
     /// One row: read_only and super_read_only as 0/1 (MariaDB has no super_read_only).
     pub fn read_only_query(&self) -> &'static str {
         match self.kind {
@@ -333,6 +459,28 @@ pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
         "parallel_mode" => &["Parallel_Mode"],
         _ => &[],
     }
+}
+
+/// MariaDB: gtid_slave_pos with the failing GTID's domain advanced to it.
+pub fn advanced_slave_pos(current: &str, gtid: &Gtid) -> Option<String> {
+    let Gtid::Mariadb { domain, .. } = gtid else {
+        return None;
+    };
+    let mut parts: Vec<String> = current
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .filter(|p| p.split('-').next().and_then(|d| d.parse::<u32>().ok()) != Some(*domain))
+        .map(str::to_string)
+        .collect();
+    parts.push(gtid.to_string());
+    parts.sort_by_key(|p| {
+        p.split('-')
+            .next()
+            .and_then(|d| d.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    Some(parts.join(","))
 }
 
 /// Quotes a string literal for the rare statements that cannot take a bound parameter

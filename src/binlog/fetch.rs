@@ -83,7 +83,6 @@ const GTID_EVENT: u8 = 33;
 const ANONYMOUS_GTID_EVENT: u8 = 34;
 const MARIADB_GTID_EVENT: u8 = 162;
 const MARIADB_GTID_STANDALONE: u8 = 1;
-const MARIADB_SLAVE_CAPABILITY_GTID: u8 = 4;
 
 /// A server id for our dump connection that no replica of this source uses: a dump with the
 /// same id as a live replica would make the source kill that replica's dump thread.
@@ -336,12 +335,8 @@ fn scan(
     };
     let mut conn = crate::conn::Server::connect_with_timeout(spec, Duration::from_secs(10))?.conn;
     let server_id = pick_dump_server_id(&mut conn, flavor);
-    if flavor.is_mariadb() {
-        // Without this a MariaDB source replaces its GTID events with BEGIN queries.
-        conn.query_drop(format!(
-            "SET @mariadb_slave_capability = {MARIADB_SLAVE_CAPABILITY_GTID}"
-        ))
-        .map_err(stream_err)?;
+    if let Some(sql) = flavor.dump_session_statement() {
+        conn.query_drop(sql).map_err(stream_err)?;
     }
     let request = BinlogRequest::new(server_id)
         .with_filename(req.file.as_bytes().to_vec())

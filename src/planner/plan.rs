@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate, When};
 use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, ReadOnly, Row, Verdict};
-use crate::flavor::{Flavor, Kind, Thread, quote_string};
+use crate::flavor::{Flavor, Thread};
 use crate::sql::{self, Statement};
 use crate::value::Cell;
 
@@ -265,22 +265,18 @@ fn facts(d: &Diagnosis) -> Facts {
     f
 }
 
-/// GTIDs are on for this channel: a skip must name the transaction's GTID. MySQL refuses
-/// the skip counter with gtid_mode=ON; on MariaDB replicating by GTID the counter would skip
-/// whatever comes next if the failing transaction is not known, so replmend never uses it.
 fn gtids_on(d: &Diagnosis) -> bool {
-    match d.replica.flavor.kind {
-        Kind::Mysql => d.gtid_enabled,
-        Kind::Mariadb => d.gtid_positioning,
-    }
+    d.replica
+        .flavor
+        .skip_needs_gtid(d.gtid_enabled, d.gtid_positioning)
 }
 
 fn gtid_skip(d: &Diagnosis) -> bool {
-    match d.replica.flavor.kind {
-        Kind::Mysql => d.gtid_enabled,
-        // Advancing gtid_slave_pos rewrites every domain: it needs the current value.
-        Kind::Mariadb => d.gtid_positioning && d.gtid_slave_pos.is_some(),
-    }
+    d.replica.flavor.can_skip_by_gtid(
+        d.gtid_enabled,
+        d.gtid_positioning,
+        d.gtid_slave_pos.is_some(),
+    )
 }
 
 /// The reverse direction's diagnosis when the pair is dual-master and both directions stopped.
@@ -840,28 +836,6 @@ fn restore_read_only(dir: &Direction<'_>, state: ReadOnly) -> Step {
     s
 }
 
-/// MariaDB: gtid_slave_pos with the failing GTID's domain advanced to it.
-pub fn advanced_slave_pos(current: &str, gtid: &Gtid) -> Option<String> {
-    let Gtid::Mariadb { domain, .. } = gtid else {
-        return None;
-    };
-    let mut parts: Vec<String> = current
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .filter(|p| p.split('-').next().and_then(|d| d.parse::<u32>().ok()) != Some(*domain))
-        .map(str::to_string)
-        .collect();
-    parts.push(gtid.to_string());
-    parts.sort_by_key(|p| {
-        p.split('-')
-            .next()
-            .and_then(|d| d.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    Some(parts.join(","))
-}
-
 /// What skipping the direction's failing transaction makes its node never apply.
 fn skip_loss(d: &Diagnosis) -> StepLoss {
     let Some(total) = d.rows_in_transaction() else {
@@ -889,33 +863,23 @@ fn skip(dir: &Direction<'_>) -> Result<Step, String> {
     let gtid = d.transaction.as_ref().and_then(|t| t.gtid.clone());
     let mut s = step(dir, StepTemplate::SkipTransaction, String::new());
     s.loss = skip_loss(d);
-    match (flavor.kind, gtid_skip(d), gtid) {
-        (Kind::Mysql, true, Some(g)) => {
-            s.description = format!(
-                "skip transaction {g} on {} with an empty transaction of that GTID",
-                d.replica.endpoint
-            );
-            s.statements = vec![
-                Statement::plain(format!("SET GTID_NEXT = {}", quote_string(&g.to_string()))),
-                Statement::plain("BEGIN"),
-                Statement::plain("COMMIT"),
-                Statement::plain("SET GTID_NEXT = 'AUTOMATIC'"),
-            ];
-            s.precondition = format!("{g} is not yet in gtid_executed (already there: done)");
-            s.gtid = Some(g);
-        }
-        (Kind::Mariadb, true, Some(g)) => {
+    match (gtid_skip(d), gtid) {
+        (true, Some(g)) => {
             let current = d.gtid_slave_pos.clone().unwrap_or_default();
-            let next = advanced_slave_pos(&current, &g).unwrap_or_else(|| g.to_string());
             s.description = format!(
-                "skip transaction {g} on {} by advancing gtid_slave_pos past it",
-                d.replica.endpoint
+                "skip transaction {g} on {} {}",
+                d.replica.endpoint,
+                flavor.skip_by_gtid_words()
             );
-            s.statements = vec![Statement::plain(format!(
-                "SET GLOBAL gtid_slave_pos = {}",
-                quote_string(&next)
-            ))];
-            s.precondition = format!("gtid_slave_pos is still {current:?}");
+            s.statements = flavor
+                .skip_by_gtid(&g, &current)
+                .into_iter()
+                .map(Statement::plain)
+                .collect();
+            s.precondition = match flavor.gtid_executed_query() {
+                Some(_) => format!("{g} is not yet in gtid_executed (already there: done)"),
+                None => format!("gtid_slave_pos is still {current:?}"),
+            };
             s.gtid = Some(g);
         }
         _ if gtids_on(d) => {

@@ -1,10 +1,11 @@
 //! Planner unit tests over fixture diagnoses: every class × flavor × GTID mode, dual-master
 //! winners, losses and ranking, hostile identifiers, and golden renderings of the seed plan.
 
-use super::plan::{NodeRole, PlanSet, Policy, Winner, advanced_slave_pos, plan};
+use super::plan::{NodeRole, PlanSet, Policy, Winner, plan};
 use super::playbook::{self, RemedyId, StepTemplate};
 use crate::diagnosis::*;
 use crate::flavor::Flavor;
+use crate::flavor::advanced_slave_pos;
 use crate::value::Cell;
 
 const KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
@@ -561,4 +562,163 @@ fn every_class_flavor_and_gtid_mode_gets_a_plan() {
             }
         }
     }
+}
+
+fn two_records(version: &'static str) -> Diagnosis {
+    let mut d = dual(version);
+    let ak = AutoKey {
+        column: "id".into(),
+        invisible: false,
+        next: 42,
+    };
+    if let Some(r) = d.reverse.as_mut().and_then(|r| r.diagnosis.as_mut()) {
+        r.auto_key = Some(AutoKey {
+            next: 40,
+            ..ak.clone()
+        });
+    }
+    d.auto_key = Some(ak);
+    d
+}
+
+#[test]
+fn two_records_on_an_auto_increment_key_recommend_rekey() {
+    for version in ["9.7.0", "10.11.6-MariaDB"] {
+        let ps = planned(&two_records(version), &Policy::default());
+        let first = &ps.options[0];
+        assert_eq!(first.remedy, RemedyId::Rekey, "{version}: {:?}", ps.options);
+        assert!(first.recommended && !first.loses_data(), "{first:?}");
+        let overwrite = option(&ps, RemedyId::Overwrite);
+        assert_eq!(
+            overwrite.records_lost, 1,
+            "overwrite would lose the loser's record"
+        );
+        let p = ps.plan.as_ref().unwrap();
+        let re = p
+            .steps
+            .iter()
+            .find(|s| s.action == StepTemplate::ReinsertUnderFreshKey)
+            .unwrap();
+        assert_eq!(
+            re.node,
+            NodeRole::Replica,
+            "the source wins: the replica's record moves"
+        );
+        assert!(
+            re.session.iter().all(|s| !s.sql.contains("sql_log_bin")),
+            "the re-inserted record replicates to the winner"
+        );
+        let insert = re
+            .statements
+            .iter()
+            .find(|s| matches!(s.role, crate::sql::Role::Write { .. }))
+            .unwrap();
+        assert!(insert.sql.starts_with("INSERT INTO `zeus`.`xinyan_cache`"));
+        assert_eq!(
+            insert.params[0],
+            Cell::Number("42".into()),
+            "above both nodes' keys"
+        );
+        assert!(
+            p.advice[0].contains("auto_increment_offset"),
+            "{:?}",
+            p.advice
+        );
+        // Two versions of one record: rekey does not apply.
+        let ps = planned(&dual(version), &Policy::default());
+        assert!(!option(&ps, RemedyId::Rekey).applicable);
+    }
+}
+
+#[test]
+fn lift_read_only_wraps_exactly_the_steps_read_only_refuses() {
+    let actions = |ps: &PlanSet| -> Vec<StepTemplate> {
+        ps.plan
+            .as_ref()
+            .unwrap()
+            .steps
+            .iter()
+            .map(|s| s.action)
+            .collect()
+    };
+    let lift = Policy {
+        lift_read_only: true,
+        ..Policy::default()
+    };
+    let mut d = Fx::new("9.7.0").build(3307, 3306);
+    d.replica.read_only = ReadOnly::SuperReadOnly;
+    let ps = planned(&d, &lift);
+    use StepTemplate::*;
+    assert_eq!(
+        actions(&ps),
+        vec![
+            StopApplier,
+            LiftReadOnly,
+            DeleteConflictingRows,
+            RestoreReadOnly,
+            StartApplier,
+            Verify
+        ]
+    );
+    assert_eq!(
+        sql_of(&ps, LiftReadOnly),
+        vec!["SET GLOBAL read_only = OFF"]
+    );
+    assert_eq!(
+        sql_of(&ps, RestoreReadOnly),
+        vec!["SET GLOBAL super_read_only = ON"]
+    );
+    assert!(!actions(&planned(&d, &Policy::default())).contains(&LiftReadOnly));
+    // MySQL lets an empty GTID transaction through super_read_only: nothing to lift.
+    let inject = Policy {
+        remedy: Some(RemedyId::InjectGtid),
+        ..lift.clone()
+    };
+    assert!(!actions(&planned(&d, &inject)).contains(&LiftReadOnly));
+    // MariaDB refuses SET GLOBAL gtid_slave_pos under read_only.
+    let mut d = Fx::new("10.11.6-MariaDB").build(3307, 3306);
+    d.replica.read_only = ReadOnly::ReadOnly;
+    assert_eq!(
+        actions(&planned(&d, &inject)),
+        vec![
+            StopApplier,
+            LiftReadOnly,
+            SkipTransaction,
+            RestoreReadOnly,
+            StartApplier,
+            Verify
+        ]
+    );
+    assert_eq!(
+        sql_of(&planned(&d, &inject), RestoreReadOnly),
+        vec!["SET GLOBAL read_only = ON"]
+    );
+}
+
+#[test]
+fn an_unread_transaction_is_never_skipped_blindly_where_gtids_are_on() {
+    let mut fx = Fx::new("10.11.6-MariaDB");
+    fx.transaction_known = false;
+    let ps = planned(&fx.build(3307, 3306), &Policy::default());
+    for o in ps
+        .options
+        .iter()
+        .filter(|o| o.remedy != RemedyId::Overwrite)
+    {
+        assert!(!o.applicable, "{o:?}");
+    }
+    let keep = option(&ps, RemedyId::Keep);
+    assert!(
+        keep.why_not.as_deref().unwrap().contains("GTID"),
+        "{keep:?}"
+    );
+    // By file and position the skip counter is the only way; its loss is unknown, never 0.
+    fx.positioning = false;
+    let ps = planned(&fx.build(3307, 3306), &Policy::default());
+    let skip = option(&ps, RemedyId::Skip);
+    assert!(
+        skip.applicable && skip.loss_unknown && skip.loses_data(),
+        "{skip:?}"
+    );
+    assert!(skip.loses.contains("unknown"), "{skip:?}");
 }

@@ -50,12 +50,9 @@ fn read_facts(nodes: &mut Nodes, endpoint: &str) -> anyhow::Result<NodeFacts> {
         .conn
         .query_first(server.flavor.read_only_query())?
         .unwrap_or((0, 0));
-    let gtid_mode_on = match server.flavor.is_mariadb() {
-        true => false,
-        false => {
-            let mode: Option<String> = server.conn.query_first("SELECT @@GLOBAL.gtid_mode")?;
-            mode.as_deref() == Some("ON")
-        }
+    let gtid_mode_on = match server.flavor.gtid_mode_query() {
+        None => false,
+        Some(q) => server.conn.query_first::<String, _>(q)?.as_deref() == Some("ON"),
     };
     Ok(NodeFacts {
         flavor: server.flavor,

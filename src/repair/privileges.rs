@@ -1,37 +1,9 @@
 //! Which privileges a remedy needs, and whether the connected user has them: named before
 //! anything changes, never discovered halfway through a repair. See docs/privileges.md.
 
-use crate::flavor::{Flavor, Kind};
+use crate::flavor::Flavor;
 
-/// Something a plan step does that needs a privilege.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// STOP/START REPLICA|SLAVE.
-    ControlReplication,
-    /// SET GLOBAL sql_(replica|slave)_skip_counter.
-    SkipCounter,
-    /// SET GTID_NEXT (MySQL) / SET GLOBAL gtid_slave_pos (MariaDB).
-    GtidPosition,
-    /// SET SESSION sql_log_bin = 0.
-    SqlLogBin,
-    /// SELECT/INSERT/DELETE on the conflicting table.
-    RowWrite,
-    /// SET GLOBAL read_only / super_read_only (--lift-read-only).
-    SetReadOnly,
-}
-
-impl Need {
-    pub fn words(self) -> &'static str {
-        match self {
-            Need::ControlReplication => "stopping and starting replication",
-            Need::SkipCounter => "setting the skip counter",
-            Need::GtidPosition => "skipping a transaction by its GTID",
-            Need::SqlLogBin => "turning the binary log off for replmend's session",
-            Need::RowWrite => "reading, deleting and inserting the conflicting rows",
-            Need::SetReadOnly => "turning read_only off and on again",
-        }
-    }
-}
+pub use crate::flavor::Need;
 
 /// Privilege names compare equal however the server spells them (`READ_ONLY ADMIN` in SHOW
 /// GRANTS for `READ ONLY ADMIN`).
@@ -44,27 +16,6 @@ pub fn has_any(_flavor: Flavor, grants: &[String], options: &[&str]) -> bool {
     let have = global_privileges(grants);
     have.iter()
         .any(|h| h == "ALL PRIVILEGES" || h == "ALL" || options.iter().any(|o| norm(o) == norm(h)))
-}
-
-/// Alternatives: having any one privilege of a list satisfies the need.
-pub fn privileges_for(need: Need, flavor: Flavor) -> &'static [&'static str] {
-    let mysql8 = flavor.kind == Kind::Mysql && flavor.version.major >= 8;
-    match (need, flavor.kind) {
-        (Need::ControlReplication, Kind::Mariadb) => &["REPLICATION SLAVE ADMIN", "SUPER"],
-        (Need::SkipCounter, Kind::Mariadb) => &["SUPER"],
-        (Need::GtidPosition, Kind::Mariadb) => &["REPLICATION SLAVE ADMIN", "SUPER"],
-        (Need::SqlLogBin, Kind::Mariadb) => &["BINLOG ADMIN", "SUPER"],
-        (Need::ControlReplication, Kind::Mysql) if mysql8 => &["REPLICATION_SLAVE_ADMIN", "SUPER"],
-        (Need::SkipCounter | Need::GtidPosition, Kind::Mysql) if mysql8 => {
-            &["SYSTEM_VARIABLES_ADMIN", "SUPER"]
-        }
-        (Need::SqlLogBin, Kind::Mysql) if mysql8 => {
-            &["SYSTEM_VARIABLES_ADMIN", "SESSION_VARIABLES_ADMIN", "SUPER"]
-        }
-        (Need::RowWrite, _) => &["INSERT", "DELETE", "SELECT"],
-        (Need::SetReadOnly, _) => flavor.set_read_only_privileges(),
-        (_, Kind::Mysql) => &["SUPER"],
-    }
 }
 
 /// Global privileges granted on `*.*`, from SHOW GRANTS lines.
@@ -97,7 +48,7 @@ pub fn missing(
     }
     let mut out = Vec::new();
     for &need in needs {
-        let options = privileges_for(need, flavor);
+        let options = flavor.privileges(need);
         let satisfied = if need == Need::RowWrite {
             // Table-level grants are common; the row writes themselves report a denial
             // before anything is journaled, so only global grants are demanded here.
@@ -175,6 +126,6 @@ mod tests {
             m.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
             vec![Need::GtidPosition]
         );
-        assert_eq!(privileges_for(Need::SqlLogBin, f("5.7.44")), &["SUPER"]);
+        assert_eq!(f("5.7.44").privileges(Need::SqlLogBin), &["SUPER"]);
     }
 }
