@@ -585,3 +585,80 @@ fn the_statements_the_servers_receive_are_the_dry_runs() {
         }
     }
 }
+
+#[test]
+fn restore_undoes_only_what_happened_and_never_overwrites_silently() {
+    const ROW: &str = "SELECT payload, hits FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
+    const TOUCH: &str = "SET SESSION sql_log_bin = 0; UPDATE zeus.xinyan_cache SET hits = 99 WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let n2 = sb.node("n2");
+        let loser = n2.query_rows(ROW).unwrap();
+        let journal = journal_path(&format!("restore-{flavor}"));
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--journal",
+            &journal,
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        // Someone changes the repaired row: restore leaves it alone without --force.
+        n2.exec(TOUCH).unwrap();
+        let touched = n2.query_rows(ROW).unwrap();
+        let run = replmend(&["restore", &journal, "--format", "json"]);
+        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.json()["rows"][0]["outcome"], "differs");
+        assert_eq!(n2.query_rows(ROW).unwrap(), touched, "{flavor}: left alone");
+        let forced = journal_path(&format!("restore-forced-{flavor}"));
+        let run = replmend(&[
+            "restore",
+            &journal,
+            "--force",
+            "--journal-to",
+            &forced,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.json()["rows"][0]["outcome"], "overwritten");
+        assert_eq!(
+            n2.query_rows(ROW).unwrap(),
+            loser,
+            "{flavor}: the journaled row is back"
+        );
+        let text = std::fs::read_to_string(&forced).unwrap();
+        assert!(
+            text.contains("\"overwrite\"") && text.contains("99"),
+            "{text}"
+        );
+        let _ = (
+            std::fs::remove_file(&journal),
+            std::fs::remove_file(&forced),
+        );
+
+        // A change that was rolled back is never "restored".
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let n2 = sb.node("n2");
+        let before = n2.query_rows(ROW).unwrap();
+        let journal = journal_path(&format!("restore-rb-{flavor}"));
+        let failed = replmend_env(
+            &[
+                "repair",
+                "--replica",
+                &n2.url(),
+                "--yes",
+                "--journal",
+                &journal,
+            ],
+            &[("REPLMEND_TEST_FAIL_AT_STEP", "3")],
+        );
+        assert_eq!(failed.code, 1, "{}", failed.stderr);
+        let run = replmend(&["restore", &journal, "--format", "json"]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.json()["rows"][0]["outcome"], "never_applied");
+        assert_eq!(n2.query_rows(ROW).unwrap(), before);
+        let _ = std::fs::remove_file(&journal);
+    }
+}

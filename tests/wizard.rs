@@ -168,3 +168,56 @@ fn password_prompt_is_hidden_and_never_echoed() {
     assert!(!pane.contains(secret), "the password was echoed:\n{pane}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn wizard_recommends_and_applies_rekey_for_two_records_on_one_key() {
+    let query = "SELECT id, name FROM app.customers ORDER BY id";
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "autoinc-dual-master-1062");
+        let dir = std::env::temp_dir().join(format!(
+            "replmend-wizard-rk-{}-{flavor}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let done = dir.join("exit");
+        let cmd = format!(
+            "env HOME={home} NO_COLOR=1 {exe} repair --replica {url} --journal {journal}; echo $? > {done}; sleep 60",
+            home = dir.display(),
+            exe = env!("CARGO_BIN_EXE_replmend"),
+            url = sb.node("n2").url(),
+            journal = dir.join("journal.jsonl").display(),
+            done = done.display(),
+        );
+        let session = Tmux::start(
+            format!("replmend-wizard-rk-{}-{flavor}", std::process::id()),
+            &cmd,
+        );
+        let pane = session.wait_for("Which remedy?", 1);
+        assert!(
+            pane.contains("rekey — loses nothing (recommended)"),
+            "{pane}"
+        );
+        session.keys(&["Enter"]);
+        session.wait_for("Whose row should both nodes keep?", 1);
+        session.keys(&["Enter"]);
+        let pane = session.wait_for("Apply the", 1);
+        assert!(pane.contains("auto_increment_offset"), "{pane}");
+        session.keys(&["y"]);
+        session.wait_for("Apply the", 2);
+        session.keys(&["y"]);
+        let code = session.exit_code(&done, Duration::from_secs(120));
+        assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.wait_caught_up(Duration::from_secs(30)).unwrap();
+        n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+        let rows = n1.query_rows(query).unwrap();
+        assert_eq!(rows, n2.query_rows(query).unwrap(), "{flavor}");
+        let names: Vec<String> = rows.iter().map(|r| r[1].clone().unwrap()).collect();
+        assert!(
+            names.contains(&"alice".into()) && names.contains(&"bob".into()),
+            "{rows:?}"
+        );
+        drop(session);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
