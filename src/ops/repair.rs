@@ -11,9 +11,12 @@ use serde::Serialize;
 use super::Outcome;
 use super::plan::{PlanReport, playbooks, policy, report_text};
 use crate::cli::{Format, RepairArgs};
+use crate::conn::ConnSpec;
+use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::PlanSet;
+use crate::planner::Policy;
 use crate::repair::apply::StepResult;
 use crate::repair::session::{self, Incident, Options, RepairOutcome, Session};
 
@@ -114,20 +117,67 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     scripted(args, &mut session, &spec, (d, target, pol), format)
 }
 
+/// What the scripted loop does after one incident.
+enum Next {
+    Done(RepairOutcome, String),
+    Continue,
+}
+
+/// Plans and applies one incident under the policy; says whether to go on.
+fn scripted_one(
+    args: &RepairArgs,
+    session: &mut Session,
+    incident: &(Diagnosis, ConnSpec, Policy),
+    incidents: &mut Vec<Incident>,
+) -> Result<Next> {
+    let (d, target, pol) = incident;
+    let ps = crate::planner::plan(d, &session.playbooks, pol)?;
+    let Some(plan) = &ps.plan else {
+        let why = format!(
+            "incident {} on {} is not covered by the policy: no remedy applies",
+            d.fingerprint, d.table
+        );
+        return Ok(Next::Done(RepairOutcome::StoppedAgain, why));
+    };
+    if !args.allow_data_loss
+        && let Some(why) = data_loss_refusal(&ps)
+    {
+        if incidents.is_empty() {
+            return Err(Coded(exit::REFUSED, why).into());
+        }
+        return Ok(Next::Done(RepairOutcome::StoppedAgain, why));
+    }
+    eprintln!(
+        "replmend: incident {} on {} ({}): applying {}",
+        d.fingerprint, d.table, d.error.errno, plan.remedy
+    );
+    let inc = session.apply_one(d, &ps, target, pol)?;
+    let stopped_again = inc.stopped_again();
+    incidents.push(inc);
+    Ok(if !stopped_again {
+        Next::Done(RepairOutcome::Repaired, CAUGHT_UP.into())
+    } else if !args.until_healthy || incidents.len() >= args.max {
+        Next::Done(
+            RepairOutcome::StoppedAgain,
+            "replication stopped again on another incident".into(),
+        )
+    } else {
+        Next::Continue
+    })
+}
+
+const CAUGHT_UP: &str = "replication is running and caught up";
+
 fn scripted(
     args: &RepairArgs,
     session: &mut Session,
-    spec: &crate::conn::ConnSpec,
-    first: (
-        crate::diagnosis::Diagnosis,
-        crate::conn::ConnSpec,
-        crate::planner::Policy,
-    ),
+    spec: &ConnSpec,
+    first: (Diagnosis, ConnSpec, Policy),
     format: Format,
 ) -> Result<Outcome> {
     let base_policy = policy(&args.policy);
     let mut incidents = Vec::new();
-    let (mut d, mut target, mut pol) = first;
+    let mut incident = first;
     let bar = ProgressBar::new(args.max as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos} incident(s)")
@@ -135,53 +185,15 @@ fn scripted(
             .progress_chars("=> "),
     );
     let (outcome, message) = loop {
-        let ps = crate::planner::plan(&d, &session.playbooks, &pol)?;
-        let Some(plan) = &ps.plan else {
-            break (
-                RepairOutcome::StoppedAgain,
-                format!(
-                    "incident {} on {} is not covered by the policy: no remedy applies",
-                    d.fingerprint, d.table
-                ),
-            );
-        };
-        if !args.allow_data_loss
-            && let Some(why) = data_loss_refusal(&ps)
-        {
-            if incidents.is_empty() {
-                return Err(Coded(exit::REFUSED, why).into());
-            }
-            break (RepairOutcome::StoppedAgain, why);
-        }
-        bar.set_message(format!("{} on {}", plan.remedy, d.table));
-        eprintln!(
-            "replmend: incident {} on {} ({}): applying {}",
-            d.fingerprint, d.table, d.error.errno, plan.remedy
-        );
-        let inc = session.apply_one(&d, &ps, &target, &pol)?;
-        let stopped_again = inc.stopped_again();
-        incidents.push(inc);
+        bar.set_message(format!("{}", incident.0.table));
+        let next = scripted_one(args, session, &incident, &mut incidents)?;
         bar.inc(1);
-        if !stopped_again {
-            break (
-                RepairOutcome::Repaired,
-                "replication is running and caught up".to_string(),
-            );
-        }
-        if !args.until_healthy || incidents.len() >= args.max {
-            break (
-                RepairOutcome::StoppedAgain,
-                "replication stopped again on another incident".to_string(),
-            );
+        if let Next::Done(outcome, message) = next {
+            break (outcome, message);
         }
         match session::find_incident(spec, &session.options, &base_policy)? {
-            Some((nd, nt, np)) => (d, target, pol) = (nd, nt, np),
-            None => {
-                break (
-                    RepairOutcome::Repaired,
-                    "replication is running and caught up".to_string(),
-                );
-            }
+            Some(next) => incident = next,
+            None => break (RepairOutcome::Repaired, CAUGHT_UP.into()),
         }
     };
     bar.finish_and_clear();

@@ -12,7 +12,8 @@ use crate::cli::Format;
 use crate::conn::ConnSpec;
 use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
-use crate::planner::{Policy, RemedyId, Winner};
+use crate::planner::plan::RemedyOption;
+use crate::planner::{PlanSet, Policy, RemedyId, Winner};
 use crate::repair::session::{self, RepairOutcome, Session};
 
 fn say(text: &str) {
@@ -27,178 +28,187 @@ fn cancelled() -> anyhow::Error {
     .into()
 }
 
+fn confirm(theme: &ColorfulTheme, prompt: String, default: bool) -> Result<bool> {
+    Confirm::with_theme(theme)
+        .with_prompt(prompt)
+        .default(default)
+        .interact()
+        .map_err(|_| cancelled())
+}
+
+fn option_label(o: &RemedyOption) -> String {
+    let loses = if o.loss_unknown {
+        "loses an unknown number of rows".to_string()
+    } else if o.loses_data() {
+        format!(
+            "loses {} row(s)",
+            o.rows_lost + o.versions_lost + o.records_lost
+        )
+    } else {
+        "loses nothing".into()
+    };
+    let recommended = if o.recommended { " (recommended)" } else { "" };
+    format!("{} — {loses}{recommended}", o.remedy)
+}
+
+/// The remedy the DBA picks among the applicable ones.
+fn pick_remedy(theme: &ColorfulTheme, ps: &PlanSet) -> Result<RemedyId> {
+    let applicable: Vec<&RemedyOption> = ps.options.iter().filter(|o| o.applicable).collect();
+    if applicable.is_empty() {
+        return Err(Coded(
+            exit::REFUSED,
+            "no remedy applies to this incident; nothing was changed".into(),
+        )
+        .into());
+    }
+    let mut items: Vec<String> = applicable.iter().map(|o| option_label(o)).collect();
+    items.push("quit, change nothing".into());
+    let pick = Select::with_theme(theme)
+        .with_prompt("Which remedy?")
+        .items(&items)
+        .default(0)
+        .interact()
+        .map_err(|_| cancelled())?;
+    applicable.get(pick).map(|o| o.remedy).ok_or_else(cancelled)
+}
+
+/// Dual-master: whose row (or, for rekey, whose record keeps the key) both nodes end with.
+fn pick_winner(theme: &ColorfulTheme, d: &Diagnosis) -> Result<Winner> {
+    let src = d
+        .source
+        .as_ref()
+        .map(|s| s.endpoint.clone())
+        .unwrap_or_default();
+    let choices = [
+        format!("source {src} (its row wins on both nodes)"),
+        format!(
+            "replica {} (its row wins on both nodes)",
+            d.replica.endpoint
+        ),
+        "the newest version, by a column".to_string(),
+    ];
+    let w = Select::with_theme(theme)
+        .with_prompt("Whose row should both nodes keep?")
+        .items(&choices)
+        .default(0)
+        .interact()
+        .map_err(|_| cancelled())?;
+    Ok(match w {
+        0 => Winner::Source,
+        1 => Winner::Replica,
+        _ => Winner::Newest(
+            Input::<String>::with_theme(theme)
+                .with_prompt("Column to compare (e.g. updated_at)")
+                .interact_text()
+                .map_err(|_| cancelled())?,
+        ),
+    })
+}
+
+/// The chosen plan shown in full, then a confirmation for its losses and one per node.
+fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<()> {
+    let Some(plan) = &ps.plan else {
+        return Err(Coded(
+            exit::REFUSED,
+            "no plan for that remedy; nothing was changed".into(),
+        )
+        .into());
+    };
+    say(&format!("\n{}", crate::planner::render::plan_text(ps)));
+    let option = ps.options.iter().find(|o| o.remedy == plan.remedy);
+    if let Some(o) = option.filter(|o| o.loses_data())
+        && !confirm(
+            theme,
+            format!("This remedy loses data ({}). Continue?", o.loses),
+            false,
+        )?
+    {
+        return Err(cancelled());
+    }
+    for ep in plan.endpoints() {
+        let steps: Vec<_> = plan.steps.iter().filter(|s| s.endpoint == ep).collect();
+        let role = steps[0].node_label();
+        let prompt = format!("Apply the {} step(s) on the {role} {ep}?", steps.len());
+        if !confirm(theme, prompt, false)? {
+            return Err(cancelled());
+        }
+    }
+    Ok(())
+}
+
+/// One incident: choose, confirm, apply. Returns whether replication stopped again and the
+/// report's last line.
+fn one_incident(
+    h: &mut Session,
+    theme: &ColorfulTheme,
+    d: &Diagnosis,
+    target: &ConnSpec,
+    policy: &Policy,
+) -> Result<(bool, Policy, String)> {
+    say(&crate::diagnosis::render::text(d));
+    let ranked = Policy {
+        remedy: None,
+        ..policy.clone()
+    };
+    let ps = crate::planner::plan(d, &h.playbooks, &ranked)?;
+    say(&format!("\n{}", crate::planner::render::remedies(&ps)));
+    let remedy = pick_remedy(theme, &ps)?;
+    let winner = match ps.reverse_fingerprint.is_some()
+        && matches!(remedy, RemedyId::Overwrite | RemedyId::Rekey)
+    {
+        true => pick_winner(theme, d)?,
+        false => policy.winner.clone(),
+    };
+    let chosen = Policy {
+        remedy: Some(remedy),
+        winner,
+        ..policy.clone()
+    };
+    let ps = crate::planner::plan(d, &h.playbooks, &chosen)?;
+    confirm_plan(theme, &ps)?;
+    let inc = h.apply_one(d, &ps, target, &chosen)?;
+    let stopped = inc.stopped_again();
+    let text = repair_text(&RepairReport {
+        schema: "replmend.repair/1",
+        outcome: if stopped {
+            RepairOutcome::StoppedAgain
+        } else {
+            RepairOutcome::Repaired
+        },
+        message: if stopped {
+            "replication stopped again".into()
+        } else {
+            "replication is running and caught up".into()
+        },
+        incidents: vec![inc],
+    });
+    say(&text);
+    // The steps were shown as they ran; stdout gets one line per incident.
+    let last = text.lines().last().unwrap_or_default().to_string();
+    Ok((stopped, chosen, last))
+}
+
 pub fn run(
     h: &mut Session,
     spec: &ConnSpec,
     d: Diagnosis,
     target: ConnSpec,
     policy: Policy,
-    format: Format,
+    _format: Format,
 ) -> Result<Outcome> {
     let theme = ColorfulTheme::default();
     let (mut d, mut target, mut policy) = (d, target, policy);
     let mut transcript = String::new();
     loop {
-        say(&crate::diagnosis::render::text(&d));
-        let ps = crate::planner::plan(
-            &d,
-            &h.playbooks,
-            &Policy {
-                remedy: None,
-                ..policy.clone()
-            },
-        )?;
-        say(&format!("\n{}", crate::planner::render::remedies(&ps)));
-        let applicable: Vec<_> = ps.options.iter().filter(|o| o.applicable).collect();
-        if applicable.is_empty() {
-            return Err(Coded(
-                exit::REFUSED,
-                "no remedy applies to this incident; nothing was changed".into(),
-            )
-            .into());
-        }
-        let mut items: Vec<String> = applicable
-            .iter()
-            .map(|o| {
-                format!(
-                    "{} — {}{}",
-                    o.remedy,
-                    if o.loss_unknown {
-                        "loses an unknown number of rows".to_string()
-                    } else if o.loses_data() {
-                        format!(
-                            "loses {} row(s)",
-                            o.rows_lost + o.versions_lost + o.records_lost
-                        )
-                    } else {
-                        "loses nothing".into()
-                    },
-                    if o.recommended { " (recommended)" } else { "" }
-                )
-            })
-            .collect();
-        items.push("quit, change nothing".into());
-        let pick = Select::with_theme(&theme)
-            .with_prompt("Which remedy?")
-            .items(&items)
-            .default(0)
-            .interact()
-            .map_err(|_| cancelled())?;
-        if pick == applicable.len() {
-            return Err(cancelled());
-        }
-        let remedy: RemedyId = applicable[pick].remedy;
-        let mut winner = policy.winner.clone();
-        if ps.reverse_fingerprint.is_some()
-            && matches!(remedy, RemedyId::Overwrite | RemedyId::Rekey)
-        {
-            let src = d
-                .source
-                .as_ref()
-                .map(|s| s.endpoint.clone())
-                .unwrap_or_default();
-            let choices = [
-                format!("source {src} (its row wins on both nodes)"),
-                format!(
-                    "replica {} (its row wins on both nodes)",
-                    d.replica.endpoint
-                ),
-                "the newest version, by a column".to_string(),
-            ];
-            let w = Select::with_theme(&theme)
-                .with_prompt("Whose row should both nodes keep?")
-                .items(&choices)
-                .default(0)
-                .interact()
-                .map_err(|_| cancelled())?;
-            winner = match w {
-                0 => Winner::Source,
-                1 => Winner::Replica,
-                _ => Winner::Newest(
-                    Input::<String>::with_theme(&theme)
-                        .with_prompt("Column to compare (e.g. updated_at)")
-                        .interact_text()
-                        .map_err(|_| cancelled())?,
-                ),
-            };
-        }
-        let chosen = Policy {
-            remedy: Some(remedy),
-            winner,
-            ..policy.clone()
-        };
-        let ps = crate::planner::plan(&d, &h.playbooks, &chosen)?;
-        let Some(plan) = ps.plan.clone() else {
-            return Err(Coded(
-                exit::REFUSED,
-                "no plan for that remedy; nothing was changed".into(),
-            )
-            .into());
-        };
-        say(&format!("\n{}", crate::planner::render::plan_text(&ps)));
-        if let Some(o) = ps
-            .options
-            .iter()
-            .find(|o| o.remedy == remedy)
-            .filter(|o| o.loses_data())
-        {
-            let ok = Confirm::with_theme(&theme)
-                .with_prompt(format!("This remedy loses data ({}). Continue?", o.loses))
-                .default(false)
-                .interact()
-                .map_err(|_| cancelled())?;
-            if !ok {
-                return Err(cancelled());
-            }
-        }
-        let mut endpoints: Vec<(&str, &str)> = Vec::new();
-        for s in &plan.steps {
-            if !endpoints.iter().any(|(e, _)| *e == s.endpoint) {
-                endpoints.push((&s.endpoint, s.node_label()));
-            }
-        }
-        for (ep, role) in &endpoints {
-            let n = plan.steps.iter().filter(|s| s.endpoint == *ep).count();
-            let ok = Confirm::with_theme(&theme)
-                .with_prompt(format!("Apply the {n} step(s) on the {role} {ep}?"))
-                .default(false)
-                .interact()
-                .map_err(|_| cancelled())?;
-            if !ok {
-                return Err(cancelled());
-            }
-        }
-        let inc = h.apply_one(&d, &ps, &target, &chosen)?;
-        let stopped = inc.stopped_again();
-        let text = repair_text(&RepairReport {
-            schema: "replmend.repair/1",
-            outcome: if stopped {
-                RepairOutcome::StoppedAgain
-            } else {
-                RepairOutcome::Repaired
-            },
-            message: if stopped {
-                "replication stopped again".into()
-            } else {
-                "replication is running and caught up".into()
-            },
-            incidents: vec![inc],
-        });
-        say(&text);
-        // The steps were shown as they ran; stdout gets one line per incident.
-        if let Some(last) = text.lines().last() {
-            transcript.push_str(last);
-            transcript.push('\n');
-        }
+        let (stopped, chosen, line) = one_incident(h, &theme, &d, &target, &policy)?;
+        transcript.push_str(&line);
+        transcript.push('\n');
         if !stopped {
             break;
         }
-        let next = Confirm::with_theme(&theme)
-            .with_prompt("Replication stopped again on another conflict. Diagnose and repair it?")
-            .default(true)
-            .interact()
-            .map_err(|_| cancelled())?;
-        if !next {
+        let prompt =
+            "Replication stopped again on another conflict. Diagnose and repair it?".to_string();
+        if !confirm(&theme, prompt, true)? {
             return Ok(Outcome {
                 output: transcript,
                 code: exit::REPLICATION_ERROR,
@@ -209,7 +219,6 @@ pub fn run(
             None => break,
         }
     }
-    let _ = format;
     Ok(Outcome {
         output: transcript,
         code: exit::OK,
