@@ -131,6 +131,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_failure_has_its_documented_code() {
+        let changed = ApplyError::RowChanged {
+            step: 3,
+            table: "t".into(),
+            key: "id=1".into(),
+        };
+        let failure = crate::repair::apply::ApplyFailure {
+            error: changed,
+            completed: vec![1, 2],
+            undone: vec!["ran START SLAVE IO_THREAD on a:1".into()],
+        };
+        let e = anyhow::Error::from(Box::new(failure));
+        assert_eq!(exit_code(&e), exit::REFUSED);
+        let m = message(&e);
+        assert!(
+            m.contains("changed since the diagnosis")
+                && m.contains("Steps completed before the failure: 1, 2"),
+            "{m}"
+        );
+        let bad_column = anyhow::Error::from(PlanError::NoSuchColumn("updated_at".into()));
+        assert_eq!(exit_code(&bad_column), exit::BAD_INPUT);
+        let preflight = anyhow::Error::from(PreflightError {
+            problems: vec!["a:1 has read_only=ON".into()],
+        });
+        assert_eq!(exit_code(&preflight), exit::REFUSED);
+        let injected = anyhow::Error::from(ApplyError::Injected { step: 1 });
+        assert_eq!(exit_code(&injected), exit::FAILURE);
+    }
+
+    #[test]
     fn debug_shapes_become_words() {
         let s = scrub("step 3 on 127.0.0.1:1: MySqlError { ERROR 1290 (HY000): read only }");
         assert_eq!(

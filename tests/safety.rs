@@ -160,6 +160,28 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
             }
             Flavor::MySql => url.clone(),
         };
+        // Killed right after lifting read_only (step 2): the journal has the lift, and the
+        // next run puts read_only back before anything else.
+        let crashed = replmend_env(
+            &[
+                "repair",
+                "--replica",
+                &lift_user,
+                "--yes",
+                "--remedy",
+                "overwrite",
+                "--lift-read-only",
+                "--journal",
+                &journal,
+            ],
+            &[("REPLMEND_TEST_CRASH_AFTER_STEP", "2")],
+        );
+        assert_ne!(crashed.code, 0, "{flavor}: {}", crashed.stderr);
+        assert_ne!(
+            value(n2, check),
+            ro_value,
+            "{flavor}: the crash left read_only off"
+        );
         let run = replmend(&[
             "repair",
             "--replica",
@@ -174,6 +196,11 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
             "json",
         ]);
         assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("it is ON again"),
+            "{flavor}: {}",
+            run.stderr
+        );
         assert_eq!(
             value(n2, check),
             ro_value,
