@@ -398,6 +398,20 @@ pub fn latest(entries: &[Entry]) -> Vec<Entry> {
     out
 }
 
+/// Records rekey already re-inserted for this incident (binary log on, not rolled back):
+/// a re-run after an interruption gives them the same keys instead of inserting them twice.
+pub fn reinserted(path: &Path, fingerprint: &str) -> Result<Vec<Row>, JournalError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(latest(&read(path)?)
+        .into_iter()
+        .filter(|e| e.fingerprint == fingerprint && e.action == Action::Insert && e.sql_log_bin)
+        .filter(|e| e.state != State::RolledBack)
+        .filter_map(|e| e.image().ok())
+        .collect())
+}
+
 /// Nodes whose read_only replmend lifted and never put back (a run killed in between), with
 /// the state to restore.
 pub fn pending_read_only(path: &Path) -> Result<Vec<(String, ReadOnly)>, JournalError> {

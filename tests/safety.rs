@@ -689,3 +689,58 @@ fn restore_undoes_only_what_happened_and_never_overwrites_silently() {
         let _ = std::fs::remove_file(&journal);
     }
 }
+
+#[test]
+fn rekey_interrupted_after_its_insert_resumes_without_a_second_copy() {
+    let query = "SELECT name, COUNT(*) FROM app.customers GROUP BY name ORDER BY name";
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "autoinc-dual-master-1062");
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        let journal = journal_path(&format!("rekey-resume-{flavor}"));
+        let args = [
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--journal",
+            &journal,
+        ];
+        // Steps: stop, stop, re-insert (3), delete (4): the delete fails after the re-insert.
+        let failed = replmend_env(&args, &[("REPLMEND_TEST_FAIL_AT_STEP", "4")]);
+        assert_eq!(
+            failed.code, 1,
+            "{flavor}: {}{}",
+            failed.stdout, failed.stderr
+        );
+        let dry = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--dry-run",
+            "--journal",
+            &journal,
+        ]);
+        let rerun = replmend(&args);
+        assert_eq!(
+            rerun.code, 0,
+            "{flavor}: {}{}\ndry run:\n{}",
+            rerun.stdout, rerun.stderr, dry.stdout
+        );
+        n1.wait_caught_up(Duration::from_secs(30)).unwrap();
+        n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+        let rows = n1.query_rows(query).unwrap();
+        assert_eq!(rows, n2.query_rows(query).unwrap(), "{flavor}");
+        for r in &rows {
+            assert_eq!(
+                r[1].as_deref(),
+                Some("1"),
+                "{flavor}: each record once: {rows:?}"
+            );
+        }
+        assert!(
+            rows.iter().any(|r| r[0].as_deref() == Some("bob")),
+            "{rows:?}"
+        );
+        let _ = std::fs::remove_file(&journal);
+    }
+}

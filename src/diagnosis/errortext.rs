@@ -40,7 +40,7 @@ pub enum Undiagnosable {
         "error {errno} happened in a statement-based event (no row image to decode); query: {query}"
     )]
     StatementBased { errno: u32, query: String },
-    #[error("error 1062 on a {event:?} event is not a conflict replmend knows how to resolve")]
+    #[error("error 1062 on a {event} event is not a conflict replmend knows how to resolve")]
     UnexpectedEvent { event: RowsEventKind },
 }
 

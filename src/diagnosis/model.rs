@@ -85,6 +85,27 @@ pub enum RowsEventKind {
     Delete,
 }
 
+impl std::fmt::Display for RowsEventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RowsEventKind::Write => "Write_rows",
+            RowsEventKind::Update => "Update_rows",
+            RowsEventKind::Delete => "Delete_rows",
+        })
+    }
+}
+
+impl std::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConflictKind::DuplicateOnWrite => "a duplicate key on insert",
+            ConflictKind::DuplicateOnUpdate => "a duplicate key on update",
+            ConflictKind::MissingOnUpdate => "a missing row on update",
+            ConflictKind::MissingOnDelete => "a missing row on delete",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {

@@ -15,6 +15,7 @@ pub fn policy(args: &PolicyArgs) -> Policy {
         remedy: args.remedy,
         winner: args.winner.clone(),
         lift_read_only: args.lift_read_only,
+        rekeyed: Vec::new(),
     }
 }
 

@@ -52,6 +52,7 @@ fn options(args: &RepairArgs) -> Options {
         channel: args.target.channel.clone(),
         timeout: Duration::from_secs(args.timeout),
         lookahead: if args.until_healthy { args.max } else { 0 },
+        allow_data_loss: args.allow_data_loss,
     }
 }
 
@@ -87,6 +88,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
             code: exit::OK,
         });
     };
+    let pol = session::with_history(&journal, &d, pol)?;
     if args.dry_run {
         let ps = crate::planner::plan(&d, &pbs, &pol)?;
         let report = PlanReport {
@@ -191,7 +193,7 @@ fn scripted(
         if let Next::Done(outcome, message) = next {
             break (outcome, message);
         }
-        match session::find_incident(spec, &session.options, &base_policy)? {
+        match session.find(spec, &base_policy)? {
             Some(next) => incident = next,
             None => break (RepairOutcome::Repaired, CAUGHT_UP.into()),
         }

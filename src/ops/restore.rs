@@ -82,7 +82,9 @@ fn judge(e: &Entry, image: &Row, current: Option<&Row>) -> Result<Judged> {
         _ => match current {
             Some(c) if c == image && e.state == State::Intent => Judged::NeverApplied,
             Some(c) if c == image => Judged::Back,
-            c if as_left(c) => Judged::AsLeft,
+            // Gone and nothing in its place (the repair stopped before the replicated row
+            // came): putting it back overwrites nothing.
+            c if as_left(c) || c.is_none() => Judged::AsLeft,
             _ => Judged::Differs,
         },
     })

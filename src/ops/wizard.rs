@@ -14,7 +14,7 @@ use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
 use crate::planner::plan::RemedyOption;
 use crate::planner::{PlanSet, Policy, RemedyId, Winner};
-use crate::repair::session::{self, RepairOutcome, Session};
+use crate::repair::session::{RepairOutcome, Session};
 
 fn say(text: &str) {
     eprint!("{text}");
@@ -106,7 +106,8 @@ fn pick_winner(theme: &ColorfulTheme, d: &Diagnosis) -> Result<Winner> {
 }
 
 /// The chosen plan shown in full, then a confirmation for its losses and one per node.
-fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<()> {
+/// Returns whether the DBA accepted a loss of data.
+fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<bool> {
     let Some(plan) = &ps.plan else {
         return Err(Coded(
             exit::REFUSED,
@@ -116,7 +117,8 @@ fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<()> {
     };
     say(&format!("\n{}", crate::planner::render::plan_text(ps)));
     let option = ps.options.iter().find(|o| o.remedy == plan.remedy);
-    if let Some(o) = option.filter(|o| o.loses_data())
+    let loses = option.filter(|o| o.loses_data());
+    if let Some(o) = loses
         && !confirm(
             theme,
             format!("This remedy loses data ({}). Continue?", o.loses),
@@ -133,7 +135,7 @@ fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<()> {
             return Err(cancelled());
         }
     }
-    Ok(())
+    Ok(loses.is_some())
 }
 
 /// One incident: choose, confirm, apply. Returns whether replication stopped again and the
@@ -165,8 +167,12 @@ fn one_incident(
         ..policy.clone()
     };
     let ps = crate::planner::plan(d, &h.playbooks, &chosen)?;
-    confirm_plan(theme, &ps)?;
-    let inc = h.apply_one(d, &ps, target, &chosen)?;
+    let accepted_loss = confirm_plan(theme, &ps)?;
+    let allowed = h.options.allow_data_loss;
+    h.options.allow_data_loss = allowed || accepted_loss;
+    let inc = h.apply_one(d, &ps, target, &chosen);
+    h.options.allow_data_loss = allowed;
+    let inc = inc?;
     let stopped = inc.stopped_again();
     let text = repair_text(&RepairReport {
         schema: "replmend.repair/1",
@@ -214,7 +220,7 @@ pub fn run(
                 code: exit::REPLICATION_ERROR,
             });
         }
-        match session::find_incident(spec, &h.options, &chosen)? {
+        match h.find(spec, &chosen)? {
             Some((nd, nt, np)) => (d, target, policy) = (nd, nt, Policy { remedy: None, ..np }),
             None => break,
         }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate, When};
-use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, ReadOnly, Row, Verdict};
+use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, KeyKind, ReadOnly, Row, Verdict};
 use crate::flavor::{Flavor, Thread};
 use crate::sql::{self, Statement};
 use crate::value::Cell;
@@ -55,6 +55,9 @@ pub struct Policy {
     pub winner: Winner,
     /// Plan explicit steps that turn read_only off on a node around replmend's own writes.
     pub lift_read_only: bool,
+    /// Records an interrupted rekey of this incident already re-inserted (from the journal):
+    /// a re-run gives them the same keys instead of inserting them twice.
+    pub rekeyed: Vec<Row>,
 }
 
 impl Default for Policy {
@@ -63,6 +66,7 @@ impl Default for Policy {
             remedy: None,
             winner: Winner::Source,
             lift_read_only: false,
+            rekeyed: Vec::new(),
         }
     }
 }
@@ -340,7 +344,7 @@ fn why_not(w: &When, f: &Facts, d: &Diagnosis) -> Option<String> {
             )
         })
         .or_else(|| match (w.key_kind, d.key.as_ref()) {
-            (Some(k), Some(key)) if key.kind != k => Some(format!("the key is {:?}", key.kind)),
+            (Some(k), Some(key)) if key.kind != k => Some(format!("the conflicting key is {} {}", match key.kind { KeyKind::Primary => "the primary key", KeyKind::Unique => "a unique key" }, key.name)),
             _ => None,
         })
         .or_else(|| match w.flavor {
@@ -420,7 +424,7 @@ fn option(
 
 pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<PlanSet, PlanError> {
     let pb = choose_playbook(d, playbooks)
-        .ok_or_else(|| PlanError::NoPlaybook(format!("{:?} (errno {})", d.kind, d.error.errno)))?;
+        .ok_or_else(|| PlanError::NoPlaybook(format!("{} (errno {})", d.kind, d.error.errno)))?;
     let f = facts(d);
     let mut options = Vec::new();
     for spec in &pb.remedies {
@@ -759,7 +763,25 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
 
 /// rekey: the loser's own records, re-inserted under fresh keys with the binary log ON so
 /// they replicate to the winner: both records end up on both nodes.
-fn reinsert(loser: &Direction<'_>, fresh_from: u64) -> Step {
+/// The key value a record already re-inserted by an interrupted rekey of this incident got:
+/// the same record (every column but the key) in `done`.
+fn earlier_key(own: &Row, auto: &str, done: &[Row]) -> Option<Cell> {
+    done.iter()
+        .find(|r| {
+            r.columns == own.columns
+                && r.columns
+                    .iter()
+                    .zip(r.values.iter().zip(&own.values))
+                    .all(|(c, (a, b))| c == auto || a == b)
+        })
+        .and_then(|r| r.get(auto).cloned())
+}
+
+/// rekey: the loser's own records, re-inserted under fresh keys with the binary log ON so
+/// they replicate to the winner: both records end up on both nodes. It runs before the
+/// loser's row is deleted, so a failure never leaves a record only in the journal; a re-run
+/// reuses the keys an interrupted run gave (`done`, from the journal).
+fn reinsert(loser: &Direction<'_>, fresh_from: u64, done: &[Row]) -> Step {
     let d = loser.d;
     let auto = d
         .auto_key
@@ -779,15 +801,18 @@ fn reinsert(loser: &Direction<'_>, fresh_from: u64) -> Step {
     let mut next = fresh_from;
     for c in &d.conflicts {
         let Some(own) = &c.replica_row else { continue };
+        let key = earlier_key(own, &auto, done).unwrap_or_else(|| {
+            next += 1;
+            Cell::Number((next - 1).to_string())
+        });
         let mut image = own.clone();
         if let Some(i) = image.columns.iter().position(|col| *col == auto) {
-            image.values[i] = Cell::Number(next.to_string());
+            image.values[i] = key.clone();
         }
-        next += 1;
         s.rows.push(RowChange {
             table: d.table.clone(),
             action: RowAction::Insert,
-            key: vec![(auto.clone(), Cell::Number((next - 1).to_string()))],
+            key: vec![(auto.clone(), key)],
             after: Some(image.clone()),
             image,
         });
@@ -1003,6 +1028,7 @@ fn dual_steps(
     d: &Diagnosis,
     rev: &Diagnosis,
     spec: &RemedySpec,
+    policy: &Policy,
     source_wins: bool,
 ) -> Result<Vec<Step>, String> {
     let here = Direction {
@@ -1041,7 +1067,9 @@ fn dual_steps(
                 s.loss.versions.clear();
                 steps.push(s);
             }
-            StepTemplate::ReinsertUnderFreshKey => steps.push(reinsert(loser, fresh_key(d, rev))),
+            StepTemplate::ReinsertUnderFreshKey => {
+                steps.push(reinsert(loser, fresh_key(d, rev), &policy.rekeyed))
+            }
             StepTemplate::StartApplier => {
                 steps.push(start(&here));
                 steps.push(start(&there));
@@ -1110,7 +1138,7 @@ fn build(
             if f.two_records {
                 advice = auto_increment_advice(d, rev);
             }
-            dual_steps(d, rev, spec, source_wins)
+            dual_steps(d, rev, spec, policy, source_wins)
         }
     };
     let mut steps = match steps {

@@ -147,7 +147,10 @@ pub fn playbooks_text(pbs: &[Playbook]) -> String {
                 risk(r.risk),
                 r.steps
                     .iter()
-                    .map(|s| format!("{s:?}"))
+                    .map(|s| serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default())
                     .collect::<Vec<_>>()
                     .join(" → ")
             );

@@ -246,6 +246,17 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// A GTID skip on a connection of its own: if it fails halfway, GTID_NEXT stays set on
+    /// that session only, never on the one the undo then uses.
+    fn run_alone(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
+        let spec = self.nodes.spec(&step.endpoint)?.clone();
+        let mut server = Server::connect(&spec).map_err(anyhow::Error::from)?;
+        for st in step.session.iter().chain(&step.statements) {
+            exec(&mut server.conn, st).map_err(Self::sql_err(n, &step.endpoint))?;
+        }
+        Ok(())
+    }
+
     /// Which of the channel's threads run now: the ones a failure must start again.
     fn running_threads(&mut self, step: &Step) -> anyhow::Result<Option<Thread>> {
         let server = self.nodes.get(&step.endpoint)?;
@@ -422,7 +433,7 @@ impl Applier<'_> {
                 "already done (GTID executed)".into(),
             )),
             StepTemplate::SkipTransaction => {
-                self.run_statements(n, step)?;
+                self.run_alone(n, step)?;
                 done("skipped")
             }
             StepTemplate::DeleteConflictingRows
@@ -467,6 +478,7 @@ impl Applier<'_> {
             skip: vec![false; step.rows.len()],
             intents: Vec::new(),
             journaled: false,
+            committing: false,
         };
         let result = rows.run(&mut server.conn, self);
         match result {
@@ -483,7 +495,9 @@ impl Applier<'_> {
             }
             Err(e) => {
                 let _ = server.conn.query_drop("ROLLBACK");
-                if rows.journaled {
+                // A COMMIT that failed on the wire may still have committed: the intents stay
+                // as they are, and restore judges them by the rows themselves.
+                if rows.journaled && !rows.committing {
                     let outcomes: Vec<Entry> = rows
                         .intents
                         .iter()
@@ -571,6 +585,8 @@ struct RowRun<'s> {
     skip: Vec<bool>,
     intents: Vec<Entry>,
     journaled: bool,
+    /// COMMIT was sent: from here a failure does not prove the change did not happen.
+    committing: bool,
 }
 
 impl RowRun<'_> {
@@ -595,6 +611,7 @@ impl RowRun<'_> {
                 }
                 Role::Control if st.sql == "COMMIT" => {
                     injected_failure(self.n)?;
+                    self.committing = true;
                     exec(conn, st).map_err(&err)?;
                 }
                 Role::Control => exec(conn, st).map_err(&err)?,

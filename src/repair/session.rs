@@ -29,6 +29,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Batch mode: how many following transactions to read ahead for the same conflicts.
     pub lookahead: usize,
+    /// A remedy that loses data may run (checked again on the plan actually applied).
+    pub allow_data_loss: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,6 +157,16 @@ fn other_side(
     Ok(None)
 }
 
+/// The policy with what an interrupted run of this incident already did (rekey's
+/// re-inserted records), so the plan shown and the plan applied resume it instead of
+/// repeating it.
+pub fn with_history(journal: &Journal, d: &Diagnosis, policy: Policy) -> Result<Policy> {
+    Ok(Policy {
+        rekeyed: journal::reinserted(journal.path(), &d.fingerprint)?,
+        ..policy
+    })
+}
+
 /// A run killed after lifting read_only left it off: put it back before anything else.
 pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<String>> {
     let mut done = Vec::new();
@@ -220,6 +232,21 @@ fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
 }
 
 impl Session {
+    /// The next incident with its policy resumed from the journal.
+    pub fn find(
+        &self,
+        spec: &ConnSpec,
+        policy: &Policy,
+    ) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
+        match find_incident(spec, &self.options, policy)? {
+            Some((d, t, p)) => {
+                let p = with_history(&self.journal, &d, p)?;
+                Ok(Some((d, t, p)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Applies one planned incident after the safety checks; returns what happened.
     pub fn apply_one(
         &mut self,
@@ -288,8 +315,11 @@ impl Session {
                 ),
             )
         })?;
+        // Batching reads ahead only for overwrite: it replaces every upcoming conflicting row
+        // with the source's, which no other remedy's steps cover.
+        let overwriting = ps.plan.as_ref().map(|p| p.remedy) == Some(RemedyId::Overwrite);
         if self.options.lookahead > 0
-            && policy.remedy.is_none_or(|r| r == RemedyId::Overwrite)
+            && overwriting
             && let Some(source) = specs.get(1)
         {
             crate::inspect::look_ahead(&mut again, replica, source, self.options.lookahead)?;
@@ -307,10 +337,28 @@ impl Session {
             )
             .into());
         }
-        let plan = again_ps
-            .plan
-            .or_else(|| ps.plan.clone())
-            .expect("checked by the caller");
+        let Some(plan) = again_ps.plan.clone() else {
+            return Err(Coded(
+                exit::REFUSED,
+                "no remedy applies any more under the lock; nothing was changed".into(),
+            )
+            .into());
+        };
+        // The data-loss consent is checked on the plan that will run, not the one shown
+        // earlier (reading ahead may have added rows).
+        let option = again_ps.options.iter().find(|o| o.remedy == plan.remedy);
+        if !self.options.allow_data_loss
+            && let Some(o) = option.filter(|o| o.loses_data())
+        {
+            return Err(Coded(
+                exit::REFUSED,
+                format!(
+                    "remedy {} loses data ({}); pass --allow-data-loss to accept; nothing was changed",
+                    plan.remedy, o.loses
+                ),
+            )
+            .into());
+        }
         Ok((again, plan))
     }
 }
