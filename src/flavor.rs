@@ -368,6 +368,15 @@ impl Flavor {
         }
     }
 
+    /// The statement that restores `state` on either flavor, for a message when the node's
+    /// flavor is not known (it could not be reached).
+    pub fn restore_read_only_any(state: crate::diagnosis::ReadOnly) -> &'static str {
+        match state {
+            crate::diagnosis::ReadOnly::SuperReadOnly => "SET GLOBAL super_read_only = ON",
+            _ => "SET GLOBAL read_only = ON",
+        }
+    }
+
     /// A read-only node refuses a skip's statements: MariaDB's SET GLOBAL gtid_slave_pos
     /// fails with 1290 (measured on 10.11); MySQL's empty GTID transaction and both flavors'
     /// skip counter are allowed.

@@ -231,6 +231,12 @@ pub fn default_path() -> PathBuf {
         .join(format!("journal-{}.jsonl", &date[..10]))
 }
 
+/// Where read_only lifts are also recorded, whatever `--journal` says: a run killed after
+/// lifting read_only is found by the next run even on another day or with another journal.
+pub fn read_only_ledger() -> PathBuf {
+    default_path().with_file_name("read-only-lifts.jsonl")
+}
+
 /// A journal file, opened (and created, privately) on the first append.
 pub struct Journal {
     path: PathBuf,
@@ -256,6 +262,17 @@ impl Journal {
             self.file = Some(open_private(&self.path)?);
         }
         Ok(self.file.as_mut().expect("just opened"))
+    }
+
+    /// A read-only lift or restore: in this journal and in the fixed ledger, so the next run
+    /// finds a lift left pending whatever journal it is given.
+    pub fn record_read_only(&mut self, entry: &Entry) -> Result<(), JournalError> {
+        self.append(std::slice::from_ref(entry))?;
+        let ledger = read_only_ledger();
+        if ledger != self.path {
+            Journal::new(&ledger)?.append(std::slice::from_ref(entry))?;
+        }
+        Ok(())
     }
 
     /// Appends and syncs once: when this returns, the entries survive a crash or kill -9.
@@ -413,15 +430,19 @@ pub fn reinserted(path: &Path, fingerprint: &str) -> Result<Vec<Row>, JournalErr
 }
 
 /// Nodes whose read_only replmend lifted and never put back (a run killed in between), with
-/// the state to restore.
-pub fn pending_read_only(path: &Path) -> Result<Vec<(String, ReadOnly)>, JournalError> {
-    if !path.exists() {
-        return Ok(Vec::new());
+/// the state to restore, from any of these journals.
+pub fn pending_read_only(paths: &[&Path]) -> Result<Vec<(String, ReadOnly)>, JournalError> {
+    let mut entries = Vec::new();
+    for path in paths.iter().filter(|p| p.exists()) {
+        entries.extend(read(path)?);
     }
+    entries.sort_by_key(|e| e.at);
     let mut pending: Vec<(String, ReadOnly)> = Vec::new();
-    for e in read(path)? {
+    for e in entries {
         match (e.action, e.read_only) {
-            (Action::LiftReadOnly, Some(state)) => pending.push((e.node.clone(), state)),
+            (Action::LiftReadOnly, Some(state)) if !pending.iter().any(|(n, _)| *n == e.node) => {
+                pending.push((e.node.clone(), state))
+            }
             (Action::RestoreReadOnly, _) => pending.retain(|(n, _)| *n != e.node),
             _ => {}
         }
@@ -526,7 +547,7 @@ mod tests {
             Entry::read_only("f", "a:1", Action::RestoreReadOnly, ReadOnly::SuperReadOnly),
         ])
         .unwrap();
-        let p = pending_read_only(&path).unwrap();
+        let p = pending_read_only(&[&path, &dir.join("absent")]).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(p, vec![("b:1".to_string(), ReadOnly::ReadOnly)]);
     }

@@ -162,6 +162,12 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
         };
         // Killed right after lifting read_only (step 2): the journal has the lift, and the
         // next run puts read_only back before anything else.
+        // The crashed run wrote another journal: the next run finds the lift in the ledger
+        // (its own state directory here, so parallel tests do not share it).
+        let state =
+            std::env::temp_dir().join(format!("replmend-state-{}-{flavor}", std::process::id()));
+        let state_env = state.display().to_string();
+        let crash_journal = journal_path(&format!("ro-crash-{flavor}"));
         let crashed = replmend_env(
             &[
                 "repair",
@@ -172,9 +178,12 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
                 "overwrite",
                 "--lift-read-only",
                 "--journal",
-                &journal,
+                &crash_journal,
             ],
-            &[("REPLMEND_TEST_CRASH_AFTER_STEP", "2")],
+            &[
+                ("REPLMEND_TEST_CRASH_AFTER_STEP", "2"),
+                ("XDG_STATE_HOME", &state_env),
+            ],
         );
         assert_ne!(crashed.code, 0, "{flavor}: {}", crashed.stderr);
         assert_ne!(
@@ -182,19 +191,26 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
             ro_value,
             "{flavor}: the crash left read_only off"
         );
-        let run = replmend(&[
-            "repair",
-            "--replica",
-            &lift_user,
-            "--yes",
-            "--remedy",
-            "overwrite",
-            "--lift-read-only",
-            "--journal",
-            &journal,
-            "--format",
-            "json",
-        ]);
+        let run = replmend_env(
+            &[
+                "repair",
+                "--replica",
+                &lift_user,
+                "--yes",
+                "--remedy",
+                "overwrite",
+                "--lift-read-only",
+                "--journal",
+                &journal,
+                "--format",
+                "json",
+            ],
+            &[("XDG_STATE_HOME", &state_env)],
+        );
+        let _ = (
+            std::fs::remove_dir_all(&state),
+            std::fs::remove_file(&crash_journal),
+        );
         assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stderr.contains("it is ON again"),
@@ -526,6 +542,7 @@ fn the_statements_the_servers_receive_are_the_dry_runs() {
         (Topology::SourceReplica, "hostile-values-1062"),
         (Topology::SourceReplica, "minimal-image-1032"),
         (Topology::SourceReplica, "all-types-1062"),
+        (Topology::SourceReplica, "generated-columns-1032"),
         (Topology::DualMaster, "seed-dual-master-1062"),
         (Topology::DualMaster, "autoinc-dual-master-1062"),
     ];

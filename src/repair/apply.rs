@@ -296,12 +296,12 @@ impl Applier<'_> {
         let state = step.read_only.unwrap_or_default();
         // Journaled before it happens: a run killed right after still has it on record, and
         // the next run puts read_only back first.
-        self.journal.append(&[Entry::read_only(
+        self.journal.record_read_only(&Entry::read_only(
             &self.fingerprint,
             &step.endpoint,
             journal::Action::LiftReadOnly,
             state,
-        )])?;
+        ))?;
         undo.push(Undo {
             endpoint: step.endpoint.clone(),
             action: StepTemplate::RestoreReadOnly,
@@ -319,12 +319,12 @@ impl Applier<'_> {
 
     fn restore_read_only(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
         self.run_statements(n, step)?;
-        self.journal.append(&[Entry::read_only(
+        self.journal.record_read_only(&Entry::read_only(
             &self.fingerprint,
             &step.endpoint,
             journal::Action::RestoreReadOnly,
             step.read_only.unwrap_or_default(),
-        )])?;
+        ))?;
         Ok(())
     }
 
@@ -557,7 +557,7 @@ impl Applier<'_> {
                     server.conn.query_drop(sql)?;
                 }
                 if let Some(e) = &u.journal {
-                    self.journal.append(std::slice::from_ref(e))?;
+                    self.journal.record_read_only(e)?;
                 }
                 Ok(())
             })();

@@ -167,30 +167,47 @@ pub fn with_history(journal: &Journal, d: &Diagnosis, policy: Policy) -> Result<
     })
 }
 
-/// A run killed after lifting read_only left it off: put it back before anything else.
+/// A run killed after lifting read_only left it off (recorded in this journal or in the
+/// fixed ledger): put it back before anything else. A node that cannot be reached is named
+/// with the statement to run there; it does not stop this run.
 pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<String>> {
-    let mut done = Vec::new();
-    for (node, state) in journal::pending_read_only(journal.path())? {
+    let ledger = journal::read_only_ledger();
+    let mut notes = Vec::new();
+    for (node, state) in journal::pending_read_only(&[journal.path(), &ledger])? {
         let (host, port) = crate::conn::spec::split_endpoint(&node)
             .with_context(|| format!("journal names node {node:?}"))?;
-        let mut server = Server::connect(&creds.with_endpoint(host, port))?;
-        for sql in server.flavor.restore_read_only(state) {
-            mysql::prelude::Queryable::query_drop(&mut server.conn, &sql)
-                .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))
-                .with_context(|| format!("putting {} back on on {node}", state.variable()))?;
+        let statements = crate::flavor::Flavor::restore_read_only_any(state);
+        let put_back = Server::connect(&creds.with_endpoint(host, port))
+            .map_err(anyhow::Error::from)
+            .and_then(|mut server| {
+                for sql in server.flavor.restore_read_only(state) {
+                    mysql::prelude::Queryable::query_drop(&mut server.conn, &sql)
+                        .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))?;
+                }
+                Ok(())
+            });
+        match put_back {
+            Ok(()) => {
+                journal.record_read_only(&Entry::read_only(
+                    "recovery",
+                    &node,
+                    journal::Action::RestoreReadOnly,
+                    state,
+                ))?;
+                notes.push(format!(
+                    "{} was left off on {node} by an interrupted run: it is ON again",
+                    state.variable()
+                ));
+            }
+            Err(e) => notes.push(format!(
+                "{} was left off on {node} by an interrupted run and could not be put back ({}): run {} there",
+                state.variable(),
+                crate::error::message(&e),
+                statements
+            )),
         }
-        journal.append(&[Entry::read_only(
-            "recovery",
-            &node,
-            journal::Action::RestoreReadOnly,
-            state,
-        )])?;
-        done.push(format!(
-            "{} was left off on {node} by an interrupted run: it is ON again",
-            state.variable()
-        ));
     }
-    Ok(done)
+    Ok(notes)
 }
 
 fn specs_for(d: &Diagnosis, replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Vec<ConnSpec>> {

@@ -1,0 +1,1 @@
+UPDATE orders.lines SET qty = 5 WHERE id = 1;
