@@ -261,9 +261,15 @@ impl Flavor {
             (Need::ControlReplication, Kind::Mysql) if mysql8 => {
                 &["REPLICATION_SLAVE_ADMIN", "SUPER"]
             }
-            (Need::SkipCounter | Need::GtidPosition, Kind::Mysql) if mysql8 => {
-                &["SYSTEM_VARIABLES_ADMIN", "SUPER"]
-            }
+            (Need::SkipCounter, Kind::Mysql) if mysql8 => &["SYSTEM_VARIABLES_ADMIN", "SUPER"],
+            // gtid_next is a session variable: SESSION_VARIABLES_ADMIN (or REPLICATION_APPLIER)
+            // is enough.
+            (Need::GtidPosition, Kind::Mysql) if mysql8 => &[
+                "SYSTEM_VARIABLES_ADMIN",
+                "SESSION_VARIABLES_ADMIN",
+                "REPLICATION_APPLIER",
+                "SUPER",
+            ],
             (Need::SqlLogBin, Kind::Mysql) if mysql8 => {
                 &["SYSTEM_VARIABLES_ADMIN", "SESSION_VARIABLES_ADMIN", "SUPER"]
             }

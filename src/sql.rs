@@ -114,6 +114,28 @@ pub fn insert_row(table: &TableRef, row: &Row, generated: &[String]) -> Statemen
     .params(params)
 }
 
+/// `SELECT COALESCE(MAX(col), 0) + 1 FROM t`: the first value above every row held.
+pub fn next_above_max(table: &TableRef, column: &str) -> Statement {
+    Statement::plain(format!(
+        "SELECT COALESCE(MAX({}), 0) + 1 FROM {}",
+        quote_ident(column),
+        table_sql(table)
+    ))
+}
+
+/// `SHOW CREATE TABLE t`: its `AUTO_INCREMENT=N` is the live counter (information_schema's
+/// copy is cached on MySQL 8+).
+pub fn show_create_table(table: &TableRef) -> Statement {
+    Statement::plain(format!("SHOW CREATE TABLE {}", table_sql(table)))
+}
+
+/// The `AUTO_INCREMENT=N` table option of a CREATE TABLE text.
+pub fn auto_increment_option(create: &str) -> Option<u64> {
+    let rest = &create[create.rfind("AUTO_INCREMENT=")? + "AUTO_INCREMENT=".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 impl Statement {
     fn params(mut self, params: Vec<Cell>) -> Statement {
         self.params = params;
@@ -159,6 +181,11 @@ mod tests {
                 Cell::Null,
             ],
         };
+        assert_eq!(
+            auto_increment_option(") ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4"),
+            Some(42)
+        );
+        assert_eq!(auto_increment_option(") ENGINE=InnoDB"), None);
         let i = insert_row(&t(), &row, &["total".into()]);
         assert_eq!(
             i.sql,

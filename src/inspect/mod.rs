@@ -11,7 +11,6 @@ use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
 use crate::diagnosis::finder::{self, event_matches, image_row, key_values};
 use crate::diagnosis::*;
 use crate::exit::{self, Coded};
-use crate::flavor::quote_ident;
 use crate::schema::{self, TableSchema};
 use crate::status::model::{ChannelStatus, ErrorInfo};
 use crate::status::{self, Health, StatusReport};
@@ -120,16 +119,20 @@ fn node_ref(s: &mut Server) -> NodeRef {
 /// every row this node holds.
 fn auto_key(server: &mut Server, schema: &TableSchema, key: Option<&KeyRef>) -> Option<AutoKey> {
     let col = schema.auto_increment_key(key?)?;
-    let sql = format!(
-        "SELECT COALESCE(MAX({}), 0) + 1 FROM {}",
-        quote_ident(&col.name),
-        crate::sql::table_sql(&schema.table)
-    );
-    let next: Option<u64> = server.conn.query_first(sql).ok().flatten();
+    let above_max = crate::sql::next_above_max(&schema.table, &col.name);
+    let max: Option<u64> = server.conn.query_first(&above_max.sql).ok().flatten();
+    // The live counter can be above MAX + 1 (rows inserted, then deleted): a fresh key must
+    // be above what the node will hand out next, too.
+    let create: Option<(String, String)> = server
+        .conn
+        .query_first(&crate::sql::show_create_table(&schema.table).sql)
+        .ok()
+        .flatten();
+    let counter = create.and_then(|(_, text)| crate::sql::auto_increment_option(&text));
     Some(AutoKey {
         column: col.name.clone(),
         invisible: col.invisible,
-        next: next?,
+        next: max?.max(counter.unwrap_or(0)),
     })
 }
 

@@ -118,13 +118,15 @@ mod tests {
                 Need::ControlReplication,
                 Need::SqlLogBin,
                 Need::GtidPosition,
+                Need::SkipCounter,
             ],
             f("8.0.36"),
             &g,
         );
+        // SET GTID_NEXT is a session variable; the skip counter is global.
         assert_eq!(
             m.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            vec![Need::GtidPosition]
+            vec![Need::SkipCounter]
         );
         assert_eq!(f("5.7.44").privileges(Need::SqlLogBin), &["SUPER"]);
     }
