@@ -238,12 +238,17 @@ impl Applier<'_> {
         }
     }
 
-    fn run_statements(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
-        let server = self.nodes.get(&step.endpoint)?;
+    /// The step's session settings and statements, in order, on `conn`.
+    fn exec_step(conn: &mut mysql::Conn, n: usize, step: &Step) -> Result<(), ApplyError> {
         for st in step.session.iter().chain(&step.statements) {
-            exec(&mut server.conn, st).map_err(Self::sql_err(n, &step.endpoint))?;
+            exec(conn, st).map_err(Self::sql_err(n, &step.endpoint))?;
         }
         Ok(())
+    }
+
+    fn run_statements(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
+        let server = self.nodes.get(&step.endpoint)?;
+        Self::exec_step(&mut server.conn, n, step)
     }
 
     /// A GTID skip on a connection of its own: if it fails halfway, GTID_NEXT stays set on
@@ -251,10 +256,7 @@ impl Applier<'_> {
     fn run_alone(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
         let spec = self.nodes.spec(&step.endpoint)?.clone();
         let mut server = Server::connect(&spec).map_err(anyhow::Error::from)?;
-        for st in step.session.iter().chain(&step.statements) {
-            exec(&mut server.conn, st).map_err(Self::sql_err(n, &step.endpoint))?;
-        }
-        Ok(())
+        Self::exec_step(&mut server.conn, n, step)
     }
 
     /// Which of the channel's threads run now: the ones a failure must start again.
