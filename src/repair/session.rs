@@ -379,14 +379,3 @@ impl Session {
         Ok((again, plan))
     }
 }
-
-/// The read-only state a diagnosis found on the nodes a plan writes to, for messages.
-pub fn read_only_nodes(d: &Diagnosis) -> Vec<(String, ReadOnly)> {
-    let mut out = Vec::new();
-    for n in [Some(&d.replica), d.source.as_ref()].into_iter().flatten() {
-        if n.read_only != ReadOnly::Off {
-            out.push((n.endpoint.clone(), n.read_only));
-        }
-    }
-    out
-}
