@@ -69,12 +69,16 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 pub fn message(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let s = match cause.downcast_ref::<mysql::Error>() {
-            Some(e) => describe_mysql(e),
-            None => scrub(&cause.to_string()),
+        let (s, last) = match cause.downcast_ref::<mysql::Error>() {
+            // The description covers the driver error's own causes.
+            Some(e) => (describe_mysql(e), true),
+            None => (scrub(&cause.to_string()), false),
         };
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
+        }
+        if last {
+            break;
         }
     }
     parts.join(": ")
@@ -107,6 +111,17 @@ pub fn scrub(text: &str) -> String {
         let replaced = format!("server error {}", &tail[..end]);
         let rest = tail.get(end + 2..).unwrap_or("");
         out = format!("{}{replaced}{rest}", &out[..start]);
+    }
+    // `IoError { server disconnected }` and the like: keep the words inside.
+    for shape in ["IoError { ", "DriverError { ", "UrlError { "] {
+        while let Some(start) = out.find(shape) {
+            let inner_start = start + shape.len();
+            let Some(len) = out[inner_start..].find(" }") else {
+                break;
+            };
+            let inner = out[inner_start..inner_start + len].to_string();
+            out.replace_range(start..inner_start + len + 2, &inner);
+        }
     }
     for (needle, words) in [
         (

@@ -140,6 +140,16 @@ pub fn read_row(
 }
 
 impl Server {
+    /// Opens the session again if the server closed it (seen under load on MariaDB while a
+    /// binlog dump ran beside it). Only for sessions that read or run single statements:
+    /// nothing session-scoped is carried over.
+    pub fn revive(&mut self) -> Result<(), ConnectError> {
+        if self.conn.ping().is_err() {
+            *self = Server::connect(&self.spec)?;
+        }
+        Ok(())
+    }
+
     pub fn connect(spec: &ConnSpec) -> Result<Server, ConnectError> {
         Self::connect_with_timeout(spec, Duration::from_secs(10))
     }

@@ -185,7 +185,13 @@ fn read_transaction(
         failed_end_log_pos: parsed.end_log_pos,
         gtid,
     };
-    match fetch::fetch_transaction(&src.spec, src.flavor, &req) {
+    let fetched = fetch::fetch_transaction(&src.spec, src.flavor, &req);
+    if let Err(e) = src.revive() {
+        missing.push(format!(
+            "the source's session was lost after reading its binlog: {e}"
+        ));
+    }
+    match fetched {
         Ok(t) => Some(t),
         Err(e) => {
             missing.push(format!(

@@ -157,8 +157,14 @@ impl Nodes {
             .map(|s| s.endpoint())
     }
 
+    /// The node's session, opened on first use. A session the server has closed meanwhile
+    /// (seen under load while replication threads restart) is opened again: these sessions
+    /// only read status and rows and run single statements; row writes have sessions of
+    /// their own.
     pub fn get(&mut self, endpoint: &str) -> anyhow::Result<&mut Server> {
-        if !self.open.contains_key(endpoint) {
+        if let Some(server) = self.open.get_mut(endpoint) {
+            server.revive()?;
+        } else {
             let server = Server::connect(self.spec(endpoint)?)?;
             self.open.insert(endpoint.to_string(), server);
         }

@@ -11,7 +11,7 @@ use super::apply::{Applier, ApplyReport, Nodes, StepResult};
 use super::lock::RepairLock;
 use super::verify::Resumed;
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::{Diagnosis, ReadOnly, Row, TableRef};
+use crate::diagnosis::{Diagnosis, Row, TableRef};
 use crate::exit::{self, Coded};
 use crate::journal::{self, Entry, Journal};
 use crate::planner::playbook::Playbook;
