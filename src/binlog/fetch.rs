@@ -316,6 +316,41 @@ fn format_uuid(b: &[u8; 16]) -> String {
     )
 }
 
+const ROTATE_EVENT: u8 = 4;
+const FORMAT_DESCRIPTION_EVENT: u8 = 15;
+
+/// Where each event of the dump ends, counted from the start position. MariaDB 11.8
+/// (binlog_legacy_event_pos=OFF) writes end_log_pos 0 on the events inside a transaction, so
+/// a position in the header is used when there is one, and the running count otherwise.
+struct Cursor {
+    pos: u64,
+}
+
+impl Cursor {
+    /// The event's end position, or None for events that are not part of the file's stream
+    /// (the artificial Rotate and Format_description a dump starts with, and rotations).
+    fn advance(&mut self, ev: &Event) -> Option<u64> {
+        let h = ev.header();
+        let typ = h.event_type_raw();
+        if typ == ROTATE_EVENT {
+            // The next file's events count from the position the rotation names.
+            if let Ok(Some(EventData::RotateEvent(r))) = ev.read_data() {
+                self.pos = r.position();
+            }
+            return None;
+        }
+        if typ == FORMAT_DESCRIPTION_EVENT && h.log_pos() == 0 {
+            return None;
+        }
+        let end = match h.log_pos() {
+            0 => self.pos + h.event_size() as u64,
+            p => p as u64,
+        };
+        self.pos = end;
+        Some(end)
+    }
+}
+
 /// Streams the source's binlog from `req.start_pos`, handing each matching transaction to
 /// `found` until it returns false, the binlog ends, or `max_bytes` have been read.
 fn scan(
@@ -348,14 +383,15 @@ fn scan(
         cur: None,
         bytes_read: 0,
     };
+    let mut cursor = Cursor { pos: req.start_pos };
     while let Some(ev) = stream.next() {
         let ev = ev.map_err(stream_err)?;
-        if ev.header().log_pos() == 0 {
-            continue; // the artificial Rotate/Format_description sent before the first event
-        }
+        let Some(end) = cursor.advance(&ev) else {
+            continue;
+        };
         scan.bytes_read += ev.header().event_size() as u64;
         let lookup = |id: u64| stream.get_tme(id).cloned();
-        match scan.handle(&ev, &lookup, None)? {
+        match scan.handle(&ev, &lookup, Some(end))? {
             Step::Continue => {}
             Step::Found(trx) => {
                 if !found(trx) {

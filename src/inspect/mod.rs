@@ -182,7 +182,8 @@ fn read_transaction(
     let req = FetchRequest {
         file,
         start_pos: pos,
-        failed_end_log_pos: parsed.end_log_pos,
+        // MariaDB 11.8 reports end_log_pos 0 (binlog_legacy_event_pos=OFF): no position.
+        failed_end_log_pos: parsed.end_log_pos.filter(|p| *p > 0),
         gtid,
     };
     let fetched = fetch::fetch_transaction(&src.spec, src.flavor, &req);
