@@ -1,4 +1,5 @@
-//! The two server flavors and the replication topologies a sandbox can be wired as.
+//! The two server flavors (SQL dialects), the server builds that speak them, and the
+//! replication topologies a sandbox can be wired as.
 
 use std::str::FromStr;
 
@@ -50,6 +51,67 @@ impl Flavor {
     }
 }
 
+/// A server build a sandbox can run: where its programs come from. Each build speaks one
+/// [`Flavor`]'s dialect; [`Sandbox::start`](crate::Sandbox::start) runs a flavor's default
+/// build ([`Build::from`]), [`Sandbox::start_build`](crate::Sandbox::start_build) any build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Build {
+    /// MariaDB from the host's apt (10.11 on Debian bookworm): flavor `mariadb`.
+    #[serde(rename = "mariadb")]
+    Host,
+    /// MariaDB 11.8 (Debian trixie) in its own debootstrap chroot, with the server's default
+    /// settings (`binlog_legacy_event_pos=OFF`): flavor `mariadb`.
+    #[serde(rename = "mariadb-11.8")]
+    MariaDb118,
+    /// Oracle MySQL (Debian sid, 9.7) in its debootstrap chroot: flavor `mysql`.
+    #[serde(rename = "mysql")]
+    MySql,
+}
+
+pub const BUILDS: [Build; 3] = [Build::Host, Build::MariaDb118, Build::MySql];
+
+impl Build {
+    /// The SQL dialect this build speaks.
+    pub fn flavor(self) -> Flavor {
+        match self {
+            Build::Host | Build::MariaDb118 => Flavor::MariaDb,
+            Build::MySql => Flavor::MySql,
+        }
+    }
+}
+
+/// A flavor's default build: the host's MariaDB, or MySQL in its chroot.
+impl From<Flavor> for Build {
+    fn from(flavor: Flavor) -> Build {
+        match flavor {
+            Flavor::MariaDb => Build::Host,
+            Flavor::MySql => Build::MySql,
+        }
+    }
+}
+
+impl std::fmt::Display for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Build::Host => "mariadb",
+            Build::MariaDb118 => "mariadb-11.8",
+            Build::MySql => "mysql",
+        })
+    }
+}
+
+impl FromStr for Build {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Build> {
+        match s.trim() {
+            "mariadb" | "host" | "mariadb-10.11" => Ok(Build::Host),
+            "mariadb-11.8" => Ok(Build::MariaDb118),
+            "mysql" => Ok(Build::MySql),
+            _ => bail!("unknown build {s:?} (mariadb, mariadb-11.8 or mysql)"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Topology {
@@ -95,5 +157,15 @@ mod tests {
             assert_eq!(t.parse::<Topology>().unwrap().to_string(), t);
         }
         assert!("ring".parse::<Topology>().is_err());
+        for b in BUILDS {
+            assert_eq!(b.to_string().parse::<Build>().unwrap(), b);
+            let json = serde_json::to_string(&b).unwrap();
+            assert_eq!(json, format!("\"{b}\""));
+        }
+        assert_eq!("host".parse::<Build>().unwrap(), Build::Host);
+        assert_eq!(Build::MariaDb118.flavor(), Flavor::MariaDb);
+        for f in FLAVORS {
+            assert_eq!(Build::from(f).flavor(), f);
+        }
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
-use crate::flavor::Flavor;
+use crate::flavor::Build;
 use crate::node::tcp_conn;
 use crate::ports::{PortLease, lease_port};
 use crate::process::{Victim, stop_processes};
@@ -35,7 +35,7 @@ struct LaunchFailure {
 impl Instance {
     /// Starts a server on `data` with its socket, pid file and error log in `dir`; retries on
     /// another port when the chosen one was taken in the meantime.
-    pub(crate) fn launch(flavor: Flavor, dir: &Path, data: &Path, role: Role) -> Result<Instance> {
+    pub(crate) fn launch(build: Build, dir: &Path, data: &Path, role: Role) -> Result<Instance> {
         let socket = dir.join("mysqld.sock");
         if socket.as_os_str().len() > 100 {
             bail!(
@@ -45,7 +45,7 @@ impl Instance {
         }
         let mut last = None;
         for _ in 0..5 {
-            match Instance::try_launch(flavor, dir, data, &role) {
+            match Instance::try_launch(build, dir, data, &role) {
                 Ok(i) => return Ok(i),
                 Err(LaunchFailure {
                     port_taken: true,
@@ -60,7 +60,7 @@ impl Instance {
     }
 
     fn try_launch(
-        flavor: Flavor,
+        build: Build,
         dir: &Path,
         data: &Path,
         role: &Role,
@@ -73,14 +73,14 @@ impl Instance {
         let port = lease.port;
         let error_log = dir.join("error.log");
         let log_offset = fs::metadata(&error_log).map(|m| m.len()).unwrap_or(0);
-        let mut args = instance_args(flavor, dir, data, port, role);
+        let mut args = instance_args(build, dir, data, port, role);
         // Extra server options for debugging, e.g. "--log-error-verbosity=3".
         if let Some(extra) = std::env::var_os("REPLMEND_SANDBOX_SERVER_ARGS") {
             args.extend(extra.to_string_lossy().split_whitespace().map(String::from));
         }
-        let child = server_command(flavor, &args)
+        let child = server_command(build, &args)
             .spawn()
-            .with_context(|| format!("starting {flavor}"))
+            .with_context(|| format!("starting {build}"))
             .map_err(other)?;
         let pid = child.id();
         let _ = fs::write(dir.join("server.pid"), pid.to_string());
@@ -89,11 +89,11 @@ impl Instance {
             pid,
             port,
             socket: dir.join("mysqld.sock"),
-            marker: datadir_marker(flavor, data),
+            marker: datadir_marker(build, data),
             lease: Some(lease),
         };
         let check_tcp = matches!(role, Role::Node { .. });
-        match inst.wait_ready(flavor, data, check_tcp) {
+        match inst.wait_ready(build, data, check_tcp) {
             Ok(()) => Ok(inst),
             Err(e) => {
                 inst.stop(Duration::from_secs(5));
@@ -101,7 +101,7 @@ impl Instance {
                 Err(LaunchFailure {
                     port_taken,
                     error: e.context(format!(
-                        "{flavor} on port {port} (datadir {}), end of {}:\n{tail}",
+                        "{build} on port {port} (datadir {}), end of {}:\n{tail}",
                         data.display(),
                         error_log.display()
                     )),
@@ -110,14 +110,14 @@ impl Instance {
         }
     }
 
-    fn wait_ready(&mut self, flavor: Flavor, data: &Path, check_tcp: bool) -> Result<()> {
+    fn wait_ready(&mut self, build: Build, data: &Path, check_tcp: bool) -> Result<()> {
         let started = Instant::now();
-        let want = server_path(flavor, data);
+        let want = server_path(build, data);
         loop {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                bail!("{flavor} exited during startup ({status})");
+                bail!("{build} exited during startup ({status})");
             }
             if self.conn_socket().is_ok() {
                 if !check_tcp {
@@ -135,7 +135,7 @@ impl Instance {
             }
             if started.elapsed() > READY_TIMEOUT {
                 bail!(
-                    "{flavor} did not accept connections within {:?}",
+                    "{build} did not accept connections within {:?}",
                     READY_TIMEOUT
                 );
             }

@@ -6,12 +6,14 @@
 //! after a grace period) and removes their directories, also when the owning test panics; a
 //! sandbox whose owning process died (SIGKILL, Ctrl-C) is swept by the next `Sandbox::start`.
 //! MySQL runs inside the debootstrap chroot that `scripts/install-deps` builds; its instance
-//! directories live inside the chroot.
+//! directories live inside the chroot. A [`Build`] names a server build: the host's MariaDB
+//! 10.11 and MySQL are the flavors' defaults ([`Sandbox::start`]); MariaDB 11.8 runs in its own
+//! chroot the same way ([`Sandbox::start_build`]) and speaks the `mariadb` flavor.
 //!
 //! Incident recipes (`tests/incidents/<name>/`, plain SQL) turn a healthy topology into a real
 //! replication incident; see `tests/incidents/README.md`.
 //!
-//! Modules: `flavor` (flavors, topologies), `server_opts` (each flavor's server options, as
+//! Modules: `flavor` (flavors, builds, topologies), `server_opts` (each build's server options, as
 //! data) and `server` (the command lines made from them), `paths`, `process` (PIDs, stopping),
 //! `ports`, `template`, `instance` (one server process), `node`, `sandbox`, `state`
 //! (`sandbox.json`, `down`), `sweep` (sandboxes whose owner died), `recipe`.
@@ -30,9 +32,9 @@ mod state;
 mod sweep;
 mod template;
 
-pub use flavor::{FLAVORS, Flavor, Topology};
+pub use flavor::{BUILDS, Build, FLAVORS, Flavor, Topology};
 pub use node::{Node, WorkerError};
 pub use paths::{available, cache_dir, incidents_dir, mysql_chroot};
 pub use recipe::{Recipe, run_recipe};
 pub use sandbox::Sandbox;
-pub use state::{SandboxInfo, down, flavor_of, load_state, nodes_of, running};
+pub use state::{SandboxInfo, build_of, down, flavor_of, load_state, nodes_of, running};

@@ -1,6 +1,6 @@
 //! replmend-sandbox: real MariaDB/MySQL topologies on 127.0.0.1 for the demo and benchmarks.
 //!
-//!   replmend-sandbox up --flavor mariadb|mysql --topology dual-master|source-replica|source-replica-gtid [--state-dir DIR] [--recipe NAME]
+//!   replmend-sandbox up [--flavor mariadb|mysql | --build mariadb-11.8] --topology dual-master|source-replica|source-replica-gtid [--state-dir DIR] [--recipe NAME]
 //!   replmend-sandbox recipe NAME --state-dir DIR
 //!   replmend-sandbox sql --state-dir DIR --node n1 'SQL'
 //!   replmend-sandbox down --state-dir DIR
@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use replmend_sandbox::{Flavor, Recipe, Sandbox, SandboxInfo, Topology, down, load_state, running};
+use replmend_sandbox::{
+    Build, Flavor, Recipe, Sandbox, SandboxInfo, Topology, down, load_state, running,
+};
 
 #[derive(Parser)]
 #[command(
@@ -27,8 +29,13 @@ enum Cmd {
     /// Start a topology, leave it running, print it as JSON. Idempotent: if DIR already holds
     /// a running sandbox of the same kind, it is printed again.
     Up {
-        #[arg(long, default_value = "mariadb")]
-        flavor: Flavor,
+        /// The flavor's default build: mariadb (the host's 10.11, the default) or mysql.
+        #[arg(long)]
+        flavor: Option<Flavor>,
+        /// A server build instead: mariadb (the host's 10.11), mariadb-11.8 (its chroot) or
+        /// mysql.
+        #[arg(long)]
+        build: Option<Build>,
         #[arg(long, default_value = "dual-master")]
         topology: Topology,
         /// Where to write sandbox.json; default: the sandbox's own directory (printed).
@@ -62,8 +69,10 @@ enum Cmd {
     /// For tests: start a sandbox that is NOT kept, print it, and wait to be killed.
     #[command(hide = true)]
     Hold {
-        #[arg(long, default_value = "mariadb")]
-        flavor: Flavor,
+        #[arg(long)]
+        flavor: Option<Flavor>,
+        #[arg(long)]
+        build: Option<Build>,
         #[arg(long, default_value = "source-replica")]
         topology: Topology,
     },
@@ -87,6 +96,7 @@ fn describe(info: &SandboxInfo, state_dir: &Path) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "flavor": info.flavor.to_string(),
+        "build": info.build.to_string(),
         "topology": info.topology.to_string(),
         "state_dir": state_dir,
         "sandbox_dir": info.dir,
@@ -102,26 +112,40 @@ fn node_of(info: &SandboxInfo, name: &str) -> Result<replmend_sandbox::Node> {
         .ok_or_else(|| anyhow!("no node {name} (n1, n2)"))
 }
 
+/// `--build`, else `--flavor`'s default build, else the host's MariaDB.
+fn pick_build(flavor: Option<Flavor>, build: Option<Build>) -> Result<Build> {
+    match (flavor, build) {
+        (Some(f), Some(b)) if b.flavor() != f => {
+            bail!("--build {b} is a {} build, not {f}", b.flavor())
+        }
+        (_, Some(b)) => Ok(b),
+        (Some(f), None) => Ok(f.into()),
+        (None, None) => Ok(Build::Host),
+    }
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Up {
             flavor,
+            build,
             topology,
             state_dir,
             recipe,
         } => {
+            let build = pick_build(flavor, build)?;
             if let Some(state_dir) = &state_dir
                 && state_dir.join("sandbox.json").exists()
             {
                 let info = load_state(state_dir)?;
-                if running(&info) && info.flavor == flavor && info.topology == topology {
+                if running(&info) && info.build == build && info.topology == topology {
                     println!("{}", describe(&info, state_dir));
                     return Ok(());
                 }
                 // Stopped, half dead or of another kind: replace it.
                 down(state_dir)?;
             }
-            let sb = Sandbox::start(flavor, topology)?;
+            let sb = Sandbox::start_build(build, topology)?;
             if let Some(r) = &recipe {
                 sb.recipe(r).with_context(|| format!("recipe {r}"))?;
             }
@@ -175,8 +199,12 @@ fn main() -> Result<()> {
                 println!("{}\t{}\t{}", r.name, r.topology, expect.join(", "));
             }
         }
-        Cmd::Hold { flavor, topology } => {
-            let sb = Sandbox::start(flavor, topology)?;
+        Cmd::Hold {
+            flavor,
+            build,
+            topology,
+        } => {
+            let sb = Sandbox::start_build(pick_build(flavor, build)?, topology)?;
             let info = load_state(&sb.dir)?;
             println!("{}", describe(&info, &sb.dir));
             loop {

@@ -10,7 +10,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::flavor::Flavor;
+use crate::flavor::{Build, Flavor};
 use crate::process::Victim;
 use crate::server::datadir_marker;
 
@@ -373,10 +373,11 @@ impl Node {
             .ok()
     }
 
-    pub(crate) fn victim(&self) -> Victim {
+    /// This node's server as a process to stop (`build`: the sandbox's).
+    pub(crate) fn victim(&self, build: Build) -> Victim {
         Victim {
             pid: self.pid,
-            marker: datadir_marker(self.flavor, &self.dir.join("data")),
+            marker: datadir_marker(build, &self.dir.join("data")),
             child: None,
         }
     }

@@ -1,10 +1,10 @@
-//! Where things live (cache, chroot, run directory, incident recipes) and whether a flavor's
+//! Where things live (cache, chroots, run directory, incident recipes) and whether a build's
 //! server is installed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::flavor::Flavor;
+use crate::flavor::{Build, Flavor};
 
 /// `$REPLMEND_CACHE`, else `$XDG_CACHE_HOME/replmend`, else `~/.cache/replmend`.
 pub fn cache_dir() -> PathBuf {
@@ -17,7 +17,15 @@ pub fn cache_dir() -> PathBuf {
 
 /// The debootstrap chroot holding Oracle MySQL.
 pub fn mysql_chroot() -> PathBuf {
-    cache_dir().join("mysql-chroot")
+    Build::MySql.chroot().expect("MySQL runs in a chroot")
+}
+
+impl Build {
+    /// The debootstrap chroot this build runs in (built by `scripts/install-deps`), or `None`
+    /// when it runs on the host.
+    pub fn chroot(self) -> Option<PathBuf> {
+        self.opts().chroot.map(|name| cache_dir().join(name))
+    }
 }
 
 /// Shared by every sandbox of every process on this machine: port leases and the registry.
@@ -25,12 +33,28 @@ pub(crate) fn run_dir() -> PathBuf {
     std::env::temp_dir().join("replmend-sandbox")
 }
 
-/// Where sandboxes of a flavor live: MySQL's must be inside the chroot.
-pub(crate) fn sandboxes_root(flavor: Flavor) -> PathBuf {
-    match flavor {
-        Flavor::MariaDb => run_dir(),
-        Flavor::MySql => mysql_chroot().join("replmend-sandbox"),
+/// Where sandboxes of a build live: a chroot build's must be inside its chroot. MariaDB 11.8's
+/// chroot has a longer name, so its directory is short: a unix socket path (`…/n1/mysqld.sock`)
+/// must stay under 100 bytes.
+pub(crate) fn sandboxes_root(build: Build) -> PathBuf {
+    match build {
+        Build::Host => run_dir(),
+        Build::MySql => mysql_chroot().join("replmend-sandbox"),
+        Build::MariaDb118 => chroot_of(build).join("sb"),
     }
+}
+
+/// Where a build's template datadirs live (short inside the 11.8 chroot, for the same reason).
+pub(crate) fn templates_root(build: Build) -> PathBuf {
+    match build {
+        Build::Host => cache_dir().join("templates"),
+        Build::MySql => mysql_chroot().join("replmend-templates"),
+        Build::MariaDb118 => chroot_of(build).join("tpl"),
+    }
+}
+
+fn chroot_of(build: Build) -> PathBuf {
+    build.chroot().expect("a chroot build")
 }
 
 pub(crate) fn host_binary(name: &str) -> PathBuf {
@@ -43,32 +67,42 @@ pub(crate) fn host_binary(name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Whether this flavor's server can run here; the error says how to fix it.
-pub fn available(flavor: Flavor) -> Result<(), String> {
+/// Whether this build's server can run here (a [`Flavor`] means its default
+/// build); the error says how to fix it.
+pub fn available(build: impl Into<Build>) -> Result<(), String> {
+    let build = build.into();
     let hint = "run scripts/install-deps (as root)";
-    match flavor {
-        Flavor::MariaDb => {
-            for b in ["mariadbd", "mariadb-install-db"] {
-                if !host_binary(b).is_absolute() {
-                    return Err(format!("MariaDB is not installed ({b} not found): {hint}"));
-                }
+    let opts = build.opts();
+    let name = match build {
+        Build::Host => "MariaDB",
+        Build::MariaDb118 => "MariaDB 11.8",
+        Build::MySql => "Oracle MySQL",
+    };
+    let Some(root) = build.chroot() else {
+        for b in [opts.server, opts.init.program] {
+            if !host_binary(b).is_absolute() {
+                return Err(format!("{name} is not installed ({b} not found): {hint}"));
             }
-            Ok(())
         }
-        Flavor::MySql => {
-            let mysqld = mysql_chroot().join("usr/sbin/mysqld");
-            if !mysqld.exists() {
-                return Err(format!(
-                    "Oracle MySQL is not installed ({} not found): {hint}",
-                    mysqld.display()
-                ));
-            }
-            if !is_root() {
-                return Err("Oracle MySQL runs in a chroot, which needs root".into());
-            }
-            Ok(())
-        }
+        return Ok(());
+    };
+    let mut needed = vec![root.join("usr/sbin").join(opts.server)];
+    if build.flavor() == Flavor::MariaDb {
+        // mariadb-install-db, which refuses to run unless it can look up the host name or
+        // localhost: install-deps copies the host's /etc/hosts into the chroot.
+        needed.push(root.join("usr/bin").join(opts.init.program));
+        needed.push(root.join("etc/hosts"));
     }
+    if let Some(missing) = needed.iter().find(|p| !p.exists()) {
+        return Err(format!(
+            "{name} is not installed ({} not found): {hint}",
+            missing.display()
+        ));
+    }
+    if !is_root() {
+        return Err(format!("{name} runs in a chroot, which needs root"));
+    }
+    Ok(())
 }
 
 fn is_root() -> bool {

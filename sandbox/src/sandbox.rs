@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use mysql::prelude::Queryable;
 
-use crate::flavor::{Flavor, Topology};
+use crate::flavor::{Build, Flavor, Topology};
 use crate::instance::Instance;
 use crate::node::{Node, field, tcp_conn};
 use crate::paths::sandboxes_root;
@@ -24,7 +24,10 @@ use crate::template::template;
 /// Two servers on 127.0.0.1 with replication wired and running. Dropping it stops the servers
 /// and removes their directories; [`Sandbox::keep`] detaches them instead.
 pub struct Sandbox {
+    /// The SQL dialect of the nodes (`build.flavor()`).
     pub flavor: Flavor,
+    /// The server build the nodes run.
+    pub build: Build,
     pub topology: Topology,
     pub nodes: Vec<Node>,
     /// The sandbox directory (holds `sandbox.json` and `n1/`, `n2/`).
@@ -36,11 +39,18 @@ pub struct Sandbox {
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 impl Sandbox {
-    /// Fresh, isolated instances from the template, replication wired and running.
+    /// Fresh, isolated instances of the flavor's default build (the host's MariaDB 10.11, or
+    /// MySQL 9.7 in its chroot) from the template, replication wired and running.
     pub fn start(flavor: Flavor, topology: Topology) -> Result<Sandbox> {
+        Sandbox::start_build(flavor.into(), topology)
+    }
+
+    /// Like [`Sandbox::start`], with the servers of `build` (e.g. [`Build::MariaDb118`]).
+    pub fn start_build(build: Build, topology: Topology) -> Result<Sandbox> {
+        let flavor = build.flavor();
         sweep_stale();
-        let tpl = template(flavor)?;
-        let root = sandboxes_root(flavor);
+        let tpl = template(build)?;
+        let root = sandboxes_root(build);
         fs::create_dir_all(&root)?;
         let me = std::process::id();
         let dir = root.join(format!(
@@ -51,6 +61,7 @@ impl Sandbox {
         fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut sb = Sandbox {
             flavor,
+            build,
             topology,
             nodes: Vec::new(),
             dir: dir.clone(),
@@ -60,7 +71,7 @@ impl Sandbox {
         register(&dir)?;
         sb.write_state()?;
         let mut first_err = None;
-        for r in start_nodes(flavor, &tpl, &dir) {
+        for r in start_nodes(build, &tpl, &dir) {
             match r {
                 Ok((node, inst)) => {
                     sb.nodes.push(node);
@@ -97,6 +108,7 @@ impl Sandbox {
         let owner = std::process::id();
         SandboxInfo {
             flavor: self.flavor,
+            build: self.build,
             topology: self.topology,
             dir: self.dir.clone(),
             owner,
@@ -190,10 +202,10 @@ impl Drop for Sandbox {
 }
 
 /// Both nodes at once: copy the template, start, wait for readiness.
-fn start_nodes(flavor: Flavor, tpl: &Path, dir: &Path) -> Vec<Result<(Node, Instance)>> {
+fn start_nodes(build: Build, tpl: &Path, dir: &Path) -> Vec<Result<(Node, Instance)>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = (1..=2u32)
-            .map(|i| s.spawn(move || start_node(flavor, tpl, dir, i)))
+            .map(|i| s.spawn(move || start_node(build, tpl, dir, i)))
             .collect();
         handles
             .into_iter()
@@ -205,7 +217,8 @@ fn start_nodes(flavor: Flavor, tpl: &Path, dir: &Path) -> Vec<Result<(Node, Inst
     })
 }
 
-fn start_node(flavor: Flavor, tpl: &Path, dir: &Path, i: u32) -> Result<(Node, Instance)> {
+fn start_node(build: Build, tpl: &Path, dir: &Path, i: u32) -> Result<(Node, Instance)> {
+    let flavor = build.flavor();
     let ndir = dir.join(format!("n{i}"));
     fs::create_dir_all(&ndir)?;
     let status = Command::new("cp")
@@ -218,7 +231,7 @@ fn start_node(flavor: Flavor, tpl: &Path, dir: &Path, i: u32) -> Result<(Node, I
     }
     let binlog = format!("{}{i}-bin", flavor.binlog_prefix());
     let inst = Instance::launch(
-        flavor,
+        build,
         &ndir,
         &ndir.join("data"),
         Role::Node {

@@ -1,4 +1,4 @@
-//! Server command lines, built from the per-flavor tables in `server_opts.rs`.
+//! Server command lines, built from the per-build tables in `server_opts.rs`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -9,53 +9,53 @@ use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow};
 
-use crate::flavor::Flavor;
-use crate::paths::{host_binary, mysql_chroot};
+use crate::flavor::Build;
+use crate::paths::host_binary;
 use crate::server_opts::InitLog;
 
-/// A program of this flavor: a host binary, or `chroot <mysql chroot> <name>`.
-fn program(flavor: Flavor, name: &str) -> Command {
-    if flavor.opts().in_chroot {
-        let mut c = Command::new("chroot");
-        c.arg(mysql_chroot()).arg(name);
-        c
-    } else {
-        Command::new(host_binary(name))
+/// A program of this build: a host binary, or `chroot <the build's chroot> <name>`.
+fn program(build: Build, name: &str) -> Command {
+    match build.chroot() {
+        Some(root) => {
+            let mut c = Command::new("chroot");
+            c.arg(root).arg(name);
+            c
+        }
+        None => Command::new(host_binary(name)),
     }
 }
 
-pub(crate) fn server_version(flavor: Flavor) -> Result<String> {
+pub(crate) fn server_version(build: Build) -> Result<String> {
     static CACHE: OnceLock<std::sync::Mutex<BTreeMap<String, String>>> = OnceLock::new();
-    let key = format!("{flavor}:{}", mysql_chroot().display());
+    let root = build.chroot().unwrap_or_default();
+    let key = format!("{build}:{}", root.display());
     let cache = CACHE.get_or_init(Default::default);
     if let Some(v) = cache.lock().unwrap().get(&key) {
         return Ok(v.clone());
     }
-    let out = program(flavor, flavor.opts().server)
+    let out = program(build, build.opts().server)
         .arg("--version")
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let v = text
         .split_whitespace()
         .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()) && w.contains('.'))
-        .ok_or_else(|| anyhow!("cannot read the {flavor} version from {text:?}"))?
+        .ok_or_else(|| anyhow!("cannot read the {build} version from {text:?}"))?
         .to_string();
     cache.lock().unwrap().insert(key, v.clone());
     Ok(v)
 }
 
-/// A path as the server sees it (inside the chroot for MySQL).
-pub(crate) fn server_path(flavor: Flavor, host_path: &Path) -> PathBuf {
-    if flavor.opts().in_chroot {
-        let root = mysql_chroot();
-        Path::new("/").join(host_path.strip_prefix(&root).unwrap_or(host_path))
-    } else {
-        host_path.to_path_buf()
+/// A path as the server sees it (inside the chroot for a chroot build).
+pub(crate) fn server_path(build: Build, host_path: &Path) -> PathBuf {
+    match build.chroot() {
+        Some(root) => Path::new("/").join(host_path.strip_prefix(&root).unwrap_or(host_path)),
+        None => host_path.to_path_buf(),
     }
 }
 
-pub(crate) fn datadir_marker(flavor: Flavor, data: &Path) -> String {
-    format!("--datadir={}", server_path(flavor, data).display())
+pub(crate) fn datadir_marker(build: Build, data: &Path) -> String {
+    format!("--datadir={}", server_path(build, data).display())
 }
 
 pub(crate) enum Role<'a> {
@@ -67,26 +67,23 @@ pub(crate) enum Role<'a> {
 
 /// The command that initialises a template datadir at `data`, its messages going to `log`
 /// (`out` is `log`, opened for writing).
-pub(crate) fn init_command(flavor: Flavor, data: &Path, log: &Path, out: File) -> Result<Command> {
-    let opts = flavor.opts();
+pub(crate) fn init_command(build: Build, data: &Path, log: &Path, out: File) -> Result<Command> {
+    let opts = build.opts();
     let init = &opts.init;
-    let mut cmd = program(flavor, init.program);
+    let mut cmd = program(build, init.program);
     cmd.args(init.args);
     if init.resources {
         cmd.args(opts.resources);
     }
-    cmd.arg(format!("--datadir={}", server_path(flavor, data).display()));
+    cmd.arg(format!("--datadir={}", server_path(build, data).display()));
     match init.log {
         InitLog::Output => {
             cmd.stdout(out.try_clone()?).stderr(out);
         }
         InitLog::LogError => {
-            cmd.arg(format!(
-                "--log-error={}",
-                server_path(flavor, log).display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            cmd.arg(format!("--log-error={}", server_path(build, log).display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
         }
     }
     Ok(cmd)
@@ -94,17 +91,17 @@ pub(crate) fn init_command(flavor: Flavor, data: &Path, log: &Path, out: File) -
 
 /// The options of a server on `data` with its socket, pid file and error log in `dir`.
 pub(crate) fn instance_args(
-    flavor: Flavor,
+    build: Build,
     dir: &Path,
     data: &Path,
     port: u16,
     role: &Role,
 ) -> Vec<String> {
-    let opts = flavor.opts();
-    let sp = |p: &Path| server_path(flavor, p).display().to_string();
+    let opts = build.opts();
+    let sp = |p: &Path| server_path(build, p).display().to_string();
     let mut args: Vec<String> = vec![
         "--no-defaults".into(),
-        datadir_marker(flavor, data),
+        datadir_marker(build, data),
         format!("--port={port}"),
         "--bind-address=127.0.0.1".into(),
         format!("--socket={}", sp(&dir.join("mysqld.sock"))),
@@ -134,8 +131,8 @@ pub(crate) fn instance_args(
     args
 }
 
-pub(crate) fn server_command(flavor: Flavor, args: &[String]) -> Command {
-    let mut cmd = program(flavor, flavor.opts().server);
+pub(crate) fn server_command(build: Build, args: &[String]) -> Command {
+    let mut cmd = program(build, build.opts().server);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -149,6 +146,7 @@ pub(crate) fn server_command(flavor: Flavor, args: &[String]) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::mysql_chroot;
 
     fn argv(cmd: &Command) -> Vec<String> {
         std::iter::once(cmd.get_program())
@@ -184,7 +182,7 @@ mod tests {
         let mut want = common("--port=3307");
         want.extend(strs(MARIADB_RESOURCES));
         want.extend(strs(&["--server-id=1", "--skip-log-bin"]));
-        let got = instance_args(Flavor::MariaDb, dir, data, 3307, &Role::Template);
+        let got = instance_args(Build::Host, dir, data, 3307, &Role::Template);
         assert_eq!(got, want);
 
         let node = Role::Node {
@@ -200,9 +198,9 @@ mod tests {
             "--log-slave-updates",
             "--gtid-domain-id=2",
         ]));
-        assert_eq!(instance_args(Flavor::MariaDb, dir, data, 3308, &node), want);
+        assert_eq!(instance_args(Build::Host, dir, data, 3308, &node), want);
 
-        let cmd = server_command(Flavor::MariaDb, &strs(&["--x"]));
+        let cmd = server_command(Build::Host, &strs(&["--x"]));
         let want = vec![host_binary("mariadbd").display().to_string(), "--x".into()];
         assert_eq!(argv(&cmd), want);
     }
@@ -220,7 +218,7 @@ mod tests {
             "--server-id=1",
             "--disable-log-bin",
         ]));
-        let got = instance_args(Flavor::MySql, &dir, &data, 3309, &Role::Template);
+        let got = instance_args(Build::MySql, &dir, &data, 3309, &Role::Template);
         assert_eq!(got, want);
 
         let node = Role::Node {
@@ -239,9 +237,9 @@ mod tests {
             "--gtid-mode=ON",
             "--enforce-gtid-consistency=ON",
         ]));
-        assert_eq!(instance_args(Flavor::MySql, &dir, &data, 3310, &node), want);
+        assert_eq!(instance_args(Build::MySql, &dir, &data, 3310, &node), want);
 
-        let cmd = server_command(Flavor::MySql, &strs(&["--x"]));
+        let cmd = server_command(Build::MySql, &strs(&["--x"]));
         let want = vec![
             "chroot".into(),
             root.display().to_string(),
@@ -251,6 +249,56 @@ mod tests {
         assert_eq!(argv(&cmd), want);
     }
 
+    /// MariaDB 11.8: 10.11's options (nothing more: the server's defaults otherwise), run in
+    /// its own chroot and with paths as seen inside it.
+    #[test]
+    fn mariadb_118_command_lines() {
+        let root = Build::MariaDb118.chroot().unwrap();
+        assert!(root.ends_with("mariadb-11.8-chroot"), "{}", root.display());
+        let (dir, data) = (root.join("s/n2"), root.join("s/n2/data"));
+        let node = Role::Node {
+            server_id: 2,
+            binlog: "maria2-bin",
+        };
+        let got = instance_args(Build::MariaDb118, &dir, &data, 3308, &node);
+        assert_eq!(
+            got,
+            instance_args(
+                Build::Host,
+                Path::new("/s/n2"),
+                Path::new("/s/n2/data"),
+                3308,
+                &node
+            )
+        );
+        assert!(!got.iter().any(|a| a.contains("legacy")), "{got:?}");
+
+        let cmd = server_command(Build::MariaDb118, &strs(&["--x"]));
+        let want = vec![
+            "chroot".into(),
+            root.display().to_string(),
+            "mariadbd".into(),
+            "--x".into(),
+        ];
+        assert_eq!(argv(&cmd), want);
+
+        let tmp =
+            std::env::temp_dir().join(format!("replmend-sandbox-init118-{}", std::process::id()));
+        let (data, log) = (root.join("t/data"), root.join("t/init.log"));
+        let cmd = init_command(Build::MariaDb118, &data, &log, File::create(&tmp).unwrap());
+        let mut want = vec!["chroot".into(), root.display().to_string()];
+        want.extend(strs(&[
+            "mariadb-install-db",
+            "--no-defaults",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--datadir=/t/data",
+        ]));
+        assert_eq!(argv(&cmd.unwrap()), want);
+        let _ = std::fs::remove_file(&tmp);
+    }
+
     #[test]
     fn init_command_lines() {
         let tmp =
@@ -258,7 +306,7 @@ mod tests {
         let out = || File::create(&tmp).unwrap();
 
         let cmd = init_command(
-            Flavor::MariaDb,
+            Build::Host,
             Path::new("/t/data"),
             Path::new("/t/init.log"),
             out(),
@@ -275,7 +323,7 @@ mod tests {
 
         let root = mysql_chroot();
         let (data, log) = (root.join("t/data"), root.join("t/init.log"));
-        let cmd = init_command(Flavor::MySql, &data, &log, out());
+        let cmd = init_command(Build::MySql, &data, &log, out());
         let mut want = vec!["chroot".into(), root.display().to_string()];
         want.extend(strs(&[
             "mysqld",

@@ -1,16 +1,16 @@
-//! What differs between the flavors' servers, as data: the binary, where it runs, the options
+//! What differs between the builds' servers, as data: the binary, where it runs, the options
 //! every start gets, the options of each role, and how a template datadir is initialised.
 //! `server.rs` builds the command lines from these tables.
 
-use crate::flavor::Flavor;
+use crate::flavor::Build;
 
-/// How one flavor's server is run, configured and initialised.
+/// How one build's server is run, configured and initialised.
 pub(crate) struct ServerOpts {
     /// The server binary.
     pub(crate) server: &'static str,
-    /// Whether the flavor's programs run inside the MySQL chroot (and see paths relative to
-    /// it) rather than on the host.
-    pub(crate) in_chroot: bool,
+    /// The debootstrap chroot (a directory of the cache, see `scripts/install-deps`) the
+    /// build's programs run in, seeing paths relative to it; `None`: on the host.
+    pub(crate) chroot: Option<&'static str>,
     /// Small memory, fast durability settings (the data is thrown away): used for the template
     /// and for every instance so that nothing is resized at startup.
     pub(crate) resources: &'static [&'static str],
@@ -43,9 +43,20 @@ pub(crate) enum InitLog {
     LogError,
 }
 
-pub(crate) static MARIADB: ServerOpts = ServerOpts {
+/// The host's MariaDB 10.11.
+pub(crate) static MARIADB: ServerOpts = MARIADB_COMMON;
+
+/// MariaDB 11.8 in its chroot: the same options as 10.11 (11.8 accepts every one of them) and
+/// otherwise the server's defaults; in particular `binlog_legacy_event_pos` stays OFF, so the
+/// events inside a transaction carry end_log_pos 0.
+pub(crate) static MARIADB_118: ServerOpts = ServerOpts {
+    chroot: Some("mariadb-11.8-chroot"),
+    ..MARIADB_COMMON
+};
+
+const MARIADB_COMMON: ServerOpts = ServerOpts {
     server: "mariadbd",
-    in_chroot: false,
+    chroot: None,
     resources: &[
         "--innodb-buffer-pool-size=24M",
         "--innodb-log-file-size=16M",
@@ -78,7 +89,7 @@ pub(crate) static MARIADB: ServerOpts = ServerOpts {
 
 pub(crate) static MYSQL: ServerOpts = ServerOpts {
     server: "mysqld",
-    in_chroot: true,
+    chroot: Some("mysql-chroot"),
     resources: &[
         "--innodb-buffer-pool-size=16M",
         "--innodb-redo-log-capacity=8M",
@@ -133,11 +144,12 @@ pub(crate) static MYSQL: ServerOpts = ServerOpts {
     },
 };
 
-impl Flavor {
+impl Build {
     pub(crate) fn opts(self) -> &'static ServerOpts {
         match self {
-            Flavor::MariaDb => &MARIADB,
-            Flavor::MySql => &MYSQL,
+            Build::Host => &MARIADB,
+            Build::MariaDb118 => &MARIADB_118,
+            Build::MySql => &MYSQL,
         }
     }
 }

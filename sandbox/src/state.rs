@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::flavor::{Flavor, Topology};
+use crate::flavor::{Build, Flavor, Topology};
 use crate::node::Node;
 use crate::ports::ports_dir;
 use crate::process::{STOP_GRACE, alive, is_server, quiesce, stop_processes};
@@ -16,6 +16,9 @@ use crate::sweep::unregister;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SandboxInfo {
     pub flavor: Flavor,
+    /// The server build (absent from older files: the flavor's default build, filled in by
+    /// [`load_state`]).
+    pub build: Build,
     pub topology: Topology,
     /// Where the instances live (for MySQL inside the chroot).
     #[serde(default)]
@@ -38,8 +41,17 @@ pub(crate) fn write_info(dir: &Path, info: &SandboxInfo) -> Result<()> {
 pub fn load_state(state_dir: &Path) -> Result<SandboxInfo> {
     let path = state_dir.join("sandbox.json");
     let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut info: SandboxInfo =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let parsing = || format!("parsing {}", path.display());
+    let mut json: serde_json::Value = serde_json::from_str(&text).with_context(parsing)?;
+    if let Some(obj) = json.as_object_mut()
+        && !obj.contains_key("build")
+    {
+        // Written by an older version: the flavor's default build.
+        let flavor: Flavor = serde_json::from_value(obj.get("flavor").cloned().unwrap_or_default())
+            .with_context(parsing)?;
+        obj.insert("build".into(), serde_json::to_value(Build::from(flavor))?);
+    }
+    let mut info: SandboxInfo = serde_json::from_value(json).with_context(parsing)?;
     if info.dir.as_os_str().is_empty() {
         info.dir = state_dir.to_path_buf(); // written by an older version
     }
@@ -55,13 +67,17 @@ pub fn flavor_of(state_dir: &Path) -> Result<Flavor> {
     Ok(load_state(state_dir)?.flavor)
 }
 
+pub fn build_of(state_dir: &Path) -> Result<Build> {
+    Ok(load_state(state_dir)?.build)
+}
+
 /// Whether every server of a kept sandbox still runs.
 pub fn running(info: &SandboxInfo) -> bool {
     !info.nodes.is_empty()
         && info
             .nodes
             .iter()
-            .all(|n| alive(n.pid) && is_server(n.pid, &n.victim().marker))
+            .all(|n| alive(n.pid) && is_server(n.pid, &n.victim(info.build).marker))
 }
 
 /// Stops a kept sandbox by the PIDs in its state file (checked against the servers' command
@@ -81,10 +97,11 @@ pub(crate) fn destroy(info: &SandboxInfo) {
     let running: Vec<&Node> = info
         .nodes
         .iter()
-        .filter(|n| alive(n.pid) && is_server(n.pid, &n.victim().marker))
+        .filter(|n| alive(n.pid) && is_server(n.pid, &n.victim(info.build).marker))
         .collect();
     quiesce(&running);
-    stop_processes(info.nodes.iter().map(Node::victim).collect(), STOP_GRACE);
+    let victims = info.nodes.iter().map(|n| n.victim(info.build)).collect();
+    stop_processes(victims, STOP_GRACE);
     for n in &info.nodes {
         let lock = ports_dir().join(n.port.to_string());
         if fs::read_to_string(&lock).is_ok_and(|p| p.trim().parse::<u32>().is_ok_and(|p| !alive(p)))
@@ -102,4 +119,30 @@ pub(crate) fn destroy(info: &SandboxInfo) {
         let _ = fs::remove_dir_all(&info.dir);
     }
     unregister(&info.dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state file written before builds existed means the flavor's default build.
+    #[test]
+    fn old_state_files_get_the_flavors_build() {
+        let dir = std::env::temp_dir().join(format!("replmend-state-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for (flavor, build) in [("mysql", Build::MySql), ("mariadb", Build::Host)] {
+            let old = format!(
+                r#"{{"flavor": "{flavor}", "topology": "dual-master", "owner": 1, "kept": true, "nodes": []}}"#
+            );
+            fs::write(dir.join("sandbox.json"), old).unwrap();
+            let info = load_state(&dir).unwrap();
+            assert_eq!(info.build, build);
+            assert_eq!(info.dir, dir);
+        }
+        let mut info = load_state(&dir).unwrap();
+        info.build = Build::MariaDb118;
+        write_info(&dir, &info).unwrap();
+        assert_eq!(load_state(&dir).unwrap().build, Build::MariaDb118);
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

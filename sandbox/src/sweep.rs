@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::flavor::FLAVORS;
+use crate::flavor::BUILDS;
 use crate::paths::{run_dir, sandboxes_root};
 use crate::process::{alive, start_time};
 use crate::state::{destroy, load_state};
 
-/// Live sandbox directories, wherever they are (MySQL's are inside the chroot of whichever
-/// REPLMEND_CACHE their process used), so a sweep finds them.
+/// Live sandbox directories, wherever they are (a chroot build's are inside its chroot under
+/// whichever REPLMEND_CACHE their process used), so a sweep finds them.
 fn registry() -> PathBuf {
     run_dir().join("registry")
 }
@@ -68,7 +68,7 @@ pub(crate) fn sweep_stale() {
     }
 }
 
-/// Every sandbox directory: the registered ones and the `sb-*` of each flavor's root.
+/// Every sandbox directory: the registered ones and the `sb-*` of each build's root.
 fn candidates() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Ok(entries) = fs::read_dir(registry()) {
@@ -79,8 +79,8 @@ fn candidates() -> Vec<PathBuf> {
             }
         }
     }
-    for flavor in FLAVORS {
-        if let Ok(entries) = fs::read_dir(sandboxes_root(flavor)) {
+    for build in BUILDS {
+        if let Ok(entries) = fs::read_dir(sandboxes_root(build)) {
             dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with("sb-"))

@@ -1,4 +1,4 @@
-//! Template datadirs: made once per flavor and version, then copied for every instance.
+//! Template datadirs: made once per build and version, then copied for every instance.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -7,30 +7,25 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use mysql::prelude::Queryable;
 
-use crate::flavor::Flavor;
+use crate::flavor::Build;
 use crate::instance::Instance;
-use crate::paths::{available, cache_dir, mysql_chroot};
+use crate::paths::{available, templates_root};
 use crate::server::{Role, init_command, server_version};
 
 /// Bumped whenever the way templates are made changes, so old templates are not reused.
 const TEMPLATE_FORMAT: &str = "t2";
 
-fn template_root(flavor: Flavor) -> PathBuf {
-    match flavor {
-        Flavor::MariaDb => cache_dir().join("templates"),
-        Flavor::MySql => mysql_chroot().join("replmend-templates"),
-    }
-}
-
-/// The template datadir of this flavor and version (`<dir>/data`), made once under a lock
-/// (threads and processes), then copied per instance.
-pub(crate) fn template(flavor: Flavor) -> Result<PathBuf> {
-    available(flavor).map_err(|e| anyhow!(e))?;
-    let root = template_root(flavor);
+/// The template datadir of this build and version (`<dir>/data`), made once under a lock
+/// (threads and processes), then copied per instance. Each build has its own templates
+/// directory (a chroot build's is inside its chroot), so builds never share a template.
+pub(crate) fn template(build: Build) -> Result<PathBuf> {
+    available(build).map_err(|e| anyhow!(e))?;
+    let root = templates_root(build);
     fs::create_dir_all(&root)?;
     let dir = root.join(format!(
-        "{flavor}-{}-{TEMPLATE_FORMAT}",
-        server_version(flavor)?
+        "{}-{}-{TEMPLATE_FORMAT}",
+        build.flavor(),
+        server_version(build)?
     ));
     if dir.join("ready").exists() {
         return Ok(dir);
@@ -44,11 +39,11 @@ pub(crate) fn template(flavor: Flavor) -> Result<PathBuf> {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir)?;
     let data = dir.join("data");
-    init_datadir(flavor, &dir, &data)?;
-    set_up(flavor, &dir, &data)?;
+    init_datadir(build, &dir, &data)?;
+    set_up(build, &dir, &data)?;
     File::create(dir.join("ready"))?;
     eprintln!(
-        "replmend-sandbox: made the {flavor} template {} in {:.1?}",
+        "replmend-sandbox: made the {build} template {} in {:.1?}",
         dir.display(),
         started.elapsed()
     );
@@ -56,13 +51,13 @@ pub(crate) fn template(flavor: Flavor) -> Result<PathBuf> {
 }
 
 /// A fresh datadir at `data`; the init's messages go to `dir/init.log`.
-fn init_datadir(flavor: Flavor, dir: &Path, data: &Path) -> Result<()> {
+fn init_datadir(build: Build, dir: &Path, data: &Path) -> Result<()> {
     let log = dir.join("init.log");
     let out = File::create(&log)?;
-    let status = init_command(flavor, data, &log, out)?.status()?;
+    let status = init_command(build, data, &log, out)?.status()?;
     if !status.success() {
         bail!(
-            "initialising the {flavor} template datadir in {} failed; {}:\n{}",
+            "initialising the {build} template datadir in {} failed; {}:\n{}",
             dir.display(),
             log.display(),
             tail(&log, 20)
@@ -72,10 +67,10 @@ fn init_datadir(flavor: Flavor, dir: &Path, data: &Path) -> Result<()> {
 }
 
 /// Starts the template once to create the accounts, and shuts it down cleanly.
-fn set_up(flavor: Flavor, dir: &Path, data: &Path) -> Result<()> {
+fn set_up(build: Build, dir: &Path, data: &Path) -> Result<()> {
     // Accounts for TCP logins from 127.0.0.1 (and anywhere), no password. The template runs
     // without a binary log, so these are not transactions any replica would ever see.
-    let mut inst = Instance::launch(flavor, dir, data, Role::Template)?;
+    let mut inst = Instance::launch(build, dir, data, Role::Template)?;
     let setup = (|| -> Result<()> {
         let mut c = inst.conn_socket()?;
         let anonymous: Vec<String> = c.query("SELECT Host FROM mysql.user WHERE User = ''")?;
@@ -93,7 +88,7 @@ fn set_up(flavor: Flavor, dir: &Path, data: &Path) -> Result<()> {
         Ok(())
     })();
     inst.shutdown(setup.is_ok())?;
-    setup.with_context(|| format!("setting up the {flavor} template"))?;
+    setup.with_context(|| format!("setting up the {build} template"))?;
     // Each copy must make its own server_uuid.
     let _ = fs::remove_file(data.join("auto.cnf"));
     for f in ["error.log", "mysqld.pid"] {
