@@ -102,6 +102,17 @@ impl TableSchema {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
 
+    /// Character columns a utf8mb4 parameter must be converted for (see `sql::Charsets`).
+    pub fn converted_charsets(&self) -> Vec<(String, String)> {
+        self.columns
+            .iter()
+            .filter_map(|c| {
+                let cs = c.charset.as_deref()?;
+                crate::value::needs_convert(cs).then(|| (c.name.clone(), cs.to_string()))
+            })
+            .collect()
+    }
+
     pub fn generated_columns(&self) -> Vec<String> {
         self.columns
             .iter()

@@ -53,10 +53,26 @@ pub fn table_sql(t: &TableRef) -> String {
     format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name))
 }
 
-/// `k1 <=> ? AND k2 <=> ?`: NULL-safe, so a key holding NULL (unique keys allow it) matches.
-fn where_key(key: &[(String, Cell)]) -> String {
+/// Columns whose character set a bound (utf8mb4) parameter must be converted to before they
+/// compare: `(column, charset)`.
+pub type Charsets = [(String, String)];
+
+/// `k1 <=> ? AND k2 <=> CONVERT(? USING gbk)`: NULL-safe, so a key holding NULL (unique keys
+/// allow it) matches; a parameter compared with a column of another character set (GBK,
+/// Big5, latin1 …) is converted to it, so the server compares in the column's own set.
+fn where_key(key: &[(String, Cell)], charsets: &Charsets) -> String {
     key.iter()
-        .map(|(c, _)| format!("{} <=> ?", quote_ident(c)))
+        .map(|(c, _)| {
+            let cs = charsets
+                .iter()
+                .find(|(col, _)| col == c)
+                .map(|(_, cs)| cs.as_str())
+                .filter(|cs| cs.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+            match cs {
+                Some(cs) => format!("{} <=> CONVERT(? USING {cs})", quote_ident(c)),
+                None => format!("{} <=> ?", quote_ident(c)),
+            }
+        })
         .collect::<Vec<_>>()
         .join(" AND ")
 }
@@ -70,6 +86,7 @@ pub fn select_by_key(
     table: &TableRef,
     columns: &[String],
     key: &[(String, Cell)],
+    charsets: &Charsets,
     for_update: bool,
 ) -> Statement {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
@@ -77,18 +94,18 @@ pub fn select_by_key(
         "SELECT {} FROM {} WHERE {}{}",
         cols.join(", "),
         table_sql(table),
-        where_key(key),
+        where_key(key, charsets),
         if for_update { " FOR UPDATE" } else { "" }
     ))
     .params(key_params(key))
 }
 
 /// `DELETE FROM t WHERE key` for exactly this key.
-pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)]) -> Statement {
+pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)], charsets: &Charsets) -> Statement {
     Statement::plain(format!(
         "DELETE FROM {} WHERE {}",
         table_sql(table),
-        where_key(key)
+        where_key(key, charsets)
     ))
     .params(key_params(key))
 }
@@ -165,10 +182,15 @@ mod tests {
     #[test]
     fn statements_quote_identifiers_and_bind_values() {
         let key = vec![("id`x".to_string(), Cell::Text("a'b".into()))];
-        let d = delete_by_key(&t(), &key);
+        let d = delete_by_key(&t(), &key, &[]);
         assert_eq!(d.sql, "DELETE FROM `we``ird db`.`t` WHERE `id``x` <=> ?");
         assert_eq!(d.params, vec![Cell::Text("a'b".into())]);
-        let s = select_by_key(&t(), &["id`x".into(), "v".into()], &key, true);
+        let gbk = [("id`x".to_string(), "gbk".to_string())];
+        assert_eq!(
+            delete_by_key(&t(), &key, &gbk).sql,
+            "DELETE FROM `we``ird db`.`t` WHERE `id``x` <=> CONVERT(? USING gbk)"
+        );
+        let s = select_by_key(&t(), &["id`x".into(), "v".into()], &key, &[], true);
         assert_eq!(
             s.sql,
             "SELECT `id``x`, `v` FROM `we``ird db`.`t` WHERE `id``x` <=> ? FOR UPDATE"

@@ -206,6 +206,42 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The encoding of a MySQL/MariaDB character set, for text that arrives in it (row images);
+/// None for the UTF-8 sets, binary, and sets replmend does not convert (their bytes are kept).
+pub fn encoding_of(charset: Option<&str>) -> Option<&'static encoding_rs::Encoding> {
+    let label = match charset? {
+        "utf8" | "utf8mb3" | "utf8mb4" | "binary" => return None,
+        // MySQL's latin1 is cp1252; ascii is a subset of it.
+        "latin1" | "ascii" => "windows-1252",
+        "gb2312" | "gbk" => "gbk",
+        "gb18030" => "gb18030",
+        "big5" => "big5",
+        "sjis" | "cp932" => "shift_jis",
+        "ujis" | "eucjpms" => "euc-jp",
+        "euckr" => "euc-kr",
+        "cp1250" => "windows-1250",
+        "cp1251" => "windows-1251",
+        "cp1256" => "windows-1256",
+        "cp1257" => "windows-1257",
+        "koi8r" => "koi8-r",
+        "koi8u" => "koi8-u",
+        "greek" => "iso-8859-7",
+        "hebrew" => "iso-8859-8",
+        "latin2" => "iso-8859-2",
+        "latin5" => "windows-1254",
+        "latin7" => "iso-8859-13",
+        "tis620" => "windows-874",
+        _ => return None,
+    };
+    encoding_rs::Encoding::for_label(label.as_bytes())
+}
+
+/// Character sets whose columns compare with a utf8mb4 parameter only after the parameter is
+/// converted (`col <=> ?` on a gbk column fails with error 1267, "Illegal mix of collations").
+pub fn needs_convert(charset: &str) -> bool {
+    !matches!(charset, "utf8" | "utf8mb3" | "utf8mb4" | "binary")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

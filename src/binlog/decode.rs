@@ -46,19 +46,32 @@ fn cell_from_bytes(b: Vec<u8>, col: &ColumnDef) -> Cell {
         "bit" | "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
         | "geometry" | "point" | "linestring" | "polygon" | "vector" => Cell::Bytes(b),
         _ if col.binary => Cell::Bytes(b),
-        _ => text_in_charset(b, col.charset.as_deref()),
+        // A SELECT returns character data in the connection's character set (utf8mb4).
+        _ => Cell::from_text_bytes(b),
     }
 }
 
-/// Character data from the binlog is in the column's own character set; SELECTs return it in
-/// the connection's (utf8mb4). Convert the single-byte sets DBAs still meet so both compare.
-fn text_in_charset(b: Vec<u8>, charset: Option<&str>) -> Cell {
-    match charset {
-        Some("latin1") | Some("ascii") if std::str::from_utf8(&b).is_err() => {
-            Cell::Text(b.iter().map(|&c| c as char).collect())
-        }
-        _ => Cell::from_text_bytes(b),
+/// Character data in the binlog is in the column's own character set: decoded from it, so
+/// GBK or Big5 text reads (and compares) as the same text a SELECT returns. Bytes that are
+/// not valid in that set stay bytes.
+fn text_in_charset(b: &[u8], charset: Option<&str>) -> Cell {
+    match crate::value::encoding_of(charset) {
+        None => Cell::from_text_bytes(b.to_vec()),
+        Some(enc) => match enc.decode_without_bom_handling_and_without_replacement(b) {
+            Some(text) => Cell::Text(text.into_owned()),
+            None => Cell::Bytes(b.to_vec()),
+        },
     }
+}
+
+/// Character columns: text in a character set (not ENUM/SET, JSON, DECIMAL or binary).
+fn is_character(col: &ColumnDef) -> bool {
+    !col.binary
+        && col.charset.is_some()
+        && matches!(
+            col.data_type.as_str(),
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
+        )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -129,6 +142,7 @@ pub fn cell_from_binlog(v: &BinlogValue<'_>, col: &ColumnDef) -> Cell {
                 let micros: u32 = format!("{frac:0<6}")[..6].parse().unwrap_or(0);
                 Cell::Temporal(utc_datetime(secs, micros, col.fsp))
             }
+            (Value::Bytes(b), _) if is_character(col) => text_in_charset(b, col.charset.as_deref()),
             (Value::Int(i), _) if col.unsigned && *i < 0 => {
                 let bits = match col.data_type.as_str() {
                     "tinyint" => 8,
@@ -268,6 +282,24 @@ mod tests {
         assert_eq!(
             cell_from_binlog(&bv(Value::Bytes(vec![0x63, 0x61, 0x66, 0xe9])), &latin),
             Cell::Text("café".into())
+        );
+        // GBK and Big5 from the binlog read as the text a SELECT returns.
+        let mut gbk = col("varchar", "varchar(20)");
+        gbk.charset = Some("gbk".into());
+        assert_eq!(
+            cell_from_binlog(&bv(Value::Bytes(vec![0xd5, 0xc5, 0xc8, 0xfd])), &gbk),
+            Cell::Text("张三".into())
+        );
+        let mut big5 = col("varchar", "varchar(20)");
+        big5.charset = Some("big5".into());
+        assert_eq!(
+            cell_from_binlog(&bv(Value::Bytes(vec![0xb1, 0x69, 0xa4, 0x54])), &big5),
+            Cell::Text("張三".into())
+        );
+        // A SELECT's text is utf8mb4 whatever the column's set.
+        assert_eq!(
+            cell_from_value(Value::Bytes("张三".as_bytes().to_vec()), &gbk),
+            Cell::Text("张三".into())
         );
     }
 }

@@ -324,6 +324,10 @@ pub struct Diagnosis {
     /// Generated columns: an INSERT leaves them to the server.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generated_columns: Vec<String>,
+    /// `(column, charset)` of character columns in a set other than UTF-8: key comparisons
+    /// convert the bound value to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub converted_charsets: Vec<(String, String)>,
     /// Set when the conflicting key is a single AUTO_INCREMENT primary key column.
     pub auto_key: Option<AutoKey>,
     /// GTID-based replication is in use on this channel.

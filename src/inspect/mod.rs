@@ -362,6 +362,7 @@ pub fn diagnose_channel(
         replica: node_ref(replica),
         source: source.map(node_ref),
         generated_columns: replica_schema.generated_columns(),
+        converted_charsets: replica_schema.converted_charsets(),
         auto_key,
         channel: ch.name.clone(),
         kind,
@@ -443,7 +444,13 @@ pub fn fetch_row(
     key: &[(String, Cell)],
 ) -> Result<Option<Row>> {
     let columns = schema.column_names();
-    let st = crate::sql::select_by_key(&schema.table, &columns, key, false);
+    let st = crate::sql::select_by_key(
+        &schema.table,
+        &columns,
+        key,
+        &schema.converted_charsets(),
+        false,
+    );
     Ok(crate::conn::read_row(
         &mut server.conn,
         schema,

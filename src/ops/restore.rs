@@ -197,7 +197,11 @@ fn put_back(
         u8::from(e.sql_log_bin)
     ))?;
     conn.query_drop("START TRANSACTION")?;
-    let mut statements = vec![sql::delete_by_key(&schema.table, key)];
+    let mut statements = vec![sql::delete_by_key(
+        &schema.table,
+        key,
+        &schema.converted_charsets(),
+    )];
     if e.action != Action::Insert {
         statements.push(sql::insert_row(
             &schema.table,

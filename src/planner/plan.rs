@@ -650,19 +650,27 @@ fn row_key(d: &Diagnosis, row: &Row) -> Vec<(String, Cell)> {
 
 /// Turns the step's row changes into its statements: one transaction, every row checked
 /// with a locking read first, then written. The applier journals between the two.
-fn row_statements(s: &mut Step, generated: &[String]) {
+fn row_statements(s: &mut Step, d: &Diagnosis) {
     if s.rows.is_empty() {
         return;
     }
     s.statements.push(Statement::plain("START TRANSACTION"));
     for (i, r) in s.rows.iter().enumerate() {
-        s.statements
-            .push(sql::select_by_key(&r.table, &r.image.columns, &r.key, true).check(i));
+        s.statements.push(
+            sql::select_by_key(
+                &r.table,
+                &r.image.columns,
+                &r.key,
+                &d.converted_charsets,
+                true,
+            )
+            .check(i),
+        );
     }
     for (i, r) in s.rows.iter().enumerate() {
         let write = match r.action {
-            RowAction::Delete => sql::delete_by_key(&r.table, &r.key),
-            RowAction::Insert => sql::insert_row(&r.table, &r.image, generated),
+            RowAction::Delete => sql::delete_by_key(&r.table, &r.key, &d.converted_charsets),
+            RowAction::Insert => sql::insert_row(&r.table, &r.image, &d.generated_columns),
         };
         s.statements.push(write.write(i));
     }
@@ -715,7 +723,7 @@ fn delete_rows(dir: &Direction<'_>) -> Step {
             after: after_image(c),
         });
     }
-    row_statements(&mut s, &d.generated_columns);
+    row_statements(&mut s, d);
     s.precondition = "each row still equals the diagnosed version byte for byte (already gone: done; changed: refuse)".into();
     s.verification = "the rows are gone; their images are in the journal".into();
     s
@@ -755,7 +763,7 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
             image,
         });
     }
-    row_statements(&mut s, &d.generated_columns);
+    row_statements(&mut s, d);
     s.precondition = "each row is still absent (already there: done)".into();
     s.verification = "the rows exist; the transaction then applies over them".into();
     s
@@ -817,7 +825,7 @@ fn reinsert(loser: &Direction<'_>, fresh_from: u64, done: &[Row]) -> Step {
             image,
         });
     }
-    row_statements(&mut s, &d.generated_columns);
+    row_statements(&mut s, d);
     s.precondition = "each fresh key is still free on this node (taken by the same record: done; by another: refuse)".into();
     s.verification = "both records exist on both nodes once replication catches up".into();
     s

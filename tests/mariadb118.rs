@@ -1,0 +1,107 @@
+//! MariaDB 11.8 (Debian trixie, in its own chroot) with the server's default settings, where
+//! binlog_legacy_event_pos=OFF puts end_log_pos 0 in the error text and on the events inside a
+//! transaction: every incident recipe is diagnosed and repaired with its recommended remedy.
+
+mod support;
+
+use std::time::Duration;
+
+use replmend_sandbox::Build;
+use support::*;
+
+const SEED_ROW: &str = "SELECT payload, hits, created_at FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
+
+fn incident_118(topology: Topology, recipe: &str) -> Sandbox {
+    let sb = Sandbox::start_build(Build::MariaDb118, topology)
+        .unwrap_or_else(|e| panic!("MariaDB 11.8 {topology:?}: {e:#}"));
+    sb.recipe(recipe)
+        .unwrap_or_else(|e| panic!("MariaDB 11.8 recipe {recipe}: {e:#}"));
+    sb
+}
+
+#[test]
+fn the_seed_is_diagnosed_and_repaired_on_mariadb_11_8_defaults() {
+    let sb = incident_118(Topology::DualMaster, "seed-dual-master-1062");
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    assert_eq!(
+        n2.query_value("SELECT @@binlog_legacy_event_pos")
+            .unwrap()
+            .as_deref(),
+        Some("0")
+    );
+    let d = replmend(&["diagnose", "--replica", &n2.url(), "--format", "json"]);
+    assert_eq!(d.code, 3, "{}", d.stderr);
+    let j = d.json();
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("end_log_pos 0"),
+        "{j}"
+    );
+    assert_eq!(j["transaction"]["rows_total"], 1, "{j}");
+    assert_eq!(j["conflicts"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["reverse"]["same_key"], true, "{j}");
+    let winner = n1.query_rows(SEED_ROW).unwrap();
+    let run = replmend(&[
+        "repair",
+        "--replica",
+        &n2.url(),
+        "--yes",
+        "--journal",
+        &std::env::temp_dir()
+            .join(format!("replmend-118-seed-{}.jsonl", std::process::id()))
+            .display()
+            .to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(n1.query_rows(SEED_ROW).unwrap(), winner);
+    assert_eq!(n2.query_rows(SEED_ROW).unwrap(), winner);
+    assert!(n1.sql_error().unwrap().is_none() && n2.sql_error().unwrap().is_none());
+}
+
+#[test]
+fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_11_8() {
+    let recipes = [
+        (Topology::SourceReplica, "unique-secondary-1062"),
+        (Topology::SourceReplica, "composite-pk-quotes-1062"),
+        (Topology::SourceReplica, "batch-50-one-conflict-1062"),
+        (Topology::SourceReplica, "update-missing-1032"),
+        (Topology::SourceReplica, "delete-missing-1032"),
+        (Topology::SourceReplica, "hostile-values-1062"),
+        (Topology::SourceReplica, "minimal-image-1032"),
+        (Topology::SourceReplica, "all-types-1062"),
+        (Topology::SourceReplica, "generated-columns-1032"),
+        (Topology::SourceReplica, "gbk-key-1062"),
+        (Topology::SourceReplica, "big5-key-1062"),
+        (Topology::SourceReplica, "latin1-key-1062"),
+        (Topology::SourceReplicaGtid, "consecutive-20-conflicts-1062"),
+        (Topology::DualMaster, "autoinc-dual-master-1062"),
+        (Topology::DualMaster, "gipk-dual-master-1062"),
+    ];
+    for (topology, recipe) in recipes {
+        let sb = incident_118(topology, recipe);
+        let n2 = sb.node("n2");
+        let journal = std::env::temp_dir()
+            .join(format!(
+                "replmend-118-{}-{recipe}.jsonl",
+                std::process::id()
+            ))
+            .display()
+            .to_string();
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--allow-data-loss",
+            "--until-healthy",
+            "--journal",
+            &journal,
+        ]);
+        assert_eq!(run.code, 0, "11.8 {recipe}: {}{}", run.stdout, run.stderr);
+        n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+        assert!(n2.sql_error().unwrap().is_none(), "11.8 {recipe}");
+        let _ = std::fs::remove_file(&journal);
+    }
+}
