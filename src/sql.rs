@@ -100,6 +100,30 @@ pub fn select_by_key(
     .params(key_params(key))
 }
 
+/// Many rows by key in one round trip: `SELECT 0, cols FROM t WHERE key0 UNION ALL SELECT 1,
+/// cols FROM t WHERE key1 …`. Each branch is an index lookup compared by the server (its
+/// collation decides what is a duplicate); the leading number says which key a row answers.
+pub fn select_many_by_key(
+    table: &TableRef,
+    columns: &[String],
+    keys: &[Vec<(String, Cell)>],
+    charsets: &Charsets,
+) -> Statement {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let mut branches = Vec::with_capacity(keys.len());
+    let mut params = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        branches.push(format!(
+            "SELECT {i}, {} FROM {} WHERE {}",
+            cols.join(", "),
+            table_sql(table),
+            where_key(key, charsets)
+        ));
+        params.extend(key_params(key));
+    }
+    Statement::plain(branches.join(" UNION ALL ")).params(params)
+}
+
 /// `DELETE FROM t WHERE key` for exactly this key.
 pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)], charsets: &Charsets) -> Statement {
     Statement::plain(format!(
@@ -190,6 +214,12 @@ mod tests {
             delete_by_key(&t(), &key, &gbk).sql,
             "DELETE FROM `we``ird db`.`t` WHERE `id``x` <=> CONVERT(? USING gbk)"
         );
+        let many = select_many_by_key(&t(), &["v".into()], &[key.clone(), key.clone()], &[]);
+        assert_eq!(
+            many.sql,
+            "SELECT 0, `v` FROM `we``ird db`.`t` WHERE `id``x` <=> ? UNION ALL SELECT 1, `v` FROM `we``ird db`.`t` WHERE `id``x` <=> ?"
+        );
+        assert_eq!(many.params.len(), 2);
         let s = select_by_key(&t(), &["id`x".into(), "v".into()], &key, &[], true);
         assert_eq!(
             s.sql,

@@ -63,18 +63,27 @@ pub enum Build {
     /// settings (`binlog_legacy_event_pos=OFF`): flavor `mariadb`.
     #[serde(rename = "mariadb-11.8")]
     MariaDb118,
+    /// MariaDB 10.5 (Debian bullseye) in its own debootstrap chroot, with the server's default
+    /// settings: flavor `mariadb`.
+    #[serde(rename = "mariadb-10.5")]
+    MariaDb105,
     /// Oracle MySQL (Debian sid, 9.7) in its debootstrap chroot: flavor `mysql`.
     #[serde(rename = "mysql")]
     MySql,
 }
 
-pub const BUILDS: [Build; 3] = [Build::Host, Build::MariaDb118, Build::MySql];
+pub const BUILDS: [Build; 4] = [
+    Build::Host,
+    Build::MariaDb118,
+    Build::MariaDb105,
+    Build::MySql,
+];
 
 impl Build {
     /// The SQL dialect this build speaks.
     pub fn flavor(self) -> Flavor {
         match self {
-            Build::Host | Build::MariaDb118 => Flavor::MariaDb,
+            Build::Host | Build::MariaDb118 | Build::MariaDb105 => Flavor::MariaDb,
             Build::MySql => Flavor::MySql,
         }
     }
@@ -95,6 +104,7 @@ impl std::fmt::Display for Build {
         f.write_str(match self {
             Build::Host => "mariadb",
             Build::MariaDb118 => "mariadb-11.8",
+            Build::MariaDb105 => "mariadb-10.5",
             Build::MySql => "mysql",
         })
     }
@@ -106,8 +116,9 @@ impl FromStr for Build {
         match s.trim() {
             "mariadb" | "host" | "mariadb-10.11" => Ok(Build::Host),
             "mariadb-11.8" => Ok(Build::MariaDb118),
+            "mariadb-10.5" => Ok(Build::MariaDb105),
             "mysql" => Ok(Build::MySql),
-            _ => bail!("unknown build {s:?} (mariadb, mariadb-11.8 or mysql)"),
+            _ => bail!("unknown build {s:?} (mariadb, mariadb-11.8, mariadb-10.5 or mysql)"),
         }
     }
 }
@@ -164,6 +175,12 @@ mod tests {
         }
         assert_eq!("host".parse::<Build>().unwrap(), Build::Host);
         assert_eq!(Build::MariaDb118.flavor(), Flavor::MariaDb);
+        assert_eq!(Build::MariaDb105.flavor(), Flavor::MariaDb);
+        assert_eq!(
+            "mariadb-10.5".parse::<Build>().unwrap(),
+            Build::MariaDb105
+        );
+        assert!("mariadb-10.6".parse::<Build>().is_err());
         for f in FLAVORS {
             assert_eq!(Build::from(f).flavor(), f);
         }

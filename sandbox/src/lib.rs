@@ -7,8 +7,9 @@
 //! sandbox whose owning process died (SIGKILL, Ctrl-C) is swept by the next `Sandbox::start`.
 //! MySQL runs inside the debootstrap chroot that `scripts/install-deps` builds; its instance
 //! directories live inside the chroot. A [`Build`] names a server build: the host's MariaDB
-//! 10.11 and MySQL are the flavors' defaults ([`Sandbox::start`]); MariaDB 11.8 runs in its own
-//! chroot the same way ([`Sandbox::start_build`]) and speaks the `mariadb` flavor.
+//! 10.11 and MySQL are the flavors' defaults ([`Sandbox::start`]); MariaDB 11.8 and 10.5 each
+//! run in their own chroot the same way ([`Sandbox::start_build`]) and speak the `mariadb`
+//! flavor.
 //!
 //! Incident recipes (`tests/incidents/<name>/`, plain SQL) turn a healthy topology into a real
 //! replication incident; see `tests/incidents/README.md`.

@@ -1,6 +1,6 @@
 //! replmend-sandbox: real MariaDB/MySQL topologies on 127.0.0.1 for the demo and benchmarks.
 //!
-//!   replmend-sandbox up [--flavor mariadb|mysql | --build mariadb-11.8] --topology dual-master|source-replica|source-replica-gtid [--state-dir DIR] [--recipe NAME]
+//!   replmend-sandbox up [--flavor mariadb|mysql | --build mariadb-11.8|mariadb-10.5] --topology dual-master|source-replica|source-replica-gtid [--state-dir DIR] [--recipe NAME]
 //!   replmend-sandbox recipe NAME --state-dir DIR
 //!   replmend-sandbox sql --state-dir DIR --node n1 'SQL'
 //!   replmend-sandbox down --state-dir DIR
@@ -32,8 +32,8 @@ enum Cmd {
         /// The flavor's default build: mariadb (the host's 10.11, the default) or mysql.
         #[arg(long)]
         flavor: Option<Flavor>,
-        /// A server build instead: mariadb (the host's 10.11), mariadb-11.8 (its chroot) or
-        /// mysql.
+        /// A server build instead: mariadb (the host's 10.11), mariadb-11.8 or mariadb-10.5
+        /// (each in its chroot) or mysql.
         #[arg(long)]
         build: Option<Build>,
         #[arg(long, default_value = "dual-master")]

@@ -33,23 +33,24 @@ pub(crate) fn run_dir() -> PathBuf {
     std::env::temp_dir().join("replmend-sandbox")
 }
 
-/// Where sandboxes of a build live: a chroot build's must be inside its chroot. MariaDB 11.8's
-/// chroot has a longer name, so its directory is short: a unix socket path (`…/n1/mysqld.sock`)
-/// must stay under 100 bytes.
+/// Where sandboxes of a build live: a chroot build's must be inside its chroot. The MariaDB
+/// 11.8 and 10.5 chroots have longer names, so their directories are short: a unix socket path
+/// (`…/n1/mysqld.sock`) must stay under 100 bytes.
 pub(crate) fn sandboxes_root(build: Build) -> PathBuf {
     match build {
         Build::Host => run_dir(),
         Build::MySql => mysql_chroot().join("replmend-sandbox"),
-        Build::MariaDb118 => chroot_of(build).join("sb"),
+        Build::MariaDb118 | Build::MariaDb105 => chroot_of(build).join("sb"),
     }
 }
 
-/// Where a build's template datadirs live (short inside the 11.8 chroot, for the same reason).
+/// Where a build's template datadirs live (short inside the 11.8 and 10.5 chroots, for the
+/// same reason).
 pub(crate) fn templates_root(build: Build) -> PathBuf {
     match build {
         Build::Host => cache_dir().join("templates"),
         Build::MySql => mysql_chroot().join("replmend-templates"),
-        Build::MariaDb118 => chroot_of(build).join("tpl"),
+        Build::MariaDb118 | Build::MariaDb105 => chroot_of(build).join("tpl"),
     }
 }
 
@@ -76,6 +77,7 @@ pub fn available(build: impl Into<Build>) -> Result<(), String> {
     let name = match build {
         Build::Host => "MariaDB",
         Build::MariaDb118 => "MariaDB 11.8",
+        Build::MariaDb105 => "MariaDB 10.5",
         Build::MySql => "Oracle MySQL",
     };
     let Some(root) = build.chroot() else {

@@ -299,6 +299,58 @@ mod tests {
         let _ = std::fs::remove_file(&tmp);
     }
 
+    /// MariaDB 10.5: likewise 10.11's options (it knows every one), in its own chroot.
+    #[test]
+    fn mariadb_105_command_lines() {
+        let root = Build::MariaDb105.chroot().unwrap();
+        assert!(root.ends_with("mariadb-10.5-chroot"), "{}", root.display());
+        let (dir, data) = (root.join("s/n2"), root.join("s/n2/data"));
+        for role in [
+            Role::Template,
+            Role::Node {
+                server_id: 2,
+                binlog: "maria2-bin",
+            },
+        ] {
+            let host = instance_args(
+                Build::Host,
+                Path::new("/s/n2"),
+                Path::new("/s/n2/data"),
+                3308,
+                &role,
+            );
+            assert_eq!(
+                instance_args(Build::MariaDb105, &dir, &data, 3308, &role),
+                host
+            );
+        }
+
+        let cmd = server_command(Build::MariaDb105, &strs(&["--x"]));
+        let want = vec![
+            "chroot".into(),
+            root.display().to_string(),
+            "mariadbd".into(),
+            "--x".into(),
+        ];
+        assert_eq!(argv(&cmd), want);
+
+        let tmp =
+            std::env::temp_dir().join(format!("replmend-sandbox-init105-{}", std::process::id()));
+        let (data, log) = (root.join("t/data"), root.join("t/init.log"));
+        let cmd = init_command(Build::MariaDb105, &data, &log, File::create(&tmp).unwrap());
+        let mut want = vec!["chroot".into(), root.display().to_string()];
+        want.extend(strs(&[
+            "mariadb-install-db",
+            "--no-defaults",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--datadir=/t/data",
+        ]));
+        assert_eq!(argv(&cmd.unwrap()), want);
+        let _ = std::fs::remove_file(&tmp);
+    }
+
     #[test]
     fn init_command_lines() {
         let tmp =

@@ -54,6 +54,13 @@ pub(crate) static MARIADB_118: ServerOpts = ServerOpts {
     ..MARIADB_COMMON
 };
 
+/// MariaDB 10.5 in its chroot: the same options as 10.11 (10.5 knows every one of them: its
+/// error log has no unknown-option warning) and otherwise the server's defaults.
+pub(crate) static MARIADB_105: ServerOpts = ServerOpts {
+    chroot: Some("mariadb-10.5-chroot"),
+    ..MARIADB_COMMON
+};
+
 const MARIADB_COMMON: ServerOpts = ServerOpts {
     server: "mariadbd",
     chroot: None,
@@ -149,6 +156,7 @@ impl Build {
         match self {
             Build::Host => &MARIADB,
             Build::MariaDb118 => &MARIADB_118,
+            Build::MariaDb105 => &MARIADB_105,
             Build::MySql => &MYSQL,
         }
     }

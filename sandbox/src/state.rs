@@ -140,9 +140,11 @@ mod tests {
             assert_eq!(info.dir, dir);
         }
         let mut info = load_state(&dir).unwrap();
-        info.build = Build::MariaDb118;
-        write_info(&dir, &info).unwrap();
-        assert_eq!(load_state(&dir).unwrap().build, Build::MariaDb118);
+        for build in [Build::MariaDb118, Build::MariaDb105] {
+            info.build = build;
+            write_info(&dir, &info).unwrap();
+            assert_eq!(load_state(&dir).unwrap().build, build);
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -116,6 +116,41 @@ fn redact(text: &str, spec: &ConnSpec) -> String {
     }
 }
 
+/// Runs a `sql::select_many_by_key` of `columns` over `n` keys: the row found for each key.
+pub fn read_rows_by_index(
+    conn: &mut Conn,
+    schema: &crate::schema::TableSchema,
+    columns: &[String],
+    st: &crate::sql::Statement,
+    n: usize,
+) -> mysql::Result<Vec<Option<crate::diagnosis::Row>>> {
+    let mut out = vec![None; n];
+    let rows: Vec<mysql::Row> = conn.exec(&st.sql, st.bind())?;
+    for r in rows {
+        let mut values = r.unwrap().into_iter();
+        let Some(i) = values
+            .next()
+            .and_then(|v| mysql::from_value_opt::<usize>(v).ok())
+        else {
+            continue;
+        };
+        let row = crate::diagnosis::Row {
+            values: values
+                .zip(columns)
+                .map(|(v, name)| match schema.column(name) {
+                    Some(c) => crate::binlog::decode::cell_from_value(v, c),
+                    None => crate::value::Cell::Null,
+                })
+                .collect(),
+            columns: columns.to_vec(),
+        };
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(row);
+        }
+    }
+    Ok(out)
+}
+
 /// Runs a row-reading statement (a `sql::select_by_key` of `columns`) and decodes the row by
 /// the table's column types, so it compares exactly with rows decoded from the binlog.
 pub fn read_row(

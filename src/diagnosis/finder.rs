@@ -10,11 +10,16 @@ use crate::binlog::fetch::{ImageRow, RawRowsEvent, RawTransaction};
 use crate::schema::TableSchema;
 use crate::value::Cell;
 
-/// The nodes' current rows, by key.
+/// A row's key values, in key order.
+pub type Key = Vec<(String, Cell)>;
+
+/// The nodes' current rows, looked up many keys at a time (a transaction can hold millions of
+/// rows: one round trip per row is what made big transactions slow).
 pub trait Rows {
-    fn replica(&mut self, key: &[(String, Cell)]) -> anyhow::Result<Option<Row>>;
-    /// Ok(None): the source cannot be read (its side is unknown).
-    fn source(&mut self, key: &[(String, Cell)]) -> anyhow::Result<Option<Option<Row>>>;
+    /// The replica's row for each key.
+    fn replica(&mut self, keys: &[Key]) -> anyhow::Result<Vec<Option<Row>>>;
+    /// The source's row for each key; Ok(None): the source cannot be read.
+    fn source(&mut self, keys: &[Key]) -> anyhow::Result<Option<Vec<Option<Row>>>>;
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +70,15 @@ fn conflicts_here(kind: ConflictKind, replica_row: Option<&Row>) -> bool {
     }
 }
 
+/// One row of a matching event: where it is, what it carries, its key.
+struct Candidate<'t> {
+    row_index: usize,
+    before: Option<&'t ImageRow>,
+    is_update: bool,
+    event_row: Row,
+    key: Key,
+}
+
 pub fn find(
     trx: &RawTransaction,
     table: &TableRef,
@@ -74,6 +88,7 @@ pub fn find(
     rows: &mut dyn Rows,
 ) -> anyhow::Result<Found> {
     let mut found = Found::default();
+    let mut candidates = Vec::new();
     let events = trx
         .events
         .iter()
@@ -93,27 +108,42 @@ pub fn find(
                 ));
                 continue;
             };
-            let replica_row = rows.replica(&key_values)?;
-            if !conflicts_here(kind, replica_row.as_ref()) {
-                continue;
-            }
-            let source = rows.source(&key_values)?;
-            let known = source.is_some();
-            let source_row = source.flatten();
-            let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), known);
-            found.conflicts.push(Conflict {
+            candidates.push(Candidate {
                 row_index: i,
-                key: key_values,
-                event_before: match ev.kind {
-                    RowsEventKind::Update => before.as_ref().map(|b| image_row(b, schema)),
-                    _ => None,
-                },
+                before: before.as_ref(),
+                is_update: ev.kind == RowsEventKind::Update,
                 event_row,
-                replica_row,
-                source_row,
-                verdict,
+                key: key_values,
             });
         }
+    }
+    let keys: Vec<Key> = candidates.iter().map(|c| c.key.clone()).collect();
+    let replica_rows = rows.replica(&keys)?;
+    let conflicting: Vec<(Candidate, Option<Row>)> = candidates
+        .into_iter()
+        .zip(replica_rows)
+        .filter(|(_, r)| conflicts_here(kind, r.as_ref()))
+        .collect();
+    let keys: Vec<Key> = conflicting.iter().map(|(c, _)| c.key.clone()).collect();
+    let source_rows = rows.source(&keys)?;
+    for (i, (c, replica_row)) in conflicting.into_iter().enumerate() {
+        let (source_row, known) = match &source_rows {
+            Some(s) => (s.get(i).cloned().flatten(), true),
+            None => (None, false),
+        };
+        let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), known);
+        found.conflicts.push(Conflict {
+            row_index: c.row_index,
+            key: c.key,
+            event_before: match c.is_update {
+                true => c.before.map(|b| image_row(b, schema)),
+                false => None,
+            },
+            event_row: c.event_row,
+            replica_row,
+            source_row,
+            verdict,
+        });
     }
     Ok(found)
 }
@@ -192,11 +222,17 @@ mod tests {
     }
 
     impl Rows for Fixture {
-        fn replica(&mut self, key: &[(String, Cell)]) -> anyhow::Result<Option<Row>> {
-            Ok(self.replica.get(&id_of(key)).cloned())
+        fn replica(&mut self, keys: &[Key]) -> anyhow::Result<Vec<Option<Row>>> {
+            Ok(keys
+                .iter()
+                .map(|k| self.replica.get(&id_of(k)).cloned())
+                .collect())
         }
-        fn source(&mut self, key: &[(String, Cell)]) -> anyhow::Result<Option<Option<Row>>> {
-            Ok(self.source.as_ref().map(|s| s.get(&id_of(key)).cloned()))
+        fn source(&mut self, keys: &[Key]) -> anyhow::Result<Option<Vec<Option<Row>>>> {
+            Ok(self
+                .source
+                .as_ref()
+                .map(|s| keys.iter().map(|k| s.get(&id_of(k)).cloned()).collect()))
         }
     }
 

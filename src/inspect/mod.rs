@@ -241,16 +241,42 @@ struct LiveRows<'a> {
 }
 
 impl finder::Rows for LiveRows<'_> {
-    fn replica(&mut self, key: &[(String, Cell)]) -> Result<Option<Row>> {
-        fetch_row(self.replica, self.replica_schema, key)
+    fn replica(&mut self, keys: &[finder::Key]) -> Result<Vec<Option<Row>>> {
+        fetch_rows(self.replica, self.replica_schema, keys)
     }
 
-    fn source(&mut self, key: &[(String, Cell)]) -> Result<Option<Option<Row>>> {
+    fn source(&mut self, keys: &[finder::Key]) -> Result<Option<Vec<Option<Row>>>> {
         match self.source.as_mut() {
-            Some((server, schema)) => Ok(Some(fetch_row(server, schema, key)?)),
+            Some((server, schema)) => Ok(Some(fetch_rows(server, schema, keys)?)),
             None => Ok(None),
         }
     }
+}
+
+/// Keys looked up per round trip: big enough that a million-row transaction needs a few
+/// thousand round trips, small enough for any max_allowed_packet.
+const KEYS_PER_QUERY: usize = 256;
+
+/// The node's current row for each key, many keys per round trip.
+pub fn fetch_rows(
+    server: &mut Server,
+    schema: &TableSchema,
+    keys: &[finder::Key],
+) -> Result<Vec<Option<Row>>> {
+    let columns = schema.column_names();
+    let charsets = schema.converted_charsets();
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        let st = crate::sql::select_many_by_key(&schema.table, &columns, chunk, &charsets);
+        out.extend(crate::conn::read_rows_by_index(
+            &mut server.conn,
+            schema,
+            &columns,
+            &st,
+            chunk.len(),
+        )?);
+    }
+    Ok(out)
 }
 
 /// What identifies an incident: where the replica stopped and on what.
@@ -520,39 +546,48 @@ pub fn look_ahead(
     let mut source = Server::connect(source_spec)?;
     let rs = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
     let ss = schema::load(&mut source.conn, &source.spec.endpoint(), &d.table)?;
-    let mut seen: Vec<Vec<(String, Cell)>> = d.conflicts.iter().map(|c| c.key.clone()).collect();
+    // Each key once (the first transaction that writes it is the one that will fail).
+    let text = |k: &finder::Key| serde_json::to_string(k).unwrap_or_default();
+    let mut seen: std::collections::HashSet<String> =
+        d.conflicts.iter().map(|c| text(&c.key)).collect();
+    let mut candidates: Vec<(usize, Row, finder::Key)> = Vec::new();
     for t in &following {
-        for ev in t
+        let writes = t
             .events
             .iter()
-            .filter(|e| e.table == d.table && e.kind == RowsEventKind::Write)
-        {
+            .filter(|e| e.table == d.table && e.kind == RowsEventKind::Write);
+        for ev in writes {
             for (i, (_, after)) in ev.rows.iter().enumerate() {
                 let Some(after) = after else { continue };
                 let event_row = image_row(after, &ss);
                 let Some(kv) = key_values(&event_row, key) else {
                     continue;
                 };
-                if seen.contains(&kv) {
-                    continue;
+                if seen.insert(text(&kv)) {
+                    candidates.push((i, event_row, kv));
                 }
-                let Some(replica_row) = fetch_row(&mut replica, &rs, &kv)? else {
-                    continue;
-                };
-                let source_row = fetch_row(&mut source, &ss, &kv)?;
-                let verdict = compare::verdict(Some(&replica_row), source_row.as_ref(), true);
-                seen.push(kv.clone());
-                d.upcoming.push(Conflict {
-                    row_index: i,
-                    key: kv,
-                    event_row,
-                    event_before: None,
-                    replica_row: Some(replica_row),
-                    source_row,
-                    verdict,
-                });
             }
         }
+    }
+    let keys: Vec<finder::Key> = candidates.iter().map(|(_, _, k)| k.clone()).collect();
+    let present: Vec<_> = candidates
+        .into_iter()
+        .zip(fetch_rows(&mut replica, &rs, &keys)?)
+        .filter_map(|(c, r)| r.map(|r| (c, r)))
+        .collect();
+    let keys: Vec<finder::Key> = present.iter().map(|((_, _, k), _)| k.clone()).collect();
+    let source_rows = fetch_rows(&mut source, &ss, &keys)?;
+    for (((i, event_row, kv), replica_row), source_row) in present.into_iter().zip(source_rows) {
+        let verdict = compare::verdict(Some(&replica_row), source_row.as_ref(), true);
+        d.upcoming.push(Conflict {
+            row_index: i,
+            key: kv,
+            event_row,
+            event_before: None,
+            replica_row: Some(replica_row),
+            source_row,
+            verdict,
+        });
     }
     Ok(())
 }
