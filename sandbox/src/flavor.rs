@@ -176,10 +176,7 @@ mod tests {
         assert_eq!("host".parse::<Build>().unwrap(), Build::Host);
         assert_eq!(Build::MariaDb118.flavor(), Flavor::MariaDb);
         assert_eq!(Build::MariaDb105.flavor(), Flavor::MariaDb);
-        assert_eq!(
-            "mariadb-10.5".parse::<Build>().unwrap(),
-            Build::MariaDb105
-        );
+        assert_eq!("mariadb-10.5".parse::<Build>().unwrap(), Build::MariaDb105);
         assert!("mariadb-10.6".parse::<Build>().is_err());
         for f in FLAVORS {
             assert_eq!(Build::from(f).flavor(), f);
