@@ -1,6 +1,7 @@
-//! MariaDB 11.8 (Debian trixie, in its own chroot) with the server's default settings, where
-//! binlog_legacy_event_pos=OFF puts end_log_pos 0 in the error text and on the events inside a
-//! transaction: every incident recipe is diagnosed and repaired with its recommended remedy.
+//! The MariaDB versions fleets run besides 10.11, each in its own chroot with the server's
+//! default settings: 10.5 (Debian bullseye) and 11.8 (trixie), where binlog_legacy_event_pos=OFF
+//! puts end_log_pos 0 in the error text and on the events inside a transaction. The seed and
+//! every incident recipe are diagnosed and repaired with their recommended remedy.
 
 mod support;
 
@@ -11,17 +12,23 @@ use support::*;
 
 const SEED_ROW: &str = "SELECT payload, hits, created_at FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
 
-fn incident_118(topology: Topology, recipe: &str) -> Sandbox {
-    let sb = Sandbox::start_build(Build::MariaDb118, topology)
-        .unwrap_or_else(|e| panic!("MariaDB 11.8 {topology:?}: {e:#}"));
+const BUILDS: [Build; 2] = [Build::MariaDb105, Build::MariaDb118];
+
+fn incident_on(build: Build, topology: Topology, recipe: &str) -> Sandbox {
+    let sb = Sandbox::start_build(build, topology)
+        .unwrap_or_else(|e| panic!("{build:?} {topology:?}: {e:#}"));
     sb.recipe(recipe)
-        .unwrap_or_else(|e| panic!("MariaDB 11.8 recipe {recipe}: {e:#}"));
+        .unwrap_or_else(|e| panic!("{build:?} recipe {recipe}: {e:#}"));
     sb
 }
 
 #[test]
 fn the_seed_is_diagnosed_and_repaired_on_mariadb_11_8_defaults() {
-    let sb = incident_118(Topology::DualMaster, "seed-dual-master-1062");
+    let sb = incident_on(
+        Build::MariaDb118,
+        Topology::DualMaster,
+        "seed-dual-master-1062",
+    );
     let (n1, n2) = (sb.node("n1"), sb.node("n2"));
     assert_eq!(
         n2.query_value("SELECT @@binlog_legacy_event_pos")
@@ -61,7 +68,7 @@ fn the_seed_is_diagnosed_and_repaired_on_mariadb_11_8_defaults() {
 }
 
 #[test]
-fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_11_8() {
+fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8() {
     let recipes = [
         (Topology::SourceReplica, "unique-secondary-1062"),
         (Topology::SourceReplica, "composite-pk-quotes-1062"),
@@ -79,8 +86,11 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_11_8() {
         (Topology::DualMaster, "autoinc-dual-master-1062"),
         (Topology::DualMaster, "gipk-dual-master-1062"),
     ];
-    for (topology, recipe) in recipes {
-        let sb = incident_118(topology, recipe);
+    for (build, (topology, recipe)) in BUILDS
+        .iter()
+        .flat_map(|b| recipes.iter().map(move |r| (*b, *r)))
+    {
+        let sb = incident_on(build, topology, recipe);
         let n2 = sb.node("n2");
         let journal = std::env::temp_dir()
             .join(format!(
@@ -99,9 +109,13 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_11_8() {
             "--journal",
             &journal,
         ]);
-        assert_eq!(run.code, 0, "11.8 {recipe}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "{build:?} {recipe}: {}{}",
+            run.stdout, run.stderr
+        );
         n2.wait_caught_up(Duration::from_secs(30)).unwrap();
-        assert!(n2.sql_error().unwrap().is_none(), "11.8 {recipe}");
+        assert!(n2.sql_error().unwrap().is_none(), "{build:?} {recipe}");
         let _ = std::fs::remove_file(&journal);
     }
 }
