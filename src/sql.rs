@@ -124,6 +124,44 @@ pub fn select_many_by_key(
     Statement::plain(branches.join(" UNION ALL ")).params(params)
 }
 
+/// Many rows by key, cheaply: `SELECT cols FROM t WHERE (k1, k2) IN ((?, ?), …)`. The server
+/// compares under the columns' collations; the caller maps rows back to keys and falls back
+/// to `select_many_by_key` when a row does not match its key byte for byte. Keys holding NULL
+/// never match IN: look them up with `select_many_by_key`.
+pub fn select_in(
+    table: &TableRef,
+    columns: &[String],
+    keys: &[Vec<(String, Cell)>],
+    charsets: &Charsets,
+) -> Statement {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let Some(first) = keys.first() else {
+        return Statement::plain("SELECT 1 FROM DUAL WHERE FALSE");
+    };
+    let mark = |c: &str| match charsets.iter().find(|(col, _)| col == c) {
+        Some((_, cs)) if cs.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') => {
+            format!("CONVERT(? USING {cs})")
+        }
+        _ => "?".to_string(),
+    };
+    let names: Vec<String> = first.iter().map(|(c, _)| quote_ident(c)).collect();
+    let tuple: Vec<String> = first.iter().map(|(c, _)| mark(c)).collect();
+    let (lhs, one) = match names.len() {
+        1 => (names[0].clone(), tuple[0].clone()),
+        _ => (
+            format!("({})", names.join(", ")),
+            format!("({})", tuple.join(", ")),
+        ),
+    };
+    Statement::plain(format!(
+        "SELECT {} FROM {} WHERE {lhs} IN ({})",
+        cols.join(", "),
+        table_sql(table),
+        vec![one; keys.len()].join(", ")
+    ))
+    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+}
+
 /// `DELETE FROM t WHERE key` for exactly this key.
 pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)], charsets: &Charsets) -> Statement {
     Statement::plain(format!(
@@ -220,6 +258,21 @@ mod tests {
             "SELECT 0, `v` FROM `we``ird db`.`t` WHERE `id``x` <=> ? UNION ALL SELECT 1, `v` FROM `we``ird db`.`t` WHERE `id``x` <=> ?"
         );
         assert_eq!(many.params.len(), 2);
+        let two = vec![
+            ("a".to_string(), Cell::Number("1".into())),
+            ("b".to_string(), Cell::Text("x".into())),
+        ];
+        let inq = select_in(
+            &t(),
+            &["v".into()],
+            &[two.clone(), two],
+            &[("b".into(), "big5".into())],
+        );
+        assert_eq!(
+            inq.sql,
+            "SELECT `v` FROM `we``ird db`.`t` WHERE (`a`, `b`) IN ((?, CONVERT(? USING big5)), (?, CONVERT(? USING big5)))"
+        );
+        assert_eq!(inq.params.len(), 4);
         let s = select_by_key(&t(), &["id`x".into(), "v".into()], &key, &[], true);
         assert_eq!(
             s.sql,

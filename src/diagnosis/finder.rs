@@ -79,6 +79,19 @@ struct Candidate<'t> {
     key: Key,
 }
 
+/// Candidates a lookup at a time, so a huge transaction's keys are not all cloned at once.
+const CHUNK: usize = 4096;
+
+fn chunked(mut all: Vec<Candidate<'_>>) -> Vec<Vec<Candidate<'_>>> {
+    let mut out = Vec::new();
+    while all.len() > CHUNK {
+        let rest = all.split_off(CHUNK);
+        out.push(std::mem::replace(&mut all, rest));
+    }
+    out.push(all);
+    out
+}
+
 pub fn find(
     trx: &RawTransaction,
     table: &TableRef,
@@ -117,13 +130,17 @@ pub fn find(
             });
         }
     }
-    let keys: Vec<Key> = candidates.iter().map(|c| c.key.clone()).collect();
-    let replica_rows = rows.replica(&keys)?;
-    let conflicting: Vec<(Candidate, Option<Row>)> = candidates
-        .into_iter()
-        .zip(replica_rows)
-        .filter(|(_, r)| conflicts_here(kind, r.as_ref()))
-        .collect();
+    let mut conflicting: Vec<(Candidate, Option<Row>)> = Vec::new();
+    for chunk in chunked(candidates) {
+        let keys: Vec<Key> = chunk.iter().map(|c| c.key.clone()).collect();
+        let replica_rows = rows.replica(&keys)?;
+        conflicting.extend(
+            chunk
+                .into_iter()
+                .zip(replica_rows)
+                .filter(|(_, r)| conflicts_here(kind, r.as_ref())),
+        );
+    }
     let keys: Vec<Key> = conflicting.iter().map(|(c, _)| c.key.clone()).collect();
     let source_rows = rows.source(&keys)?;
     for (i, (c, replica_row)) in conflicting.into_iter().enumerate() {

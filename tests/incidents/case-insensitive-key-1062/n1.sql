@@ -1,0 +1,1 @@
+INSERT INTO crm_ci.users VALUES ('alice', 'source');
