@@ -79,18 +79,8 @@ struct Candidate<'t> {
     key: Key,
 }
 
-/// Candidates a lookup at a time, so a huge transaction's keys are not all cloned at once.
+/// Candidates looked up at a time, so a huge transaction's keys are not all cloned at once.
 const CHUNK: usize = 4096;
-
-fn chunked(mut all: Vec<Candidate<'_>>) -> Vec<Vec<Candidate<'_>>> {
-    let mut out = Vec::new();
-    while all.len() > CHUNK {
-        let rest = all.split_off(CHUNK);
-        out.push(std::mem::replace(&mut all, rest));
-    }
-    out.push(all);
-    out
-}
 
 pub fn find(
     trx: &RawTransaction,
@@ -131,7 +121,9 @@ pub fn find(
         }
     }
     let mut conflicting: Vec<(Candidate, Option<Row>)> = Vec::new();
-    for chunk in chunked(candidates) {
+    let mut pending = candidates.into_iter().peekable();
+    while pending.peek().is_some() {
+        let chunk: Vec<Candidate> = pending.by_ref().take(CHUNK).collect();
         let keys: Vec<Key> = chunk.iter().map(|c| c.key.clone()).collect();
         let replica_rows = rows.replica(&keys)?;
         conflicting.extend(
