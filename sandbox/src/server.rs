@@ -107,6 +107,10 @@ pub(crate) fn instance_args(
         format!("--socket={}", sp(&dir.join("mysqld.sock"))),
         format!("--pid-file={}", sp(&dir.join("mysqld.pid"))),
         format!("--log-error={}", sp(&dir.join("error.log"))),
+        // A private tmpdir: a server starting up deletes every `#sql*` file in its tmpdir, so
+        // in a shared /tmp each new sandbox destroyed the running servers' temporary tables
+        // ("Error on delete of '/tmp/#sql-temptable-…'", dropped sessions).
+        format!("--tmpdir={}", sp(dir)),
         "--user=root".into(),
         "--skip-name-resolve".into(),
         "--max-allowed-packet=64M".into(),
@@ -169,6 +173,7 @@ mod tests {
             "--socket=/s/n2/mysqld.sock",
             "--pid-file=/s/n2/mysqld.pid",
             "--log-error=/s/n2/error.log",
+            "--tmpdir=/s/n2",
             "--user=root",
             "--skip-name-resolve",
             "--max-allowed-packet=64M",
