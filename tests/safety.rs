@@ -544,6 +544,7 @@ fn the_statements_the_servers_receive_are_the_dry_runs() {
         (Topology::SourceReplica, "all-types-1062"),
         (Topology::SourceReplica, "generated-columns-1032"),
         (Topology::SourceReplica, "case-insensitive-key-1062"),
+        (Topology::SourceReplica, "partial-json-1032"),
         (Topology::DualMaster, "seed-dual-master-1062"),
         (Topology::DualMaster, "autoinc-dual-master-1062"),
     ];

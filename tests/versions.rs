@@ -80,6 +80,7 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8
         (Topology::SourceReplica, "all-types-1062"),
         (Topology::SourceReplica, "generated-columns-1032"),
         (Topology::SourceReplica, "case-insensitive-key-1062"),
+        (Topology::SourceReplica, "partial-json-1032"),
         (Topology::SourceReplica, "gbk-key-1062"),
         (Topology::SourceReplica, "big5-key-1062"),
         (Topology::SourceReplica, "latin1-key-1062"),

@@ -45,8 +45,10 @@ pub enum Undiagnosable {
 }
 
 static EVENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"Could not execute (Write|Update|Delete)_rows(?:_v1)? event on table (.*?); ")
-        .unwrap()
+    Regex::new(
+        r"Could not execute (Write|Update|Delete)_rows(?:_v1|_partial)? event on table (.*?); ",
+    )
+    .unwrap()
 });
 static DUP: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"Duplicate entry '(?s:(.*))' for key '([^']*)'").unwrap());
@@ -199,6 +201,17 @@ mod tests {
         let p = parse(1062, MYSQL80);
         assert_eq!(p.key_name.as_deref(), Some("PRIMARY"));
         assert_eq!(p.end_log_pos, Some(914));
+    }
+
+    #[test]
+    fn partial_json_updates_are_update_rows() {
+        // binlog_row_value_options=PARTIAL_JSON: MySQL names the event Update_rows_partial.
+        let p = parse(
+            1032,
+            "Worker 1 failed executing transaction '2d0651eb-e8cd-11f1-95e8-02fc00000001:4' at source log mysql1-bin.000001, end_log_pos 1274; Could not execute Update_rows_partial event on table docs.profiles; Can't find record in 'profiles', Error_code: 1032; handler error HA_ERR_KEY_NOT_FOUND; the event's source log mysql1-bin.000001, end_log_pos 1274",
+        );
+        assert_eq!(p.conflict_kind(), Ok(ConflictKind::MissingOnUpdate));
+        assert_eq!(p.table_guess(), Some(("docs".into(), "profiles".into())));
     }
 
     #[test]

@@ -1,0 +1,2 @@
+SET SESSION sql_log_bin = 0;
+DELETE FROM docs.profiles WHERE id = 1;
