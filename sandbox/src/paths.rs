@@ -124,3 +124,15 @@ pub fn incidents_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/incidents"))
 }
+
+/// Removes a stopped sandbox's directory. A server that has just exited may still have its
+/// last files (temporary tables in its private tmpdir) disappearing under us: try again
+/// briefly instead of leaving the directory behind.
+pub(crate) fn remove_dir_settled(dir: &Path) {
+    for _ in 0..20 {
+        if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -196,7 +196,7 @@ impl Drop for Sandbox {
         let victims = self.instances.iter_mut().map(Instance::victim).collect();
         stop_processes(victims, STOP_GRACE);
         self.instances.clear(); // releases the port leases
-        let _ = fs::remove_dir_all(&self.dir);
+        crate::paths::remove_dir_settled(&self.dir);
         unregister(&self.dir);
     }
 }

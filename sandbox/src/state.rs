@@ -116,7 +116,7 @@ pub(crate) fn destroy(info: &SandboxInfo) {
         .is_some_and(|n| n.to_string_lossy().starts_with("sb-"))
         && info.dir.join("sandbox.json").exists();
     if is_sandbox {
-        let _ = fs::remove_dir_all(&info.dir);
+        crate::paths::remove_dir_settled(&info.dir);
     }
     unregister(&info.dir);
 }
