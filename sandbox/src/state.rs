@@ -102,6 +102,15 @@ pub(crate) fn destroy(info: &SandboxInfo) {
     quiesce(&running);
     let victims = info.nodes.iter().map(|n| n.victim(info.build)).collect();
     stop_processes(victims, STOP_GRACE);
+    // A server counts as stopped once its command line is gone, which happens before the
+    // kernel has closed its files: wait until the processes have exited before removing
+    // their directory.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while info.nodes.iter().any(|n| alive(n.pid) && n.pid > 1)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     for n in &info.nodes {
         let lock = ports_dir().join(n.port.to_string());
         if fs::read_to_string(&lock).is_ok_and(|p| p.trim().parse::<u32>().is_ok_and(|p| !alive(p)))
