@@ -533,23 +533,13 @@ fn general_log(node: &replmend_sandbox::Node, on: bool) {
 
 #[test]
 fn the_statements_the_servers_receive_are_the_dry_runs() {
-    let recipes = [
-        (Topology::SourceReplica, "unique-secondary-1062"),
-        (Topology::SourceReplica, "composite-pk-quotes-1062"),
-        (Topology::SourceReplica, "batch-50-one-conflict-1062"),
-        (Topology::SourceReplica, "update-missing-1032"),
-        (Topology::SourceReplica, "delete-missing-1032"),
-        (Topology::SourceReplica, "hostile-values-1062"),
-        (Topology::SourceReplica, "minimal-image-1032"),
-        (Topology::SourceReplica, "all-types-1062"),
-        (Topology::SourceReplica, "generated-columns-1032"),
-        (Topology::SourceReplica, "case-insensitive-key-1062"),
-        (Topology::SourceReplica, "partial-json-1032"),
+    let mut recipes = ONE_INCIDENT_RECIPES.to_vec();
+    recipes.extend([
         (Topology::DualMaster, "seed-dual-master-1062"),
         (Topology::DualMaster, "autoinc-dual-master-1062"),
-    ];
+    ]);
     for flavor in FLAVORS {
-        for (topology, recipe) in recipes {
+        for &(topology, recipe) in &recipes {
             let sb = incident(flavor, topology, recipe);
             let n2 = sb.node("n2");
             let dry = replmend(&[

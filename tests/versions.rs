@@ -69,25 +69,15 @@ fn the_seed_is_diagnosed_and_repaired_on_mariadb_11_8_defaults() {
 
 #[test]
 fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8() {
-    let recipes = [
-        (Topology::SourceReplica, "unique-secondary-1062"),
-        (Topology::SourceReplica, "composite-pk-quotes-1062"),
-        (Topology::SourceReplica, "batch-50-one-conflict-1062"),
-        (Topology::SourceReplica, "update-missing-1032"),
-        (Topology::SourceReplica, "delete-missing-1032"),
-        (Topology::SourceReplica, "hostile-values-1062"),
-        (Topology::SourceReplica, "minimal-image-1032"),
-        (Topology::SourceReplica, "all-types-1062"),
-        (Topology::SourceReplica, "generated-columns-1032"),
-        (Topology::SourceReplica, "case-insensitive-key-1062"),
-        (Topology::SourceReplica, "partial-json-1032"),
+    let mut recipes = ONE_INCIDENT_RECIPES.to_vec();
+    recipes.extend([
         (Topology::SourceReplica, "gbk-key-1062"),
         (Topology::SourceReplica, "big5-key-1062"),
         (Topology::SourceReplica, "latin1-key-1062"),
         (Topology::SourceReplicaGtid, "consecutive-20-conflicts-1062"),
         (Topology::DualMaster, "autoinc-dual-master-1062"),
         (Topology::DualMaster, "gipk-dual-master-1062"),
-    ];
+    ]);
     for (build, (topology, recipe)) in BUILDS
         .iter()
         .flat_map(|b| recipes.iter().map(move |r| (*b, *r)))

@@ -5,44 +5,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use replmend_sandbox::{Flavor, Sandbox, Topology, available};
+use replmend_sandbox::{Flavor, Sandbox, Topology};
 
-const BIN: &str = env!("CARGO_BIN_EXE_replmend-sandbox");
+mod support;
 
-fn need(flavor: Flavor) {
-    if let Err(e) = available(flavor) {
-        panic!("{e}");
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit_once(") ")
-            .is_some_and(|(_, r)| r.starts_with('Z') || r.starts_with('X'))
-    })
-}
-
-fn wait_dead(pids: &[u32]) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if pids.iter().all(|p| !alive(*p)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn pids(json: &serde_json::Value) -> Vec<u32> {
-    json["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["pid"].as_u64().unwrap() as u32)
-        .collect()
-}
+use support::{BIN, Down, alive, cli, need, pids, wait_dead};
 
 #[test]
 fn parallel_sandboxes_get_their_own_ports_and_stop_on_drop_and_panic() {
@@ -137,26 +106,6 @@ fn sigkilled_owner_is_swept_mariadb() {
 #[test]
 fn sigkilled_owner_is_swept_mysql() {
     sigkilled_owner_is_swept(Flavor::MySql);
-}
-
-fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Downs the kept sandbox even when an assertion fails.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        if self.0.join("sandbox.json").exists() {
-            let _ = replmend_sandbox::down(&self.0);
-        }
-    }
 }
 
 fn cli_cycle(flavor: Flavor) {

@@ -3,16 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use replmend_sandbox::{Flavor, Recipe, Sandbox, Topology, available};
+use replmend_sandbox::{Flavor, Recipe, Sandbox, Topology};
 
-const SEED_KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
+mod support;
 
-/// Never skip: a missing server is a failure that says how to fix it.
-fn need(flavor: Flavor) {
-    if let Err(e) = available(flavor) {
-        panic!("{e}");
-    }
-}
+use support::{SEED_KEY, need};
 
 fn all_recipes(flavor: Flavor) {
     need(flavor);

@@ -116,6 +116,39 @@ fn redact(text: &str, spec: &ConnSpec) -> String {
     }
 }
 
+/// A result row's values for `columns`, decoded by the table's column types so they compare
+/// exactly with rows decoded from the binlog.
+fn decode_row(
+    values: impl Iterator<Item = mysql::Value>,
+    schema: &crate::schema::TableSchema,
+    columns: &[String],
+) -> crate::diagnosis::Row {
+    crate::diagnosis::Row {
+        values: values
+            .zip(columns)
+            .map(|(v, name)| match schema.column(name) {
+                Some(c) => crate::binlog::decode::cell_from_value(v, c),
+                None => crate::value::Cell::Null,
+            })
+            .collect(),
+        columns: columns.to_vec(),
+    }
+}
+
+/// Runs a statement selecting `columns`: every row it returns.
+pub fn read_rows(
+    conn: &mut Conn,
+    schema: &crate::schema::TableSchema,
+    columns: &[String],
+    st: &crate::sql::Statement,
+) -> mysql::Result<Vec<crate::diagnosis::Row>> {
+    let rows: Vec<mysql::Row> = conn.exec(&st.sql, st.bind())?;
+    Ok(rows
+        .into_iter()
+        .map(|r| decode_row(r.unwrap().into_iter(), schema, columns))
+        .collect())
+}
+
 /// Runs a `sql::select_many_by_key` of `columns` over `n` keys: the row found for each key.
 pub fn read_rows_by_index(
     conn: &mut Conn,
@@ -134,25 +167,14 @@ pub fn read_rows_by_index(
         else {
             continue;
         };
-        let row = crate::diagnosis::Row {
-            values: values
-                .zip(columns)
-                .map(|(v, name)| match schema.column(name) {
-                    Some(c) => crate::binlog::decode::cell_from_value(v, c),
-                    None => crate::value::Cell::Null,
-                })
-                .collect(),
-            columns: columns.to_vec(),
-        };
         if let Some(slot) = out.get_mut(i) {
-            *slot = Some(row);
+            *slot = Some(decode_row(values, schema, columns));
         }
     }
     Ok(out)
 }
 
-/// Runs a row-reading statement (a `sql::select_by_key` of `columns`) and decodes the row by
-/// the table's column types, so it compares exactly with rows decoded from the binlog.
+/// Runs a row-reading statement (a `sql::select_by_key` of `columns`): the row, if any.
 pub fn read_row(
     conn: &mut Conn,
     schema: &crate::schema::TableSchema,
@@ -160,18 +182,7 @@ pub fn read_row(
     st: &crate::sql::Statement,
 ) -> mysql::Result<Option<crate::diagnosis::Row>> {
     let row: Option<mysql::Row> = conn.exec_first(&st.sql, st.bind())?;
-    Ok(row.map(|r| crate::diagnosis::Row {
-        values: r
-            .unwrap()
-            .into_iter()
-            .zip(columns)
-            .map(|(v, name)| match schema.column(name) {
-                Some(c) => crate::binlog::decode::cell_from_value(v, c),
-                None => crate::value::Cell::Null,
-            })
-            .collect(),
-        columns: columns.to_vec(),
-    }))
+    Ok(row.map(|r| decode_row(r.unwrap().into_iter(), schema, columns)))
 }
 
 impl Server {

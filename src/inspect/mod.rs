@@ -263,9 +263,11 @@ pub fn fetch_rows(
     schema: &TableSchema,
     keys: &[finder::Key],
 ) -> Result<Vec<Option<Row>>> {
+    let columns = schema.column_names();
+    let charsets = schema.converted_charsets();
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_QUERY) {
-        out.extend(fetch_chunk(server, schema, chunk)?);
+        out.extend(fetch_chunk(server, schema, &columns, &charsets, chunk)?);
     }
     Ok(out)
 }
@@ -276,32 +278,21 @@ pub fn fetch_rows(
 fn fetch_chunk(
     server: &mut Server,
     schema: &TableSchema,
+    columns: &[String],
+    charsets: &crate::sql::Charsets,
     keys: &[finder::Key],
 ) -> Result<Vec<Option<Row>>> {
-    let columns = schema.column_names();
-    let charsets = schema.converted_charsets();
     let exact = |k: &finder::Key| serde_json::to_string(k).unwrap_or_default();
     let has_null = keys.iter().any(|k| k.iter().any(|(_, v)| *v == Cell::Null));
-    if !has_null {
-        let st = crate::sql::select_in(&schema.table, &columns, keys, &charsets);
-        let rows: Vec<mysql::Row> = server.conn.exec(&st.sql, st.bind())?;
-        let mut by_key: std::collections::HashMap<String, Row> = std::collections::HashMap::new();
+    if !has_null && let Some(first) = keys.first() {
+        let st = crate::sql::select_in(&schema.table, columns, keys, charsets);
+        let mut by_key = std::collections::HashMap::new();
         let mut all_exact = true;
-        for r in rows {
-            let row = Row {
-                values: r
-                    .unwrap()
-                    .into_iter()
-                    .zip(&schema.columns)
-                    .map(|(v, c)| crate::binlog::decode::cell_from_value(v, c))
-                    .collect(),
-                columns: columns.clone(),
-            };
-            let key: Option<finder::Key> = keys.first().and_then(|k| {
-                k.iter()
-                    .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
-                    .collect()
-            });
+        for row in crate::conn::read_rows(&mut server.conn, schema, columns, &st)? {
+            let key: Option<finder::Key> = first
+                .iter()
+                .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
+                .collect();
             match key {
                 Some(k) => {
                     by_key.insert(exact(&k), row);
@@ -317,11 +308,11 @@ fn fetch_chunk(
                 .collect());
         }
     }
-    let st = crate::sql::select_many_by_key(&schema.table, &columns, keys, &charsets);
+    let st = crate::sql::select_many_by_key(&schema.table, columns, keys, charsets);
     Ok(crate::conn::read_rows_by_index(
         &mut server.conn,
         schema,
-        &columns,
+        columns,
         &st,
         keys.len(),
     )?)

@@ -7,6 +7,22 @@ pub use replmend_sandbox::{Flavor, Sandbox, Topology};
 
 pub const FLAVORS: [Flavor; 2] = [Flavor::MariaDb, Flavor::MySql];
 
+/// Source-replica recipes whose one incident a single repair resolves: the core of the
+/// executed-SQL and server-version tests.
+pub const ONE_INCIDENT_RECIPES: [(Topology, &str); 11] = [
+    (Topology::SourceReplica, "unique-secondary-1062"),
+    (Topology::SourceReplica, "composite-pk-quotes-1062"),
+    (Topology::SourceReplica, "batch-50-one-conflict-1062"),
+    (Topology::SourceReplica, "update-missing-1032"),
+    (Topology::SourceReplica, "delete-missing-1032"),
+    (Topology::SourceReplica, "hostile-values-1062"),
+    (Topology::SourceReplica, "minimal-image-1032"),
+    (Topology::SourceReplica, "all-types-1062"),
+    (Topology::SourceReplica, "generated-columns-1032"),
+    (Topology::SourceReplica, "case-insensitive-key-1062"),
+    (Topology::SourceReplica, "partial-json-1032"),
+];
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
