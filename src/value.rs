@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Values longer than this are abbreviated in reports (never in the journal).
 pub const DISPLAY_LIMIT: usize = 256;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
 pub enum Cell {
     Null,
     /// Integers, DECIMAL and floating point, as their exact decimal text.
@@ -236,6 +236,84 @@ pub fn encoding_of(charset: Option<&str>) -> Option<&'static encoding_rs::Encodi
     encoding_rs::Encoding::for_label(label.as_bytes())
 }
 
+/// Character data in a column's character set (as a row image carries it), decoded to the text
+/// the server decodes it to, so that it equals what a SELECT returns; bytes that are not valid
+/// in the set stay bytes. The UTF-8 sets, binary and unconverted sets: UTF-8 text or bytes.
+pub fn text_in_charset(bytes: &[u8], charset: Option<&str>) -> Cell {
+    let Some(enc) = encoding_of(charset) else {
+        return Cell::from_text_bytes(bytes.to_vec());
+    };
+    let text = match charset {
+        Some(cs @ ("sjis" | "ujis" | "eucjpms")) => decode_jis(bytes, cs, enc),
+        _ => enc
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .map(|t| t.into_owned()),
+    };
+    match text {
+        Some(t) => Cell::Text(t),
+        None => Cell::Bytes(bytes.to_vec()),
+    }
+}
+
+/// encoding_rs decodes Shift_JIS and EUC-JP as the WHATWG standard does, with Microsoft's
+/// (cp932) mappings. The servers' sjis and ujis keep the JIS mappings of seven symbols (sjis
+/// 0x8160 is U+301C WAVE DASH `〜`, not U+FF5E `～`), ujis and eucjpms differ in one JIS X 0212
+/// symbol each, and both map the user-defined rows to the Private Use Area: those characters
+/// are decoded here, every other run of characters by encoding_rs.
+fn decode_jis(b: &[u8], charset: &str, enc: &'static encoding_rs::Encoding) -> Option<String> {
+    let sjis = charset == "sjis";
+    let decode = |out: &mut String, run: &[u8]| {
+        out.push_str(&enc.decode_without_bom_handling_and_without_replacement(run)?);
+        Some(())
+    };
+    let mut out = String::with_capacity(b.len() * 3 / 2);
+    let (mut run, mut i) = (0, 0);
+    while i < b.len() {
+        let width = match b[i] {
+            0x81..=0x9F | 0xE0..=0xFC if sjis => 2,
+            0x8E | 0xA1..=0xFE if !sjis => 2,
+            0x8F if !sjis => 3,
+            _ => 1,
+        }
+        .min(b.len() - i);
+        if let Some(c) = jis_exception(charset, &b[i..i + width]) {
+            decode(&mut out, &b[run..i])?;
+            out.push(c);
+            run = i + width;
+        }
+        i += width;
+    }
+    decode(&mut out, &b[run..])?;
+    Some(out)
+}
+
+/// The characters the servers' sjis, ujis and eucjpms decode differently from encoding_rs
+/// (found by decoding every one-, two- and three-byte sequence on MariaDB 10.11 and MySQL 9.7).
+fn jis_exception(charset: &str, seq: &[u8]) -> Option<char> {
+    // Rows 85-94 of JIS X 0208 (two bytes), then of JIS X 0212 (0x8F and two bytes).
+    let user_defined = |base: u32, row: u8, cell: u8| {
+        char::from_u32(base + (row - 0xF5) as u32 * 94 + (cell - 0xA1) as u32)
+    };
+    Some(match (charset, seq) {
+        ("sjis", [0x81, 0x5F]) | ("ujis", [0xA1, 0xC0]) => '\\',
+        ("sjis", [0x81, 0x60]) | ("ujis", [0xA1, 0xC1]) => '\u{301C}',
+        ("sjis", [0x81, 0x61]) | ("ujis", [0xA1, 0xC2]) => '\u{2016}',
+        ("sjis", [0x81, 0x7C]) | ("ujis", [0xA1, 0xDD]) => '\u{2212}',
+        ("sjis", [0x81, 0x91]) | ("ujis", [0xA1, 0xF1]) => '\u{A2}',
+        ("sjis", [0x81, 0x92]) | ("ujis", [0xA1, 0xF2]) => '\u{A3}',
+        ("sjis", [0x81, 0xCA]) | ("ujis", [0xA2, 0xCC]) => '\u{AC}',
+        ("ujis", [0x8F, 0xA2, 0xB7]) => '~',
+        ("eucjpms", [0x8F, 0xA2, 0xC3]) => '\u{FFE4}',
+        ("ujis" | "eucjpms", &[row @ 0xF5..=0xFE, cell @ 0xA1..=0xFE]) => {
+            user_defined(0xE000, row, cell)?
+        }
+        ("ujis" | "eucjpms", &[0x8F, row @ 0xF5..=0xFE, cell @ 0xA1..=0xFE]) => {
+            user_defined(0xE3AC, row, cell)?
+        }
+        _ => return None,
+    })
+}
+
 /// Character sets whose columns compare with a utf8mb4 parameter only after the parameter is
 /// converted (`col <=> ?` on a gbk column fails with error 1267, "Illegal mix of collations").
 pub fn needs_convert(charset: &str) -> bool {
@@ -291,6 +369,69 @@ mod tests {
             let back: StoredCell = serde_json::from_str(&json).unwrap();
             assert_eq!(Cell::try_from(&back).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn charset_names_map_to_encodings() {
+        let name = |cs: &str| encoding_of(Some(cs)).map(|e| e.name());
+        assert_eq!(name("sjis"), Some("Shift_JIS"));
+        assert_eq!(name("cp932"), Some("Shift_JIS"));
+        assert_eq!(name("ujis"), Some("EUC-JP"));
+        assert_eq!(name("eucjpms"), Some("EUC-JP"));
+        assert_eq!(name("gbk"), Some("GBK"));
+        assert_eq!(name("big5"), Some("Big5"));
+        assert_eq!(name("latin1"), Some("windows-1252"));
+        // UTF-8 and binary: kept as they are (UTF-8 text, else bytes).
+        for cs in ["utf8", "utf8mb3", "utf8mb4", "binary"] {
+            assert_eq!(name(cs), None, "{cs}");
+        }
+        assert_eq!(encoding_of(None), None);
+    }
+
+    /// Expected texts are what MariaDB 10.11 and MySQL 9.7 return for
+    /// `CONVERT(CAST(0x… AS CHAR CHARACTER SET cs) USING utf8mb4)`.
+    #[test]
+    fn japanese_text_decodes_as_the_server_decodes_it() {
+        let text = |hex: &str, cs: &str| text_in_charset(&unhex(hex).unwrap(), Some(cs));
+        let t = |s: &str| Cell::Text(s.into());
+        // 注文-001; ソ and 表 end in 0x5C (backslash): one character each, not two.
+        assert_eq!(text("928D95B62D303031", "sjis"), t("注文-001"));
+        assert_eq!(text("835C955C5C", "sjis"), t("ソ表\\"));
+        // Half-width katakana (one byte in sjis; 0x8E and one byte in ujis).
+        assert_eq!(text("B6C0", "sjis"), t("ｶﾀ"));
+        assert_eq!(text("8EB68EC0", "ujis"), t("ｶﾀ"));
+        // The JIS symbols the servers decode unlike encoding_rs (cp932 keeps Microsoft's).
+        assert_eq!(text("3130816032308161", "sjis"), t("10\u{301C}20\u{2016}"));
+        assert_eq!(
+            text("815F817C8191819281CA", "sjis"),
+            t("\\\u{2212}\u{A2}\u{A3}\u{AC}")
+        );
+        assert_eq!(text("8160", "cp932"), t("\u{FF5E}"));
+        assert_eq!(
+            text("A1C0A1C1A1C2A1DDA1F1A1F2A2CC8FA2B7", "ujis"),
+            t("\\\u{301C}\u{2016}\u{2212}\u{A2}\u{A3}\u{AC}~")
+        );
+        assert_eq!(
+            text("A1C18FA2B78FA2C3", "eucjpms"),
+            t("\u{FF5E}\u{FF5E}\u{FFE4}")
+        );
+        // JIS X 0212 (three bytes) and the user-defined rows (Private Use Area).
+        assert_eq!(text("8FB0A1", "ujis"), t("丂"));
+        assert_eq!(text("F5A1F9A1FEFE", "ujis"), t("\u{E000}\u{E178}\u{E3AB}"));
+        assert_eq!(text("8FF5A18FFEFE", "eucjpms"), t("\u{E3AC}\u{E757}"));
+        // Not valid in the set: bytes, also around an exception.
+        assert_eq!(
+            text("81608120", "sjis"),
+            Cell::Bytes(vec![0x81, 0x60, 0x81, 0x20])
+        );
+        assert_eq!(text("A1C1A1", "ujis"), Cell::Bytes(vec![0xA1, 0xC1, 0xA1]));
+        // UTF-8 sets and binary: UTF-8 text, else bytes.
+        assert_eq!(text("F0A0AEB7", "utf8mb4"), t("𠮷"));
+        assert_eq!(text("E38080", "utf8mb3"), t("\u{3000}"));
+        assert_eq!(
+            text("00FF80", "binary"),
+            Cell::Bytes(vec![0x00, 0xFF, 0x80])
+        );
     }
 
     #[test]

@@ -69,14 +69,48 @@ pub struct RawRowsEvent {
 
 pub type ImageRow = Vec<Option<mysql::binlog::value::BinlogValue<'static>>>;
 
+/// A rows event without its rows: what a transaction's summary keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventHead {
+    pub kind: RowsEventKind,
+    pub table: TableRef,
+    pub end_log_pos: u64,
+    pub rows: usize,
+}
+
+impl RawRowsEvent {
+    pub fn head(&self) -> EventHead {
+        EventHead {
+            kind: self.kind,
+            table: self.table.clone(),
+            end_log_pos: self.end_log_pos,
+            rows: self.rows.len(),
+        }
+    }
+}
+
+/// A transaction as read: where it is and what it holds, without the rows themselves (those
+/// are handed over event by event while the binlog is read, so memory stays flat however big
+/// the transaction).
 #[derive(Debug, Clone, Default)]
 pub struct RawTransaction {
     pub start_pos: u64,
     pub end_pos: u64,
     pub gtid: Option<Gtid>,
     pub statement: Option<String>,
-    pub events: Vec<RawRowsEvent>,
+    pub events: Vec<EventHead>,
     pub bytes_read: u64,
+}
+
+/// What a binlog scan hands over, in binlog order.
+#[derive(Debug)]
+pub enum Item {
+    /// A transaction starts: rows handed over before it belong to another transaction.
+    Begin,
+    /// One rows event of the transaction in progress.
+    Rows(RawRowsEvent),
+    /// The transaction in progress is a wanted one, and complete.
+    Done(RawTransaction),
 }
 
 const GTID_EVENT: u8 = 33;
@@ -111,21 +145,26 @@ struct Scan<'r> {
     req: &'r FetchRequest,
     cur: Option<RawTransaction>,
     bytes_read: u64,
+    /// Takes each item; false: stop reading.
+    sink: &'r mut dyn FnMut(Item) -> bool,
 }
 
 enum Step {
     Continue,
     Found(RawTransaction),
     Passed,
+    /// The sink wants no more.
+    Stop,
 }
 
 impl Scan<'_> {
-    fn begin(&mut self, start_pos: u64, gtid: Option<Gtid>) {
+    fn begin(&mut self, start_pos: u64, gtid: Option<Gtid>) -> bool {
         self.cur = Some(RawTransaction {
             start_pos,
             gtid,
             ..Default::default()
         });
+        (self.sink)(Item::Begin)
     }
 
     fn is_target(&self, trx: &RawTransaction) -> bool {
@@ -178,7 +217,9 @@ impl Scan<'_> {
                     }),
                     _ => None,
                 };
-                self.begin(start, gtid);
+                if !self.begin(start, gtid) {
+                    return Ok(Step::Stop);
+                }
             }
             MARIADB_GTID_EVENT => {
                 let d = ev.data();
@@ -190,9 +231,10 @@ impl Scan<'_> {
                         server_id: h.server_id(),
                         seq,
                     };
-                    self.begin(start, Some(gtid));
-                    if d[12] & MARIADB_GTID_STANDALONE != 0 {
-                        // A DDL: a transaction of one statement, ended by that statement.
+                    // (A standalone GTID, DDL, is a transaction ended by its one statement.)
+                    let _standalone = d[12] & MARIADB_GTID_STANDALONE != 0;
+                    if !self.begin(start, Some(gtid)) {
+                        return Ok(Step::Stop);
                     }
                 }
             }
@@ -200,14 +242,10 @@ impl Scan<'_> {
                 Some(EventData::QueryEvent(q)) => {
                     let text = q.query();
                     let upper = text.trim().to_ascii_uppercase();
-                    if upper == "BEGIN" || upper.starts_with("XA START") {
-                        if self.cur.is_none() {
-                            self.begin(start, None);
-                        }
-                    } else {
-                        if self.cur.is_none() {
-                            self.begin(start, None);
-                        }
+                    if self.cur.is_none() && !self.begin(start, None) {
+                        return Ok(Step::Stop);
+                    }
+                    if upper != "BEGIN" && !upper.starts_with("XA START") {
                         if let Some(c) = self.cur.as_mut() {
                             c.statement.get_or_insert_with(|| text.into_owned());
                         }
@@ -228,11 +266,14 @@ impl Scan<'_> {
                         ))));
                     };
                     let raw = decode_rows(&rows, &map, end).map_err(decode_err)?;
-                    if self.cur.is_none() {
-                        self.begin(start, None);
+                    if self.cur.is_none() && !self.begin(start, None) {
+                        return Ok(Step::Stop);
                     }
                     if let Some(c) = self.cur.as_mut() {
-                        c.events.push(raw);
+                        c.events.push(raw.head());
+                    }
+                    if !(self.sink)(Item::Rows(raw)) {
+                        return Ok(Step::Stop);
                     }
                 }
                 Some(EventData::TransactionPayloadEvent(p)) => {
@@ -351,14 +392,15 @@ impl Cursor {
     }
 }
 
-/// Streams the source's binlog from `req.start_pos`, handing each matching transaction to
-/// `found` until it returns false, the binlog ends, or `max_bytes` have been read.
+/// Streams the source's binlog from `req.start_pos`, handing every item to `sink` until it
+/// returns false, the wanted transaction has passed, the binlog ends, or `max_bytes` have been
+/// read. Returns the bytes read.
 fn scan(
     spec: &ConnSpec,
     flavor: Flavor,
     req: &FetchRequest,
     max_bytes: u64,
-    found: &mut dyn FnMut(RawTransaction) -> bool,
+    sink: &mut dyn FnMut(Item) -> bool,
 ) -> Result<u64, FetchError> {
     let pos32 = u32::try_from(req.start_pos)
         .map_err(|_| FetchError::PositionTooLarge { pos: req.start_pos })?;
@@ -382,6 +424,7 @@ fn scan(
         req,
         cur: None,
         bytes_read: 0,
+        sink,
     };
     let mut cursor = Cursor { pos: req.start_pos };
     while let Some(ev) = stream.next() {
@@ -394,11 +437,11 @@ fn scan(
         match scan.handle(&ev, &lookup, Some(end))? {
             Step::Continue => {}
             Step::Found(trx) => {
-                if !found(trx) {
+                if !(scan.sink)(Item::Done(trx)) {
                     break;
                 }
             }
-            Step::Passed => break,
+            Step::Passed | Step::Stop => break,
         }
         if scan.bytes_read >= max_bytes {
             break;
@@ -407,18 +450,63 @@ fn scan(
     Ok(scan.bytes_read)
 }
 
-/// The failing transaction: the one containing the failed event (or with the failing GTID).
-pub fn fetch_transaction(
+/// Items in flight between the reading thread and the consumer: enough to keep both busy,
+/// few enough that memory stays flat (an item is one rows event, about 8 KiB of binlog).
+const PIPELINE_DEPTH: usize = 64;
+
+/// Reads the failing transaction (the one containing the failed event, or with the failing
+/// GTID), handing its rows events to `on_rows` as they arrive. Reading and decoding run on a
+/// thread of their own, so they overlap with what `on_rows` does (row lookups on the nodes).
+/// `Item::Begin` is passed on too: rows seen before it belong to another transaction.
+///
+/// The outer error is `on_rows`'s own; the inner one says why the transaction was not read.
+pub fn stream_transaction(
     spec: &ConnSpec,
     flavor: Flavor,
     req: &FetchRequest,
-) -> Result<RawTransaction, FetchError> {
-    let mut out = None;
-    let bytes = scan(spec, flavor, req, u64::MAX, &mut |trx| {
-        out = Some(trx);
-        false
-    })?;
-    out.ok_or_else(|| FetchError::NotFound {
+    on_rows: &mut dyn FnMut(Item) -> anyhow::Result<()>,
+) -> anyhow::Result<Result<RawTransaction, FetchError>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(PIPELINE_DEPTH);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            scan(spec, flavor, req, u64::MAX, &mut |item| {
+                let last = matches!(item, Item::Done(_));
+                tx.send(item).is_ok() && !last
+            })
+        });
+        let mut found = None;
+        let mut failed = None;
+        for item in rx.iter() {
+            let step = match item {
+                Item::Done(trx) => {
+                    found = Some(trx);
+                    break;
+                }
+                other => on_rows(other),
+            };
+            if let Err(e) = step {
+                failed = Some(e);
+                break;
+            }
+        }
+        // The reader stops at its next item once nobody listens.
+        drop(rx);
+        let scanned = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(match (found, scanned) {
+            (Some(trx), _) => Ok(trx),
+            (None, Err(e)) => Err(e),
+            (None, Ok(bytes)) => Err(not_found(req, bytes)),
+        })
+    })
+}
+
+fn not_found(req: &FetchRequest, bytes: u64) -> FetchError {
+    FetchError::NotFound {
         file: req.file.clone(),
         pos: req.start_pos,
         target: match (&req.gtid, req.failed_end_log_pos) {
@@ -427,11 +515,12 @@ pub fn fetch_transaction(
             (None, None) => "a transaction with row events".into(),
         },
         bytes,
-    })
+    }
 }
 
-/// Up to `max` transactions with row events after `pos` (batch repairs look ahead for the
-/// next conflicts so they are resolved in one stop/start), reading at most `max_bytes`.
+/// Up to `max` transactions with row events after `pos`, each with the rows events `keep`
+/// selects (batch repairs look ahead for the next conflicts so they are resolved in one
+/// stop/start), reading at most `max_bytes`.
 pub fn fetch_following(
     spec: &ConnSpec,
     flavor: Flavor,
@@ -439,7 +528,8 @@ pub fn fetch_following(
     pos: u64,
     max: usize,
     max_bytes: u64,
-) -> Result<Vec<RawTransaction>, FetchError> {
+    keep: &dyn Fn(&RawRowsEvent) -> bool,
+) -> Result<Vec<(RawTransaction, Vec<RawRowsEvent>)>, FetchError> {
     let req = FetchRequest {
         file: file.to_string(),
         start_pos: pos,
@@ -447,8 +537,14 @@ pub fn fetch_following(
         gtid: None,
     };
     let mut out = Vec::new();
-    scan(spec, flavor, &req, max_bytes, &mut |trx| {
-        out.push(trx);
+    let mut events = Vec::new();
+    scan(spec, flavor, &req, max_bytes, &mut |item| {
+        match item {
+            Item::Begin => events.clear(),
+            Item::Rows(ev) if keep(&ev) => events.push(ev),
+            Item::Rows(_) => {}
+            Item::Done(trx) => out.push((trx, std::mem::take(&mut events))),
+        }
         out.len() < max
     })?;
     Ok(out)

@@ -6,7 +6,7 @@
 use super::compare;
 use super::model::{Conflict, ConflictKind, KeyRef, Row, RowsEventKind, TableRef};
 use crate::binlog::decode::cell_from_binlog;
-use crate::binlog::fetch::{ImageRow, RawRowsEvent, RawTransaction};
+use crate::binlog::fetch::{ImageRow, RawRowsEvent};
 use crate::schema::TableSchema;
 use crate::value::Cell;
 
@@ -30,9 +30,9 @@ pub struct Found {
 }
 
 /// The rows events that can have failed with this kind of conflict.
-pub fn event_matches(ev: &RawRowsEvent, kind: ConflictKind) -> bool {
+pub fn event_matches(ev: RowsEventKind, kind: ConflictKind) -> bool {
     matches!(
-        (ev.kind, kind),
+        (ev, kind),
         (RowsEventKind::Write, ConflictKind::DuplicateOnWrite)
             | (RowsEventKind::Update, ConflictKind::DuplicateOnUpdate)
             | (RowsEventKind::Update, ConflictKind::MissingOnUpdate)
@@ -70,91 +70,203 @@ fn conflicts_here(kind: ConflictKind, replica_row: Option<&Row>) -> bool {
     }
 }
 
-/// One row of a matching event: where it is, what it carries, its key.
-struct Candidate<'t> {
+/// One row of a matching event: where it is, its images, its key. The images stay as the
+/// binlog decoded them: only the few rows that conflict are turned into named rows.
+struct Candidate {
     row_index: usize,
-    before: Option<&'t ImageRow>,
+    before: Option<ImageRow>,
+    image: ImageRow,
     is_update: bool,
-    event_row: Row,
     key: Key,
 }
 
-/// Candidates looked up at a time, so a huge transaction's keys are not all cloned at once.
+/// Candidates looked up at a time: memory stays flat however many rows the transaction has.
 const CHUNK: usize = 4096;
 
+/// Finds the conflicting rows of a transaction fed to it one rows event at a time, as the
+/// binlog is read: candidates are looked up on the replica in batches and dropped unless they
+/// conflict.
+pub struct Finder<'s> {
+    table: &'s TableRef,
+    kind: ConflictKind,
+    key: &'s KeyRef,
+    schema: &'s TableSchema,
+    /// Each key column's position in the row image.
+    key_slots: Option<Vec<(String, usize)>>,
+    pending: Vec<Candidate>,
+    conflicting: Vec<(Candidate, Option<Row>)>,
+    /// Rows events of the table seen (of any kind).
+    pub table_events: usize,
+    keyless_rows: usize,
+    first_keyless: Option<usize>,
+}
+
+impl<'s> Finder<'s> {
+    pub fn new(
+        table: &'s TableRef,
+        kind: ConflictKind,
+        key: &'s KeyRef,
+        schema: &'s TableSchema,
+    ) -> Self {
+        let key_slots = key
+            .columns
+            .iter()
+            .map(|c| {
+                let i = schema.columns.iter().position(|col| col.name == *c)?;
+                Some((c.clone(), i))
+            })
+            .collect();
+        Finder {
+            table,
+            kind,
+            key,
+            schema,
+            key_slots,
+            pending: Vec::new(),
+            conflicting: Vec::new(),
+            table_events: 0,
+            keyless_rows: 0,
+            first_keyless: None,
+        }
+    }
+
+    /// A new transaction starts: what was seen belonged to another one.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.conflicting.clear();
+        self.table_events = 0;
+        self.keyless_rows = 0;
+        self.first_keyless = None;
+    }
+
+    /// The key's values in an image, in key order; None when the image lacks a key column.
+    fn image_key(&self, image: &ImageRow) -> Option<Key> {
+        self.key_slots
+            .as_ref()?
+            .iter()
+            .map(|(name, i)| {
+                let v = image.get(*i)?.as_ref()?;
+                Some((name.clone(), cell_from_binlog(v, &self.schema.columns[*i])))
+            })
+            .collect()
+    }
+
+    /// One rows event of the transaction, in binlog order.
+    pub fn push(&mut self, ev: RawRowsEvent, rows: &mut dyn Rows) -> anyhow::Result<()> {
+        if ev.table != *self.table {
+            return Ok(());
+        }
+        self.table_events += 1;
+        if !event_matches(ev.kind, self.kind) {
+            return Ok(());
+        }
+        let is_update = ev.kind == RowsEventKind::Update;
+        let on_after = matches!(
+            self.kind,
+            ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate
+        );
+        for (row_index, (before, after)) in ev.rows.into_iter().enumerate() {
+            // A missing row is identified by its before image, which is then also the
+            // update's "before"; a duplicate by its after image.
+            let (image, before) = match on_after {
+                true => (after, before.filter(|_| is_update)),
+                false => (before, None),
+            };
+            let Some(image) = image else { continue };
+            let Some(key) = self.image_key(&image) else {
+                self.keyless_rows += 1;
+                self.first_keyless.get_or_insert(row_index);
+                continue;
+            };
+            self.pending.push(Candidate {
+                row_index,
+                before,
+                image,
+                is_update,
+                key,
+            });
+            if self.pending.len() >= CHUNK {
+                self.flush(rows)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, rows: &mut dyn Rows) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        let keys: Vec<Key> = chunk.iter().map(|c| c.key.clone()).collect();
+        let replica_rows = rows.replica(&keys)?;
+        let kind = self.kind;
+        self.conflicting.extend(
+            chunk
+                .into_iter()
+                .zip(replica_rows)
+                .filter(|(_, r)| conflicts_here(kind, r.as_ref())),
+        );
+        Ok(())
+    }
+
+    /// The transaction is complete: the conflicts, compared with the source's rows.
+    pub fn finish(mut self, rows: &mut dyn Rows) -> anyhow::Result<Found> {
+        self.flush(rows)?;
+        let mut found = Found::default();
+        if let Some(first) = self.first_keyless {
+            found.missing.push(format!(
+                "row {first} of the event{} does not carry all columns of key {}",
+                match self.keyless_rows {
+                    1 => String::new(),
+                    n => format!(" (and {} more rows)", n - 1),
+                },
+                self.key.name
+            ));
+        }
+        let keys: Vec<Key> = self
+            .conflicting
+            .iter()
+            .map(|(c, _)| c.key.clone())
+            .collect();
+        let source_rows = rows.source(&keys)?;
+        for (i, (c, replica_row)) in self.conflicting.into_iter().enumerate() {
+            let (source_row, known) = match &source_rows {
+                Some(s) => (s.get(i).cloned().flatten(), true),
+                None => (None, false),
+            };
+            let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), known);
+            found.conflicts.push(Conflict {
+                row_index: c.row_index,
+                key: c.key,
+                event_before: match (c.is_update, &c.before) {
+                    (false, _) => None,
+                    (true, Some(b)) => Some(image_row(b, self.schema)),
+                    (true, None) => Some(image_row(&c.image, self.schema)),
+                },
+                event_row: image_row(&c.image, self.schema),
+                replica_row,
+                source_row,
+                verdict,
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// All conflicts of a transaction whose rows events are at hand.
 pub fn find(
-    trx: &RawTransaction,
+    events: Vec<RawRowsEvent>,
     table: &TableRef,
     kind: ConflictKind,
     key: &KeyRef,
     schema: &TableSchema,
     rows: &mut dyn Rows,
 ) -> anyhow::Result<Found> {
-    let mut found = Found::default();
-    let mut candidates = Vec::new();
-    let events = trx
-        .events
-        .iter()
-        .filter(|e| e.table == *table && event_matches(e, kind));
+    let mut finder = Finder::new(table, kind, key, schema);
     for ev in events {
-        for (i, (before, after)) in ev.rows.iter().enumerate() {
-            let image = match kind {
-                ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => after,
-                _ => before,
-            };
-            let Some(image) = image else { continue };
-            let event_row = image_row(image, schema);
-            let Some(key_values) = key_values(&event_row, key) else {
-                found.missing.push(format!(
-                    "row {i} of the event does not carry all columns of key {}",
-                    key.name
-                ));
-                continue;
-            };
-            candidates.push(Candidate {
-                row_index: i,
-                before: before.as_ref(),
-                is_update: ev.kind == RowsEventKind::Update,
-                event_row,
-                key: key_values,
-            });
-        }
+        finder.push(ev, rows)?;
     }
-    let mut conflicting: Vec<(Candidate, Option<Row>)> = Vec::new();
-    let mut pending = candidates.into_iter().peekable();
-    while pending.peek().is_some() {
-        let chunk: Vec<Candidate> = pending.by_ref().take(CHUNK).collect();
-        let keys: Vec<Key> = chunk.iter().map(|c| c.key.clone()).collect();
-        let replica_rows = rows.replica(&keys)?;
-        conflicting.extend(
-            chunk
-                .into_iter()
-                .zip(replica_rows)
-                .filter(|(_, r)| conflicts_here(kind, r.as_ref())),
-        );
-    }
-    let keys: Vec<Key> = conflicting.iter().map(|(c, _)| c.key.clone()).collect();
-    let source_rows = rows.source(&keys)?;
-    for (i, (c, replica_row)) in conflicting.into_iter().enumerate() {
-        let (source_row, known) = match &source_rows {
-            Some(s) => (s.get(i).cloned().flatten(), true),
-            None => (None, false),
-        };
-        let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), known);
-        found.conflicts.push(Conflict {
-            row_index: c.row_index,
-            key: c.key,
-            event_before: match c.is_update {
-                true => c.before.map(|b| image_row(b, schema)),
-                false => None,
-            },
-            event_row: c.event_row,
-            replica_row,
-            source_row,
-            verdict,
-        });
-    }
-    Ok(found)
+    finder.finish(rows)
 }
 
 #[cfg(test)]
@@ -245,16 +357,16 @@ mod tests {
         }
     }
 
-    fn trx(kind: RowsEventKind, rows: Vec<(Option<ImageRow>, Option<ImageRow>)>) -> RawTransaction {
-        RawTransaction {
-            events: vec![RawRowsEvent {
-                kind,
-                table: table(),
-                end_log_pos: 100,
-                rows,
-            }],
-            ..Default::default()
-        }
+    fn trx(
+        kind: RowsEventKind,
+        rows: Vec<(Option<ImageRow>, Option<ImageRow>)>,
+    ) -> Vec<RawRowsEvent> {
+        vec![RawRowsEvent {
+            kind,
+            table: table(),
+            end_log_pos: 100,
+            rows,
+        }]
     }
 
     #[test]
@@ -268,7 +380,7 @@ mod tests {
             source: Some(HashMap::from([("2".into(), row(2, "src"))])),
         };
         let f = find(
-            &t,
+            t,
             &table(),
             ConflictKind::DuplicateOnWrite,
             &pk(),
@@ -302,7 +414,7 @@ mod tests {
             source: None,
         };
         let f = find(
-            &t,
+            t,
             &table(),
             ConflictKind::MissingOnUpdate,
             &pk(),
@@ -333,7 +445,7 @@ mod tests {
             source: Some(HashMap::new()),
         };
         let f = find(
-            &t,
+            t,
             &table(),
             ConflictKind::MissingOnDelete,
             &pk(),

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use mysql::prelude::Queryable;
 
-use crate::binlog::fetch::{self, FetchRequest, RawRowsEvent, RawTransaction};
+use crate::binlog::fetch::{self, EventHead, FetchRequest, RawTransaction};
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
 use crate::diagnosis::finder::{self, event_matches, image_row, key_values};
@@ -164,41 +164,51 @@ fn conflict_kind(err: &ErrorInfo, parsed: &ParsedError) -> Result<ConflictKind> 
     })?)
 }
 
-/// The failing transaction from the source's binlog, starting where the applier stopped.
-fn read_transaction(
-    source: Option<&mut Server>,
+/// Where the failing transaction is in the source's binlog: from where the applier stopped.
+fn transaction_request(
     ch: &ChannelStatus,
     parsed: &ParsedError,
     gtid: Option<Gtid>,
     missing: &mut Vec<String>,
-) -> Option<RawTransaction> {
-    let src = source?;
+) -> Option<FetchRequest> {
     let (Some(file), Some(pos)) = (ch.relay_source_log_file.clone(), ch.exec_source_log_pos) else {
         missing.push("the replica reports no executed source coordinates".into());
         return None;
     };
     // Exec_Source_Log_Pos is in Relay_Source_Log_File: the failing transaction starts there
     // (or a little later on a multi-threaded applier).
-    let req = FetchRequest {
+    Some(FetchRequest {
         file,
         start_pos: pos,
         // MariaDB 11.8 reports end_log_pos 0 (binlog_legacy_event_pos=OFF): no position.
         failed_end_log_pos: parsed.end_log_pos.filter(|p| *p > 0),
         gtid,
-    };
-    let fetched = fetch::fetch_transaction(&src.spec, src.flavor, &req);
-    if let Err(e) = src.revive() {
+    })
+}
+
+/// Reads the failing transaction from the source's binlog, handing its rows events to
+/// `on_rows` as they arrive. A transaction that cannot be read is noted in `missing`.
+fn read_transaction(
+    source: &mut Server,
+    req: &FetchRequest,
+    missing: &mut Vec<String>,
+    on_rows: &mut dyn FnMut(fetch::Item) -> Result<()>,
+) -> Result<Option<RawTransaction>> {
+    // The binlog is read on a connection of its own; the source's session may have timed
+    // out meanwhile.
+    let fetched = fetch::stream_transaction(&source.spec, source.flavor, req, on_rows)?;
+    if let Err(e) = source.revive() {
         missing.push(format!(
             "the source's session was lost after reading its binlog: {e}"
         ));
     }
     match fetched {
-        Ok(t) => Some(t),
+        Ok(t) => Ok(Some(t)),
         Err(e) => {
             missing.push(format!(
                 "the failing transaction could not be read from the source: {e}"
             ));
-            None
+            Ok(None)
         }
     }
 }
@@ -231,6 +241,103 @@ fn conflicting_key(
         ));
     }
     key
+}
+
+/// The failed table's definition on both nodes (the source's decodes its binlog rows).
+struct Tables {
+    replica: TableSchema,
+    source: Option<TableSchema>,
+}
+
+/// One read of the failing transaction with the conflict finder fed as it goes.
+struct Pass {
+    transaction: Option<RawTransaction>,
+    conflicts: Vec<Conflict>,
+    /// Rows events of the table in the transaction.
+    table_events: usize,
+}
+
+impl Tables {
+    fn load(
+        replica: &mut Server,
+        source: Option<&mut Server>,
+        table: &TableRef,
+        missing: &mut Vec<String>,
+    ) -> Result<Tables> {
+        let replica_schema = schema::load(&mut replica.conn, &replica.spec.endpoint(), table)?;
+        let source_schema = match source {
+            Some(src) => match schema::load(&mut src.conn, &src.spec.endpoint(), table) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    missing.push(format!("table definition on the source: {e}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(Tables {
+            replica: replica_schema,
+            source: source_schema,
+        })
+    }
+
+    /// Streams the failing transaction through the finder: each batch of its rows is looked
+    /// up on the replica while the next is read and decoded, and only conflicts are kept.
+    fn find(
+        &self,
+        replica: &mut Server,
+        source: &mut Server,
+        req: &FetchRequest,
+        kind: ConflictKind,
+        key: Option<&KeyRef>,
+        missing: &mut Vec<String>,
+    ) -> Result<Pass> {
+        let table = &self.replica.table;
+        let Some(key) = key else {
+            let transaction = read_transaction(source, req, missing, &mut |_| Ok(()))?;
+            let table_events = count_table_events(transaction.as_ref(), table);
+            return Ok(Pass {
+                transaction,
+                conflicts: Vec::new(),
+                table_events,
+            });
+        };
+        let decode_schema = self.source.as_ref().unwrap_or(&self.replica);
+        let mut finder = finder::Finder::new(table, kind, key, decode_schema);
+        // While the binlog is read only the replica is asked (for each batch of keys); the
+        // source is asked for the conflicting rows at the end.
+        let mut rows = LiveRows {
+            replica: &mut *replica,
+            replica_schema: &self.replica,
+            source: None,
+        };
+        let transaction = read_transaction(source, req, missing, &mut |item| match item {
+            fetch::Item::Begin => {
+                finder.reset();
+                Ok(())
+            }
+            fetch::Item::Rows(ev) => finder.push(ev, &mut rows),
+            fetch::Item::Done(_) => Ok(()),
+        })?;
+        let table_events = finder.table_events;
+        let mut conflicts = Vec::new();
+        if transaction.is_some() {
+            rows.source = self.source.as_ref().map(|ss| (source, ss));
+            let found = finder.finish(&mut rows)?;
+            missing.extend(found.missing);
+            conflicts = found.conflicts;
+        }
+        Ok(Pass {
+            transaction,
+            conflicts,
+            table_events,
+        })
+    }
+}
+
+fn count_table_events(trx: Option<&RawTransaction>, table: &TableRef) -> usize {
+    trx.map(|t| t.events.iter().filter(|e| e.table == *table).count())
+        .unwrap_or(0)
 }
 
 /// Both nodes' rows, read live for the finder.
@@ -282,30 +389,27 @@ fn fetch_chunk(
     charsets: &crate::sql::Charsets,
     keys: &[finder::Key],
 ) -> Result<Vec<Option<Row>>> {
-    let exact = |k: &finder::Key| serde_json::to_string(k).unwrap_or_default();
     let has_null = keys.iter().any(|k| k.iter().any(|(_, v)| *v == Cell::Null));
     if !has_null && let Some(first) = keys.first() {
         let st = crate::sql::select_in(&schema.table, columns, keys, charsets);
-        let mut by_key = std::collections::HashMap::new();
+        let found = crate::conn::read_rows(&mut server.conn, schema, columns, &st)?;
+        let wanted: std::collections::HashSet<&finder::Key> = keys.iter().collect();
+        let mut by_key = std::collections::HashMap::with_capacity(found.len());
         let mut all_exact = true;
-        for row in crate::conn::read_rows(&mut server.conn, schema, columns, &st)? {
+        for row in found {
             let key: Option<finder::Key> = first
                 .iter()
                 .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
                 .collect();
-            match key {
+            match key.filter(|k| wanted.contains(k)) {
                 Some(k) => {
-                    by_key.insert(exact(&k), row);
+                    by_key.insert(k, row);
                 }
                 None => all_exact = false,
             }
         }
-        let wanted: std::collections::HashSet<String> = keys.iter().map(exact).collect();
-        if all_exact && by_key.keys().all(|k| wanted.contains(k)) {
-            return Ok(keys
-                .iter()
-                .map(|k| by_key.get(&exact(k)).cloned())
-                .collect());
+        if all_exact {
+            return Ok(keys.iter().map(|k| by_key.get(k).cloned()).collect());
         }
     }
     let st = crate::sql::select_many_by_key(&schema.table, columns, keys, charsets);
@@ -361,56 +465,55 @@ pub fn diagnose_channel(
         .and_then(|w| w.applying_transaction.clone())
         .or_else(|| parsed.gtid.clone())
         .and_then(|g| Gtid::parse(&g));
-    let transaction = read_transaction(
-        source.as_deref_mut(),
-        ch,
-        &parsed,
-        worker_gtid.clone(),
-        &mut missing,
-    );
-    let table = match (
-        transaction
+    let req = match source.is_some() {
+        true => transaction_request(ch, &parsed, worker_gtid.clone(), &mut missing),
+        false => None,
+    };
+    // The error names the table; the binlog's own table map decides when the name is
+    // ambiguous (a dot inside a name) or is not in the error at all.
+    let named = parsed
+        .table_guess()
+        .filter(|(schema, name)| !schema.contains('.') && !name.contains('.'))
+        .map(|(schema, name)| TableRef { schema, name });
+    let mut scanned = None;
+    let mut table = named.clone();
+    if table.is_none()
+        && let (Some(src), Some(req)) = (source.as_deref_mut(), &req)
+    {
+        scanned = read_transaction(src, req, &mut missing, &mut |_| Ok(()))?;
+        table = scanned
             .as_ref()
-            .and_then(|t| failed_event(t, &parsed, kind)),
-        parsed.table_guess(),
-    ) {
-        (Some(ev), _) => ev.table.clone(),
-        (None, Some((schema, name))) => TableRef { schema, name },
-        (None, None) => {
-            return Err(Coded(
-                exit::UNSUPPORTED_INCIDENT,
-                format!("cannot tell which table failed from: {}", err.message),
-            )
-            .into());
-        }
-    };
-    let replica_schema = schema::load(&mut replica.conn, &replica.spec.endpoint(), &table)?;
-    let source_schema = match source.as_deref_mut() {
-        Some(src) => match schema::load(&mut src.conn, &src.spec.endpoint(), &table) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                missing.push(format!("table definition on the source: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
-    let key = conflicting_key(kind, &parsed, &replica_schema, &mut missing);
-    let mut conflicts = Vec::new();
-    if let (Some(trx), Some(key)) = (&transaction, &key) {
-        let decode_schema = source_schema.as_ref().unwrap_or(&replica_schema);
-        let mut rows = LiveRows {
-            replica: &mut *replica,
-            replica_schema: &replica_schema,
-            source: match (source.as_deref_mut(), source_schema.as_ref()) {
-                (Some(s), Some(ss)) => Some((s, ss)),
-                _ => None,
-            },
-        };
-        let found = finder::find(trx, &table, kind, key, decode_schema, &mut rows)?;
-        conflicts = found.conflicts;
-        missing.extend(found.missing);
+            .and_then(|t| failed_event(t, &parsed, kind))
+            .map(|e| e.table.clone());
     }
+    let Some(mut table) = table else {
+        return Err(Coded(
+            exit::UNSUPPORTED_INCIDENT,
+            format!("cannot tell which table failed from: {}", err.message),
+        )
+        .into());
+    };
+    let mut tables = Tables::load(replica, source.as_deref_mut(), &table, &mut missing)?;
+    let mut key = conflicting_key(kind, &parsed, &tables.replica, &mut missing);
+    let mut conflicts = Vec::new();
+    let mut transaction = scanned;
+    if let (Some(src), Some(req)) = (source.as_deref_mut(), &req) {
+        let mut pass = tables.find(replica, src, req, kind, key.as_ref(), &mut missing)?;
+        // The error's table had no rows events in the transaction: it was not the table
+        // the binlog names (case, or a name read wrongly). Go by the failed event itself.
+        if let Some(trx) = &pass.transaction
+            && named.is_some()
+            && pass.table_events == 0
+            && let Some(ev) = failed_event(trx, &parsed, kind).filter(|e| e.table != table)
+        {
+            table = ev.table.clone();
+            tables = Tables::load(replica, Some(&mut *src), &table, &mut missing)?;
+            key = conflicting_key(kind, &parsed, &tables.replica, &mut missing);
+            pass = tables.find(replica, src, req, kind, key.as_ref(), &mut missing)?;
+        }
+        (transaction, conflicts) = (pass.transaction, pass.conflicts);
+    }
+    let replica_schema = tables.replica;
     let file = ch.relay_source_log_file.clone().unwrap_or_default();
     let transaction = transaction.map(|t| summarize(t, &parsed, &file));
     let gtid = transaction
@@ -469,11 +572,12 @@ fn failed_event<'t>(
     trx: &'t RawTransaction,
     parsed: &ParsedError,
     kind: ConflictKind,
-) -> Option<&'t RawRowsEvent> {
+) -> Option<&'t EventHead> {
     parsed
         .end_log_pos
+        .filter(|p| *p > 0)
         .and_then(|p| trx.events.iter().find(|e| e.end_log_pos == p))
-        .or_else(|| trx.events.iter().find(|e| event_matches(e, kind)))
+        .or_else(|| trx.events.iter().find(|e| event_matches(e.kind, kind)))
 }
 
 fn summarize(t: RawTransaction, parsed: &ParsedError, file: &str) -> Transaction {
@@ -484,7 +588,7 @@ fn summarize(t: RawTransaction, parsed: &ParsedError, file: &str) -> Transaction
         .map(|e| EventSummary {
             kind: e.kind,
             table: e.table.clone(),
-            rows: e.rows.len(),
+            rows: e.rows,
             end_log_pos: e.end_log_pos,
             failed: e.end_log_pos == failed_pos,
         })
@@ -573,6 +677,7 @@ pub fn look_ahead(
     if d.kind != ConflictKind::DuplicateOnWrite || max == 0 {
         return Ok(());
     }
+    let table = d.table.clone();
     let following = fetch::fetch_following(
         source_spec,
         src.flavor,
@@ -580,21 +685,17 @@ pub fn look_ahead(
         trx.end_pos,
         max,
         64 << 20,
+        &|e| e.table == table && e.kind == RowsEventKind::Write,
     )?;
     let mut replica = Server::connect(replica_spec)?;
     let mut source = Server::connect(source_spec)?;
     let rs = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
     let ss = schema::load(&mut source.conn, &source.spec.endpoint(), &d.table)?;
     // Each key once (the first transaction that writes it is the one that will fail).
-    let text = |k: &finder::Key| serde_json::to_string(k).unwrap_or_default();
-    let mut seen: std::collections::HashSet<String> =
-        d.conflicts.iter().map(|c| text(&c.key)).collect();
+    let mut seen: std::collections::HashSet<finder::Key> =
+        d.conflicts.iter().map(|c| c.key.clone()).collect();
     let mut candidates: Vec<(usize, Row, finder::Key)> = Vec::new();
-    for t in &following {
-        let writes = t
-            .events
-            .iter()
-            .filter(|e| e.table == d.table && e.kind == RowsEventKind::Write);
+    for (_, writes) in &following {
         for ev in writes {
             for (i, (_, after)) in ev.rows.iter().enumerate() {
                 let Some(after) = after else { continue };
@@ -602,7 +703,7 @@ pub fn look_ahead(
                 let Some(kv) = key_values(&event_row, key) else {
                     continue;
                 };
-                if seen.insert(text(&kv)) {
+                if seen.insert(kv.clone()) {
                     candidates.push((i, event_row, kv));
                 }
             }
