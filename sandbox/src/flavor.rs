@@ -49,6 +49,30 @@ impl Flavor {
             Flavor::MySql => "REPLICA",
         }
     }
+
+    /// `STOP`/`START` (`verb`) of one channel's threads (`threads`: "", " IO_THREAD" or
+    /// " SQL_THREAD"); `channel` "" is the default channel (MySQL) / connection (MariaDB).
+    pub(crate) fn replication(self, verb: &str, threads: &str, channel: &str) -> String {
+        match (self, channel) {
+            (_, "") => format!("{verb} {}{threads}", self.replica_word()),
+            (Flavor::MariaDb, c) => format!("{verb} SLAVE {}{threads}", quote(c)),
+            (Flavor::MySql, c) => format!("{verb} REPLICA{threads} FOR CHANNEL {}", quote(c)),
+        }
+    }
+
+    /// The status row of one channel ("" the default one).
+    pub(crate) fn show_status(self, channel: &str) -> String {
+        match (self, channel) {
+            (_, "") => format!("SHOW {} STATUS", self.replica_word()),
+            (Flavor::MariaDb, c) => format!("SHOW SLAVE {} STATUS", quote(c)),
+            (Flavor::MySql, c) => format!("SHOW REPLICA STATUS FOR CHANNEL {}", quote(c)),
+        }
+    }
+}
+
+/// A string literal (channel names).
+pub(crate) fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// A server build a sandbox can run: where its programs come from. Each build speaks one
@@ -132,6 +156,19 @@ pub enum Topology {
     SourceReplicaGtid,
     /// n1 ⇄ n2, GTID.
     DualMaster,
+    /// n1 → n3 and n2 → n3 on two named channels (MySQL) / connections (MariaDB), `n1` and
+    /// `n2`, GTID; n1 and n2 do not replicate. Three nodes.
+    MultiSource,
+}
+
+impl Topology {
+    /// How many servers the topology runs.
+    pub fn nodes(self) -> u32 {
+        match self {
+            Topology::MultiSource => 3,
+            _ => 2,
+        }
+    }
 }
 
 impl std::fmt::Display for Topology {
@@ -140,6 +177,7 @@ impl std::fmt::Display for Topology {
             Topology::SourceReplica => "source-replica",
             Topology::SourceReplicaGtid => "source-replica-gtid",
             Topology::DualMaster => "dual-master",
+            Topology::MultiSource => "multi-source",
         })
     }
 }
@@ -151,7 +189,10 @@ impl FromStr for Topology {
             "source-replica" => Ok(Topology::SourceReplica),
             "source-replica-gtid" => Ok(Topology::SourceReplicaGtid),
             "dual-master" => Ok(Topology::DualMaster),
-            _ => bail!("unknown topology {s:?} (source-replica, source-replica-gtid, dual-master)"),
+            "multi-source" => Ok(Topology::MultiSource),
+            _ => bail!(
+                "unknown topology {s:?} (source-replica, source-replica-gtid, dual-master, multi-source)"
+            ),
         }
     }
 }
@@ -164,9 +205,43 @@ mod tests {
     fn parses_names() {
         assert_eq!("mariadb".parse::<Flavor>().unwrap(), Flavor::MariaDb);
         assert_eq!(Flavor::MySql.to_string(), "mysql");
-        for t in ["source-replica", "source-replica-gtid", "dual-master"] {
+        for t in [
+            "source-replica",
+            "source-replica-gtid",
+            "dual-master",
+            "multi-source",
+        ] {
             assert_eq!(t.parse::<Topology>().unwrap().to_string(), t);
+            let json = serde_json::to_string(&t.parse::<Topology>().unwrap()).unwrap();
+            assert_eq!(json, format!("\"{t}\""));
         }
+        assert_eq!(Topology::MultiSource.nodes(), 3);
+        assert_eq!(Topology::DualMaster.nodes(), 2);
+    }
+
+    #[test]
+    fn channel_statements() {
+        let m = Flavor::MariaDb;
+        let y = Flavor::MySql;
+        assert_eq!(
+            m.replication("STOP", " IO_THREAD", ""),
+            "STOP SLAVE IO_THREAD"
+        );
+        assert_eq!(y.replication("START", "", ""), "START REPLICA");
+        assert_eq!(
+            m.replication("STOP", " IO_THREAD", "n1"),
+            "STOP SLAVE 'n1' IO_THREAD"
+        );
+        assert_eq!(
+            y.replication("START", " IO_THREAD", "n2"),
+            "START REPLICA IO_THREAD FOR CHANNEL 'n2'"
+        );
+        assert_eq!(m.show_status(""), "SHOW SLAVE STATUS");
+        assert_eq!(m.show_status("n1"), "SHOW SLAVE 'n1' STATUS");
+        assert_eq!(
+            y.show_status("it's"),
+            "SHOW REPLICA STATUS FOR CHANNEL 'it''s'"
+        );
         assert!("ring".parse::<Topology>().is_err());
         for b in BUILDS {
             assert_eq!(b.to_string().parse::<Build>().unwrap(), b);

@@ -1,5 +1,8 @@
 //! Real MariaDB and Oracle MySQL servers on 127.0.0.1 for replmend's tests, demo and benchmarks.
 //!
+//! Topologies: source-replica (file/position or GTID), dual-master, and multi-source (n3
+//! replicating from n1 and n2 on channels named `n1` and `n2`).
+//!
 //! Every instance gets its own port, datadir, socket and pid file under a per-sandbox
 //! directory; instances start from a template datadir made once per flavor and version, so a
 //! pair is up in seconds. Dropping a `Sandbox` stops its servers by PID (SIGTERM, then SIGKILL
@@ -34,8 +37,8 @@ mod sweep;
 mod template;
 
 pub use flavor::{BUILDS, Build, FLAVORS, Flavor, Topology};
-pub use node::{Node, WorkerError};
+pub use node::{Channel, Node, WorkerError};
 pub use paths::{available, cache_dir, incidents_dir, mysql_chroot};
-pub use recipe::{Recipe, run_recipe};
+pub use recipe::{Recipe, Stop, run_recipe};
 pub use sandbox::Sandbox;
 pub use state::{SandboxInfo, build_of, down, flavor_of, load_state, nodes_of, running};

@@ -1,6 +1,6 @@
 //! replmend-sandbox: real MariaDB/MySQL topologies on 127.0.0.1 for the demo and benchmarks.
 //!
-//!   replmend-sandbox up [--flavor mariadb|mysql | --build mariadb-11.8|mariadb-10.5] --topology dual-master|source-replica|source-replica-gtid [--state-dir DIR] [--recipe NAME]
+//!   replmend-sandbox up [--flavor mariadb|mysql | --build mariadb-11.8|mariadb-10.5] --topology dual-master|source-replica|source-replica-gtid|multi-source [--state-dir DIR] [--recipe NAME]
 //!   replmend-sandbox recipe NAME --state-dir DIR
 //!   replmend-sandbox sql --state-dir DIR --node n1 'SQL'
 //!   replmend-sandbox down --state-dir DIR
@@ -91,6 +91,7 @@ fn describe(info: &SandboxInfo, state_dir: &Path) -> serde_json::Value {
                 "server_id": n.server_id,
                 "binlog_basename": n.binlog_basename,
                 "source_port": n.source_port,
+                "channels": n.channels,
             })
         })
         .collect();
@@ -109,7 +110,10 @@ fn node_of(info: &SandboxInfo, name: &str) -> Result<replmend_sandbox::Node> {
         .iter()
         .find(|n| n.name == name)
         .cloned()
-        .ok_or_else(|| anyhow!("no node {name} (n1, n2)"))
+        .ok_or_else(|| {
+            let names: Vec<&str> = info.nodes.iter().map(|n| n.name.as_str()).collect();
+            anyhow!("no node {name} ({})", names.join(", "))
+        })
 }
 
 /// `--build`, else `--flavor`'s default build, else the host's MariaDB.
@@ -158,17 +162,25 @@ fn main() -> Result<()> {
         Cmd::Recipe { name, state_dir } => {
             let info = load_state(&state_dir)?;
             Recipe::load(&name)?.run(&info.nodes, info.flavor)?;
-            // One line per stopped node: its error, with a MySQL worker's full text (the
-            // coordinator's Last_SQL_Error only points at performance_schema).
+            // One line per stopped node (NODE:CHANNEL for a named channel): its error, with
+            // a MySQL worker's full text (the coordinator's Last_SQL_Error only points at
+            // performance_schema).
             for n in &info.nodes {
-                if let Some((errno, text)) = n.sql_error()? {
+                for ch in n.sources() {
+                    let Some((errno, text)) = n.channel_sql_error(&ch.name)? else {
+                        continue;
+                    };
                     let full = n
                         .worker_errors()?
                         .into_iter()
                         .find(|w| w.errno == errno)
                         .map(|w| w.message)
                         .unwrap_or(text);
-                    println!("{}\t{errno}\t{full}", n.name);
+                    let who = match ch.name.as_str() {
+                        "" => n.name.clone(),
+                        c => format!("{}:{c}", n.name),
+                    };
+                    println!("{who}\t{errno}\t{full}");
                 }
             }
         }
@@ -194,8 +206,14 @@ fn main() -> Result<()> {
         }
         Cmd::Recipes => {
             for r in Recipe::all()? {
-                let expect: Vec<String> =
-                    r.expect.iter().map(|(n, e)| format!("{n} {e}")).collect();
+                let expect: Vec<String> = r
+                    .stops
+                    .iter()
+                    .map(|s| match &s.channel {
+                        Some(c) => format!("{}:{c} {}", s.node, s.errno),
+                        None => format!("{} {}", s.node, s.errno),
+                    })
+                    .collect();
                 println!("{}\t{}\t{}", r.name, r.topology, expect.join(", "));
             }
         }

@@ -14,9 +14,19 @@ use crate::flavor::{Build, Flavor};
 use crate::process::Victim;
 use crate::server::datadir_marker;
 
+/// A named replication channel (MySQL) / connection (MariaDB) of a multi-source replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    /// The channel or connection name; "" is the default channel.
+    pub name: String,
+    /// Port of the node it replicates from.
+    pub source_port: u16,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
-    /// "n1" (the source) or "n2" (the replica); in dual-master each replicates the other.
+    /// "n1" (the source) or "n2" (the replica); in dual-master each replicates the other; in
+    /// multi-source n3 replicates from n1 and n2.
     pub name: String,
     pub flavor: Flavor,
     pub port: u16,
@@ -26,11 +36,16 @@ pub struct Node {
     pub dir: PathBuf,
     /// `maria1-bin`, `mysql2-bin`, ...
     pub binlog_basename: String,
-    /// Port of the node this one replicates from.
+    /// Port of the node this one replicates from on its default channel (None on a
+    /// multi-source replica: see `channels`).
     pub source_port: Option<u16>,
-    /// Whether this node's replication channel positions by GTID.
+    /// Whether this node's replication channels position by GTID.
     #[serde(default)]
     pub gtid: bool,
+    /// Multi-source: the named channels this node replicates on (`n1`, `n2`: named after the
+    /// node each replicates from). Empty: at most the default channel of `source_port`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
 }
 
 /// A MySQL applier worker's error, from performance_schema.replication_applier_status_by_worker.
@@ -44,7 +59,7 @@ pub struct WorkerError {
 }
 
 /// The status row of a replication channel, by column name.
-pub(crate) type ReplicaStatus = BTreeMap<String, Option<String>>;
+pub type ReplicaStatus = BTreeMap<String, Option<String>>;
 
 /// A status column under its MariaDB (`a`) or MySQL (`b`) name; empty when absent or NULL.
 pub(crate) fn field(st: &ReplicaStatus, a: &str, b: &str) -> String {
@@ -143,24 +158,73 @@ impl Node {
             .and_then(|r| r.into_iter().next().flatten()))
     }
 
-    pub fn stop_replication(&self) -> Result<()> {
-        self.exec(&format!("STOP {}", self.flavor.replica_word()))
-    }
-    pub fn start_replication(&self) -> Result<()> {
-        self.exec(&format!("START {}", self.flavor.replica_word()))
-    }
-    pub fn stop_io(&self) -> Result<()> {
-        self.exec(&format!("STOP {} IO_THREAD", self.flavor.replica_word()))
-    }
-    pub fn start_io(&self) -> Result<()> {
-        self.exec(&format!("START {} IO_THREAD", self.flavor.replica_word()))
+    /// Whether this node replicates (on the default channel or on named ones).
+    pub fn is_replica(&self) -> bool {
+        self.source_port.is_some() || !self.channels.is_empty()
     }
 
-    /// The status row of the default channel, by column name (None: not a replica).
-    pub fn replica_status(&self) -> Result<Option<BTreeMap<String, Option<String>>>> {
+    /// Every channel this node replicates on: its named channels, or the default channel
+    /// (name "") of `source_port`; empty when it does not replicate.
+    pub fn sources(&self) -> Vec<Channel> {
+        if !self.channels.is_empty() {
+            return self.channels.clone();
+        }
+        self.source_port
+            .map(|p| Channel {
+                name: String::new(),
+                source_port: p,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// The names of the channels this node replicates on ("" alone when it does not, so a
+    /// status query still answers "not a replica").
+    fn channel_names(&self) -> Vec<String> {
+        let names: Vec<String> = self.sources().into_iter().map(|c| c.name).collect();
+        if names.is_empty() {
+            vec![String::new()]
+        } else {
+            names
+        }
+    }
+
+    /// `verb` (STOP/START) of `threads` on every channel, one channel at a time (MariaDB's
+    /// plain STOP SLAVE only names the default connection).
+    fn every_channel(&self, verb: &str, threads: &str) -> Result<()> {
+        for ch in self.channel_names() {
+            self.exec(&self.flavor.replication(verb, threads, &ch))?;
+        }
+        Ok(())
+    }
+
+    pub fn stop_replication(&self) -> Result<()> {
+        self.every_channel("STOP", "")
+    }
+    pub fn start_replication(&self) -> Result<()> {
+        self.every_channel("START", "")
+    }
+    pub fn stop_io(&self) -> Result<()> {
+        self.every_channel("STOP", " IO_THREAD")
+    }
+    pub fn start_io(&self) -> Result<()> {
+        self.every_channel("START", " IO_THREAD")
+    }
+
+    /// The status row of the default channel (a multi-source replica: of its first named
+    /// channel), by column name (None: not a replica).
+    pub fn replica_status(&self) -> Result<Option<ReplicaStatus>> {
+        self.channel_status(&self.channel_names()[0])
+    }
+
+    /// The status row of one channel ("" the default one), by column name (None: no such
+    /// channel is configured; MySQL and MariaDB refuse to show an unknown named channel).
+    pub fn channel_status(&self, channel: &str) -> Result<Option<ReplicaStatus>> {
         let mut conn = self.conn()?;
-        let sql = format!("SHOW {} STATUS", self.flavor.replica_word());
-        let row: Option<mysql::Row> = conn.query_first(sql)?;
+        let sql = self.flavor.show_status(channel);
+        let row: Option<mysql::Row> = conn
+            .query_first(&sql)
+            .with_context(|| format!("on {} ({}): {sql}", self.name, self.flavor))?;
         Ok(row.map(|r| {
             let names: Vec<String> = r
                 .columns_ref()
@@ -175,10 +239,21 @@ impl Node {
     }
 
     /// The applier's `(Last_SQL_Errno, Last_SQL_Error)` when its SQL thread has stopped on an
-    /// error. On a multi-threaded MySQL applier the text is the coordinator's sentence; the
-    /// worker's full text is in [`Node::worker_errors`].
+    /// error (a multi-source replica: the first channel so stopped). On a multi-threaded MySQL
+    /// applier the text is the coordinator's sentence; the worker's full text is in
+    /// [`Node::worker_errors`].
     pub fn sql_error(&self) -> Result<Option<(u32, String)>> {
-        let Some(st) = self.replica_status()? else {
+        for ch in self.channel_names() {
+            if let Some(e) = self.channel_sql_error(&ch)? {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Like [`Node::sql_error`], for one channel ("" the default one).
+    pub fn channel_sql_error(&self, channel: &str) -> Result<Option<(u32, String)>> {
+        let Some(st) = self.channel_status(channel)? else {
             return Ok(None);
         };
         let get = |a: &str, b: &str| field(&st, a, b);
@@ -193,11 +268,17 @@ impl Node {
         if self.flavor != Flavor::MySql {
             return Ok(Vec::new());
         }
-        let rows = self.query_rows(
+        let channels: Vec<String> = self
+            .channel_names()
+            .iter()
+            .map(|c| crate::flavor::quote(c))
+            .collect();
+        let rows = self.query_rows(&format!(
             "SELECT WORKER_ID, LAST_ERROR_NUMBER, LAST_ERROR_MESSAGE, APPLYING_TRANSACTION \
              FROM performance_schema.replication_applier_status_by_worker \
-             WHERE CHANNEL_NAME = '' AND LAST_ERROR_NUMBER <> 0 ORDER BY WORKER_ID",
-        )?;
+             WHERE CHANNEL_NAME IN ({}) AND LAST_ERROR_NUMBER <> 0 ORDER BY CHANNEL_NAME, WORKER_ID",
+            channels.join(", ")
+        ))?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -213,7 +294,21 @@ impl Node {
     }
 
     pub(crate) fn io_summary(&self) -> String {
-        match self.replica_status() {
+        let names = self.channel_names();
+        let mut parts = Vec::new();
+        for ch in &names {
+            let prefix = if ch.is_empty() {
+                String::new()
+            } else {
+                format!("channel '{ch}': ")
+            };
+            parts.push(format!("{prefix}{}", self.channel_summary(ch)));
+        }
+        parts.join("; ")
+    }
+
+    fn channel_summary(&self, channel: &str) -> String {
+        match self.channel_status(channel) {
             Ok(Some(st)) => {
                 let get = |a: &str, b: &str| field(&st, a, b);
                 format!(
@@ -229,23 +324,41 @@ impl Node {
         }
     }
 
-    /// Waits until the SQL thread stops with `errno`; fails at once on another error.
+    /// Waits until the SQL thread (of any channel) stops with `errno`; fails at once on
+    /// another error.
     pub fn wait_sql_error(&self, errno: u32, timeout: Duration) -> Result<()> {
+        self.wait_error(None, errno, timeout)
+    }
+
+    /// Waits until the SQL thread of `channel` stops with `errno`; fails at once on another
+    /// error.
+    pub fn wait_channel_error(&self, channel: &str, errno: u32, timeout: Duration) -> Result<()> {
+        self.wait_error(Some(channel), errno, timeout)
+    }
+
+    fn wait_error(&self, channel: Option<&str>, errno: u32, timeout: Duration) -> Result<()> {
         let started = Instant::now();
+        let which = channel
+            .map(|c| format!(" channel '{c}'"))
+            .unwrap_or_default();
         loop {
-            if let Some((e, msg)) = self.sql_error()? {
+            let err = match channel {
+                Some(c) => self.channel_sql_error(c)?,
+                None => self.sql_error()?,
+            };
+            if let Some((e, msg)) = err {
                 if e == errno {
                     return Ok(());
                 }
                 bail!(
-                    "{} ({}) stopped with error {e} instead of {errno}: {msg}",
+                    "{} ({}){which} stopped with error {e} instead of {errno}: {msg}",
                     self.name,
                     self.flavor
                 );
             }
             if started.elapsed() > timeout {
                 bail!(
-                    "{} ({}) did not stop with error {errno} within {timeout:?}: {}",
+                    "{} ({}){which} did not stop with error {errno} within {timeout:?}: {}",
                     self.name,
                     self.flavor,
                     self.io_summary()
@@ -255,28 +368,51 @@ impl Node {
         }
     }
 
-    /// Waits until this replica has applied everything its source has written: GTID sets
+    /// Waits until this replica has applied everything its sources have written: GTID sets
     /// (MySQL: GTID_SUBSET of gtid_executed; MariaDB: per-domain sequence numbers of
     /// gtid_binlog_pos/gtid_slave_pos) on GTID channels, binlog coordinates on file/position
-    /// channels. Fails at once when the SQL thread stops on an error. No-op on a non-replica.
+    /// channels. Fails at once when an SQL thread stops on an error. No-op on a non-replica.
     pub fn wait_caught_up(&self, timeout: Duration) -> Result<()> {
-        let Some(src_port) = self.source_port else {
-            return Ok(());
-        };
-        let mut src = tcp_conn(src_port)?;
+        let names: Vec<String> = self.sources().into_iter().map(|c| c.name).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.wait_channels_caught_up(&names, timeout)
+    }
+
+    /// Like [`Node::wait_caught_up`], for these channels only (the others may be stopped).
+    pub fn wait_channels_caught_up(&self, channels: &[&str], timeout: Duration) -> Result<()> {
+        let mut targets = Vec::new();
+        for name in channels {
+            let ch = self
+                .sources()
+                .into_iter()
+                .find(|c| c.name == *name)
+                .ok_or_else(|| anyhow!("{} has no replication channel '{name}'", self.name))?;
+            let mut src = tcp_conn(ch.source_port)?;
+            targets.push((ch.name, self.catch_up_target(&mut src)?));
+        }
         let mut me = self.conn()?;
         let started = Instant::now();
-        let target = self.catch_up_target(&mut src)?;
         loop {
-            if self.reached(&mut me, &target)? {
+            let mut all = true;
+            for (ch, target) in &targets {
+                all &= self.reached(&mut me, ch, target)?;
+            }
+            if all {
                 return Ok(());
             }
-            if let Some((e, m)) = self.sql_error()? {
-                bail!(
-                    "{} ({}) stopped with error {e} before catching up: {m}",
-                    self.name,
-                    self.flavor
-                );
+            for (ch, _) in &targets {
+                if let Some((e, m)) = self.channel_sql_error(ch)? {
+                    let which = if ch.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" channel '{ch}'")
+                    };
+                    bail!(
+                        "{} ({}){which} stopped with error {e} before catching up: {m}",
+                        self.name,
+                        self.flavor
+                    );
+                }
             }
             if started.elapsed() > timeout {
                 bail!(
@@ -290,7 +426,7 @@ impl Node {
         }
     }
 
-    /// What the source has, read once: later writes are not waited for.
+    /// What a source has, read once: later writes are not waited for.
     fn catch_up_target(&self, src: &mut Conn) -> Result<Target> {
         Ok(if self.gtid {
             match self.flavor {
@@ -317,8 +453,8 @@ impl Node {
         })
     }
 
-    /// Whether this replica (`me`, a connection to it) has applied `target`.
-    fn reached(&self, me: &mut Conn, target: &Target) -> Result<bool> {
+    /// Whether this replica (`me`, a connection to it) has applied `target` (on `channel`).
+    fn reached(&self, me: &mut Conn, channel: &str, target: &Target) -> Result<bool> {
         Ok(match target {
             Target::MySqlGtid(set) => {
                 me.exec_first::<i64, _, _>("SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)", (set,))?
@@ -337,7 +473,7 @@ impl Node {
                     .all(|(d, n)| have.get(d).is_some_and(|h| h >= n))
             }
             Target::Coordinates(file, pos) => {
-                let st = self.replica_status()?.unwrap_or_default();
+                let st = self.channel_status(channel)?.unwrap_or_default();
                 let f = field(&st, "Relay_Master_Log_File", "Relay_Source_Log_File");
                 let p: u64 = field(&st, "Exec_Master_Log_Pos", "Exec_Source_Log_Pos")
                     .parse()

@@ -76,9 +76,11 @@ pub(crate) fn quiesce(nodes: &[&Node]) {
             .write_timeout(Some(Duration::from_secs(5)));
         Conn::new(opts).ok()
     };
-    for n in nodes.iter().filter(|n| n.source_port.is_some()) {
+    for n in nodes.iter().filter(|n| n.is_replica()) {
         if let Some(mut c) = quick(n.port) {
-            let _ = c.query_drop(format!("STOP {}", n.flavor.replica_word()));
+            for ch in n.sources() {
+                let _ = c.query_drop(n.flavor.replication("STOP", "", &ch.name));
+            }
         }
     }
     for n in nodes {

@@ -21,6 +21,35 @@ pub struct Recipe {
     pub topology: Topology,
     /// `(node, errno)` from `expect`.
     pub expect: Vec<(String, u32)>,
+    /// The same lines with the channel each names, if any (`n3:n1 1062`).
+    pub stops: Vec<Stop>,
+}
+
+/// One `expect` line: `NODE ERRNO` (the node's applier stops with ERRNO) or
+/// `NODE:CHANNEL ERRNO` (that channel of a multi-source node stops; its other channels must
+/// catch up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    pub node: String,
+    pub channel: Option<String>,
+    pub errno: u32,
+}
+
+impl Stop {
+    fn parse(line: &str) -> Option<Stop> {
+        let (who, errno) = line.split_once(char::is_whitespace)?;
+        let errno = errno.trim().parse().ok()?;
+        let (node, channel) = match who.split_once(':') {
+            Some((n, c)) if !n.is_empty() && !c.is_empty() => (n, Some(c.to_string())),
+            Some(_) => return None,
+            None => (who, None),
+        };
+        Some(Stop {
+            node: node.to_string(),
+            channel,
+            errno,
+        })
+    }
 }
 
 impl Recipe {
@@ -40,23 +69,26 @@ impl Recipe {
             .with_context(|| format!("{}: no topology file", dir.display()))?
             .parse()
             .with_context(|| format!("{}/topology", dir.display()))?;
-        let expect = fs::read_to_string(dir.join("expect"))
+        let stops = fs::read_to_string(dir.join("expect"))
             .with_context(|| format!("{}: no expect file", dir.display()))?
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
-                let (n, e) = l
-                    .split_once(char::is_whitespace)
-                    .ok_or_else(|| anyhow!("{}/expect: bad line {l:?}", dir.display()))?;
-                Ok((n.to_string(), e.trim().parse()?))
+                Stop::parse(l).ok_or_else(|| {
+                    anyhow!(
+                        "{}/expect: bad line {l:?} (NODE ERRNO or NODE:CHANNEL ERRNO)",
+                        dir.display()
+                    )
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Recipe {
             name,
             dir: dir.to_path_buf(),
             topology,
-            expect,
+            expect: stops.iter().map(|s| (s.node.clone(), s.errno)).collect(),
+            stops,
         })
     }
 
@@ -79,10 +111,11 @@ impl Recipe {
             .ok()
     }
 
-    /// schema on n1, caught up everywhere; every receiver stopped; n2's then n1's writes;
-    /// receivers started; then each expected error is awaited (lines naming a node that does
-    /// not replicate in this topology are ignored), and every other replica must catch up
-    /// without error.
+    /// schema on n1 (and `schema-n2` on n2), caught up everywhere; every receiver stopped;
+    /// n3's, n2's then n1's writes; receivers started; then each expected error is awaited
+    /// (lines naming a node that is not in this topology, or does not replicate in it, are
+    /// ignored), and every other replica, and every other channel of a node whose line names
+    /// a channel, must catch up without error.
     pub fn run(&self, nodes: &[Node], flavor: Flavor) -> Result<()> {
         let ctx = || format!("recipe {} on {flavor}", self.name);
         let node = |n: &str| {
@@ -91,9 +124,15 @@ impl Recipe {
                 .find(|x| x.name == n)
                 .ok_or_else(|| anyhow!("no node {n}"))
         };
-        let replicas: Vec<&Node> = nodes.iter().filter(|n| n.source_port.is_some()).collect();
-        if let Some(schema) = self.sql("schema", flavor) {
-            node("n1")?.exec(&schema).with_context(ctx)?;
+        let replicas: Vec<&Node> = nodes.iter().filter(|n| n.is_replica()).collect();
+        let mut schema = false;
+        for (base, n) in [("schema", "n1"), ("schema-n2", "n2")] {
+            if let Some(sql) = self.sql(base, flavor) {
+                node(n)?.exec(&sql).with_context(ctx)?;
+                schema = true;
+            }
+        }
+        if schema {
             for r in &replicas {
                 r.wait_caught_up(RECIPE_TIMEOUT).with_context(ctx)?;
             }
@@ -101,25 +140,49 @@ impl Recipe {
         for r in &replicas {
             r.stop_io().with_context(ctx)?;
         }
-        for n in ["n2", "n1"] {
-            if let Some(sql) = self.sql(n, flavor) {
-                node(n)?.exec(&sql).with_context(ctx)?;
+        for n in ["n3", "n2", "n1"] {
+            // n3.sql only runs where there is an n3 (multi-source).
+            if let Some(sql) = self.sql(n, flavor)
+                && let Ok(n) = node(n)
+            {
+                n.exec(&sql).with_context(ctx)?;
             }
         }
         for r in &replicas {
             r.start_io().with_context(ctx)?;
         }
-        for (n, errno) in &self.expect {
-            let n = node(n)?;
-            if n.source_port.is_some() {
-                n.wait_sql_error(*errno, RECIPE_TIMEOUT).with_context(ctx)?;
-            }
-        }
-        for r in replicas
+        let stops: Vec<(&Node, &Stop)> = self
+            .stops
             .iter()
-            .filter(|r| !self.expect.iter().any(|(n, _)| *n == r.name))
-        {
-            r.wait_caught_up(RECIPE_TIMEOUT).with_context(ctx)?;
+            .filter_map(|s| node(&s.node).ok().map(|n| (n, s)))
+            .filter(|(n, _)| n.is_replica())
+            .collect();
+        for (n, s) in &stops {
+            match &s.channel {
+                Some(c) => n.wait_channel_error(c, s.errno, RECIPE_TIMEOUT),
+                None => n.wait_sql_error(s.errno, RECIPE_TIMEOUT),
+            }
+            .with_context(ctx)?;
+        }
+        for r in &replicas {
+            let mine: Vec<&Stop> = stops
+                .iter()
+                .filter(|(n, _)| n.name == r.name)
+                .map(|(_, s)| *s)
+                .collect();
+            if mine.is_empty() {
+                r.wait_caught_up(RECIPE_TIMEOUT).with_context(ctx)?;
+            } else if mine.iter().all(|s| s.channel.is_some()) {
+                let others: Vec<String> = r
+                    .sources()
+                    .into_iter()
+                    .map(|c| c.name)
+                    .filter(|c| !mine.iter().any(|s| s.channel.as_ref() == Some(c)))
+                    .collect();
+                let others: Vec<&str> = others.iter().map(String::as_str).collect();
+                r.wait_channels_caught_up(&others, RECIPE_TIMEOUT)
+                    .with_context(ctx)?;
+            }
         }
         Ok(())
     }
@@ -133,6 +196,29 @@ pub fn run_recipe(nodes: &[Node], flavor: Flavor, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expect_lines() {
+        assert_eq!(
+            Stop::parse("n2 1062"),
+            Some(Stop {
+                node: "n2".into(),
+                channel: None,
+                errno: 1062
+            })
+        );
+        assert_eq!(
+            Stop::parse("n3:n1   1032"),
+            Some(Stop {
+                node: "n3".into(),
+                channel: Some("n1".into()),
+                errno: 1032
+            })
+        );
+        for bad in ["n2", "n2 x", "n3: 1062", ":n1 1062"] {
+            assert_eq!(Stop::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn every_recipe_parses() {

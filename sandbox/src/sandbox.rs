@@ -1,5 +1,5 @@
-//! A sandbox: two fresh servers from the template, replication wired and running, stopped and
-//! removed on drop unless kept.
+//! A sandbox: two fresh servers from the template (three in multi-source), replication wired
+//! and running, stopped and removed on drop unless kept.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use mysql::prelude::Queryable;
 
+use crate::flavor::quote;
 use crate::flavor::{Build, Flavor, Topology};
 use crate::instance::Instance;
-use crate::node::{Node, field, tcp_conn};
+use crate::node::{Channel, Node, field, tcp_conn};
 use crate::paths::sandboxes_root;
 use crate::process::{STOP_GRACE, quiesce, start_time, stop_processes};
 use crate::recipe::Recipe;
@@ -21,7 +22,7 @@ use crate::state::{SandboxInfo, write_info};
 use crate::sweep::{register, sweep_stale, unregister};
 use crate::template::template;
 
-/// Two servers on 127.0.0.1 with replication wired and running. Dropping it stops the servers
+/// Two servers (three in multi-source) on 127.0.0.1 with replication wired and running. Dropping it stops the servers
 /// and removes their directories; [`Sandbox::keep`] detaches them instead.
 pub struct Sandbox {
     /// The SQL dialect of the nodes (`build.flavor()`).
@@ -30,7 +31,7 @@ pub struct Sandbox {
     pub build: Build,
     pub topology: Topology,
     pub nodes: Vec<Node>,
-    /// The sandbox directory (holds `sandbox.json` and `n1/`, `n2/`).
+    /// The sandbox directory (holds `sandbox.json` and `n1/`, `n2/`, and `n3/` in multi-source).
     pub dir: PathBuf,
     instances: Vec<Instance>,
     kept: bool,
@@ -71,7 +72,7 @@ impl Sandbox {
         register(&dir)?;
         sb.write_state()?;
         let mut first_err = None;
-        for r in start_nodes(build, &tpl, &dir) {
+        for r in start_nodes(build, &tpl, &dir, topology.nodes()) {
             match r {
                 Ok((node, inst)) => {
                     sb.nodes.push(node);
@@ -88,18 +89,37 @@ impl Sandbox {
         }
         let gtid = topology != Topology::SourceReplica;
         let (p1, p2) = (sb.nodes[0].port, sb.nodes[1].port);
-        sb.nodes[1].source_port = Some(p1);
-        sb.nodes[1].gtid = gtid;
+        if topology == Topology::MultiSource {
+            // n3 ← n1 on channel 'n1', n3 ← n2 on channel 'n2'.
+            sb.nodes[2].channels = vec![
+                Channel {
+                    name: "n1".into(),
+                    source_port: p1,
+                },
+                Channel {
+                    name: "n2".into(),
+                    source_port: p2,
+                },
+            ];
+            sb.nodes[2].gtid = true;
+        } else {
+            sb.nodes[1].source_port = Some(p1);
+            sb.nodes[1].gtid = gtid;
+        }
         if topology == Topology::DualMaster {
             sb.nodes[0].source_port = Some(p2);
             sb.nodes[0].gtid = gtid;
         }
         sb.write_state()?;
-        for n in sb.nodes.iter().filter(|n| n.source_port.is_some()) {
-            wire(n)?;
+        for n in sb.nodes.iter().filter(|n| n.is_replica()) {
+            for ch in n.sources() {
+                wire(n, &ch)?;
+            }
         }
-        for n in sb.nodes.iter().filter(|n| n.source_port.is_some()) {
-            wait_running(n)?;
+        for n in sb.nodes.iter().filter(|n| n.is_replica()) {
+            for ch in n.sources() {
+                wait_running(n, &ch.name)?;
+            }
         }
         Ok(sb)
     }
@@ -122,7 +142,8 @@ impl Sandbox {
         write_info(&self.dir, &self.info())
     }
 
-    /// "n1" (the source) or "n2" (the replica). Panics on another name.
+    /// "n1" (the source), "n2" (the replica) or, in multi-source, "n3" (the replica of both).
+    /// Panics on another name.
     pub fn node(&self, name: &str) -> &Node {
         self.nodes
             .iter()
@@ -201,10 +222,10 @@ impl Drop for Sandbox {
     }
 }
 
-/// Both nodes at once: copy the template, start, wait for readiness.
-fn start_nodes(build: Build, tpl: &Path, dir: &Path) -> Vec<Result<(Node, Instance)>> {
+/// Every node at once: copy the template, start, wait for readiness.
+fn start_nodes(build: Build, tpl: &Path, dir: &Path, count: u32) -> Vec<Result<(Node, Instance)>> {
     std::thread::scope(|s| {
-        let handles: Vec<_> = (1..=2u32)
+        let handles: Vec<_> = (1..=count)
             .map(|i| s.spawn(move || start_node(build, tpl, dir, i)))
             .collect();
         handles
@@ -249,12 +270,15 @@ fn start_node(build: Build, tpl: &Path, dir: &Path, i: u32) -> Result<(Node, Ins
         binlog_basename: binlog,
         source_port: None,
         gtid: false,
+        channels: Vec::new(),
     };
     Ok((node, inst))
 }
 
-fn wire(node: &Node) -> Result<()> {
-    let port = node.source_port.expect("a replica");
+/// Points one channel of `node` at its source and starts it. A named channel is a MySQL
+/// channel (`… FOR CHANNEL 'n1'`) or a MariaDB named connection (`CHANGE MASTER 'n1' TO …`).
+fn wire(node: &Node, channel: &Channel) -> Result<()> {
+    let port = channel.source_port;
     // File/position channels start at the beginning of the source's first binary log.
     let coordinates = if node.gtid {
         String::new()
@@ -269,27 +293,37 @@ fn wire(node: &Node) -> Result<()> {
         };
         format!(", {kw}_LOG_FILE='{first}', {kw}_LOG_POS=4")
     };
+    let name = &channel.name;
+    let (connection, for_channel) = match name.as_str() {
+        "" => (String::new(), String::new()),
+        n => (
+            format!(" {}", quote(n)),
+            format!(" FOR CHANNEL {}", quote(n)),
+        ),
+    };
     let sql = match node.flavor {
         Flavor::MariaDb => format!(
-            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, MASTER_USER='root', \
-             MASTER_CONNECT_RETRY=1, MASTER_USE_GTID={}{coordinates}; START SLAVE",
+            "CHANGE MASTER{connection} TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, MASTER_USER='root', \
+             MASTER_CONNECT_RETRY=1, MASTER_USE_GTID={}{coordinates}",
             if node.gtid { "slave_pos" } else { "no" }
         ),
         Flavor::MySql => format!(
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT={port}, \
              SOURCE_USER='root', SOURCE_CONNECT_RETRY=1, SOURCE_AUTO_POSITION={}, \
-             GET_SOURCE_PUBLIC_KEY=1{coordinates}; START REPLICA",
+             GET_SOURCE_PUBLIC_KEY=1{coordinates}{for_channel}",
             u8::from(node.gtid),
         ),
     };
-    node.exec(&sql)
+    node.exec(&sql)?;
+    node.exec(&node.flavor.replication("START", "", name))
 }
 
-/// Waits until both replication threads of `node` run (the receiver has connected).
-fn wait_running(node: &Node) -> Result<()> {
+/// Waits until both replication threads of one channel of `node` run (the receiver has
+/// connected).
+fn wait_running(node: &Node, channel: &str) -> Result<()> {
     let started = Instant::now();
     loop {
-        let st = node.replica_status()?.unwrap_or_default();
+        let st = node.channel_status(channel)?.unwrap_or_default();
         if field(&st, "Slave_IO_Running", "Replica_IO_Running") == "Yes"
             && field(&st, "Slave_SQL_Running", "Replica_SQL_Running") == "Yes"
         {
