@@ -390,6 +390,14 @@ impl Flavor {
         self.kind == Kind::Mariadb && by_gtid
     }
 
+    /// A skip by GTID needs every replication channel of the node stopped, not just the
+    /// failing one: MariaDB's SET GLOBAL gtid_slave_pos fails with 1198 while any connection
+    /// runs (measured on 10.11 with a second, healthy named connection); MySQL's empty GTID
+    /// transaction does not care.
+    pub fn gtid_skip_needs_every_channel_stopped(&self, by_gtid: bool) -> bool {
+        self.kind == Kind::Mariadb && by_gtid
+    }
+
     /// Privileges that let an account write despite the read-only state (any one suffices);
     /// empty: nobody can.
     pub fn read_only_bypass(&self, state: crate::diagnosis::ReadOnly) -> &'static [&'static str] {
@@ -613,6 +621,13 @@ mod tests {
             f("8.0.36").worker_transaction_column(),
             Some("APPLYING_TRANSACTION")
         );
+    }
+
+    #[test]
+    fn gtid_skip_and_other_channels() {
+        assert!(f("10.11.6-MariaDB").gtid_skip_needs_every_channel_stopped(true));
+        assert!(!f("10.11.6-MariaDB").gtid_skip_needs_every_channel_stopped(false));
+        assert!(!f("9.7.0").gtid_skip_needs_every_channel_stopped(true));
     }
 
     #[test]

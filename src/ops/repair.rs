@@ -83,7 +83,11 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
             output: super::render(
                 format,
                 &serde_json::json!({"schema": "replmend.repair/1", "outcome": "nothing_to_do", "incidents": []}),
-                |_| "replication is healthy; nothing to repair\n".to_string(),
+                |_| match &args.target.channel {
+                    // Another channel of a multi-source replica may still be stopped.
+                    Some(c) => format!("channel '{c}' is healthy; nothing to repair\n"),
+                    None => "replication is healthy; nothing to repair\n".to_string(),
+                },
             ),
             code: exit::OK,
         });

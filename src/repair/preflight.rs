@@ -13,6 +13,7 @@ use crate::diagnosis::ReadOnly;
 use crate::flavor::Flavor;
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
+use crate::status::model::ThreadState;
 
 #[derive(Debug, Error)]
 #[error("preflight refused the plan, nothing was changed: {}", .problems.join("; "))]
@@ -88,6 +89,7 @@ pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), Pre
         problems.extend(privilege_problems(ep, &steps, &facts));
         problems.extend(read_only_problems(ep, plan, &steps, &facts));
         problems.extend(gtid_problems(ep, &steps, &facts));
+        problems.extend(other_channel_problems(ep, &steps, &facts, nodes));
     }
     if problems.is_empty() {
         Ok(())
@@ -156,4 +158,51 @@ fn gtid_problems(ep: &str, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// A multi-source MariaDB replica: a skip by GTID sets gtid_slave_pos, which the server only
+/// allows with every connection stopped. The plan stops only the failing one, and replmend
+/// never stops a healthy channel on its own, so the plan is refused before anything changes.
+fn other_channel_problems(
+    ep: &str,
+    steps: &[&Step],
+    f: &NodeFacts,
+    nodes: &mut Nodes,
+) -> Vec<String> {
+    let Some(skip) = steps.iter().find(|s| {
+        s.action == StepTemplate::SkipTransaction
+            && f.flavor
+                .gtid_skip_needs_every_channel_stopped(s.gtid.is_some())
+    }) else {
+        return Vec::new();
+    };
+    let report = match nodes
+        .get(ep)
+        .and_then(|server| Ok(crate::status::read_status(server)?))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![format!(
+                "{ep}: its replication channels cannot be read ({})",
+                crate::error::message(&e)
+            )];
+        }
+    };
+    let running: Vec<String> = report
+        .channels
+        .iter()
+        .filter(|c| c.name != skip.channel)
+        .filter(|c| c.io_thread != ThreadState::Stopped || c.sql_thread != ThreadState::Stopped)
+        .map(|c| format!("'{}'", c.name))
+        .collect();
+    if running.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "{ep}: skipping a transaction by its GTID sets gtid_slave_pos, which MariaDB only allows with every replication connection stopped, \
+         and connection(s) {} run besides '{}' (replmend does not stop a healthy connection); choose --remedy overwrite, \
+         or stop them first (STOP ALL SLAVES), run replmend again, then start them",
+        running.join(", "),
+        skip.channel
+    )]
 }

@@ -96,7 +96,14 @@ fn other_side(
 ) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
     let mut replica = Server::connect(spec)?;
     let report = crate::status::read_status(&mut replica)?;
-    for ch in &report.channels {
+    // --channel names the one channel to look at: another channel of a multi-source replica,
+    // stopped or not, is not this run's business.
+    let channels: Vec<&crate::status::model::ChannelStatus> = report
+        .channels
+        .iter()
+        .filter(|c| options.channel.as_ref().is_none_or(|n| c.name == *n))
+        .collect();
+    for ch in &channels {
         let src = crate::conn::other_spec(
             options.source_dsn.as_deref(),
             spec,
@@ -139,7 +146,7 @@ fn other_side(
     }
     // Nothing stopped on an error anywhere: healthy, or stopped without an error — which is
     // not "nothing to do".
-    if let Some(ch) = report.channels.iter().find(|c| c.health != Health::Healthy) {
+    if let Some(ch) = channels.iter().find(|c| c.health != Health::Healthy) {
         return Err(Coded(
             exit::NOT_RUNNING,
             format!(
