@@ -73,7 +73,7 @@ const CASES: &[(&str, Key, &str, &str)] = &[
     ),
     (
         "binary-key-1062",
-        Hex("00ff80"),
+        Hex("00ff8000"),
         "SELECT HEX(token), HEX(owner), HEX(secret) FROM shop_binary.tokens ORDER BY token",
         "source",
     ),

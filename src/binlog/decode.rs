@@ -52,16 +52,15 @@ fn cell_from_bytes(b: Vec<u8>, col: &ColumnDef) -> Cell {
 }
 
 /// Character data in the binlog is in the column's own character set: decoded from it, so
-/// GBK or Big5 text reads (and compares) as the same text a SELECT returns. Bytes that are
-/// not valid in that set stay bytes.
+/// GBK, Big5 or SJIS text reads (and compares) as the same text a SELECT returns.
 fn text_in_charset(b: &[u8], charset: Option<&str>) -> Cell {
-    match crate::value::encoding_of(charset) {
-        None => Cell::from_text_bytes(b.to_vec()),
-        Some(enc) => match enc.decode_without_bom_handling_and_without_replacement(b) {
-            Some(text) => Cell::Text(text.into_owned()),
-            None => Cell::Bytes(b.to_vec()),
-        },
-    }
+    crate::value::text_in_charset(b, charset)
+}
+
+/// The width of a BINARY(n) column.
+fn binary_width(col: &ColumnDef) -> Option<usize> {
+    let inner = col.column_type.strip_prefix("binary(")?.strip_suffix(')')?;
+    inner.parse().ok()
 }
 
 /// Character columns: text in a character set (not ENUM/SET, JSON, DECIMAL or binary).
@@ -143,6 +142,15 @@ pub fn cell_from_binlog(v: &BinlogValue<'_>, col: &ColumnDef) -> Cell {
                 Cell::Temporal(utc_datetime(secs, micros, col.fsp))
             }
             (Value::Bytes(b), _) if is_character(col) => text_in_charset(b, col.charset.as_deref()),
+            // The row image drops a BINARY(n) value's trailing 0x00 bytes; the column holds
+            // them (0x00FF8000 arrives as 0x00FF80).
+            (Value::Bytes(b), "binary") => {
+                let mut bytes = b.clone();
+                if let Some(n) = binary_width(col).filter(|n| *n > bytes.len()) {
+                    bytes.resize(n, 0);
+                }
+                Cell::Bytes(bytes)
+            }
             (Value::Int(i), _) if col.unsigned && *i < 0 => {
                 let bits = match col.data_type.as_str() {
                     "tinyint" => 8,
@@ -180,6 +188,22 @@ mod tests {
 
     fn bv(v: Value) -> BinlogValue<'static> {
         BinlogValue::Value(v)
+    }
+
+    #[test]
+    fn binary_values_get_back_their_trailing_zero_bytes() {
+        let mut c = col("binary", "binary(4)");
+        c.binary = true;
+        c.charset = None;
+        assert_eq!(
+            cell_from_binlog(&bv(Value::Bytes(vec![0, 0xff, 0x80])), &c),
+            Cell::Bytes(vec![0, 0xff, 0x80, 0])
+        );
+        let v = col("varbinary", "varbinary(4)");
+        assert_eq!(
+            cell_from_binlog(&bv(Value::Bytes(vec![0, 0xff])), &v),
+            Cell::Bytes(vec![0, 0xff])
+        );
     }
 
     #[test]

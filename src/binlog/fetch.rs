@@ -5,7 +5,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mysql::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
-use mysql::binlog::row::BinlogRow;
 use mysql::prelude::Queryable;
 use mysql::{BinlogDumpFlags, BinlogRequest, Conn};
 use mysql_common::binlog::EventStreamReader;
@@ -311,29 +310,7 @@ fn decode_rows(
         }
         _ => RowsEventKind::Update,
     };
-    let n = rows.num_columns() as usize;
-    let before_cols: Vec<usize> = rows
-        .columns_before_image()
-        .map(|b| b.iter_ones().filter(|&i| i < n).collect())
-        .unwrap_or_default();
-    let after_cols: Vec<usize> = rows
-        .columns_after_image()
-        .map(|b| b.iter_ones().filter(|&i| i < n).collect())
-        .unwrap_or_default();
-    let spread = |row: Option<BinlogRow>, present: &[usize]| -> Option<ImageRow> {
-        row.map(|r| {
-            let mut out: ImageRow = vec![None; n];
-            for (slot, value) in present.iter().zip(r.unwrap()) {
-                out[*slot] = Some(value);
-            }
-            out
-        })
-    };
-    let mut decoded = Vec::new();
-    for r in rows.rows(map) {
-        let (before, after) = r?;
-        decoded.push((spread(before, &before_cols), spread(after, &after_cols)));
-    }
+    let decoded = super::rows::decode(rows, map)?;
     Ok(RawRowsEvent {
         kind,
         table: TableRef {

@@ -63,21 +63,21 @@ pub fn key_values(row: &Row, key: &KeyRef) -> Option<Vec<(String, Cell)>> {
 }
 
 /// A duplicate conflicts where the replica has the key; a missing row where it has not.
-fn conflicts_here(kind: ConflictKind, replica_row: Option<&Row>) -> bool {
+pub fn conflicts_here(kind: ConflictKind, replica_row: Option<&Row>) -> bool {
     match kind {
         ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate => replica_row.is_some(),
         _ => replica_row.is_none(),
     }
 }
 
-/// One row of a matching event: where it is, its images, its key. The images stay as the
-/// binlog decoded them: only the few rows that conflict are turned into named rows.
+/// One row of a matching event: where it is, its images (its key is kept beside it). The
+/// images stay as the binlog decoded them: only the few rows that conflict are turned into
+/// named rows.
 struct Candidate {
     row_index: usize,
     before: Option<ImageRow>,
     image: ImageRow,
     is_update: bool,
-    key: Key,
 }
 
 /// Candidates looked up at a time: memory stays flat however many rows the transaction has.
@@ -94,7 +94,8 @@ pub struct Finder<'s> {
     /// Each key column's position in the row image.
     key_slots: Option<Vec<(String, usize)>>,
     pending: Vec<Candidate>,
-    conflicting: Vec<(Candidate, Option<Row>)>,
+    pending_keys: Vec<Key>,
+    conflicting: Vec<(Candidate, Key, Option<Row>)>,
     /// Rows events of the table seen (of any kind).
     pub table_events: usize,
     keyless_rows: usize,
@@ -123,6 +124,7 @@ impl<'s> Finder<'s> {
             schema,
             key_slots,
             pending: Vec::new(),
+            pending_keys: Vec::new(),
             conflicting: Vec::new(),
             table_events: 0,
             keyless_rows: 0,
@@ -133,6 +135,7 @@ impl<'s> Finder<'s> {
     /// A new transaction starts: what was seen belonged to another one.
     pub fn reset(&mut self) {
         self.pending.clear();
+        self.pending_keys.clear();
         self.conflicting.clear();
         self.table_events = 0;
         self.keyless_rows = 0;
@@ -183,8 +186,8 @@ impl<'s> Finder<'s> {
                 before,
                 image,
                 is_update,
-                key,
             });
+            self.pending_keys.push(key);
             if self.pending.len() >= CHUNK {
                 self.flush(rows)?;
             }
@@ -196,15 +199,14 @@ impl<'s> Finder<'s> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::take(&mut self.pending);
-        let keys: Vec<Key> = chunk.iter().map(|c| c.key.clone()).collect();
-        let replica_rows = rows.replica(&keys)?;
+        let replica_rows = rows.replica(&self.pending_keys)?;
         let kind = self.kind;
+        let chunk = self.pending.drain(..).zip(self.pending_keys.drain(..));
         self.conflicting.extend(
             chunk
-                .into_iter()
                 .zip(replica_rows)
-                .filter(|(_, r)| conflicts_here(kind, r.as_ref())),
+                .filter(|(_, r)| conflicts_here(kind, r.as_ref()))
+                .map(|((c, k), r)| (c, k, r)),
         );
         Ok(())
     }
@@ -223,13 +225,9 @@ impl<'s> Finder<'s> {
                 self.key.name
             ));
         }
-        let keys: Vec<Key> = self
-            .conflicting
-            .iter()
-            .map(|(c, _)| c.key.clone())
-            .collect();
+        let keys: Vec<Key> = self.conflicting.iter().map(|(_, k, _)| k.clone()).collect();
         let source_rows = rows.source(&keys)?;
-        for (i, (c, replica_row)) in self.conflicting.into_iter().enumerate() {
+        for (i, (c, key, replica_row)) in self.conflicting.into_iter().enumerate() {
             let (source_row, known) = match &source_rows {
                 Some(s) => (s.get(i).cloned().flatten(), true),
                 None => (None, false),
@@ -237,7 +235,7 @@ impl<'s> Finder<'s> {
             let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), known);
             found.conflicts.push(Conflict {
                 row_index: c.row_index,
-                key: c.key,
+                key,
                 event_before: match (c.is_update, &c.before) {
                     (false, _) => None,
                     (true, Some(b)) => Some(image_row(b, self.schema)),

@@ -56,9 +56,111 @@ pub fn diagnose_with_source(
         ));
     }
     if let Ok(src) = source.as_mut() {
-        d.reverse = reverse_channel(src, &mut replica, &d);
+        d.reverse = reverse_channel(src, &mut replica, &d, None);
     }
     Ok(d)
+}
+
+/// The same incident, looked at again just before a repair acts (under the repair lock):
+/// where the replica stopped and on what must be unchanged, and then the failing transaction
+/// is the same one and is not read again; only what can have changed meanwhile is read again
+/// (both nodes' conflicting rows, read_only, the key counters, the other direction). When the
+/// replica has moved on, a full diagnosis of where it is now is returned (its fingerprint
+/// differs).
+pub fn refresh(
+    d: &Diagnosis,
+    spec: &ConnSpec,
+    source_spec: Option<&ConnSpec>,
+) -> Result<Diagnosis> {
+    let full = || match source_spec {
+        Some(s) => diagnose_with_source(spec, SourceAt::Spec(s), Some(&d.channel)),
+        None => diagnose(spec, None, Some(&d.channel)),
+    };
+    let mut replica = Server::connect(spec)?;
+    let report = status::read_status(&mut replica)?;
+    let ch = pick_channel(&report, Some(&d.channel))?;
+    let mut source = source_spec.and_then(|s| Server::connect(s).ok());
+    if source.is_none() != d.source.is_none() {
+        return full();
+    }
+    let Some(mut again) = refresh_channel(d, &mut replica, &report, &ch, source.as_mut())? else {
+        return full();
+    };
+    if let Some(src) = source.as_mut() {
+        let previous = d.reverse.as_ref().and_then(|r| r.diagnosis.as_deref());
+        again.reverse = reverse_channel(src, &mut replica, &again, previous);
+    }
+    Ok(again)
+}
+
+/// `d` looked at again on the same channel; None when the incident is not the same any more.
+fn refresh_channel(
+    d: &Diagnosis,
+    replica: &mut Server,
+    report: &StatusReport,
+    ch: &ChannelStatus,
+    mut source: Option<&mut Server>,
+) -> Result<Option<Diagnosis>> {
+    let Some(err) = ch.applier_error() else {
+        return Ok(None);
+    };
+    let parsed = errortext::parse(err.number, &err.message);
+    // The same stop (file, position, end_log_pos) is the same transaction, so its GTID is
+    // the one read from the binlog before.
+    let gtid = d
+        .transaction
+        .as_ref()
+        .and_then(|t| t.gtid.clone())
+        .or_else(|| {
+            ch.failed_worker()
+                .and_then(|w| w.applying_transaction.clone())
+                .or_else(|| parsed.gtid.clone())
+                .and_then(|g| Gtid::parse(&g))
+        });
+    if incident_fingerprint(report, ch, err, &parsed, gtid.as_ref()) != d.fingerprint {
+        return Ok(None);
+    }
+    let mut again = d.clone();
+    again.replica = node_ref(replica);
+    again.source = source.as_deref_mut().map(node_ref);
+    again.gtid_slave_pos = report.server.gtid_slave_pos.clone();
+    again.transaction_executed = match &gtid {
+        Some(g) => gtid_executed_on(replica, g, report.server.gtid_slave_pos.as_deref()),
+        None => false,
+    };
+    again.upcoming = Vec::new();
+    again.reverse = None;
+    let replica_schema = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
+    again.auto_key = auto_key(replica, &replica_schema, d.key.as_ref());
+    let keys: Vec<finder::Key> = d.conflicts.iter().map(|c| c.key.clone()).collect();
+    let replica_rows = fetch_rows(replica, &replica_schema, &keys)?;
+    let source_rows = match source {
+        Some(src) => {
+            let ss = schema::load(&mut src.conn, &src.spec.endpoint(), &d.table)?;
+            Some(fetch_rows(src, &ss, &keys)?)
+        }
+        None => None,
+    };
+    again.conflicts = Vec::new();
+    for (i, (c, replica_row)) in d.conflicts.iter().zip(replica_rows).enumerate() {
+        // A row the replica no longer conflicts on is no conflict of this incident now.
+        if !finder::conflicts_here(d.kind, replica_row.as_ref()) {
+            continue;
+        }
+        let source_row = source_rows.as_ref().and_then(|s| s[i].clone());
+        let verdict = compare::verdict(
+            replica_row.as_ref(),
+            source_row.as_ref(),
+            source_rows.is_some(),
+        );
+        again.conflicts.push(Conflict {
+            replica_row,
+            source_row,
+            verdict,
+            ..c.clone()
+        });
+    }
+    Ok(Some(again))
 }
 
 fn pick_channel(report: &StatusReport, wanted: Option<&str>) -> Result<ChannelStatus> {
@@ -393,6 +495,9 @@ fn fetch_chunk(
     if !has_null && let Some(first) = keys.first() {
         let st = crate::sql::select_in(&schema.table, columns, keys, charsets);
         let found = crate::conn::read_rows(&mut server.conn, schema, columns, &st)?;
+        if found.is_empty() {
+            return Ok(vec![None; keys.len()]);
+        }
         let wanted: std::collections::HashSet<&finder::Key> = keys.iter().collect();
         let mut by_key = std::collections::HashMap::with_capacity(found.len());
         let mut all_exact = true;
@@ -634,6 +739,7 @@ fn reverse_channel(
     source: &mut Server,
     replica: &mut Server,
     d: &Diagnosis,
+    previous: Option<&Diagnosis>,
 ) -> Option<ReverseChannel> {
     let report = status::read_status(source).ok()?;
     let ch = report.channels.iter().find(|c| {
@@ -649,9 +755,22 @@ fn reverse_channel(
         same_key: false,
         diagnosis: None,
     };
-    if ch.health == Health::SqlError
-        && let Ok(rev) = diagnose_channel(source, &report, ch, Some(replica))
-    {
+    let looked_again = match previous.filter(|p| p.channel == ch.name) {
+        Some(p) if ch.health == Health::SqlError => {
+            refresh_channel(p, source, &report, ch, Some(&mut *replica))
+                .ok()
+                .flatten()
+        }
+        _ => None,
+    };
+    let diagnosed = match looked_again {
+        Some(rev) => Some(rev),
+        None if ch.health == Health::SqlError => {
+            diagnose_channel(source, &report, ch, Some(replica)).ok()
+        }
+        None => None,
+    };
+    if let Some(rev) = diagnosed {
         rc.same_key = rev.table == d.table
             && !rev.conflicts.is_empty()
             && rev

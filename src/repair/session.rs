@@ -325,12 +325,8 @@ impl Session {
         specs: &[ConnSpec],
         policy: &Policy,
     ) -> Result<(Diagnosis, Plan)> {
-        let mut again = crate::inspect::diagnose(
-            replica,
-            self.options.source_dsn.as_deref(),
-            self.options.channel.as_deref(),
-        )
-        .map_err(|e| {
+        // The failing transaction is not read again: an unchanged stop is the same one.
+        let mut again = crate::inspect::refresh(d, replica, specs.get(1)).map_err(|e| {
             Coded(
                 exit::REFUSED,
                 format!(
