@@ -350,6 +350,21 @@ impl Flavor {
         }
     }
 
+    /// Where each applier worker's last committed transaction ended in the source's binlog
+    /// (file, position), for a channel bound as the one parameter. MySQL's multi-threaded
+    /// applier reports only a checkpoint as Exec_Source_Log_Pos, which can lag the failing
+    /// transaction by hundreds of transactions; a worker's position is a transaction boundary
+    /// closer to it. MariaDB's parallel applier commits in order and stops at the failing
+    /// transaction itself: nothing to ask.
+    pub fn worker_positions_query(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Mysql => Some(
+                "SELECT Master_log_name, Master_log_pos FROM mysql.slave_worker_info WHERE Channel_name = ?",
+            ),
+            Kind::Mariadb => None,
+        }
+    }
+
     /// One row: read_only and super_read_only as 0/1 (MariaDB has no super_read_only).
     pub fn read_only_query(&self) -> &'static str {
         match self.kind {

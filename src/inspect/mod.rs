@@ -268,6 +268,7 @@ fn conflict_kind(err: &ErrorInfo, parsed: &ParsedError) -> Result<ConflictKind> 
 
 /// Where the failing transaction is in the source's binlog: from where the applier stopped.
 fn transaction_request(
+    replica: &mut Server,
     ch: &ChannelStatus,
     parsed: &ParsedError,
     gtid: Option<Gtid>,
@@ -277,15 +278,43 @@ fn transaction_request(
         missing.push("the replica reports no executed source coordinates".into());
         return None;
     };
-    // Exec_Source_Log_Pos is in Relay_Source_Log_File: the failing transaction starts there
-    // (or a little later on a multi-threaded applier).
+    // MariaDB 11.8 reports end_log_pos 0 (binlog_legacy_event_pos=OFF): no position.
+    let failed_end_log_pos = parsed.end_log_pos.filter(|p| *p > 0);
+    // Exec_Source_Log_Pos is in Relay_Source_Log_File: the failing transaction starts there,
+    // or, on a multi-threaded applier, after it and after every transaction a worker
+    // committed before the failed event.
+    let start_pos = match failed_end_log_pos {
+        Some(failed) => {
+            closest_worker_boundary(replica, &ch.name, &file, failed).map_or(pos, |w| w.max(pos))
+        }
+        None => pos,
+    };
     Some(FetchRequest {
         file,
-        start_pos: pos,
-        // MariaDB 11.8 reports end_log_pos 0 (binlog_legacy_event_pos=OFF): no position.
-        failed_end_log_pos: parsed.end_log_pos.filter(|p| *p > 0),
+        start_pos,
+        failed_end_log_pos,
         gtid,
     })
+}
+
+/// The last transaction boundary before the failed event that an applier worker reports:
+/// a transaction a worker committed ended before the failing one began (transactions do
+/// not overlap, and the failing one did not commit). None when the server keeps no such
+/// positions or they cannot be read (no SELECT on mysql.slave_worker_info).
+fn closest_worker_boundary(
+    replica: &mut Server,
+    channel: &str,
+    file: &str,
+    failed_end_log_pos: u64,
+) -> Option<u64> {
+    let sql = replica.flavor.worker_positions_query()?;
+    let rows: Vec<(Option<String>, Option<u64>)> = replica.conn.exec(sql, (channel,)).ok()?;
+    rows.into_iter()
+        .filter_map(|(name, pos)| match (name?, pos?) {
+            (name, pos) if name == file && pos < failed_end_log_pos => Some(pos),
+            _ => None,
+        })
+        .max()
 }
 
 /// Reads the failing transaction from the source's binlog, handing its rows events to
@@ -571,7 +600,7 @@ pub fn diagnose_channel(
         .or_else(|| parsed.gtid.clone())
         .and_then(|g| Gtid::parse(&g));
     let req = match source.is_some() {
-        true => transaction_request(ch, &parsed, worker_gtid.clone(), &mut missing),
+        true => transaction_request(replica, ch, &parsed, worker_gtid.clone(), &mut missing),
         false => None,
     };
     // The error names the table; the binlog's own table map decides when the name is
