@@ -169,7 +169,7 @@ fn run_case(flavor: Flavor, rows: u64) -> Case {
 
 fn main() {
     let rows: Vec<u64> = std::env::var("REPLMEND_BENCH_ROWS")
-        .unwrap_or_else(|_| "200000".into())
+        .unwrap_or_else(|_| "200000,2000000".into())
         .split(',')
         .map(|r| r.trim().parse().expect("REPLMEND_BENCH_ROWS: numbers"))
         .collect();
