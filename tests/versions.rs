@@ -82,13 +82,18 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8
         (Topology::SourceReplicaGtid, "consecutive-20-conflicts-1062"),
         (Topology::DualMaster, "autoinc-dual-master-1062"),
         (Topology::DualMaster, "gipk-dual-master-1062"),
+        (Topology::MultiSource, "multi-source-1062"),
     ]);
     for (build, (topology, recipe)) in BUILDS
         .iter()
         .flat_map(|b| recipes.iter().map(move |r| (*b, *r)))
     {
         let sb = incident_on(build, topology, recipe);
-        let n2 = sb.node("n2");
+        // The node that stops: the multi-source replica is n3.
+        let n2 = sb.node(match topology {
+            Topology::MultiSource => "n3",
+            _ => "n2",
+        });
         let journal = std::env::temp_dir()
             .join(format!(
                 "replmend-118-{}-{recipe}.jsonl",
