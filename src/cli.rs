@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::conn::SslMode;
+use crate::diagnosis::TableRef;
 use crate::planner::{RemedyId, Winner};
 
 fn parse_ssl_mode(s: &str) -> Result<SslMode, String> {
@@ -99,6 +100,121 @@ pub enum Command {
     /// Connects to each journaled node with the credentials given (-u, MYSQL_PWD, option file);
     /// a row already equal to its journaled image is left alone, so running it twice is safe.
     Restore(RestoreArgs),
+
+    /// Compare whole tables between a replica and its source (or the two nodes of a
+    /// dual-master pair): chunked strong checksums on both servers at once, differing chunks
+    /// narrowed down to the exact rows missing, extra or different on the replica.
+    ///
+    /// A row counts as drift only if it still differs after the replica has caught up with
+    /// what the source had committed (rechecked a bounded number of times). Reads only.
+    /// Exit code 0 when identical, 11 when drift is found.
+    ///
+    /// Examples:
+    ///   replmend verify --replica mysql://root@db2:3306
+    ///   replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json
+    Verify(VerifyArgs),
+
+    /// Make the replica's rows equal to its source's (or, in a dual-master pair, the loser's to
+    /// the winner's): verify, plan the exact SQL per row, confirm, then apply with every row
+    /// journaled first (`restore` undoes it) and the binary log off.
+    ///
+    /// Examples:
+    ///   replmend resync --replica mysql://root@db2 --tables shop.orders --dry-run
+    ///   replmend resync --replica mysql://root@db2 --from drift.json --yes
+    Resync(ResyncArgs),
+}
+
+fn parse_table(s: &str) -> Result<TableRef, String> {
+    match s.split_once('.') {
+        Some((db, t)) if !db.is_empty() && !t.is_empty() => Ok(TableRef {
+            schema: db.trim_matches('`').to_string(),
+            name: t.trim_matches('`').to_string(),
+        }),
+        _ => Err(format!("{s:?} is not DATABASE.TABLE")),
+    }
+}
+
+/// Which tables verify compares and how it walks them.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub replica: ReplicaConn,
+
+    /// The node to compare with, as a DSN. Default: the replica's source (the address in its
+    /// status, with the replica's credentials).
+    #[arg(
+        long,
+        value_name = "DSN",
+        env = "REPLMEND_SOURCE",
+        hide_env_values = true
+    )]
+    pub source: Option<String>,
+
+    /// Only these databases (comma-separated). Default: all but the system schemas.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub databases: Vec<String>,
+
+    /// Only these tables (comma-separated DB.TABLE).
+    #[arg(long, value_delimiter = ',', value_name = "DB.TABLE,…", value_parser = parse_table)]
+    pub tables: Vec<TableRef>,
+
+    /// Leave these tables out (comma-separated DB.TABLE).
+    #[arg(long, value_delimiter = ',', value_name = "DB.TABLE,…", value_parser = parse_table)]
+    pub ignore_tables: Vec<TableRef>,
+
+    /// Tables compared at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+
+    /// Rows per chunk.
+    #[arg(long, default_value_t = 5000, value_name = "ROWS")]
+    pub chunk_size: usize,
+
+    /// Adapt the chunk size so one chunk takes about this long.
+    #[arg(long, value_name = "SECONDS")]
+    pub chunk_time: Option<f64>,
+
+    /// Pause while the replica is more than this many seconds behind.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_lag: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResyncArgs {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    /// Resync the drift of a `verify --format json` report instead of verifying again (each
+    /// row is still read again and checked just before it is written).
+    #[arg(long, value_name = "VERIFY.json")]
+    pub from: Option<PathBuf>,
+
+    /// Whose rows win: `source` (the replica is made equal to it), `replica` (dual-master: the
+    /// source is made equal to the replica), or `newest:COLUMN` (dual-master: per row, the
+    /// version with the larger COLUMN; a row on one node only is copied to the other).
+    #[arg(
+        long,
+        default_value = "source",
+        value_name = "source|replica|newest:COLUMN",
+        value_parser = clap::builder::ValueParser::new(parse_winner)
+    )]
+    pub winner: Winner,
+
+    /// Show the plan (the exact SQL per node) and change nothing.
+    #[arg(long, alias = "print")]
+    pub dry_run: bool,
+
+    /// Apply without asking (scripts).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Turn read_only / super_read_only off on the written node just for replmend's writes.
+    #[arg(long)]
+    pub lift_read_only: bool,
+
+    /// The journal file (default: ~/.local/state/replmend/journal-<time>.jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
 }
 
 /// How a remedy is chosen.

@@ -22,6 +22,8 @@ pub const BAD_INPUT: u8 = 8;
 pub const UNSUPPORTED_INCIDENT: u8 = 9;
 /// replmend refused to act (safety check, missing confirmation, lock held); nothing changed.
 pub const REFUSED: u8 = 10;
+/// verify: the nodes hold different rows (resync: rows were left different).
+pub const DRIFT: u8 = 11;
 
 /// An error that carries its exit code, for conditions judged at the top (e.g. "refused").
 #[derive(Debug, thiserror::Error)]

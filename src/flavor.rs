@@ -233,6 +233,16 @@ impl Flavor {
 
     /// The statement reporting the server's current binlog file and position. MySQL 8.2
     /// added SHOW BINARY LOG STATUS and 8.4 removed SHOW MASTER STATUS.
+    /// Waits until the channel (4th parameter) has applied its source's binlog up to (file,
+    /// pos), at most a timeout in seconds: -1 on timeout, NULL when the channel is not running.
+    pub fn source_pos_wait(&self) -> &'static str {
+        if self.kind == Kind::Mysql && self.at_least(8, 0, 26) {
+            "SELECT SOURCE_POS_WAIT(?, ?, ?, ?)"
+        } else {
+            "SELECT MASTER_POS_WAIT(?, ?, ?, ?)"
+        }
+    }
+
     pub fn show_binlog_status(&self) -> &'static str {
         if self.kind == Kind::Mysql && self.at_least(8, 2, 0) {
             "SHOW BINARY LOG STATUS"

@@ -21,3 +21,4 @@ pub mod schema;
 pub mod sql;
 pub mod status;
 pub mod value;
+pub mod verify;

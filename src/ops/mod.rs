@@ -5,7 +5,9 @@ pub mod diagnose;
 pub mod plan;
 pub mod repair;
 pub mod restore;
+pub mod resync;
 pub mod status;
+pub mod verify;
 pub mod wizard;
 
 use std::io::Write;
@@ -31,6 +33,8 @@ pub fn main(cli: &Cli) -> u8 {
         Command::Plan(args) => plan::run(args, cli.format),
         Command::Repair(args) => repair::run(args, cli.format),
         Command::Playbooks(args) => plan::run_playbooks(args, cli.format),
+        Command::Verify(args) => verify::run(args, cli.format),
+        Command::Resync(args) => resync::run(args, cli.format),
     };
     match result {
         Ok(outcome) => {

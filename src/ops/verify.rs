@@ -1,0 +1,214 @@
+//! `replmend verify`: arguments to options, the report rendered, drift to exit code 11.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::Outcome;
+use crate::cli::{Format, VerifyArgs};
+use crate::exit;
+use crate::verify::model::{KeyOut, Report, TableDrift};
+use crate::verify::{self, Options, Pair};
+
+pub fn options(args: &VerifyArgs) -> Result<Options> {
+    let seconds = |s: Option<f64>, what: &str| -> Result<Option<Duration>> {
+        match s {
+            None => Ok(None),
+            Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
+            Some(v) => Err(exit::Coded(
+                exit::BAD_INPUT,
+                format!("--{what} {v}: give a number of seconds above 0"),
+            )
+            .into()),
+        }
+    };
+    if args.chunk_size == 0 || args.threads == 0 {
+        return Err(exit::Coded(
+            exit::BAD_INPUT,
+            "--chunk-size and --threads must be at least 1".into(),
+        )
+        .into());
+    }
+    Ok(Options {
+        databases: args.databases.clone(),
+        tables: args.tables.clone(),
+        ignore_tables: args.ignore_tables.clone(),
+        threads: args.threads,
+        chunk_size: args.chunk_size,
+        chunk_time: seconds(args.chunk_time, "chunk-time")?,
+        max_lag: seconds(args.max_lag, "max-lag")?,
+        progress: std::io::stderr().is_terminal(),
+        ..Options::default()
+    })
+}
+
+pub fn pair(args: &VerifyArgs) -> Result<Pair> {
+    let spec = super::connect::replica_spec(&args.replica)?;
+    Pair::of_replica(&spec, args.source.as_deref())
+}
+
+pub fn run(args: &VerifyArgs, format: Format) -> Result<Outcome> {
+    let pair = pair(args)?;
+    let opts = options(args)?;
+    let report = verify::run(&pair, &opts)?;
+    Ok(Outcome {
+        output: super::render(format, &report, text),
+        code: code(&report),
+    })
+}
+
+pub fn code(report: &Report) -> u8 {
+    match (report.drifted(), report.summary.failed > 0) {
+        (true, _) => exit::DRIFT,
+        (false, true) => exit::FAILURE,
+        (false, false) => exit::OK,
+    }
+}
+
+fn key_text(k: &KeyOut) -> String {
+    k.iter()
+        .map(|p| {
+            let v = match &p.value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{}={v}", p.column)
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// At most this many keys of each kind are listed per table in text (JSON has them all).
+const LISTED: usize = 10;
+
+fn list(out: &mut String, what: &str, keys: Vec<String>) {
+    if keys.is_empty() {
+        return;
+    }
+    let more = keys.len().saturating_sub(LISTED);
+    let shown: Vec<String> = keys.into_iter().take(LISTED).collect();
+    let _ = write!(out, "  {what}: {}", shown.join("; "));
+    if more > 0 {
+        let _ = write!(out, "; … {more} more (--format json lists all)");
+    }
+    out.push('\n');
+}
+
+fn table_lines(out: &mut String, t: &TableDrift) {
+    if let Some(e) = &t.error {
+        let _ = writeln!(out, "{}: not compared: {e}", t.table);
+        return;
+    }
+    if t.identical() {
+        return;
+    }
+    let _ = writeln!(out, "{}:", t.table);
+    list(
+        out,
+        "missing on the replica",
+        t.missing_keys.iter().map(key_text).collect(),
+    );
+    list(
+        out,
+        "extra on the replica",
+        t.extra_keys.iter().map(key_text).collect(),
+    );
+    list(
+        out,
+        "different",
+        t.different_rows
+            .iter()
+            .map(|d| format!("{} ({})", key_text(&d.key), d.columns.join(", ")))
+            .collect(),
+    );
+    list(
+        out,
+        "rows (no usable key; compared as a multiset)",
+        t.multiset_rows
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} copies on the source, {} on the replica{}",
+                    m.source_count,
+                    m.replica_count,
+                    m.row
+                        .as_ref()
+                        .map(|r| format!(": {}", row_text(r)))
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
+    );
+}
+
+fn row_text(r: &crate::diagnosis::Row) -> String {
+    r.columns
+        .iter()
+        .zip(&r.values)
+        .map(|(c, v)| format!("{c}={}", v.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn text(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "verify {} (source) against {} (replica){}: {} table(s), {} rows in {:.1} s",
+        r.source,
+        r.replica,
+        if r.dual_master { ", dual-master" } else { "" },
+        r.summary.tables,
+        r.summary.rows,
+        r.elapsed_ms as f64 / 1000.0
+    );
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<40} {:>10} {:>7} {:>8} {:>6} {:>9}  result",
+        "table", "rows", "chunks", "missing", "extra", "different"
+    );
+    for t in &r.tables {
+        let result = match (&t.error, t.identical()) {
+            (Some(_), _) => console::style("not compared").yellow().to_string(),
+            (None, true) => console::style("identical").green().to_string(),
+            (None, false) => console::style("DRIFT").red().bold().to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10} {:>7} {:>8} {:>6} {:>9}  {result}",
+            t.table.to_string(),
+            t.rows,
+            t.chunks,
+            t.missing,
+            t.extra,
+            t.different
+        );
+    }
+    out.push('\n');
+    for t in &r.tables {
+        table_lines(&mut out, t);
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "{} identical, {} drifted ({} missing, {} extra, {} different row(s)){}",
+        s.identical,
+        s.drifted,
+        s.missing,
+        s.extra,
+        s.different,
+        match s.failed {
+            0 => String::new(),
+            n => format!(", {n} not compared"),
+        }
+    );
+    if s.drifted > 0 {
+        out.push_str("fix with: replmend resync (same options; --dry-run shows the SQL first)\n");
+    }
+    out
+}

@@ -1,0 +1,204 @@
+//! What verify found, as reported (text and `replmend.verify/1` JSON) and as resync reads it
+//! back (`--from`). Pure data.
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnosis::TableRef;
+use crate::value::Cell;
+
+pub const VERIFY_SCHEMA: &str = "replmend.verify/1";
+
+/// A row's key: column names with values, in key order.
+pub type Key = Vec<(String, Cell)>;
+
+/// One key column as reported: its name and value as every report shows values (a string,
+/// `{"hex": …}` for bytes, null). Read back with the table's definition (`key_in`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyPart {
+    pub column: String,
+    pub value: serde_json::Value,
+}
+
+pub type KeyOut = Vec<KeyPart>;
+
+pub fn key_out(key: &Key) -> KeyOut {
+    key.iter()
+        .map(|(c, v)| KeyPart {
+            column: c.clone(),
+            value: serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+        })
+        .collect()
+}
+
+/// A reported key back as values of the table's columns; None when it names a column the
+/// table lacks or a value it cannot hold.
+pub fn key_in(key: &KeyOut, schema: &crate::schema::TableSchema) -> Option<Key> {
+    key.iter()
+        .map(|p| {
+            let col = schema.column(&p.column)?;
+            Some((p.column.clone(), cell_in(&p.value, col)?))
+        })
+        .collect()
+}
+
+fn cell_in(v: &serde_json::Value, col: &crate::schema::ColumnDef) -> Option<Cell> {
+    use serde_json::Value;
+    match v {
+        Value::Null => Some(Cell::Null),
+        Value::Object(m) => {
+            let h = m.get("hex")?.as_str()?;
+            let bytes = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            Some(Cell::Bytes(bytes))
+        }
+        Value::String(s) => Some(match col.data_type.as_str() {
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal"
+            | "float" | "double" | "real" | "year" => Cell::Number(s.clone()),
+            "date" | "datetime" | "timestamp" | "time" => Cell::Temporal(s.clone()),
+            "json" => Cell::Json(s.clone()),
+            _ => Cell::Text(s.clone()),
+        }),
+        Value::Number(n) => Some(Cell::Number(n.to_string())),
+        Value::Bool(_) | Value::Array(_) => None,
+    }
+}
+
+/// A row whose versions differ, and in which columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Different {
+    pub key: KeyOut,
+    pub columns: Vec<String>,
+}
+
+/// A row of a table without a usable key, by its hash and how many copies each node holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultisetRow {
+    pub hash: String,
+    pub source_count: u64,
+    pub replica_count: u64,
+    /// The row's values, when they could be read (reports only; not read back).
+    #[serde(default, skip_deserializing)]
+    pub row: Option<crate::diagnosis::Row>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDrift {
+    pub table: TableRef,
+    /// The key chunks follow (None: no usable key; compared as a multiset of rows).
+    pub key: Option<Vec<String>>,
+    /// Rows on the source (the reference side).
+    pub rows: u64,
+    pub chunks: u64,
+    /// Rows that differed when first read and matched once the replica had caught up (in
+    /// flight, not drift).
+    pub converged: usize,
+    pub missing: usize,
+    pub extra: usize,
+    pub different: usize,
+    /// Keys on the source, not on the replica.
+    pub missing_keys: Vec<KeyOut>,
+    /// Keys on the replica, not on the source.
+    pub extra_keys: Vec<KeyOut>,
+    pub different_rows: Vec<Different>,
+    /// Tables without a usable key: the rows whose counts differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multiset_rows: Vec<MultisetRow>,
+    /// Why the table could not be compared (then nothing else is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TableDrift {
+    pub fn new(table: TableRef, key: Option<Vec<String>>) -> TableDrift {
+        TableDrift {
+            table,
+            key,
+            rows: 0,
+            chunks: 0,
+            converged: 0,
+            missing: 0,
+            extra: 0,
+            different: 0,
+            missing_keys: Vec::new(),
+            extra_keys: Vec::new(),
+            different_rows: Vec::new(),
+            multiset_rows: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub fn identical(&self) -> bool {
+        self.error.is_none() && self.missing + self.extra + self.different == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub tables: usize,
+    pub identical: usize,
+    pub drifted: usize,
+    pub failed: usize,
+    pub rows: u64,
+    pub missing: usize,
+    pub extra: usize,
+    pub different: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    /// The reference node (the replica's source, or the other node of a dual-master pair).
+    pub source: String,
+    pub replica: String,
+    pub dual_master: bool,
+    /// What limits the result (e.g. the replica is not applying: lag counts as drift).
+    pub warnings: Vec<String>,
+    pub tables: Vec<TableDrift>,
+    pub summary: Summary,
+    pub elapsed_ms: u64,
+}
+
+impl Report {
+    pub fn new(source: String, replica: String, dual_master: bool) -> Report {
+        Report {
+            schema: VERIFY_SCHEMA.into(),
+            source,
+            replica,
+            dual_master,
+            warnings: Vec::new(),
+            tables: Vec::new(),
+            summary: Summary {
+                tables: 0,
+                identical: 0,
+                drifted: 0,
+                failed: 0,
+                rows: 0,
+                missing: 0,
+                extra: 0,
+                different: 0,
+            },
+            elapsed_ms: 0,
+        }
+    }
+
+    pub fn add(&mut self, t: TableDrift) {
+        let s = &mut self.summary;
+        s.tables += 1;
+        match (t.error.is_some(), t.identical()) {
+            (true, _) => s.failed += 1,
+            (false, true) => s.identical += 1,
+            (false, false) => s.drifted += 1,
+        }
+        s.rows += t.rows;
+        s.missing += t.missing;
+        s.extra += t.extra;
+        s.different += t.different;
+        self.tables.push(t);
+    }
+
+    pub fn drifted(&self) -> bool {
+        self.summary.drifted > 0
+    }
+}
