@@ -1,10 +1,328 @@
-//! `replmend resync`.
+//! `replmend resync`: verify (or read a verify report), read every drifted row on both nodes,
+//! plan the exact SQL per row on the losing node, confirm, then apply through the repair
+//! applier: preflight, the repair lock, every row journaled before it changes, a row changed
+//! since it was read left alone. Afterwards the rows are compared again.
 
-use anyhow::Result;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use mysql::prelude::Queryable;
+use serde::Serialize;
 
 use super::Outcome;
 use crate::cli::{Format, ResyncArgs};
+use crate::conn::Server;
+use crate::diagnosis::ReadOnly;
+use crate::exit::{self, Coded};
+use crate::journal::{self, Journal};
+use crate::planner::Plan;
+use crate::planner::plan::NodeRole;
+use crate::planner::resync::{self, Node, RowPair, TableRows};
+use crate::repair::apply::{Applier, ApplyReport, Nodes, StepResult};
+use crate::repair::lock::RepairLock;
+use crate::verify::model::{self, Report, VERIFY_SCHEMA};
+use crate::verify::{self, Pair};
 
-pub fn run(_args: &ResyncArgs, _format: Format) -> Result<Outcome> {
-    anyhow::bail!("resync is not built yet")
+#[derive(Serialize)]
+struct ResyncReport<'a> {
+    schema: &'static str,
+    source: &'a str,
+    replica: &'a str,
+    /// The drift resync started from.
+    verify: &'a model::Summary,
+    /// Tables resync does not touch, and why.
+    refused: Vec<String>,
+    plan: &'a Plan,
+    dry_run: bool,
+    applied: Option<&'a ApplyReport>,
+    /// Keys still different after the resync (left alone, or changed meanwhile).
+    remaining: usize,
+}
+
+fn load_report(path: &std::path::Path) -> Result<Report> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the verify report {}", path.display()))?;
+    let report: Report = serde_json::from_str(&text).map_err(|e| {
+        Coded(
+            exit::BAD_INPUT,
+            format!(
+                "{} is not a `replmend verify --format json` report ({e})",
+                path.display()
+            ),
+        )
+    })?;
+    if report.schema != VERIFY_SCHEMA {
+        return Err(Coded(
+            exit::BAD_INPUT,
+            format!(
+                "{} has schema {:?}, not {VERIFY_SCHEMA}",
+                path.display(),
+                report.schema
+            ),
+        )
+        .into());
+    }
+    Ok(report)
+}
+
+fn node(server: &mut Server, role: NodeRole) -> Result<Node> {
+    let (ro, sro): (i64, i64) = server
+        .conn
+        .query_first(server.flavor.read_only_query())?
+        .unwrap_or((0, 0));
+    Ok(Node {
+        role,
+        endpoint: server.spec.endpoint(),
+        flavor: server.flavor,
+        read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+    })
+}
+
+/// Every drifted key of a table, as values of its columns.
+fn drifted_keys(
+    t: &model::TableDrift,
+    schema: &crate::schema::TableSchema,
+) -> Result<Vec<model::Key>> {
+    let all = t
+        .missing_keys
+        .iter()
+        .chain(&t.extra_keys)
+        .chain(t.different_rows.iter().map(|d| &d.key));
+    all.map(|k| {
+        model::key_in(k, schema).ok_or_else(|| {
+            Coded(
+                exit::BAD_INPUT,
+                format!(
+                    "the report names a key of {} this table cannot hold",
+                    t.table
+                ),
+            )
+            .into()
+        })
+    })
+    .collect()
+}
+
+/// Both nodes' current versions of each drifted row of the keyed tables; the tables resync
+/// refuses, named.
+fn read_rows(
+    report: &Report,
+    source: &mut Server,
+    replica: &mut Server,
+) -> Result<(Vec<TableRows>, Vec<String>)> {
+    let mut tables = Vec::new();
+    let mut refused = Vec::new();
+    for t in report.tables.iter().filter(|t| !t.identical()) {
+        if let Some(e) = &t.error {
+            refused.push(format!("{}: not compared ({e})", t.table));
+            continue;
+        }
+        if t.key.is_none() {
+            refused.push(format!(
+                "{}: no primary key or NOT NULL unique key, so its rows cannot be addressed one by one; resync leaves it alone (verify lists the differing rows)",
+                t.table
+            ));
+            continue;
+        }
+        let ss = crate::schema::load(&mut source.conn, &source.spec.endpoint(), &t.table)?;
+        let rs = crate::schema::load(&mut replica.conn, &replica.spec.endpoint(), &t.table)?;
+        let keys = drifted_keys(t, &ss)?;
+        let on_source = crate::inspect::fetch_rows(source, &ss, &keys)?;
+        let on_replica = crate::inspect::fetch_rows(replica, &rs, &keys)?;
+        let rows = keys
+            .into_iter()
+            .zip(on_source.into_iter().zip(on_replica))
+            .map(|(key, (source, replica))| RowPair {
+                key,
+                source,
+                replica,
+            })
+            .collect();
+        tables.push(TableRows {
+            table: t.table.clone(),
+            rows,
+            charsets: rs.converted_charsets(),
+            generated: rs.generated_columns(),
+        });
+    }
+    Ok((tables, refused))
+}
+
+fn print_step(r: &StepResult) {
+    eprintln!(
+        "  step {:>2} [{}] {} — {}",
+        r.step, r.endpoint, r.description, r.detail
+    );
+}
+
+fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        out.push_str(&crate::planner::render::step_text(i, s));
+    }
+    out
+}
+
+/// Keys that still differ between the nodes once the plan ran.
+fn remaining(tables: &[TableRows], source: &mut Server, replica: &mut Server) -> Result<usize> {
+    let mut n = 0;
+    for t in tables {
+        let ss = crate::schema::load(&mut source.conn, &source.spec.endpoint(), &t.table)?;
+        let rs = crate::schema::load(&mut replica.conn, &replica.spec.endpoint(), &t.table)?;
+        let keys: Vec<model::Key> = t.rows.iter().map(|r| r.key.clone()).collect();
+        let a = crate::inspect::fetch_rows(source, &ss, &keys)?;
+        let b = crate::inspect::fetch_rows(replica, &rs, &keys)?;
+        n += a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    }
+    Ok(n)
+}
+
+fn confirm(plan: &Plan, rows: usize) -> Result<bool> {
+    let theme = dialoguer::theme::ColorfulTheme::default();
+    Ok(dialoguer::Confirm::with_theme(&theme)
+        .with_prompt(format!(
+            "Apply these {} step(s), changing {rows} row(s) (each journaled first)?",
+            plan.steps.len()
+        ))
+        .default(false)
+        .interact()?)
+}
+
+pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
+    let interactive = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
+    if !args.yes && !args.dry_run && !interactive {
+        return Err(Coded(
+            exit::REFUSED,
+            "no terminal to confirm on: pass --yes to apply, or --dry-run to see the plan; nothing was changed".into(),
+        )
+        .into());
+    }
+    let pair: Pair = super::verify::pair(&args.verify)?;
+    let report = match &args.from {
+        Some(path) => load_report(path)?,
+        None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
+    };
+    let mut source = Server::connect(&pair.source)?;
+    let mut replica = Server::connect(&pair.replica)?;
+    let (tables, refused) = read_rows(&report, &mut source, &mut replica)?;
+    let plan = resync::plan(
+        &tables,
+        &node(&mut source, NodeRole::Source)?,
+        &node(&mut replica, NodeRole::Replica)?,
+        &args.winner,
+        pair.dual_master(),
+        args.lift_read_only,
+    )
+    .map_err(|e| Coded(exit::BAD_INPUT, e.to_string()))?;
+    let rows: usize = plan.steps.iter().map(|s| s.rows.len()).sum();
+    let mut applied = None;
+    if !args.dry_run && !plan.steps.is_empty() {
+        if interactive {
+            eprint!("{}", plan_text(&plan));
+            if !confirm(&plan, rows)? {
+                return Err(
+                    Coded(exit::REFUSED, "not confirmed; nothing was changed".into()).into(),
+                );
+            }
+        }
+        applied = Some(apply(args, &pair, &plan)?);
+    }
+    let left = match applied.is_some() {
+        true => remaining(&tables, &mut source, &mut replica)?,
+        false => tables.iter().map(|t| t.rows.len()).sum(),
+    };
+    let out = ResyncReport {
+        schema: "replmend.resync/1",
+        source: &report.source,
+        replica: &report.replica,
+        verify: &report.summary,
+        refused,
+        plan: &plan,
+        dry_run: args.dry_run,
+        applied: applied.as_ref(),
+        remaining: left,
+    };
+    let code = match (args.dry_run, left == 0 && out.refused.is_empty()) {
+        (true, _) => exit::OK,
+        (false, true) => exit::OK,
+        (false, false) => exit::DRIFT,
+    };
+    Ok(Outcome {
+        output: super::render(format, &out, text),
+        code,
+    })
+}
+
+fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
+    let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
+    let mut journal = Journal::new(&journal_path)?;
+    for note in crate::repair::session::recover_read_only(&mut journal, &pair.replica)? {
+        eprintln!("replmend: {note}");
+    }
+    let specs = vec![pair.replica.clone(), pair.source.clone()];
+    let _lock = RepairLock::acquire(&[&pair.replica, &pair.source])?;
+    let mut nodes = Nodes::new(specs);
+    crate::repair::preflight::check(plan, &mut nodes, &[])?;
+    let fingerprint = crate::diagnosis::compare::fingerprint(&[
+        "resync",
+        &pair.source.endpoint(),
+        &pair.replica.endpoint(),
+        &std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default(),
+    ]);
+    let mut printer = print_step;
+    let mut applier = Applier {
+        nodes: &mut nodes,
+        journal: &mut journal,
+        fingerprint,
+        timeout: Duration::from_secs(60),
+        on_step: &mut printer,
+    };
+    Ok(applier.apply(plan)?)
+}
+
+fn text(r: &ResyncReport<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "resync {} (source) and {} (replica): {} drifted table(s), {} missing, {} extra, {} different row(s)",
+        r.source, r.replica, r.verify.drifted, r.verify.missing, r.verify.extra, r.verify.different
+    );
+    for why in &r.refused {
+        let _ = writeln!(out, "left alone: {why}");
+    }
+    if r.plan.steps.is_empty() {
+        out.push_str("nothing to change: the rows already agree\n");
+        return out;
+    }
+    if r.dry_run || r.applied.is_none() {
+        out.push_str(&plan_text(r.plan));
+    }
+    match (r.dry_run, r.applied) {
+        (true, _) => out.push_str("Dry run: nothing was changed.\n"),
+        (false, Some(a)) => {
+            let _ = writeln!(
+                out,
+                "{} row(s) journaled in {} before they changed",
+                a.journaled_rows, a.journal
+            );
+            for k in &a.left_alone {
+                let _ = writeln!(out, "left alone (changed since it was read): {k}");
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                match r.remaining {
+                    0 => "the rows now agree on both nodes".to_string(),
+                    n => format!("{n} row(s) still differ (run verify again)"),
+                }
+            );
+        }
+        (false, None) => {}
+    }
+    out
 }

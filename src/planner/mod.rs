@@ -3,6 +3,7 @@
 pub mod plan;
 pub mod playbook;
 pub mod render;
+pub mod resync;
 
 pub use plan::{Plan, PlanSet, Policy, Step, Winner, plan};
 pub use playbook::RemedyId;

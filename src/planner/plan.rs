@@ -1024,7 +1024,10 @@ fn single_steps(d: &Diagnosis, spec: &RemedySpec) -> Result<Vec<Step>, String> {
                     "rekey needs a dual-master pair (both records stay on both nodes)".into(),
                 );
             }
-            StepTemplate::LiftReadOnly | StepTemplate::RestoreReadOnly => {}
+            // Planned by replmend itself, never by a playbook.
+            StepTemplate::LiftReadOnly
+            | StepTemplate::RestoreReadOnly
+            | StepTemplate::ResyncRows => {}
         }
     }
     Ok(steps)
@@ -1086,7 +1089,10 @@ fn dual_steps(
                 steps.push(verify(&here, &rev.replica.endpoint));
                 steps.push(verify(&there, &d.replica.endpoint));
             }
-            StepTemplate::LiftReadOnly | StepTemplate::RestoreReadOnly => {}
+            // Planned by replmend itself, never by a playbook.
+            StepTemplate::LiftReadOnly
+            | StepTemplate::RestoreReadOnly
+            | StepTemplate::ResyncRows => {}
         }
     }
     Ok(steps)

@@ -49,6 +49,9 @@ pub enum RemedyId {
     /// Two different records on one AUTO_INCREMENT / generated key: both are kept, the loser's
     /// under a fresh key.
     Rekey,
+    /// Not a playbook remedy: `replmend resync`'s plan (rows made equal to the winner's).
+    #[value(skip)]
+    Resync,
 }
 
 impl std::fmt::Display for RemedyId {
@@ -59,6 +62,7 @@ impl std::fmt::Display for RemedyId {
             RemedyId::Overwrite => "overwrite",
             RemedyId::Keep => "keep",
             RemedyId::Rekey => "rekey",
+            RemedyId::Resync => "resync",
         })
     }
 }
@@ -104,6 +108,9 @@ pub enum StepTemplate {
     LiftReadOnly,
     /// ...and back on right after the last.
     RestoreReadOnly,
+    /// resync: rows deleted and inserted so the node holds the winner's versions, binary log
+    /// off; a row that changed since it was read is left alone (and reported), not refused.
+    ResyncRows,
 }
 
 impl StepTemplate {
@@ -114,6 +121,7 @@ impl StepTemplate {
             StepTemplate::DeleteConflictingRows
                 | StepTemplate::InsertMissingRows
                 | StepTemplate::ReinsertUnderFreshKey
+                | StepTemplate::ResyncRows
         )
     }
 }

@@ -123,6 +123,9 @@ pub struct ApplyReport {
     pub resumed: BTreeMap<String, Resumed>,
     /// The repaired rows are identical on both nodes.
     pub rows_agree: Option<bool>,
+    /// resync: rows that changed since they were read and were left alone ("table key").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<String>,
 }
 
 /// Connections by endpoint, opened on first use with the replica's credentials (or the
@@ -233,6 +236,8 @@ pub struct Applier<'a> {
 struct RowTally {
     written: usize,
     already: usize,
+    /// resync: rows that changed since they were read, left as they are (table and key).
+    left_alone: Vec<String>,
 }
 
 impl Applier<'_> {
@@ -446,14 +451,23 @@ impl Applier<'_> {
             }
             StepTemplate::DeleteConflictingRows
             | StepTemplate::InsertMissingRows
-            | StepTemplate::ReinsertUnderFreshKey => {
+            | StepTemplate::ReinsertUnderFreshKey
+            | StepTemplate::ResyncRows => {
                 let t = self.row_step(n, step)?;
                 report.journaled_rows += t.written;
+                report.left_alone.extend(t.left_alone.iter().cloned());
                 let what = match step.action {
                     StepTemplate::DeleteConflictingRows => "journaled and deleted",
+                    StepTemplate::ResyncRows => "journaled and written",
                     _ => "journaled and inserted",
                 };
-                let detail = format!("{} row(s) {what}, {} already done", t.written, t.already);
+                let mut detail = format!("{} row(s) {what}, {} already done", t.written, t.already);
+                if !t.left_alone.is_empty() {
+                    detail.push_str(&format!(
+                        ", {} left alone (changed since they were read)",
+                        t.left_alone.len()
+                    ));
+                }
                 let outcome = if t.written == 0 && t.already > 0 {
                     StepOutcome::AlreadyDone
                 } else {
@@ -487,6 +501,7 @@ impl Applier<'_> {
             intents: Vec::new(),
             journaled: false,
             committing: false,
+            left_alone: Vec::new(),
         };
         let result = rows.run(&mut server.conn, self);
         match result {
@@ -498,7 +513,15 @@ impl Applier<'_> {
                     .collect();
                 self.journal.append(&outcomes)?;
                 tally.written = rows.intents.len();
-                tally.already = rows.skip.iter().filter(|s| **s).count();
+                tally.already = rows.skip.iter().filter(|s| **s).count() - rows.left_alone.len();
+                tally.left_alone = rows
+                    .left_alone
+                    .iter()
+                    .map(|&i| {
+                        let r = &step.rows[i];
+                        format!("{} {}", r.table, key_text(&r.key))
+                    })
+                    .collect();
                 Ok(tally)
             }
             Err(e) => {
@@ -525,6 +548,7 @@ impl Applier<'_> {
             journaled_rows: 0,
             resumed: BTreeMap::new(),
             rows_agree: None,
+            left_alone: Vec::new(),
         };
         let mut undo = Vec::new();
         for (i, step) in plan.steps.iter().enumerate() {
@@ -595,6 +619,8 @@ struct RowRun<'s> {
     journaled: bool,
     /// COMMIT was sent: from here a failure does not prove the change did not happen.
     committing: bool,
+    /// resync: rows found changed since they were read, skipped.
+    left_alone: Vec<usize>,
 }
 
 impl RowRun<'_> {
@@ -656,11 +682,31 @@ impl RowRun<'_> {
         let r: &RowChange = &self.step.rows[row];
         let current = crate::conn::read_row(conn, self.schema, &r.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        // An insert after the same step deletes the same key (resync replaces a version):
+        // at check time the row to be deleted is still there.
+        let replaced = self.step.rows[..row]
+            .iter()
+            .enumerate()
+            .find(|(i, d)| d.action == RowAction::Delete && d.key == r.key && !self.skip[*i])
+            .map(|(_, d)| &d.image);
+        // ...and a delete whose key the same step inserts again: already replaced when the
+        // row holds the version to insert (a re-run).
+        let replacement = self.step.rows[row + 1..]
+            .iter()
+            .find(|i| i.action == RowAction::Insert && i.key == r.key)
+            .map(|i| &i.image);
         let needed = match (r.action, current) {
             (RowAction::Delete, None) => false,
             (RowAction::Delete, Some(c)) if c == r.image => true,
+            (RowAction::Delete, Some(c)) if Some(&c) == replacement => false,
             (RowAction::Insert, None) => true,
+            (RowAction::Insert, Some(c)) if Some(&c) == replaced => true,
             (RowAction::Insert, Some(c)) if c == r.image => false,
+            _ if self.step.action == StepTemplate::ResyncRows => {
+                self.skip[row] = true;
+                self.left_alone.push(row);
+                return Ok(());
+            }
             _ => return Err(self.changed(row)),
         };
         self.skip[row] = !needed;

@@ -25,7 +25,9 @@ pub struct PreflightError {
 fn needs(step: &Step) -> Vec<Need> {
     match step.action {
         StepTemplate::StopApplier | StepTemplate::StartApplier => vec![Need::ControlReplication],
-        StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows => {
+        StepTemplate::DeleteConflictingRows
+        | StepTemplate::InsertMissingRows
+        | StepTemplate::ResyncRows => {
             vec![Need::SqlLogBin, Need::RowWrite]
         }
         StepTemplate::ReinsertUnderFreshKey => vec![Need::RowWrite],

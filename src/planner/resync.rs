@@ -1,0 +1,454 @@
+//! The resync planner: drifted rows, as both nodes hold them now, and a winner policy → a plan
+//! of row steps on the losing node (delete its version, insert the winner's), each step one
+//! transaction with every row checked by a locking read first. Same plan model as a repair:
+//! what it shows is exactly what runs. Pure: no I/O.
+
+use super::plan::{NodeRole, Plan, RowAction, RowChange, Step, StepLoss, Winner};
+use super::playbook::{RemedyId, StepTemplate};
+use crate::diagnosis::{ReadOnly, Row, TableRef};
+use crate::flavor::Flavor;
+use crate::sql::{self, Statement};
+use crate::value::Cell;
+
+/// One drifted key with each node's current version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowPair {
+    pub key: Vec<(String, Cell)>,
+    pub source: Option<Row>,
+    pub replica: Option<Row>,
+}
+
+/// A table's drifted rows and what its statements need to know about it.
+#[derive(Debug, Clone)]
+pub struct TableRows {
+    pub table: TableRef,
+    pub rows: Vec<RowPair>,
+    pub charsets: Vec<(String, String)>,
+    pub generated: Vec<String>,
+}
+
+/// A node of the pair as the plan names it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub role: NodeRole,
+    pub endpoint: String,
+    pub flavor: Flavor,
+    pub read_only: ReadOnly,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ResyncError {
+    #[error(
+        "--winner {0} needs a dual-master pair: on a plain replica only the source's rows can win (writing them on the source would replicate to the replica)"
+    )]
+    NeedsDualMaster(String),
+    #[error("--winner newest:{0}: table {1} has no column {0}")]
+    NoSuchColumn(String, TableRef),
+}
+
+/// Rows per step (one transaction each): small enough for short locks and any
+/// max_allowed_packet, large enough that a journal fsync serves many rows.
+pub const ROWS_PER_STEP: usize = 500;
+
+/// Which node's version of a key wins: the source's or the replica's side.
+fn winner_side(pair: &RowPair, winner: &Winner) -> NodeRole {
+    match winner {
+        Winner::Source => NodeRole::Source,
+        Winner::Replica => NodeRole::Replica,
+        Winner::Newest(col) => match (&pair.source, &pair.replica) {
+            // A row on one node only is copied to the other: newest never deletes.
+            (Some(_), None) => NodeRole::Source,
+            (None, Some(_)) => NodeRole::Replica,
+            (Some(s), Some(r)) => match compare_values(s.get(col), r.get(col)) {
+                std::cmp::Ordering::Less => NodeRole::Replica,
+                _ => NodeRole::Source,
+            },
+            (None, None) => NodeRole::Source,
+        },
+    }
+}
+
+/// Numbers compare as numbers, everything else (temporal text sorts in time order) as text.
+fn compare_values(a: Option<&Cell>, b: Option<&Cell>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(Cell::Number(x)), Some(Cell::Number(y))) => {
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                _ => x.cmp(y),
+            }
+        }
+        (Some(x), Some(y)) => x.display().cmp(&y.display()),
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
+/// The changes on the losing node for one key: its version deleted (journaled), the winner's
+/// inserted; nothing when they already agree.
+fn changes(table: &TableRef, pair: &RowPair, win: NodeRole) -> (NodeRole, Vec<RowChange>) {
+    let (winning, losing, loser) = match win {
+        NodeRole::Source => (&pair.source, &pair.replica, NodeRole::Replica),
+        NodeRole::Replica => (&pair.replica, &pair.source, NodeRole::Source),
+    };
+    let mut out = Vec::new();
+    if winning == losing {
+        return (loser, out);
+    }
+    if let Some(old) = losing {
+        out.push(RowChange {
+            table: table.clone(),
+            action: RowAction::Delete,
+            key: pair.key.clone(),
+            image: old.clone(),
+            after: winning.clone(),
+        });
+    }
+    if let Some(new) = winning {
+        out.push(RowChange {
+            table: table.clone(),
+            action: RowAction::Insert,
+            key: pair.key.clone(),
+            image: new.clone(),
+            after: Some(new.clone()),
+        });
+    }
+    (loser, out)
+}
+
+fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
+    let keys = {
+        let mut k: Vec<&Vec<(String, Cell)>> = rows.iter().map(|r| &r.key).collect();
+        k.dedup();
+        k.len()
+    };
+    let mut s = Step {
+        node: node.role,
+        endpoint: node.endpoint.clone(),
+        flavor: node.flavor,
+        channel: String::new(),
+        action: StepTemplate::ResyncRows,
+        description: format!(
+            "journal, then make {keys} row(s) of {} on {} equal to the other node's (binary log off: the fix must not replicate)",
+            t.table, node.endpoint
+        ),
+        session: vec![
+            Statement::plain("SET SESSION sql_log_bin = 0"),
+            Statement::plain("SET SESSION foreign_key_checks = 0"),
+        ],
+        statements: Vec::new(),
+        rows,
+        precondition: "each row still holds the version read for this plan (else it is left alone and reported)".into(),
+        verification: "the rows are equal on both nodes".into(),
+        gtid: None,
+        read_only: None,
+        loss: StepLoss::default(),
+    };
+    s.statements.push(Statement::plain("START TRANSACTION"));
+    for (i, r) in s.rows.iter().enumerate() {
+        s.statements.push(
+            sql::select_by_key(&r.table, &r.image.columns, &r.key, &t.charsets, true).check(i),
+        );
+    }
+    for (i, r) in s.rows.iter().enumerate() {
+        let write = match r.action {
+            RowAction::Delete => sql::delete_by_key(&r.table, &r.key, &t.charsets),
+            RowAction::Insert => sql::insert_row(&r.table, &r.image, &t.generated),
+        };
+        s.statements.push(write.write(i));
+    }
+    s.statements.push(Statement::plain("COMMIT"));
+    s
+}
+
+fn read_only_step(node: &Node, lift: bool) -> Step {
+    let state = node.read_only;
+    Step {
+        node: node.role,
+        endpoint: node.endpoint.clone(),
+        flavor: node.flavor,
+        channel: String::new(),
+        action: match lift {
+            true => StepTemplate::LiftReadOnly,
+            false => StepTemplate::RestoreReadOnly,
+        },
+        description: match lift {
+            true => format!(
+                "turn {} off on {} for replmend's own writes (journaled; turned back on right after)",
+                state.variable(),
+                node.endpoint
+            ),
+            false => format!("turn {} back on on {}", state.variable(), node.endpoint),
+        },
+        session: Vec::new(),
+        statements: match lift {
+            true => vec![Statement::plain(node.flavor.lift_read_only())],
+            false => node
+                .flavor
+                .restore_read_only(state)
+                .into_iter()
+                .map(Statement::plain)
+                .collect(),
+        },
+        rows: Vec::new(),
+        precondition: String::new(),
+        verification: String::new(),
+        gtid: None,
+        read_only: Some(state),
+        loss: StepLoss::default(),
+    }
+}
+
+/// The resync plan. `dual_master`: the source may be written too (its writes would otherwise
+/// replicate to the replica and back).
+pub fn plan(
+    tables: &[TableRows],
+    source: &Node,
+    replica: &Node,
+    winner: &Winner,
+    dual_master: bool,
+    lift_read_only: bool,
+) -> Result<Plan, ResyncError> {
+    if !dual_master && *winner != Winner::Source {
+        let w = match winner {
+            Winner::Newest(c) => format!("newest:{c}"),
+            _ => "replica".into(),
+        };
+        return Err(ResyncError::NeedsDualMaster(w));
+    }
+    let mut steps = Vec::new();
+    for node in [replica, source] {
+        let mut node_steps = Vec::new();
+        for t in tables {
+            if let Winner::Newest(col) = winner
+                && t.rows
+                    .iter()
+                    .filter_map(|p| p.source.as_ref().or(p.replica.as_ref()))
+                    .any(|r| r.get(col).is_none())
+            {
+                return Err(ResyncError::NoSuchColumn(col.clone(), t.table.clone()));
+            }
+            let mut pending = Vec::new();
+            for pair in &t.rows {
+                let (loser, ch) = changes(&t.table, pair, winner_side(pair, winner));
+                if loser != node.role {
+                    continue;
+                }
+                // A key's delete and insert stay in the same step (one transaction).
+                if pending.len() + ch.len() > ROWS_PER_STEP && !pending.is_empty() {
+                    node_steps.push(row_step(node, t, std::mem::take(&mut pending)));
+                }
+                pending.extend(ch);
+            }
+            if !pending.is_empty() {
+                node_steps.push(row_step(node, t, pending));
+            }
+        }
+        let lift = lift_read_only && node.read_only != ReadOnly::Off && !node_steps.is_empty();
+        if lift {
+            steps.push(read_only_step(node, true));
+        }
+        steps.extend(node_steps);
+        if lift {
+            steps.push(read_only_step(node, false));
+        }
+    }
+    Ok(Plan {
+        remedy: RemedyId::Resync,
+        winner: Some(winner.clone()),
+        winner_endpoint: match winner {
+            Winner::Source => Some(source.endpoint.clone()),
+            Winner::Replica => Some(replica.endpoint.clone()),
+            Winner::Newest(_) => None,
+        },
+        loses: "nothing: every row deleted or replaced is journaled first (restore puts it back)"
+            .into(),
+        rows_lost: 0,
+        versions_lost: 0,
+        records_lost: 0,
+        loss_unknown: false,
+        steps,
+        advice: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flavor::Flavor;
+
+    fn row(id: i64, v: &str, ts: i64) -> Row {
+        Row {
+            columns: vec!["id".into(), "v".into(), "ts".into()],
+            values: vec![
+                Cell::Number(id.to_string()),
+                Cell::Text(v.into()),
+                Cell::Number(ts.to_string()),
+            ],
+        }
+    }
+
+    fn key(id: i64) -> Vec<(String, Cell)> {
+        vec![("id".into(), Cell::Number(id.to_string()))]
+    }
+
+    fn node(role: NodeRole, ep: &str) -> Node {
+        Node {
+            role,
+            endpoint: ep.into(),
+            flavor: Flavor::parse("10.11.6-MariaDB").unwrap(),
+            read_only: ReadOnly::Off,
+        }
+    }
+
+    fn table(rows: Vec<RowPair>) -> TableRows {
+        TableRows {
+            table: TableRef {
+                schema: "shop".into(),
+                name: "t".into(),
+            },
+            rows,
+            charsets: Vec::new(),
+            generated: Vec::new(),
+        }
+    }
+
+    fn drift() -> Vec<RowPair> {
+        vec![
+            // different
+            RowPair {
+                key: key(1),
+                source: Some(row(1, "src", 5)),
+                replica: Some(row(1, "rep", 9)),
+            },
+            // missing on the replica
+            RowPair {
+                key: key(2),
+                source: Some(row(2, "src", 1)),
+                replica: None,
+            },
+            // extra on the replica
+            RowPair {
+                key: key(3),
+                source: None,
+                replica: Some(row(3, "rep", 1)),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_replica_is_made_equal_to_the_source() {
+        let (s, r) = (
+            node(NodeRole::Source, "s:1"),
+            node(NodeRole::Replica, "r:2"),
+        );
+        let p = plan(&[table(drift())], &s, &r, &Winner::Source, false, false).unwrap();
+        assert_eq!(p.steps.len(), 1);
+        let st = &p.steps[0];
+        assert_eq!(
+            (st.endpoint.as_str(), st.action),
+            ("r:2", StepTemplate::ResyncRows)
+        );
+        let actions: Vec<(RowAction, String)> = st
+            .rows
+            .iter()
+            .map(|c| (c.action, c.key[0].1.display()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                (RowAction::Delete, "1".into()),
+                (RowAction::Insert, "1".into()),
+                (RowAction::Insert, "2".into()),
+                (RowAction::Delete, "3".into()),
+            ]
+        );
+        assert_eq!(st.session[0].sql, "SET SESSION sql_log_bin = 0");
+        // Every row is checked (locking read) before any is written.
+        let first_write = st
+            .statements
+            .iter()
+            .position(|x| matches!(x.role, sql::Role::Write { .. }))
+            .unwrap();
+        assert!(
+            st.statements[..first_write]
+                .iter()
+                .filter(|x| matches!(x.role, sql::Role::Check { .. }))
+                .count()
+                == 4
+        );
+        assert_eq!(p.rows_lost + p.versions_lost + p.records_lost, 0);
+    }
+
+    #[test]
+    fn newest_wins_per_row_and_never_deletes_and_needs_a_dual_master_pair() {
+        let (s, r) = (
+            node(NodeRole::Source, "s:1"),
+            node(NodeRole::Replica, "r:2"),
+        );
+        let w = Winner::Newest("ts".into());
+        assert!(matches!(
+            plan(&[table(drift())], &s, &r, &w, false, false),
+            Err(ResyncError::NeedsDualMaster(_))
+        ));
+        let p = plan(&[table(drift())], &s, &r, &w, true, false).unwrap();
+        let on = |ep: &str| -> Vec<(RowAction, String)> {
+            p.steps
+                .iter()
+                .filter(|s| s.endpoint == ep)
+                .flat_map(|s| s.rows.iter().map(|c| (c.action, c.key[0].1.display())))
+                .collect()
+        };
+        // Key 1: the replica's version is newer (ts 9): the source takes it. Key 2 goes to
+        // the replica, key 3 to the source: nothing is deleted outright.
+        assert_eq!(
+            on("s:1"),
+            vec![
+                (RowAction::Delete, "1".into()),
+                (RowAction::Insert, "1".into()),
+                (RowAction::Insert, "3".into())
+            ]
+        );
+        assert_eq!(on("r:2"), vec![(RowAction::Insert, "2".into())]);
+        assert!(matches!(
+            plan(
+                &[table(drift())],
+                &s,
+                &r,
+                &Winner::Newest("nope".into()),
+                true,
+                false
+            ),
+            Err(ResyncError::NoSuchColumn(..))
+        ));
+    }
+
+    #[test]
+    fn big_drift_is_split_into_steps_keeping_a_keys_changes_together() {
+        let rows: Vec<RowPair> = (0..1200)
+            .map(|i| RowPair {
+                key: key(i),
+                source: Some(row(i, "s", 0)),
+                replica: Some(row(i, "r", 0)),
+            })
+            .collect();
+        let (s, mut r) = (
+            node(NodeRole::Source, "s:1"),
+            node(NodeRole::Replica, "r:2"),
+        );
+        r.read_only = ReadOnly::ReadOnly;
+        let p = plan(&[table(rows)], &s, &r, &Winner::Source, false, true).unwrap();
+        let actions: Vec<StepTemplate> = p.steps.iter().map(|s| s.action).collect();
+        assert_eq!(actions.first(), Some(&StepTemplate::LiftReadOnly));
+        assert_eq!(actions.last(), Some(&StepTemplate::RestoreReadOnly));
+        let row_steps: Vec<&Step> = p
+            .steps
+            .iter()
+            .filter(|s| s.action == StepTemplate::ResyncRows)
+            .collect();
+        assert_eq!(row_steps.len(), 5);
+        for st in row_steps {
+            assert!(st.rows.len() <= ROWS_PER_STEP && st.rows.len() % 2 == 0);
+        }
+    }
+}
