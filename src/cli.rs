@@ -275,6 +275,11 @@ pub struct RepairArgs {
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
 
+    /// Once repaired, verify the incident's table(s) between the two nodes (as `replmend
+    /// verify --tables`); exit code 11 when they still differ.
+    #[arg(long)]
+    pub verify_table: bool,
+
     /// Keep resolving conflicts with the same policy until replication is healthy; stop at
     /// the first incident the policy does not cover.
     #[arg(long)]

@@ -243,6 +243,11 @@ impl Flavor {
         }
     }
 
+    /// MD5() exists (MySQL 9 removed it, with SHA1()).
+    pub fn has_md5(&self) -> bool {
+        self.kind == Kind::Mariadb || !self.at_least(9, 0, 0)
+    }
+
     pub fn show_binlog_status(&self) -> &'static str {
         if self.kind == Kind::Mysql && self.at_least(8, 2, 0) {
             "SHOW BINARY LOG STATUS"

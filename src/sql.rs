@@ -231,11 +231,19 @@ fn hashed_column(col: &crate::schema::ColumnDef) -> String {
     }
 }
 
-/// A strong hash of a row's stored columns, 64 bits as 16 hex digits: MD5 of the values
+/// The hash function rows are hashed with: MD5 where the server has it (the cheapest strong
+/// one), SHA-256 where it does not (MySQL 9.x removed MD5() and SHA1()).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowHash {
+    Md5,
+    Sha256,
+}
+
+/// A strong hash of a row's stored columns, 64 bits as 16 hex digits: MD5 (or SHA-256) of the values
 /// joined with their NULL markers (so `NULL` and `''` differ, and a value moved to the next
 /// column changes it). Not CRC32, whose XOR over rows is linear and misses values swapped
 /// between rows of equal length. Generated columns follow from the others and are left out.
-pub fn row_hash(schema: &crate::schema::TableSchema) -> String {
+pub fn row_hash(schema: &crate::schema::TableSchema, hash: RowHash) -> String {
     let cols: Vec<&crate::schema::ColumnDef> =
         schema.columns.iter().filter(|c| !c.generated).collect();
     let values: Vec<String> = cols.iter().map(|c| hashed_column(c)).collect();
@@ -243,11 +251,15 @@ pub fn row_hash(schema: &crate::schema::TableSchema) -> String {
         .iter()
         .map(|c| format!("ISNULL({})", quote_ident(&c.name)))
         .collect();
-    format!(
-        "LEFT(MD5(CONCAT_WS('#', {}, CONCAT({}))), 16)",
+    let text = format!(
+        "CONCAT_WS('#', {}, CONCAT({}))",
         values.join(", "),
         nulls.join(", ")
-    )
+    );
+    match hash {
+        RowHash::Md5 => format!("LEFT(MD5({text}), 16)"),
+        RowHash::Sha256 => format!("LEFT(SHA2({text}, 256), 16)"),
+    }
 }
 
 /// The parameter marker for a key column (converted to the column's character set).
@@ -339,13 +351,14 @@ pub fn chunk_bound(
 /// hashes; with `multiset` also their SUM (XOR cancels a duplicated row, SUM does not).
 pub fn chunk_checksum(
     schema: &crate::schema::TableSchema,
+    hash: RowHash,
     lo: Option<&[(String, Cell)]>,
     hi: Option<&[(String, Cell)]>,
     charsets: &Charsets,
     multiset: bool,
 ) -> Statement {
     let (filter, params) = chunk_where(lo, hi, charsets);
-    let x = format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", row_hash(schema));
+    let x = format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", row_hash(schema, hash));
     let sum = match multiset {
         true => format!(", COALESCE(SUM({x}), 0)"),
         false => ", 0".to_string(),
@@ -361,13 +374,14 @@ pub fn chunk_checksum(
 /// differing chunk is narrowed to its differing buckets without another pass over it.
 pub fn chunk_bucket_checksums(
     schema: &crate::schema::TableSchema,
+    hash: RowHash,
     key: &str,
     step: u64,
     lo: Option<&[(String, Cell)]>,
     hi: Option<&[(String, Cell)]>,
 ) -> Statement {
     let (filter, params) = chunk_where(lo, hi, &[]);
-    let x = format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", row_hash(schema));
+    let x = format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", row_hash(schema, hash));
     Statement::plain(format!(
         "SELECT {k} DIV {step} AS b, COUNT(*), BIT_XOR({x}) FROM {}{filter} GROUP BY b",
         table_sql(&schema.table),
@@ -380,6 +394,7 @@ pub fn chunk_bucket_checksums(
 /// [first, last] (a chunk's differing buckets, read in one round trip).
 pub fn bucket_row_hashes(
     schema: &crate::schema::TableSchema,
+    hash: RowHash,
     key: &str,
     ranges: &[(i128, i128)],
     lo: Option<&[(String, Cell)]>,
@@ -400,7 +415,7 @@ pub fn bucket_row_hashes(
     };
     Statement::plain(format!(
         "SELECT {k}, {} FROM {}{filter}",
-        row_hash(schema),
+        row_hash(schema, hash),
         table_sql(&schema.table)
     ))
     .params(params)
@@ -410,6 +425,7 @@ pub fn bucket_row_hashes(
 /// down with.
 pub fn chunk_row_hashes(
     schema: &crate::schema::TableSchema,
+    hash: RowHash,
     key: &[String],
     lo: Option<&[(String, Cell)]>,
     hi: Option<&[(String, Cell)]>,
@@ -419,7 +435,7 @@ pub fn chunk_row_hashes(
     Statement::plain(format!(
         "SELECT {}, {} FROM {}{filter}",
         key_list(key),
-        row_hash(schema),
+        row_hash(schema, hash),
         table_sql(&schema.table)
     ))
     .params(params)
@@ -428,6 +444,7 @@ pub fn chunk_row_hashes(
 /// (key columns…, row hash) of the rows with these keys (NOT NULL key columns: `IN` works).
 pub fn row_hashes_by_key(
     schema: &crate::schema::TableSchema,
+    hash: RowHash,
     key: &[String],
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
@@ -437,24 +454,25 @@ pub fn row_hashes_by_key(
     let cols = key_list(key);
     st.sql = st.sql.replacen(
         &format!("SELECT {cols} FROM"),
-        &format!("SELECT {cols}, {} FROM", row_hash(schema)),
+        &format!("SELECT {cols}, {} FROM", row_hash(schema, hash)),
         1,
     );
     st
 }
 
 /// A table without a usable key, as a multiset: each distinct row hash with its count.
-pub fn multiset_hashes(schema: &crate::schema::TableSchema) -> Statement {
+pub fn multiset_hashes(schema: &crate::schema::TableSchema, hash: RowHash) -> Statement {
     Statement::plain(format!(
         "SELECT {h} AS h, COUNT(*) FROM {} GROUP BY h",
         table_sql(&schema.table),
-        h = row_hash(schema)
+        h = row_hash(schema, hash)
     ))
 }
 
 /// The rows of a keyless table whose hash is one of `hashes` (one row per hash).
 pub fn rows_by_hash(
     schema: &crate::schema::TableSchema,
+    hash: RowHash,
     columns: &[String],
     hashes: &[String],
 ) -> Statement {
@@ -464,7 +482,7 @@ pub fn rows_by_hash(
         cols.join(", "),
         table_sql(&schema.table),
         vec!["?"; hashes.len().max(1)].join(", "),
-        h = row_hash(schema)
+        h = row_hash(schema, hash)
     ))
     .params(hashes.iter().map(|h| Cell::Text(h.clone())).collect())
 }

@@ -125,8 +125,12 @@ fn wizard_repairs_the_seed_by_keystrokes() {
         session.keys(&["y"]);
         session.wait_for("Apply the", 2);
         session.keys(&["y"]);
+        // Once repaired, the wizard offers to verify the incident's table.
+        session.wait_for("between the two nodes now", 1);
+        session.keys(&["y"]);
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
+        assert!(session.pane().contains("identical"), "{}", session.pane());
         assert_eq!(sb.node("n1").query_rows(SEED_ROW).unwrap(), winner);
         assert_eq!(sb.node("n2").query_rows(SEED_ROW).unwrap(), winner);
         assert!(
@@ -205,6 +209,8 @@ fn wizard_recommends_and_applies_rekey_for_two_records_on_one_key() {
         session.keys(&["y"]);
         session.wait_for("Apply the", 2);
         session.keys(&["y"]);
+        session.wait_for("between the two nodes now", 1);
+        session.keys(&["n"]);
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));

@@ -26,6 +26,30 @@ pub struct RepairReport {
     pub outcome: RepairOutcome,
     pub message: String,
     pub incidents: Vec<Incident>,
+    /// --verify-table: the repaired tables compared between the nodes afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::model::Report>,
+}
+
+/// The incidents' tables (each once) verified between the replica and its source.
+pub fn verify_tables(
+    spec: &ConnSpec,
+    source_dsn: Option<&str>,
+    incidents: &[Incident],
+) -> Result<crate::verify::model::Report> {
+    let mut tables: Vec<crate::diagnosis::TableRef> = Vec::new();
+    for i in incidents {
+        if !tables.contains(&i.table_ref) {
+            tables.push(i.table_ref.clone());
+        }
+    }
+    let pair = crate::verify::Pair::of_replica(spec, source_dsn)?;
+    let opts = crate::verify::Options {
+        tables,
+        progress: std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    crate::verify::run(&pair, &opts)
 }
 
 fn print_step(r: &StepResult) {
@@ -203,13 +227,24 @@ fn scripted(
         }
     };
     bar.finish_and_clear();
+    let verify = match (args.verify_table, outcome) {
+        (true, RepairOutcome::Repaired) => Some(verify_tables(
+            spec,
+            args.target.source.as_deref(),
+            &incidents,
+        )?),
+        _ => None,
+    };
+    let drifted = verify.as_ref().is_some_and(|v| v.drifted());
     let report = RepairReport {
         schema: "replmend.repair/1",
         outcome,
         message,
         incidents,
+        verify,
     };
     let code = match outcome {
+        RepairOutcome::Repaired | RepairOutcome::NothingToDo if drifted => exit::DRIFT,
         RepairOutcome::Repaired | RepairOutcome::NothingToDo => exit::OK,
         RepairOutcome::StoppedAgain => exit::REPLICATION_ERROR,
     };
@@ -257,6 +292,10 @@ pub fn repair_text(r: &RepairReport) -> String {
         RepairOutcome::StoppedAgain => "stopped_again",
         RepairOutcome::NothingToDo => "nothing_to_do",
     };
+    if let Some(v) = &r.verify {
+        out.push('\n');
+        out.push_str(&super::verify::text(v));
+    }
     out.push_str(&format!("{outcome}: {}\n", r.message));
     out
 }

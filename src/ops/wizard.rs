@@ -187,6 +187,7 @@ fn one_incident(
             "replication is running and caught up".into()
         },
         incidents: vec![inc],
+        verify: None,
     });
     say(&text);
     // The steps were shown as they ran; stdout gets one line per incident.
@@ -205,10 +206,14 @@ pub fn run(
     let theme = ColorfulTheme::default();
     let (mut d, mut target, mut policy) = (d, target, policy);
     let mut transcript = String::new();
+    let mut tables: Vec<crate::diagnosis::TableRef> = Vec::new();
     loop {
         let (stopped, chosen, line) = one_incident(h, &theme, &d, &target, &policy)?;
         transcript.push_str(&line);
         transcript.push('\n');
+        if !tables.contains(&d.table) {
+            tables.push(d.table.clone());
+        }
         if !stopped {
             break;
         }
@@ -223,6 +228,29 @@ pub fn run(
         match h.find(spec, &chosen)? {
             Some((nd, nt, np)) => (d, target, policy) = (nd, nt, Policy { remedy: None, ..np }),
             None => break,
+        }
+    }
+    let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    let prompt = format!(
+        "Repaired. Verify {} between the two nodes now (reads only; other rows may have drifted too)?",
+        names.join(", ")
+    );
+    if confirm(&theme, prompt, true)? {
+        let pair = crate::verify::Pair::of_replica(spec, h.options.source_dsn.as_deref())?;
+        let opts = crate::verify::Options {
+            tables,
+            progress: true,
+            ..Default::default()
+        };
+        let report = crate::verify::run(&pair, &opts)?;
+        say(&super::verify::text(&report));
+        if report.drifted() {
+            transcript
+                .push_str("the table still differs between the nodes: see `replmend resync`\n");
+            return Ok(Outcome {
+                output: transcript,
+                code: exit::DRIFT,
+            });
         }
     }
     Ok(Outcome {

@@ -47,6 +47,9 @@ pub enum RepairOutcome {
 pub struct Incident {
     pub fingerprint: String,
     pub table: String,
+    /// The table, for verifying it afterwards.
+    #[serde(skip)]
+    pub table_ref: crate::diagnosis::TableRef,
     pub errno: u32,
     pub remedy: RemedyId,
     pub winner: Option<String>,
@@ -307,6 +310,7 @@ impl Session {
         Ok(Incident {
             fingerprint: d.fingerprint.clone(),
             table: d.table.to_string(),
+            table_ref: d.table.clone(),
             errno: d.error.errno,
             remedy: plan.remedy,
             winner: plan.winner_endpoint.clone(),

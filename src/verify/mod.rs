@@ -210,6 +210,7 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
             pair.source.endpoint()
         ));
     }
+    let hash = row_hash_for(&mut source, &pair.replica)?;
     let threads = opts.threads.clamp(1, list.len().max(1));
     let queue = std::sync::Mutex::new(list.into_iter().enumerate());
     let results = std::sync::Mutex::new(Vec::new());
@@ -236,6 +237,7 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
                             replica: &mut rep,
                             bar: &bar,
                             estimate,
+                            hash,
                         };
                         let drift = walk.table(&table);
                         bar.finish_and_clear();
@@ -256,6 +258,17 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// MD5 when both nodes are MariaDB (or MySQL before 9, which still has it), SHA-256
+/// otherwise: both nodes must hash with the same function.
+fn row_hash_for(source: &mut Server, replica: &ConnSpec) -> Result<sql::RowHash> {
+    let r = Server::connect(replica)?;
+    let has_md5 = |s: &Server| s.flavor.has_md5();
+    Ok(match has_md5(source) && has_md5(&r) {
+        true => sql::RowHash::Md5,
+        false => sql::RowHash::Sha256,
+    })
 }
 
 fn table_bar(table: &TableRef, estimate: u64) -> indicatif::ProgressBar {
@@ -293,6 +306,7 @@ struct Walk<'a> {
     bar: &'a indicatif::ProgressBar,
     /// The source's row estimate for the table being walked.
     estimate: u64,
+    hash: sql::RowHash,
 }
 
 /// The key a table is chunked along: the primary key, else the first unique key whose
@@ -468,6 +482,7 @@ impl Sums {
 
 fn chunk_sums(
     server: &mut Server,
+    hash: sql::RowHash,
     ss: &TableSchema,
     key: &[String],
     charsets: &sql::Charsets,
@@ -477,11 +492,11 @@ fn chunk_sums(
     let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
     match int_key {
         true => {
-            let st = sql::chunk_bucket_checksums(ss, &key[0], chunk.step, lo, hi);
+            let st = sql::chunk_bucket_checksums(ss, hash, &key[0], chunk.step, lo, hi);
             Ok(Sums::Buckets(read_buckets(server, &st)?))
         }
         false => {
-            let st = sql::chunk_checksum(ss, lo, hi, charsets, false);
+            let st = sql::chunk_checksum(ss, hash, lo, hi, charsets, false);
             Ok(Sums::Whole(read_checksum(server, &st)?))
         }
     }
@@ -665,6 +680,7 @@ impl Walk<'_> {
             false => None,
         };
         let estimate = self.estimate;
+        let hash = self.hash;
         let (src, rep) = (&mut *self.source, &mut *self.replica);
         let (to_src, from_bounds_src) = sync_channel::<Arc<Chunk>>(PIPELINE);
         let (to_rep, from_bounds_rep) = sync_channel::<Arc<Chunk>>(PIPELINE);
@@ -725,7 +741,7 @@ impl Walk<'_> {
                 s.spawn(move || {
                     for chunk in inbox {
                         let started = Instant::now();
-                        let r = chunk_sums(server, ss, key, charsets, int_key, &chunk);
+                        let r = chunk_sums(server, hash, ss, key, charsets, int_key, &chunk);
                         let failed = r.is_err();
                         if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
                             return;
@@ -783,7 +799,7 @@ impl Walk<'_> {
         if let Some(last) = ranges.last().copied() {
             ranges.resize(ranges.len().next_power_of_two(), last);
         }
-        let st = sql::bucket_row_hashes(ss, key, &ranges, lo, hi);
+        let st = sql::bucket_row_hashes(ss, self.hash, key, &ranges, lo, hi);
         let (x, y) = both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, &keys, &st)
         })?;
@@ -799,7 +815,7 @@ impl Walk<'_> {
         hi: Option<&[(String, Cell)]>,
         charsets: &sql::Charsets,
     ) -> Result<(u64, ChunkDiff)> {
-        let st = sql::chunk_row_hashes(ss, key, lo, hi, charsets);
+        let st = sql::chunk_row_hashes(ss, self.hash, key, lo, hi, charsets);
         let (a, b) = both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, key, &st)
         })?;
@@ -849,7 +865,7 @@ impl Walk<'_> {
             let mut a = Vec::new();
             let mut b = Vec::new();
             for chunk in keys.chunks(1000) {
-                let st = sql::row_hashes_by_key(ss, key, chunk, charsets);
+                let st = sql::row_hashes_by_key(ss, self.hash, key, chunk, charsets);
                 let (x, y) = both(self.source, self.replica, |s| {
                     read_key_hashes(s, ss, key, &st)
                 })?;
@@ -899,7 +915,7 @@ impl Walk<'_> {
 
     /// A table without a usable key: compared whole, as a multiset of rows.
     fn multiset(&mut self, ss: &TableSchema, drift: &mut TableDrift) -> Result<()> {
-        let st = sql::chunk_checksum(ss, None, None, &[], true);
+        let st = sql::chunk_checksum(ss, self.hash, None, None, &[], true);
         let mut sums = both(self.source, self.replica, |s| read_checksum(s, &st))?;
         for _ in 0..self.opts.rechecks {
             if sums.0 == sums.1 {
@@ -914,7 +930,7 @@ impl Walk<'_> {
         if sums.0 == sums.1 {
             return Ok(());
         }
-        let st = sql::multiset_hashes(ss);
+        let st = sql::multiset_hashes(ss, self.hash);
         let (a, b) = both(self.source, self.replica, |s| {
             let rows: Vec<(String, u64)> = s.conn.exec(&st.sql, st.bind())?;
             Ok(rows)
@@ -929,7 +945,7 @@ impl Walk<'_> {
                 true => &mut *self.source,
                 false => &mut *self.replica,
             };
-            let st = sql::rows_by_hash(ss, &columns, std::slice::from_ref(&hash));
+            let st = sql::rows_by_hash(ss, self.hash, &columns, std::slice::from_ref(&hash));
             let row = read_row_by_hash(holder, ss, &columns, &st)?;
             drift.multiset_rows.push(model::MultisetRow {
                 hash,
