@@ -1,0 +1,784 @@
+//! `replmend verify` on real servers of both flavors: identical tables, every kind of drift
+//! (changed, missing, extra rows and values swapped between two rows) found exactly, on an
+//! integer key, a composite key with hostile identifiers, GBK and latin1 keys, a table
+//! without a key; no false positives while the source is being written to (also with the
+//! replica lagging); table selection; a dual-master pair checked from both sides; chunks of
+//! the size asked for even when information_schema's row count is stale. Drift is made on one
+//! node with `sql_log_bin = 0`, so it does not replicate.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use replmend_sandbox::Node;
+use serde_json::{Value, json};
+use support::*;
+
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// `replmend verify --replica <replica> --format json <args…>`: the run and its report.
+fn verify(replica: &Node, args: &[&str]) -> (Run, Value) {
+    let url = replica.url();
+    let mut all = vec!["verify", "--replica", url.as_str(), "--format", "json"];
+    all.extend_from_slice(args);
+    let run = replmend(&all);
+    let report = run.json();
+    assert_eq!(
+        report["schema"], "replmend.verify/1",
+        "{}: {report}",
+        replica.flavor
+    );
+    (run, report)
+}
+
+/// The report's entry for `schema.name` (panics when it is not there).
+fn table<'a>(report: &'a Value, schema: &str, name: &str) -> &'a Value {
+    report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"]["schema"] == schema && t["table"]["name"] == name)
+        .unwrap_or_else(|| panic!("{schema}.{name} is not in the report: {report}"))
+}
+
+fn table_names(report: &Value) -> Vec<String> {
+    report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["table"]["schema"].as_str().unwrap(),
+                t["table"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A key as reported: `[{column, value}, …]` with every value as text.
+fn key(parts: &[(&str, &str)]) -> Value {
+    Value::Array(
+        parts
+            .iter()
+            .map(|(c, v)| json!({ "column": c, "value": v }))
+            .collect(),
+    )
+}
+
+fn id(i: i64) -> Value {
+    key(&[("id", &i.to_string())])
+}
+
+/// A list of keys (or of {key, columns}) in a stable order, to compare as sets.
+fn sorted(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    out.sort();
+    out
+}
+
+fn sorted_list(items: Vec<Value>) -> Vec<String> {
+    sorted(&Value::Array(items))
+}
+
+fn different(k: Value, columns: &[&str]) -> Value {
+    json!({ "key": k, "columns": columns })
+}
+
+/// Exactly this drift in the table's entry: the counts, and which keys and columns.
+fn assert_drift(t: &Value, missing: Vec<Value>, extra: Vec<Value>, differ: Vec<Value>, what: &str) {
+    assert!(t["error"].is_null(), "{what}: not compared: {t}");
+    assert_eq!(
+        sorted(&t["missing_keys"]),
+        sorted_list(missing.clone()),
+        "{what}: missing keys: {t}"
+    );
+    assert_eq!(
+        sorted(&t["extra_keys"]),
+        sorted_list(extra.clone()),
+        "{what}: extra keys: {t}"
+    );
+    assert_eq!(
+        sorted(&t["different_rows"]),
+        sorted_list(differ.clone()),
+        "{what}: different rows: {t}"
+    );
+    assert_eq!(t["missing"], missing.len(), "{what}: {t}");
+    assert_eq!(t["extra"], extra.len(), "{what}: {t}");
+    assert_eq!(t["different"], differ.len(), "{what}: {t}");
+}
+
+fn assert_identical(t: &Value, rows: u64, what: &str) {
+    assert_drift(t, vec![], vec![], vec![], what);
+    assert_eq!(t["rows"], rows, "{what}: rows counted: {t}");
+}
+
+/// A string literal for SQL text (backslashes and quotes escaped).
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// An identifier quoted for SQL text (backticks doubled).
+fn ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// Inserts rows (each a parenthesised tuple of SQL literals) in statements of 1,000 rows.
+fn insert(node: &Node, table: &str, rows: impl IntoIterator<Item = String>) {
+    let rows: Vec<String> = rows.into_iter().collect();
+    for batch in rows.chunks(1000) {
+        node.exec(&format!("INSERT INTO {table} VALUES {}", batch.join(", ")))
+            .unwrap();
+    }
+}
+
+/// Runs SQL on the node without writing it to the binary log: drift that does not replicate.
+fn drift(node: &Node, sql: &str) {
+    node.exec(&format!("SET SESSION sql_log_bin = 0; {sql}"))
+        .unwrap();
+}
+
+fn started(flavor: Flavor, topology: Topology) -> Sandbox {
+    Sandbox::start(flavor, topology).unwrap_or_else(|e| panic!("{flavor} {topology:?}: {e:#}"))
+}
+
+/// Ids of `shop.items` on the source: 1..=6000 but for every hundredth from 50 (gaps an
+/// extra row can fall in).
+fn item_ids() -> impl Iterator<Item = i64> {
+    (1..=6000).filter(|i| i % 100 != 50)
+}
+
+fn item_row(i: i64) -> String {
+    let note = match i % 7 {
+        0 => "NULL".to_string(),
+        _ => lit(&format!("note {i}")),
+    };
+    format!("({i}, 'pad-{i:08}', {}, {note}, {}.25)", i * 3, i % 1000)
+}
+
+#[test]
+fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE shop; \
+             CREATE TABLE shop.items (id INT PRIMARY KEY, pad CHAR(12) NOT NULL, qty INT NOT NULL, \
+               note VARCHAR(40) NULL, price DECIMAL(10,2)); \
+             CREATE TABLE shop.small (id BIGINT PRIMARY KEY, v VARCHAR(10)); \
+             CREATE TABLE shop.empty (id INT PRIMARY KEY, v INT); \
+             INSERT INTO shop.small VALUES (-5, 'a'), (0, NULL), (9000000000, 'c')",
+        )
+        .unwrap();
+        insert(n1, "shop.items", item_ids().map(item_row));
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let source_rows = item_ids().count() as u64;
+
+        // 1. Identical.
+        let (run, r) = verify(n2, &["--chunk-size", "500"]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(r["dual_master"], false);
+        assert_eq!(r["warnings"], json!([]), "{flavor}: {r}");
+        assert_eq!(
+            table_names(&r),
+            ["shop.empty", "shop.items", "shop.small"],
+            "{flavor}: the user's tables only, none of the system schemas"
+        );
+        let items = table(&r, "shop", "items");
+        assert_identical(items, source_rows, &format!("{flavor} identical items"));
+        assert_eq!(items["key"], json!(["id"]));
+        assert!(
+            items["chunks"].as_u64().unwrap() >= source_rows / 500,
+            "{flavor}: --chunk-size 500 makes a chunk of about 500 rows: {items}"
+        );
+        assert_identical(table(&r, "shop", "small"), 3, &format!("{flavor} small"));
+        assert_identical(table(&r, "shop", "empty"), 0, &format!("{flavor} empty"));
+        let s = &r["summary"];
+        assert_eq!(
+            s,
+            &json!({ "tables": 3, "identical": 3, "drifted": 0, "failed": 0,
+                     "rows": source_rows + 3, "missing": 0, "extra": 0, "different": 0 }),
+            "{flavor}: {r}"
+        );
+
+        // 2. Every kind of drift, on the replica only.
+        drift(
+            n2,
+            "UPDATE shop.items SET qty = qty + 1 WHERE id = 1234; \
+             UPDATE shop.items SET note = NULL WHERE id = 4321; \
+             DELETE FROM shop.items WHERE id = 2500; \
+             INSERT INTO shop.items VALUES (3050, 'pad-00003050', 1, 'in a gap', 1.00), \
+               (6500, 'pad-00006500', 2, 'above the largest key', 2.00), \
+               (-7, 'pad-minus007', 3, 'below the smallest key', 3.00); \
+             UPDATE shop.items SET pad = CASE id WHEN 10 THEN 'pad-00000011' ELSE 'pad-00000010' END \
+               WHERE id IN (10, 11); \
+             UPDATE shop.small SET v = 'b' WHERE id = 0",
+        );
+        let expect_missing = vec![id(2500)];
+        let expect_extra = vec![id(-7), id(3050), id(6500)];
+        let expect_different = vec![
+            different(id(10), &["pad"]),
+            different(id(11), &["pad"]),
+            different(id(1234), &["qty"]),
+            different(id(4321), &["note"]),
+        ];
+        // 500 rows a chunk: a bucket per key; 5000: the swapped rows share a bucket.
+        for size in ["500", "5000"] {
+            let what = format!("{flavor} --chunk-size {size}");
+            let (run, r) = verify(n2, &["--chunk-size", size]);
+            assert_eq!(run.code, 11, "{what}: {}{}", run.stdout, run.stderr);
+            let items = table(&r, "shop", "items");
+            assert_drift(
+                items,
+                expect_missing.clone(),
+                expect_extra.clone(),
+                expect_different.clone(),
+                &what,
+            );
+            assert_eq!(items["rows"], source_rows, "{what}: {items}");
+            assert_drift(
+                table(&r, "shop", "small"),
+                vec![],
+                vec![],
+                vec![different(id(0), &["v"])],
+                &what,
+            );
+            assert_identical(table(&r, "shop", "empty"), 0, &what);
+            let s = &r["summary"];
+            assert_eq!(
+                s,
+                &json!({ "tables": 3, "identical": 1, "drifted": 2, "failed": 0,
+                         "rows": source_rows + 3, "missing": 1, "extra": 3, "different": 5 }),
+                "{what}: {r}"
+            );
+        }
+
+        // The text report names the rows too.
+        let run = replmend(&["verify", "--replica", &n2.url(), "--chunk-size", "500"]);
+        assert_eq!(run.code, 11, "{flavor}: {}", run.stderr);
+        for line in [
+            "missing on the replica: id=2500",
+            "extra on the replica: id=-7; id=3050; id=6500",
+            "id=10 (pad)",
+            "id=4321 (note)",
+            "1 identical, 2 drifted (1 missing, 3 extra, 5 different row(s))",
+        ] {
+            assert!(
+                run.stdout.contains(line),
+                "{flavor}: {line:?} in\n{}",
+                run.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn composite_key_with_hostile_identifiers_and_keys_in_gbk_and_latin1() {
+    // A database, table and columns named with backticks, spaces, both quotes and a dot.
+    let db = "we`ird db 'q\".x";
+    let tbl = "or`ders 'of\" the.day";
+    let (ck, cn, cv) = ("c`ode 'k\".1", "n` o.\"'", "va`l ue.");
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        let t = format!("{}.{}", ident(db), ident(tbl));
+        n1.exec(&format!(
+            "CREATE DATABASE {}; \
+             CREATE TABLE {t} ({} VARCHAR(40) NOT NULL, {} INT NOT NULL, {} VARCHAR(30), \
+               PRIMARY KEY ({}, {})); \
+             CREATE DATABASE shop_gbk DEFAULT CHARACTER SET gbk; \
+             CREATE TABLE shop_gbk.orders (order_no VARCHAR(20) PRIMARY KEY, customer VARCHAR(20), \
+               note VARCHAR(40)) DEFAULT CHARSET = gbk; \
+             CREATE DATABASE shop_latin1 DEFAULT CHARACTER SET latin1; \
+             CREATE TABLE shop_latin1.clients (code VARCHAR(20) PRIMARY KEY, name VARCHAR(30)) \
+               DEFAULT CHARSET = latin1",
+            ident(db),
+            ident(ck),
+            ident(cn),
+            ident(cv),
+            ident(ck),
+            ident(cn)
+        ))
+        .unwrap();
+        // 300 codes × 10 numbers; values with quotes and a backslash.
+        insert(
+            n1,
+            &t,
+            (0..3000).map(|i| {
+                format!(
+                    "({}, {}, {})",
+                    lit(&format!("o'k\\-{:04}", i / 10)),
+                    i % 10,
+                    lit(&format!("v\"{:06}", i))
+                )
+            }),
+        );
+        let customers = ["张三", "李四", "王五"];
+        insert(
+            n1,
+            "shop_gbk.orders",
+            (1..=2000).map(|i| {
+                format!(
+                    "({}, {}, {})",
+                    lit(&format!("订单-{i:04}")),
+                    lit(customers[i % 3]),
+                    lit(&format!("备注 {i}"))
+                )
+            }),
+        );
+        insert(
+            n1,
+            "shop_latin1.clients",
+            (1..=1000).map(|i| format!("({}, 'Chloé {i}')", lit(&format!("Société-€{i:04}")))),
+        );
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let dbs = format!("{db},shop_gbk,shop_latin1");
+
+        let (run, r) = verify(n2, &["--databases", &dbs, "--chunk-size", "500"]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        let hostile = table(&r, db, tbl);
+        assert_identical(hostile, 3000, &format!("{flavor} hostile"));
+        assert_eq!(hostile["key"], json!([ck, cn]), "{flavor}: {hostile}");
+        assert!(
+            hostile["chunks"].as_u64().unwrap() >= 6,
+            "{flavor}: {hostile}"
+        );
+        assert_identical(
+            table(&r, "shop_gbk", "orders"),
+            2000,
+            &format!("{flavor} gbk"),
+        );
+        assert_identical(
+            table(&r, "shop_latin1", "clients"),
+            1000,
+            &format!("{flavor} latin1"),
+        );
+
+        let code = |i: usize| format!("o'k\\-{i:04}");
+        drift(
+            n2,
+            &format!(
+                "UPDATE {t} SET {cv} = 'changed' WHERE {ck} = {} AND {cn} = 3; \
+                 DELETE FROM {t} WHERE {ck} = {} AND {cn} = 0; \
+                 INSERT INTO {t} VALUES ({}, 99, 'extra in the middle'), ('zz', 1, 'above'), \
+                   ('a', 1, 'below'); \
+                 UPDATE {t} SET {cv} = CASE {cn} WHEN 1 THEN 'v\"000072' ELSE 'v\"000071' END \
+                   WHERE {ck} = {} AND {cn} IN (1, 2); \
+                 UPDATE shop_gbk.orders SET customer = '赵六' WHERE order_no = '订单-0777'; \
+                 DELETE FROM shop_gbk.orders WHERE order_no = '订单-1500'; \
+                 INSERT INTO shop_gbk.orders VALUES ('订单-额外', '钱七', NULL); \
+                 UPDATE shop_latin1.clients SET name = 'Zoé' WHERE code = 'Société-€0500'",
+                lit(&code(5)),
+                lit(&code(100)),
+                lit(&code(100)),
+                lit(&code(7)),
+                cv = ident(cv),
+                ck = ident(ck),
+                cn = ident(cn),
+            ),
+        );
+        let k = |c: &str, n: i32| key(&[(ck, c), (cn, &n.to_string())]);
+        let (run, r) = verify(n2, &["--databases", &dbs, "--chunk-size", "500"]);
+        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_drift(
+            table(&r, db, tbl),
+            vec![k(&code(100), 0)],
+            vec![k(&code(100), 99), k("zz", 1), k("a", 1)],
+            vec![
+                different(k(&code(5), 3), &[cv]),
+                different(k(&code(7), 1), &[cv]),
+                different(k(&code(7), 2), &[cv]),
+            ],
+            &format!("{flavor} hostile"),
+        );
+        let no = |s: &str| key(&[("order_no", s)]);
+        assert_drift(
+            table(&r, "shop_gbk", "orders"),
+            vec![no("订单-1500")],
+            vec![no("订单-额外")],
+            vec![different(no("订单-0777"), &["customer"])],
+            &format!("{flavor} gbk: keys as text"),
+        );
+        assert_drift(
+            table(&r, "shop_latin1", "clients"),
+            vec![],
+            vec![],
+            vec![different(key(&[("code", "Société-€0500")]), &["name"])],
+            &format!("{flavor} latin1: keys as text"),
+        );
+        assert_eq!(r["summary"]["drifted"], 3, "{flavor}: {r}");
+    }
+}
+
+#[test]
+fn a_row_duplicated_in_a_table_without_a_key() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE logs; \
+             CREATE TABLE logs.events (at INT NOT NULL, msg VARCHAR(30)); \
+             CREATE TABLE logs.tagged (tag INT NULL, msg VARCHAR(30), UNIQUE KEY (tag))",
+        )
+        .unwrap();
+        // Rows twice over already (identical multisets are not drift), and a NULL.
+        let rows = (1..=500)
+            .map(|i| format!("({i}, 'msg-{i}')"))
+            .chain(["(1000, 'twice')".into(), "(1000, 'twice')".into()])
+            .chain(["(1001, NULL)".into()]);
+        insert(n1, "logs.events", rows);
+        insert(
+            n1,
+            "logs.tagged",
+            (1..=50).map(|i| format!("({i}, 't{i}')")),
+        );
+        n1.exec("INSERT INTO logs.tagged VALUES (NULL, 'no tag'), (NULL, 'no tag')")
+            .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let (run, r) = verify(n2, &[]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        let events = table(&r, "logs", "events");
+        assert_identical(events, 503, &format!("{flavor} keyless"));
+        assert!(events["key"].is_null(), "{flavor}: no key: {events}");
+        assert_identical(table(&r, "logs", "tagged"), 52, &format!("{flavor} tagged"));
+
+        drift(
+            n2,
+            "INSERT INTO logs.events VALUES (42, 'msg-42'); \
+             INSERT INTO logs.tagged VALUES (NULL, 'no tag')",
+        );
+        let (run, r) = verify(n2, &[]);
+        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        for (name, row, copies) in [
+            ("events", json!(["42", "msg-42"]), (1, 2)),
+            // A unique key on a nullable column is not usable: compared as a multiset too.
+            ("tagged", json!([null, "no tag"]), (2, 3)),
+        ] {
+            let t = table(&r, "logs", name);
+            let what = format!("{flavor} logs.{name}");
+            assert!(t["key"].is_null(), "{what}: {t}");
+            assert_eq!(t["extra"], 1, "{what}: {t}");
+            assert_eq!(t["missing"], 0, "{what}: {t}");
+            let m = t["multiset_rows"].as_array().expect("multiset_rows");
+            assert_eq!(m.len(), 1, "{what}: only the duplicated row: {t}");
+            assert_eq!(m[0]["source_count"], copies.0, "{what}: {t}");
+            assert_eq!(m[0]["replica_count"], copies.1, "{what}: {t}");
+            assert_eq!(m[0]["row"]["values"], row, "{what}: {t}");
+        }
+        let run = replmend(&["verify", "--replica", &n2.url()]);
+        assert_eq!(run.code, 11);
+        assert!(
+            run.stdout
+                .contains("1 copies on the source, 2 on the replica: at=42, msg='msg-42'"),
+            "{flavor}: {}",
+            run.stdout
+        );
+    }
+}
+
+/// A small xorshift generator: random enough to pick rows, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// Makes the replica apply each transaction `seconds` after its source committed it.
+fn replica_delay(replica: &Node, seconds: u32) {
+    replica.stop_replication().unwrap();
+    replica
+        .exec(&match replica.flavor {
+            Flavor::MariaDb => format!("CHANGE MASTER TO MASTER_DELAY = {seconds}"),
+            Flavor::MySql => format!("CHANGE REPLICATION SOURCE TO SOURCE_DELAY = {seconds}"),
+        })
+        .unwrap();
+    replica.start_replication().unwrap();
+}
+
+/// Sets the flag when dropped, also while a panic unwinds (the writer thread then stops and
+/// the scope can end).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Verifies `live.orders` (20,000 rows, chunks of 1,000) once per entry of `delays` while a
+/// thread keeps writing to the source: inserts, updates of random rows, and updates of the
+/// first 100 rows again and again (a hot spot). A delay above 0 makes the replica apply each
+/// transaction that many seconds late. Every run must find no drift; so must one more run
+/// after the writes stopped and the replica caught up.
+fn verify_while_written_to(flavor: Flavor, delays: &[u32]) {
+    const ROWS: u64 = 20_000;
+    let sb = started(flavor, Topology::SourceReplica);
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n1.exec(
+        "CREATE DATABASE live; \
+         CREATE TABLE live.orders (id INT AUTO_INCREMENT PRIMARY KEY, qty INT NOT NULL, \
+           status VARCHAR(20) NOT NULL, note VARCHAR(60))",
+    )
+    .unwrap();
+    insert(
+        n1,
+        "live.orders",
+        (1..=ROWS).map(|i| format!("({i}, {}, 'new', 'order {i}')", i % 17)),
+    );
+    n2.wait_caught_up(CATCH_UP).unwrap();
+
+    let stop = AtomicBool::new(false);
+    let writes = AtomicU64::new(0);
+    let (runs, after) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut c = n1.conn().unwrap();
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
+            let mut top = ROWS;
+            while !stop.load(Ordering::Relaxed) {
+                let (any, hot) = (1 + rng.below(top), 1 + rng.below(100));
+                c.query_drop(format!(
+                    "START TRANSACTION; \
+                     INSERT INTO live.orders (qty, status, note) VALUES ({}, 'new', 'live'); \
+                     UPDATE live.orders SET status = 'paid', note = 'paid' WHERE id = {any}; \
+                     UPDATE live.orders SET qty = qty + 1 WHERE id = {hot}; \
+                     COMMIT",
+                    rng.below(100)
+                ))
+                .unwrap();
+                top += 1;
+                writes.fetch_add(1, Ordering::Relaxed);
+                // A few hundred transactions a second: busy, leaving the CPUs to verify.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let _stop = StopOnDrop(&stop);
+        // Writes under way before verify starts.
+        while writes.load(Ordering::Relaxed) < 50 && !writer.is_finished() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut runs = Vec::new();
+        for &delay in delays {
+            if delay > 0 {
+                replica_delay(n2, delay);
+                std::thread::sleep(Duration::from_secs(u64::from(delay)));
+            }
+            let before = writes.load(Ordering::Relaxed);
+            let t0 = Instant::now();
+            let (run, r) = verify(n2, &["--tables", "live.orders", "--chunk-size", "1000"]);
+            let during = writes.load(Ordering::Relaxed) - before;
+            runs.push((delay, run, r, during, t0.elapsed()));
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        (runs, writes.load(Ordering::Relaxed))
+    });
+    for (i, (delay, run, r, during, took)) in runs.iter().enumerate() {
+        let t = table(r, "live", "orders");
+        let what = format!("{flavor} run {i} (replica {delay} s behind)");
+        eprintln!(
+            "{what}: {took:?}, {during} transactions written meanwhile, {} rows, {} chunks, \
+             {} converged",
+            t["rows"], t["chunks"], t["converged"]
+        );
+        assert_eq!(
+            run.code, 0,
+            "{what}: no drift while the source is written to: {r}"
+        );
+        assert!(*during > 0, "{what}: the source was written to meanwhile");
+        assert_drift(t, vec![], vec![], vec![], &what);
+        assert!(t["rows"].as_u64().unwrap() >= ROWS, "{what}: {t}");
+    }
+
+    if delays.iter().any(|&d| d > 0) {
+        replica_delay(n2, 0);
+    }
+    n2.wait_caught_up(CATCH_UP).unwrap();
+    let (run, r) = verify(n2, &["--tables", "live.orders", "--chunk-size", "1000"]);
+    assert_eq!(run.code, 0, "{flavor}: after the writes: {r}");
+    assert_identical(
+        table(&r, "live", "orders"),
+        ROWS + after,
+        &format!("{flavor} after the writes"),
+    );
+}
+
+#[test]
+fn no_false_positives_while_the_source_is_written_to() {
+    for flavor in FLAVORS {
+        verify_while_written_to(flavor, &[0, 0]);
+    }
+}
+
+/// With the replica a second behind, every chunk written to meanwhile differs when first
+/// read, and the hot rows differ again at every recheck: still changing, not drift.
+#[test]
+fn no_false_positives_on_hot_rows_while_a_lagging_replica_catches_up() {
+    for flavor in FLAVORS {
+        verify_while_written_to(flavor, &[1]);
+    }
+}
+
+#[test]
+fn tables_that_do_not_exist_and_tables_left_out() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE shop; \
+             CREATE TABLE shop.a (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE shop.b (id INT PRIMARY KEY, v INT); \
+             INSERT INTO shop.a VALUES (1, 1), (2, 2); INSERT INTO shop.b VALUES (1, 1)",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(n2, "UPDATE shop.a SET v = 20 WHERE id = 2");
+
+        for format in ["text", "json"] {
+            let run = replmend(&[
+                "verify",
+                "--replica",
+                &n2.url(),
+                "--tables",
+                "shop.b,shop.nope",
+                "--format",
+                format,
+            ]);
+            assert_eq!(
+                run.code, 8,
+                "{flavor} {format}: {}{}",
+                run.stdout, run.stderr
+            );
+            let said = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                said.contains("table shop.nope does not exist on 127.0.0.1:"),
+                "{flavor} {format}: a clear sentence: {said}"
+            );
+            for debug in [
+                "Error {",
+                "MySqlError",
+                "Caused by",
+                "panicked",
+                "backtrace",
+                "Coded(",
+            ] {
+                assert!(
+                    !said.contains(debug),
+                    "{flavor} {format}: {debug:?} in {said}"
+                );
+            }
+            if format == "json" {
+                let e = run.json();
+                assert_eq!(e["exit_code"], 8, "{e}");
+            }
+        }
+
+        let (run, r) = verify(n2, &["--databases", "shop", "--ignore-tables", "shop.a"]);
+        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(table_names(&r), ["shop.b"], "{flavor}: shop.a left out");
+
+        let (run, r) = verify(n2, &["--tables", "shop.a"]);
+        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(table_names(&r), ["shop.a"]);
+        assert_drift(
+            table(&r, "shop", "a"),
+            vec![],
+            vec![],
+            vec![different(id(2), &["v"])],
+            &format!("{flavor} --tables"),
+        );
+
+        let (run, r) = verify(n2, &["--databases", "shop"]);
+        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(table_names(&r), ["shop.a", "shop.b"]);
+    }
+}
+
+#[test]
+fn dual_master_drift_is_found_from_either_side() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::DualMaster);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE dm; CREATE TABLE dm.t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)",
+        )
+        .unwrap();
+        insert(n1, "dm.t", (1..=3000).map(|i| format!("({i}, 'v{i}')")));
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        n1.wait_caught_up(CATCH_UP).unwrap();
+        let (run, r) = verify(n2, &["--chunk-size", "500"]);
+        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(r["dual_master"], true, "{flavor}: {r}");
+        assert_identical(table(&r, "dm", "t"), 3000, &format!("{flavor} dual-master"));
+
+        drift(
+            n1,
+            "UPDATE dm.t SET v = 'n1 only' WHERE id = 5; DELETE FROM dm.t WHERE id = 7",
+        );
+        drift(n2, "INSERT INTO dm.t VALUES (9999, 'n2 only')");
+        for (replica, other, missing, extra) in [
+            (n2, n1, vec![], vec![id(7), id(9999)]),
+            (n1, n2, vec![id(7), id(9999)], vec![]),
+        ] {
+            let what = format!("{flavor} --replica {}", replica.name);
+            let (run, r) = verify(replica, &["--chunk-size", "500"]);
+            assert_eq!(run.code, 11, "{what}: {r}");
+            assert_eq!(r["dual_master"], true, "{what}: {r}");
+            assert_eq!(
+                r["source"],
+                format!("127.0.0.1:{}", other.port),
+                "{what}: compared with the other node"
+            );
+            assert_drift(
+                table(&r, "dm", "t"),
+                missing,
+                extra,
+                vec![different(id(5), &["v"])],
+                &what,
+            );
+        }
+    }
+}
+
+#[test]
+fn chunk_size_holds_when_the_table_statistics_are_stale() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE st; CREATE TABLE st.t (id INT PRIMARY KEY, v INT); \
+             INSERT INTO st.t VALUES (1, 1), (2, 2), (3, 3)",
+        )
+        .unwrap();
+        // A monitoring query while the table is small: MySQL 8+ keeps the statistics it read
+        // (information_schema_stats_expiry, a day by default), so TABLE_ROWS stays at 3.
+        let cached = n1
+            .query_value(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = 'st' AND TABLE_NAME = 't'",
+            )
+            .unwrap();
+        insert(n1, "st.t", (4..=20_000).map(|i| format!("({i}, {i})")));
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let (run, r) = verify(n2, &["--tables", "st.t", "--chunk-size", "1000"]);
+        assert_eq!(run.code, 0, "{flavor}: {r}");
+        let t = table(&r, "st", "t");
+        assert_identical(t, 20_000, &format!("{flavor} stale statistics"));
+        assert!(
+            t["chunks"].as_u64().unwrap() >= 15,
+            "{flavor}: 20,000 rows in chunks of about 1,000 though information_schema \
+             said {cached:?} rows: {t}"
+        );
+    }
+}
