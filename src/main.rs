@@ -9,6 +9,21 @@ use clap::Parser;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc reads its options from the environment when it initializes, before `main`. With
+/// `arena_eager_commit` on (its default) every thread verify or diagnose starts commits an
+/// arena of its own: resync's peak RSS was 67 MiB, with it off 21 MiB at the same speed. This
+/// runs among the first constructors (priority 99, before mimalloc's default-priority one)
+/// and leaves a value the user set alone.
+#[used]
+#[unsafe(link_section = ".init_array.00099")]
+static MIMALLOC_OPTIONS: extern "C" fn() = mimalloc_options;
+
+extern "C" fn mimalloc_options() {
+    // SAFETY: runs before main, on the only thread, with static NUL-terminated strings; libc's
+    // setenv uses libc's own allocator, not mimalloc.
+    unsafe { libc::setenv(c"MIMALLOC_ARENA_EAGER_COMMIT".as_ptr(), c"0".as_ptr(), 0) };
+}
+
 fn main() -> ExitCode {
     let cli = replmend::cli::Cli::parse();
     ExitCode::from(replmend::ops::main(&cli))

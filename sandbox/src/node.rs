@@ -132,9 +132,17 @@ impl Node {
 
     /// Runs SQL text, several statements allowed; the error names the node and the statement.
     pub fn exec(&self, sql: &str) -> Result<()> {
-        self.conn()?
-            .query_drop(sql)
-            .with_context(|| format!("on {} ({}): {}", self.name, self.flavor, abbreviate(sql)))
+        let context = || format!("on {} ({}): {}", self.name, self.flavor, abbreviate(sql));
+        let mut conn = self.conn()?;
+        // Every statement's result is read: dropping a multi-statement result unread would
+        // swallow the error of any statement after the first.
+        let mut result = conn.query_iter(sql).with_context(context)?;
+        while let Some(set) = result.iter() {
+            for row in set {
+                row.with_context(context)?;
+            }
+        }
+        Ok(())
     }
 
     /// Rows of the first result set, every value as text (lossy UTF-8), NULL as None.

@@ -409,7 +409,18 @@ impl IntRanges {
             (Some(r), None) | (None, Some(r)) => r,
             (None, None) => (0, 0),
         };
-        let rows = estimate.max(1) as f64;
+        // information_schema's estimate can be 0 (MySQL caches table statistics for a day):
+        // then count, which reads the key only, instead of guessing one row per key value.
+        let rows = match estimate {
+            0 => {
+                let n: Option<u64> = source.conn.query_first(format!(
+                    "SELECT COUNT(*) FROM {}",
+                    sql::table_sql(&ss.table)
+                ))?;
+                n.unwrap_or(0).max(1)
+            }
+            n => n,
+        } as f64;
         Ok(IntRanges {
             name: key.to_string(),
             min,
