@@ -28,6 +28,13 @@ impl ChunkDiff {
         self.different.extend(other.different);
     }
 
+    /// Keeps only the keys `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(&Key) -> bool) {
+        self.missing.retain(&keep);
+        self.extra.retain(&keep);
+        self.different.retain(&keep);
+    }
+
     /// Every key involved, in one list (what a recheck reads again).
     pub fn keys(&self) -> Vec<Key> {
         self.missing

@@ -148,6 +148,13 @@ const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_s
 
 /// The tables to compare, from the source's catalog, with its row estimates.
 fn tables(source: &mut Server, opts: &Options) -> Result<Vec<(TableRef, u64)>> {
+    // MySQL 8+ caches these statistics for a day (information_schema_stats_expiry): TABLE_ROWS
+    // can be far behind (3 for a table of 20,000 rows), and the estimate sizes integer chunks.
+    if !source.flavor.is_mariadb() {
+        let _ = source
+            .conn
+            .query_drop("SET SESSION information_schema_stats_expiry = 0");
+    }
     let rows: Vec<(String, String, Option<u64>)> = source.conn.query(
         "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
          WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
@@ -570,6 +577,20 @@ impl<'a> LagGuard<'a> {
 /// (key, row hash) rows as one node read them.
 type Hashed = Vec<(Key, String)>;
 
+/// Each key's row hash on the source and on the replica (None: no such row there).
+type Versions = std::collections::HashMap<Key, (Option<String>, Option<String>)>;
+
+fn versions(source: &Hashed, replica: &Hashed) -> Versions {
+    let mut out = Versions::new();
+    for (k, h) in source {
+        out.entry(k.clone()).or_default().0 = Some(h.clone());
+    }
+    for (k, h) in replica {
+        out.entry(k.clone()).or_default().1 = Some(h.clone());
+    }
+    out
+}
+
 /// Differing rows rechecked together (one catch-up wait for all of them).
 const RECHECK_BATCH: usize = 2000;
 
@@ -858,7 +879,8 @@ impl Walk<'_> {
 
     /// Reads the differing rows again after the replica caught up: what still differs, with
     /// the same versions as the read before (nothing in flight on them), is drift; rows that
-    /// converged were in flight; rows still changing are read again, up to --rechecks times.
+    /// converged were in flight; rows still changing are read again, up to --rechecks times,
+    /// and are in flight, not drift, if they changed between the last two reads.
     fn recheck(
         &mut self,
         ss: &TableSchema,
@@ -866,7 +888,9 @@ impl Walk<'_> {
         charsets: &sql::Charsets,
         mut diff: ChunkDiff,
     ) -> Result<ChunkDiff> {
-        let mut before: Option<(Hashed, Hashed)> = None;
+        // Each row's (source, replica) versions in the previous and in the latest read.
+        let mut previous: Option<Versions> = None;
+        let mut latest: Option<Versions> = None;
         for _ in 0..self.opts.rechecks.max(1) {
             if diff.is_empty() {
                 break;
@@ -883,12 +907,18 @@ impl Walk<'_> {
                 a.extend(x);
                 b.extend(y);
             }
-            let stable = before.as_ref().is_some_and(|(pa, pb)| pa == &a && pb == &b);
-            diff = diff::compare(a.clone(), b.clone());
-            if stable {
+            let now = versions(&a, &b);
+            diff = diff::compare(a, b);
+            previous = latest.replace(now);
+            if let (Some(p), Some(l)) = (&previous, &latest)
+                && diff.keys().iter().all(|k| p.get(k) == l.get(k))
+            {
                 break;
             }
-            before = Some((a, b));
+        }
+        // A row that changed between the last two reads is still in flight, not drift.
+        if let (Some(p), Some(l)) = (&previous, &latest) {
+            diff.retain(|k| p.get(k) == l.get(k));
         }
         Ok(diff)
     }
