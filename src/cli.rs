@@ -124,13 +124,44 @@ pub enum Command {
     Resync(ResyncArgs),
 }
 
+/// `db.table`, or with backquotes around names holding dots: `` `my.db`.`t` ``.
 fn parse_table(s: &str) -> Result<TableRef, String> {
-    match s.split_once('.') {
-        Some((db, t)) if !db.is_empty() && !t.is_empty() => Ok(TableRef {
-            schema: db.trim_matches('`').to_string(),
-            name: t.trim_matches('`').to_string(),
-        }),
-        _ => Err(format!("{s:?} is not DATABASE.TABLE")),
+    let bad = || format!("{s:?} is not DATABASE.TABLE (quote names holding a dot: `my.db`.`t`)");
+    let (db, rest) = match s.strip_prefix('`') {
+        Some(q) => {
+            let end = q.find("`.").ok_or_else(bad)?;
+            (q[..end].to_string(), &q[end + 2..])
+        }
+        None => {
+            let (db, rest) = s.split_once('.').ok_or_else(bad)?;
+            (db.to_string(), rest)
+        }
+    };
+    let name = match rest.strip_prefix('`') {
+        Some(q) => q.strip_suffix('`').ok_or_else(bad)?.to_string(),
+        None => rest.to_string(),
+    };
+    if db.is_empty() || name.is_empty() {
+        return Err(bad());
+    }
+    Ok(TableRef { schema: db, name })
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::parse_table;
+
+    #[test]
+    fn tables_with_and_without_backquotes() {
+        let t = parse_table("shop.orders").unwrap();
+        assert_eq!((t.schema.as_str(), t.name.as_str()), ("shop", "orders"));
+        let t = parse_table("`my.db`.`we.ird`").unwrap();
+        assert_eq!((t.schema.as_str(), t.name.as_str()), ("my.db", "we.ird"));
+        let t = parse_table("`my.db`.t").unwrap();
+        assert_eq!((t.schema.as_str(), t.name.as_str()), ("my.db", "t"));
+        assert!(parse_table("orders").is_err());
+        assert!(parse_table("shop.").is_err());
+        assert!(parse_table("`shop.orders").is_err());
     }
 }
 
