@@ -204,6 +204,21 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         Some(path) => load_report(path)?,
         None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
     };
+    if (report.source.as_str(), report.replica.as_str())
+        != (pair.source.endpoint().as_str(), pair.replica.endpoint().as_str())
+    {
+        return Err(Coded(
+            exit::BAD_INPUT,
+            format!(
+                "the report compares {} with {}, not {} with {}; nothing was changed",
+                report.source,
+                report.replica,
+                pair.source.endpoint(),
+                pair.replica.endpoint()
+            ),
+        )
+        .into());
+    }
     let mut source = Server::connect(&pair.source)?;
     let mut replica = Server::connect(&pair.replica)?;
     let (tables, refused) = read_rows(&report, &mut source, &mut replica)?;
