@@ -5,7 +5,7 @@
 //! Prints times, peak RSS and ratios; asserts nothing about them.
 //!
 //!     cargo bench --bench resync                         # 1,000,000 rows, both flavors
-//!     REPLMEND_BENCH_ROWS=10000000 cargo bench --bench resync   # verify-only scaling too
+//!     REPLMEND_BENCH_ROWS=1000000,10000000 REPLMEND_BENCH_FLAVORS=mariadb cargo bench --bench resync
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -206,8 +206,17 @@ fn main() {
         .split(',')
         .map(|r| r.trim().parse().expect("REPLMEND_BENCH_ROWS: numbers"))
         .collect();
+    let flavors: Vec<Flavor> = std::env::var("REPLMEND_BENCH_FLAVORS")
+        .unwrap_or_else(|_| "mariadb,mysql".into())
+        .split(',')
+        .map(|f| {
+            f.trim()
+                .parse()
+                .expect("REPLMEND_BENCH_FLAVORS: mariadb, mysql")
+        })
+        .collect();
     let mut cases = Vec::new();
-    for flavor in [Flavor::MariaDb, Flavor::MySql] {
+    for flavor in flavors {
         for &r in &rows {
             cases.push(run_case(flavor, r));
         }
