@@ -205,7 +205,10 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
     };
     if (report.source.as_str(), report.replica.as_str())
-        != (pair.source.endpoint().as_str(), pair.replica.endpoint().as_str())
+        != (
+            pair.source.endpoint().as_str(),
+            pair.replica.endpoint().as_str(),
+        )
     {
         return Err(Coded(
             exit::BAD_INPUT,
@@ -242,11 +245,20 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
                 );
             }
         }
-        applied = Some(apply(args, &pair, &plan)?);
+        let mut report = apply(args, &pair, &plan)?;
+        // A replaced row is two changes (its delete and its insert): left alone, it is one row.
+        report.left_alone.dedup();
+        applied = Some(report);
     }
     let left = match applied.is_some() {
         true => remaining(&tables, &mut source, &mut replica)?,
-        false => tables.iter().map(|t| t.rows.len()).sum(),
+        // Nothing written: the keys whose versions, as just read, differ (a key of the
+        // report that agrees by now is not left different).
+        false => tables
+            .iter()
+            .flat_map(|t| &t.rows)
+            .filter(|p| p.source != p.replica)
+            .count(),
     };
     let out = ResyncReport {
         schema: "replmend.resync/1",
@@ -311,7 +323,10 @@ fn text(r: &ResyncReport<'_>) -> String {
         let _ = writeln!(out, "left alone: {why}");
     }
     if r.plan.steps.is_empty() {
-        out.push_str("nothing to change: the rows already agree\n");
+        out.push_str(match r.refused.is_empty() {
+            true => "nothing to change: the rows already agree\n",
+            false => "nothing else to change: the tables left alone still differ\n",
+        });
         return out;
     }
     if r.dry_run || r.applied.is_none() {
