@@ -97,7 +97,8 @@ struct Restorer<'a> {
 }
 
 impl Restorer<'_> {
-    fn one(&mut self, e: &Entry) -> Result<Option<Restored>> {
+    /// `older`: the journal's entries before `e`.
+    fn one(&mut self, e: &Entry, older: &[Entry]) -> Result<Option<Restored>> {
         let Some(table) = e.table_ref() else {
             return Ok(None);
         };
@@ -113,7 +114,25 @@ impl Restorer<'_> {
             .map_err(|x| anyhow::anyhow!("journal entry: {x}"))?;
         let key = key_of(e, &image);
         let current = crate::inspect::fetch_row(&mut server, &schema, &key)?;
-        let outcome = match judge(e, &image, current.as_ref())? {
+        // resync replaces a row as a delete (the old version) then an insert (the new one) on
+        // the same key: once the older delete is undone, the key holds its image again, and
+        // the insert's undo is already done.
+        let undone_by_older = e.action == Action::Insert
+            && current.as_ref().is_some_and(|c| {
+                older.iter().any(|o| {
+                    o.action == Action::Delete
+                        && o.state != State::RolledBack
+                        && o.node == e.node
+                        && o.fingerprint == e.fingerprint
+                        && o.table_ref() == e.table_ref()
+                        && o.image().ok().as_ref() == Some(c)
+                })
+            });
+        let judged = match undone_by_older {
+            true => Judged::Back,
+            false => judge(e, &image, current.as_ref())?,
+        };
+        let outcome = match judged {
             Judged::Back => RowOutcome::AlreadyPresent,
             Judged::NeverApplied => RowOutcome::NeverApplied,
             _ if self.args.dry_run => RowOutcome::WouldRestore,
@@ -231,7 +250,7 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         dry_run: args.dry_run,
         rows: Vec::new(),
     };
-    for e in entries.iter().rev() {
+    for (i, e) in entries.iter().enumerate().rev() {
         if args
             .fingerprint
             .as_deref()
@@ -239,7 +258,7 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         {
             continue;
         }
-        if let Some(r) = restorer.one(e)? {
+        if let Some(r) = restorer.one(e, &entries[..i])? {
             report.rows.push(r);
         }
     }

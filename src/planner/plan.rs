@@ -149,7 +149,8 @@ impl Step {
         match self.action {
             StepTemplate::DeleteConflictingRows
             | StepTemplate::InsertMissingRows
-            | StepTemplate::ReinsertUnderFreshKey => !self.statements.is_empty(),
+            | StepTemplate::ReinsertUnderFreshKey
+            | StepTemplate::ResyncRows => !self.statements.is_empty(),
             StepTemplate::SkipTransaction => self
                 .flavor
                 .gtid_skip_blocked_by_read_only(self.gtid.is_some()),
