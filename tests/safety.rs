@@ -109,13 +109,6 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
             ),
         };
         create_user(&sb, "dba", dba_grants(flavor));
-        if flavor == Flavor::MariaDb {
-            create_user(
-                &sb,
-                "dba2",
-                &format!("{}, READ_ONLY ADMIN", dba_grants(flavor)),
-            );
-        }
         n2.exec(ro_on).unwrap();
         let ro_value = value(n2, check);
         let url = n2.url().replace("root@", "dba@");

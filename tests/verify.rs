@@ -782,3 +782,111 @@ fn chunk_size_holds_when_the_table_statistics_are_stale() {
         );
     }
 }
+
+/// FLOAT, DOUBLE, DECIMAL and temporal values are compared exactly: a change in the last
+/// digit a type holds (a FLOAT's last bit, a microsecond) is drift, named by column.
+#[test]
+fn the_smallest_change_of_a_float_decimal_or_temporal_value_is_seen() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE exact; \
+             CREATE TABLE exact.v (id INT PRIMARY KEY, f FLOAT, d DOUBLE, m DECIMAL(30,10), \
+               t DATETIME(6), ti TIME(6), b BIT(12), e ENUM('a','b'), j JSON); \
+             INSERT INTO exact.v VALUES \
+               (1, 0.1, 0.1, 1.0000000001, '2026-11-25 10:00:00.000001', '-838:59:59.000000', b'101', 'a', '{\"k\": 1}'), \
+               (2, 3.4028234e38, 1e-300, -99999999999999999999.9999999999, '1000-01-01 00:00:00', '00:00:00.5', b'0', 'b', '[1, 2]'), \
+               (3, 1, 1, 1, '2026-01-01', '01:00', b'1', 'a', 'null'), \
+               (4, 1, 1, 1, '2026-01-01', '01:00', b'1', 'a', 'null'), \
+               (5, 1, 1, 1, '2026-01-01', '01:00', b'1', 'a', 'null')",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let (run, _) = verify(n2, &["--tables", "exact.v"]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        drift(
+            n2,
+            "UPDATE exact.v SET f = 0.10000001 WHERE id = 1; \
+             UPDATE exact.v SET d = 1.0000000000000002 WHERE id = 3; \
+             UPDATE exact.v SET m = 1.0000000002 WHERE id = 1; \
+             UPDATE exact.v SET t = '2026-11-25 10:00:00.000002', ti = '00:00:00.500001' WHERE id = 2; \
+             UPDATE exact.v SET b = b'10', e = 'b' WHERE id = 4; \
+             UPDATE exact.v SET j = '{\"k\": 2}' WHERE id = 5",
+        );
+        let (run, report) = verify(n2, &["--tables", "exact.v"]);
+        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        let t = table(&report, "exact", "v");
+        let columns: Vec<(String, Vec<String>)> = t["different_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["key"][0]["value"].as_str().unwrap().to_string(),
+                    d["columns"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap().to_string())
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut columns = columns;
+        columns.sort();
+        let v = |id: &str, cols: &[&str]| {
+            (
+                id.to_string(),
+                cols.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            columns,
+            vec![
+                v("1", &["f", "m"]),
+                v("2", &["t", "ti"]),
+                v("3", &["d"]),
+                v("4", &["b", "e"]),
+                v("5", &["j"]),
+            ],
+            "{flavor}: {t}"
+        );
+    }
+}
+
+/// `repair --verify-table`: once the incident is repaired, its table is verified between the
+/// two nodes, in the same report.
+#[test]
+fn repair_verify_table_reports_the_incident_table() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let n2 = sb.node("n2");
+        let journal = std::env::temp_dir()
+            .join(format!(
+                "replmend-verify-table-{}-{flavor}.jsonl",
+                std::process::id()
+            ))
+            .display()
+            .to_string();
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--verify-table",
+            "--journal",
+            &journal,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        let j = run.json();
+        assert_eq!(j["verify"]["schema"], "replmend.verify/1", "{flavor}: {j}");
+        let t = table(&j["verify"], "zeus", "xinyan_cache");
+        assert_eq!(t["missing"], 0, "{flavor}: {t}");
+        assert_eq!(t["extra"], 0, "{flavor}: {t}");
+        assert_eq!(t["different"], 0, "{flavor}: {t}");
+        let _ = std::fs::remove_file(&journal);
+    }
+}
