@@ -890,3 +890,60 @@ fn repair_verify_table_reports_the_incident_table() {
         let _ = std::fs::remove_file(&journal);
     }
 }
+
+/// `--threads` (tables compared at once) and `--chunk-time` (chunk size adapting to a target
+/// time) find exactly what the defaults find.
+#[test]
+fn threads_and_chunk_time_find_the_same_drift() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        let mut sql = String::from("CREATE DATABASE par;");
+        for t in ["a", "b", "c"] {
+            sql.push_str(&format!(
+                "CREATE TABLE par.{t} (id INT PRIMARY KEY, v VARCHAR(20)); \
+                 INSERT INTO par.{t} SELECT seq, CONCAT('v', seq) FROM (SELECT 1 seq) x;"
+            ));
+        }
+        n1.exec(&sql).unwrap();
+        for t in ["a", "b", "c"] {
+            let rows: Vec<String> = (2..=3000).map(|i| format!("({i}, 'v{i}')")).collect();
+            n1.exec(&format!("INSERT INTO par.{t} VALUES {}", rows.join(",")))
+                .unwrap();
+        }
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(
+            n2,
+            "UPDATE par.a SET v = 'x' WHERE id = 17; DELETE FROM par.b WHERE id = 2999; \
+             INSERT INTO par.c VALUES (5000, 'extra')",
+        );
+        let (run, plain) = verify(n2, &["--databases", "par"]);
+        assert_eq!(run.code, 11, "{flavor}: {}", run.stderr);
+        let (run, tuned) = verify(
+            n2,
+            &[
+                "--databases",
+                "par",
+                "--threads",
+                "3",
+                "--chunk-time",
+                "0.01",
+                "--chunk-size",
+                "100",
+            ],
+        );
+        assert_eq!(run.code, 11, "{flavor}: {}", run.stderr);
+        for t in ["a", "b", "c"] {
+            for field in ["missing_keys", "extra_keys", "different_rows", "rows"] {
+                assert_eq!(
+                    table(&plain, "par", t)[field],
+                    table(&tuned, "par", t)[field],
+                    "{flavor} par.{t} {field}"
+                );
+            }
+        }
+        assert_eq!(table(&tuned, "par", "a")["different"], 1, "{flavor}");
+        assert_eq!(table(&tuned, "par", "b")["missing"], 1, "{flavor}");
+        assert_eq!(table(&tuned, "par", "c")["extra"], 1, "{flavor}");
+    }
+}
