@@ -161,3 +161,55 @@ fn gtid_positioned_replicas_and_tls() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("VERIFY_CA"), "{}", bad.stderr);
 }
+
+/// A write made directly on a replica with its binlog on is an errant GTID: `status` names it
+/// (MySQL: its GTID set; MariaDB: domain-server_id-seq under the replica's own server_id);
+/// writes on both nodes of a dual-master pair, which each applies from the other, are not.
+#[test]
+fn status_names_errant_gtids_written_on_the_replica() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplicaGtid).unwrap();
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec("CREATE DATABASE errant; CREATE TABLE errant.t (id INT PRIMARY KEY)")
+            .unwrap();
+        n2.wait_caught_up(std::time::Duration::from_secs(30))
+            .unwrap();
+        let st = replmend(&["status", "--replica", &n2.url(), "--format", "json"]);
+        assert!(st.json().get("errant").is_none(), "{flavor}: {}", st.stdout);
+        n2.exec("INSERT INTO errant.t VALUES (7)").unwrap();
+        let st = replmend(&["status", "--replica", &n2.url(), "--format", "json"]);
+        let j = st.json();
+        let gtids = j["errant"][0]["gtids"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let own = match flavor {
+            Flavor::MySql => n2.query_value("SELECT @@server_uuid").unwrap().unwrap(),
+            Flavor::MariaDb => format!("-{}-", n2.server_id),
+        };
+        assert!(gtids.contains(&own), "{flavor}: {j}");
+        let text = replmend(&["status", "--replica", &n2.url()]);
+        assert!(
+            text.stdout.contains("errant GTIDs"),
+            "{flavor}: {}",
+            text.stdout
+        );
+
+        let pair = Sandbox::start(flavor, Topology::DualMaster).unwrap();
+        let (a, b) = (pair.node("n1"), pair.node("n2"));
+        a.exec("CREATE DATABASE dm; CREATE TABLE dm.t (id INT PRIMARY KEY)")
+            .unwrap();
+        b.wait_caught_up(std::time::Duration::from_secs(30))
+            .unwrap();
+        b.exec("INSERT INTO dm.t VALUES (1)").unwrap();
+        a.exec("INSERT INTO dm.t VALUES (2)").unwrap();
+        a.wait_caught_up(std::time::Duration::from_secs(30))
+            .unwrap();
+        b.wait_caught_up(std::time::Duration::from_secs(30))
+            .unwrap();
+        for n in [a, b] {
+            let st = replmend(&["status", "--replica", &n.url(), "--format", "json"]);
+            assert!(st.json().get("errant").is_none(), "{flavor}: {}", st.stdout);
+        }
+    }
+}

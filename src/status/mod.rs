@@ -1,5 +1,6 @@
 //! `replmend status`: what every replication channel of a replica is doing.
 
+pub mod errant;
 pub mod model;
 pub mod read;
 pub mod render;

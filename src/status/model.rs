@@ -140,6 +140,10 @@ pub struct StatusReport {
     pub schema: &'static str,
     pub server: ServerInfo,
     pub channels: Vec<ChannelStatus>,
+    /// Transactions executed here that a channel's source has not got (`status` fills it in
+    /// when it can reach the sources).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errant: Vec<super::errant::Errant>,
 }
 
 pub const STATUS_SCHEMA: &str = "replmend.status/1";

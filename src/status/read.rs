@@ -237,6 +237,7 @@ pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
         schema: STATUS_SCHEMA,
         server: server_info,
         channels,
+        errant: Vec::new(),
     })
 }
 

@@ -94,6 +94,13 @@ pub fn text(report: &StatusReport) -> String {
     if let Some(pos) = &s.gtid_slave_pos {
         let _ = writeln!(out, "\ngtid_slave_pos {pos}");
     }
+    for e in &report.errant {
+        let _ = writeln!(
+            out,
+            "errant GTIDs  {} (executed here, on no source: {}): written on this replica directly",
+            e.gtids, e.source
+        );
+    }
     out
 }
 
