@@ -213,3 +213,36 @@ fn status_names_errant_gtids_written_on_the_replica() {
         }
     }
 }
+
+/// The conflicting row was written on the replica directly (its binlog on): diagnose names
+/// the errant transaction beside the conflict.
+#[test]
+fn diagnose_names_errant_gtids_next_to_the_conflict() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplicaGtid).unwrap();
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec("CREATE DATABASE errant; CREATE TABLE errant.t (id INT PRIMARY KEY, v INT)")
+            .unwrap();
+        n2.wait_caught_up(std::time::Duration::from_secs(30))
+            .unwrap();
+        n2.exec("INSERT INTO errant.t VALUES (1, 2)").unwrap();
+        n1.exec("INSERT INTO errant.t VALUES (1, 1)").unwrap();
+        n2.wait_sql_error(1062, std::time::Duration::from_secs(30))
+            .unwrap();
+        let d = replmend(&["diagnose", "--replica", &n2.url(), "--format", "json"]);
+        assert_eq!(d.code, 3, "{flavor}: {}", d.stderr);
+        let j = d.json();
+        assert!(
+            j["errant"][0]["gtids"]
+                .as_str()
+                .is_some_and(|g| !g.is_empty()),
+            "{flavor}: {j}"
+        );
+        let text = replmend(&["diagnose", "--replica", &n2.url()]);
+        assert!(
+            text.stdout.contains("Errant GTIDs"),
+            "{flavor}: {}",
+            text.stdout
+        );
+    }
+}

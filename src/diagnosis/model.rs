@@ -347,6 +347,10 @@ pub struct Diagnosis {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upcoming: Vec<Conflict>,
     pub reverse: Option<ReverseChannel>,
+    /// Transactions executed on the replica that none of its sources has (written on it
+    /// directly): a conflict on a row they wrote is not the source's doing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errant: Vec<crate::status::errant::Errant>,
     /// What could not be determined, in words a DBA can act on.
     pub missing: Vec<String>,
     /// A stable hash of what identifies this incident; a plan made for it is refused if the

@@ -13,6 +13,15 @@ const COLUMN_WIDTH: usize = 40;
 pub fn text(d: &Diagnosis) -> String {
     let mut out = String::new();
     section(&mut out, d, "");
+    for e in &d.errant {
+        let _ = writeln!(
+            out,
+            "\n{} {} executed on this replica are on no source ({}): rows written directly on the replica may be why it conflicts",
+            style("Errant GTIDs:").bold(),
+            e.gtids,
+            e.source
+        );
+    }
     if let Some(rev) = &d.reverse {
         if let Some(rd) = &rev.diagnosis {
             let _ = writeln!(

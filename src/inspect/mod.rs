@@ -58,6 +58,7 @@ pub fn diagnose_with_source(
     if let Ok(src) = source.as_mut() {
         d.reverse = reverse_channel(src, &mut replica, &d, None);
     }
+    d.errant = crate::status::errant::find(&mut replica, spec, &report);
     Ok(d)
 }
 
@@ -697,6 +698,7 @@ pub fn diagnose_channel(
         conflicts,
         upcoming: Vec::new(),
         reverse: None,
+        errant: Vec::new(),
         missing,
         fingerprint,
     })

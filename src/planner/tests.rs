@@ -133,6 +133,7 @@ impl Fx {
                 verdict,
             }],
             reverse: None,
+            errant: Vec::new(),
             missing: vec![],
             fingerprint: format!("fp{replica_port}"),
         }

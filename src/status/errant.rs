@@ -6,7 +6,11 @@
 //! (domain, server_id) the last sequence number (`gtid_binlog_state`): entries written under
 //! the replica's own server_id that the source's binlog state does not reach.
 
+use mysql::prelude::Queryable;
 use serde::Serialize;
+
+use super::StatusReport;
+use crate::conn::{ConnSpec, Server};
 
 /// Errant transactions of a replica: executed there, on none of its sources.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -47,6 +51,96 @@ pub fn mariadb(replica_state: &str, replica_server_id: u32, source_state: &str) 
         })
         .map(|(d, s, n)| format!("{d}-{s}-{n}"))
         .collect()
+}
+
+// ---- I/O: reading the sets from the replica and its sources ------------------------------
+
+/// Transactions executed on the replica that none of its sources has (on a multi-source
+/// replica each source lacks the other's: only what all of them lack is errant). A source
+/// that cannot be reached with the replica's credentials leaves the question open: nothing
+/// is reported then.
+pub fn find(replica: &mut Server, spec: &ConnSpec, report: &StatusReport) -> Vec<Errant> {
+    let mut sources = Vec::new();
+    for ch in &report.channels {
+        let Ok(src_spec) = crate::conn::other_spec(None, spec, &ch.source_host, ch.source_port)
+        else {
+            return Vec::new();
+        };
+        let Ok(source) = Server::connect(&src_spec) else {
+            return Vec::new();
+        };
+        sources.push((ch.name.clone(), source));
+    }
+    if sources.is_empty() {
+        return Vec::new();
+    }
+    let gtids = match replica.flavor.is_mariadb() {
+        true => mariadb_errant(replica, &mut sources),
+        false => mysql_errant(replica, &mut sources, spec),
+    };
+    match gtids.filter(|g| !g.is_empty()) {
+        Some(g) => vec![Errant {
+            channel: sources
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+            source: sources
+                .iter()
+                .map(|(_, s)| s.spec.endpoint())
+                .collect::<Vec<_>>()
+                .join(","),
+            gtids: g,
+        }],
+        None => Vec::new(),
+    }
+}
+
+fn mariadb_errant(replica: &mut Server, sources: &mut [(String, Server)]) -> Option<String> {
+    let state = "SELECT @@global.gtid_binlog_state";
+    let mine: String = replica.conn.query_first(state).ok()??;
+    let mut theirs = Vec::new();
+    for (_, s) in sources.iter_mut() {
+        let st: String = s.conn.query_first(state).ok()??;
+        theirs.push(st);
+    }
+    Some(mariadb(&mine, replica.server_id, &theirs.join(",")).join(","))
+}
+
+/// GTID_SUBTRACT, on the replica, of what each source executed and, in a dual-master pair,
+/// what the source has received from this replica but not applied yet (in flight).
+fn mysql_errant(
+    replica: &mut Server,
+    sources: &mut [(String, Server)],
+    spec: &ConnSpec,
+) -> Option<String> {
+    let mut left: String = replica
+        .conn
+        .query_first("SELECT @@GLOBAL.gtid_executed")
+        .ok()??;
+    for (_, source) in sources.iter_mut() {
+        let executed: String = source
+            .conn
+            .query_first("SELECT @@GLOBAL.gtid_executed")
+            .ok()??;
+        let in_flight = super::read_status(source)
+            .ok()
+            .and_then(|r| {
+                r.channels
+                    .into_iter()
+                    .find(|c| c.source_port == spec.port)
+                    .and_then(|c| c.retrieved_gtid_set)
+            })
+            .unwrap_or_default();
+        left = replica
+            .conn
+            .exec_first(
+                "SELECT GTID_SUBTRACT(GTID_SUBTRACT(?, ?), ?)",
+                (left, executed, in_flight),
+            )
+            .ok()??;
+    }
+    Some(left)
 }
 
 #[cfg(test)]
