@@ -246,3 +246,73 @@ fn diagnose_names_errant_gtids_next_to_the_conflict() {
         );
     }
 }
+
+/// `repair --remedy inject-errant`: MySQL gets the replica's errant GTIDs as empty
+/// transactions on the source (dry run first changes nothing); MariaDB is told what to do
+/// instead, with nothing changed.
+#[test]
+fn inject_errant_gtids_on_the_source() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplicaGtid).unwrap();
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec("CREATE DATABASE errant; CREATE TABLE errant.t (id INT PRIMARY KEY)")
+            .unwrap();
+        n2.wait_caught_up(std::time::Duration::from_secs(30))
+            .unwrap();
+        n2.exec("INSERT INTO errant.t VALUES (7); INSERT INTO errant.t VALUES (8)")
+            .unwrap();
+        let executed = |n: &replmend_sandbox::Node| {
+            n.query_value(match flavor {
+                Flavor::MySql => "SELECT @@GLOBAL.gtid_executed",
+                Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_state",
+            })
+            .unwrap()
+        };
+        let before = executed(n1);
+        let journal = std::env::temp_dir()
+            .join(format!(
+                "replmend-errant-{}-{flavor}.jsonl",
+                std::process::id()
+            ))
+            .display()
+            .to_string();
+        let base = [
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--remedy",
+            "inject-errant",
+        ];
+        let dry = replmend(&[&base[..], &["--dry-run"]].concat());
+        assert_eq!(
+            executed(n1),
+            before,
+            "{flavor}: the dry run changed nothing"
+        );
+        let run = replmend(&[&base[..], &["--yes", "--journal", &journal]].concat());
+        match flavor {
+            Flavor::MySql => {
+                assert_eq!(dry.code, 0, "{}", dry.stderr);
+                assert!(dry.stdout.contains("SET GTID_NEXT"), "{}", dry.stdout);
+                assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+                let st = replmend(&["status", "--replica", &n2.url(), "--format", "json"]);
+                assert!(st.json().get("errant").is_none(), "{}", st.stdout);
+                let uuid = n2.query_value("SELECT @@server_uuid").unwrap().unwrap();
+                assert!(executed(n1).unwrap().contains(&uuid), "the source has them");
+                // Again: already done, nothing left.
+                let again = replmend(&[&base[..], &["--yes", "--journal", &journal]].concat());
+                assert_eq!(again.code, 0, "{}", again.stderr);
+            }
+            Flavor::MariaDb => {
+                assert_eq!(run.code, 9, "{}{}", run.stdout, run.stderr);
+                assert!(
+                    run.stderr.contains("MariaDB cannot inject"),
+                    "{}",
+                    run.stderr
+                );
+                assert_eq!(executed(n1), before, "nothing changed");
+            }
+        }
+        let _ = std::fs::remove_file(&journal);
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod diagnose;
+pub mod errant;
 pub mod plan;
 pub mod repair;
 pub mod restore;

@@ -81,6 +81,16 @@ fn options(args: &RepairArgs) -> Options {
 }
 
 pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
+    if args.policy.remedy == Some(crate::planner::RemedyId::InjectErrant) {
+        if !args.yes && !args.dry_run && !std::io::stdin().is_terminal() {
+            return Err(Coded(
+                exit::REFUSED,
+                "no terminal to confirm on: pass --yes to apply, or --dry-run to see the plan; nothing was changed".into(),
+            )
+            .into());
+        }
+        return super::errant::run(args, format);
+    }
     let spec = super::connect::replica_spec(&args.target.replica)?;
     let base_policy = policy(&args.policy);
     let pbs = playbooks(args.policy.playbooks.as_deref())?;

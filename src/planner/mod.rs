@@ -1,5 +1,6 @@
 //! Playbooks and the planner: pure, unit-tested, no I/O.
 
+pub mod errant;
 pub mod plan;
 pub mod playbook;
 pub mod render;

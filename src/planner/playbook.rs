@@ -52,6 +52,9 @@ pub enum RemedyId {
     /// Not a playbook remedy: `replmend resync`'s plan (rows made equal to the winner's).
     #[value(skip)]
     Resync,
+    /// Not a playbook remedy: empty transactions on the source with the replica's errant
+    /// GTIDs (MySQL), so the source knows them.
+    InjectErrant,
 }
 
 impl std::fmt::Display for RemedyId {
@@ -63,6 +66,7 @@ impl std::fmt::Display for RemedyId {
             RemedyId::Keep => "keep",
             RemedyId::Rekey => "rekey",
             RemedyId::Resync => "resync",
+            RemedyId::InjectErrant => "inject-errant",
         })
     }
 }
