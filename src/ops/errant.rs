@@ -2,7 +2,6 @@
 //! as empty transactions (MySQL), with the repair's dry run, confirmation, preflight, lock and
 //! applier; on MariaDB, what to do instead.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -14,7 +13,7 @@ use crate::conn::Server;
 use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::Plan;
-use crate::repair::apply::{Applier, ApplyReport, Nodes, StepResult};
+use crate::repair::apply::{Applier, ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::status::errant::Errant;
 
@@ -30,13 +29,6 @@ struct InjectReport<'a> {
 }
 
 const MARIADB: &str = "MariaDB cannot inject an empty transaction (it does not binlog one), so the source cannot be given these GTIDs: either apply the same changes on the source so every node has them, or, if they are not wanted, leave them on this replica and never make it a source; make the replica read-only so it does not happen again";
-
-fn print_step(r: &StepResult) {
-    eprintln!(
-        "  step {:>2} [{}] {} — {}",
-        r.step, r.endpoint, r.description, r.detail
-    );
-}
 
 pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
@@ -91,7 +83,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
             )
         })?;
     let plan = crate::planner::errant::plan(&gtids, &source_spec.endpoint(), source.flavor);
-    let interactive = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
+    let interactive = super::interactive(args.yes, args.dry_run)?;
     let mut applied = None;
     if !args.dry_run {
         if interactive {
@@ -117,7 +109,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
         crate::repair::preflight::check(&plan, &mut nodes, &[])?;
         let mut journal =
             Journal::new(&args.journal.clone().unwrap_or_else(journal::default_path))?;
-        let mut printer = print_step;
+        let mut printer = super::print_step;
         let mut applier = Applier {
             nodes: &mut nodes,
             journal: &mut journal,

@@ -62,6 +62,29 @@ pub fn main(cli: &Cli) -> u8 {
     }
 }
 
+/// A step's outcome as it happens (stderr): repair, resync and inject-errant print the same.
+pub fn print_step(r: &crate::repair::apply::StepResult) {
+    eprintln!(
+        "  step {:>2} [{}] {} — {}",
+        r.step, r.endpoint, r.description, r.detail
+    );
+}
+
+/// Whether to ask on the terminal; an error when changes were asked for with no way to
+/// confirm them (no --yes, no --dry-run, no terminal), decided before touching anything.
+pub fn interactive(yes: bool, dry_run: bool) -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    let interactive = !yes && !dry_run && std::io::stdin().is_terminal();
+    if !yes && !dry_run && !interactive {
+        return Err(crate::exit::Coded(
+            crate::exit::REFUSED,
+            "no terminal to confirm on: pass --yes to apply, or --dry-run to see the plan; nothing was changed".into(),
+        )
+        .into());
+    }
+    Ok(interactive)
+}
+
 /// What a command produced: the report to print and the exit code it stands for.
 pub struct Outcome {
     pub output: String,

@@ -17,7 +17,6 @@ use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::PlanSet;
 use crate::planner::Policy;
-use crate::repair::apply::StepResult;
 use crate::repair::session::{self, Incident, Options, RepairOutcome, Session};
 
 #[derive(Debug, Serialize)]
@@ -52,13 +51,6 @@ pub fn verify_tables(
     crate::verify::run(&pair, &opts)
 }
 
-fn print_step(r: &StepResult) {
-    eprintln!(
-        "  step {:>2} [{}] {} — {}",
-        r.step, r.endpoint, r.description, r.detail
-    );
-}
-
 fn data_loss_refusal(ps: &PlanSet) -> Option<String> {
     let plan = ps.plan.as_ref()?;
     let option = ps.options.iter().find(|o| o.remedy == plan.remedy)?;
@@ -81,27 +73,13 @@ fn options(args: &RepairArgs) -> Options {
 }
 
 pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
-    if args.policy.remedy == Some(crate::planner::RemedyId::InjectErrant) {
-        if !args.yes && !args.dry_run && !std::io::stdin().is_terminal() {
-            return Err(Coded(
-                exit::REFUSED,
-                "no terminal to confirm on: pass --yes to apply, or --dry-run to see the plan; nothing was changed".into(),
-            )
-            .into());
-        }
-        return super::errant::run(args, format);
-    }
     let spec = super::connect::replica_spec(&args.target.replica)?;
     let base_policy = policy(&args.policy);
     let pbs = playbooks(args.policy.playbooks.as_deref())?;
-    let interactive = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-    if !args.yes && !args.dry_run && !interactive {
-        // Decide before touching anything: no prompt can be answered here.
-        return Err(Coded(
-            exit::REFUSED,
-            "no terminal to confirm on: pass --yes to apply, or --dry-run to see the plan; nothing was changed".into(),
-        )
-        .into());
+    // Decided before touching anything: no prompt can be answered without a terminal.
+    let interactive = super::interactive(args.yes, args.dry_run)?;
+    if args.policy.remedy == Some(crate::planner::RemedyId::InjectErrant) {
+        return super::errant::run(args, format);
     }
     let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
     // Checked now, created only when the first row is journaled.
@@ -149,7 +127,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
         options: opts,
         playbooks: pbs,
         journal,
-        on_step: print_step,
+        on_step: super::print_step,
     };
     if interactive {
         return super::wizard::run(&mut session, &spec, d, target, pol, format);

@@ -4,7 +4,6 @@
 //! since it was read left alone. Afterwards the rows are compared again.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -20,7 +19,7 @@ use crate::journal::{self, Journal};
 use crate::planner::Plan;
 use crate::planner::plan::NodeRole;
 use crate::planner::resync::{self, Node, RowPair, TableRows};
-use crate::repair::apply::{Applier, ApplyReport, Nodes, StepResult};
+use crate::repair::apply::{Applier, ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::verify::model::{self, Report, VERIFY_SCHEMA};
 use crate::verify::{self, Pair};
@@ -150,13 +149,6 @@ fn read_rows(
     Ok((tables, refused))
 }
 
-fn print_step(r: &StepResult) {
-    eprintln!(
-        "  step {:>2} [{}] {} — {}",
-        r.step, r.endpoint, r.description, r.detail
-    );
-}
-
 fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     for (i, s) in plan.steps.iter().enumerate() {
@@ -191,14 +183,7 @@ fn confirm(plan: &Plan, rows: usize) -> Result<bool> {
 }
 
 pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
-    let interactive = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-    if !args.yes && !args.dry_run && !interactive {
-        return Err(Coded(
-            exit::REFUSED,
-            "no terminal to confirm on: pass --yes to apply, or --dry-run to see the plan; nothing was changed".into(),
-        )
-        .into());
-    }
+    let interactive = super::interactive(args.yes, args.dry_run)?;
     let pair: Pair = super::verify::pair(&args.verify)?;
     let report = match &args.from {
         Some(path) => load_report(path)?,
@@ -301,7 +286,7 @@ fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
             .map(|d| d.as_nanos().to_string())
             .unwrap_or_default(),
     ]);
-    let mut printer = print_step;
+    let mut printer = super::print_step;
     let mut applier = Applier {
         nodes: &mut nodes,
         journal: &mut journal,
