@@ -101,6 +101,13 @@ fn table_lines(out: &mut String, t: &TableDrift) {
         let _ = writeln!(out, "{}: not compared: {e}", t.table);
         return;
     }
+    if t.unsettled > 0 {
+        let _ = writeln!(
+            out,
+            "{}: {} row(s) were still being written during the rechecks and were not judged; verify again when quiet",
+            t.table, t.unsettled
+        );
+    }
     if t.identical() {
         return;
     }

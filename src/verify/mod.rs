@@ -686,8 +686,9 @@ impl Walk<'_> {
             return Ok(());
         }
         let first = suspects.len();
-        let still = self.recheck(ss, key, charsets, suspects)?;
-        drift.converged += first - still.len().min(first);
+        let (still, unsettled) = self.recheck(ss, key, charsets, suspects)?;
+        drift.unsettled += unsettled;
+        drift.converged += first.saturating_sub(still.len() + unsettled);
         self.record(ss, still, drift)
     }
 
@@ -887,7 +888,7 @@ impl Walk<'_> {
         key: &[String],
         charsets: &sql::Charsets,
         mut diff: ChunkDiff,
-    ) -> Result<ChunkDiff> {
+    ) -> Result<(ChunkDiff, usize)> {
         // Each row's (source, replica) versions in the previous and in the latest read.
         let mut previous: Option<Versions> = None;
         let mut latest: Option<Versions> = None;
@@ -916,11 +917,15 @@ impl Walk<'_> {
                 break;
             }
         }
-        // A row that changed between the last two reads is still in flight, not drift.
+        // A row that changed between the last two reads is still in flight, not drift: it is
+        // counted as unsettled.
+        let mut unsettled = 0;
         if let (Some(p), Some(l)) = (&previous, &latest) {
+            let before = diff.len();
             diff.retain(|k| p.get(k) == l.get(k));
+            unsettled = before - diff.len();
         }
-        Ok(diff)
+        Ok((diff, unsettled))
     }
 
     /// Adds a chunk's drift to the table's, with the columns of each differing row.

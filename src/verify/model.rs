@@ -94,6 +94,10 @@ pub struct TableDrift {
     /// Rows that differed when first read and matched once the replica had caught up (in
     /// flight, not drift).
     pub converged: usize,
+    /// Rows still being written when the rechecks ran out (their versions changed between the
+    /// last two reads): not judged, neither drift nor identical. Verify them again when quiet.
+    #[serde(default)]
+    pub unsettled: usize,
     pub missing: usize,
     pub extra: usize,
     pub different: usize,
@@ -118,6 +122,7 @@ impl TableDrift {
             rows: 0,
             chunks: 0,
             converged: 0,
+            unsettled: 0,
             missing: 0,
             extra: 0,
             different: 0,
