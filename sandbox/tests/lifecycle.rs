@@ -2,16 +2,15 @@
 //! and on panic, a SIGKILLed owner's servers are swept by the next start, and the CLI's
 //! up/sql/recipe/down cycle leaves nothing behind.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use replmend_sandbox::{Flavor, Sandbox, Topology};
 
 mod support;
 
-use support::{BIN, Down, alive, cli, need, pids, wait_dead};
+use support::{BIN, Down, alive, cli, hold, need, pids, wait_dead};
 
 #[test]
 fn parallel_sandboxes_get_their_own_ports_and_stop_on_drop_and_panic() {
@@ -69,20 +68,7 @@ fn parallel_sandboxes_get_their_own_ports_and_stop_on_drop_and_panic() {
 /// any process stops its servers and removes its directories.
 fn sigkilled_owner_is_swept(flavor: Flavor) {
     need(flavor);
-    let mut holder = Command::new(BIN)
-        .args(["hold", "--flavor", &flavor.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("hold printed {line:?}: {e}"));
-    let servers = pids(&json);
-    let dir = PathBuf::from(json["sandbox_dir"].as_str().unwrap());
-    assert!(servers.iter().all(|p| alive(*p)));
+    let (mut holder, servers, dir) = hold(&["--flavor", &flavor.to_string()]);
     holder.kill().unwrap(); // SIGKILL: no destructor runs
     holder.wait().unwrap();
     assert!(

@@ -7,7 +7,7 @@ use replmend_sandbox::{Flavor, Recipe, Sandbox, Topology};
 
 mod support;
 
-use support::{SEED_KEY, need};
+use support::{SEED_KEY, need, stops_as_expected};
 
 fn all_recipes(flavor: Flavor) {
     need(flavor);
@@ -20,20 +20,7 @@ fn all_recipes(flavor: Flavor) {
         let up = started.elapsed();
         sb.recipe(&recipe.name)
             .unwrap_or_else(|e| panic!("{flavor} {}: {e:#}", recipe.name));
-        for node in &sb.nodes {
-            let got = node.sql_error().unwrap();
-            let want = recipe
-                .expect
-                .iter()
-                .find(|(n, _)| *n == node.name)
-                .map(|(_, e)| *e);
-            assert_eq!(
-                got.as_ref().map(|(e, _)| *e),
-                want,
-                "{flavor} {} {}: {got:?}",
-                recipe.name,
-                node.name
-            );
+        for (node, got) in stops_as_expected(&sb, &recipe, &flavor.to_string()) {
             if let Some((errno, text)) = &got {
                 eprintln!(
                     "[{flavor}] {} {} Last_SQL_Error {errno}: {text}",

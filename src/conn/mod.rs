@@ -118,7 +118,7 @@ fn redact(text: &str, spec: &ConnSpec) -> String {
 
 /// A result row's values for `columns`, decoded by the table's column types so they compare
 /// exactly with rows decoded from the binlog.
-fn decode_row(
+pub(crate) fn decode_row(
     values: impl Iterator<Item = mysql::Value>,
     schema: &crate::schema::TableSchema,
     columns: &[String],

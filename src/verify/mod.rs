@@ -366,12 +366,7 @@ fn read_key_hashes(
 /// (rows, xor, sum) of a checksum statement, as the server printed them.
 fn read_checksum(server: &mut Server, st: &Statement) -> Result<(u64, String, String)> {
     let row: Option<mysql::Row> = server.conn.exec_first(&st.sql, st.bind())?;
-    let text = |v: Option<mysql::Value>| match v {
-        Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
-        Some(mysql::Value::Int(i)) => i.to_string(),
-        Some(mysql::Value::UInt(u)) => u.to_string(),
-        _ => String::new(),
-    };
+    let text = |v: Option<mysql::Value>| v.map(value_text).unwrap_or_default();
     let Some(row) = row else {
         return Ok((0, String::new(), String::new()));
     };
@@ -1032,20 +1027,19 @@ fn read_row_by_hash(
     st: &Statement,
 ) -> Result<Option<Row>> {
     let row: Option<mysql::Row> = server.conn.exec_first(&st.sql, st.bind())?;
-    Ok(row.map(|r| {
-        let mut values = r.unwrap().into_iter();
-        let _hash = values.next();
-        crate::diagnosis::Row {
-            values: values
-                .zip(columns)
-                .map(|(v, name)| match schema.column(name) {
-                    Some(c) => crate::binlog::decode::cell_from_value(v, c),
-                    None => Cell::Null,
-                })
-                .collect(),
-            columns: columns.to_vec(),
-        }
-    }))
+    // The hash comes first; the row's columns follow.
+    Ok(row.map(|r| crate::conn::decode_row(r.unwrap().into_iter().skip(1), schema, columns)))
+}
+
+/// A checksum query's value as the server printed it (COUNT and BIT_XOR arrive as integers,
+/// SUM as decimal text).
+fn value_text(v: mysql::Value) -> String {
+    match v {
+        mysql::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+        mysql::Value::Int(i) => i.to_string(),
+        mysql::Value::UInt(u) => u.to_string(),
+        _ => String::new(),
+    }
 }
 
 fn is_integer(col: &crate::schema::ColumnDef) -> bool {
@@ -1080,12 +1074,7 @@ fn read_buckets(
     server: &mut Server,
     st: &Statement,
 ) -> Result<std::collections::HashMap<i128, (u64, String)>> {
-    let text = |v: mysql::Value| match v {
-        mysql::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
-        mysql::Value::Int(i) => i.to_string(),
-        mysql::Value::UInt(u) => u.to_string(),
-        _ => String::new(),
-    };
+    let text = value_text;
     let mut out = std::collections::HashMap::new();
     for row in server.conn.exec_iter(&st.sql, st.bind())? {
         let mut v = row?.unwrap().into_iter();

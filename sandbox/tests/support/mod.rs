@@ -14,6 +14,54 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_replmend-sandbox");
 pub const SEED_KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
 
 /// Never skip: a missing server is a failure that says how to fix it.
+/// Each node's applier error after a recipe, asserted to be the one the recipe expects.
+pub fn stops_as_expected<'a>(
+    sb: &'a Sandbox,
+    recipe: &Recipe,
+    label: &str,
+) -> Vec<(&'a Node, Option<(u32, String)>)> {
+    sb.nodes
+        .iter()
+        .map(|node| {
+            let got = node.sql_error().unwrap();
+            let want = recipe
+                .expect
+                .iter()
+                .find(|(n, _)| *n == node.name)
+                .map(|(_, e)| *e);
+            assert_eq!(
+                got.as_ref().map(|(e, _)| *e),
+                want,
+                "{label} {} {}: {got:?}",
+                recipe.name,
+                node.name
+            );
+            (node, got)
+        })
+        .collect()
+}
+
+/// `replmend-sandbox hold ARGS…` started: the holder, its servers' PIDs and the sandbox
+/// directory, the servers checked alive.
+pub fn hold(args: &[&str]) -> (std::process::Child, Vec<u32>, PathBuf) {
+    let mut holder = Command::new(BIN)
+        .arg("hold")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("hold printed {line:?}: {e}"));
+    let servers = pids(&json);
+    let dir = PathBuf::from(json["sandbox_dir"].as_str().unwrap());
+    assert!(servers.iter().all(|p| alive(*p)));
+    (holder, servers, dir)
+}
+
 pub fn need(build: impl Into<Build>) {
     if let Err(e) = available(build) {
         panic!("{e}");
@@ -143,21 +191,7 @@ impl Chroot {
                 .unwrap_or_else(|e| panic!("{}: {e:#}", recipe.topology));
             sb.recipe(&recipe.name)
                 .unwrap_or_else(|e| panic!("{}: {e:#}", recipe.name));
-            for node in &sb.nodes {
-                let got = node.sql_error().unwrap();
-                let want = recipe
-                    .expect
-                    .iter()
-                    .find(|(n, _)| *n == node.name)
-                    .map(|(_, e)| *e);
-                assert_eq!(
-                    got.as_ref().map(|(e, _)| *e),
-                    want,
-                    "{} {}: {got:?}",
-                    recipe.name,
-                    node.name
-                );
-            }
+            stops_as_expected(&sb, &recipe, self.name);
             eprintln!("[{}] {}: {:.2?}", self.name, recipe.name, started.elapsed());
         }
     }
@@ -219,20 +253,7 @@ impl Chroot {
     /// A SIGKILLed owner's servers (inside the build's chroot) are swept by the next start.
     pub fn sweep(&self) {
         need(self.build);
-        let mut holder = Command::new(BIN)
-            .args(["hold", "--build", self.name])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let json: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("hold printed {line:?}: {e}"));
-        let servers = pids(&json);
-        let dir = PathBuf::from(json["sandbox_dir"].as_str().unwrap());
-        assert!(servers.iter().all(|p| alive(*p)));
+        let (mut holder, servers, dir) = hold(&["--build", self.name]);
         holder.kill().unwrap();
         holder.wait().unwrap();
         let sb = Sandbox::start(Flavor::MariaDb, Topology::SourceReplica).unwrap();
