@@ -1,18 +1,28 @@
-//! Benchmark (not a test): N consecutive 1062 conflicts on a MariaDB replica. replmend's batch
-//! repair (`repair --yes --remedy overwrite --until-healthy`: reads ahead, journals and replaces
-//! every conflicting row, one stop/start) against percona-toolkit's pt-slave-restart, the tool a
-//! DBA would run instead (it skips each failing event: one stop/start per conflict, and the
-//! source's rows are lost). Prints wall times until the replica is healthy and caught up, and
-//! their ratio. pt-slave-restart cannot talk to MySQL 8.4+/9.x (SHOW SLAVE STATUS is gone), so
-//! this compares on MariaDB.
+//! Benchmark (not a test): N consecutive 1062 conflicts on a MariaDB replica (replica rows
+//! pre-inserted with sql_log_bin=0, then one INSERT per source transaction). Three ways out, each
+//! on a fresh identical incident, in the same run:
 //!
-//!     cargo bench --bench repair_batch               # N = 200
+//! - replmend's batch repair (`repair --yes --remedy overwrite --until-healthy`: reads ahead,
+//!   journals and deletes every conflicting replica row, one stop/start; the source's rows are
+//!   all applied), timed as the whole process;
+//! - the server's own `slave_exec_mode=IDEMPOTENT` (applies the source's rows over the replica's,
+//!   journals nothing, server-wide), timed from START SLAVE until healthy and caught up;
+//! - percona-toolkit's pt-slave-restart (skips each failing event: one stop/start per conflict,
+//!   the source's rows are lost), timed until healthy and caught up.
+//!
+//! Prints wall times, rows applied, replica rows journaled, and the ratios to IDEMPOTENT and to
+//! pt-slave-restart; asserts nothing about the times. pt-slave-restart cannot talk to MySQL
+//! 8.4+/9.x (SHOW SLAVE STATUS is gone) and IDEMPOTENT is the MariaDB spelling, so this
+//! compares on MariaDB.
+//!
+//!     cargo bench --bench repair_batch                           # N = 1,000 and 10,000
 //!     REPLMEND_BENCH_CONFLICTS=1000 cargo bench --bench repair_batch
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use replmend_sandbox::{Flavor, Sandbox, Topology};
+use mysql::prelude::Queryable;
+use replmend_sandbox::{Flavor, Node, Sandbox, Topology};
 
 fn incident(n: usize) -> Sandbox {
     let sb = Sandbox::start(Flavor::MariaDb, Topology::SourceReplica).expect("sandbox");
@@ -29,41 +39,53 @@ fn incident(n: usize) -> Sandbox {
     ))
     .unwrap();
     let mut conn = n1.conn().unwrap();
-    use mysql::prelude::Queryable;
     for i in 1..=n {
         conn.query_drop(format!("INSERT INTO bench.jobs VALUES ({i}, 'source')"))
             .unwrap();
     }
-    n2.wait_sql_error(1062, Duration::from_secs(60)).unwrap();
+    n2.wait_sql_error(1062, Duration::from_secs(120)).unwrap();
     sb
 }
 
-fn healthy_and_caught_up(sb: &Sandbox) -> bool {
-    sb.node("n2").sql_error().unwrap().is_none()
-        && sb
-            .node("n2")
-            .wait_caught_up(Duration::from_millis(1))
-            .is_ok()
+/// Blocks until the replica has applied its source's binlog as it ends now, or stopped
+/// (MASTER_POS_WAIT returns at once, not at a polling interval); true when healthy then.
+fn wait_caught_up(sb: &Sandbox) -> bool {
+    let mut src = sb.node("n1").conn().unwrap();
+    let (file, pos): (String, u64) = src
+        .query_first("SHOW MASTER STATUS")
+        .unwrap()
+        .map(|row: mysql::Row| (row.get(0).unwrap(), row.get(1).unwrap()))
+        .unwrap();
+    let mut replica = sb.node("n2").conn().unwrap();
+    let waited: Option<Option<i64>> = replica
+        .exec_first("SELECT MASTER_POS_WAIT(?, ?, 1800)", (file, pos))
+        .unwrap();
+    matches!(waited, Some(Some(n)) if n >= 0) && sb.node("n2").sql_error().unwrap().is_none()
 }
 
-fn main() {
-    let n: usize = std::env::var("REPLMEND_BENCH_CONFLICTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+fn source_rows(n2: &Node) -> String {
+    n2.query_value("SELECT COUNT(*) FROM bench.jobs WHERE owner = 'source'")
+        .unwrap()
+        .unwrap_or_default()
+}
 
+struct Run {
+    time: Duration,
+    applied: String,
+    cycles: usize,
+    journaled: usize,
+}
+
+fn replmend(n: usize) -> Run {
     let sb = incident(n);
     let journal = std::env::temp_dir().join(format!(
-        "replmend-bench-journal-{}.jsonl",
+        "replmend-bench-journal-{}-{n}.jsonl",
         std::process::id()
     ));
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_replmend"))
+        .args(["repair", "--replica", &sb.node("n2").url(), "--yes"])
         .args([
-            "repair",
-            "--replica",
-            &sb.node("n2").url(),
-            "--yes",
             "--remedy",
             "overwrite",
             "--until-healthy",
@@ -76,72 +98,114 @@ fn main() {
         .stderr(Stdio::null())
         .output()
         .unwrap();
-    let replmend = started.elapsed();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let time = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let cycles = report["incidents"].as_array().map_or(0, |a| a.len());
-    assert!(healthy_and_caught_up(&sb));
-    let kept = sb
-        .node("n2")
-        .query_value("SELECT COUNT(*) FROM bench.jobs WHERE owner = 'source'")
-        .unwrap();
+    assert!(wait_caught_up(&sb));
+    // Every replica row has an intent (its image) and an outcome entry in the journal.
+    let text = std::fs::read_to_string(&journal).unwrap_or_default();
+    let journaled = text
+        .lines()
+        .filter(|l| l.contains("\"state\":\"done\""))
+        .count();
     let _ = std::fs::remove_file(&journal);
-    drop(sb);
+    Run {
+        time,
+        applied: source_rows(sb.node("n2")),
+        cycles: report["incidents"].as_array().map_or(0, |a| a.len()),
+        journaled,
+    }
+}
 
+fn idempotent(n: usize) -> Run {
+    let sb = incident(n);
+    let n2 = sb.node("n2");
+    n2.exec("STOP SLAVE; SET GLOBAL slave_exec_mode = 'IDEMPOTENT'")
+        .unwrap();
+    let started = Instant::now();
+    n2.exec("START SLAVE").unwrap();
+    assert!(wait_caught_up(&sb));
+    let time = started.elapsed();
+    Run {
+        time,
+        applied: source_rows(n2),
+        cycles: 1,
+        journaled: 0,
+    }
+}
+
+fn pt_slave_restart(n: usize) -> Run {
     let sb = incident(n);
     let port = sb.node("n2").port.to_string();
     let started = Instant::now();
     let mut pt = Command::new("pt-slave-restart")
         .arg(format!("h=127.0.0.1,P={port},u=root"))
-        .args([
-            "--error-numbers",
-            "1062",
-            "--sleep",
-            "1",
-            "--min-sleep",
-            "0.015625",
-            "--max-sleep",
-            "1",
-        ])
+        .args(["--error-numbers", "1062", "--sleep", "1"])
+        .args(["--min-sleep", "0.015625", "--max-sleep", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("pt-slave-restart (scripts/install-deps installs percona-toolkit)");
-    while !healthy_and_caught_up(&sb) {
+    // pt-slave-restart restarts the applier after each skip: caught up means at the source's
+    // end with no error, which the first waits may not find yet.
+    while !wait_caught_up(&sb) {
         assert!(
-            started.elapsed() < Duration::from_secs(1800),
+            started.elapsed() < Duration::from_secs(3600),
             "pt-slave-restart did not finish"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pt_time = started.elapsed();
+    let time = started.elapsed();
     let _ = pt.kill();
     let _ = pt.wait();
-    let pt_kept = sb
-        .node("n2")
-        .query_value("SELECT COUNT(*) FROM bench.jobs WHERE owner = 'source'")
-        .unwrap();
+    Run {
+        time,
+        applied: source_rows(sb.node("n2")),
+        cycles: n,
+        journaled: 0,
+    }
+}
 
-    println!(
-        "\n{n} consecutive 1062 conflicts on MariaDB, until the replica is healthy and caught up:"
-    );
-    println!(
-        "  replmend repair --until-healthy --remedy overwrite: {:>9.1} ms, {cycles} stop/start cycle(s), source rows applied: {}",
-        replmend.as_secs_f64() * 1000.0,
-        kept.unwrap_or_default()
-    );
-    println!(
-        "  pt-slave-restart --error-numbers 1062:              {:>9.1} ms, {n} skips, source rows applied: {}",
-        pt_time.as_secs_f64() * 1000.0,
-        pt_kept.unwrap_or_default()
-    );
-    println!(
-        "  ratio pt-slave-restart / replmend: {:.1}x",
-        pt_time.as_secs_f64() / replmend.as_secs_f64()
-    );
+fn main() {
+    let counts: Vec<usize> = std::env::var("REPLMEND_BENCH_CONFLICTS")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    for n in counts {
+        let r = replmend(n);
+        let i = idempotent(n);
+        let p = pt_slave_restart(n);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "\n{n} consecutive 1062 conflicts on MariaDB, until the replica is healthy and caught up:"
+        );
+        println!(
+            "  replmend repair --until-healthy --remedy overwrite: {:>9.1} ms, {} stop/start cycle(s), source rows applied: {}, replica rows journaled: {}",
+            ms(r.time),
+            r.cycles,
+            r.applied,
+            r.journaled
+        );
+        println!(
+            "  slave_exec_mode=IDEMPOTENT:                         {:>9.1} ms, {} stop/start cycle(s), source rows applied: {}, replica rows journaled: {}",
+            ms(i.time),
+            i.cycles,
+            i.applied,
+            i.journaled
+        );
+        println!(
+            "  pt-slave-restart --error-numbers 1062:              {:>9.1} ms, {} stop/start cycle(s), source rows applied: {}, replica rows journaled: {}",
+            ms(p.time),
+            p.cycles,
+            p.applied,
+            p.journaled
+        );
+        println!(
+            "  replmend / IDEMPOTENT: {:.2}x    pt-slave-restart / replmend: {:.1}x",
+            r.time.as_secs_f64() / i.time.as_secs_f64(),
+            p.time.as_secs_f64() / r.time.as_secs_f64()
+        );
+    }
 }

@@ -19,6 +19,10 @@ pub enum Role {
     Check { row: usize },
     /// Changes the step's row `row` (journaled first).
     Write { row: usize },
+    /// A locking read of the step's rows `first..first + count` in one round trip.
+    CheckRows { first: usize, count: usize },
+    /// Changes the step's rows `first..first + count` in one statement (journaled first).
+    WriteRows { first: usize, count: usize },
 }
 
 /// One SQL statement with its bound parameters.
@@ -135,9 +139,22 @@ pub fn select_in(
     charsets: &Charsets,
 ) -> Statement {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let Some(first) = keys.first() else {
+    if keys.is_empty() {
         return Statement::plain("SELECT 1 FROM DUAL WHERE FALSE");
-    };
+    }
+    Statement::plain(format!(
+        "SELECT {} FROM {} WHERE {}",
+        cols.join(", "),
+        table_sql(table),
+        in_list(keys, charsets)
+    ))
+    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+}
+
+/// `k IN (?, …)` or `(k1, k2) IN ((?, ?), …)` over the first key's columns (every key has
+/// the same ones), parameters converted as in `where_key`.
+fn in_list(keys: &[Vec<(String, Cell)>], charsets: &Charsets) -> String {
+    let first = keys.first().map(Vec::as_slice).unwrap_or_default();
     let mark = |c: &str| match charsets.iter().find(|(col, _)| col == c) {
         Some((_, cs)) if cs.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') => {
             format!("CONVERT(? USING {cs})")
@@ -153,13 +170,7 @@ pub fn select_in(
             format!("({})", tuple.join(", ")),
         ),
     };
-    Statement::plain(format!(
-        "SELECT {} FROM {} WHERE {lhs} IN ({})",
-        cols.join(", "),
-        table_sql(table),
-        vec![one; keys.len()].join(", ")
-    ))
-    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+    format!("{lhs} IN ({})", vec![one; keys.len()].join(", "))
 }
 
 /// `DELETE FROM t WHERE key` for exactly this key.
@@ -172,23 +183,86 @@ pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)], charsets: &Charse
     .params(key_params(key))
 }
 
+/// Matches exactly these keys: an `IN` list (three times faster for the server than as many
+/// `OR`ed lookups), or, when a key holds NULL (which never matches `IN`), `(key0) OR (key1)
+/// OR …` with `where_key`'s NULL-safe comparisons.
+fn where_any_key(keys: &[Vec<(String, Cell)>], charsets: &Charsets) -> String {
+    if !keys.iter().flatten().any(|(_, v)| *v == Cell::Null) {
+        return in_list(keys, charsets);
+    }
+    keys.iter()
+        .map(|k| format!("({})", where_key(k, charsets)))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// `SELECT cols FROM t WHERE (key0) OR (key1) … FOR UPDATE`: a batch's locking read in one
+/// round trip. The caller maps the rows back to keys by the key columns' values.
+pub fn select_keys_for_update(
+    table: &TableRef,
+    columns: &[String],
+    keys: &[Vec<(String, Cell)>],
+    charsets: &Charsets,
+) -> Statement {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    Statement::plain(format!(
+        "SELECT {} FROM {} WHERE {} FOR UPDATE",
+        cols.join(", "),
+        table_sql(table),
+        where_any_key(keys, charsets)
+    ))
+    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+}
+
+/// `DELETE FROM t WHERE (key0) OR (key1) …` for exactly these keys.
+pub fn delete_by_keys(
+    table: &TableRef,
+    keys: &[Vec<(String, Cell)>],
+    charsets: &Charsets,
+) -> Statement {
+    Statement::plain(format!(
+        "DELETE FROM {} WHERE {}",
+        table_sql(table),
+        where_any_key(keys, charsets)
+    ))
+    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+}
+
 /// `INSERT INTO t (cols) VALUES (?, …)` of a row image; generated columns are left to the
 /// server (it refuses values for them).
 pub fn insert_row(table: &TableRef, row: &Row, generated: &[String]) -> Statement {
-    let mut cols = Vec::new();
-    let mut params = Vec::new();
-    for (name, value) in row.columns.iter().zip(&row.values) {
-        if generated.contains(name) {
-            continue;
-        }
-        cols.push(quote_ident(name));
-        params.push(value.clone());
-    }
+    insert_rows(table, std::slice::from_ref(row), generated)
+}
+
+/// `INSERT INTO t (cols) VALUES (?, …), (?, …) …` of row images with the same columns (the
+/// first row's), generated columns left out.
+pub fn insert_rows(table: &TableRef, rows: &[Row], generated: &[String]) -> Statement {
+    let Some(first) = rows.first() else {
+        return Statement::plain("DO 0");
+    };
+    let kept: Vec<bool> = first
+        .columns
+        .iter()
+        .map(|c| !generated.contains(c))
+        .collect();
+    let cols: Vec<String> = first
+        .columns
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| quote_ident(c))
+        .collect();
+    let tuple = format!("({})", vec!["?"; cols.len()].join(", "));
+    let params = rows
+        .iter()
+        .flat_map(|r| r.values.iter().zip(&kept).filter(|(_, k)| **k))
+        .map(|(v, _)| v.clone())
+        .collect();
     Statement::plain(format!(
-        "INSERT INTO {} ({}) VALUES ({})",
+        "INSERT INTO {} ({}) VALUES {}",
         table_sql(table),
         cols.join(", "),
-        vec!["?"; cols.len()].join(", ")
+        vec![tuple; rows.len()].join(", ")
     ))
     .params(params)
 }
@@ -501,6 +575,14 @@ impl Statement {
 
     pub fn write(self, row: usize) -> Statement {
         self.with_role(Role::Write { row })
+    }
+
+    pub fn check_rows(self, first: usize, count: usize) -> Statement {
+        self.with_role(Role::CheckRows { first, count })
+    }
+
+    pub fn write_rows(self, first: usize, count: usize) -> Statement {
+        self.with_role(Role::WriteRows { first, count })
     }
 }
 

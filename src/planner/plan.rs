@@ -3,6 +3,8 @@
 //! its plan's steps (what they skip, delete, journal and re-insert), never from prose. Pure:
 //! no I/O.
 
+use std::ops::Range;
+
 use serde::Serialize;
 use thiserror::Error;
 
@@ -650,32 +652,109 @@ fn row_key(d: &Diagnosis, row: &Row) -> Vec<(String, Cell)> {
 }
 
 /// Turns the step's row changes into its statements: one transaction, every row checked
-/// with a locking read first, then written. The applier journals between the two.
+/// with a locking read first, then written. The applier journals between the two. The rows of
+/// an overwrite (thousands, read ahead) go in batches: one locking read and one write per
+/// batch instead of two round trips per row.
 fn row_statements(s: &mut Step, d: &Diagnosis) {
     if s.rows.is_empty() {
         return;
     }
+    let batched = matches!(
+        s.action,
+        StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows
+    );
+    let batches: Vec<Range<usize>> = match batched {
+        true => batches(&s.rows),
+        false => (0..s.rows.len()).map(|i| i..i + 1).collect(),
+    };
     s.statements.push(Statement::plain("START TRANSACTION"));
-    for (i, r) in s.rows.iter().enumerate() {
-        s.statements.push(
-            sql::select_by_key(
-                &r.table,
-                &r.image.columns,
-                &r.key,
-                &d.converted_charsets,
-                true,
-            )
-            .check(i),
-        );
+    for b in &batches {
+        s.statements.push(check_statement(&s.rows, b.clone(), d));
     }
-    for (i, r) in s.rows.iter().enumerate() {
-        let write = match r.action {
-            RowAction::Delete => sql::delete_by_key(&r.table, &r.key, &d.converted_charsets),
-            RowAction::Insert => sql::insert_row(&r.table, &r.image, &d.generated_columns),
-        };
-        s.statements.push(write.write(i));
+    for b in &batches {
+        s.statements.push(write_statement(&s.rows, b.clone(), d));
     }
     s.statements.push(Statement::plain("COMMIT"));
+}
+
+/// Rows one statement carries at most, and the bound parameters and value bytes: a batch of
+/// thousands of rows is a few round trips, each well inside the 65,535 placeholders of a
+/// prepared statement and MariaDB's default max_allowed_packet (16 MiB).
+const BATCH_ROWS: usize = 1000;
+const BATCH_PARAMS: usize = 30_000;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Consecutive rows one statement can carry: same table, action and columns, within the
+/// limits above.
+fn batches(rows: &[RowChange]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let (mut params, mut bytes) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        let (p, b) = (
+            r.image.values.len().max(2 * r.key.len()),
+            row_bytes(&r.image),
+        );
+        let joins = out.last().is_some_and(|last| {
+            let first = &rows[last.start];
+            (first.table == r.table && first.action == r.action)
+                && first.image.columns == r.image.columns
+                && last.len() < BATCH_ROWS
+                && params + p <= BATCH_PARAMS
+                && bytes + b <= BATCH_BYTES
+        });
+        match (joins, out.last_mut()) {
+            (true, Some(last)) => last.end = i + 1,
+            _ => {
+                out.push(i..i + 1);
+                (params, bytes) = (0, 0);
+            }
+        }
+        (params, bytes) = (params + p, bytes + b);
+    }
+    out
+}
+
+fn row_bytes(row: &Row) -> usize {
+    row.values
+        .iter()
+        .map(|v| match v {
+            Cell::Null => 1,
+            Cell::Number(t) | Cell::Text(t) | Cell::Temporal(t) | Cell::Json(t) => t.len(),
+            Cell::Bytes(b) => b.len(),
+        })
+        .sum()
+}
+
+/// The locking read of a batch: a single row's by its key (as a DBA would write it), a
+/// batch's by all its keys at once.
+fn check_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statement {
+    let r = &rows[b.start];
+    let cs = &d.converted_charsets;
+    if b.len() == 1 {
+        return sql::select_by_key(&r.table, &r.image.columns, &r.key, cs, true).check(b.start);
+    }
+    let keys: Vec<Vec<(String, Cell)>> = rows[b.clone()].iter().map(|r| r.key.clone()).collect();
+    sql::select_keys_for_update(&r.table, &r.image.columns, &keys, cs).check_rows(b.start, b.len())
+}
+
+fn write_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statement {
+    let r = &rows[b.start];
+    let cs = &d.converted_charsets;
+    match (r.action, b.len()) {
+        (RowAction::Delete, 1) => sql::delete_by_key(&r.table, &r.key, cs).write(b.start),
+        (RowAction::Insert, 1) => {
+            sql::insert_row(&r.table, &r.image, &d.generated_columns).write(b.start)
+        }
+        (RowAction::Delete, n) => {
+            let keys: Vec<Vec<(String, Cell)>> =
+                rows[b.clone()].iter().map(|r| r.key.clone()).collect();
+            sql::delete_by_keys(&r.table, &keys, cs).write_rows(b.start, n)
+        }
+        (RowAction::Insert, n) => {
+            let images: Vec<Row> = rows[b.clone()].iter().map(|r| r.image.clone()).collect();
+            sql::insert_rows(&r.table, &images, &d.generated_columns).write_rows(b.start, n)
+        }
+    }
 }
 
 /// The row the repaired transaction leaves at a key: the event's full image, else the

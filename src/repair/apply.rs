@@ -632,16 +632,10 @@ impl RowRun<'_> {
         for st in &self.step.statements {
             match st.role {
                 Role::Check { row } => self.check(conn, st, row)?,
-                Role::Write { row } if self.skip[row] => {}
-                Role::Write { row } => {
-                    if !self.journaled {
-                        a.journal.append(&self.intents)?;
-                        self.journaled = true;
-                    }
-                    exec(conn, st).map_err(&err)?;
-                    if conn.affected_rows() != 1 {
-                        return Err(self.changed(row));
-                    }
+                Role::CheckRows { first, count } => self.check_rows(conn, st, first, count)?,
+                Role::Write { row } => self.write(conn, st, row..row + 1, a)?,
+                Role::WriteRows { first, count } => {
+                    self.write(conn, st, first..first + count, a)?
                 }
                 Role::Control if st.sql == "COMMIT" => {
                     injected_failure(self.n)?;
@@ -650,6 +644,37 @@ impl RowRun<'_> {
                 }
                 Role::Control => exec(conn, st).map_err(&err)?,
             }
+        }
+        Ok(())
+    }
+
+    /// The write of rows `rows` (one statement), once every row is checked: the intents are
+    /// journaled (one fsync) before the first write. Rows already done are no-ops of a
+    /// delete (their key is gone); an insert batch runs whole or not at all (a row of it
+    /// that appeared since the diagnosis refuses the step). The rows it changes must be
+    /// exactly the ones still needed.
+    fn write(
+        &mut self,
+        conn: &mut mysql::Conn,
+        st: &Statement,
+        rows: std::ops::Range<usize>,
+        a: &mut Applier<'_>,
+    ) -> Result<(), ApplyError> {
+        let needed = rows.clone().filter(|r| !self.skip[*r]).count();
+        if needed == 0 {
+            return Ok(());
+        }
+        let insert = self.step.rows[rows.start].action == RowAction::Insert;
+        if let Some(done) = rows.clone().find(|r| self.skip[*r]).filter(|_| insert) {
+            return Err(self.changed(done));
+        }
+        if !self.journaled {
+            a.journal.append(&self.intents)?;
+            self.journaled = true;
+        }
+        exec(conn, st).map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        if conn.affected_rows() != needed as u64 {
+            return Err(self.changed(rows.start));
         }
         Ok(())
     }
@@ -682,6 +707,55 @@ impl RowRun<'_> {
         let r: &RowChange = &self.step.rows[row];
         let current = crate::conn::read_row(conn, self.schema, &r.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        self.decide(row, current)
+    }
+
+    /// The locking read of rows `first..first + count` at once: each row found is matched to
+    /// its key by the key columns' values. A row the server matched under its collation but
+    /// whose key differs byte for byte holds a planned key with another version: the step
+    /// refuses, as for any row changed since the diagnosis.
+    fn check_rows(
+        &mut self,
+        conn: &mut mysql::Conn,
+        st: &Statement,
+        first: usize,
+        count: usize,
+    ) -> Result<(), ApplyError> {
+        let planned = &self.step.rows[first..first + count];
+        let found = crate::conn::read_rows(conn, self.schema, &planned[0].image.columns, st)
+            .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        let mut current: Vec<Option<crate::diagnosis::Row>> = vec![None; count];
+        let index: std::collections::HashMap<&[(String, crate::value::Cell)], usize> = planned
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key.as_slice(), i))
+            .collect();
+        for row in found {
+            let key: Option<Vec<(String, crate::value::Cell)>> = planned[0]
+                .key
+                .iter()
+                .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
+                .collect();
+            match key.as_deref().and_then(|k| index.get(k)) {
+                Some(&i) => current[i] = Some(row),
+                None => return Err(self.changed(first)),
+            }
+        }
+        for (i, c) in current.into_iter().enumerate() {
+            self.decide(first + i, c)?;
+        }
+        Ok(())
+    }
+
+    /// What the row's current version (read under the lock) means for its write: needed,
+    /// already done, or refused (it changed since the diagnosis); a needed row's intent is
+    /// recorded for the journal.
+    fn decide(
+        &mut self,
+        row: usize,
+        current: Option<crate::diagnosis::Row>,
+    ) -> Result<(), ApplyError> {
+        let r: &RowChange = &self.step.rows[row];
         // An insert after the same step deletes the same key (resync replaces a version):
         // at check time the row to be deleted is still there.
         let replaced = self.step.rows[..row]

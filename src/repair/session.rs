@@ -11,7 +11,7 @@ use super::apply::{Applier, ApplyReport, Nodes, StepResult};
 use super::lock::RepairLock;
 use super::verify::Resumed;
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::{Diagnosis, Row, TableRef};
+use crate::diagnosis::{Diagnosis, Row};
 use crate::exit::{self, Coded};
 use crate::journal::{self, Entry, Journal};
 use crate::planner::playbook::Playbook;
@@ -241,18 +241,29 @@ fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
     let Some(src) = &d.source else {
         return Ok(false);
     };
-    let mut keys: Vec<(&TableRef, &Vec<(String, Cell)>)> = Vec::new();
+    // Every row step of a plan changes the diagnosed table. Its keys, each once, are looked
+    // up many at a time (a batch repair changes thousands), grouped by their columns (rekey's
+    // fresh keys may be another key's).
+    let mut seen = std::collections::HashSet::new();
+    let mut groups: Vec<Vec<Vec<(String, Cell)>>> = Vec::new();
     for r in plan.steps.iter().flat_map(|s| &s.rows) {
-        if !keys.iter().any(|(t, k)| *t == &r.table && *k == &r.key) {
-            keys.push((&r.table, &r.key));
+        if !seen.insert(&r.key) {
+            continue;
+        }
+        let same_columns = |g: &&mut Vec<Vec<(String, Cell)>>| {
+            g[0].iter().map(|(c, _)| c).eq(r.key.iter().map(|(c, _)| c))
+        };
+        match groups.iter_mut().find(same_columns) {
+            Some(g) => g.push(r.key.clone()),
+            None => groups.push(vec![r.key.clone()]),
         }
     }
     let mut versions: [Vec<Option<Row>>; 2] = Default::default();
     for (side, ep) in [&d.replica.endpoint, &src.endpoint].into_iter().enumerate() {
         let server = nodes.get(ep)?;
         let sch = schema::load(&mut server.conn, ep, &d.table)?;
-        for (_, key) in &keys {
-            versions[side].push(crate::inspect::fetch_row(server, &sch, key)?);
+        for keys in &groups {
+            versions[side].extend(crate::inspect::fetch_rows(server, &sch, keys)?);
         }
     }
     Ok(versions[0] == versions[1])

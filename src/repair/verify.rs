@@ -88,12 +88,31 @@ pub fn wait_resumed(
             bar.set_length(total.max(l));
             bar.set_position(total.max(l) - l);
         }
-        if started.elapsed() > timeout {
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
             bar.finish_and_clear();
             return Ok(Resumed::StillBehind {
                 bytes_behind: lag.unwrap_or(0),
             });
         }
-        std::thread::sleep(Duration::from_millis(100));
+        wait_applied(server, name, &target)?;
     }
+}
+
+/// Blocks in the server until the channel has applied up to `target`, stops, or a second
+/// passes (then the caller reads the status again and moves the progress bar): a batch of a
+/// thousand transactions takes a fraction of a second to apply, and a polling interval would
+/// dominate it. The wait function answers NULL at once when the applier is not running (just
+/// started, or stopped on an error): a short pause then keeps the status reads from spinning.
+fn wait_applied(server: &mut Server, name: &str, target: &(String, u64)) -> anyhow::Result<()> {
+    let sql = server.flavor.source_pos_wait();
+    let waited: Option<Option<i64>> = mysql::prelude::Queryable::exec_first(
+        &mut server.conn,
+        sql,
+        (&target.0, target.1, 1, name),
+    )?;
+    if waited.flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
 }
