@@ -122,6 +122,69 @@ pub enum Command {
     ///   replmend resync --replica mysql://root@db2 --tables shop.orders --dry-run
     ///   replmend resync --replica mysql://root@db2 --from drift.json --yes
     Resync(ResyncArgs),
+
+    /// Watch replicas as a daemon: every channel polled (default every 0.25 s), each new
+    /// applier error diagnosed, resolved only when the policy allows it (by default only a
+    /// skip that loses nothing), everything else reported for a human. Every repair goes
+    /// through the same lock, re-check, preflight, journal and verification as `repair`.
+    ///
+    /// Events are printed one per line (JSON lines with --format json) and given to --hook
+    /// commands on stdin. SIGTERM/SIGINT finish the current repair, then exit 0.
+    ///
+    /// Examples:
+    ///   replmend watch --replica mysql://repl_admin@db2:3306 --metrics-addr 9104
+    ///   replmend watch --replica mysql://a@db1 --replica mysql://a@db2 --policy /etc/replmend/watch.json --hook /usr/local/bin/page-dba
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// A replica to watch, as a DSN; repeat for several (watch both nodes of a dual-master
+    /// pair). Default: the server -h/-P/-S name.
+    #[arg(
+        long = "replica",
+        value_name = "DSN",
+        env = "REPLMEND_REPLICA",
+        hide_env_values = true
+    )]
+    pub replicas: Vec<String>,
+
+    #[command(flatten)]
+    pub conn: ConnOpts,
+
+    /// What may be resolved without a human (docs/watch.md). Default: only skips that lose
+    /// nothing.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// A command run (by /bin/sh) for every event, with the event's JSON on stdin and
+    /// REPLMEND_EVENT set to its kind. Repeatable.
+    #[arg(long, value_name = "CMD")]
+    pub hook: Vec<String>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics: PORT or :PORT (127.0.0.1), or HOST:PORT.
+    #[arg(long, value_name = "[HOST:]PORT")]
+    pub metrics_addr: Option<String>,
+
+    /// The journal file. Default: ~/.local/state/replmend/journal-DATE.jsonl at each repair.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+
+    /// Seconds between two looks at a replica's channels.
+    #[arg(long, default_value_t = 0.25, value_name = "SECONDS")]
+    pub interval: f64,
+
+    /// Seconds between two errant-GTID checks (each connects to the sources).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub errant_interval: f64,
+
+    /// Seconds a repair waits for the replica to catch up.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+
+    /// A directory of playbooks (*.json) adding to or overriding the embedded ones by id.
+    #[arg(long, value_name = "DIR", env = "REPLMEND_PLAYBOOKS")]
+    pub playbooks: Option<PathBuf>,
 }
 
 /// `db.table`, or with backquotes around names holding dots: `` `my.db`.`t` ``.
@@ -398,6 +461,13 @@ pub struct ReplicaConn {
     )]
     pub replica: Option<String>,
 
+    #[command(flatten)]
+    pub opts: ConnOpts,
+}
+
+/// The mysql client's connection options, for whichever server the DSN (or -h) names.
+#[derive(Debug, Args, Clone)]
+pub struct ConnOpts {
     /// Host of the replica (when no DSN is given).
     #[arg(short = 'h', long)]
     pub host: Option<String>,

@@ -22,3 +22,4 @@ pub mod sql;
 pub mod status;
 pub mod value;
 pub mod verify;
+pub mod watch;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::ReplicaConn;
+use crate::cli::{ConnOpts, ReplicaConn};
 use crate::conn::mycnf::OptionFile;
 use crate::conn::spec::{self, ConnSpec, SpecInput};
 
@@ -15,7 +15,7 @@ fn default_option_file() -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
-pub fn option_file(args: &ReplicaConn) -> Result<Option<OptionFile>> {
+pub fn option_file(args: &ConnOpts) -> Result<Option<OptionFile>> {
     if let Some(path) = &args.defaults_file {
         return Ok(Some(OptionFile::load(path)?));
     }
@@ -29,6 +29,11 @@ pub fn option_file(args: &ReplicaConn) -> Result<Option<OptionFile>> {
 }
 
 pub fn replica_spec(args: &ReplicaConn) -> Result<ConnSpec> {
+    Ok(specs(std::slice::from_ref(&args.replica), &args.opts)?.remove(0))
+}
+
+/// One spec per DSN (None: the server the options name), the password asked for once.
+pub fn specs(dsns: &[Option<String>], args: &ConnOpts) -> Result<Vec<ConnSpec>> {
     let file = option_file(args)?;
     let prompted_password = if args.ask_password {
         Some(
@@ -41,17 +46,21 @@ pub fn replica_spec(args: &ReplicaConn) -> Result<ConnSpec> {
     } else {
         None
     };
-    let input = SpecInput {
-        dsn: args.replica.clone(),
-        host: args.host.clone(),
-        port: args.port,
-        user: args.user.clone(),
-        socket: args.socket.clone(),
-        ssl_mode: args.ssl_mode,
-        ssl_ca: args.ssl_ca.clone(),
-        env_password: std::env::var("MYSQL_PWD").ok(),
-        prompted_password,
-        login_user: std::env::var("USER").ok(),
-    };
-    Ok(spec::resolve(&input, file.as_ref())?)
+    dsns.iter()
+        .map(|dsn| {
+            let input = SpecInput {
+                dsn: dsn.clone(),
+                host: args.host.clone(),
+                port: args.port,
+                user: args.user.clone(),
+                socket: args.socket.clone(),
+                ssl_mode: args.ssl_mode,
+                ssl_ca: args.ssl_ca.clone(),
+                env_password: std::env::var("MYSQL_PWD").ok(),
+                prompted_password: prompted_password.clone(),
+                login_user: std::env::var("USER").ok(),
+            };
+            Ok(spec::resolve(&input, file.as_ref())?)
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@ pub mod restore;
 pub mod resync;
 pub mod status;
 pub mod verify;
+pub mod watch;
 pub mod wizard;
 
 use std::io::Write;
@@ -36,6 +37,7 @@ pub fn main(cli: &Cli) -> u8 {
         Command::Playbooks(args) => plan::run_playbooks(args, cli.format),
         Command::Verify(args) => verify::run(args, cli.format),
         Command::Resync(args) => resync::run(args, cli.format),
+        Command::Watch(args) => watch::run(args, cli.format),
     };
     match result {
         Ok(outcome) => {

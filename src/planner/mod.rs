@@ -10,4 +10,4 @@ pub use plan::{Plan, PlanSet, Policy, Step, Winner, plan};
 pub use playbook::RemedyId;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

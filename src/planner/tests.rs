@@ -21,18 +21,19 @@ fn row(id: &str, payload: &str) -> Row {
     }
 }
 
-struct Fx {
-    version: &'static str,
-    kind: ConflictKind,
-    gtid_on: bool,
-    positioning: bool,
-    rows_total: usize,
-    identical: bool,
-    transaction_known: bool,
+/// A fixture diagnosis; the watcher's policy tests build theirs with it too.
+pub(crate) struct Fx {
+    pub(crate) version: &'static str,
+    pub(crate) kind: ConflictKind,
+    pub(crate) gtid_on: bool,
+    pub(crate) positioning: bool,
+    pub(crate) rows_total: usize,
+    pub(crate) identical: bool,
+    pub(crate) transaction_known: bool,
 }
 
 impl Fx {
-    fn new(version: &'static str) -> Fx {
+    pub(crate) fn new(version: &'static str) -> Fx {
         Fx {
             version,
             kind: ConflictKind::DuplicateOnWrite,
@@ -44,7 +45,7 @@ impl Fx {
         }
     }
 
-    fn build(&self, replica_port: u16, source_port: u16) -> Diagnosis {
+    pub(crate) fn build(&self, replica_port: u16, source_port: u16) -> Diagnosis {
         let flavor = Flavor::parse(self.version).unwrap();
         let gtid = if flavor.is_mariadb() {
             Gtid::Mariadb {

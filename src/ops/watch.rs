@@ -1,0 +1,92 @@
+//! `replmend watch`: arguments to a `watch::Config`, signals to a stop flag, events to
+//! stdout; the daemon itself is `crate::watch`.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::Outcome;
+use crate::cli::{Format, WatchArgs};
+use crate::exit::{self, Coded};
+use crate::watch::event::Event;
+use crate::watch::policy::WatchPolicy;
+use crate::watch::{self, Config, Sinks, Watcher, hook::Hooks, metrics};
+
+fn seconds(name: &str, v: f64) -> Result<Duration> {
+    if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
+        return Err(Coded(
+            exit::BAD_INPUT,
+            format!("--{name} {v} is not a number of seconds between 0 and 86400"),
+        )
+        .into());
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn config(args: &WatchArgs) -> Result<Config> {
+    let dsns: Vec<Option<String>> = match args.replicas.is_empty() {
+        true => vec![None],
+        false => args.replicas.iter().cloned().map(Some).collect(),
+    };
+    let policy = match &args.policy {
+        Some(p) => WatchPolicy::load(p).map_err(|e| Coded(exit::BAD_INPUT, e.to_string()))?,
+        None => WatchPolicy::default(),
+    };
+    Ok(Config {
+        replicas: super::connect::specs(&dsns, &args.conn)?,
+        policy,
+        playbooks: super::plan::playbooks(args.playbooks.as_deref())?,
+        journal: args.journal.clone(),
+        interval: seconds("interval", args.interval)?,
+        errant_interval: seconds("errant-interval", args.errant_interval)?,
+        timeout: Duration::from_secs(args.timeout),
+        lookahead: 10_000,
+    })
+}
+
+pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
+    // Everything that can be wrong in the arguments is found before any server is touched.
+    let config = config(args)?;
+    if let Some(j) = &config.journal {
+        crate::journal::Journal::new(j)?;
+    }
+    let listen = args
+        .metrics_addr
+        .as_deref()
+        .map(metrics::listen_addr)
+        .transpose()
+        .map_err(|e| Coded(exit::BAD_INPUT, e))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Metrics::default()));
+    if let Some(addr) = listen {
+        let bound = metrics::serve(&addr, Arc::clone(&shared)).map_err(|e| {
+            Coded(
+                exit::BAD_INPUT,
+                format!("--metrics-addr {addr}: cannot listen there ({e})"),
+            )
+        })?;
+        eprintln!("replmend: metrics at http://{bound}/metrics");
+    }
+    for note in watch::recover(&config) {
+        eprintln!("replmend: {note}");
+    }
+    let print: Box<dyn Fn(&Event)> = match format {
+        Format::Json => Box::new(|e: &Event| println!("{}", e.json())),
+        Format::Text => Box::new(|e: &Event| println!("{}", e.text())),
+    };
+    let sinks = Sinks {
+        print,
+        hooks: Hooks::start(args.hook.clone()),
+        metrics: shared,
+    };
+    Watcher::start(config, sinks, stop)?.run()?;
+    Ok(Outcome {
+        output: String::new(),
+        code: exit::OK,
+    })
+}

@@ -1,0 +1,112 @@
+//! `--hook CMD`: run for every event with its JSON on stdin, on a thread of its own so a slow
+//! hook never delays the watcher's reaction; events reach the hook in order.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A hook that runs longer is killed (and said so on stderr): events must not pile up.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Hooks {
+    tx: Option<Sender<(String, String)>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Hooks {
+    /// No commands: a no-op.
+    pub fn start(commands: Vec<String>) -> Hooks {
+        if commands.is_empty() {
+            return Hooks {
+                tx: None,
+                worker: None,
+            };
+        }
+        let (tx, rx) = channel();
+        let worker = std::thread::Builder::new()
+            .name("hooks".into())
+            .spawn(move || run_all(&commands, rx))
+            .ok();
+        Hooks {
+            tx: Some(tx),
+            worker,
+        }
+    }
+
+    /// Queues an event (its kind, its JSON) for every hook.
+    pub fn send(&self, kind: &str, json: String) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((kind.to_string(), json));
+        }
+    }
+
+    /// Lets the queued events run, then returns (on shutdown).
+    pub fn finish(mut self) {
+        self.tx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn run_all(commands: &[String], rx: Receiver<(String, String)>) {
+    for (kind, json) in rx {
+        for cmd in commands {
+            if let Err(e) = run_one(cmd, &kind, &json) {
+                eprintln!("replmend: hook {cmd:?}: {e}");
+            }
+        }
+    }
+}
+
+fn run_one(cmd: &str, kind: &str, json: &str) -> Result<(), String> {
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", cmd])
+        .env("REPLMEND_EVENT", kind)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is not an error.
+        let _ = stdin.write_all(json.as_bytes());
+        let _ = stdin.write_all(b"\n");
+    }
+    let started = Instant::now();
+    loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) if status.success() => return Ok(()),
+            Some(status) => return Err(format!("exited with {status}")),
+            None if started.elapsed() > HOOK_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("killed after {}s", HOOK_TIMEOUT.as_secs()));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_reaches_every_hook_in_order_on_stdin() {
+        let dir = std::env::temp_dir().join(format!("replmend-hook-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("events");
+        let cmd = format!(
+            "(printf '%s ' \"$REPLMEND_EVENT\"; cat) >> '{}'",
+            out.display()
+        );
+        let hooks = Hooks::start(vec![cmd, "exit 3".into()]);
+        hooks.send("incident", "{\"n\":1}".into());
+        hooks.send("action", "{\"n\":2}".into());
+        hooks.finish();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text, "incident {\"n\":1}\naction {\"n\":2}\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

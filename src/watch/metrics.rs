@@ -1,0 +1,267 @@
+//! The watcher's metrics in Prometheus' text format, and the small HTTP endpoint that serves
+//! them (`--metrics-addr`). The counters are plain data updated by the watch loop; rendering
+//! is pure.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One channel's applier state, as last read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelGauges {
+    pub io_running: bool,
+    pub sql_running: bool,
+    pub lag_seconds: Option<u64>,
+    pub last_errno: u32,
+    /// An incident the policy does not allow is waiting for a human.
+    pub waiting: bool,
+}
+
+/// Everything `/metrics` reports. Keys are (replica endpoint, channel) or the replica alone.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub up: BTreeMap<String, bool>,
+    pub reconnects: BTreeMap<String, u64>,
+    pub incidents: BTreeMap<(String, String, u32), u64>,
+    /// (replica, channel, remedy, result "ok" | "failed")
+    pub actions: BTreeMap<(String, String, String, &'static str), u64>,
+    pub rows_journaled: BTreeMap<String, u64>,
+    pub errant: BTreeMap<String, u64>,
+    pub channels: BTreeMap<(String, String), ChannelGauges>,
+}
+
+pub type Shared = Arc<Mutex<Metrics>>;
+
+/// A label value as the text format wants it: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        self.out
+            .push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+            .collect();
+        self.out
+            .push_str(&format!("{name}{{{}}} {value}\n", l.join(",")));
+    }
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut f = Family { out: &mut out };
+        f.header(
+            "replmend_watch_up",
+            "gauge",
+            "1 when the replica answered the last poll.",
+        );
+        for (r, up) in &self.up {
+            f.sample("replmend_watch_up", &[("replica", r)], u8::from(*up));
+        }
+        f.header(
+            "replmend_watch_reconnects_total",
+            "counter",
+            "Connections to the replica opened again after it was lost.",
+        );
+        for (r, n) in &self.reconnects {
+            f.sample("replmend_watch_reconnects_total", &[("replica", r)], n);
+        }
+        f.header(
+            "replmend_watch_incidents_total",
+            "counter",
+            "Applier errors seen (each stop once).",
+        );
+        for ((r, c, errno), n) in &self.incidents {
+            let e = errno.to_string();
+            f.sample(
+                "replmend_watch_incidents_total",
+                &[("replica", r), ("channel", c), ("errno", &e)],
+                n,
+            );
+        }
+        f.header(
+            "replmend_watch_actions_total",
+            "counter",
+            "Repairs the policy allowed, by remedy and result.",
+        );
+        for ((r, c, remedy, result), n) in &self.actions {
+            f.sample(
+                "replmend_watch_actions_total",
+                &[
+                    ("replica", r),
+                    ("channel", c),
+                    ("remedy", remedy),
+                    ("result", result),
+                ],
+                n,
+            );
+        }
+        f.header(
+            "replmend_watch_rows_journaled_total",
+            "counter",
+            "Rows journaled before replmend changed them.",
+        );
+        for (r, n) in &self.rows_journaled {
+            f.sample("replmend_watch_rows_journaled_total", &[("replica", r)], n);
+        }
+        f.header(
+            "replmend_watch_errant_gtid_entries",
+            "gauge",
+            "Errant GTID sets (executed on the replica, absent from its sources).",
+        );
+        for (r, n) in &self.errant {
+            f.sample("replmend_watch_errant_gtid_entries", &[("replica", r)], n);
+        }
+        self.render_channels(&mut f);
+        out
+    }
+
+    fn render_channels(&self, f: &mut Family<'_>) {
+        type Gauge = fn(&ChannelGauges) -> Option<u64>;
+        let gauges: [(&str, &str, Gauge); 5] = [
+            (
+                "replmend_watch_receiver_running",
+                "1 when the receiver (IO) thread runs.",
+                |g| Some(u64::from(g.io_running)),
+            ),
+            (
+                "replmend_watch_applier_running",
+                "1 when the applier (SQL) thread runs.",
+                |g| Some(u64::from(g.sql_running)),
+            ),
+            (
+                "replmend_watch_lag_seconds",
+                "Seconds behind the source, as the replica reports it.",
+                |g| g.lag_seconds,
+            ),
+            (
+                "replmend_watch_last_errno",
+                "The applier's last error number (0: none).",
+                |g| Some(u64::from(g.last_errno)),
+            ),
+            (
+                "replmend_watch_waiting_for_human",
+                "1 when an incident the policy does not allow is waiting.",
+                |g| Some(u64::from(g.waiting)),
+            ),
+        ];
+        for (name, help, get) in gauges {
+            f.header(name, "gauge", help);
+            for ((r, c), g) in &self.channels {
+                if let Some(v) = get(g) {
+                    f.sample(name, &[("replica", r), ("channel", c)], v);
+                }
+            }
+        }
+    }
+}
+
+/// `PORT`, `:PORT` or `HOST:PORT`; a bare port listens on 127.0.0.1 only.
+pub fn listen_addr(s: &str) -> Result<String, String> {
+    let bad = || format!("--metrics-addr {s:?} is not [HOST:]PORT");
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (if h.is_empty() { "127.0.0.1" } else { h }, p),
+        None => ("127.0.0.1", s),
+    };
+    port.parse::<u16>().map_err(|_| bad())?;
+    Ok(format!("{host}:{port}"))
+}
+
+/// Serves `GET /metrics` on its own thread until the process ends.
+pub fn serve(addr: &str, metrics: Shared) -> std::io::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                // A slow or silent client must not hold the endpoint.
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = answer(stream, &metrics);
+            }
+        })?;
+    Ok(local)
+}
+
+fn answer(stream: TcpStream, metrics: &Shared) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    // The headers are read and ignored, so the client sees a complete exchange.
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = match path {
+        "/metrics" | "/" => (
+            "200 OK",
+            metrics.lock().map(|m| m.render()).unwrap_or_default(),
+        ),
+        _ => ("404 Not Found", "not found: try /metrics\n".to_string()),
+    };
+    let mut w = stream;
+    write!(
+        w,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_text_format_with_escaped_labels() {
+        let mut m = Metrics::default();
+        m.up.insert("127.0.0.1:3307".into(), true);
+        m.incidents
+            .insert(("127.0.0.1:3307".into(), "a\"b\\c".into(), 1062), 2);
+        m.channels.insert(
+            ("127.0.0.1:3307".into(), String::new()),
+            ChannelGauges {
+                io_running: true,
+                sql_running: false,
+                lag_seconds: None,
+                last_errno: 1062,
+                waiting: true,
+            },
+        );
+        let text = m.render();
+        assert!(text.contains("replmend_watch_up{replica=\"127.0.0.1:3307\"} 1\n"));
+        assert!(text.contains(
+            "replmend_watch_incidents_total{replica=\"127.0.0.1:3307\",channel=\"a\\\"b\\\\c\",errno=\"1062\"} 2\n"
+        ));
+        assert!(text.contains(
+            "replmend_watch_waiting_for_human{replica=\"127.0.0.1:3307\",channel=\"\"} 1\n"
+        ));
+        assert!(!text.contains("replmend_watch_lag_seconds{"), "{text}");
+        assert!(text.contains("# TYPE replmend_watch_actions_total counter\n"));
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(listen_addr("9104").unwrap(), "127.0.0.1:9104");
+        assert_eq!(listen_addr(":9104").unwrap(), "127.0.0.1:9104");
+        assert_eq!(listen_addr("0.0.0.0:9104").unwrap(), "0.0.0.0:9104");
+        assert!(listen_addr("host:").is_err());
+        assert!(listen_addr("x").is_err());
+    }
+}

@@ -1,0 +1,656 @@
+//! `replmend watch`: a daemon that polls every channel of one or more replicas, diagnoses each
+//! new applier error, resolves on its own only what its policy allows (through the same
+//! session as `repair --yes`: lock, re-check, preflight, journal, verification), and reports
+//! everything else for a human — as log lines, hook commands and Prometheus metrics.
+//!
+//! One watcher per replica: it holds the named lock `replmend.watch` there for as long as it
+//! watches. A lost server is retried with a growing backoff; SIGTERM/SIGINT let the current
+//! repair finish, then the watcher exits.
+
+pub mod event;
+pub mod hook;
+pub mod metrics;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use mysql::prelude::Queryable;
+
+use crate::conn::{ConnSpec, ConnectError, Server};
+use crate::diagnosis::Diagnosis;
+use crate::exit::{self, Coded};
+use crate::journal::{self, Journal};
+use crate::planner::playbook::Playbook;
+use crate::planner::{Policy, RemedyId};
+use crate::repair::lock::LockError;
+use crate::repair::session::{self, Options, Session};
+use crate::status::model::{ChannelStatus, StatusReport};
+use crate::status::{Health, errant};
+use event::{ActionFacts, ActionOutcome, Event, IncidentFacts, Kind};
+use metrics::{ChannelGauges, Shared};
+use policy::{Decision, WatchPolicy};
+
+pub const WATCH_LOCK: &str = "replmend.watch";
+
+/// How many times a repair refused because another repair held the lock is tried again.
+const LOCK_RETRIES: u32 = 5;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub struct Config {
+    pub replicas: Vec<ConnSpec>,
+    pub policy: WatchPolicy,
+    pub playbooks: Vec<Playbook>,
+    /// None: the dated default journal, chosen at each repair.
+    pub journal: Option<PathBuf>,
+    pub interval: Duration,
+    pub errant_interval: Duration,
+    /// How long a repair waits for the replica to catch up.
+    pub timeout: Duration,
+    /// Batch repairs: how many following transactions an overwrite reads ahead.
+    pub lookahead: usize,
+}
+
+/// Where events go: the log (stdout), the hooks, and nothing else.
+pub struct Sinks {
+    pub print: Box<dyn Fn(&Event)>,
+    pub hooks: hook::Hooks,
+    pub metrics: Shared,
+}
+
+impl Sinks {
+    fn emit(&self, e: &Event) {
+        (self.print)(e);
+        let kind = serde_json::to_value(e.event)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.hooks.send(&kind, e.json());
+    }
+
+    fn metrics(&self) -> std::sync::MutexGuard<'_, metrics::Metrics> {
+        // A panicked holder cannot leave the counters half-written in a way that matters.
+        self.metrics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the watcher did about the applier error a channel is stopped on.
+#[derive(Debug, Clone, PartialEq)]
+enum Handled {
+    /// Reported; waiting for a human.
+    Waiting,
+    /// Repaired (the channel will show a new error, or none, if it worked).
+    Acted,
+    /// The repair was refused because another repair held the lock: tried again later.
+    LockHeld { attempts: u32, retry_at: Instant },
+}
+
+/// One replica being watched.
+struct Replica {
+    spec: ConnSpec,
+    endpoint: String,
+    conn: Option<Server>,
+    /// The connection holding `replmend.watch` on this replica.
+    lock: Option<Server>,
+    backoff: Duration,
+    next_try: Instant,
+    /// Per channel: the error seen (its identity) and what was done about it.
+    seen: HashMap<String, (String, Handled)>,
+    errant: Option<String>,
+    next_errant: Instant,
+    ever_connected: bool,
+}
+
+/// The identity of an applier stop: the same error at the same place is the same incident.
+fn stop_key(ch: &ChannelStatus) -> String {
+    let err = ch.applier_error();
+    format!(
+        "{}|{}|{:?}|{:?}",
+        err.map_or(0, |e| e.number),
+        err.map(|e| e.message.as_str()).unwrap_or(""),
+        ch.relay_source_log_file,
+        ch.exec_source_log_pos
+    )
+}
+
+fn take_lock(server: &mut Server) -> Result<bool> {
+    let got: Option<Option<i64>> = server
+        .conn
+        .exec_first("SELECT GET_LOCK(?, 0)", (WATCH_LOCK,))
+        .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))?;
+    Ok(got.flatten() == Some(1))
+}
+
+impl Replica {
+    fn new(spec: ConnSpec) -> Replica {
+        let now = Instant::now();
+        Replica {
+            endpoint: spec.endpoint(),
+            spec,
+            conn: None,
+            lock: None,
+            backoff: Duration::from_millis(500),
+            next_try: now,
+            seen: HashMap::new(),
+            errant: None,
+            next_errant: now,
+            ever_connected: false,
+        }
+    }
+
+    /// Opens the status connection and takes the watch lock. Ok(false): not now (retry).
+    fn connect(&mut self) -> Result<()> {
+        let mut lock = Server::connect_with_timeout(&self.spec, Duration::from_secs(5))?;
+        if !take_lock(&mut lock)? {
+            return Err(Coded(
+                exit::REFUSED,
+                format!(
+                    "another replmend watch is watching {} (lock '{WATCH_LOCK}' is held there)",
+                    self.endpoint
+                ),
+            )
+            .into());
+        }
+        let mut conn = Server::connect_with_timeout(&self.spec, Duration::from_secs(5))?;
+        // Fails here, at start, for a server that is not a replica.
+        crate::status::read_status(&mut conn)?;
+        self.lock = Some(lock);
+        self.conn = Some(conn);
+        self.backoff = Duration::from_millis(500);
+        Ok(())
+    }
+
+    fn lost(&mut self) {
+        self.conn = None;
+        self.lock = None;
+        self.next_try = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+pub struct Watcher {
+    config: Config,
+    sinks: Sinks,
+    replicas: Vec<Replica>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    /// Connects to every replica and takes its watch lock. A replica that cannot be reached
+    /// is retried in the loop (a daemon may start before its servers); one held by another
+    /// watcher, refusing the credentials or not a replica fails here.
+    pub fn start(config: Config, sinks: Sinks, stop: Arc<AtomicBool>) -> Result<Watcher> {
+        let mut replicas: Vec<Replica> =
+            config.replicas.iter().cloned().map(Replica::new).collect();
+        for r in &mut replicas {
+            match r.connect() {
+                Ok(()) => r.ever_connected = true,
+                Err(e) if is_unreachable(&e) => {
+                    sinks.emit(&Event::new(
+                        Kind::ConnectionLost,
+                        &r.endpoint,
+                        format!("{}; retrying", crate::error::message(&e)),
+                    ));
+                    r.lost();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let w = Watcher {
+            config,
+            sinks,
+            replicas,
+            stop,
+        };
+        for r in w.replicas.iter().filter(|r| r.conn.is_some()) {
+            w.sinks.emit(&Event::new(
+                Kind::Watching,
+                &r.endpoint,
+                "watching every channel".into(),
+            ));
+        }
+        Ok(w)
+    }
+
+    /// Polls until SIGTERM/SIGINT. A repair in progress finishes first.
+    pub fn run(mut self) -> Result<()> {
+        while !self.stop.load(Ordering::SeqCst) {
+            let mut acted = false;
+            for i in 0..self.replicas.len() {
+                acted |= self.poll(i);
+                if self.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            // Right after a repair the next conflict of a stream is usually waiting.
+            if !acted {
+                self.sleep(self.config.interval);
+            }
+        }
+        for r in &self.replicas {
+            self.sinks.emit(&Event::new(
+                Kind::Stopped,
+                &r.endpoint,
+                "stopped on a signal".into(),
+            ));
+        }
+        self.sinks.hooks.finish();
+        Ok(())
+    }
+
+    fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.stop.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20).min(d));
+        }
+    }
+
+    /// One look at one replica; true when a repair ran.
+    fn poll(&mut self, i: usize) -> bool {
+        if !self.ensure_connected(i) {
+            return false;
+        }
+        let r = &mut self.replicas[i];
+        let conn = r.conn.as_mut().expect("connected");
+        let report = match crate::status::read_status(conn) {
+            Ok(report) => report,
+            Err(e) => {
+                let msg = crate::error::message(&anyhow::Error::from(e));
+                self.connection_lost(i, msg);
+                return false;
+            }
+        };
+        self.gauges(i, &report);
+        self.check_errant(i, &report);
+        let mut acted = false;
+        for ch in &report.channels {
+            if ch.health == Health::SqlError {
+                acted |= self.incident(i, ch);
+            } else {
+                self.replicas[i].seen.remove(&ch.name);
+            }
+        }
+        acted
+    }
+
+    fn ensure_connected(&mut self, i: usize) -> bool {
+        let r = &mut self.replicas[i];
+        if r.conn.is_some() {
+            return true;
+        }
+        if Instant::now() < r.next_try {
+            return false;
+        }
+        match r.connect() {
+            Ok(()) => {
+                let first = !r.ever_connected;
+                r.ever_connected = true;
+                let (kind, msg) = match first {
+                    true => (Kind::Watching, "reachable; watching every channel"),
+                    false => (
+                        Kind::ConnectionRestored,
+                        "reconnected; watching every channel",
+                    ),
+                };
+                let e = Event::new(kind, &r.endpoint, msg.into());
+                if !first {
+                    *self
+                        .sinks
+                        .metrics()
+                        .reconnects
+                        .entry(r.endpoint.clone())
+                        .or_default() += 1;
+                }
+                self.sinks.emit(&e);
+                true
+            }
+            Err(e) => {
+                // Quietly: the loss was reported once; each retry is not news.
+                r.lost();
+                if !is_unreachable(&e) {
+                    eprintln!("replmend: {}: {}", r.endpoint, crate::error::message(&e));
+                }
+                false
+            }
+        }
+    }
+
+    fn connection_lost(&mut self, i: usize, msg: String) {
+        let r = &mut self.replicas[i];
+        r.lost();
+        self.sinks.metrics().up.insert(r.endpoint.clone(), false);
+        let e = Event::new(
+            Kind::ConnectionLost,
+            &r.endpoint,
+            format!("{msg}; reconnecting"),
+        );
+        self.sinks.emit(&e);
+    }
+
+    fn gauges(&self, i: usize, report: &StatusReport) {
+        let r = &self.replicas[i];
+        let mut m = self.sinks.metrics();
+        m.up.insert(r.endpoint.clone(), true);
+        for ch in &report.channels {
+            let waiting = matches!(r.seen.get(&ch.name), Some((_, Handled::Waiting)))
+                && ch.health == Health::SqlError;
+            m.channels.insert(
+                (r.endpoint.clone(), ch.name.clone()),
+                ChannelGauges {
+                    io_running: ch.io_thread == crate::status::model::ThreadState::Running,
+                    sql_running: ch.sql_thread == crate::status::model::ThreadState::Running,
+                    lag_seconds: ch.seconds_behind_source,
+                    last_errno: ch.applier_error().map_or(0, |e| e.number),
+                    waiting,
+                },
+            );
+        }
+    }
+
+    /// Every `errant_interval`: errant GTIDs (they connect to each source, so not every poll).
+    fn check_errant(&mut self, i: usize, report: &StatusReport) {
+        let r = &mut self.replicas[i];
+        if Instant::now() < r.next_errant {
+            return;
+        }
+        r.next_errant = Instant::now() + self.config.errant_interval;
+        let Some(conn) = r.conn.as_mut() else { return };
+        let found = errant::find(conn, &r.spec, report);
+        let summary: Vec<String> = found.iter().map(|e| e.gtids.clone()).collect();
+        let summary = summary.join(",");
+        self.sinks
+            .metrics()
+            .errant
+            .insert(r.endpoint.clone(), found.len() as u64);
+        if r.errant.as_deref() == Some(summary.as_str()) {
+            return;
+        }
+        r.errant = Some(summary.clone());
+        if found.is_empty() {
+            return;
+        }
+        let mut e = Event::new(
+            Kind::Errant,
+            &r.endpoint,
+            format!(
+                "errant GTIDs (executed here, absent from its sources): {summary}; see `replmend repair --remedy inject-errant --dry-run`"
+            ),
+        );
+        e.errant = found;
+        self.sinks.emit(&e);
+    }
+
+    /// A channel stopped on an applier error: new ones are diagnosed and decided on.
+    fn incident(&mut self, i: usize, ch: &ChannelStatus) -> bool {
+        let key = stop_key(ch);
+        let r = &self.replicas[i];
+        match r.seen.get(&ch.name) {
+            Some((k, Handled::LockHeld { retry_at, .. })) if *k == key => {
+                if Instant::now() < *retry_at {
+                    return false;
+                }
+            }
+            Some((k, _)) if *k == key => return false,
+            _ => {
+                let errno = ch.applier_error().map_or(0, |e| e.number);
+                *self
+                    .sinks
+                    .metrics()
+                    .incidents
+                    .entry((r.endpoint.clone(), ch.name.clone(), errno))
+                    .or_default() += 1;
+            }
+        }
+        let endpoint = r.endpoint.clone();
+        let err = ch.applier_error();
+        let mut facts = IncidentFacts {
+            errno: err.map_or(0, |e| e.number),
+            error: err.map(|e| e.message.clone()).unwrap_or_default(),
+            fingerprint: None,
+            table: None,
+            kind: None,
+        };
+        let (decision, diagnosis) = self.decide(i, ch, &mut facts);
+        let mut e = Event::new(Kind::Incident, &endpoint, incident_text(&facts, &decision))
+            .on_channel(&ch.name);
+        e.incident = Some(facts.clone());
+        e.decision = Some(decision.clone());
+        self.sinks.emit(&e);
+        let handled = match (decision, diagnosis) {
+            (
+                Decision::Repair {
+                    remedy,
+                    policy,
+                    allow_data_loss,
+                    ..
+                },
+                Some(d),
+            ) => self.repair(i, ch, &d, remedy, policy, allow_data_loss),
+            _ => Handled::Waiting,
+        };
+        let acted = handled == Handled::Acted;
+        self.replicas[i]
+            .seen
+            .insert(ch.name.clone(), (key, handled));
+        acted
+    }
+
+    /// Diagnoses the channel and applies the policy; the facts get what was learnt.
+    fn decide(
+        &self,
+        i: usize,
+        ch: &ChannelStatus,
+        facts: &mut IncidentFacts,
+    ) -> (Decision, Option<Diagnosis>) {
+        let spec = &self.replicas[i].spec;
+        let d = match crate::inspect::diagnose(spec, None, Some(&ch.name)) {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = format!(
+                    "not diagnosed ({}); waiting for a human",
+                    crate::error::message(&e)
+                );
+                return (Decision::Wait { reason }, None);
+            }
+        };
+        facts.fingerprint = Some(d.fingerprint.clone());
+        facts.table = Some(d.table.to_string());
+        facts.kind = Some(d.kind.to_string());
+        let pbs = &self.config.playbooks;
+        let plan_for = |p: &Policy| crate::planner::plan(&d, pbs, p).ok();
+        let decision = match plan_for(&Policy::default()) {
+            Some(ps) => policy::decide(&d, &ps, &self.config.policy, &plan_for),
+            None => Decision::Wait {
+                reason: "no playbook handles this incident; waiting for a human".into(),
+            },
+        };
+        (decision, Some(d))
+    }
+
+    /// Runs the allowed remedy through a repair session and reports what happened.
+    fn repair(
+        &mut self,
+        i: usize,
+        ch: &ChannelStatus,
+        d: &Diagnosis,
+        remedy: RemedyId,
+        policy: Policy,
+        allow_data_loss: bool,
+    ) -> Handled {
+        let r = &self.replicas[i];
+        let result = self.apply(r, ch, d, remedy, policy, allow_data_loss);
+        let (handled, action) = match result {
+            Ok(inc) => {
+                let outcome = match inc.stopped_again() {
+                    true => ActionOutcome::StoppedAgain,
+                    false => ActionOutcome::Repaired,
+                };
+                *self
+                    .sinks
+                    .metrics()
+                    .rows_journaled
+                    .entry(r.endpoint.clone())
+                    .or_default() += inc.applied.journaled_rows as u64;
+                let facts = ActionFacts {
+                    remedy: remedy.to_string(),
+                    outcome,
+                    steps: inc.applied.steps.len(),
+                    rows_journaled: inc.applied.journaled_rows,
+                    journal: (inc.applied.journaled_rows > 0).then(|| inc.applied.journal.clone()),
+                    error: None,
+                };
+                (Handled::Acted, facts)
+            }
+            Err(e) => {
+                let held = e
+                    .chain()
+                    .any(|c| matches!(c.downcast_ref::<LockError>(), Some(LockError::Held(_))));
+                let attempts = match r.seen.get(&ch.name) {
+                    Some((_, Handled::LockHeld { attempts, .. })) => attempts + 1,
+                    _ => 1,
+                };
+                let handled = if held && attempts <= LOCK_RETRIES {
+                    Handled::LockHeld {
+                        attempts,
+                        retry_at: Instant::now() + Duration::from_secs(u64::from(attempts)),
+                    }
+                } else {
+                    Handled::Waiting
+                };
+                let facts = ActionFacts {
+                    remedy: remedy.to_string(),
+                    outcome: ActionOutcome::Failed,
+                    steps: 0,
+                    rows_journaled: 0,
+                    journal: None,
+                    error: Some(crate::error::message(&e)),
+                };
+                (handled, facts)
+            }
+        };
+        let result_label = match action.outcome {
+            ActionOutcome::Failed => "failed",
+            _ => "ok",
+        };
+        *self
+            .sinks
+            .metrics()
+            .actions
+            .entry((
+                r.endpoint.clone(),
+                ch.name.clone(),
+                remedy.to_string(),
+                result_label,
+            ))
+            .or_default() += 1;
+        let mut e =
+            Event::new(Kind::Action, &r.endpoint, action_text(&action)).on_channel(&ch.name);
+        e.incident = Some(IncidentFacts {
+            errno: d.error.errno,
+            error: d.error.message.clone(),
+            fingerprint: Some(d.fingerprint.clone()),
+            table: Some(d.table.to_string()),
+            kind: Some(d.kind.to_string()),
+        });
+        e.action = Some(action);
+        self.sinks.emit(&e);
+        handled
+    }
+
+    fn apply(
+        &self,
+        r: &Replica,
+        ch: &ChannelStatus,
+        d: &Diagnosis,
+        remedy: RemedyId,
+        policy: Policy,
+        allow_data_loss: bool,
+    ) -> Result<session::Incident> {
+        let path = self
+            .config
+            .journal
+            .clone()
+            .unwrap_or_else(journal::default_path);
+        let journal = Journal::new(&path)?;
+        let policy = session::with_history(&journal, d, policy)?;
+        let ps = crate::planner::plan(d, &self.config.playbooks, &policy)?;
+        let mut session = Session {
+            options: Options {
+                source_dsn: None,
+                channel: Some(ch.name.clone()),
+                timeout: self.config.timeout,
+                lookahead: match remedy {
+                    RemedyId::Overwrite => self.config.lookahead,
+                    _ => 0,
+                },
+                allow_data_loss,
+            },
+            playbooks: self.config.playbooks.clone(),
+            journal,
+            on_step: crate::ops::print_step,
+        };
+        session.apply_one(d, &ps, &r.spec, &policy)
+    }
+}
+
+fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<ConnectError>(),
+            Some(ConnectError::Unreachable { .. })
+        )
+    })
+}
+
+fn incident_text(f: &IncidentFacts, d: &Decision) -> String {
+    let on = f
+        .table
+        .as_deref()
+        .map(|t| format!(" on {t}"))
+        .unwrap_or_default();
+    let what = match d {
+        Decision::Repair { remedy, rule, .. } => format!("repairing with {remedy} ({rule})"),
+        Decision::Wait { reason } => format!("WAITING FOR A HUMAN: {reason}"),
+    };
+    format!("applier error {}{on}: {what}", f.errno)
+}
+
+fn action_text(a: &ActionFacts) -> String {
+    match (a.outcome, &a.error) {
+        (ActionOutcome::Failed, Some(e)) => format!("{} failed: {e}", a.remedy),
+        (outcome, _) => {
+            let journal = match &a.journal {
+                Some(j) => format!(", {} row(s) journaled in {j}", a.rows_journaled),
+                None => String::new(),
+            };
+            let how = match outcome {
+                ActionOutcome::StoppedAgain => "replication stopped again on another incident",
+                _ => "replication is running and caught up",
+            };
+            format!(
+                "{} applied in {} step(s){journal}; {how}",
+                a.remedy, a.steps
+            )
+        }
+    }
+}
+
+/// Puts back read_only a killed watcher (or repair) left lifted, on every watched replica.
+pub fn recover(config: &Config) -> Vec<String> {
+    let path = config.journal.clone().unwrap_or_else(journal::default_path);
+    let Ok(mut journal) = Journal::new(&path) else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    for spec in &config.replicas {
+        match session::recover_read_only(&mut journal, spec) {
+            Ok(n) => notes.extend(n),
+            Err(e) => notes.push(crate::error::message(&e)),
+        }
+    }
+    notes
+}

@@ -1,0 +1,375 @@
+//! `replmend watch` on real MariaDB 10.11 and MySQL 9.7: a lossless 1062 and a 1032 on rows
+//! already gone are repaired on their own, a differing 1062 waits for a human untouched, a
+//! policy file opts in to overwrite, hooks get every event's JSON, metrics are served, errant
+//! GTIDs are reported, a second watcher is refused, lost connections come back, SIGTERM exits 0.
+
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+struct Watch {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Watch {
+    fn start(dir: &Path, tag: &str, args: &[&str]) -> Watch {
+        let dir = dir.join(tag);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_replmend"))
+            .arg("watch")
+            .args(args)
+            .args([
+                "--format",
+                "json",
+                "--interval",
+                "0.1",
+                "--errant-interval",
+                "0.5",
+            ])
+            .env_remove("MYSQL_PWD")
+            .env_remove("REPLMEND_REPLICA")
+            .env("HOME", &dir)
+            .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
+            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        Watch { child, dir }
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+            })
+            .collect()
+    }
+
+    /// Waits until an event satisfies `pred`; panics with the log after 60 s.
+    fn wait_event(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| pred(e)) {
+                return e;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no {what} event:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn metrics_url(&self) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(url) = self
+                .stderr()
+                .lines()
+                .find_map(|l| l.strip_prefix("replmend: metrics at http://"))
+            {
+                return url.to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> (i32, Vec<serde_json::Value>) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "watch did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.code().unwrap_or(-1), self.events())
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(url: &str) -> String {
+    let (host, path) = url.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    use std::io::Write;
+    write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn healthy(node: &replmend_sandbox::Node) -> bool {
+    node.sql_error().unwrap().is_none() && node.wait_caught_up(Duration::from_secs(30)).is_ok()
+}
+
+/// The replica stops on `errno` after the source's statement (the replica's side first,
+/// unlogged).
+fn conflict(sb: &Sandbox, replica_sql: &str, source_sql: &str) {
+    sb.node("n2")
+        .exec(&format!("SET SESSION sql_log_bin = 0; {replica_sql}"))
+        .unwrap();
+    sb.node("n1").exec(source_sql).unwrap();
+}
+
+fn wait_healthy(node: &replmend_sandbox::Node, w: &Watch) -> Duration {
+    let started = Instant::now();
+    while !(node.sql_error().unwrap().is_none()
+        && node.wait_caught_up(Duration::from_millis(200)).is_ok())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not repaired:\n{}\n{}",
+            w.stdout(),
+            w.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+#[test]
+fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplica).unwrap();
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec("CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO w.t VALUES (3, 'three')")
+            .unwrap();
+        n2.wait_caught_up(Duration::from_secs(60)).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("replmend-watch-{}-{flavor}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let hook_file = dir.join("hook.jsonl");
+        let hook = format!("cat >> '{}'", hook_file.display());
+        let url = n2.url();
+        let a = Watch::start(
+            &dir,
+            "a",
+            &["--replica", &url, "--hook", &hook, "--metrics-addr", "0"],
+        );
+        a.wait_event("watching", |e| e["event"] == "watching");
+
+        // A 1062 on identical rows: skipped on its own, nothing lost.
+        conflict(
+            &sb,
+            "INSERT INTO w.t VALUES (1, 'same')",
+            "INSERT INTO w.t VALUES (1, 'same')",
+        );
+        let took = wait_healthy(n2, &a);
+        eprintln!("{flavor}: lossless 1062 repaired {took:?} after the source's write");
+        let action = a.wait_event("action", |e| e["event"] == "action");
+        assert_eq!(action["action"]["outcome"], "repaired", "{action}");
+        assert_eq!(action["incident"]["errno"], 1062);
+        let incident = a.wait_event("incident", |e| e["event"] == "incident");
+        assert_eq!(incident["decision"]["action"], "repair", "{incident}");
+        assert!(
+            incident["decision"]["rule"]
+                .as_str()
+                .unwrap()
+                .contains("lossless"),
+            "{incident}"
+        );
+
+        // A delete of a row already gone on the replica: skipped on its own.
+        conflict(
+            &sb,
+            "DELETE FROM w.t WHERE id = 3",
+            "DELETE FROM w.t WHERE id = 3",
+        );
+        wait_healthy(n2, &a);
+        a.wait_event("1032 action", |e| {
+            e["event"] == "action" && e["incident"]["errno"] == 1032
+        });
+
+        // A write made on the replica with its binlog on: an errant GTID.
+        n2.exec("INSERT INTO w.t VALUES (100, 'errant')").unwrap();
+        let errant = a.wait_event("errant", |e| e["event"] == "errant");
+        assert!(
+            !errant["errant"][0]["gtids"].as_str().unwrap().is_empty(),
+            "{errant}"
+        );
+
+        // One watcher per replica.
+        let second = replmend(&["watch", "--replica", &url]);
+        assert_eq!(second.code, 10, "{}", second.stderr);
+        assert!(
+            second.stderr.contains("another replmend watch"),
+            "{}",
+            second.stderr
+        );
+
+        // Differing rows: the watcher reports and touches nothing.
+        conflict(
+            &sb,
+            "INSERT INTO w.t VALUES (2, 'replica')",
+            "INSERT INTO w.t VALUES (2, 'source')",
+        );
+        let waiting = a.wait_event("waiting incident", |e| {
+            e["event"] == "incident" && e["decision"]["action"] == "wait"
+        });
+        assert!(
+            waiting["decision"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no rule"),
+            "{waiting}"
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(n2.sql_error().unwrap().map(|e| e.0), Some(1062));
+        assert_eq!(
+            n2.query_value("SELECT v FROM w.t WHERE id = 2")
+                .unwrap()
+                .as_deref(),
+            Some("replica")
+        );
+        let metrics = get(&a.metrics_url());
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        for line in [
+            "replmend_watch_up{replica=\"127.0.0.1:",
+            "errno=\"1062\"} 2",
+            "errno=\"1032\"} 1",
+            ",result=\"ok\"} 2",
+            "replmend_watch_waiting_for_human{replica=",
+            "replmend_watch_applier_running{replica=",
+        ] {
+            assert!(metrics.contains(line), "{line} in\n{metrics}");
+        }
+        assert!(metrics.contains("replmend_watch_waiting_for_human{") && metrics.contains("} 1\n"));
+        let (code, events) = a.stop();
+        assert_eq!(code, 0);
+        assert_eq!(events.last().unwrap()["event"], "stopped");
+        let hooked = std::fs::read_to_string(&hook_file).unwrap();
+        let kinds: Vec<String> = hooked
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        for k in ["watching", "incident", "action", "errant", "stopped"] {
+            assert!(kinds.iter().any(|x| x == k), "{k} not hooked: {kinds:?}");
+        }
+
+        // A policy file opts this table in to overwrite: the source's version wins, the
+        // replica's row is journaled first.
+        let policy = dir.join("policy.json");
+        std::fs::write(
+            &policy,
+            r#"{"schema": "replmend.watch-policy/1", "rules": [{"match": {"tables": ["w.*"], "errnos": [1062]}, "remedies": ["overwrite"]}]}"#,
+        )
+        .unwrap();
+        let journal = dir.join("journal.jsonl");
+        let b = Watch::start(
+            &dir,
+            "b",
+            &[
+                "--replica",
+                &url,
+                "--policy",
+                policy.to_str().unwrap(),
+                "--journal",
+                journal.to_str().unwrap(),
+            ],
+        );
+        wait_healthy(n2, &b);
+        let action = b.wait_event("overwrite", |e| e["event"] == "action");
+        assert_eq!(action["action"]["remedy"], "overwrite", "{action}");
+        assert_eq!(action["action"]["rows_journaled"], 1, "{action}");
+        assert_eq!(journaled_rows(journal.to_str().unwrap()), 1);
+        assert_eq!(
+            n2.query_value("SELECT v FROM w.t WHERE id = 2")
+                .unwrap()
+                .as_deref(),
+            Some("source")
+        );
+
+        // Its connections killed (as a server restart would): it reconnects and keeps watching.
+        let ids = n2
+            .query_rows("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'root' AND COMMAND = 'Sleep' AND ID <> CONNECTION_ID()")
+            .unwrap();
+        for id in ids.into_iter().flatten().flatten() {
+            let _ = n2.exec(&format!("KILL {id}"));
+        }
+        b.wait_event("connection_lost", |e| e["event"] == "connection_lost");
+        b.wait_event("connection_restored", |e| {
+            e["event"] == "connection_restored"
+        });
+        conflict(
+            &sb,
+            "INSERT INTO w.t VALUES (4, 'replica')",
+            "INSERT INTO w.t VALUES (4, 'source')",
+        );
+        wait_healthy(n2, &b);
+        assert_eq!(
+            n2.query_value("SELECT v FROM w.t WHERE id = 4")
+                .unwrap()
+                .as_deref(),
+            Some("source")
+        );
+        let (code, _) = b.stop();
+        assert_eq!(code, 0);
+        assert!(healthy(n2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn watch_refuses_bad_input_before_touching_a_server() {
+    let dir = std::env::temp_dir().join(format!("replmend-watch-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("p.json");
+    std::fs::write(&policy, r#"{"rules": [{"remedies": ["nuke"]}]}"#).unwrap();
+    let p = policy.to_str().unwrap();
+    // Port 9 on loopback: nothing listens; bad input must be found before trying it.
+    for (args, needle) in [
+        (vec!["--policy", p], "rules[0].remedies"),
+        (vec!["--metrics-addr", "x"], "not [HOST:]PORT"),
+        (vec!["--interval", "0"], "--interval"),
+    ] {
+        let mut all = vec!["watch", "--replica", "mysql://root@127.0.0.1:9"];
+        all.extend(args);
+        let run = replmend(&all);
+        assert_eq!(run.code, 8, "{all:?}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+        assert!(!run.stderr.contains("Error {"), "{}", run.stderr);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
