@@ -19,6 +19,10 @@ struct Watch {
 
 impl Watch {
     fn start(dir: &Path, tag: &str, args: &[&str]) -> Watch {
+        Watch::start_env(dir, tag, args, &[])
+    }
+
+    fn start_env(dir: &Path, tag: &str, args: &[&str], env: &[(&str, &str)]) -> Watch {
         let dir = dir.join(tag);
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_replmend"))
@@ -34,6 +38,10 @@ impl Watch {
             ])
             .env_remove("MYSQL_PWD")
             .env_remove("REPLMEND_REPLICA")
+            // The journal's default directory and the read-only ledger live here, shared by
+            // every watcher of one test.
+            .env("XDG_STATE_HOME", dir.parent().unwrap())
+            .envs(env.iter().copied())
             .env("HOME", &dir)
             .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
             .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
@@ -347,6 +355,90 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
         let (code, _) = b.stop();
         assert_eq!(code, 0);
         assert!(healthy(n2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn watch_on_both_nodes_of_a_read_only_dual_master_pair_converges_after_a_crash() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        let (set_ro, check) = match flavor {
+            Flavor::MariaDb => ("SET GLOBAL read_only = ON", "SELECT @@read_only"),
+            Flavor::MySql => (
+                "SET GLOBAL super_read_only = ON",
+                "SELECT @@super_read_only",
+            ),
+        };
+        for n in [n1, n2] {
+            n.exec(set_ro).unwrap();
+        }
+        let dir =
+            std::env::temp_dir().join(format!("replmend-watch-dm-{}-{flavor}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = dir.join("policy.json");
+        std::fs::write(
+            &policy,
+            r#"{"lift_read_only": true, "rules": [{"match": {"tables": ["zeus.*"]}, "remedies": ["overwrite"], "winner": "source"}]}"#,
+        )
+        .unwrap();
+        let (u1, u2) = (n1.url(), n2.url());
+        let args = [
+            "--replica",
+            &u1,
+            "--replica",
+            &u2,
+            "--policy",
+            policy.to_str().unwrap(),
+        ];
+        // Killed (abort, like kill -9) right after the repair's second step.
+        let crashed = Watch::start_env(
+            &dir,
+            "crashed",
+            &args,
+            &[("REPLMEND_TEST_CRASH_AFTER_STEP", "2")],
+        );
+        let mut child = crashed;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = child.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{}",
+                child.stdout()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            status.code(),
+            None,
+            "{flavor}: not killed mid-repair: {}",
+            child.stderr()
+        );
+        assert!(
+            child.stdout().contains("\"remedy\":\"overwrite\""),
+            "{}",
+            child.stdout()
+        );
+        // The next watcher puts read_only back and finishes the job.
+        let w = Watch::start(&dir, "again", &args);
+        wait_healthy(n2, &w);
+        wait_healthy(n1, &w);
+        let seed = "SELECT payload, hits, created_at FROM zeus.xinyan_cache";
+        assert_eq!(n1.query_rows(seed).unwrap(), n2.query_rows(seed).unwrap());
+        for n in [n1, n2] {
+            assert_eq!(
+                n.query_value(check).unwrap().as_deref(),
+                Some("1"),
+                "{flavor}: read_only"
+            );
+        }
+        let (code, _) = w.stop();
+        assert_eq!(code, 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -33,6 +33,11 @@ pub struct WatchPolicy {
     /// The built-in lossless skip (default true); false: every incident needs a rule.
     #[serde(default = "yes")]
     pub lossless_skip: bool,
+    /// Turn read_only / super_read_only off on a node just for replmend's own writes (as
+    /// `repair --lift-read-only`), for every remedy; a rule may say otherwise. Replicas run
+    /// read-only, and a MariaDB skip by GTID is a write there.
+    #[serde(default)]
+    pub lift_read_only: bool,
     /// Tried in order; the first whose `match` fits the incident decides.
     #[serde(default)]
     pub rules: Vec<Rule>,
@@ -47,6 +52,7 @@ impl Default for WatchPolicy {
         WatchPolicy {
             schema: None,
             lossless_skip: true,
+            lift_read_only: false,
             rules: Vec::new(),
         }
     }
@@ -62,9 +68,9 @@ pub struct Rule {
     /// Dual-master: whose version both nodes keep (source, replica, newest:COLUMN).
     #[serde(default)]
     pub winner: Option<String>,
-    /// Turn read_only off on a node just for replmend's writes (as `repair --lift-read-only`).
+    /// Turn read_only off on a node just for replmend's writes (default: the policy's).
     #[serde(default)]
-    pub lift_read_only: bool,
+    pub lift_read_only: Option<bool>,
     /// Also a remedy that loses rows or versions (as `repair --allow-data-loss`); a cache
     /// table's rule, never a default.
     #[serde(default)]
@@ -191,6 +197,7 @@ pub fn decide(
             rule: format!("built-in: lossless skip ({})", o.loses),
             policy: Policy {
                 remedy: Some(o.remedy),
+                lift_read_only: policy.lift_read_only,
                 ..Policy::default()
             },
             allow_data_loss: false,
@@ -215,7 +222,7 @@ pub fn decide(
         .map_or(Winner::Source, |w| w.parse().unwrap_or(Winner::Source));
     let base = Policy {
         winner,
-        lift_read_only: rule.lift_read_only,
+        lift_read_only: rule.lift_read_only.unwrap_or(policy.lift_read_only),
         ..Policy::default()
     };
     let Some(ps) = plan_for(&base) else {
