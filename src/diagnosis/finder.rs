@@ -251,6 +251,77 @@ impl<'s> Finder<'s> {
     }
 }
 
+/// A row of a transaction after the failing one that can stop the replica the way it did.
+pub struct Ahead {
+    pub row_index: usize,
+    pub key: Key,
+    /// As in `Conflict`: the write's or update's after image, the missing row's before image.
+    pub event_row: Row,
+    /// An update's before image.
+    pub event_before: Option<Row>,
+}
+
+/// Batch mode: the rows of the following transactions (their rows events of the table, in
+/// binlog order) that can stop the replica the way `kind` did — a duplicate: a write or update
+/// to a key (`key`) the replica may already hold; a missing row: an update or delete of a key
+/// it may lack. Each key once, and the first event touching a key decides: a key the stream
+/// itself deletes, updates or creates first is the stream's business (removing the replica's
+/// row before the stream deletes it would only move the stop). `seen` holds the incident's own
+/// keys. Whether a candidate really conflicts is for the replica's rows to say.
+pub fn ahead<'e>(
+    kind: ConflictKind,
+    events: impl IntoIterator<Item = &'e RawRowsEvent>,
+    key: &KeyRef,
+    schema: &TableSchema,
+    seen: &mut std::collections::HashSet<Key>,
+) -> Vec<Ahead> {
+    let duplicate = matches!(
+        kind,
+        ConflictKind::DuplicateOnWrite | ConflictKind::DuplicateOnUpdate
+    );
+    let mut out = Vec::new();
+    for ev in events {
+        let update = ev.kind == RowsEventKind::Update;
+        for (row_index, (before, after)) in ev.rows.iter().enumerate() {
+            let before = before.as_ref().map(|b| image_row(b, schema));
+            let after = after.as_ref().map(|a| image_row(a, schema));
+            let target = match (duplicate, ev.kind) {
+                (true, RowsEventKind::Write | RowsEventKind::Update) => after.as_ref(),
+                (false, RowsEventKind::Update | RowsEventKind::Delete) => before.as_ref(),
+                _ => None,
+            };
+            if let Some(t) = target
+                && let Some(k) = key_values(t, key).filter(|k| !seen.contains(k))
+            {
+                out.push(Ahead {
+                    row_index,
+                    key: k,
+                    event_row: t.clone(),
+                    event_before: before.clone().filter(|_| update),
+                });
+            }
+            for image in [&before, &after].into_iter().flatten() {
+                if let Some(k) = key_values(image, key) {
+                    seen.insert(k);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The replica's row holding an update's new key is the very row it updates (same
+/// identifying key as its before image): no conflict. Unknown (an image without those
+/// columns) counts as the same, so the row is left alone.
+pub fn updates_itself(row_key: &[String], replica_row: &Row, before: &Row) -> bool {
+    row_key
+        .iter()
+        .all(|c| match (replica_row.get(c), before.get(c)) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        })
+}
+
 /// All conflicts of a transaction whose rows events are at hand.
 pub fn find(
     events: Vec<RawRowsEvent>,

@@ -8,7 +8,7 @@ use mysql::prelude::Queryable;
 use crate::binlog::fetch::{self, EventHead, FetchRequest, RawTransaction};
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
-use crate::diagnosis::finder::{self, event_matches, image_row, key_values};
+use crate::diagnosis::finder::{self, event_matches};
 use crate::diagnosis::*;
 use crate::exit::{self, Coded};
 use crate::schema::{self, TableSchema};
@@ -813,8 +813,10 @@ fn reverse_channel(
     Some(rc)
 }
 
-/// Batch mode: the rows that the next transactions in the source's binlog will find already
-/// present on the replica (same table, same key), up to `max` transactions and 64 MiB.
+/// Batch mode: the rows the next transactions in the source's binlog (up to `max` of them
+/// and 64 MiB) will stop on the way the incident did — a duplicate key the replica already
+/// holds (writes and updates), a row it lacks (updates and deletes) — each with both nodes'
+/// current versions, so one plan resolves them all in one stop/start.
 pub fn look_ahead(
     d: &mut Diagnosis,
     replica_spec: &ConnSpec,
@@ -824,7 +826,7 @@ pub fn look_ahead(
     let (Some(trx), Some(key), Some(src)) = (&d.transaction, &d.key, &d.source) else {
         return Ok(());
     };
-    if d.kind != ConflictKind::DuplicateOnWrite || max == 0 {
+    if max == 0 {
         return Ok(());
     }
     let table = d.table.clone();
@@ -835,46 +837,37 @@ pub fn look_ahead(
         trx.end_pos,
         max,
         64 << 20,
-        &|e| e.table == table && e.kind == RowsEventKind::Write,
+        &|e| e.table == table,
     )?;
     let mut replica = Server::connect(replica_spec)?;
     let mut source = Server::connect(source_spec)?;
     let rs = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
     let ss = schema::load(&mut source.conn, &source.spec.endpoint(), &d.table)?;
-    // Each key once (the first transaction that writes it is the one that will fail).
     let mut seen: std::collections::HashSet<finder::Key> =
         d.conflicts.iter().map(|c| c.key.clone()).collect();
-    let mut candidates: Vec<(usize, Row, finder::Key)> = Vec::new();
-    for (_, writes) in &following {
-        for ev in writes {
-            for (i, (_, after)) in ev.rows.iter().enumerate() {
-                let Some(after) = after else { continue };
-                let event_row = image_row(after, &ss);
-                let Some(kv) = key_values(&event_row, key) else {
-                    continue;
-                };
-                if seen.insert(kv.clone()) {
-                    candidates.push((i, event_row, kv));
-                }
-            }
-        }
-    }
-    let keys: Vec<finder::Key> = candidates.iter().map(|(_, _, k)| k.clone()).collect();
-    let present: Vec<_> = candidates
+    let events = following.iter().flat_map(|(_, evs)| evs);
+    let candidates = finder::ahead(d.kind, events, key, &ss, &mut seen);
+    let keys: Vec<finder::Key> = candidates.iter().map(|c| c.key.clone()).collect();
+    let found: Vec<(finder::Ahead, Option<Row>)> = candidates
         .into_iter()
         .zip(fetch_rows(&mut replica, &rs, &keys)?)
-        .filter_map(|(c, r)| r.map(|r| (c, r)))
+        .filter(|(_, r)| finder::conflicts_here(d.kind, r.as_ref()))
+        .filter(|(c, r)| match (r, &c.event_before) {
+            // Updates of duplicates only: a missing row has no replica row.
+            (Some(r), Some(b)) => !finder::updates_itself(&d.row_key, r, b),
+            _ => true,
+        })
         .collect();
-    let keys: Vec<finder::Key> = present.iter().map(|((_, _, k), _)| k.clone()).collect();
+    let keys: Vec<finder::Key> = found.iter().map(|(c, _)| c.key.clone()).collect();
     let source_rows = fetch_rows(&mut source, &ss, &keys)?;
-    for (((i, event_row, kv), replica_row), source_row) in present.into_iter().zip(source_rows) {
-        let verdict = compare::verdict(Some(&replica_row), source_row.as_ref(), true);
+    for ((c, replica_row), source_row) in found.into_iter().zip(source_rows) {
+        let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), true);
         d.upcoming.push(Conflict {
-            row_index: i,
-            key: kv,
-            event_row,
-            event_before: None,
-            replica_row: Some(replica_row),
+            row_index: c.row_index,
+            key: c.key,
+            event_row: c.event_row,
+            event_before: c.event_before,
+            replica_row,
             source_row,
             verdict,
         });

@@ -106,7 +106,8 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     };
     let pol = session::with_history(&journal, &d, pol)?;
     if args.dry_run {
-        let ps = crate::planner::plan(&d, &pbs, &pol)?;
+        let mut d = d;
+        let ps = session::dry_run_plan(&mut d, &target, &opts, &pbs, &pol)?;
         let report = PlanReport {
             schema: "replmend.plan-report/1",
             diagnosis: &d,

@@ -816,25 +816,23 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
         StepTemplate::InsertMissingRows,
         format!(
             "insert {} missing row(s) of {} on {} so the transaction applies (binary log off)",
-            d.conflicts.len(),
+            d.conflicts.len() + d.upcoming.len(),
             d.table,
             d.replica.endpoint
         ),
     );
     s.session = unlogged_session();
-    for c in &d.conflicts {
+    // The incident's rows, then (batch mode) the rows the following transactions will miss.
+    for c in d.conflicts.iter().chain(&d.upcoming) {
         // The event's before image is the row as the transaction expects it; under MINIMAL
-        // images it lacks columns, and the source's current row stands in.
-        let full_width = c.source_row.as_ref().map(|r| r.columns.len());
+        // images it lacks columns, and the source's current row stands in. A delete's row is
+        // its event row (its before image); the source no longer has it.
         let image = match (&c.event_before, &c.source_row) {
-            (Some(b), _) if Some(b.columns.len()) == full_width || c.source_row.is_none() => {
-                Some(b.clone())
-            }
-            (_, Some(src)) => Some(src.clone()),
-            _ if d.kind == ConflictKind::MissingOnDelete => Some(c.event_row.clone()),
-            _ => None,
+            (Some(b), Some(src)) if b.columns.len() != src.columns.len() => src.clone(),
+            (Some(b), _) => b.clone(),
+            (None, Some(src)) => src.clone(),
+            (None, None) => c.event_row.clone(),
         };
-        let Some(image) = image else { continue };
         s.rows.push(RowChange {
             table: d.table.clone(),
             action: RowAction::Insert,

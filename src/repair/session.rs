@@ -269,6 +269,43 @@ fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
     Ok(versions[0] == versions[1])
 }
 
+/// Batch mode (`--until-healthy`): the following transactions' conflicts of the same kind,
+/// added to the diagnosis so the plan resolves them all in one stop/start. Only for overwrite:
+/// it replaces every upcoming conflicting row with the source's, which no other remedy's steps
+/// cover.
+fn read_ahead(
+    d: &mut Diagnosis,
+    ps: &PlanSet,
+    replica: &ConnSpec,
+    specs: &[ConnSpec],
+    options: &Options,
+) -> Result<()> {
+    let overwriting = ps.plan.as_ref().map(|p| p.remedy) == Some(RemedyId::Overwrite);
+    match specs.get(1) {
+        Some(source) if options.lookahead > 0 && overwriting => {
+            crate::inspect::look_ahead(d, replica, source, options.lookahead)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The plan a dry run shows: the one the repair would apply, read-ahead rows included.
+pub fn dry_run_plan(
+    d: &mut Diagnosis,
+    replica: &ConnSpec,
+    options: &Options,
+    playbooks: &[Playbook],
+    policy: &Policy,
+) -> Result<PlanSet> {
+    let ps = crate::planner::plan(d, playbooks, policy)?;
+    if options.lookahead == 0 {
+        return Ok(ps);
+    }
+    let specs = specs_for(d, replica, options.source_dsn.as_deref())?;
+    read_ahead(d, &ps, replica, &specs, options)?;
+    Ok(crate::planner::plan(d, playbooks, policy)?)
+}
+
 impl Session {
     /// The next incident with its policy resumed from the journal.
     pub fn find(
@@ -350,15 +387,7 @@ impl Session {
                 ),
             )
         })?;
-        // Batching reads ahead only for overwrite: it replaces every upcoming conflicting row
-        // with the source's, which no other remedy's steps cover.
-        let overwriting = ps.plan.as_ref().map(|p| p.remedy) == Some(RemedyId::Overwrite);
-        if self.options.lookahead > 0
-            && overwriting
-            && let Some(source) = specs.get(1)
-        {
-            crate::inspect::look_ahead(&mut again, replica, source, self.options.lookahead)?;
-        }
+        read_ahead(&mut again, ps, replica, specs, &self.options)?;
         let again_ps = crate::planner::plan(&again, &self.playbooks, policy)?;
         if again.fingerprint != d.fingerprint
             || again_ps.reverse_fingerprint != ps.reverse_fingerprint

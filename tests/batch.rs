@@ -1,0 +1,115 @@
+//! Batch repair on real servers of both flavors: `repair --yes --remedy overwrite
+//! --until-healthy` reads ahead past the failing transaction and resolves a stream of
+//! conflicts of each kind the read-ahead follows (1062 on Update_rows, 1032 on Update_rows and
+//! Delete_rows; 1062 on Write_rows is in tests/repair.rs) in one stop/start: every replica row
+//! journaled, the nodes identical. The dry run shows the batch the repair runs.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+/// Each stream recipe (twenty conflicts in twenty transactions) and the rows to compare.
+const STREAMS: [(&str, &str); 3] = [
+    (
+        "consecutive-20-updates-1062",
+        "SELECT id, code, note FROM queue.slots ORDER BY id",
+    ),
+    (
+        "consecutive-20-updates-missing-1032",
+        "SELECT id, qty, label FROM queue.items ORDER BY id",
+    ),
+    (
+        "consecutive-20-deletes-missing-1032",
+        "SELECT id, qty, label FROM queue.items ORDER BY id",
+    ),
+];
+
+fn journal_path(tag: &str) -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "replmend-test-journal-{}-{tag}.jsonl",
+            std::process::id()
+        ))
+        .display()
+        .to_string()
+}
+
+/// The dry run's row step: all twenty rows, checked in one locking read and written in one
+/// statement.
+fn assert_one_batch(flavor: Flavor, recipe: &str, plan: &serde_json::Value) {
+    let steps = plan["plan"]["plan"]["steps"].as_array().unwrap();
+    let rows_step = steps
+        .iter()
+        .find(|s| !s["rows"].as_array().unwrap().is_empty())
+        .unwrap_or_else(|| panic!("{flavor} {recipe}: no row step: {plan}"));
+    assert_eq!(
+        rows_step["rows"].as_array().unwrap().len(),
+        20,
+        "{flavor} {recipe}"
+    );
+    let roles: Vec<&serde_json::Value> = rows_step["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["role"])
+        .collect();
+    for kind in ["check_rows", "write_rows"] {
+        let batch: Vec<_> = roles.iter().filter(|r| r["kind"] == kind).collect();
+        assert_eq!(batch.len(), 1, "{flavor} {recipe}: {roles:?}");
+        assert_eq!(batch[0]["count"], 20, "{flavor} {recipe}: {roles:?}");
+    }
+}
+
+#[test]
+fn streams_of_each_kind_are_repaired_in_one_stop_start() {
+    for flavor in FLAVORS {
+        for (recipe, query) in STREAMS {
+            let sb = incident(flavor, Topology::SourceReplica, recipe);
+            let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+            let journal = journal_path(&format!("batch-{flavor}-{recipe}"));
+            let overwrite = [
+                "repair",
+                "--replica",
+                &n2.url(),
+                "--remedy",
+                "overwrite",
+                "--until-healthy",
+                "--journal",
+                &journal,
+                "--format",
+                "json",
+            ];
+            let dry = replmend(&[&overwrite[..], &["--dry-run"]].concat());
+            assert_eq!(
+                dry.code, 0,
+                "{flavor} {recipe}: {}{}",
+                dry.stdout, dry.stderr
+            );
+            assert_one_batch(flavor, recipe, &dry.json());
+
+            let run = replmend(&[&overwrite[..], &["--yes"]].concat());
+            assert_eq!(
+                run.code, 0,
+                "{flavor} {recipe}: {}{}",
+                run.stdout, run.stderr
+            );
+            let j = run.json();
+            assert_eq!(j["outcome"], "repaired", "{flavor} {recipe}: {j}");
+            assert_eq!(
+                j["incidents"].as_array().unwrap().len(),
+                1,
+                "{flavor} {recipe}: one stop/start for all twenty: {j}"
+            );
+            assert_eq!(journaled_rows(&journal), 20, "{flavor} {recipe}");
+            n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+            assert_eq!(
+                n1.query_rows(query).unwrap(),
+                n2.query_rows(query).unwrap(),
+                "{flavor} {recipe}: the nodes differ after the repair"
+            );
+            let _ = std::fs::remove_file(&journal);
+        }
+    }
+}
