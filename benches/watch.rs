@@ -1,8 +1,8 @@
 //! Benchmark (not a test): `replmend watch` against pt-slave-restart, the daemon DBAs run today.
 //!
-//! 1. Reaction: both daemons idle for REPLMEND_BENCH_IDLE seconds (default 120: pt-slave-restart
-//!    doubles its sleep while nothing happens, up to --max-sleep 64 s), then one lossless 1062
-//!    (identical rows; skipping it is right). Time from the source's write to a replica that is
+//! 1. Reaction: both daemons idle for REPLMEND_BENCH_IDLE seconds (default 130: pt-slave-restart
+//!    doubles its sleep while nothing happens, up to --max-sleep 64 s), then lossless 1062s
+//!    (identical rows; skipping them is right) spread over pt-slave-restart's 64-s cycle. Time from the source's write to a replica that is
 //!    healthy and caught up. pt-slave-restart cannot read MySQL 8.4+/9.x status, so it runs on
 //!    MariaDB only; replmend on every flavor of REPLMEND_BENCH_FLAVORS (default mariadb,mysql).
 //! 2. Soak: REPLMEND_BENCH_SOAK_SECS (default 120) of 10 lossless conflicts a second against a
@@ -118,9 +118,34 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Conflicts at idle + i·16 s (i < SAMPLES): after the idle period pt-slave-restart polls every
+/// 64 s, so its reaction depends on where in that cycle the conflict falls; spread over the
+/// cycle, the samples show its range and mean. A pt-slave-restart daemon gets a sandbox per
+/// sample (a reaction resets its sleep); a watcher polls at a fixed interval, so one sandbox
+/// per flavor takes every sample.
+const SAMPLES: u64 = 4;
+const SPREAD: Duration = Duration::from_secs(16);
+
+fn sampled(
+    sb: &Sandbox,
+    idle: Duration,
+    started: Instant,
+    samples: std::ops::Range<u64>,
+) -> Vec<Duration> {
+    samples
+        .map(|i| {
+            let at = idle + SPREAD * i as u32;
+            if let Some(wait) = at.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            reaction(sb, i + 1)
+        })
+        .collect()
+}
+
 fn reactions(idle: u64) {
-    let mut rows = Vec::new();
-    let sbs: Vec<(Flavor, Sandbox, Child)> = flavors()
+    let idle = Duration::from_secs(idle);
+    let watched: Vec<(Flavor, Sandbox, Child)> = flavors()
         .into_iter()
         .map(|f| {
             let sb = sandbox(f);
@@ -128,29 +153,67 @@ fn reactions(idle: u64) {
             (f, sb, w)
         })
         .collect();
-    let pt_sb = sandbox(Flavor::MariaDb);
-    let pt = pt_slave_restart(&pt_sb);
-    eprintln!("idling {idle} s with every daemon running …");
-    std::thread::sleep(Duration::from_secs(idle));
-    for (f, sb, w) in sbs {
-        let first = reaction(&sb, 1);
-        // A second conflict right after: the watcher is not idle any more.
-        let busy = reaction(&sb, 2);
-        rows.push((format!("replmend watch ({f})"), first, busy));
+    let pts: Vec<(Sandbox, Child)> = (0..SAMPLES)
+        .map(|_| {
+            let sb = sandbox(Flavor::MariaDb);
+            let pt = pt_slave_restart(&sb);
+            (sb, pt)
+        })
+        .collect();
+    eprintln!(
+        "idling {} s with every daemon running, then {SAMPLES} conflicts {} s apart …",
+        idle.as_secs(),
+        SPREAD.as_secs()
+    );
+    let started = Instant::now();
+    let mut rows: Vec<(String, Vec<Duration>)> = std::thread::scope(|scope| {
+        let w: Vec<_> = watched
+            .iter()
+            .map(|(f, sb, _)| {
+                scope.spawn(move || {
+                    (
+                        format!("replmend watch ({f})"),
+                        sampled(sb, idle, started, 0..SAMPLES),
+                    )
+                })
+            })
+            .collect();
+        let p: Vec<_> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, (sb, _))| {
+                scope.spawn(move || sampled(sb, idle, started, i as u64..i as u64 + 1))
+            })
+            .collect();
+        let mut rows: Vec<(String, Vec<Duration>)> =
+            w.into_iter().map(|h| h.join().unwrap()).collect();
+        let pt = p.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        rows.push(("pt-slave-restart defaults (mariadb)".into(), pt));
+        rows
+    });
+    for (_, _, w) in watched {
         stop(w);
     }
-    let first = reaction(&pt_sb, 1);
-    let busy = reaction(&pt_sb, 2);
-    rows.push(("pt-slave-restart defaults (mariadb)".into(), first, busy));
-    stop(pt);
-    println!("\nReaction to a lossless 1062 after {idle} s idle, until healthy and caught up:");
-    let anchor = rows.last().unwrap().1;
-    for (name, first, busy) in &rows {
+    for (_, pt) in pts {
+        stop(pt);
+    }
+    let mean = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() / v.len() as f64;
+    let anchor = mean(&rows.last().unwrap().1);
+    println!(
+        "\nReaction to a lossless 1062 after {} s idle (then every {} s), until healthy and caught up:",
+        idle.as_secs(),
+        SPREAD.as_secs()
+    );
+    for (name, v) in &mut rows {
+        let ms: Vec<String> = v
+            .iter()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0))
+            .collect();
         println!(
-            "  {name:<38} after idle {:>9.1} ms ({:>6.3}x of pt-slave-restart)   next conflict {:>9.1} ms",
-            first.as_secs_f64() * 1000.0,
-            first.as_secs_f64() / anchor.as_secs_f64(),
-            busy.as_secs_f64() * 1000.0
+            "  {name:<38} mean {:>8.1} ms ({:>6.4}x of pt-slave-restart)   samples (ms): {}",
+            mean(v) * 1000.0,
+            mean(v) / anchor,
+            ms.join(" ")
         );
     }
 }
@@ -201,6 +264,6 @@ fn soak(secs: u64) {
 }
 
 fn main() {
-    reactions(env_num("REPLMEND_BENCH_IDLE", 120));
+    reactions(env_num("REPLMEND_BENCH_IDLE", 130));
     soak(env_num("REPLMEND_BENCH_SOAK_SECS", 120));
 }

@@ -59,7 +59,10 @@ pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
         .transpose()
         .map_err(|e| Coded(exit::BAD_INPUT, e))?;
     let stop = Arc::new(AtomicBool::new(false));
+    // The first signal asks for a clean stop after the current repair; a second one ends the
+    // process at once (a re-run converges).
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Metrics::default()));

@@ -118,6 +118,12 @@ fn stop_key(ch: &ChannelStatus) -> String {
 }
 
 fn take_lock(server: &mut Server) -> Result<bool> {
+    // The lock's connection is otherwise idle: the server's wait_timeout (8 hours by default)
+    // would end it, and the lock with it, without a word.
+    server
+        .conn
+        .query_drop("SET SESSION wait_timeout = 31536000")
+        .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))?;
     let got: Option<Option<i64>> = server
         .conn
         .exec_first("SELECT GET_LOCK(?, 0)", (WATCH_LOCK,))
@@ -265,7 +271,10 @@ impl Watcher {
             }
         };
         self.gauges(i, &report);
-        self.check_errant(i, &report);
+        if !self.check_errant(i, &report) {
+            self.connection_lost(i, "the connection holding the watch lock was lost".into());
+            return false;
+        }
         let mut acted = false;
         for ch in &report.channels {
             if ch.health == Health::SqlError {
@@ -351,14 +360,20 @@ impl Watcher {
         }
     }
 
-    /// Every `errant_interval`: errant GTIDs (they connect to each source, so not every poll).
-    fn check_errant(&mut self, i: usize, report: &StatusReport) {
+    /// Every `errant_interval`: errant GTIDs (they connect to each source, so not every
+    /// poll), and whether the lock is still held (false: its connection is gone).
+    fn check_errant(&mut self, i: usize, report: &StatusReport) -> bool {
         let r = &mut self.replicas[i];
         if Instant::now() < r.next_errant {
-            return;
+            return true;
         }
         r.next_errant = Instant::now() + self.config.errant_interval;
-        let Some(conn) = r.conn.as_mut() else { return };
+        if r.lock.as_mut().is_none_or(|l| l.conn.ping().is_err()) {
+            return false;
+        }
+        let Some(conn) = r.conn.as_mut() else {
+            return true;
+        };
         let found = errant::find(conn, &r.spec, report);
         let summary: Vec<String> = found.iter().map(|e| e.gtids.clone()).collect();
         let summary = summary.join(",");
@@ -367,11 +382,11 @@ impl Watcher {
             .errant
             .insert(r.endpoint.clone(), found.len() as u64);
         if r.errant.as_deref() == Some(summary.as_str()) {
-            return;
+            return true;
         }
         r.errant = Some(summary.clone());
         if found.is_empty() {
-            return;
+            return true;
         }
         let mut e = Event::new(
             Kind::Errant,
@@ -382,6 +397,7 @@ impl Watcher {
         );
         e.errant = found;
         self.sinks.emit(&e);
+        true
     }
 
     /// A channel stopped on an applier error: new ones are diagnosed and decided on.
