@@ -16,7 +16,10 @@
 //! compares on MariaDB.
 //!
 //!     cargo bench --bench repair_batch                           # N = 1,000 and 10,000
-//!     REPLMEND_BENCH_CONFLICTS=1000 cargo bench --bench repair_batch
+//!     REPLMEND_BENCH_CONFLICTS=1000 REPLMEND_BENCH_RUNS=5 cargo bench --bench repair_batch
+//!
+//! replmend and IDEMPOTENT run REPLMEND_BENCH_RUNS times each (3 by default), alternated, and
+//! their medians are compared; pt-slave-restart (minutes at 10,000) runs once.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -167,19 +170,34 @@ fn pt_slave_restart(n: usize) -> Run {
     }
 }
 
+/// The run with the median time.
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by_key(|r| r.time);
+    runs.swap_remove(runs.len() / 2)
+}
+
 fn main() {
     let counts: Vec<usize> = std::env::var("REPLMEND_BENCH_CONFLICTS")
         .unwrap_or_else(|_| "1000,10000".into())
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .collect();
+    let runs: usize = std::env::var("REPLMEND_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     for n in counts {
-        let r = replmend(n);
-        let i = idempotent(n);
+        // Alternated, each on a fresh incident, so load on the machine falls on both alike.
+        let (mut rs, mut is) = (Vec::new(), Vec::new());
+        for _ in 0..runs.max(1) {
+            rs.push(replmend(n));
+            is.push(idempotent(n));
+        }
+        let (r, i) = (median(rs), median(is));
         let p = pt_slave_restart(n);
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "\n{n} consecutive 1062 conflicts on MariaDB, until the replica is healthy and caught up:"
+            "\n{n} consecutive 1062 conflicts on MariaDB, until the replica is healthy and caught up (replmend and IDEMPOTENT: median of {runs}):"
         );
         println!(
             "  replmend repair --until-healthy --remedy overwrite: {:>9.1} ms, {} stop/start cycle(s), source rows applied: {}, replica rows journaled: {}",

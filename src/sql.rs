@@ -598,6 +598,38 @@ mod tests {
     }
 
     #[test]
+    fn batch_statements_match_every_key_in_one_statement() {
+        let key = |id: &str| vec![("id".to_string(), Cell::Number(id.into()))];
+        let keys = [key("1"), key("2")];
+        let check = select_keys_for_update(&t(), &["id".into(), "v".into()], &keys, &[]);
+        assert_eq!(
+            check.sql,
+            "SELECT `id`, `v` FROM `we``ird db`.`t` WHERE `id` IN (?, ?) FOR UPDATE"
+        );
+        assert_eq!(
+            check.params,
+            vec![Cell::Number("1".into()), Cell::Number("2".into())]
+        );
+        // NULL never matches IN: every key by its NULL-safe comparison instead.
+        let nullable = [key("1"), vec![("id".to_string(), Cell::Null)]];
+        assert_eq!(
+            delete_by_keys(&t(), &nullable, &[]).sql,
+            "DELETE FROM `we``ird db`.`t` WHERE (`id` <=> ?) OR (`id` <=> ?)"
+        );
+        let row = |id: &str| Row {
+            columns: vec!["id".into(), "total".into(), "v".into()],
+            values: vec![Cell::Number(id.into()), Cell::Null, Cell::Text(id.into())],
+        };
+        let insert = insert_rows(&t(), &[row("1"), row("2")], &["total".into()]);
+        assert_eq!(
+            insert.sql,
+            "INSERT INTO `we``ird db`.`t` (`id`, `v`) VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(insert.params.len(), 4);
+        assert_eq!(insert_row(&t(), &row("1"), &[]).params.len(), 3);
+    }
+
+    #[test]
     fn statements_quote_identifiers_and_bind_values() {
         let key = vec![("id`x".to_string(), Cell::Text("a'b".into()))];
         let d = delete_by_key(&t(), &key, &[]);

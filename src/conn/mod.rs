@@ -260,3 +260,20 @@ pub fn other_spec(
         None => Ok(fallback.with_endpoint(host, port)),
     }
 }
+
+/// Runs `f` on both servers at once: each server does its own side of a comparison (hashing,
+/// looking rows up) while the other does.
+pub fn both<T: Send>(
+    a: &mut Server,
+    b: &mut Server,
+    f: impl Fn(&mut Server) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<(T, T)> {
+    std::thread::scope(|s| {
+        let other = s.spawn(|| f(b));
+        let mine = f(a);
+        let theirs = other
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        Ok((mine?, theirs?))
+    })
+}

@@ -848,19 +848,27 @@ pub fn look_ahead(
     let events = following.iter().flat_map(|(_, evs)| evs);
     let candidates = finder::ahead(d.kind, events, key, &ss, &mut seen);
     let keys: Vec<finder::Key> = candidates.iter().map(|c| c.key.clone()).collect();
-    let found: Vec<(finder::Ahead, Option<Row>)> = candidates
+    // Both nodes at once: in a stream of conflicts nearly every candidate conflicts, so the
+    // source's rows of all of them are wanted anyway.
+    let replica_endpoint = replica.spec.endpoint();
+    let (replica_rows, source_rows) = crate::conn::both(&mut replica, &mut source, |server| {
+        let sch = match server.spec.endpoint() == replica_endpoint {
+            true => &rs,
+            false => &ss,
+        };
+        fetch_rows(server, sch, &keys)
+    })?;
+    let found = candidates
         .into_iter()
-        .zip(fetch_rows(&mut replica, &rs, &keys)?)
-        .filter(|(_, r)| finder::conflicts_here(d.kind, r.as_ref()))
-        .filter(|(c, r)| match (r, &c.event_before) {
+        .zip(replica_rows)
+        .zip(source_rows)
+        .filter(|((_, r), _)| finder::conflicts_here(d.kind, r.as_ref()))
+        .filter(|((c, r), _)| match (r, &c.event_before) {
             // Updates of duplicates only: a missing row has no replica row.
             (Some(r), Some(b)) => !finder::updates_itself(&d.row_key, r, b),
             _ => true,
-        })
-        .collect();
-    let keys: Vec<finder::Key> = found.iter().map(|(c, _)| c.key.clone()).collect();
-    let source_rows = fetch_rows(&mut source, &ss, &keys)?;
-    for ((c, replica_row), source_row) in found.into_iter().zip(source_rows) {
+        });
+    for ((c, replica_row), source_row) in found {
         let verdict = compare::verdict(replica_row.as_ref(), source_row.as_ref(), true);
         d.upcoming.push(Conflict {
             row_index: c.row_index,

@@ -1283,3 +1283,48 @@ fn compare_decimal(a: &str, b: &str) -> std::cmp::Ordering {
         magnitude
     }
 }
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    fn change(id: usize, action: RowAction, columns: &[&str]) -> RowChange {
+        let image = Row {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            values: columns
+                .iter()
+                .map(|_| Cell::Number(id.to_string()))
+                .collect(),
+        };
+        RowChange {
+            table: crate::diagnosis::TableRef {
+                schema: "s".into(),
+                name: "t".into(),
+            },
+            action,
+            key: vec![("id".into(), Cell::Number(id.to_string()))],
+            image,
+            after: None,
+        }
+    }
+
+    #[test]
+    fn batches_keep_one_statement_to_one_action_and_column_list_within_limits() {
+        let mut rows: Vec<RowChange> = (0..2500)
+            .map(|i| change(i, RowAction::Delete, &["id", "v"]))
+            .collect();
+        assert_eq!(batches(&rows), vec![0..1000, 1000..2000, 2000..2500]);
+        rows.push(change(2500, RowAction::Insert, &["id", "v"]));
+        rows.push(change(2501, RowAction::Insert, &["id"]));
+        assert_eq!(batches(&rows)[3..], [2500..2501, 2501..2502]);
+        let wide: Vec<RowChange> = (0..100)
+            .map(|i| {
+                let mut c = change(i, RowAction::Insert, &["id"]);
+                c.image.values = vec![Cell::Text("x".repeat(100_000))];
+                c
+            })
+            .collect();
+        // 4 MiB of values per statement: 41 rows of 100 kB.
+        assert_eq!(batches(&wide)[0], 0..41);
+    }
+}

@@ -5,7 +5,7 @@
 //! diagnosis are never touched. If a step fails, what replmend stopped or lifted is put back
 //! (threads started again, read_only on again) and the error says what was done.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
@@ -22,6 +22,7 @@ use crate::planner::{Plan, Step};
 use crate::schema::{self, TableSchema};
 use crate::sql::{Role, Statement};
 use crate::status::model::ThreadState;
+use crate::value::Cell;
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -175,7 +176,21 @@ impl Nodes {
     }
 }
 
-fn key_text(key: &[(String, crate::value::Cell)]) -> String {
+impl Nodes {
+    /// Two nodes' sessions at once (to work on both in parallel), opened on first use.
+    pub fn pair(&mut self, a: &str, b: &str) -> anyhow::Result<(&mut Server, &mut Server)> {
+        self.get(a)?;
+        self.get(b)?;
+        let mut open = self.open.iter_mut().filter(|(ep, _)| *ep == a || *ep == b);
+        match (open.next(), open.next()) {
+            (Some((first, x)), Some((_, y))) if first == a => Ok((x, y)),
+            (Some((_, x)), Some((_, y))) => Ok((y, x)),
+            _ => anyhow::bail!("{a} and {b} are the same node"),
+        }
+    }
+}
+
+fn key_text(key: &[(String, Cell)]) -> String {
     key.iter()
         .map(|(k, v)| format!("{k}={}", v.display()))
         .collect::<Vec<_>>()
@@ -498,6 +513,7 @@ impl Applier<'_> {
             fingerprint: self.fingerprint.clone(),
             schema: &schema,
             skip: vec![false; step.rows.len()],
+            same_key: same_key(&step.rows),
             intents: Vec::new(),
             journaled: false,
             committing: false,
@@ -607,6 +623,14 @@ impl Applier<'_> {
     }
 }
 
+fn same_key(rows: &[RowChange]) -> HashMap<&[(String, Cell)], Vec<usize>> {
+    let mut by_key: HashMap<&[(String, Cell)], Vec<usize>> = HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        by_key.entry(r.key.as_slice()).or_default().push(i);
+    }
+    by_key
+}
+
 /// One row step in progress.
 struct RowRun<'s> {
     n: usize,
@@ -615,6 +639,9 @@ struct RowRun<'s> {
     schema: &'s TableSchema,
     /// Rows whose effect is already there: their write is not needed.
     skip: Vec<bool>,
+    /// Each key's rows in the step, in order: a row's replaced or replacing version is found
+    /// without scanning the step (a batch holds thousands of rows).
+    same_key: HashMap<&'s [(String, Cell)], Vec<usize>>,
     intents: Vec<Entry>,
     journaled: bool,
     /// COMMIT was sent: from here a failure does not prove the change did not happen.
@@ -721,23 +748,23 @@ impl RowRun<'_> {
         first: usize,
         count: usize,
     ) -> Result<(), ApplyError> {
-        let planned = &self.step.rows[first..first + count];
-        let found = crate::conn::read_rows(conn, self.schema, &planned[0].image.columns, st)
+        let batch = first..first + count;
+        let planned = &self.step.rows[first];
+        let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
         let mut current: Vec<Option<crate::diagnosis::Row>> = vec![None; count];
-        let index: std::collections::HashMap<&[(String, crate::value::Cell)], usize> = planned
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.key.as_slice(), i))
-            .collect();
         for row in found {
-            let key: Option<Vec<(String, crate::value::Cell)>> = planned[0]
+            let key: Option<Vec<(String, Cell)>> = planned
                 .key
                 .iter()
                 .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
                 .collect();
-            match key.as_deref().and_then(|k| index.get(k)) {
-                Some(&i) => current[i] = Some(row),
+            let at = key
+                .as_deref()
+                .and_then(|k| self.same_key.get(k))
+                .and_then(|rows| rows.iter().find(|i| batch.contains(i)));
+            match at {
+                Some(&i) => current[i - first] = Some(row),
                 None => return Err(self.changed(first)),
             }
         }
@@ -758,17 +785,19 @@ impl RowRun<'_> {
         let r: &RowChange = &self.step.rows[row];
         // An insert after the same step deletes the same key (resync replaces a version):
         // at check time the row to be deleted is still there.
-        let replaced = self.step.rows[..row]
+        let same = &self.same_key[r.key.as_slice()];
+        let replaced = same
             .iter()
-            .enumerate()
-            .find(|(i, d)| d.action == RowAction::Delete && d.key == r.key && !self.skip[*i])
-            .map(|(_, d)| &d.image);
+            .take_while(|i| **i < row)
+            .find(|i| self.step.rows[**i].action == RowAction::Delete && !self.skip[**i])
+            .map(|i| &self.step.rows[*i].image);
         // ...and a delete whose key the same step inserts again: already replaced when the
         // row holds the version to insert (a re-run).
-        let replacement = self.step.rows[row + 1..]
+        let replacement = same
             .iter()
-            .find(|i| i.action == RowAction::Insert && i.key == r.key)
-            .map(|i| &i.image);
+            .filter(|i| **i > row)
+            .find(|i| self.step.rows[**i].action == RowAction::Insert)
+            .map(|i| &self.step.rows[*i].image);
         let needed = match (r.action, current) {
             (RowAction::Delete, None) => false,
             (RowAction::Delete, Some(c)) if c == r.image => true,

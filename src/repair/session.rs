@@ -258,15 +258,16 @@ fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
             None => groups.push(vec![r.key.clone()]),
         }
     }
-    let mut versions: [Vec<Option<Row>>; 2] = Default::default();
-    for (side, ep) in [&d.replica.endpoint, &src.endpoint].into_iter().enumerate() {
-        let server = nodes.get(ep)?;
-        let sch = schema::load(&mut server.conn, ep, &d.table)?;
+    let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint)?;
+    let (a, b) = crate::conn::both(replica, source, |server| {
+        let sch = schema::load(&mut server.conn, &server.spec.endpoint(), &d.table)?;
+        let mut versions: Vec<Option<Row>> = Vec::new();
         for keys in &groups {
-            versions[side].extend(crate::inspect::fetch_rows(server, &sch, keys)?);
+            versions.extend(crate::inspect::fetch_rows(server, &sch, keys)?);
         }
-    }
-    Ok(versions[0] == versions[1])
+        Ok(versions)
+    })?;
+    Ok(a == b)
 }
 
 /// Batch mode (`--until-healthy`): the following transactions' conflicts of the same kind,

@@ -182,22 +182,6 @@ fn tables(source: &mut Server, opts: &Options) -> Result<Vec<(TableRef, u64)>> {
     Ok(out)
 }
 
-/// Runs `f` on both nodes at once (each server hashes its own side while the other does).
-fn both<T: Send>(
-    a: &mut Server,
-    b: &mut Server,
-    f: impl Fn(&mut Server) -> Result<T> + Sync,
-) -> Result<(T, T)> {
-    std::thread::scope(|s| {
-        let other = s.spawn(|| f(b));
-        let mine = f(a);
-        let theirs = other
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        Ok((mine?, theirs?))
-    })
-}
-
 /// Verifies every selected table; tables are spread over `threads` workers, each with its
 /// own connections to both nodes.
 pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
@@ -828,7 +812,7 @@ impl Walk<'_> {
             ranges.resize(ranges.len().next_power_of_two(), last);
         }
         let st = sql::bucket_row_hashes(ss, self.hash, key, &ranges, lo, hi);
-        let (x, y) = both(self.source, self.replica, |s| {
+        let (x, y) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, &keys, &st)
         })?;
         Ok(diff::compare(x, y))
@@ -844,7 +828,7 @@ impl Walk<'_> {
         charsets: &sql::Charsets,
     ) -> Result<(u64, ChunkDiff)> {
         let st = sql::chunk_row_hashes(ss, self.hash, key, lo, hi, charsets);
-        let (a, b) = both(self.source, self.replica, |s| {
+        let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, key, &st)
         })?;
         Ok((a.len() as u64, diff::compare(a, b)))
@@ -897,7 +881,7 @@ impl Walk<'_> {
             let mut b = Vec::new();
             for chunk in keys.chunks(1000) {
                 let st = sql::row_hashes_by_key(ss, self.hash, key, chunk, charsets);
-                let (x, y) = both(self.source, self.replica, |s| {
+                let (x, y) = crate::conn::both(self.source, self.replica, |s| {
                     read_key_hashes(s, ss, key, &st)
                 })?;
                 a.extend(x);
@@ -937,7 +921,7 @@ impl Walk<'_> {
         if diff.different.is_empty() {
             return Ok(());
         }
-        let (a, b) = both(self.source, self.replica, |s| {
+        let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             crate::inspect::fetch_rows(s, ss, &diff.different)
         })?;
         for ((k, src), rep) in diff.different.iter().zip(a).zip(b) {
@@ -957,13 +941,13 @@ impl Walk<'_> {
     /// A table without a usable key: compared whole, as a multiset of rows.
     fn multiset(&mut self, ss: &TableSchema, drift: &mut TableDrift) -> Result<()> {
         let st = sql::chunk_checksum(ss, self.hash, None, None, &[], true);
-        let mut sums = both(self.source, self.replica, |s| read_checksum(s, &st))?;
+        let mut sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         for _ in 0..self.opts.rechecks {
             if sums.0 == sums.1 {
                 break;
             }
             self.catch_up()?;
-            sums = both(self.source, self.replica, |s| read_checksum(s, &st))?;
+            sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         }
         drift.chunks = 1;
         drift.rows = sums.0.0;
@@ -972,7 +956,7 @@ impl Walk<'_> {
             return Ok(());
         }
         let st = sql::multiset_hashes(ss, self.hash);
-        let (a, b) = both(self.source, self.replica, |s| {
+        let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             let rows: Vec<(String, u64)> = s.conn.exec(&st.sql, st.bind())?;
             Ok(rows)
         })?;
