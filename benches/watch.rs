@@ -11,6 +11,7 @@
 //! ```text
 //! cargo bench --bench watch
 //! REPLMEND_BENCH_IDLE=10 REPLMEND_BENCH_SOAK_SECS=20 cargo bench --bench watch
+//! REPLMEND_BENCH_PARTS=soak REPLMEND_BENCH_SOAK_SECS=600 cargo bench --bench watch
 //! ```
 
 use std::process::{Child, Command, Stdio};
@@ -107,15 +108,20 @@ fn stop(mut c: Child) {
     let _ = c.wait();
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A number field of /proc/PID/status ("VmRSS" in KiB, "Threads").
+fn proc_status(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS")
 }
 
 /// Conflicts at idle + i·16 s (i < SAMPLES): after the idle period pt-slave-restart polls every
@@ -250,6 +256,7 @@ fn soak(secs: u64) {
     }
     let rows = n2.query_value("SELECT COUNT(*) FROM bench.jobs").unwrap();
     samples.push(rss_kib(pid));
+    let threads = proc_status(pid, "Threads");
     stop(w);
     println!(
         "\nSoak: {secs} s, {id} lossless conflicts at 10/s on MariaDB; replica healthy and caught up {:.1} ms after the last one, {} rows on the replica",
@@ -261,9 +268,15 @@ fn soak(secs: u64) {
         .map(|k| format!("{:.1}", *k as f64 / 1024.0))
         .collect();
     println!("  watcher RSS every 10 s (MiB): {}", mib.join(" "));
+    println!("  watcher threads at the end: {threads}");
 }
 
 fn main() {
-    reactions(env_num("REPLMEND_BENCH_IDLE", 130));
-    soak(env_num("REPLMEND_BENCH_SOAK_SECS", 120));
+    let parts = std::env::var("REPLMEND_BENCH_PARTS").unwrap_or("reaction,soak".into());
+    if parts.contains("reaction") {
+        reactions(env_num("REPLMEND_BENCH_IDLE", 130));
+    }
+    if parts.contains("soak") {
+        soak(env_num("REPLMEND_BENCH_SOAK_SECS", 120));
+    }
 }
