@@ -210,7 +210,7 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
             incident["decision"]["rule"]
                 .as_str()
                 .unwrap()
-                .contains("lossless"),
+                .contains("loses nothing"),
             "{incident}"
         );
 

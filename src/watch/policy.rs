@@ -194,7 +194,7 @@ pub fn decide(
     {
         return Decision::Repair {
             remedy: o.remedy,
-            rule: format!("built-in: lossless skip ({})", o.loses),
+            rule: "built-in: a skip that loses nothing".into(),
             policy: Policy {
                 remedy: Some(o.remedy),
                 lift_read_only: policy.lift_read_only,
