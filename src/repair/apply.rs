@@ -763,10 +763,14 @@ impl RowRun<'_> {
                 .as_deref()
                 .and_then(|k| self.same_key.get(k))
                 .and_then(|rows| rows.iter().find(|i| batch.contains(i)));
-            match at {
-                Some(&i) => current[i - first] = Some(row),
-                None => return Err(self.changed(first)),
-            }
+            let Some(&i) = at else {
+                return Err(ApplyError::RowChanged {
+                    step: self.n,
+                    table: planned.table.to_string(),
+                    key: key.map(|k| key_text(&k)).unwrap_or_default(),
+                });
+            };
+            current[i - first] = Some(row);
         }
         for (i, c) in current.into_iter().enumerate() {
             self.decide(first + i, c)?;

@@ -95,7 +95,7 @@ pub fn wait_resumed(
                 bytes_behind: lag.unwrap_or(0),
             });
         }
-        wait_applied(server, name, &target)?;
+        wait_applied(server, name, &target);
     }
 }
 
@@ -104,15 +104,19 @@ pub fn wait_resumed(
 /// thousand transactions takes a fraction of a second to apply, and a polling interval would
 /// dominate it. The wait function answers NULL at once when the applier is not running (just
 /// started, or stopped on an error): a short pause then keeps the status reads from spinning.
-fn wait_applied(server: &mut Server, name: &str, target: &(String, u64)) -> anyhow::Result<()> {
+/// If the server refuses the function, the status is polled as before: the wait is only an
+/// optimization, never a reason for a repair to fail.
+fn wait_applied(server: &mut Server, name: &str, target: &(String, u64)) {
     let sql = server.flavor.source_pos_wait();
-    let waited: Option<Option<i64>> = mysql::prelude::Queryable::exec_first(
+    let waited: mysql::Result<Option<Option<i64>>> = mysql::prelude::Queryable::exec_first(
         &mut server.conn,
         sql,
         (&target.0, target.1, 1, name),
-    )?;
-    if waited.flatten().is_none() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
+    );
+    let pause = match waited {
+        Ok(Some(Some(_))) => return,
+        Ok(_) => 5,
+        Err(_) => 100,
+    };
+    std::thread::sleep(Duration::from_millis(pause));
 }
