@@ -492,15 +492,30 @@ pub struct ConnOpts {
     #[arg(long, value_name = "FILE")]
     pub defaults_file: Option<PathBuf>,
 
-    /// Do not read ~/.my.cnf.
+    /// Do not read ~/.my.cnf (the login file is still read, as by the mysql client).
     #[arg(long)]
     pub no_defaults: bool,
 
-    /// TLS: DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY (PREFERRED is taken as DISABLED).
+    /// Read this login path from ~/.mylogin.cnf (written by mysql_config_editor; the file
+    /// MYSQL_TEST_LOGIN_FILE names, if set), over ~/.my.cnf's values.
+    #[arg(long, value_name = "NAME")]
+    pub login_path: Option<String>,
+
+    /// TLS, as the mysql client: PREFERRED (the default: TLS when the server offers it,
+    /// without checking its certificate), DISABLED, REQUIRED, VERIFY_CA (the certificate must
+    /// be signed by --ssl-ca) or VERIFY_IDENTITY (and issued for the host connected to).
     #[arg(long, value_name = "MODE", value_parser = parse_ssl_mode)]
     pub ssl_mode: Option<SslMode>,
 
-    /// CA certificate for VERIFY_CA / VERIFY_IDENTITY.
+    /// CA certificate (PEM) that signed the server's, for VERIFY_CA / VERIFY_IDENTITY.
     #[arg(long, value_name = "FILE")]
     pub ssl_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM), for accounts created REQUIRE X509 / SUBJECT / ISSUER.
+    #[arg(long, value_name = "FILE")]
+    pub ssl_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ssl_key: Option<PathBuf>,
 }

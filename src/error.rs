@@ -23,6 +23,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 ConnectError::Unreachable { .. } => exit::UNREACHABLE,
                 ConnectError::AccessDenied { .. } => exit::ACCESS_DENIED,
                 ConnectError::Protocol { .. } => exit::FAILURE,
+                ConnectError::Tls { .. } => exit::TLS,
+                ConnectError::TlsInput { .. } => exit::BAD_INPUT,
             };
         }
         if let Some(StatusError::NotAReplica { .. }) = cause.downcast_ref::<StatusError>() {

@@ -24,6 +24,9 @@ pub const UNSUPPORTED_INCIDENT: u8 = 9;
 pub const REFUSED: u8 = 10;
 /// verify: the nodes hold different rows (resync: rows were left different).
 pub const DRIFT: u8 = 11;
+/// The connection could not be secured as --ssl-mode asks: the server offers no TLS, its
+/// certificate is not trusted or not issued for the host, or the handshake failed.
+pub const TLS: u8 = 12;
 
 /// An error that carries its exit code, for conditions judged at the top (e.g. "refused").
 #[derive(Debug, thiserror::Error)]

@@ -35,7 +35,14 @@ struct LaunchFailure {
 impl Instance {
     /// Starts a server on `data` with its socket, pid file and error log in `dir`; retries on
     /// another port when the chosen one was taken in the meantime.
-    pub(crate) fn launch(build: Build, dir: &Path, data: &Path, role: Role) -> Result<Instance> {
+    /// `server_args` are added to the role's options (e.g. TLS files).
+    pub(crate) fn launch(
+        build: Build,
+        dir: &Path,
+        data: &Path,
+        role: Role,
+        server_args: &[String],
+    ) -> Result<Instance> {
         let socket = dir.join("mysqld.sock");
         if socket.as_os_str().len() > 100 {
             bail!(
@@ -45,7 +52,7 @@ impl Instance {
         }
         let mut last = None;
         for _ in 0..5 {
-            match Instance::try_launch(build, dir, data, &role) {
+            match Instance::try_launch(build, dir, data, &role, server_args) {
                 Ok(i) => return Ok(i),
                 Err(LaunchFailure {
                     port_taken: true,
@@ -64,6 +71,7 @@ impl Instance {
         dir: &Path,
         data: &Path,
         role: &Role,
+        server_args: &[String],
     ) -> Result<Instance, LaunchFailure> {
         let other = |error: anyhow::Error| LaunchFailure {
             port_taken: false,
@@ -74,6 +82,7 @@ impl Instance {
         let error_log = dir.join("error.log");
         let log_offset = fs::metadata(&error_log).map(|m| m.len()).unwrap_or(0);
         let mut args = instance_args(build, dir, data, port, role);
+        args.extend(server_args.iter().cloned());
         // Extra server options for debugging, e.g. "--log-error-verbosity=3".
         if let Some(extra) = std::env::var_os("REPLMEND_SANDBOX_SERVER_ARGS") {
             args.extend(extra.to_string_lossy().split_whitespace().map(String::from));

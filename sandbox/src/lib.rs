@@ -40,5 +40,5 @@ pub use flavor::{BUILDS, Build, FLAVORS, Flavor, Topology};
 pub use node::{Channel, Node, WorkerError};
 pub use paths::{available, cache_dir, incidents_dir, mysql_chroot};
 pub use recipe::{Recipe, Stop, run_recipe};
-pub use sandbox::Sandbox;
+pub use sandbox::{Sandbox, ServerTls};
 pub use state::{SandboxInfo, build_of, down, flavor_of, load_state, nodes_of, running};

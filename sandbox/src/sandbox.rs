@@ -39,6 +39,38 @@ pub struct Sandbox {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// TLS for a sandbox's servers: PEM files on the host.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The CA the servers trust for client certificates.
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ServerTls {
+    /// Copies the files into `dir/tls` and returns the server options naming them as the
+    /// server sees them (inside its chroot, for a chroot build).
+    fn install(&self, build: Build, dir: &Path) -> Result<Vec<String>> {
+        let tls = dir.join("tls");
+        fs::create_dir_all(&tls)?;
+        let mut args = Vec::new();
+        for (option, src) in [
+            ("ssl-ca", &self.ca),
+            ("ssl-cert", &self.cert),
+            ("ssl-key", &self.key),
+        ] {
+            let dst = tls.join(format!("{option}.pem"));
+            fs::copy(src, &dst).with_context(|| format!("copying {}", src.display()))?;
+            args.push(format!(
+                "--{option}={}",
+                crate::server::server_path(build, &dst).display()
+            ));
+        }
+        Ok(args)
+    }
+}
+
 impl Sandbox {
     /// Fresh, isolated instances of the flavor's default build (the host's MariaDB 10.11, or
     /// MySQL 9.7 in its chroot) from the template, replication wired and running.
@@ -48,6 +80,16 @@ impl Sandbox {
 
     /// Like [`Sandbox::start`], with the servers of `build` (e.g. [`Build::MariaDb118`]).
     pub fn start_build(build: Build, topology: Topology) -> Result<Sandbox> {
+        Sandbox::start_inner(build, topology, None)
+    }
+
+    /// Like [`Sandbox::start_build`], every server offering TLS with the given CA, certificate
+    /// and key (copied into the sandbox directory, where a chroot build's server can read them).
+    pub fn start_with_tls(build: Build, topology: Topology, tls: &ServerTls) -> Result<Sandbox> {
+        Sandbox::start_inner(build, topology, Some(tls))
+    }
+
+    fn start_inner(build: Build, topology: Topology, tls: Option<&ServerTls>) -> Result<Sandbox> {
         let flavor = build.flavor();
         sweep_stale();
         let tpl = template(build)?;
@@ -71,8 +113,12 @@ impl Sandbox {
         };
         register(&dir)?;
         sb.write_state()?;
+        let server_args = match tls {
+            Some(t) => t.install(build, &dir)?,
+            None => Vec::new(),
+        };
         let mut first_err = None;
-        for r in start_nodes(build, &tpl, &dir, topology.nodes()) {
+        for r in start_nodes(build, &tpl, &dir, topology.nodes(), &server_args) {
             match r {
                 Ok((node, inst)) => {
                     sb.nodes.push(node);
@@ -223,10 +269,16 @@ impl Drop for Sandbox {
 }
 
 /// Every node at once: copy the template, start, wait for readiness.
-fn start_nodes(build: Build, tpl: &Path, dir: &Path, count: u32) -> Vec<Result<(Node, Instance)>> {
+fn start_nodes(
+    build: Build,
+    tpl: &Path,
+    dir: &Path,
+    count: u32,
+    server_args: &[String],
+) -> Vec<Result<(Node, Instance)>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = (1..=count)
-            .map(|i| s.spawn(move || start_node(build, tpl, dir, i)))
+            .map(|i| s.spawn(move || start_node(build, tpl, dir, i, server_args)))
             .collect();
         handles
             .into_iter()
@@ -238,7 +290,13 @@ fn start_nodes(build: Build, tpl: &Path, dir: &Path, count: u32) -> Vec<Result<(
     })
 }
 
-fn start_node(build: Build, tpl: &Path, dir: &Path, i: u32) -> Result<(Node, Instance)> {
+fn start_node(
+    build: Build,
+    tpl: &Path,
+    dir: &Path,
+    i: u32,
+    server_args: &[String],
+) -> Result<(Node, Instance)> {
     let flavor = build.flavor();
     let ndir = dir.join(format!("n{i}"));
     fs::create_dir_all(&ndir)?;
@@ -259,6 +317,7 @@ fn start_node(build: Build, tpl: &Path, dir: &Path, i: u32) -> Result<(Node, Ins
             server_id: i,
             binlog: &binlog,
         },
+        server_args,
     )?;
     let node = Node {
         name: format!("n{i}"),

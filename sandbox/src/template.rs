@@ -70,7 +70,7 @@ fn init_datadir(build: Build, dir: &Path, data: &Path) -> Result<()> {
 fn set_up(build: Build, dir: &Path, data: &Path) -> Result<()> {
     // Accounts for TCP logins from 127.0.0.1 (and anywhere), no password. The template runs
     // without a binary log, so these are not transactions any replica would ever see.
-    let mut inst = Instance::launch(build, dir, data, Role::Template)?;
+    let mut inst = Instance::launch(build, dir, data, Role::Template, &[])?;
     let setup = (|| -> Result<()> {
         let mut c = inst.conn_socket()?;
         let anonymous: Vec<String> = c.query("SELECT Host FROM mysql.user WHERE User = ''")?;

@@ -1,15 +1,16 @@
 //! Connections: the edge where replmend meets a server.
 
 pub mod mycnf;
+pub mod mylogin;
 pub mod spec;
 
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, OptsBuilder, SslOpts};
+use mysql::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 use thiserror::Error;
 
-pub use spec::{ConnSpec, SpecInput, SslMode};
+pub use spec::{ConnSpec, SpecInput, SslMode, Tls};
 
 use crate::flavor::Flavor;
 
@@ -21,6 +22,16 @@ pub enum ConnectError {
     AccessDenied { who: String, reason: String },
     #[error("{endpoint} answered, but {reason}")]
     Protocol { endpoint: String, reason: String },
+    /// The connection could not be secured as `--ssl-mode` asks.
+    #[error("TLS with {endpoint} failed: {reason}")]
+    Tls { endpoint: String, reason: String },
+    /// The client certificate and key given cannot be used together.
+    #[error("cannot use --ssl-cert {cert} with --ssl-key {key}: {reason}")]
+    TlsInput {
+        cert: String,
+        key: String,
+        reason: String,
+    },
 }
 
 /// An open connection to one server, with what replmend needs to know about it.
@@ -39,8 +50,8 @@ impl std::fmt::Debug for Server {
     }
 }
 
-pub(crate) fn opts(spec: &ConnSpec, connect_timeout: Duration) -> OptsBuilder {
-    let mut b = OptsBuilder::new()
+fn opts(spec: &ConnSpec, connect_timeout: Duration, ssl: Option<SslOpts>) -> OptsBuilder {
+    OptsBuilder::new()
         .ip_or_hostname(Some(spec.host.clone()))
         .tcp_port(spec.port)
         .user(Some(spec.user.clone()))
@@ -51,34 +62,75 @@ pub(crate) fn opts(spec: &ConnSpec, connect_timeout: Duration) -> OptsBuilder {
         .tcp_connect_timeout(Some(connect_timeout))
         .read_timeout(Some(Duration::from_secs(60)))
         .write_timeout(Some(Duration::from_secs(60)))
-        .socket(spec.socket.as_ref().map(|s| s.display().to_string()));
-    let ssl = match spec.ssl_mode {
-        SslMode::Disabled => None,
-        SslMode::Required => Some(
-            SslOpts::default()
-                .with_danger_accept_invalid_certs(true)
-                .with_danger_skip_domain_validation(true),
-        ),
-        SslMode::VerifyCa => Some(
-            SslOpts::default()
-                .with_root_cert_path(spec.ssl_ca.clone())
-                .with_danger_skip_domain_validation(true),
-        ),
-        SslMode::VerifyIdentity => {
-            Some(SslOpts::default().with_root_cert_path(spec.ssl_ca.clone()))
-        }
-    };
-    b = b.ssl_opts(ssl);
-    b
+        .socket(spec.socket.as_ref().map(|s| s.display().to_string()))
+        .ssl_opts(ssl)
 }
 
-fn classify(spec: &ConnSpec, err: mysql::Error) -> ConnectError {
+/// The driver's TLS options for the mode, as the mysql client applies them: PREFERRED and
+/// REQUIRED encrypt without checking the certificate, VERIFY_CA checks who signed it,
+/// VERIFY_IDENTITY also the host name. None: no TLS (DISABLED, or a Unix socket, which the
+/// servers treat as secure and the driver never encrypts).
+fn ssl_opts(spec: &ConnSpec) -> Option<SslOpts> {
+    let tls = &spec.tls;
+    if tls.mode == SslMode::Disabled || spec.socket.is_some() {
+        return None;
+    }
+    let verify = tls.mode.verifies();
+    let identity = match (&tls.cert, &tls.key) {
+        (Some(c), Some(k)) => Some(ClientIdentity::new(c.clone(), k.clone())),
+        _ => None,
+    };
+    Some(
+        SslOpts::default()
+            .with_client_identity(identity)
+            .with_root_cert_path(tls.ca.clone().filter(|_| verify))
+            .with_danger_accept_invalid_certs(!verify)
+            .with_danger_skip_domain_validation(tls.mode != SslMode::VerifyIdentity),
+    )
+}
+
+/// Opens the session. PREFERRED falls back to a plain connection when the server offers no
+/// TLS, as the mysql client does; the driver has no such mode (it refuses the server), so
+/// the connection is opened again without TLS.
+fn open(spec: &ConnSpec, timeout: Duration) -> Result<Conn, ConnectError> {
+    let ssl = ssl_opts(spec);
+    let tried_tls = ssl.is_some();
+    match Conn::new(opts(spec, timeout, ssl)) {
+        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported))
+            if spec.tls.mode == SslMode::Preferred =>
+        {
+            Conn::new(opts(spec, timeout, None)).map_err(|e| classify(spec, e, false))
+        }
+        r => r.map_err(|e| classify(spec, e, tried_tls)),
+    }
+}
+
+/// A failed connection in one sentence, with the exit code its kind stands for. `encrypted`:
+/// whether the attempt was made over TLS.
+fn classify(spec: &ConnSpec, err: mysql::Error, encrypted: bool) -> ConnectError {
     let endpoint = spec.to_string();
+    if let Some(reason) = tls_failure(spec, &err) {
+        return reason;
+    }
     match err {
         mysql::Error::MySqlError(e) if matches!(e.code, 1045 | 1044 | 1698 | 1130) => {
+            let mut reason = redact(&e.message, spec);
+            // The server says the same for a wrong password and for a connection that lacks
+            // what the account REQUIREs: name the latter when the options made it likely.
+            if e.code == 1045 && spec.socket.is_none() {
+                if spec.tls.mode == SslMode::Disabled {
+                    reason.push_str(
+                        " (the connection was not encrypted: an account created REQUIRE SSL needs --ssl-mode PREFERRED or stronger)",
+                    );
+                } else if encrypted && spec.tls.cert.is_none() {
+                    reason.push_str(
+                        " (if the account was created REQUIRE X509, SUBJECT or ISSUER, it also needs --ssl-cert and --ssl-key)",
+                    );
+                }
+            }
             ConnectError::AccessDenied {
                 who: endpoint,
-                reason: redact(&e.message, spec),
+                reason,
             }
         }
         mysql::Error::IoError(e) => ConnectError::Unreachable {
@@ -103,9 +155,130 @@ fn classify(spec: &ConnSpec, err: mysql::Error) -> ConnectError {
         }
         other => ConnectError::Protocol {
             endpoint,
-            reason: redact(&other.to_string(), spec),
+            reason: redact(&crate::error::describe_mysql(&other), spec),
         },
     }
+}
+
+/// A TLS failure in words. The driver hands rustls' errors over inside I/O errors (the
+/// handshake runs on the first read or write) or as its own TLS error; either way the cause
+/// is one of rustls' error values, matched here rather than printed (they print as
+/// `InvalidCertificate(UnknownIssuer)`).
+fn tls_failure(spec: &ConnSpec, err: &mysql::Error) -> Option<ConnectError> {
+    use rustls::{CertificateError as C, Error as R};
+    let endpoint = spec.to_string();
+    let fail = |reason: String| {
+        Some(ConnectError::Tls {
+            endpoint: endpoint.clone(),
+            reason,
+        })
+    };
+    let io_cause = |io: &std::io::Error| {
+        io.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .cloned()
+    };
+    let rustls_err = match err {
+        mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => {
+            return fail(format!(
+                "the server does not offer TLS, which --ssl-mode {} demands (PREFERRED connects unencrypted to such a server)",
+                spec.tls.mode
+            ));
+        }
+        mysql::Error::IoError(io) => io_cause(io),
+        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(io)) => {
+            io_cause(io)
+        }
+        mysql::Error::TlsError(mysql::error::tls::TlsError::Tls(e)) => Some(e.clone()),
+        mysql::Error::TlsError(other) => {
+            return fail(format!("the TLS setup failed ({other})"));
+        }
+        _ => None,
+    }?;
+    let ca = spec
+        .tls
+        .ca
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let reason = match rustls_err {
+        R::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => format!("its certificate is not signed by the CA in {ca}"),
+            C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+                "its certificate is not issued for {} (VERIFY_IDENTITY checks the host connected to against the certificate's names; connect by one of them, or use VERIFY_CA)",
+                spec.host
+            ),
+            C::Expired | C::ExpiredContext { .. } => "its certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "its certificate is not valid yet (check the clocks)".into()
+            }
+            C::BadSignature => {
+                format!("its certificate's signature does not verify against the CA in {ca}")
+            }
+            C::Revoked => "its certificate has been revoked".into(),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                "its certificate is not meant for a TLS server".into()
+            }
+            _ => "its certificate cannot be verified".into(),
+        },
+        R::InconsistentKeys(_) => {
+            return Some(ConnectError::TlsInput {
+                cert: path_text(&spec.tls.cert),
+                key: path_text(&spec.tls.key),
+                reason: "the key does not belong to the certificate".into(),
+            });
+        }
+        R::AlertReceived(alert) => {
+            let words = alert_words(&format!("{alert:?}"));
+            if spec.tls.cert.is_some() {
+                format!(
+                    "the server ended the handshake with the alert '{words}' (it did not accept the client certificate --ssl-cert)"
+                )
+            } else {
+                format!("the server ended the handshake with the alert '{words}'")
+            }
+        }
+        R::PeerIncompatible(_) => {
+            "the server and replmend share no TLS version or cipher (replmend needs TLS 1.2 or 1.3)"
+                .into()
+        }
+        R::NoCertificatesPresented => "the server presented no certificate".into(),
+        _ => "the TLS handshake failed".into(),
+    };
+    fail(reason)
+}
+
+fn path_text(p: &Option<std::path::PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `UnknownCA` → `unknown CA`, `BadCertificate` → `bad certificate`: a TLS alert's name as
+/// the TLS specification writes it.
+fn alert_words(name: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let starts_word = c.is_ascii_uppercase()
+            && i > 0
+            && (chars[i - 1].is_ascii_lowercase()
+                || chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
+        if starts_word {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out.split(' ')
+        .map(|w| {
+            if w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase()) {
+                w.to_string()
+            } else {
+                w.to_ascii_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Servers echo nothing secret today, but a password must never reach output even if one did.
@@ -204,7 +377,7 @@ impl Server {
         spec: &ConnSpec,
         timeout: Duration,
     ) -> Result<Server, ConnectError> {
-        let mut conn = Conn::new(opts(spec, timeout)).map_err(|e| classify(spec, e))?;
+        let mut conn = open(spec, timeout)?;
         let row: Option<(String, u32, Option<String>)> = conn
             .query_first("SELECT @@version, @@server_id, (SELECT @@server_uuid)")
             .or_else(|_| {
@@ -212,7 +385,7 @@ impl Server {
                 conn.query_first::<(String, u32), _>("SELECT @@version, @@server_id")
                     .map(|r| r.map(|(v, id)| (v, id, None)))
             })
-            .map_err(|e| classify(spec, e))?;
+            .map_err(|e| classify(spec, e, true))?;
         let (version_string, server_id, server_uuid) =
             row.ok_or_else(|| ConnectError::Protocol {
                 endpoint: spec.to_string(),
@@ -225,7 +398,7 @@ impl Server {
         // Row values and key bytes must come back exactly as stored, and TIMESTAMPs in UTC
         // as the binlog carries them.
         conn.query_drop("SET NAMES utf8mb4, time_zone = '+00:00'")
-            .map_err(|e| classify(spec, e))?;
+            .map_err(|e| classify(spec, e, true))?;
         Ok(Server {
             spec: spec.clone(),
             conn,
@@ -251,8 +424,7 @@ pub fn other_spec(
                 dsn: Some(d.to_string()),
                 env_password: fallback.password.as_ref().map(|p| p.expose().to_string()),
                 login_user: Some(fallback.user.clone()),
-                ssl_mode: Some(fallback.ssl_mode),
-                ssl_ca: fallback.ssl_ca.clone(),
+                tls: (&fallback.tls).into(),
                 ..Default::default()
             };
             spec::resolve(&input, None)

@@ -13,12 +13,35 @@ use super::mycnf::OptionFile;
 #[derive(Debug, Error, PartialEq)]
 #[allow(clippy::enum_variant_names)]
 pub enum SpecError {
-    #[error("invalid DSN: {0} (expected mysql://user[:password]@host[:port][?socket=PATH])")]
-    BadDsn(String),
-    #[error("invalid port {0:?}")]
+    #[error(
+        "invalid DSN {dsn}: {why} (expected mysql://user[:password]@host[:port][?socket=PATH])"
+    )]
+    BadDsn { dsn: String, why: String },
+    /// The usual cause of a DSN that does not parse: a password typed as is. Said in words,
+    /// with the two ways around it, instead of the parse failure it leads to (`invalid port`).
+    #[error(
+        "invalid DSN {dsn}: the {part} contains {chars}, which a URL cannot carry as is; {hint}"
+    )]
+    NeedsEncoding {
+        dsn: String,
+        part: &'static str,
+        chars: String,
+        hint: &'static str,
+    },
+    #[error("invalid port '{0}' (a number from 1 to 65535)")]
     BadPort(String),
-    #[error("invalid --ssl-mode {0:?} (DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)")]
+    #[error("invalid ssl-mode '{0}' (DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)")]
     BadSslMode(String),
+    #[error(
+        "--ssl-mode {0} needs --ssl-ca FILE, the certificate of the CA that signed the server's (as the mysql client does)"
+    )]
+    VerifyNeedsCa(SslMode),
+    #[error("cannot use {option} {path}: {why}")]
+    TlsFile {
+        option: &'static str,
+        path: String,
+        why: String,
+    },
 }
 
 /// A password that never prints.
@@ -37,26 +60,100 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How a connection is secured, with the mysql client's names and meanings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SslMode {
-    #[default]
     Disabled,
+    /// TLS when the server offers it, plain otherwise; the certificate is not checked. The
+    /// mysql client's default, so an account created `REQUIRE SSL` connects without flags.
+    #[default]
+    Preferred,
+    /// TLS or no connection; the certificate is not checked.
     Required,
+    /// TLS, and the server's certificate must be signed by `--ssl-ca`.
     VerifyCa,
+    /// As `VerifyCa`, and the certificate must name the host connected to.
     VerifyIdentity,
+}
+
+impl SslMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disabled => "DISABLED",
+            SslMode::Preferred => "PREFERRED",
+            SslMode::Required => "REQUIRED",
+            SslMode::VerifyCa => "VERIFY_CA",
+            SslMode::VerifyIdentity => "VERIFY_IDENTITY",
+        }
+    }
+
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyIdentity)
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::str::FromStr for SslMode {
     type Err = SpecError;
     fn from_str(s: &str) -> Result<Self, SpecError> {
-        match s.to_ascii_uppercase().replace('-', "_").as_str() {
-            "DISABLED" | "PREFERRED" => Ok(SslMode::Disabled),
+        match s.trim().to_ascii_uppercase().replace('-', "_").as_str() {
+            "DISABLED" => Ok(SslMode::Disabled),
+            "PREFERRED" => Ok(SslMode::Preferred),
             "REQUIRED" => Ok(SslMode::Required),
             "VERIFY_CA" => Ok(SslMode::VerifyCa),
             "VERIFY_IDENTITY" => Ok(SslMode::VerifyIdentity),
             _ => Err(SpecError::BadSslMode(s.to_string())),
         }
+    }
+}
+
+/// TLS settings of a connection: the mode and the files it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    pub mode: SslMode,
+    /// The CA that must have signed the server's certificate (VERIFY_CA, VERIFY_IDENTITY).
+    pub ca: Option<PathBuf>,
+    /// A client certificate and its key, for accounts created `REQUIRE X509`/`SUBJECT`.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// TLS settings as given (flags, a DSN's fallback): each one unset unless given.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInput {
+    pub mode: Option<SslMode>,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl From<&Tls> for TlsInput {
+    fn from(t: &Tls) -> TlsInput {
+        TlsInput {
+            mode: Some(t.mode),
+            ca: t.ca.clone(),
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+        }
+    }
+}
+
+impl Tls {
+    /// The files named, each with the option that names it.
+    pub fn files(&self) -> impl Iterator<Item = (&'static str, &PathBuf)> {
+        [
+            ("--ssl-ca", &self.ca),
+            ("--ssl-cert", &self.cert),
+            ("--ssl-key", &self.key),
+        ]
+        .into_iter()
+        .filter_map(|(o, p)| p.as_ref().map(|p| (o, p)))
     }
 }
 
@@ -68,8 +165,7 @@ pub struct ConnSpec {
     pub user: String,
     pub password: Option<Secret>,
     pub socket: Option<PathBuf>,
-    pub ssl_mode: SslMode,
-    pub ssl_ca: Option<PathBuf>,
+    pub tls: Tls,
 }
 
 impl fmt::Display for ConnSpec {
@@ -109,8 +205,7 @@ pub struct SpecInput {
     pub port: Option<u16>,
     pub user: Option<String>,
     pub socket: Option<PathBuf>,
-    pub ssl_mode: Option<SslMode>,
-    pub ssl_ca: Option<PathBuf>,
+    pub tls: TlsInput,
     /// `MYSQL_PWD`.
     pub env_password: Option<String>,
     /// A password typed at a prompt.
@@ -129,40 +224,80 @@ struct DsnParts {
 }
 
 fn parse_dsn(dsn: &str) -> Result<DsnParts, SpecError> {
-    let bad = |why: &str| SpecError::BadDsn(format!("{why} in {}", redact_dsn(dsn)));
+    let bad = |why: &str| SpecError::BadDsn {
+        dsn: redact_dsn(dsn),
+        why: why.to_string(),
+    };
     let rest = dsn
         .strip_prefix("mysql://")
         .or_else(|| dsn.strip_prefix("mariadb://"))
-        .ok_or_else(|| bad("missing mysql:// scheme"))?;
-    let (rest, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
-    };
-    let rest = rest.split('/').next().unwrap_or_default();
+        .ok_or_else(|| bad("it does not start with mysql:// or mariadb://"))?;
     let mut parts = DsnParts::default();
-    let hostport = match rest.rsplit_once('@') {
-        Some((cred, hp)) => {
+    // The credentials end at the last '@': a password typed with an '@', '/' or '#' in it
+    // still leaves the host after the last one, so the mistake can be named for what it is.
+    let after_cred = match rest.rsplit_once('@') {
+        Some((cred, after)) => {
             let (u, p) = match cred.split_once(':') {
                 Some((u, p)) => (u, Some(p)),
                 None => (cred, None),
             };
+            for (part, text, hint) in [
+                ("user name", Some(u), "URL-encode the user name, or use -u"),
+                (
+                    "password",
+                    p,
+                    "URL-encode the password, or use MYSQL_PWD / -p",
+                ),
+            ] {
+                if let Some(chars) = text.and_then(unencoded) {
+                    return Err(SpecError::NeedsEncoding {
+                        dsn: redact_dsn(dsn),
+                        part,
+                        chars,
+                        hint,
+                    });
+                }
+            }
             if !u.is_empty() {
                 parts.user = Some(percent_decode(u));
             }
             parts.password = p.map(percent_decode);
-            hp
+            after
         }
         None => rest,
     };
+    let (hostport, query) = match after_cred.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (after_cred, None),
+    };
+    // A path (a database name) and a fragment are accepted and ignored.
+    let hostport = hostport.split(['/', '#']).next().unwrap_or_default();
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad(&format!("the port '{p}' is not a number from 1 to 65535")))
+    };
     if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("an IPv6 address opened with '[' is not closed with ']'"))?;
         parts.host = Some(h.to_string());
-        if let Some(p) = after.strip_prefix(':') {
-            parts.port = Some(p.parse().map_err(|_| SpecError::BadPort(p.into()))?);
+        match after.strip_prefix(':') {
+            Some(p) => parts.port = Some(port(p)?),
+            None if !after.is_empty() => {
+                return Err(bad(&format!("'{after}' after the IPv6 address")));
+            }
+            None => {}
         }
     } else if let Some((h, p)) = hostport.rsplit_once(':') {
+        if h.contains(':') {
+            return Err(bad(
+                "an IPv6 address must be written in brackets, [::1]:3306",
+            ));
+        }
         parts.host = (!h.is_empty()).then(|| h.to_string());
-        parts.port = Some(p.parse().map_err(|_| SpecError::BadPort(p.into()))?);
+        parts.port = Some(port(p)?);
     } else if !hostport.is_empty() {
         parts.host = Some(hostport.to_string());
     }
@@ -172,6 +307,24 @@ fn parse_dsn(dsn: &str) -> Result<DsnParts, SpecError> {
         }
     }
     Ok(parts)
+}
+
+/// The characters of a DSN's user name or password that a URL cannot carry unencoded (an
+/// '@', '/', '?', '#', or a '%' that does not start an escape), quoted for a message.
+fn unencoded(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut found: Vec<String> = Vec::new();
+    for (i, &c) in b.iter().enumerate() {
+        let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+        let lone_percent = c == b'%' && !(hex(i + 1) && hex(i + 2));
+        if matches!(c, b'@' | b'/' | b'?' | b'#') || lone_percent {
+            let s = format!("'{}'", c as char);
+            if !found.contains(&s) {
+                found.push(s);
+            }
+        }
+    }
+    (!found.is_empty()).then(|| found.join(" "))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -228,11 +381,7 @@ pub fn resolve(input: &SpecInput, file: Option<&OptionFile>) -> Result<ConnSpec,
             None => 3306,
         },
     };
-    let ssl_mode = match (input.ssl_mode, from_file("ssl_mode")) {
-        (Some(m), _) => m,
-        (None, Some(m)) => m.parse()?,
-        (None, None) => SslMode::Disabled,
-    };
+    let tls = resolve_tls(&input.tls, file)?;
     let password = dsn
         .password
         .or_else(|| input.prompted_password.clone())
@@ -257,12 +406,83 @@ pub fn resolve(input: &SpecInput, file: Option<&OptionFile>) -> Result<ConnSpec,
             .socket
             .or_else(|| input.socket.clone())
             .or_else(|| from_file("socket").map(PathBuf::from)),
-        ssl_mode,
-        ssl_ca: input
-            .ssl_ca
-            .clone()
-            .or_else(|| from_file("ssl_ca").map(PathBuf::from)),
+        tls,
     })
+}
+
+/// The TLS settings: each flag over the option file's key of the same name; PREFERRED when
+/// neither names a mode. As in the mysql client, a client certificate file given without its
+/// key (or a key without its certificate) is used for both: one PEM file may hold the two.
+fn resolve_tls(input: &TlsInput, file: Option<&OptionFile>) -> Result<Tls, SpecError> {
+    let path = |given: &Option<PathBuf>, key: &str| {
+        given
+            .clone()
+            .or_else(|| file.and_then(|f| f.get(key)).map(PathBuf::from))
+    };
+    let mode = match (input.mode, file.and_then(|f| f.get("ssl_mode"))) {
+        (Some(m), _) => m,
+        (None, Some(m)) => m.parse()?,
+        (None, None) => SslMode::Preferred,
+    };
+    let ca = path(&input.ca, "ssl_ca");
+    if mode.verifies() && ca.is_none() {
+        return Err(SpecError::VerifyNeedsCa(mode));
+    }
+    let cert = path(&input.cert, "ssl_cert");
+    let key = path(&input.key, "ssl_key");
+    Ok(Tls {
+        mode,
+        ca,
+        cert: cert.clone().or_else(|| key.clone()),
+        key: key.or(cert),
+    })
+}
+
+/// Checks, before any connection, that every TLS file named can be read and holds what its
+/// option needs: a wrong path is bad input, not an unreachable server.
+pub fn check_tls_files(tls: &Tls) -> Result<(), SpecError> {
+    for (option, path) in tls.files() {
+        let fail = |why: String| SpecError::TlsFile {
+            option,
+            path: path.display().to_string(),
+            why,
+        };
+        let bytes = std::fs::read(path).map_err(|e| fail(io_words(&e)))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let wanted = if option == "--ssl-key" {
+            "PRIVATE KEY-----"
+        } else {
+            "CERTIFICATE-----"
+        };
+        // PEM is what the servers and openssl write; DER (binary, starting with a SEQUENCE
+        // tag) is accepted by the driver too.
+        let is_der = bytes.first() == Some(&0x30);
+        if !is_der && !text.contains(wanted) {
+            let holds = if option == "--ssl-key" {
+                "private key"
+            } else {
+                "certificate"
+            };
+            return Err(fail(format!("it holds no {holds} (PEM or DER)")));
+        }
+    }
+    Ok(())
+}
+
+/// An I/O error in words, without the `(os error 2)` suffix.
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -334,7 +554,7 @@ mod tests {
         assert!(!e.to_string().contains("topsecret"), "{e}");
         assert!(matches!(
             resolve(&input("mysql://u@h:notaport"), None),
-            Err(SpecError::BadPort(_))
+            Err(SpecError::BadDsn { .. })
         ));
         assert_eq!(redact_dsn("mysql://u:pw@h:1"), "mysql://u:***@h:1");
     }
@@ -350,6 +570,178 @@ mod tests {
     #[test]
     fn ssl_modes() {
         assert_eq!("verify-ca".parse::<SslMode>().unwrap(), SslMode::VerifyCa);
-        assert!("sometimes".parse::<SslMode>().is_err());
+        assert_eq!("preferred".parse::<SslMode>().unwrap(), SslMode::Preferred);
+        let e = "sometimes".parse::<SslMode>().unwrap_err().to_string();
+        assert!(e.contains("PREFERRED") && e.contains("'sometimes'"), "{e}");
+    }
+
+    #[test]
+    fn tls_defaults_to_preferred_and_flags_beat_the_option_file() {
+        let s = resolve(&input("mysql://u@h"), None).unwrap();
+        assert_eq!(s.tls, Tls::default());
+        assert_eq!(s.tls.mode, SslMode::Preferred);
+        let file = OptionFile::parse(
+            "[client]\nssl-mode=VERIFY_IDENTITY\nssl-ca=/etc/ca.pem\nssl-cert=/etc/c.pem\nssl-key=/etc/k.pem\n",
+        );
+        let s = resolve(&input("mysql://u@h"), Some(&file)).unwrap();
+        assert_eq!(
+            s.tls,
+            Tls {
+                mode: SslMode::VerifyIdentity,
+                ca: Some("/etc/ca.pem".into()),
+                cert: Some("/etc/c.pem".into()),
+                key: Some("/etc/k.pem".into()),
+            }
+        );
+        let mut i = input("mysql://u@h");
+        i.tls = TlsInput {
+            mode: Some(SslMode::Required),
+            ca: Some("/x/ca.pem".into()),
+            ..Default::default()
+        };
+        let s = resolve(&i, Some(&file)).unwrap();
+        assert_eq!(s.tls.mode, SslMode::Required);
+        assert_eq!(s.tls.ca, Some("/x/ca.pem".into()));
+        // The source reached with the replica's settings keeps every one of them.
+        assert_eq!(s.with_endpoint("h2", 1).tls, s.tls);
+    }
+
+    #[test]
+    fn verify_modes_need_a_ca_and_one_client_file_serves_for_both() {
+        let mut i = input("mysql://u@h");
+        i.tls.mode = Some(SslMode::VerifyCa);
+        let e = resolve(&i, None).unwrap_err();
+        assert_eq!(e, SpecError::VerifyNeedsCa(SslMode::VerifyCa));
+        assert!(
+            e.to_string()
+                .starts_with("--ssl-mode VERIFY_CA needs --ssl-ca"),
+            "{e}"
+        );
+        i.tls.ca = Some("/ca.pem".into());
+        i.tls.cert = Some("/client.pem".into());
+        let s = resolve(&i, None).unwrap();
+        assert_eq!(s.tls.key, Some("/client.pem".into()));
+        let bad = OptionFile::parse("[client]\nssl-mode=sometimes\n");
+        assert!(matches!(
+            resolve(&input("mysql://u@h"), Some(&bad)),
+            Err(SpecError::BadSslMode(_))
+        ));
+    }
+
+    #[test]
+    fn tls_files_are_checked_before_connecting() {
+        let dir = std::env::temp_dir().join(format!("replmend-tlsfiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = dir.join("c.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let key = dir.join("k.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let ok = Tls {
+            mode: SslMode::VerifyCa,
+            ca: Some(cert.clone()),
+            cert: Some(cert.clone()),
+            key: Some(key.clone()),
+        };
+        assert_eq!(check_tls_files(&ok), Ok(()));
+        let missing = Tls {
+            ca: Some(dir.join("nope.pem")),
+            ..ok.clone()
+        };
+        let e = check_tls_files(&missing).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot use --ssl-ca ") && e.ends_with(": no such file"),
+            "{e}"
+        );
+        let swapped = Tls {
+            key: Some(cert.clone()),
+            ..ok.clone()
+        };
+        let e = check_tls_files(&swapped).unwrap_err().to_string();
+        assert!(
+            e.contains("--ssl-key") && e.contains("no private key"),
+            "{e}"
+        );
+        let dir_as_ca = Tls {
+            ca: Some(dir.clone()),
+            ..ok
+        };
+        assert!(check_tls_files(&dir_as_ca).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unencoded_passwords_get_the_hint() {
+        for (dsn, chars) in [
+            ("mysql://u:p@ss:w/rd@host:3306", "'@' '/'"),
+            ("mysql://u:p@ss@127.0.0.1:3306", "'@'"),
+            ("mysql://u:a#b@host", "'#'"),
+            ("mysql://u:a/b@host:3306", "'/'"),
+            ("mysql://u:100%@host", "'%'"),
+            ("mysql://u:wh?t@host", "'?'"),
+        ] {
+            let e = resolve(&input(dsn), None).unwrap_err();
+            let m = e.to_string();
+            assert!(
+                matches!(&e, SpecError::NeedsEncoding { part: "password", chars: c, .. } if c == chars),
+                "{dsn}: {m}"
+            );
+            assert!(
+                m.ends_with("URL-encode the password, or use MYSQL_PWD / -p"),
+                "{dsn}: {m}"
+            );
+            assert!(m.contains("u:***@"), "{dsn}: {m}");
+            for secret in ["p@ss", "a#b", "a/b", "100%", "wh?t"] {
+                assert!(!m.contains(secret), "{dsn}: {m}");
+            }
+        }
+        // Encoded, the same passwords work; ':' needs no encoding after the first.
+        let s = resolve(&input("mysql://u:p%40ss%3Aw%2Frd@host:3306"), None).unwrap();
+        assert_eq!(s.password.unwrap().expose(), "p@ss:w/rd");
+        assert_eq!((s.host.as_str(), s.port), ("host", 3306));
+        let s = resolve(&input("mysql://u:a:b@host"), None).unwrap();
+        assert_eq!(s.password.unwrap().expose(), "a:b");
+    }
+
+    #[test]
+    fn no_dsn_mistake_reads_like_rust() {
+        for dsn in [
+            "mysql://u@h:",
+            "mysql://u@h:notaport",
+            "mysql://u@h:99999",
+            "mysql://u@h:0",
+            "mysql://u@[::1",
+            "mysql://u@[::1]x",
+            "mysql://u@::1:3306",
+            "postgres://u:pw@h",
+            "mysql:/h",
+            "",
+            "mysql://u:p@ss:@host",
+            "mysql://us@er:pw@h",
+        ] {
+            let m = resolve(&input(dsn), None).unwrap_err().to_string();
+            assert!(
+                !m.contains('{')
+                    && !m.contains("Some(")
+                    && !m.contains("\\\"")
+                    && !m.contains(":pw"),
+                "{dsn}: {m}"
+            );
+            assert!(m.starts_with("invalid DSN"), "{dsn}: {m}");
+        }
+        let m = resolve(&input("mysql://u@h:"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("the port '' is not a number"), "{m}");
+        // A database path and a fragment are ignored, as before.
+        let s = resolve(&input("mysql://u@h:3307/shop"), None).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("h", 3307));
     }
 }

@@ -1,4 +1,4 @@
-//! Turns connection flags into a `ConnSpec`: reads the option file, the environment and, when
+//! Turns connection flags into a `ConnSpec`: reads the option files, the environment and, when
 //! asked, a hidden prompt.
 
 use std::path::PathBuf;
@@ -7,24 +7,40 @@ use anyhow::{Context, Result};
 
 use crate::cli::{ConnOpts, ReplicaConn};
 use crate::conn::mycnf::OptionFile;
-use crate::conn::spec::{self, ConnSpec, SpecInput};
+use crate::conn::spec::{self, ConnSpec, SpecInput, TlsInput};
 
-fn default_option_file() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".my.cnf"))
-        .filter(|p| p.is_file())
+fn home_file(name: &str) -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(name))
 }
 
+/// The login file: `MYSQL_TEST_LOGIN_FILE` names it, as for the mysql client.
+fn login_file() -> Option<PathBuf> {
+    std::env::var_os("MYSQL_TEST_LOGIN_FILE")
+        .map(PathBuf::from)
+        .or_else(|| home_file(".mylogin.cnf"))
+}
+
+/// The options from files, in the mysql client's order: `~/.my.cnf` (or `--defaults-file`;
+/// none with `--no-defaults`), then the login file's `[client]`, `[replmend]` and
+/// `--login-path` group over them. The login file is read in every case, `--no-defaults`
+/// included, as the client reads it.
 pub fn option_file(args: &ConnOpts) -> Result<Option<OptionFile>> {
-    if let Some(path) = &args.defaults_file {
-        return Ok(Some(OptionFile::load(path)?));
-    }
-    if args.no_defaults {
-        return Ok(None);
-    }
-    Ok(match default_option_file() {
-        Some(p) => Some(OptionFile::load(&p)?),
+    let mut warn = |w: String| eprintln!("replmend: warning: {w}");
+    let cnf = match (&args.defaults_file, args.no_defaults) {
+        (Some(path), _) => OptionFile::load(path, &mut warn)?,
+        (None, true) => None,
+        (None, false) => match home_file(".my.cnf").filter(|p| p.is_file()) {
+            Some(p) => OptionFile::load(&p, &mut warn)?,
+            None => None,
+        },
+    };
+    let login = match login_file() {
+        Some(p) => OptionFile::load_login(&p, args.login_path.as_deref(), &mut warn)?,
         None => None,
+    };
+    Ok(match (cnf, login) {
+        (Some(c), Some(l)) => Some(c.overlay(l)),
+        (c, l) => c.or(l),
     })
 }
 
@@ -54,13 +70,19 @@ pub fn specs(dsns: &[Option<String>], args: &ConnOpts) -> Result<Vec<ConnSpec>> 
                 port: args.port,
                 user: args.user.clone(),
                 socket: args.socket.clone(),
-                ssl_mode: args.ssl_mode,
-                ssl_ca: args.ssl_ca.clone(),
+                tls: TlsInput {
+                    mode: args.ssl_mode,
+                    ca: args.ssl_ca.clone(),
+                    cert: args.ssl_cert.clone(),
+                    key: args.ssl_key.clone(),
+                },
                 env_password: std::env::var("MYSQL_PWD").ok(),
                 prompted_password: prompted_password.clone(),
                 login_user: std::env::var("USER").ok(),
             };
-            Ok(spec::resolve(&input, file.as_ref())?)
+            let spec = spec::resolve(&input, file.as_ref())?;
+            spec::check_tls_files(&spec.tls)?;
+            Ok(spec)
         })
         .collect()
 }
