@@ -265,6 +265,28 @@ fn tls_like_the_mysql_client_on_both_flavors() {
             "{flavor}: {}",
             run.stderr
         );
+
+        // An incident diagnosed entirely over verified TLS: the replica's status, the source
+        // (reached with the replica's TLS settings) and its binlog streamed.
+        sb.recipe("unique-secondary-1062")
+            .unwrap_or_else(|e| panic!("{flavor}: {e:#}"));
+        let run = replmend(&[
+            "diagnose",
+            "--replica",
+            &ssl,
+            "--ssl-mode",
+            "VERIFY_IDENTITY",
+            "--ssl-ca",
+            &ca,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 3, "{flavor}: {}{}", run.stdout, run.stderr);
+        let j = run.json();
+        assert!(
+            j.to_string().contains("1062"),
+            "{flavor}: the diagnosis names the error: {j}"
+        );
     }
 }
 
