@@ -34,7 +34,12 @@ Exit codes: 0 healthy/success, 3 a channel stopped on an applier error, 4 not ru
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+
+    /// Print a man page or a shell completion script, generated from these very options,
+    /// and exit (`replmend --generate man > /usr/local/share/man/man1/replmend.1`).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub generate: Option<Generate>,
 
     /// Output format: human-readable text, or a stable, versioned JSON document (docs/json.md).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text, env = "REPLMEND_FORMAT")]
@@ -47,6 +52,15 @@ pub struct Cli {
     /// Print help (-h is --host, as in the mysql client).
     #[arg(long, global = true, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    Man,
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    CompletePowershell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,11 +99,9 @@ pub enum Command {
 
     /// Apply a remedy: interactively (a wizard, when stdin is a terminal), or scripted with
     /// --yes. Every row changed or deleted is journaled first; --dry-run changes nothing.
-    ///
-    /// Examples:
-    ///   replmend repair --replica mysql://root@db2:3306 --dry-run
-    ///   replmend repair --replica mysql://root@db2:3306 --yes --remedy overwrite --winner source
-    ///   replmend repair --replica … --yes --remedy overwrite --until-healthy --max 500
+    #[command(
+        after_help = "Examples:\n  replmend repair --replica mysql://root@db2:3306 --dry-run\n  replmend repair --replica mysql://root@db2:3306 --yes --remedy overwrite --winner source\n  replmend repair --replica … --yes --remedy overwrite --until-healthy --max 500"
+    )]
     Repair(RepairArgs),
 
     /// List the playbooks (embedded, plus --playbooks DIR), or show one by id.
@@ -108,19 +120,17 @@ pub enum Command {
     /// A row counts as drift only if it still differs after the replica has caught up with
     /// what the source had committed (rechecked a bounded number of times). Reads only.
     /// Exit code 0 when identical, 11 when drift is found.
-    ///
-    /// Examples:
-    ///   replmend verify --replica mysql://root@db2:3306
-    ///   replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json
+    #[command(
+        after_help = "Examples:\n  replmend verify --replica mysql://root@db2:3306\n  replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json"
+    )]
     Verify(VerifyArgs),
 
     /// Make the replica's rows equal to its source's (or, in a dual-master pair, the loser's to
     /// the winner's): verify, plan the exact SQL per row, confirm, then apply with every row
     /// journaled first (`restore` undoes it) and the binary log off.
-    ///
-    /// Examples:
-    ///   replmend resync --replica mysql://root@db2 --tables shop.orders --dry-run
-    ///   replmend resync --replica mysql://root@db2 --from drift.json --yes
+    #[command(
+        after_help = "Examples:\n  replmend resync --replica mysql://root@db2 --tables shop.orders --dry-run\n  replmend resync --replica mysql://root@db2 --from drift.json --yes"
+    )]
     Resync(ResyncArgs),
 
     /// Watch replicas as a daemon: every channel polled (default every 0.25 s), each new
@@ -130,10 +140,9 @@ pub enum Command {
     ///
     /// Events are printed one per line (JSON lines with --format json) and given to --hook
     /// commands on stdin. SIGTERM/SIGINT finish the current repair, then exit 0.
-    ///
-    /// Examples:
-    ///   replmend watch --replica mysql://repl_admin@db2:3306 --metrics-addr 9104
-    ///   replmend watch --replica mysql://a@db1 --replica mysql://a@db2 --policy /etc/replmend/watch.json --hook /usr/local/bin/page-dba
+    #[command(
+        after_help = "Examples:\n  replmend watch --replica mysql://repl_admin@db2:3306 --metrics-addr 9104\n  replmend watch --replica mysql://a@db1 --replica mysql://a@db2 --policy /etc/replmend/watch.json --hook /usr/local/bin/page-dba"
+    )]
     Watch(WatchArgs),
 }
 
@@ -447,6 +456,11 @@ pub struct DiagnoseArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub replica: ReplicaConn,
+
+    /// Only this replication channel (MySQL) or connection name (MariaDB); the exit code is
+    /// then that channel's.
+    #[arg(long)]
+    pub channel: Option<String>,
 }
 
 /// How to reach the replica. Same meaning as the mysql client's options.

@@ -223,6 +223,19 @@ impl Flavor {
     }
 
     /// The performance_schema column holding the GTID a worker is (or was) applying.
+    /// Where the applier's last error time is kept when the status statement does not say:
+    /// MariaDB (10.6+) has no Last_SQL_Error_Timestamp column, only performance_schema's
+    /// coordinator table (filled when performance_schema is ON).
+    pub fn applier_error_time_query(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Mariadb => Some(
+                "SELECT CHANNEL_NAME, LAST_ERROR_NUMBER, LAST_ERROR_TIMESTAMP \
+                 FROM performance_schema.replication_applier_status_by_coordinator",
+            ),
+            Kind::Mysql => None,
+        }
+    }
+
     pub fn worker_transaction_column(&self) -> Option<&'static str> {
         match self.kind {
             Kind::Mysql if self.version.major >= 8 => Some("APPLYING_TRANSACTION"),

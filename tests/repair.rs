@@ -134,6 +134,7 @@ fn seed_scripted_overwrite_winner_source_both_flavors() {
             "json",
         ]);
         assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.stderr.matches("step  1 [").count(), 1, "{}", run.stderr);
         let j = run.json();
         assert_eq!(j["outcome"], "repaired", "{j}");
         assert_eq!(j["incidents"][0]["applied"]["rows_agree"], true, "{j}");
@@ -153,8 +154,29 @@ fn seed_scripted_overwrite_winner_source_both_flavors() {
         assert_eq!(restore.json()["rows"][0]["outcome"], "restored");
         assert_eq!(one(n2, SEED_ROW), loser, "{flavor}: restore");
         assert_eq!(one(n1, SEED_ROW), winner, "the restore did not replicate");
+        // The pair now differs: the restore says so and names the command that mends it.
+        let warning = restore.json()["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(warning.contains("dual-master pair"), "{}", restore.stdout);
+        let command = warning
+            .split_once("with these versions: replmend ")
+            .map(|(_, c)| c.to_string())
+            .unwrap_or_else(|| panic!("no command in {warning}"));
+        let mut args: Vec<&str> = command.split_whitespace().collect();
+        args.push("--yes");
+        let mend = replmend(&args);
+        assert_eq!(mend.code, 0, "{command}: {}{}", mend.stdout, mend.stderr);
+        assert!(healthy(n1) && healthy(n2));
+        assert_eq!(
+            one(n1, SEED_ROW),
+            loser,
+            "{flavor}: the restored version on both"
+        );
         let again = replmend(&["restore", &journal, "--format", "json"]);
         assert_eq!(again.json()["rows"][0]["outcome"], "already_present");
+        assert!(again.json().get("warnings").is_none(), "{}", again.stdout);
         let _ = std::fs::remove_file(&journal);
     }
 }

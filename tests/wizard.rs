@@ -131,6 +131,13 @@ fn wizard_repairs_the_seed_by_keystrokes() {
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
         assert!(session.pane().contains("identical"), "{}", session.pane());
+        // Each step is printed once, as it runs.
+        assert_eq!(
+            session.pane().matches("step  1 [").count(),
+            1,
+            "{}",
+            session.pane()
+        );
         assert_eq!(sb.node("n1").query_rows(SEED_ROW).unwrap(), winner);
         assert_eq!(sb.node("n2").query_rows(SEED_ROW).unwrap(), winner);
         assert!(

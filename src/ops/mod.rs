@@ -3,6 +3,7 @@
 pub mod connect;
 pub mod diagnose;
 pub mod errant;
+pub mod generate;
 pub mod plan;
 pub mod repair;
 pub mod restore;
@@ -28,7 +29,26 @@ pub fn main(cli: &Cli) -> u8 {
             }
         }
     }
-    let result = match &cli.command {
+    if let Some(kind) = cli.generate {
+        return match generate::run(kind) {
+            Ok(()) => crate::exit::OK,
+            Err(e) => {
+                eprintln!("replmend: --generate: {e}");
+                crate::exit::FAILURE
+            }
+        };
+    }
+    let Some(command) = &cli.command else {
+        use clap::CommandFactory;
+        let _ = crate::cli::Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a command is required (status, diagnose, plan, repair, verify, resync, watch, …)",
+            )
+            .print();
+        return crate::exit::USAGE;
+    };
+    let result = match command {
         Command::Status(args) => status::run(args, cli.format),
         Command::Diagnose(args) => diagnose::run(args, cli.format),
         Command::Restore(args) => restore::run(args, cli.format),

@@ -46,6 +46,10 @@ struct Report {
     journal: String,
     dry_run: bool,
     rows: Vec<Restored>,
+    /// What the restore leaves (or would leave) that a DBA must know: a dual-master pair
+    /// made to differ, with the command that brings it back together.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// What the repair changed at an entry's key, judged against the row there now.
@@ -249,6 +253,7 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         journal: args.journal.display().to_string(),
         dry_run: args.dry_run,
         rows: Vec::new(),
+        warnings: Vec::new(),
     };
     for (i, e) in entries.iter().enumerate().rev() {
         if args
@@ -262,12 +267,67 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
             report.rows.push(r);
         }
     }
+    report.warnings = dual_master_warnings(&restorer.creds, &entries, &report);
     let refused = report.rows.iter().any(|r| r.outcome == RowOutcome::Differs);
     let output = super::render(format, &report, text);
     Ok(Outcome {
         output,
         code: if refused { exit::REFUSED } else { exit::OK },
     })
+}
+
+/// The node `node` replicates from, when that node replicates from it too (a dual-master
+/// pair): its endpoint. Unknown (unreachable, not a replica) is None.
+fn dual_master_peer(creds: &ConnSpec, node: &str) -> Option<String> {
+    let (host, port) = crate::conn::spec::split_endpoint(node)?;
+    let mut server = Server::connect(&creds.with_endpoint(host, port)).ok()?;
+    let report = crate::status::read_status(&mut server).ok()?;
+    report.channels.iter().find_map(|ch| {
+        let peer = creds.with_endpoint(&ch.source_host, ch.source_port);
+        let mut other = Server::connect(&peer).ok()?;
+        let back = crate::status::read_status(&mut other).ok()?;
+        back.channels
+            .iter()
+            .any(|c| c.source_server_id == Some(server.server_id) || c.source_port == port)
+            .then(|| peer.endpoint())
+    })
+}
+
+/// Rows restored with the binary log off (as the repair changed them) on a node of a
+/// dual-master pair: the other node keeps the version the repair left, so the pair differs.
+fn dual_master_warnings(creds: &ConnSpec, entries: &[Entry], report: &Report) -> Vec<String> {
+    let changed = |o: RowOutcome| {
+        matches!(
+            o,
+            RowOutcome::Restored | RowOutcome::WouldRestore | RowOutcome::Overwritten
+        )
+    };
+    let mut nodes: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in report.rows.iter().filter(|r| changed(r.outcome)) {
+        let unlogged = entries
+            .iter()
+            .any(|e| e.node == r.node && !e.sql_log_bin && e.table_ref().is_some());
+        if !unlogged {
+            continue;
+        }
+        match nodes.iter_mut().find(|(n, _)| *n == r.node) {
+            Some((_, tables)) if !tables.contains(&r.table.as_str()) => tables.push(&r.table),
+            Some(_) => {}
+            None => nodes.push((&r.node, vec![&r.table])),
+        }
+    }
+    nodes
+        .into_iter()
+        .filter_map(|(node, tables)| {
+            let peer = dual_master_peer(creds, node)?;
+            let will = if report.dry_run { "would leave" } else { "leaves" };
+            Some(format!(
+                "{node} and {peer} are a dual-master pair: this restore {will} {node}'s old rows there only (binary log off, as the repair changed them), so the two nodes hold different versions of them; to bring them back together with these versions: replmend resync --replica mysql://{}@{node} --tables {} --winner replica",
+                creds.user,
+                tables.join(",")
+            ))
+        })
+        .collect()
 }
 
 fn text(r: &Report) -> String {
@@ -287,6 +347,9 @@ fn text(r: &Report) -> String {
     }
     if r.rows.is_empty() {
         s.push_str("no journaled rows matched\n");
+    }
+    for w in &r.warnings {
+        s.push_str(&format!("warning: {w}\n"));
     }
     if r.rows.iter().any(|x| x.outcome == RowOutcome::Differs) {
         s.push_str("some rows changed since the repair and were left alone: pass --force to overwrite them (the rows found are journaled first)\n");

@@ -149,6 +149,23 @@ pub struct StatusReport {
 pub const STATUS_SCHEMA: &str = "replmend.status/1";
 
 impl StatusReport {
+    /// Keeps only the channel named (`status --channel`); the error names the ones there are.
+    pub fn retain_channel(&mut self, name: &str) -> Result<(), String> {
+        if !self.channels.iter().any(|c| c.name == name) {
+            let names: Vec<String> = self
+                .channels
+                .iter()
+                .map(|c| format!("'{}'", c.name))
+                .collect();
+            return Err(format!(
+                "no replication channel named '{name}' (there is {})",
+                names.join(", ")
+            ));
+        }
+        self.channels.retain(|c| c.name == name);
+        Ok(())
+    }
+
     /// The worst health over all channels, which decides the exit code.
     pub fn overall(&self) -> Health {
         let rank = |h: &Health| match h {

@@ -167,6 +167,25 @@ pub fn worker_from_row(row: &RowMap, transaction_column: &str) -> (String, Worke
     )
 }
 
+/// Fills in the time of each channel's applier error from rows of (CHANNEL_NAME,
+/// LAST_ERROR_NUMBER, LAST_ERROR_TIMESTAMP), when it is the same error.
+fn add_error_times(channels: &mut [ChannelStatus], rows: &[RowMap]) {
+    let text = |r: &RowMap, k: &str| r.get(k).cloned().flatten().unwrap_or_default();
+    for ch in channels {
+        let Some(e) = ch.last_sql_error.as_mut().filter(|e| e.timestamp.is_none()) else {
+            continue;
+        };
+        e.timestamp = rows
+            .iter()
+            .find(|r| {
+                text(r, "CHANNEL_NAME") == ch.name
+                    && text(r, "LAST_ERROR_NUMBER") == e.number.to_string()
+            })
+            .map(|r| text(r, "LAST_ERROR_TIMESTAMP"))
+            .filter(|ts| !ts.is_empty() && !ts.starts_with("0000"));
+    }
+}
+
 /// gtid_mode, executed set / current pos, server_uuid, gtid_slave_pos.
 type GtidState = (
     Option<String>,
@@ -231,6 +250,11 @@ pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
             .filter(|(name, _)| *name == ch.name)
             .map(|(_, w)| w.clone())
             .collect();
+    }
+    if let Some(sql) = flavor.applier_error_time_query()
+        && let Ok(rows) = query_maps(server, sql)
+    {
+        add_error_times(&mut channels, &rows);
     }
     let server_info = server_info(server)?;
     Ok(StatusReport {

@@ -46,9 +46,12 @@ pub fn text(report: &StatusReport) -> String {
         if let Some(e) = ch.applier_error() {
             let _ = writeln!(
                 out,
-                "  SQL error    {} at {}\n               {}",
+                "  SQL error    {}{}\n               {}",
                 style(e.number).red().bold(),
-                e.timestamp.as_deref().unwrap_or("(time not reported)"),
+                e.timestamp
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default(),
                 e.message
             );
         }
