@@ -295,7 +295,12 @@ fn required_against_a_server_without_tls_and_unreadable_files() {
     // The host's MariaDB sandbox offers no TLS unless given certificates.
     let sb = Sandbox::start(Flavor::MariaDb, Topology::SourceReplica).unwrap();
     let url = sb.node("n2").url();
+    let ab = |n: &str| {
+        sb.node(n).query_value("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='ABORTED_CONNECTS'").unwrap()
+    };
+    eprintln!("XX before {:?} {:?}", ab("n1"), ab("n2"));
     let run = replmend(&["status", "--replica", &url]);
+    eprintln!("XX after {:?} {:?}", ab("n1"), ab("n2"));
     assert_eq!(run.code, 0, "PREFERRED falls back to plain: {}", run.stderr);
     let run = replmend(&["status", "--replica", &url, "--ssl-mode", "REQUIRED"]);
     assert_eq!(run.code, 12, "{}", run.stderr);
@@ -304,6 +309,19 @@ fn required_against_a_server_without_tls_and_unreadable_files() {
         "{}",
         run.stderr
     );
+
+    // MySQL generates self-signed certificates when it starts without any: every MySQL
+    // sandbox is reached over TLS by default (PREFERRED), certificate unchecked.
+    let mysql = Sandbox::start(Flavor::MySql, Topology::SourceReplica).unwrap();
+    let run = replmend(&[
+        "status",
+        "--replica",
+        &mysql.node("n2").url(),
+        "--ssl-mode",
+        "REQUIRED",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    drop(mysql);
 
     // Files are checked before connecting: nothing listens on port 1, yet the answer is
     // bad input (8), not unreachable (6).

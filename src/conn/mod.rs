@@ -69,7 +69,8 @@ fn opts(spec: &ConnSpec, connect_timeout: Duration, ssl: Option<SslOpts>) -> Opt
 /// The driver's TLS options for the mode, as the mysql client applies them: PREFERRED and
 /// REQUIRED encrypt without checking the certificate, VERIFY_CA checks who signed it,
 /// VERIFY_IDENTITY also the host name. None: no TLS (DISABLED, or a Unix socket, which the
-/// servers treat as secure and the driver never encrypts).
+/// servers treat as secure and the driver never encrypts). The driver always trusts the public
+/// web CAs (webpki-roots) besides `--ssl-ca`, which the mysql client does not.
 fn ssl_opts(spec: &ConnSpec) -> Option<SslOpts> {
     let tls = &spec.tls;
     if tls.mode == SslMode::Disabled || spec.socket.is_some() {
@@ -89,16 +90,22 @@ fn ssl_opts(spec: &ConnSpec) -> Option<SslOpts> {
     )
 }
 
+/// Endpoints found without TLS under PREFERRED in this process: asked once, not at every
+/// connection, because each refused attempt counts in the server's Aborted_connects.
+static PLAIN_ONLY: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// Opens the session. PREFERRED falls back to a plain connection when the server offers no
 /// TLS, as the mysql client does; the driver has no such mode (it refuses the server), so
 /// the connection is opened again without TLS.
 fn open(spec: &ConnSpec, timeout: Duration) -> Result<Conn, ConnectError> {
-    let ssl = ssl_opts(spec);
+    let preferred = spec.tls.mode == SslMode::Preferred;
+    let plain_only = || PLAIN_ONLY.lock().unwrap_or_else(|p| p.into_inner());
+    let ssl = ssl_opts(spec).filter(|_| !(preferred && plain_only().contains(&spec.endpoint())));
     let tried_tls = ssl.is_some();
     match Conn::new(opts(spec, timeout, ssl)) {
-        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported))
-            if spec.tls.mode == SslMode::Preferred =>
-        {
+        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)) if preferred => {
+            plain_only().insert(spec.endpoint());
             Conn::new(opts(spec, timeout, None)).map_err(|e| classify(spec, e, false))
         }
         r => r.map_err(|e| classify(spec, e, tried_tls)),
@@ -385,7 +392,7 @@ impl Server {
                 conn.query_first::<(String, u32), _>("SELECT @@version, @@server_id")
                     .map(|r| r.map(|(v, id)| (v, id, None)))
             })
-            .map_err(|e| classify(spec, e, true))?;
+            .map_err(|e| classify(spec, e, false))?;
         let (version_string, server_id, server_uuid) =
             row.ok_or_else(|| ConnectError::Protocol {
                 endpoint: spec.to_string(),
@@ -398,7 +405,7 @@ impl Server {
         // Row values and key bytes must come back exactly as stored, and TIMESTAMPs in UTC
         // as the binlog carries them.
         conn.query_drop("SET NAMES utf8mb4, time_zone = '+00:00'")
-            .map_err(|e| classify(spec, e, true))?;
+            .map_err(|e| classify(spec, e, false))?;
         Ok(Server {
             spec: spec.clone(),
             conn,
