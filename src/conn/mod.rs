@@ -69,8 +69,8 @@ fn opts(spec: &ConnSpec, connect_timeout: Duration, ssl: Option<SslOpts>) -> Opt
 /// The driver's TLS options for the mode, as the mysql client applies them: PREFERRED and
 /// REQUIRED encrypt without checking the certificate, VERIFY_CA checks who signed it,
 /// VERIFY_IDENTITY also the host name. None: no TLS (DISABLED, or a Unix socket, which the
-/// servers treat as secure and the driver never encrypts). The driver always trusts the public
-/// web CAs (webpki-roots) besides `--ssl-ca`, which the mysql client does not.
+/// servers treat as secure and the driver never encrypts). Only `--ssl-ca` is trusted: the
+/// public web roots the driver adds come from `vendor/webpki-roots-none`, which has none.
 fn ssl_opts(spec: &ConnSpec) -> Option<SslOpts> {
     let tls = &spec.tls;
     if tls.mode == SslMode::Disabled || spec.socket.is_some() {
