@@ -456,3 +456,83 @@ pub fn both<T: Send>(
         Ok((mine?, theirs?))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(mode: SslMode) -> ConnSpec {
+        let mut input = SpecInput {
+            dsn: Some("mysql://u:secret@db1:3306".into()),
+            ..Default::default()
+        };
+        input.tls.mode = Some(mode);
+        input.tls.ca = Some("/etc/ca.pem".into());
+        spec::resolve(&input, None).unwrap()
+    }
+
+    fn exit_and_message(e: ConnectError) -> (u8, String) {
+        let e = anyhow::Error::from(e);
+        (crate::error::exit_code(&e), crate::error::message(&e))
+    }
+
+    #[test]
+    fn tls_failures_are_sentences_with_their_codes() {
+        let s = spec(SslMode::Required);
+        let e = classify(
+            &s,
+            mysql::Error::DriverError(mysql::DriverError::TlsNotSupported),
+            true,
+        );
+        let (code, m) = exit_and_message(e);
+        assert_eq!(code, crate::exit::TLS);
+        assert_eq!(
+            m,
+            "TLS with u@db1:3306 failed: the server does not offer TLS, which --ssl-mode REQUIRED demands (PREFERRED connects unencrypted to such a server)"
+        );
+        // rustls' error as the driver hands it over: inside an I/O error of the handshake.
+        let s = spec(SslMode::VerifyCa);
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let (code, m) = exit_and_message(classify(&s, mysql::Error::IoError(io), true));
+        assert_eq!(code, crate::exit::TLS);
+        assert_eq!(
+            m,
+            "TLS with u@db1:3306 failed: its certificate is not signed by the CA in /etc/ca.pem"
+        );
+        let alert = mysql::Error::TlsError(mysql::error::tls::TlsError::Tls(
+            rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
+        ));
+        let (_, m) = exit_and_message(classify(&s, alert, true));
+        assert!(m.ends_with("the alert 'unknown CA'"), "{m}");
+    }
+
+    #[test]
+    fn access_denied_says_what_the_account_may_require() {
+        let denied = || {
+            mysql::Error::MySqlError(mysql::MySqlError {
+                state: "28000".into(),
+                code: 1045,
+                message: "Access denied for user 'u'@'10.0.0.9' (using password: YES)".into(),
+            })
+        };
+        let (code, m) = exit_and_message(classify(&spec(SslMode::Disabled), denied(), false));
+        assert_eq!(code, crate::exit::ACCESS_DENIED);
+        assert!(m.contains("not encrypted") && !m.contains("secret"), "{m}");
+        let (_, m) = exit_and_message(classify(&spec(SslMode::Preferred), denied(), false));
+        // PREFERRED fell back: the server has no TLS, so no account there can require it.
+        assert!(!m.contains("REQUIRE"), "{m}");
+        let (_, m) = exit_and_message(classify(&spec(SslMode::Required), denied(), true));
+        assert!(m.contains("REQUIRE X509"), "{m}");
+    }
+
+    #[test]
+    fn alert_names_read_as_the_tls_specification_writes_them() {
+        assert_eq!(alert_words("UnknownCA"), "unknown CA");
+        assert_eq!(alert_words("BadCertificate"), "bad certificate");
+        assert_eq!(alert_words("HandshakeFailure"), "handshake failure");
+        assert_eq!(alert_words("CertificateRequired"), "certificate required");
+    }
+}
