@@ -75,6 +75,9 @@ pub enum Need {
     RowWrite,
     /// SET GLOBAL read_only / super_read_only (--lift-read-only).
     SetReadOnly,
+    /// SHOW MASTER STATUS / SHOW BINARY LOG STATUS on a source, to verify that its replica
+    /// caught up with it.
+    ReadBinlogPosition,
 }
 
 impl Need {
@@ -86,6 +89,9 @@ impl Need {
             Need::SqlLogBin => "turning the binary log off for replmend's session",
             Need::RowWrite => "reading, deleting and inserting the conflicting rows",
             Need::SetReadOnly => "turning read_only off and on again",
+            Need::ReadBinlogPosition => {
+                "reading its binary log position (to verify that its replica caught up)"
+            }
         }
     }
 }
@@ -301,6 +307,15 @@ impl Flavor {
             (Need::SqlLogBin, Kind::Mysql) if mysql8 => {
                 &["SYSTEM_VARIABLES_ADMIN", "SESSION_VARIABLES_ADMIN", "SUPER"]
             }
+            // MariaDB 10.5 renamed REPLICATION CLIENT to BINLOG MONITOR; SUPER stopped
+            // including it in 11.0 (measured: 11.8 refuses SHOW BINLOG STATUS to SUPER).
+            (Need::ReadBinlogPosition, Kind::Mariadb) if self.version.major >= 11 => {
+                &["BINLOG MONITOR"]
+            }
+            (Need::ReadBinlogPosition, Kind::Mariadb) => {
+                &["BINLOG MONITOR", "REPLICATION CLIENT", "SUPER"]
+            }
+            (Need::ReadBinlogPosition, Kind::Mysql) => &["REPLICATION CLIENT", "SUPER"],
             (Need::RowWrite, _) => &["INSERT", "DELETE", "SELECT"],
             (Need::SetReadOnly, _) => self.set_read_only_privileges(),
             (_, Kind::Mysql) => &["SUPER"],

@@ -443,6 +443,92 @@ fn watch_on_both_nodes_of_a_read_only_dual_master_pair_converges_after_a_crash()
     }
 }
 
+/// The accounts docs/privileges.md documents, on MariaDB 10.5 and 11.8 (server defaults) and
+/// MySQL 9.7: the watcher works with nothing more.
+#[test]
+fn watch_with_the_documented_grants_on_mariadb_10_5_11_8_and_mysql() {
+    use replmend_sandbox::Build;
+    let mariadb = "GRANT SELECT, INSERT, DELETE, SUPER, REPLICATION SLAVE, REPLICATION SLAVE ADMIN, \
+                   SLAVE MONITOR, BINLOG ADMIN, BINLOG MONITOR ON *.* TO 'replmend'@'127.0.0.1'";
+    let mysql = "GRANT SELECT, INSERT, DELETE, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'replmend'@'127.0.0.1'; \
+                 GRANT REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN ON *.* TO 'replmend'@'127.0.0.1'";
+    for (build, grants) in [
+        (Build::MariaDb105, mariadb),
+        (Build::MariaDb118, mariadb),
+        (Build::MySql, mysql),
+    ] {
+        let sb = Sandbox::start_build(build, Topology::SourceReplica)
+            .unwrap_or_else(|e| panic!("{build:?}: {e:#}"));
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(&format!(
+            "CREATE USER 'replmend'@'127.0.0.1' IDENTIFIED BY 'Wat-ch9!'; {grants}; \
+             CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, v VARCHAR(20))"
+        ))
+        .unwrap();
+        n2.wait_caught_up(Duration::from_secs(60)).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("replmend-watch-grants-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("mysql://replmend:Wat-ch9%21@127.0.0.1:{}", n2.port);
+        let mut waiting = false;
+        if build == Build::MariaDb118 {
+            // 11.x's SUPER no longer reads binlog positions: without BINLOG MONITOR the
+            // preflight refuses before anything changes, and the incident waits.
+            n1.exec("REVOKE BINLOG MONITOR ON *.* FROM 'replmend'@'127.0.0.1'")
+                .unwrap();
+            n2.wait_caught_up(Duration::from_secs(60)).unwrap();
+            let w = Watch::start(&dir, "without-binlog-monitor", &["--replica", &url]);
+            w.wait_event("watching", |e| e["event"] == "watching");
+            conflict(
+                &sb,
+                "INSERT INTO w.t VALUES (1, 'same')",
+                "INSERT INTO w.t VALUES (1, 'same')",
+            );
+            let failed = w.wait_event("action", |e| e["event"] == "action");
+            let error = failed["action"]["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("preflight refused") && error.contains("BINLOG MONITOR"),
+                "{failed}"
+            );
+            assert_eq!(
+                n2.sql_error().unwrap().map(|e| e.0),
+                Some(1062),
+                "nothing changed"
+            );
+            let (code, _) = w.stop();
+            assert_eq!(code, 0);
+            // n2 is stopped: the grant is made on both nodes, unlogged on the source.
+            for n in [n1, n2] {
+                n.exec(
+                    "SET sql_log_bin = 0; GRANT BINLOG MONITOR ON *.* TO 'replmend'@'127.0.0.1'",
+                )
+                .unwrap();
+            }
+            waiting = true;
+        }
+        let w = Watch::start(&dir, &format!("{build:?}"), &["--replica", &url]);
+        w.wait_event("watching", |e| e["event"] == "watching");
+        if !waiting {
+            conflict(
+                &sb,
+                "INSERT INTO w.t VALUES (1, 'same')",
+                "INSERT INTO w.t VALUES (1, 'same')",
+            );
+        }
+        wait_healthy(n2, &w);
+        let action = w.wait_event("action", |e| e["event"] == "action");
+        assert_eq!(
+            action["action"]["outcome"], "repaired",
+            "{build:?}: {action}"
+        );
+        assert!(!w.stdout().contains("Wat-ch9"), "the password was printed");
+        let (code, _) = w.stop();
+        assert_eq!(code, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn watch_refuses_bad_input_before_touching_a_server() {
     let dir = std::env::temp_dir().join(format!("replmend-watch-bad-{}", std::process::id()));

@@ -88,7 +88,16 @@ pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), Pre
             }
         };
         let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.endpoint == *ep).collect();
-        problems.extend(privilege_problems(ep, &steps, &facts));
+        // A verification on another node waits for it to catch up with this one's binlog.
+        let source_of_a_verify = plan
+            .steps
+            .iter()
+            .any(|s| s.action == StepTemplate::Verify && s.endpoint != *ep);
+        let extra_needs = match source_of_a_verify {
+            true => vec![Need::ReadBinlogPosition],
+            false => Vec::new(),
+        };
+        problems.extend(privilege_problems(ep, &steps, &extra_needs, &facts));
         problems.extend(read_only_problems(ep, plan, &steps, &facts));
         problems.extend(gtid_problems(ep, &steps, &facts));
         problems.extend(other_channel_problems(ep, &steps, &facts, nodes));
@@ -100,8 +109,9 @@ pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), Pre
     }
 }
 
-fn privilege_problems(ep: &str, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
-    let wanted: Vec<Need> = steps.iter().flat_map(|s| needs(s)).collect();
+fn privilege_problems(ep: &str, steps: &[&Step], extra: &[Need], f: &NodeFacts) -> Vec<String> {
+    let mut wanted: Vec<Need> = steps.iter().flat_map(|s| needs(s)).collect();
+    wanted.extend_from_slice(extra);
     privileges::missing(&wanted, f.flavor, &f.grants)
         .into_iter()
         .map(|(need, options)| {
