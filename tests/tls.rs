@@ -310,19 +310,6 @@ fn required_against_a_server_without_tls_and_unreadable_files() {
         run.stderr
     );
 
-    // MySQL generates self-signed certificates when it starts without any: every MySQL
-    // sandbox is reached over TLS by default (PREFERRED), certificate unchecked.
-    let mysql = Sandbox::start(Flavor::MySql, Topology::SourceReplica).unwrap();
-    let run = replmend(&[
-        "status",
-        "--replica",
-        &mysql.node("n2").url(),
-        "--ssl-mode",
-        "REQUIRED",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    drop(mysql);
-
     // Files are checked before connecting: nothing listens on port 1, yet the answer is
     // bad input (8), not unreachable (6).
     let pki = make_pki("files");
