@@ -232,46 +232,34 @@ fn parse_dsn(dsn: &str) -> Result<DsnParts, SpecError> {
         .strip_prefix("mysql://")
         .or_else(|| dsn.strip_prefix("mariadb://"))
         .ok_or_else(|| bad("it does not start with mysql:// or mariadb://"))?;
+    // As a URL: the authority ends at the first '/', '?' or '#', its credentials at its last
+    // '@'. A password typed as is breaks that: its '@' stays in the credentials, or its '/',
+    // '?' or '#' ends the authority early and leaves an '@' behind (where only a socket path
+    // may have one). Either is named for what it is instead of the parse failure it leads to.
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if misplaced_at(tail) || userinfo.and_then(unencoded).is_some() {
+        return Err(needs_encoding(dsn, rest));
+    }
     let mut parts = DsnParts::default();
-    // The credentials end at the last '@': a password typed with an '@', '/' or '#' in it
-    // still leaves the host after the last one, so the mistake can be named for what it is.
-    let after_cred = match rest.rsplit_once('@') {
-        Some((cred, after)) => {
-            let (u, p) = match cred.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
-                None => (cred, None),
-            };
-            for (part, text, hint) in [
-                ("user name", Some(u), "URL-encode the user name, or use -u"),
-                (
-                    "password",
-                    p,
-                    "URL-encode the password, or use MYSQL_PWD / -p",
-                ),
-            ] {
-                if let Some(chars) = text.and_then(unencoded) {
-                    return Err(SpecError::NeedsEncoding {
-                        dsn: redact_dsn(dsn),
-                        part,
-                        chars,
-                        hint,
-                    });
-                }
-            }
-            if !u.is_empty() {
-                parts.user = Some(percent_decode(u));
-            }
-            parts.password = p.map(percent_decode);
-            after
+    if let Some(cred) = userinfo {
+        let (u, p) = match cred.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (cred, None),
+        };
+        if !u.is_empty() {
+            parts.user = Some(percent_decode(u));
         }
-        None => rest,
-    };
-    let (hostport, query) = match after_cred.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (after_cred, None),
-    };
+        parts.password = p.map(percent_decode);
+    }
     // A path (a database name) and a fragment are accepted and ignored.
-    let hostport = hostport.split(['/', '#']).next().unwrap_or_default();
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or_default());
     let port = |p: &str| {
         p.parse::<u16>()
             .ok()
@@ -307,6 +295,47 @@ fn parse_dsn(dsn: &str) -> Result<DsnParts, SpecError> {
         }
     }
     Ok(parts)
+}
+
+/// Whether what follows the authority holds an '@' outside a `socket=` path: the rest of
+/// credentials cut short by an unencoded '/', '?' or '#'.
+fn misplaced_at(tail: &str) -> bool {
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    path.contains('@')
+        || query
+            .split('&')
+            .any(|kv| kv.contains('@') && !kv.starts_with("socket="))
+}
+
+/// The error for a DSN whose user name or password holds characters a URL cannot carry as
+/// is.
+fn needs_encoding(dsn: &str, rest: &str) -> SpecError {
+    let cred = credentials(rest).unwrap_or_default();
+    let (u, p) = match cred.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (cred, None),
+    };
+    for (part, text, hint) in [
+        ("user name", Some(u), "URL-encode the user name, or use -u"),
+        (
+            "password",
+            p,
+            "URL-encode the password, or use MYSQL_PWD / -p",
+        ),
+    ] {
+        if let Some(chars) = text.and_then(unencoded) {
+            return SpecError::NeedsEncoding {
+                dsn: redact_dsn(dsn),
+                part,
+                chars,
+                hint,
+            };
+        }
+    }
+    SpecError::BadDsn {
+        dsn: redact_dsn(dsn),
+        why: "an '@' where only the credentials may have one".into(),
+    }
 }
 
 /// The characters of a DSN's user name or password that a URL cannot carry unencoded (an
@@ -357,13 +386,20 @@ pub fn redact_dsn(dsn: &str) -> String {
     let Some((scheme, rest)) = dsn.split_once("://") else {
         return dsn.to_string();
     };
-    match rest.rsplit_once('@') {
-        Some((cred, hp)) => match cred.split_once(':') {
-            Some((u, _)) => format!("{scheme}://{u}:***@{hp}"),
+    match credentials(rest) {
+        Some(cred) => match cred.split_once(':') {
+            Some((u, _)) => format!("{scheme}://{u}:***@{}", &rest[cred.len() + 1..]),
             None => dsn.to_string(),
         },
         None => dsn.to_string(),
     }
+}
+
+/// A DSN's credentials (after the scheme) as a person typed them: up to the last '@' before
+/// any socket path (which may hold one), so a password with an unencoded '@' is all in them.
+fn credentials(rest: &str) -> Option<&str> {
+    let scope = rest.split("socket=").next().unwrap_or_default();
+    scope.rsplit_once('@').map(|(cred, _)| cred)
 }
 
 /// Merges the inputs. Precedence per field: DSN, then the individual flag, then the option file;
@@ -686,6 +722,10 @@ mod tests {
             ("mysql://u:a/b@host:3306", "'/'"),
             ("mysql://u:100%@host", "'%'"),
             ("mysql://u:wh?t@host", "'?'"),
+            // Cut where a URL would parse (port 1234, a database "x@host"): still caught.
+            ("mysql://u:1234/x@host", "'/'"),
+            ("mysql://u:12?t@host", "'?'"),
+            ("mysql://u:p@ss@h?socket=/run/a@b.sock", "'@'"),
         ] {
             let e = resolve(&input(dsn), None).unwrap_err();
             let m = e.to_string();
@@ -708,6 +748,14 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port), ("host", 3306));
         let s = resolve(&input("mysql://u:a:b@host"), None).unwrap();
         assert_eq!(s.password.unwrap().expose(), "a:b");
+        // A socket path may hold an '@'.
+        assert_eq!(
+            redact_dsn("mysql://u:p@ss@h?socket=/run/a@b.sock"),
+            "mysql://u:***@h?socket=/run/a@b.sock"
+        );
+        let s = resolve(&input("mysql://u:pw@h?socket=/run/a@b.sock"), None).unwrap();
+        assert_eq!(s.socket.unwrap(), PathBuf::from("/run/a@b.sock"));
+        assert_eq!(s.password.unwrap().expose(), "pw");
     }
 
     #[test]
