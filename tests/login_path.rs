@@ -165,7 +165,7 @@ fn login_path_written_by_mysql_config_editor() {
         let run = with_file(&["status", "--replica", &replica.url()]);
         assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
         assert!(
-            run.stderr.contains("warning: ignoring the login file"),
+            run.stderr.contains("warning: login file") && run.stderr.contains("not used"),
             "{}",
             run.stderr
         );

@@ -18,7 +18,7 @@ pub enum MyCnfError {
         source: std::io::Error,
     },
     #[error(
-        "refusing login file {path}: others may read or change it (mode {mode:04o}); mysql_config_editor makes it 0600 (chmod 600 {path})"
+        "login file {path} not used: others may read or change it (mode {mode:04o}); mysql_config_editor makes it 0600 (chmod 600 {path})"
     )]
     LoginUnsafe { path: String, mode: u32 },
     #[error(
@@ -105,7 +105,7 @@ impl OptionFile {
             return match login_path {
                 Some(_) => Err(refusal),
                 None => {
-                    warn(format!("ignoring the login file: {refusal}"));
+                    warn(refusal.to_string());
                     Ok(None)
                 }
             };
