@@ -102,6 +102,8 @@ struct Replica {
     seen: HashMap<String, (String, Handled)>,
     errant: Option<String>,
     next_errant: Instant,
+    /// An errant-GTID look running on its own thread.
+    errant_job: Option<std::sync::mpsc::Receiver<Vec<errant::Errant>>>,
     ever_connected: bool,
 }
 
@@ -144,6 +146,7 @@ impl Replica {
             seen: HashMap::new(),
             errant: None,
             next_errant: now,
+            errant_job: None,
             ever_connected: false,
         }
     }
@@ -360,9 +363,23 @@ impl Watcher {
         }
     }
 
-    /// Every `errant_interval`: errant GTIDs (they connect to each source, so not every
-    /// poll), and whether the lock is still held (false: its connection is gone).
+    /// Every `errant_interval`: whether the lock is still held (false: its connection is
+    /// gone), and errant GTIDs. Those connect to every source, which may hang until a
+    /// connect timeout when a source is down: they are looked for on a thread of their own,
+    /// and the result is taken at a later poll, so a reaction is never delayed by them.
     fn check_errant(&mut self, i: usize, report: &StatusReport) -> bool {
+        let r = &mut self.replicas[i];
+        if let Some(rx) = &r.errant_job {
+            match rx.try_recv() {
+                Ok(found) => {
+                    r.errant_job = None;
+                    self.errant_found(i, found);
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => r.errant_job = None,
+            }
+            return true;
+        }
         let r = &mut self.replicas[i];
         if Instant::now() < r.next_errant {
             return true;
@@ -371,10 +388,25 @@ impl Watcher {
         if r.lock.as_mut().is_none_or(|l| l.conn.ping().is_err()) {
             return false;
         }
-        let Some(conn) = r.conn.as_mut() else {
-            return true;
-        };
-        let found = errant::find(conn, &r.spec, report);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (spec, report) = (r.spec.clone(), report.clone());
+        let spawned = std::thread::Builder::new()
+            .name("errant".into())
+            .spawn(move || {
+                let found = Server::connect(&spec)
+                    .map(|mut s| errant::find(&mut s, &spec, &report))
+                    .unwrap_or_default();
+                let _ = tx.send(found);
+            });
+        if spawned.is_ok() {
+            r.errant_job = Some(rx);
+        }
+        true
+    }
+
+    /// Reports errant GTIDs when they differ from the last ones reported.
+    fn errant_found(&mut self, i: usize, found: Vec<errant::Errant>) {
+        let r = &mut self.replicas[i];
         let summary: Vec<String> = found.iter().map(|e| e.gtids.clone()).collect();
         let summary = summary.join(",");
         self.sinks
@@ -382,11 +414,11 @@ impl Watcher {
             .errant
             .insert(r.endpoint.clone(), found.len() as u64);
         if r.errant.as_deref() == Some(summary.as_str()) {
-            return true;
+            return;
         }
         r.errant = Some(summary.clone());
         if found.is_empty() {
-            return true;
+            return;
         }
         let mut e = Event::new(
             Kind::Errant,
@@ -397,7 +429,6 @@ impl Watcher {
         );
         e.errant = found;
         self.sinks.emit(&e);
-        true
     }
 
     /// A channel stopped on an applier error: new ones are diagnosed and decided on.
