@@ -25,11 +25,13 @@ fn parse_winner(s: &str) -> Result<Winner, String> {
     long_about = "replmend finds the transaction a replica failed on, decodes its rows from the source's binlog, \
 compares them with both nodes' current rows, and proposes ranked, journaled remedies.\n\n\
 Connection options follow the mysql client: -h/-P/-u/-S/-p, MYSQL_PWD, ~/.my.cnf ([client] and [replmend] groups), \
-or a DSN mysql://user[:password]@host:port. Passwords are never printed.",
+--login-path (~/.mylogin.cnf, written by mysql_config_editor), or a DSN mysql://user[:password]@host:port. \
+TLS as the mysql client: PREFERRED by default, --ssl-mode/--ssl-ca/--ssl-cert/--ssl-key. Passwords are never printed.",
     after_help = "Examples:\n  replmend status --replica mysql://root@127.0.0.1:3307\n  \
 replmend status -h db2.example -u dba -p --format json\n\n\
 Exit codes: 0 healthy/success, 3 a channel stopped on an applier error, 4 not running (no applier error), \
-5 not a replica, 6 unreachable, 7 access denied, 8 bad input, 9 error not diagnosable, 10 refused. See docs/exit-codes.md.",
+5 not a replica, 6 unreachable, 7 access denied, 8 bad input, 9 error not diagnosable, 10 refused, \
+11 drift (verify, resync), 12 TLS failed. See docs/exit-codes.md.",
     disable_help_flag = true
 )]
 pub struct Cli {
