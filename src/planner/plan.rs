@@ -453,9 +453,9 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
     if let Some((first, _, _)) = options.first_mut().filter(|(o, _, _)| o.applicable) {
         first.recommended = true;
     }
-    let plan = match policy.remedy {
+    let chosen = match policy.remedy {
         Some(r) => {
-            let (o, p, _) = options
+            let (o, _, _) = options
                 .iter()
                 .find(|(o, _, _)| o.remedy == r)
                 .ok_or_else(|| PlanError::NotApplicable {
@@ -468,12 +468,14 @@ pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<Pl
                     why: o.why_not.clone().unwrap_or_default(),
                 });
             }
-            p.clone()
+            options.iter().position(|(o, _, _)| o.remedy == r)
         }
         None => options
             .iter()
-            .find_map(|(o, p, _)| o.applicable.then(|| p.clone()).flatten()),
+            .position(|(o, p, _)| o.applicable && p.is_some()),
     };
+    // Moved out, not copied: a batch's plan holds thousands of rows.
+    let plan = chosen.and_then(|i| options[i].1.take());
     Ok(PlanSet {
         schema: PLAN_SCHEMA,
         fingerprint: d.fingerprint.clone(),

@@ -389,7 +389,7 @@ impl Session {
             )
         })?;
         read_ahead(&mut again, ps, replica, specs, &self.options)?;
-        let again_ps = crate::planner::plan(&again, &self.playbooks, policy)?;
+        let mut again_ps = crate::planner::plan(&again, &self.playbooks, policy)?;
         if again.fingerprint != d.fingerprint
             || again_ps.reverse_fingerprint != ps.reverse_fingerprint
         {
@@ -402,7 +402,7 @@ impl Session {
             )
             .into());
         }
-        let Some(plan) = again_ps.plan.clone() else {
+        let Some(plan) = again_ps.plan.take() else {
             return Err(Coded(
                 exit::REFUSED,
                 "no remedy applies any more under the lock; nothing was changed".into(),
