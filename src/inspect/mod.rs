@@ -841,7 +841,7 @@ pub fn look_ahead(
     )?;
     let mut replica = Server::connect(replica_spec)?;
     let mut source = Server::connect(source_spec)?;
-    let rs = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
+    // The source's definition decodes its binlog's images.
     let ss = schema::load(&mut source.conn, &source.spec.endpoint(), &d.table)?;
     let mut seen: std::collections::HashSet<finder::Key> =
         d.conflicts.iter().map(|c| c.key.clone()).collect();
@@ -850,14 +850,7 @@ pub fn look_ahead(
     let keys: Vec<finder::Key> = candidates.iter().map(|c| c.key.clone()).collect();
     // Both nodes at once: in a stream of conflicts nearly every candidate conflicts, so the
     // source's rows of all of them are wanted anyway.
-    let replica_endpoint = replica.spec.endpoint();
-    let (replica_rows, source_rows) = crate::conn::both(&mut replica, &mut source, |server| {
-        let sch = match server.spec.endpoint() == replica_endpoint {
-            true => &rs,
-            false => &ss,
-        };
-        fetch_rows(server, sch, &keys)
-    })?;
+    let (replica_rows, source_rows) = rows_on_both(&mut replica, &mut source, &d.table, &[keys])?;
     let found = candidates
         .into_iter()
         .zip(replica_rows)
@@ -881,6 +874,27 @@ pub fn look_ahead(
         });
     }
     Ok(())
+}
+
+/// Each key's row on one node (None: no such row).
+pub type Versions = Vec<Option<Row>>;
+
+/// Both servers' rows of a table for each key, looked up on both at once; the keys come in
+/// groups of the same columns (one `IN` list per 1,000 keys of a group).
+pub fn rows_on_both(
+    a: &mut Server,
+    b: &mut Server,
+    table: &TableRef,
+    groups: &[Vec<finder::Key>],
+) -> Result<(Versions, Versions)> {
+    crate::conn::both(a, b, |server| {
+        let sch = schema::load(&mut server.conn, &server.spec.endpoint(), table)?;
+        let mut rows = Vec::new();
+        for keys in groups {
+            rows.extend(fetch_rows(server, &sch, keys)?);
+        }
+        Ok(rows)
+    })
 }
 
 /// Whether the replica already counts this GTID as executed.

@@ -11,12 +11,11 @@ use super::apply::{Applier, ApplyReport, Nodes, StepResult};
 use super::lock::RepairLock;
 use super::verify::Resumed;
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::{Diagnosis, Row};
+use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
 use crate::journal::{self, Entry, Journal};
 use crate::planner::playbook::Playbook;
 use crate::planner::{Plan, PlanSet, Policy, RemedyId, Winner};
-use crate::schema;
 use crate::status::Health;
 use crate::value::Cell;
 
@@ -259,14 +258,7 @@ fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
         }
     }
     let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint)?;
-    let (a, b) = crate::conn::both(replica, source, |server| {
-        let sch = schema::load(&mut server.conn, &server.spec.endpoint(), &d.table)?;
-        let mut versions: Vec<Option<Row>> = Vec::new();
-        for keys in &groups {
-            versions.extend(crate::inspect::fetch_rows(server, &sch, keys)?);
-        }
-        Ok(versions)
-    })?;
+    let (a, b) = crate::inspect::rows_on_both(replica, source, &d.table, &groups)?;
     Ok(a == b)
 }
 
