@@ -193,6 +193,11 @@ pub struct WatchArgs {
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
 
+    /// Seconds a diagnosis may take (a node that accepts connections but does not answer)
+    /// before the incident is left for a human.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub diagnose_timeout: f64,
+
     /// A directory of playbooks (*.json) adding to or overriding the embedded ones by id.
     #[arg(long, value_name = "DIR", env = "REPLMEND_PLAYBOOKS")]
     pub playbooks: Option<PathBuf>,

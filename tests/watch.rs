@@ -296,6 +296,41 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
             assert!(kinds.iter().any(|x| x == k), "{k} not hooked: {kinds:?}");
         }
 
+        // The source hangs (SIGSTOP: connections to it time out): the stop cannot be
+        // diagnosed, so it waits for a human; the watcher stays responsive and stops cleanly.
+        unsafe { libc::kill(n1.pid as i32, libc::SIGSTOP) };
+        let hung = Watch::start(
+            &dir,
+            "source-hung",
+            &["--replica", &url, "--diagnose-timeout", "3"],
+        );
+        let waiting = hung.wait_event("incident without its source", |e| e["event"] == "incident");
+        assert_eq!(waiting["decision"]["action"], "wait", "{waiting}");
+        assert!(
+            waiting["decision"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("did not finish within 3 s"),
+            "{waiting}"
+        );
+        assert_eq!(n2.sql_error().unwrap().map(|e| e.0), Some(1062));
+        let (code, _) = hung.stop();
+        assert_eq!(code, 0);
+        // Stopped while a diagnosis hangs: it exits at once, having changed nothing.
+        let again = Watch::start(&dir, "source-hung-2", &["--replica", &url]);
+        again.wait_event("watching", |e| e["event"] == "watching");
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        let (code, events) = again.stop();
+        unsafe { libc::kill(n1.pid as i32, libc::SIGCONT) };
+        assert_eq!(code, 0);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stopping took {:?}",
+            started.elapsed()
+        );
+        assert!(!events.iter().any(|e| e["event"] == "action"), "{events:?}");
+
         // A policy file opts this table in to overwrite: the source's version wins, the
         // replica's row is journaled first.
         let policy = dir.join("policy.json");

@@ -42,6 +42,7 @@ fn config(args: &WatchArgs) -> Result<Config> {
         interval: seconds("interval", args.interval)?,
         errant_interval: seconds("errant-interval", args.errant_interval)?,
         timeout: Duration::from_secs(args.timeout),
+        diagnose_timeout: seconds("diagnose-timeout", args.diagnose_timeout)?,
         lookahead: 10_000,
     })
 }

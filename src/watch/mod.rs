@@ -51,6 +51,8 @@ pub struct Config {
     pub errant_interval: Duration,
     /// How long a repair waits for the replica to catch up.
     pub timeout: Duration,
+    /// How long a diagnosis may take before the incident is left for a human.
+    pub diagnose_timeout: Duration,
     /// Batch repairs: how many following transactions an overwrite reads ahead.
     pub lookahead: usize,
 }
@@ -486,6 +488,40 @@ impl Watcher {
         acted
     }
 
+    /// The channel's diagnosis, on a thread of its own: a node that accepts connections but
+    /// does not answer (hung, overloaded) would hold it until the driver's read timeout, and
+    /// the watcher must keep answering signals and watching its other replicas. Past
+    /// `diagnose_timeout` the diagnosis is abandoned (it only reads) and the incident waits;
+    /// on SIGTERM/SIGINT it is abandoned at once.
+    fn diagnose_within(&self, i: usize, channel: &str) -> Result<Diagnosis> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (spec, name) = (self.replicas[i].spec.clone(), channel.to_string());
+        std::thread::Builder::new()
+            .name("diagnose".into())
+            .spawn(move || {
+                let _ = tx.send(crate::inspect::diagnose(&spec, None, Some(&name)));
+            })?;
+        let started = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    anyhow::bail!("the diagnosis ended without a result")
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                anyhow::bail!("stopping on a signal");
+            }
+            if started.elapsed() > self.config.diagnose_timeout {
+                anyhow::bail!(
+                    "the diagnosis did not finish within {} s: a node accepts connections but does not answer",
+                    self.config.diagnose_timeout.as_secs()
+                );
+            }
+        }
+    }
+
     /// Diagnoses the channel and applies the policy; the facts get what was learnt.
     fn decide(
         &self,
@@ -493,8 +529,7 @@ impl Watcher {
         ch: &ChannelStatus,
         facts: &mut IncidentFacts,
     ) -> (Decision, Option<Diagnosis>) {
-        let spec = &self.replicas[i].spec;
-        let d = match crate::inspect::diagnose(spec, None, Some(&ch.name)) {
+        let d = match self.diagnose_within(i, &ch.name) {
             Ok(d) => d,
             Err(e) => {
                 let reason = format!(
