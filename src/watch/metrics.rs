@@ -22,7 +22,8 @@ pub struct ChannelGauges {
 /// Everything `/metrics` reports. Keys are (replica endpoint, channel) or the replica alone.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pub up: BTreeMap<String, bool>,
+    /// 1 when the replica answered the last poll, else 0.
+    pub up: BTreeMap<String, u64>,
     pub reconnects: BTreeMap<String, u64>,
     pub incidents: BTreeMap<(String, String, u32), u64>,
     /// (replica, channel, remedy, result "ok" | "failed")
@@ -65,22 +66,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut f = Family { out: &mut out };
-        f.header(
-            "replmend_watch_up",
-            "gauge",
-            "1 when the replica answered the last poll.",
-        );
-        for (r, up) in &self.up {
-            f.sample("replmend_watch_up", &[("replica", r)], u8::from(*up));
-        }
-        f.header(
-            "replmend_watch_reconnects_total",
-            "counter",
-            "Connections to the replica opened again after it was lost.",
-        );
-        for (r, n) in &self.reconnects {
-            f.sample("replmend_watch_reconnects_total", &[("replica", r)], n);
-        }
+        self.render_per_replica(&mut f);
         f.header(
             "replmend_watch_incidents_total",
             "counter",
@@ -111,24 +97,43 @@ impl Metrics {
                 n,
             );
         }
-        f.header(
-            "replmend_watch_rows_journaled_total",
-            "counter",
-            "Rows journaled before replmend changed them.",
-        );
-        for (r, n) in &self.rows_journaled {
-            f.sample("replmend_watch_rows_journaled_total", &[("replica", r)], n);
-        }
-        f.header(
-            "replmend_watch_errant_gtid_entries",
-            "gauge",
-            "Errant GTID sets (executed on the replica, absent from its sources).",
-        );
-        for (r, n) in &self.errant {
-            f.sample("replmend_watch_errant_gtid_entries", &[("replica", r)], n);
-        }
         self.render_channels(&mut f);
         out
+    }
+
+    fn render_per_replica(&self, f: &mut Family<'_>) {
+        let families: [(&str, &str, &str, &BTreeMap<String, u64>); 4] = [
+            (
+                "replmend_watch_up",
+                "gauge",
+                "1 when the replica answered the last poll.",
+                &self.up,
+            ),
+            (
+                "replmend_watch_reconnects_total",
+                "counter",
+                "Connections to the replica opened again after it was lost.",
+                &self.reconnects,
+            ),
+            (
+                "replmend_watch_rows_journaled_total",
+                "counter",
+                "Rows journaled before replmend changed them.",
+                &self.rows_journaled,
+            ),
+            (
+                "replmend_watch_errant_gtid_entries",
+                "gauge",
+                "Errant GTID sets (executed on the replica, absent from its sources).",
+                &self.errant,
+            ),
+        ];
+        for (name, kind, help, values) in families {
+            f.header(name, kind, help);
+            for (r, n) in values {
+                f.sample(name, &[("replica", r)], n);
+            }
+        }
     }
 
     fn render_channels(&self, f: &mut Family<'_>) {
@@ -231,7 +236,7 @@ mod tests {
     #[test]
     fn renders_the_text_format_with_escaped_labels() {
         let mut m = Metrics::default();
-        m.up.insert("127.0.0.1:3307".into(), true);
+        m.up.insert("127.0.0.1:3307".into(), 1);
         m.incidents
             .insert(("127.0.0.1:3307".into(), "a\"b\\c".into(), 1062), 2);
         m.channels.insert(

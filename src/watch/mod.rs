@@ -336,7 +336,7 @@ impl Watcher {
     fn connection_lost(&mut self, i: usize, msg: String) {
         let r = &mut self.replicas[i];
         r.lost();
-        self.sinks.metrics().up.insert(r.endpoint.clone(), false);
+        self.sinks.metrics().up.insert(r.endpoint.clone(), 0);
         let e = Event::new(
             Kind::ConnectionLost,
             &r.endpoint,
@@ -348,7 +348,7 @@ impl Watcher {
     fn gauges(&self, i: usize, report: &StatusReport) {
         let r = &self.replicas[i];
         let mut m = self.sinks.metrics();
-        m.up.insert(r.endpoint.clone(), true);
+        m.up.insert(r.endpoint.clone(), 1);
         for ch in &report.channels {
             let waiting = matches!(r.seen.get(&ch.name), Some((_, Handled::Waiting)))
                 && ch.health == Health::SqlError;
