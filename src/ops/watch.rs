@@ -1,6 +1,7 @@
 //! `replmend watch`: arguments to a `watch::Config`, signals to a stop flag, events to
 //! stdout; the daemon itself is `crate::watch`.
 
+use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,9 +80,15 @@ pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
     for note in watch::recover(&config) {
         eprintln!("replmend: {note}");
     }
+    // A closed stdout (the log reader went away) must not stop a repair halfway: the error
+    // is ignored where println! would panic.
     let print: Box<dyn Fn(&Event)> = match format {
-        Format::Json => Box::new(|e: &Event| println!("{}", e.json())),
-        Format::Text => Box::new(|e: &Event| println!("{}", e.text())),
+        Format::Json => Box::new(|e: &Event| {
+            let _ = writeln!(std::io::stdout(), "{}", e.json());
+        }),
+        Format::Text => Box::new(|e: &Event| {
+            let _ = writeln!(std::io::stdout(), "{}", e.text());
+        }),
     };
     let sinks = Sinks {
         print,

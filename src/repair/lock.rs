@@ -28,6 +28,11 @@ pub struct RepairLock {
 
 impl RepairLock {
     pub fn acquire(specs: &[&ConnSpec]) -> Result<RepairLock, LockError> {
+        // Always in the same order, whichever node is the replica: two repairs of the two
+        // directions of a dual-master pair (two watchers) then meet on the first lock
+        // instead of each holding one and both giving up.
+        let mut specs = specs.to_vec();
+        specs.sort_by_key(|s| s.endpoint());
         let mut held = Vec::new();
         for spec in specs {
             let mut s = Server::connect(spec)?;

@@ -273,7 +273,12 @@ fn read_ahead(
     specs: &[ConnSpec],
     options: &Options,
 ) -> Result<()> {
-    let overwriting = ps.plan.as_ref().map(|p| p.remedy) == Some(RemedyId::Overwrite);
+    // The upcoming rows get the source's version whatever they hold: only when the plan's
+    // winner is the source (a replica or newest:COLUMN winner is decided row by row, which
+    // the read-ahead does not do).
+    let overwriting = ps.plan.as_ref().is_some_and(|p| {
+        p.remedy == RemedyId::Overwrite && matches!(p.winner, None | Some(Winner::Source))
+    });
     match specs.get(1) {
         Some(source) if options.lookahead > 0 && overwriting => {
             crate::inspect::look_ahead(d, replica, source, options.lookahead)

@@ -20,6 +20,9 @@ pub enum Kind {
     Action,
     /// New errant GTIDs on the replica.
     Errant,
+    /// A channel stopped without an applier error, or its receiver stopped on an error:
+    /// nothing the watcher repairs.
+    NotRunning,
     ConnectionLost,
     ConnectionRestored,
     /// The watcher stopped (SIGTERM / SIGINT).
@@ -43,6 +46,9 @@ pub enum ActionOutcome {
     Repaired,
     /// The repair ran; replication stopped again on another incident.
     StoppedAgain,
+    /// The repair ran, but the check afterwards failed: the repaired rows still differ, a row
+    /// was left alone, or the replica had not caught up within --timeout.
+    Unverified,
     /// The repair did not run to its end; the error says what was put back.
     Failed,
 }

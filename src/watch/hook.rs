@@ -2,6 +2,7 @@
 //! hook never delays the watcher's reaction; events reach the hook in order.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
@@ -62,10 +63,21 @@ fn run_all(commands: &[String], rx: Receiver<(String, String)>) {
 }
 
 fn run_one(cmd: &str, kind: &str, json: &str) -> Result<(), String> {
+    // Credentials stay here: the hook gets the event, not the environment's passwords or
+    // DSNs. Its output goes to stderr, never into the watcher's event lines on stdout.
+    let stdout = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null());
     let mut child = Command::new("/bin/sh")
         .args(["-c", cmd])
         .env("REPLMEND_EVENT", kind)
+        .env_remove("MYSQL_PWD")
+        .env_remove("REPLMEND_REPLICA")
+        .env_remove("REPLMEND_SOURCE")
         .stdin(Stdio::piped())
+        .stdout(stdout)
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -101,12 +113,20 @@ mod tests {
             "(printf '%s ' \"$REPLMEND_EVENT\"; cat) >> '{}'",
             out.display()
         );
-        let hooks = Hooks::start(vec![cmd, "exit 3".into()]);
+        let env = format!(
+            "echo \"pwd=${{MYSQL_PWD:-none}}\" >> '{}'",
+            dir.join("env").display()
+        );
+        // SAFETY: a test-only variable, set before the hook thread starts.
+        unsafe { std::env::set_var("MYSQL_PWD", "hunter2") };
+        let hooks = Hooks::start(vec![cmd, "exit 3".into(), env]);
         hooks.send("incident", "{\"n\":1}".into());
         hooks.send("action", "{\"n\":2}".into());
         hooks.finish();
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text, "incident {\"n\":1}\naction {\"n\":2}\n");
+        let env = std::fs::read_to_string(dir.join("env")).unwrap();
+        assert_eq!(env, "pwd=none\npwd=none\n", "a hook saw the password");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

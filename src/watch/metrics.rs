@@ -3,7 +3,7 @@
 //! is pure.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -196,7 +196,8 @@ pub fn serve(addr: &str, metrics: Shared) -> std::io::Result<std::net::SocketAdd
         .spawn(move || {
             for stream in listener.incoming().flatten() {
                 // A slow or silent client must not hold the endpoint.
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
                 let _ = answer(stream, &metrics);
             }
         })?;
@@ -204,12 +205,15 @@ pub fn serve(addr: &str, metrics: Shared) -> std::io::Result<std::net::SocketAdd
 }
 
 fn answer(stream: TcpStream, metrics: &Shared) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
+    // At most 8 KiB and 5 s of request: a client dribbling bytes, or sending one endless
+    // line, gets cut off instead of holding the endpoint or the memory.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut reader = BufReader::new(stream.try_clone()?.take(8192));
     let mut request = String::new();
     reader.read_line(&mut request)?;
     // The headers are read and ignored, so the client sees a complete exchange.
     let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
+    while reader.read_line(&mut line)? > 2 && std::time::Instant::now() < deadline {
         line.clear();
     }
     let path = request.split_whitespace().nth(1).unwrap_or("");

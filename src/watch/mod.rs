@@ -26,9 +26,10 @@ use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::playbook::Playbook;
-use crate::planner::{Policy, RemedyId};
+use crate::planner::{Policy, RemedyId, Winner};
 use crate::repair::lock::LockError;
 use crate::repair::session::{self, Options, Session};
+use crate::repair::verify::Resumed;
 use crate::status::model::{ChannelStatus, StatusReport};
 use crate::status::{Health, errant};
 use event::{ActionFacts, ActionOutcome, Event, IncidentFacts, Kind};
@@ -37,8 +38,6 @@ use policy::{Decision, WatchPolicy};
 
 pub const WATCH_LOCK: &str = "replmend.watch";
 
-/// How many times a repair refused because another repair held the lock is tried again.
-const LOCK_RETRIES: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub struct Config {
@@ -201,6 +200,7 @@ impl Watcher {
             match r.connect() {
                 Ok(()) => r.ever_connected = true,
                 Err(e) if is_unreachable(&e) => {
+                    sinks.metrics().up.insert(r.endpoint.clone(), 0);
                     sinks.emit(&Event::new(
                         Kind::ConnectionLost,
                         &r.endpoint,
@@ -282,13 +282,43 @@ impl Watcher {
         }
         let mut acted = false;
         for ch in &report.channels {
-            if ch.health == Health::SqlError {
-                acted |= self.incident(i, ch);
-            } else {
-                self.replicas[i].seen.remove(&ch.name);
+            match ch.health {
+                Health::SqlError => acted |= self.incident(i, ch),
+                Health::Healthy => {
+                    self.replicas[i].seen.remove(&ch.name);
+                }
+                Health::IoError | Health::NotRunning => self.not_running(i, ch),
             }
         }
         acted
+    }
+
+    /// A channel stopped without an applier error (by someone, by an interrupted repair of
+    /// the other direction) or whose receiver failed: nothing the watcher repairs, reported
+    /// once per state so a human knows.
+    fn not_running(&mut self, i: usize, ch: &ChannelStatus) {
+        let (what, key) = match (&ch.last_io_error, ch.health) {
+            (Some(e), Health::IoError) => (
+                format!("the receiver stopped on error {}: {}", e.number, e.message),
+                format!("io|{}|{}", e.number, e.message),
+            ),
+            _ => (
+                "a replication thread is stopped or still connecting, with no applier error (stopped by someone, or left by an interrupted repair): check it, then START it".to_string(),
+                "not_running".to_string(),
+            ),
+        };
+        let r = &mut self.replicas[i];
+        if r.seen.get(&ch.name).is_some_and(|(k, _)| *k == key) {
+            return;
+        }
+        r.seen.insert(ch.name.clone(), (key, Handled::Waiting));
+        let e = Event::new(
+            Kind::NotRunning,
+            &r.endpoint,
+            format!("WAITING FOR A HUMAN: {what}"),
+        )
+        .on_channel(&ch.name);
+        self.sinks.emit(&e);
     }
 
     fn ensure_connected(&mut self, i: usize) -> bool {
@@ -437,11 +467,13 @@ impl Watcher {
     fn incident(&mut self, i: usize, ch: &ChannelStatus) -> bool {
         let key = stop_key(ch);
         let r = &self.replicas[i];
+        let mut retry = false;
         match r.seen.get(&ch.name) {
             Some((k, Handled::LockHeld { retry_at, .. })) if *k == key => {
                 if Instant::now() < *retry_at {
                     return false;
                 }
+                retry = true;
             }
             Some((k, _)) if *k == key => return false,
             _ => {
@@ -464,11 +496,18 @@ impl Watcher {
             kind: None,
         };
         let (decision, diagnosis) = self.decide(i, ch, &mut facts);
-        let mut e = Event::new(Kind::Incident, &endpoint, incident_text(&facts, &decision))
-            .on_channel(&ch.name);
-        e.incident = Some(facts.clone());
-        e.decision = Some(decision.clone());
-        self.sinks.emit(&e);
+        if self.stop.load(Ordering::SeqCst) {
+            // Interrupted by a signal: nothing was decided, nothing to report.
+            return false;
+        }
+        // A retry after another repair held the lock was reported the first time.
+        if !retry {
+            let mut e = Event::new(Kind::Incident, &endpoint, incident_text(&facts, &decision))
+                .on_channel(&ch.name);
+            e.incident = Some(facts.clone());
+            e.decision = Some(decision.clone());
+            self.sinks.emit(&e);
+        }
         let handled = match (decision, diagnosis) {
             (
                 Decision::Repair {
@@ -567,9 +606,17 @@ impl Watcher {
         let result = self.apply(r, ch, d, remedy, policy, allow_data_loss);
         let (handled, action) = match result {
             Ok(inc) => {
-                let outcome = match inc.stopped_again() {
-                    true => ActionOutcome::StoppedAgain,
-                    false => ActionOutcome::Repaired,
+                let unverified = inc.applied.rows_agree == Some(false)
+                    || !inc.applied.left_alone.is_empty()
+                    || inc
+                        .applied
+                        .resumed
+                        .values()
+                        .any(|r| matches!(r, Resumed::StillBehind { .. }));
+                let outcome = match (inc.stopped_again(), unverified) {
+                    (true, _) => ActionOutcome::StoppedAgain,
+                    (false, true) => ActionOutcome::Unverified,
+                    (false, false) => ActionOutcome::Repaired,
                 };
                 *self
                     .sinks
@@ -591,18 +638,20 @@ impl Watcher {
                 let held = e
                     .chain()
                     .any(|c| matches!(c.downcast_ref::<LockError>(), Some(LockError::Held(_))));
-                let attempts = match r.seen.get(&ch.name) {
-                    Some((_, Handled::LockHeld { attempts, .. })) => attempts + 1,
-                    _ => 1,
-                };
-                let handled = if held && attempts <= LOCK_RETRIES {
-                    Handled::LockHeld {
+                if held {
+                    // Another repair (a human's, or the other node's watcher) is on it: look
+                    // again later, quietly, until the stop changes.
+                    let attempts = match r.seen.get(&ch.name) {
+                        Some((_, Handled::LockHeld { attempts, .. })) => attempts + 1,
+                        _ => 1,
+                    };
+                    let jitter = Duration::from_millis(u64::from(std::process::id() % 500));
+                    let wait = Duration::from_secs(u64::from(attempts.min(10))) + jitter;
+                    return Handled::LockHeld {
                         attempts,
-                        retry_at: Instant::now() + Duration::from_secs(u64::from(attempts)),
-                    }
-                } else {
-                    Handled::Waiting
-                };
+                        retry_at: Instant::now() + wait,
+                    };
+                }
                 let facts = ActionFacts {
                     remedy: remedy.to_string(),
                     outcome: ActionOutcome::Failed,
@@ -611,12 +660,12 @@ impl Watcher {
                     journal: None,
                     error: Some(crate::error::message(&e)),
                 };
-                (handled, facts)
+                (Handled::Waiting, facts)
             }
         };
         let result_label = match action.outcome {
-            ActionOutcome::Failed => "failed",
-            _ => "ok",
+            ActionOutcome::Failed | ActionOutcome::Unverified => "failed",
+            ActionOutcome::Repaired | ActionOutcome::StoppedAgain => "ok",
         };
         *self
             .sinks
@@ -665,8 +714,10 @@ impl Watcher {
                 source_dsn: None,
                 channel: Some(ch.name.clone()),
                 timeout: self.config.timeout,
-                lookahead: match remedy {
-                    RemedyId::Overwrite => self.config.lookahead,
+                // Reading ahead replaces every upcoming conflicting row with the source's
+                // version: only when the source's version is the one the rule chose.
+                lookahead: match (remedy, &policy.winner) {
+                    (RemedyId::Overwrite, Winner::Source) => self.config.lookahead,
                     _ => 0,
                 },
                 allow_data_loss,
@@ -711,6 +762,9 @@ fn action_text(a: &ActionFacts) -> String {
             };
             let how = match outcome {
                 ActionOutcome::StoppedAgain => "replication stopped again on another incident",
+                ActionOutcome::Unverified => {
+                    "BUT THE CHECK AFTERWARDS FAILED (rows still differ, a row was left alone, or the replica is still behind): look at it"
+                }
                 _ => "replication is running and caught up",
             };
             format!(

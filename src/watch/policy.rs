@@ -114,6 +114,20 @@ impl Match {
     }
 }
 
+/// `*`, `db.*` or `db.table`: a star anywhere else would silently match nothing.
+fn table_pattern_ok(t: &str) -> bool {
+    match t.split_once('.') {
+        _ if t == "*" => true,
+        Some((db, name)) => {
+            !db.is_empty()
+                && !db.contains('*')
+                && !name.is_empty()
+                && (name == "*" || !name.contains('*'))
+        }
+        None => false,
+    }
+}
+
 impl WatchPolicy {
     pub fn parse(file: &str, text: &str) -> Result<WatchPolicy, PolicyError> {
         let bad = |reason: String| PolicyError {
@@ -134,12 +148,7 @@ impl WatchPolicy {
                 w.parse::<Winner>()
                     .map_err(|e| bad(format!("rules[{i}].winner: {e}")))?;
             }
-            if let Some(t) = r
-                .matches
-                .tables
-                .iter()
-                .find(|t| *t != "*" && !t.contains('.'))
-            {
+            if let Some(t) = r.matches.tables.iter().find(|t| !table_pattern_ok(t)) {
                 return Err(bad(format!(
                     "rules[{i}].match.tables: {t:?} is not db.table, db.* or *"
                 )));
@@ -292,6 +301,12 @@ mod tests {
             err(r#"{"rules": [{"remedies": ["skip"], "match": {"tables": ["t"]}}]}"#)
                 .contains("not db.table")
         );
+        for pattern in ["*.orders", "shop.ord*", ".t", "shop."] {
+            let text = format!(
+                r#"{{"rules": [{{"remedies": ["skip"], "match": {{"tables": ["{pattern}"]}}}}]}}"#
+            );
+            assert!(err(&text).contains("not db.table"), "{pattern}");
+        }
         assert!(err(r#"{"rulez": []}"#).contains("rulez"));
         assert!(err(r#"{"schema": "other/1"}"#).contains("schema"));
     }
