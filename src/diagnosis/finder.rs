@@ -4,7 +4,7 @@
 //! fixtures in the tests).
 
 use super::compare;
-use super::model::{Conflict, ConflictKind, KeyRef, Row, RowsEventKind, TableRef};
+use super::model::{Conflict, ConflictKind, KeyKind, KeyRef, Row, RowsEventKind, TableRef};
 use crate::binlog::decode::cell_from_binlog;
 use crate::binlog::fetch::{ImageRow, RawRowsEvent};
 use crate::schema::TableSchema;
@@ -201,14 +201,35 @@ impl<'s> Finder<'s> {
         }
         let replica_rows = rows.replica(&self.pending_keys)?;
         let kind = self.kind;
+        let itself = self.updated_row_test();
         let chunk = self.pending.drain(..).zip(self.pending_keys.drain(..));
         self.conflicting.extend(
             chunk
                 .zip(replica_rows)
-                .filter(|(_, r)| conflicts_here(kind, r.as_ref()))
+                .filter(|((c, _), r)| conflicts_here(kind, r.as_ref()) && !itself(c, r.as_ref()))
                 .map(|((c, k), r)| (c, k, r)),
         );
         Ok(())
+    }
+
+    /// For a duplicate on update: whether the replica's row at a candidate's new key is the
+    /// very row the update changes (a row of a multi-row update whose key stays the same).
+    /// Such a row is no conflict: deleting it would only make the update fail with 1032.
+    fn updated_row_test(&self) -> impl Fn(&Candidate, Option<&Row>) -> bool + use<'s> {
+        let schema = self.schema;
+        let row_key: Vec<String> = schema
+            .identifying_key()
+            .filter(|k| k.kind == KeyKind::Primary)
+            .unwrap_or(self.key)
+            .columns
+            .clone();
+        let on_update = self.kind == ConflictKind::DuplicateOnUpdate;
+        move |c: &Candidate, replica_row: Option<&Row>| match (on_update, &c.before, replica_row) {
+            (true, Some(before), Some(r)) => {
+                updates_itself(&row_key, r, &image_row(before, schema))
+            }
+            _ => false,
+        }
     }
 
     /// The transaction is complete: the conflicts, compared with the source's rows.
@@ -470,6 +491,35 @@ mod tests {
             }
         );
         assert_eq!(c.event_row, row(2, "src"));
+    }
+
+    #[test]
+    fn a_row_a_multi_row_update_keeps_under_its_key_is_no_conflict() {
+        // UPDATE … SET id = id + 1 WHERE id = 2 together with a change of row 1's name: row 1
+        // keeps its key (the replica's row 1 is the updated row itself), row 2 moves onto 3,
+        // which the replica already holds: only that is a conflict.
+        let t = trx(
+            RowsEventKind::Update,
+            vec![
+                (Some(image(1, "a")), Some(image(1, "b"))),
+                (Some(image(2, "x")), Some(image(3, "x"))),
+            ],
+        );
+        let mut fx = Fixture {
+            replica: HashMap::from([("1".into(), row(1, "a")), ("3".into(), row(3, "mine"))]),
+            source: Some(HashMap::new()),
+        };
+        let f = find(
+            t,
+            &table(),
+            ConflictKind::DuplicateOnUpdate,
+            &pk(),
+            &schema(),
+            &mut fx,
+        )
+        .unwrap();
+        let keys: Vec<String> = f.conflicts.iter().map(|c| id_of(&c.key)).collect();
+        assert_eq!(keys, vec!["3".to_string()]);
     }
 
     #[test]
