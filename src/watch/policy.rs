@@ -312,6 +312,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../docs/watch-policy.example.json");
+        let p = WatchPolicy::parse("docs/watch-policy.example.json", text).unwrap();
+        assert_eq!(p.rules.len(), 3);
+        assert!(p.lift_read_only);
+    }
+
+    #[test]
     fn table_patterns() {
         let t = TableRef {
             schema: "shop".into(),
