@@ -49,6 +49,13 @@ fn man_page_and_completions_are_generated_from_the_options() {
         "{}",
         none.stderr
     );
+    let missing = replmend(&["restore", "/nonexistent/journal.jsonl"]);
+    assert_eq!(missing.code, 8, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no such file"),
+        "{}",
+        missing.stderr
+    );
     let help = replmend(&["repair", "--help"]);
     assert!(
         help.stdout.contains("Examples:\n  replmend repair --replica mysql://root@db2:3306 --dry-run\n  replmend repair"),

@@ -242,6 +242,16 @@ fn put_back(
 }
 
 pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
+    if !args.journal.is_file() {
+        return Err(crate::exit::Coded(
+            exit::BAD_INPUT,
+            format!(
+                "journal {}: no such file (repair and resync name theirs when they finish)",
+                args.journal.display()
+            ),
+        )
+        .into());
+    }
     let entries = journal::latest(&journal::read(&args.journal)?);
     let mut restorer = Restorer {
         args,

@@ -48,12 +48,50 @@ fn config(args: &WatchArgs) -> Result<Config> {
     })
 }
 
+/// The journal's directory, or the nearest ancestor that exists (the journal makes the rest,
+/// privately, at its first write), may be written by this user.
+fn writable_dir(journal: &std::path::Path) -> Result<()> {
+    let refuse = |why: String| {
+        Coded(
+            exit::BAD_INPUT,
+            format!(
+                "journal {}: {why}; give --journal PATH in a directory replmend may write",
+                journal.display()
+            ),
+        )
+    };
+    let dir = journal
+        .ancestors()
+        .skip(1)
+        .find(|d| d.as_os_str().is_empty() || d.is_dir())
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                d
+            }
+        })
+        .unwrap_or(std::path::Path::new("/"));
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| refuse("the path holds a NUL byte".into()))?;
+    // SAFETY: a NUL-terminated path; access() only reads it.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        return Err(refuse(format!("{} is not writable", dir.display())).into());
+    }
+    Ok(())
+}
+
 pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
     // Everything that can be wrong in the arguments is found before any server is touched.
     let config = config(args)?;
-    if let Some(j) = &config.journal {
-        crate::journal::Journal::new(j)?;
-    }
+    // The journal is written at the first repair, maybe days from now: a path that cannot
+    // be written is found now.
+    let journal = config
+        .journal
+        .clone()
+        .unwrap_or_else(crate::journal::default_path);
+    crate::journal::Journal::new(&journal)?;
+    writable_dir(&journal)?;
     let listen = args
         .metrics_addr
         .as_deref()
