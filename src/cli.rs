@@ -198,6 +198,11 @@ pub struct WatchArgs {
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub diagnose_timeout: f64,
 
+    /// Observe only: diagnose and report what the policy would do, change nothing (to try a
+    /// policy on a production replica before letting it act).
+    #[arg(long, alias = "print")]
+    pub dry_run: bool,
+
     /// A directory of playbooks (*.json) adding to or overriding the embedded ones by id.
     #[arg(long, value_name = "DIR", env = "REPLMEND_PLAYBOOKS")]
     pub playbooks: Option<PathBuf>,

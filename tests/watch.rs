@@ -507,6 +507,35 @@ fn watch_with_the_documented_grants_on_mariadb_10_5_11_8_and_mysql() {
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("mysql://replmend:Wat-ch9%21@127.0.0.1:{}", n2.port);
         let mut waiting = false;
+        if build == Build::MySql {
+            // Observe only: the decision is reported, nothing is done.
+            let w = Watch::start(&dir, "dry-run", &["--replica", &url, "--dry-run"]);
+            w.wait_event("watching", |e| e["event"] == "watching");
+            conflict(
+                &sb,
+                "INSERT INTO w.t VALUES (1, 'same')",
+                "INSERT INTO w.t VALUES (1, 'same')",
+            );
+            let seen = w.wait_event("incident", |e| e["event"] == "incident");
+            assert!(
+                seen["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("DRY RUN, nothing done: "),
+                "{seen}"
+            );
+            assert_eq!(seen["decision"]["action"], "repair", "{seen}");
+            std::thread::sleep(Duration::from_millis(1000));
+            assert_eq!(
+                n2.sql_error().unwrap().map(|e| e.0),
+                Some(1062),
+                "a dry run acted"
+            );
+            let (code, events) = w.stop();
+            assert_eq!(code, 0);
+            assert!(!events.iter().any(|e| e["event"] == "action"), "{events:?}");
+            waiting = true;
+        }
         if build == Build::MariaDb118 {
             // 11.x's SUPER no longer reads binlog positions: without BINLOG MONITOR the
             // preflight refuses before anything changes, and the incident waits.

@@ -45,6 +45,7 @@ fn config(args: &WatchArgs) -> Result<Config> {
         timeout: Duration::from_secs(args.timeout),
         diagnose_timeout: seconds("diagnose-timeout", args.diagnose_timeout)?,
         lookahead: 10_000,
+        dry_run: args.dry_run,
     })
 }
 

@@ -54,6 +54,8 @@ pub struct Config {
     pub diagnose_timeout: Duration,
     /// Batch repairs: how many following transactions an overwrite reads ahead.
     pub lookahead: usize,
+    /// Report what the policy would do, never do it.
+    pub dry_run: bool,
 }
 
 /// Where events go: the log (stdout), the hooks, and nothing else.
@@ -502,8 +504,14 @@ impl Watcher {
         }
         // A retry after another repair held the lock was reported the first time.
         if !retry {
-            let mut e = Event::new(Kind::Incident, &endpoint, incident_text(&facts, &decision))
-                .on_channel(&ch.name);
+            let mut text = incident_text(&facts, &decision);
+            if self.config.dry_run && matches!(decision, Decision::Repair { .. }) {
+                text = format!(
+                    "DRY RUN, nothing done: {}",
+                    text.replacen("repairing", "would repair", 1)
+                );
+            }
+            let mut e = Event::new(Kind::Incident, &endpoint, text).on_channel(&ch.name);
             e.incident = Some(facts.clone());
             e.decision = Some(decision.clone());
             self.sinks.emit(&e);
@@ -517,7 +525,7 @@ impl Watcher {
                     ..
                 },
                 Some(d),
-            ) => self.repair(i, ch, &d, remedy, policy, allow_data_loss),
+            ) if !self.config.dry_run => self.repair(i, ch, &d, remedy, policy, allow_data_loss),
             _ => Handled::Waiting,
         };
         let acted = handled == Handled::Acted;
