@@ -314,9 +314,23 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
             "{waiting}"
         );
         assert_eq!(n2.sql_error().unwrap().map(|e| e.0), Some(1062));
+        // The source answers again: the same stop is diagnosed again on its own (15 s later)
+        // and now judged by the policy.
+        unsafe { libc::kill(n1.pid as i32, libc::SIGCONT) };
+        let judged = hung.wait_event("the stop diagnosed once the source is back", |e| {
+            e["event"] == "incident" && e["incident"]["fingerprint"].is_string()
+        });
+        assert!(
+            judged["decision"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no rule"),
+            "{judged}"
+        );
         let (code, _) = hung.stop();
         assert_eq!(code, 0);
         // Stopped while a diagnosis hangs: it exits at once, having changed nothing.
+        unsafe { libc::kill(n1.pid as i32, libc::SIGSTOP) };
         let again = Watch::start(&dir, "source-hung-2", &["--replica", &url]);
         again.wait_event("watching", |e| e["event"] == "watching");
         std::thread::sleep(Duration::from_millis(500));

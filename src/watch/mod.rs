@@ -90,6 +90,25 @@ enum Handled {
     Acted,
     /// The repair was refused because another repair held the lock: tried again later.
     LockHeld { attempts: u32, retry_at: Instant },
+    /// The stop could not be diagnosed (a source down or not answering): waits for a human,
+    /// and is diagnosed again later, so it is resolved once the source is back.
+    Undiagnosed { attempts: u32, retry_at: Instant },
+}
+
+/// How a stop already seen is looked at again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Again {
+    /// First time: reported whatever is decided.
+    New,
+    /// After a held lock: the decision was reported the first time.
+    LockHeld,
+    /// After a failed diagnosis: reported only once it is diagnosed.
+    Undiagnosed(u32),
+}
+
+/// Diagnosis retries: 15 s, 30 s, 60 s … at most 5 minutes apart.
+fn undiagnosed_retry(attempts: u32) -> Instant {
+    Instant::now() + Duration::from_secs((15u64 << attempts.min(5).saturating_sub(1)).min(300))
 }
 
 /// One replica being watched.
@@ -382,8 +401,10 @@ impl Watcher {
         let mut m = self.sinks.metrics();
         m.up.insert(r.endpoint.clone(), 1);
         for ch in &report.channels {
-            let waiting = matches!(r.seen.get(&ch.name), Some((_, Handled::Waiting)))
-                && ch.health == Health::SqlError;
+            let waiting = matches!(
+                r.seen.get(&ch.name),
+                Some((_, Handled::Waiting | Handled::Undiagnosed { .. }))
+            ) && ch.health == Health::SqlError;
             m.channels.insert(
                 (r.endpoint.clone(), ch.name.clone()),
                 ChannelGauges {
@@ -469,13 +490,19 @@ impl Watcher {
     fn incident(&mut self, i: usize, ch: &ChannelStatus) -> bool {
         let key = stop_key(ch);
         let r = &self.replicas[i];
-        let mut retry = false;
+        let mut again = Again::New;
         match r.seen.get(&ch.name) {
             Some((k, Handled::LockHeld { retry_at, .. })) if *k == key => {
                 if Instant::now() < *retry_at {
                     return false;
                 }
-                retry = true;
+                again = Again::LockHeld;
+            }
+            Some((k, Handled::Undiagnosed { retry_at, attempts })) if *k == key => {
+                if Instant::now() < *retry_at {
+                    return false;
+                }
+                again = Again::Undiagnosed(*attempts);
             }
             Some((k, _)) if *k == key => return false,
             _ => {
@@ -502,8 +529,12 @@ impl Watcher {
             // Interrupted by a signal: nothing was decided, nothing to report.
             return false;
         }
-        // A retry after another repair held the lock was reported the first time.
-        if !retry {
+        let report = match again {
+            Again::New => true,
+            Again::LockHeld => false,
+            Again::Undiagnosed(_) => diagnosis.is_some(),
+        };
+        if report {
             let mut text = incident_text(&facts, &decision);
             if self.config.dry_run && matches!(decision, Decision::Repair { .. }) {
                 text = format!(
@@ -526,6 +557,16 @@ impl Watcher {
                 },
                 Some(d),
             ) if !self.config.dry_run => self.repair(i, ch, &d, remedy, policy, allow_data_loss),
+            (_, None) => {
+                let attempts = match again {
+                    Again::Undiagnosed(n) => n + 1,
+                    _ => 1,
+                };
+                Handled::Undiagnosed {
+                    attempts,
+                    retry_at: undiagnosed_retry(attempts),
+                }
+            }
             _ => Handled::Waiting,
         };
         let acted = handled == Handled::Acted;
