@@ -26,16 +26,6 @@ const STREAMS: [(&str, &str); 3] = [
     ),
 ];
 
-fn journal_path(tag: &str) -> String {
-    std::env::temp_dir()
-        .join(format!(
-            "replmend-test-journal-{}-{tag}.jsonl",
-            std::process::id()
-        ))
-        .display()
-        .to_string()
-}
-
 /// The dry run's row step: all twenty rows, checked in one locking read and written in one
 /// statement.
 fn assert_one_batch(flavor: Flavor, recipe: &str, plan: &serde_json::Value) {

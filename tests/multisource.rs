@@ -19,16 +19,6 @@ fn multi_source(flavor: Flavor) -> Sandbox {
     incident(flavor, Topology::MultiSource, RECIPE)
 }
 
-fn journal_path(tag: &str) -> String {
-    std::env::temp_dir()
-        .join(format!(
-            "replmend-test-journal-{}-multisource-{tag}.jsonl",
-            std::process::id()
-        ))
-        .display()
-        .to_string()
-}
-
 /// The channel named `name` in a status report.
 fn channel<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["channels"]

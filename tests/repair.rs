@@ -10,16 +10,6 @@ use support::*;
 
 const SEED_ROW: &str = "SELECT payload, hits, created_at FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
 
-fn journal_path(tag: &str) -> String {
-    std::env::temp_dir()
-        .join(format!(
-            "replmend-test-journal-{}-{tag}.jsonl",
-            std::process::id()
-        ))
-        .display()
-        .to_string()
-}
-
 fn one(node: &replmend_sandbox::Node, sql: &str) -> Vec<Option<String>> {
     node.query_rows(sql)
         .unwrap()

@@ -51,16 +51,6 @@ fn drift(node: &Node, sql: &str) {
         .unwrap();
 }
 
-fn journal_path(tag: &str) -> String {
-    std::env::temp_dir()
-        .join(format!(
-            "replmend-resync-{}-{tag}.jsonl",
-            std::process::id()
-        ))
-        .display()
-        .to_string()
-}
-
 fn endpoint(n: &Node) -> String {
     format!("127.0.0.1:{}", n.port)
 }

@@ -9,16 +9,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn journal_path(tag: &str) -> String {
-    std::env::temp_dir()
-        .join(format!(
-            "replmend-safety-{}-{tag}.jsonl",
-            std::process::id()
-        ))
-        .display()
-        .to_string()
-}
-
 /// No Rust debug structure ever reaches a user.
 fn assert_words(run: &Run) {
     for needle in [

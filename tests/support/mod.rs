@@ -79,6 +79,18 @@ pub fn incident(flavor: Flavor, topology: Topology, recipe: &str) -> Sandbox {
     sb
 }
 
+/// A journal path of this test binary's own, under the temporary directory.
+pub fn journal_path(tag: &str) -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "replmend-{}-{}-{tag}.jsonl",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ))
+        .display()
+        .to_string()
+}
+
 /// Rows a journal records as changed: entries whose latest record is `done` (an intent is
 /// followed by its outcome, so lines are not rows).
 pub fn journaled_rows(path: &str) -> usize {
