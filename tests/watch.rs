@@ -401,6 +401,25 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
                 .as_deref(),
             Some("source")
         );
+        // Stopped by someone, without an error: reported once, left alone.
+        n2.stop_replication().unwrap();
+        let stopped = b.wait_event("not_running", |e| e["event"] == "not_running");
+        assert!(
+            stopped["message"]
+                .as_str()
+                .unwrap()
+                .contains("WAITING FOR A HUMAN"),
+            "{stopped}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            b.events()
+                .iter()
+                .filter(|e| e["event"] == "not_running")
+                .count(),
+            1
+        );
+        n2.start_replication().unwrap();
         let (code, _) = b.stop();
         assert_eq!(code, 0);
         assert!(healthy(n2));
