@@ -138,15 +138,25 @@ pub fn select_in(
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
 ) -> Statement {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     if keys.is_empty() {
         return Statement::plain("SELECT 1 FROM DUAL WHERE FALSE");
     }
+    select_where(table, columns, &in_list(keys, charsets), "", keys)
+}
+
+/// `SELECT cols FROM t WHERE <condition><suffix>`, the keys' values bound in order.
+fn select_where(
+    table: &TableRef,
+    columns: &[String],
+    condition: &str,
+    suffix: &str,
+    keys: &[Vec<(String, Cell)>],
+) -> Statement {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     Statement::plain(format!(
-        "SELECT {} FROM {} WHERE {}",
+        "SELECT {} FROM {} WHERE {condition}{suffix}",
         cols.join(", "),
         table_sql(table),
-        in_list(keys, charsets)
     ))
     .params(keys.iter().flat_map(|k| key_params(k)).collect())
 }
@@ -204,14 +214,13 @@ pub fn select_keys_for_update(
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
 ) -> Statement {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    Statement::plain(format!(
-        "SELECT {} FROM {} WHERE {} FOR UPDATE",
-        cols.join(", "),
-        table_sql(table),
-        where_any_key(keys, charsets)
-    ))
-    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+    select_where(
+        table,
+        columns,
+        &where_any_key(keys, charsets),
+        " FOR UPDATE",
+        keys,
+    )
 }
 
 /// `DELETE FROM t WHERE (key0) OR (key1) …` for exactly these keys.
