@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
@@ -63,6 +64,10 @@ fn run_all(commands: &[String], rx: Receiver<(String, String)>) {
 }
 
 fn run_one(cmd: &str, kind: &str, json: &str) -> Result<(), String> {
+    run_within(cmd, kind, json, HOOK_TIMEOUT)
+}
+
+fn run_within(cmd: &str, kind: &str, json: &str, limit: Duration) -> Result<(), String> {
     // Credentials stay here: the hook gets the event, not the environment's passwords or
     // DSNs. Its output goes to stderr, never into the watcher's event lines on stdout.
     let stdout = std::io::stderr()
@@ -78,6 +83,8 @@ fn run_one(cmd: &str, kind: &str, json: &str) -> Result<(), String> {
         .env_remove("REPLMEND_SOURCE")
         .stdin(Stdio::piped())
         .stdout(stdout)
+        // Its own process group, so a hook past its time is killed with everything it started.
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -90,10 +97,12 @@ fn run_one(cmd: &str, kind: &str, json: &str) -> Result<(), String> {
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(status) if status.success() => return Ok(()),
             Some(status) => return Err(format!("exited with {status}")),
-            None if started.elapsed() > HOOK_TIMEOUT => {
+            None if started.elapsed() > limit => {
+                // SAFETY: signals the hook's own process group (its pid is the group id).
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("killed after {}s", HOOK_TIMEOUT.as_secs()));
+                return Err(format!("killed after {}s", limit.as_secs()));
             }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
@@ -127,6 +136,26 @@ mod tests {
         assert_eq!(text, "incident {\"n\":1}\naction {\"n\":2}\n");
         let env = std::fs::read_to_string(dir.join("env")).unwrap();
         assert_eq!(env, "pwd=none\npwd=none\n", "a hook saw the password");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_hook_past_its_time_is_killed_with_what_it_started() {
+        let dir = std::env::temp_dir().join(format!("replmend-hook-kill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("pid");
+        let cmd = format!("sleep 60 & echo $! > '{}'; wait", pid_file.display());
+        let err = run_within(&cmd, "incident", "{}", Duration::from_secs(1)).unwrap_err();
+        assert!(err.contains("killed after 1s"), "{err}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        // The background child is gone too (or a zombie already reaped by init).
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
+        assert!(
+            status.is_empty() || status.contains("State:\tZ"),
+            "{status}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
