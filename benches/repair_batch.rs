@@ -86,7 +86,12 @@ fn replmend(n: usize) -> Run {
         std::process::id()
     ));
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_replmend"))
+    // REPLMEND_BENCH_WRAP="perf record -g -o FILE --" runs replmend under a profiler.
+    let wrap = std::env::var("REPLMEND_BENCH_WRAP").unwrap_or_default();
+    let mut words: Vec<String> = wrap.split_whitespace().map(String::from).collect();
+    words.push(env!("CARGO_BIN_EXE_replmend").to_string());
+    let out = Command::new(&words[0])
+        .args(&words[1..])
         .args(["repair", "--replica", &sb.node("n2").url(), "--yes"])
         .args([
             "--remedy",
@@ -98,7 +103,12 @@ fn replmend(n: usize) -> Run {
         .arg("--journal")
         .arg(&journal)
         .args(["--format", "json"])
-        .stderr(Stdio::null())
+        // REPLMEND_BENCH_STDERR=1 shows replmend's stderr (with REPLMEND_TIMING=1: its phases).
+        .stderr(if std::env::var_os("REPLMEND_BENCH_STDERR").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .output()
         .unwrap();
     let time = started.elapsed();
@@ -194,7 +204,17 @@ fn main() {
             is.push(idempotent(n));
         }
         let (r, i) = (median(rs), median(is));
-        let p = pt_slave_restart(n);
+        // REPLMEND_BENCH_PT=0 leaves pt-slave-restart out (minutes at 10,000).
+        let p = if std::env::var("REPLMEND_BENCH_PT").as_deref() == Ok("0") {
+            Run {
+                time: Duration::ZERO,
+                applied: "not run".into(),
+                cycles: 0,
+                journaled: 0,
+            }
+        } else {
+            pt_slave_restart(n)
+        };
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "\n{n} consecutive 1062 conflicts on MariaDB, until the replica is healthy and caught up (replmend and IDEMPOTENT: median of {runs}):"

@@ -241,6 +241,47 @@ pub fn read_only_ledger() -> PathBuf {
 pub struct Journal {
     path: PathBuf,
     file: Option<File>,
+    /// Outcomes being serialized off the critical path (a batch's thousands of rows): written
+    /// before anything else is, when the journal is flushed, and when it is dropped.
+    pending: Option<std::thread::JoinHandle<String>>,
+}
+
+/// Intents written and being synced while the transaction that changes their rows runs; it
+/// commits only once `wait` says they are on disk.
+#[must_use]
+pub struct Syncing {
+    sync: std::thread::JoinHandle<(Vec<Entry>, std::io::Result<()>)>,
+    path: String,
+}
+
+impl Syncing {
+    /// The intents back, once they are on disk (or the error that kept them from it).
+    pub fn wait(self) -> (Vec<Entry>, Result<(), JournalError>) {
+        let (entries, done) = self
+            .sync
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let path = self.path;
+        (
+            entries,
+            done.map_err(|source| JournalError::Io { path, source }),
+        )
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+fn lines(entries: &[Entry]) -> String {
+    let mut text = String::new();
+    for e in entries {
+        text.push_str(&serde_json::to_string(e).expect("entries serialize"));
+        text.push('\n');
+    }
+    text
 }
 
 impl Journal {
@@ -250,6 +291,7 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             file: None,
+            pending: None,
         })
     }
 
@@ -277,14 +319,71 @@ impl Journal {
 
     /// Appends and syncs once: when this returns, the entries survive a crash or kill -9.
     pub fn append(&mut self, entries: &[Entry]) -> Result<(), JournalError> {
+        self.write(entries, Sync::Now)
+    }
+
+    /// Appends outcomes (done, rolled back) without waiting for the disk, serialized on a
+    /// thread of their own while the repair goes on (written before any later entry, and by
+    /// `flush`). They survive a kill -9 once written, and the next synced append; one lost
+    /// before that leaves its intent alone, which `restore` judges by the row itself, as it
+    /// does an ambiguous COMMIT.
+    pub fn append_outcomes(
+        &mut self,
+        intents: Vec<Entry>,
+        state: State,
+    ) -> Result<(), JournalError> {
+        self.flush()?;
+        if !intents.is_empty() {
+            self.pending = Some(std::thread::spawn(move || {
+                let outcomes: Vec<Entry> = intents.iter().map(|e| e.outcome(state)).collect();
+                lines(&outcomes)
+            }));
+        }
+        Ok(())
+    }
+
+    /// Writes the outcomes still being serialized.
+    pub fn flush(&mut self) -> Result<(), JournalError> {
+        match self.pending.take() {
+            Some(p) => {
+                let text = p.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                self.write_text(&text, Sync::Later)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Appends intents and syncs them on a thread while the caller goes on with its
+    /// transaction, which may COMMIT only after `Syncing::wait` returned Ok. Nothing else is
+    /// written to the journal meanwhile (the caller holds it until then).
+    pub fn append_syncing(&mut self, entries: Vec<Entry>) -> Result<Syncing, JournalError> {
+        self.flush()?;
+        let path = self.path.display().to_string();
+        let mut file = self
+            .file()?
+            .try_clone()
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let sync = std::thread::spawn(move || {
+            let done = file
+                .write_all(lines(&entries).as_bytes())
+                .and_then(|()| file.sync_data());
+            (entries, done)
+        });
+        Ok(Syncing { sync, path })
+    }
+
+    fn write(&mut self, entries: &[Entry], sync: Sync) -> Result<(), JournalError> {
+        self.flush()?;
         if entries.is_empty() {
             return Ok(());
         }
-        let mut text = String::new();
-        for e in entries {
-            text.push_str(&serde_json::to_string(e).expect("entries serialize"));
-            text.push('\n');
-        }
+        self.write_text(&lines(entries), sync)
+    }
+
+    fn write_text(&mut self, text: &str, sync: Sync) -> Result<(), JournalError> {
         let path = self.path.display().to_string();
         let file = self.file()?;
         let io = |source| JournalError::Io {
@@ -292,8 +391,18 @@ impl Journal {
             source,
         };
         file.write_all(text.as_bytes()).map_err(io)?;
-        file.sync_data().map_err(io)
+        match sync {
+            Sync::Now => file.sync_data().map_err(io),
+            Sync::Later => Ok(()),
+        }
     }
+}
+
+/// Whether an append waits for the disk.
+#[derive(Clone, Copy)]
+enum Sync {
+    Now,
+    Later,
 }
 
 fn unsafe_journal(path: &Path, reason: impl Into<String>) -> JournalError {

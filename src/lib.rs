@@ -20,6 +20,7 @@ pub mod repair;
 pub mod schema;
 pub mod sql;
 pub mod status;
+pub mod timing;
 pub mod value;
 pub mod verify;
 pub mod watch;

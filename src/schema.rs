@@ -167,6 +167,7 @@ pub fn load(
             (&table.schema, &table.name),
         )
         .map_err(err)?;
+    crate::timing::mark(format_args!("schema of {table} read on {endpoint}"));
     if cols.is_empty() {
         return Err(SchemaError::NoSuchTable(
             table.clone(),

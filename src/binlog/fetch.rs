@@ -495,6 +495,9 @@ fn not_found(req: &FetchRequest, bytes: u64) -> FetchError {
     }
 }
 
+/// A transaction after the incident's, with the rows events a read-ahead kept.
+pub type Following = (RawTransaction, Vec<RawRowsEvent>);
+
 /// Up to `max` transactions with row events after `pos`, each with the rows events `keep`
 /// selects (batch repairs look ahead for the next conflicts so they are resolved in one
 /// stop/start), reading at most `max_bytes`.
@@ -506,7 +509,7 @@ pub fn fetch_following(
     max: usize,
     max_bytes: u64,
     keep: &dyn Fn(&RawRowsEvent) -> bool,
-) -> Result<Vec<(RawTransaction, Vec<RawRowsEvent>)>, FetchError> {
+) -> Result<Vec<Following>, FetchError> {
     let req = FetchRequest {
         file: file.to_string(),
         start_pos: pos,

@@ -4,6 +4,7 @@ pub mod mycnf;
 pub mod mylogin;
 pub mod spec;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
@@ -13,6 +14,7 @@ use thiserror::Error;
 pub use spec::{ConnSpec, SpecInput, SslMode, Tls};
 
 use crate::flavor::Flavor;
+use crate::schema::{SchemaError, TableSchema};
 
 #[derive(Debug, Error)]
 pub enum ConnectError {
@@ -42,6 +44,9 @@ pub struct Server {
     pub version_string: String,
     pub server_id: u32,
     pub server_uuid: Option<String>,
+    /// Table definitions read on this session, each once: a session lives for one phase
+    /// (a diagnosis, one repair under its lock), whose reads must agree with each other.
+    schemas: std::collections::HashMap<crate::diagnosis::TableRef, Arc<TableSchema>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -406,6 +411,7 @@ impl Server {
         // as the binlog carries them.
         conn.query_drop("SET NAMES utf8mb4, time_zone = '+00:00'")
             .map_err(|e| classify(spec, e, false))?;
+        crate::timing::mark(format_args!("connected to {}", spec.endpoint()));
         Ok(Server {
             spec: spec.clone(),
             conn,
@@ -413,7 +419,25 @@ impl Server {
             version_string,
             server_id,
             server_uuid,
+            schemas: Default::default(),
         })
+    }
+
+    /// The table's definition on this server, read on first use in this session.
+    pub fn table(
+        &mut self,
+        table: &crate::diagnosis::TableRef,
+    ) -> Result<Arc<TableSchema>, SchemaError> {
+        if let Some(s) = self.schemas.get(table) {
+            return Ok(Arc::clone(s));
+        }
+        let s = Arc::new(crate::schema::load(
+            &mut self.conn,
+            &self.spec.endpoint(),
+            table,
+        )?);
+        self.schemas.insert(table.clone(), Arc::clone(&s));
+        Ok(s)
     }
 }
 

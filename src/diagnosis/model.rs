@@ -113,7 +113,7 @@ pub enum KeyKind {
     Unique,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, Hash)]
 pub struct TableRef {
     pub schema: String,
     pub name: String,

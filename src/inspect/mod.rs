@@ -68,28 +68,31 @@ pub fn diagnose_with_source(
 /// (both nodes' conflicting rows, read_only, the key counters, the other direction). When the
 /// replica has moved on, a full diagnosis of where it is now is returned (its fingerprint
 /// differs).
+///
+/// `replica` and `source` are the repair's own sessions (None: the source is unreachable);
+/// `source_spec` is how to reach the source for a full diagnosis.
 pub fn refresh(
     d: &Diagnosis,
-    spec: &ConnSpec,
+    replica: &mut Server,
+    mut source: Option<&mut Server>,
     source_spec: Option<&ConnSpec>,
 ) -> Result<Diagnosis> {
+    let spec = replica.spec.clone();
     let full = || match source_spec {
-        Some(s) => diagnose_with_source(spec, SourceAt::Spec(s), Some(&d.channel)),
-        None => diagnose(spec, None, Some(&d.channel)),
+        Some(s) => diagnose_with_source(&spec, SourceAt::Spec(s), Some(&d.channel)),
+        None => diagnose(&spec, None, Some(&d.channel)),
     };
-    let mut replica = Server::connect(spec)?;
-    let report = status::read_status(&mut replica)?;
+    let report = status::read_status(replica)?;
     let ch = pick_channel(&report, Some(&d.channel))?;
-    let mut source = source_spec.and_then(|s| Server::connect(s).ok());
     if source.is_none() != d.source.is_none() {
         return full();
     }
-    let Some(mut again) = refresh_channel(d, &mut replica, &report, &ch, source.as_mut())? else {
+    let Some(mut again) = refresh_channel(d, replica, &report, &ch, source.as_deref_mut())? else {
         return full();
     };
-    if let Some(src) = source.as_mut() {
+    if let Some(src) = source {
         let previous = d.reverse.as_ref().and_then(|r| r.diagnosis.as_deref());
-        again.reverse = reverse_channel(src, &mut replica, &again, previous);
+        again.reverse = reverse_channel(src, replica, &again, previous);
     }
     Ok(again)
 }
@@ -131,13 +134,13 @@ fn refresh_channel(
     };
     again.upcoming = Vec::new();
     again.reverse = None;
-    let replica_schema = schema::load(&mut replica.conn, &replica.spec.endpoint(), &d.table)?;
+    let replica_schema = replica.table(&d.table)?;
     again.auto_key = auto_key(replica, &replica_schema, d.key.as_ref());
     let keys: Vec<finder::Key> = d.conflicts.iter().map(|c| c.key.clone()).collect();
     let replica_rows = fetch_rows(replica, &replica_schema, &keys)?;
     let source_rows = match source {
         Some(src) => {
-            let ss = schema::load(&mut src.conn, &src.spec.endpoint(), &d.table)?;
+            let ss = src.table(&d.table)?;
             Some(fetch_rows(src, &ss, &keys)?)
         }
         None => None,
@@ -511,6 +514,25 @@ pub fn fetch_rows(
     Ok(out)
 }
 
+/// The keys, the last one repeated up to the next power of two (at most KEYS_PER_QUERY): a
+/// session that looks up 999 keys and then 1,000 prepares one statement, not two (a prepare
+/// of 1,000 placeholders costs about as much as its execution). Repeats match nothing new.
+fn padded(keys: &[finder::Key]) -> std::borrow::Cow<'_, [finder::Key]> {
+    let n = keys
+        .len()
+        .next_power_of_two()
+        .min(KEYS_PER_QUERY)
+        .max(keys.len());
+    match keys.last() {
+        Some(last) if n > keys.len() => {
+            let mut v = keys.to_vec();
+            v.resize(n, last.clone());
+            std::borrow::Cow::Owned(v)
+        }
+        _ => std::borrow::Cow::Borrowed(keys),
+    }
+}
+
 /// One `IN` query for the chunk; rows are mapped back to keys byte for byte. Keys holding
 /// NULL, or a row that matched its key only under the collation (case, trailing spaces), send
 /// the chunk to one point lookup per key instead (a UNION ALL, still one round trip).
@@ -523,28 +545,40 @@ fn fetch_chunk(
 ) -> Result<Vec<Option<Row>>> {
     let has_null = keys.iter().any(|k| k.iter().any(|(_, v)| *v == Cell::Null));
     if !has_null && let Some(first) = keys.first() {
-        let st = crate::sql::select_in(&schema.table, columns, keys, charsets);
+        let st = crate::sql::select_in(&schema.table, columns, &padded(keys), charsets);
         let found = crate::conn::read_rows(&mut server.conn, schema, columns, &st)?;
         if found.is_empty() {
             return Ok(vec![None; keys.len()]);
         }
-        let wanted: std::collections::HashSet<&finder::Key> = keys.iter().collect();
-        let mut by_key = std::collections::HashMap::with_capacity(found.len());
+        // Each key's first place in the chunk; a row is moved there, and a key asked for
+        // twice gets a copy.
+        let mut place: std::collections::HashMap<&finder::Key, usize> =
+            std::collections::HashMap::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            place.entry(k).or_insert(i);
+        }
+        let mut out: Vec<Option<Row>> = vec![None; keys.len()];
         let mut all_exact = true;
         for row in found {
             let key: Option<finder::Key> = first
                 .iter()
                 .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
                 .collect();
-            match key.filter(|k| wanted.contains(k)) {
-                Some(k) => {
-                    by_key.insert(k, row);
-                }
+            match key.as_ref().and_then(|k| place.get(k)) {
+                Some(&i) => out[i] = Some(row),
                 None => all_exact = false,
             }
         }
         if all_exact {
-            return Ok(keys.iter().map(|k| by_key.get(k).cloned()).collect());
+            if place.len() < keys.len() {
+                for (i, k) in keys.iter().enumerate() {
+                    let first = place[k];
+                    if first != i {
+                        out[i] = out[first].clone();
+                    }
+                }
+            }
+            return Ok(out);
         }
     }
     let st = crate::sql::select_many_by_key(&schema.table, columns, keys, charsets);
@@ -813,21 +847,19 @@ fn reverse_channel(
     Some(rc)
 }
 
-/// Batch mode: the rows the next transactions in the source's binlog (up to `max` of them
-/// and 64 MiB) will stop on the way the incident did — a duplicate key the replica already
-/// holds (writes and updates), a row it lacks (updates and deletes) — each with both nodes'
-/// current versions, so one plan resolves them all in one stop/start.
-pub fn look_ahead(
-    d: &mut Diagnosis,
-    replica_spec: &ConnSpec,
+/// The transactions after the incident's in the source's binlog (up to `max` of them and
+/// 64 MiB), their events of the incident's table: what a batch repair reads ahead. The binlog
+/// does not change, so this may run while the incident is re-checked under the lock.
+pub fn following_transactions(
+    d: &Diagnosis,
     source_spec: &ConnSpec,
     max: usize,
-) -> Result<()> {
-    let (Some(trx), Some(key), Some(src)) = (&d.transaction, &d.key, &d.source) else {
-        return Ok(());
+) -> Result<Vec<fetch::Following>> {
+    let (Some(trx), Some(src)) = (&d.transaction, &d.source) else {
+        return Ok(Vec::new());
     };
-    if max == 0 {
-        return Ok(());
+    if max == 0 || d.key.is_none() {
+        return Ok(Vec::new());
     }
     let table = d.table.clone();
     let following = fetch::fetch_following(
@@ -839,10 +871,25 @@ pub fn look_ahead(
         64 << 20,
         &|e| e.table == table,
     )?;
-    let mut replica = Server::connect(replica_spec)?;
-    let mut source = Server::connect(source_spec)?;
+    crate::timing::mark("following transactions read");
+    Ok(following)
+}
+
+/// Batch mode: the rows the `following` transactions will stop on the way the incident did
+/// — a duplicate key the replica already holds (writes and updates), a row it lacks (updates
+/// and deletes) — each with both nodes' current versions, so one plan resolves them all in
+/// one stop/start.
+pub fn look_ahead(
+    d: &mut Diagnosis,
+    following: &[fetch::Following],
+    replica: &mut Server,
+    source: &mut Server,
+) -> Result<()> {
+    let Some(key) = &d.key else {
+        return Ok(());
+    };
     // The source's definition decodes its binlog's images.
-    let ss = schema::load(&mut source.conn, &source.spec.endpoint(), &d.table)?;
+    let ss = source.table(&d.table)?;
     let mut seen: std::collections::HashSet<finder::Key> =
         d.conflicts.iter().map(|c| c.key.clone()).collect();
     let events = following.iter().flat_map(|(_, evs)| evs);
@@ -850,7 +897,7 @@ pub fn look_ahead(
     let keys: Vec<finder::Key> = candidates.iter().map(|c| c.key.clone()).collect();
     // Both nodes at once: in a stream of conflicts nearly every candidate conflicts, so the
     // source's rows of all of them are wanted anyway.
-    let (replica_rows, source_rows) = rows_on_both(&mut replica, &mut source, &d.table, &[keys])?;
+    let (replica_rows, source_rows) = rows_on_both(replica, source, &d.table, &[keys])?;
     let found = candidates
         .into_iter()
         .zip(replica_rows)
@@ -888,7 +935,7 @@ pub fn rows_on_both(
     groups: &[Vec<finder::Key>],
 ) -> Result<(Versions, Versions)> {
     crate::conn::both(a, b, |server| {
-        let sch = schema::load(&mut server.conn, &server.spec.endpoint(), table)?;
+        let sch = server.table(table)?;
         let mut rows = Vec::new();
         for keys in groups {
             rows.extend(fetch_rows(server, &sch, keys)?);

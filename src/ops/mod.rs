@@ -61,6 +61,10 @@ pub fn main(cli: &Cli) -> u8 {
     };
     match result {
         Ok(outcome) => {
+            crate::timing::mark(format_args!(
+                "report rendered ({} bytes)",
+                outcome.output.len()
+            ));
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(outcome.output.as_bytes());
             let _ = out.flush();

@@ -90,6 +90,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
             eprintln!("replmend: {note}");
         }
     }
+    crate::timing::mark("finding the incident");
     let Some((d, target, pol)) = session::find_incident(&spec, &opts, &base_policy)? else {
         return Ok(Outcome {
             output: super::render(
@@ -104,6 +105,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
             code: exit::OK,
         });
     };
+    crate::timing::mark("diagnosed");
     let pol = session::with_history(&journal, &d, pol)?;
     if args.dry_run {
         let mut d = d;

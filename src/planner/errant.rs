@@ -62,6 +62,7 @@ pub fn plan(gtids: &[Gtid], source_endpoint: &str, flavor: Flavor) -> Plan {
             gtid: Some(g.clone()),
             read_only: None,
             loss: StepLoss::default(),
+            stops: None,
         })
         .collect();
     Plan {

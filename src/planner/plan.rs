@@ -142,6 +142,9 @@ pub struct Step {
     pub read_only: Option<ReadOnly>,
     #[serde(skip)]
     pub loss: StepLoss,
+    /// Stop steps: the threads the statement stops.
+    #[serde(skip)]
+    pub stops: Option<Thread>,
 }
 
 impl Step {
@@ -591,6 +594,7 @@ fn step(dir: &Direction<'_>, action: StepTemplate, description: String) -> Step 
         gtid: None,
         read_only: None,
         loss: StepLoss::default(),
+        stops: None,
     }
 }
 
@@ -611,7 +615,31 @@ fn stop(dir: &Direction<'_>) -> Step {
         "the channel is still stopped on incident {}",
         dir.d.fingerprint
     );
+    s.stops = Some(Thread::Both);
     s
+}
+
+/// A node that skips nothing keeps its receiver running: only the applier must be stopped
+/// for its rows to change, and the receiver is not reconnected to the source on restart.
+fn narrow_stops(steps: &mut [Step]) {
+    let skipping: Vec<String> = steps
+        .iter()
+        .filter(|s| s.action == StepTemplate::SkipTransaction)
+        .map(|s| s.endpoint.clone())
+        .collect();
+    for s in steps.iter_mut() {
+        if s.action != StepTemplate::StopApplier || skipping.contains(&s.endpoint) {
+            continue;
+        }
+        s.statements = vec![Statement::plain(
+            s.flavor.stop_replica(Thread::Sql, &s.channel),
+        )];
+        s.description = format!(
+            "stop the applier on {} (its receiver keeps running)",
+            s.endpoint
+        );
+        s.stops = Some(Thread::Sql);
+    }
 }
 
 fn start(dir: &Direction<'_>) -> Step {
@@ -1239,6 +1267,7 @@ fn build(
         Ok(s) => s,
         Err(why) => return Ok(Err(why)),
     };
+    narrow_stops(&mut steps);
     if policy.lift_read_only {
         add_read_only_steps(&mut steps, d);
     }

@@ -143,6 +143,7 @@ fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
         gtid: None,
         read_only: None,
         loss: StepLoss::default(),
+        stops: None,
     };
     s.statements.push(Statement::plain("START TRANSACTION"));
     for (i, r) in s.rows.iter().enumerate() {
@@ -196,6 +197,7 @@ fn read_only_step(node: &Node, lift: bool) -> Step {
         gtid: None,
         read_only: Some(state),
         loss: StepLoss::default(),
+        stops: None,
     }
 }
 

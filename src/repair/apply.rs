@@ -19,7 +19,7 @@ use crate::journal::{self, Entry, Journal, State};
 use crate::planner::plan::{RowAction, RowChange};
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
-use crate::schema::{self, TableSchema};
+use crate::schema::TableSchema;
 use crate::sql::{Role, Statement};
 use crate::status::model::ThreadState;
 use crate::value::Cell;
@@ -177,6 +177,30 @@ impl Nodes {
 }
 
 impl Nodes {
+    /// Opens every node's session at once (each connection waits on its own server); one
+    /// that fails is left for `get` to report.
+    pub fn open_all(&mut self) {
+        let missing: Vec<&ConnSpec> = self
+            .specs
+            .iter()
+            .filter(|(ep, _)| !self.open.contains_key(*ep))
+            .map(|(_, s)| s)
+            .collect();
+        let opened: Vec<Server> = std::thread::scope(|scope| {
+            let tries: Vec<_> = missing
+                .into_iter()
+                .map(|spec| scope.spawn(move || Server::connect(spec)))
+                .collect();
+            tries
+                .into_iter()
+                .filter_map(|t| t.join().ok().and_then(Result::ok))
+                .collect()
+        });
+        for server in opened {
+            self.open.insert(server.spec.endpoint(), server);
+        }
+    }
+
     /// Two nodes' sessions at once (to work on both in parallel), opened on first use.
     pub fn pair(&mut self, a: &str, b: &str) -> anyhow::Result<(&mut Server, &mut Server)> {
         self.get(a)?;
@@ -302,7 +326,12 @@ impl Applier<'_> {
     }
 
     fn stop(&mut self, n: usize, step: &Step, undo: &mut Vec<Undo>) -> Result<(), ApplyError> {
-        let running = self.running_threads(step)?;
+        // Put back on failure: the threads that ran and that this step stops.
+        let running = match (self.running_threads(step)?, step.stops) {
+            (Some(Thread::Io), Some(Thread::Sql)) => None,
+            (Some(_), Some(Thread::Sql)) => Some(Thread::Sql),
+            (running, _) => running,
+        };
         self.run_statements(n, step)?;
         if let Some(t) = running {
             let sql = step.flavor.start_replica(t, &step.channel);
@@ -503,10 +532,13 @@ impl Applier<'_> {
             return Ok(tally);
         }
         let spec = self.nodes.spec(&step.endpoint)?.clone();
+        // The definition read under this repair's lock (by the re-check), once.
+        let schema = self
+            .nodes
+            .get(&step.endpoint)?
+            .table(&step.rows[0].table)
+            .map_err(anyhow::Error::from)?;
         let mut server = Server::connect(&spec).map_err(anyhow::Error::from)?;
-        let table = &step.rows[0].table;
-        let schema =
-            schema::load(&mut server.conn, &step.endpoint, table).map_err(anyhow::Error::from)?;
         let mut rows = RowRun {
             n,
             step,
@@ -516,19 +548,18 @@ impl Applier<'_> {
             same_key: same_key(&step.rows),
             intents: Vec::new(),
             journaled: false,
+            in_transaction: false,
+            syncing: None,
             committing: false,
             left_alone: Vec::new(),
         };
         let result = rows.run(&mut server.conn, self);
+        crate::timing::mark("row step committed");
         match result {
             Ok(()) => {
-                let outcomes: Vec<Entry> = rows
-                    .intents
-                    .iter()
-                    .map(|e| e.outcome(State::Done))
-                    .collect();
-                self.journal.append(&outcomes)?;
                 tally.written = rows.intents.len();
+                self.journal
+                    .append_outcomes(std::mem::take(&mut rows.intents), State::Done)?;
                 tally.already = rows.skip.iter().filter(|s| **s).count() - rows.left_alone.len();
                 tally.left_alone = rows
                     .left_alone
@@ -542,15 +573,12 @@ impl Applier<'_> {
             }
             Err(e) => {
                 let _ = server.conn.query_drop("ROLLBACK");
+                let _ = rows.synced();
                 // A COMMIT that failed on the wire may still have committed: the intents stay
                 // as they are, and restore judges them by the rows themselves.
                 if rows.journaled && !rows.committing {
-                    let outcomes: Vec<Entry> = rows
-                        .intents
-                        .iter()
-                        .map(|e| e.outcome(State::RolledBack))
-                        .collect();
-                    self.journal.append(&outcomes)?;
+                    self.journal
+                        .append_outcomes(std::mem::take(&mut rows.intents), State::RolledBack)?;
                 }
                 Err(e)
             }
@@ -571,6 +599,7 @@ impl Applier<'_> {
             let (outcome, detail) = match self.run_step(i + 1, step, &mut undo, &mut report) {
                 Ok(r) => r,
                 Err(error) => {
+                    let _ = self.journal.flush();
                     let undone = self.undo(undo);
                     return Err(Box::new(ApplyFailure {
                         error,
@@ -587,9 +616,22 @@ impl Applier<'_> {
                 outcome,
                 detail,
             };
+            crate::timing::mark(format_args!(
+                "step {} {:?} {}",
+                i + 1,
+                step.action,
+                result.detail
+            ));
             (self.on_step)(&result);
             report.steps.push(result);
             crash_point(i + 1);
+        }
+        if let Err(e) = self.journal.flush() {
+            return Err(Box::new(ApplyFailure {
+                error: e.into(),
+                completed: report.steps.iter().map(|s| s.step).collect(),
+                undone: Vec::new(),
+            }));
         }
         Ok(report)
     }
@@ -644,6 +686,10 @@ struct RowRun<'s> {
     same_key: HashMap<&'s [(String, Cell)], Vec<usize>>,
     intents: Vec<Entry>,
     journaled: bool,
+    /// START TRANSACTION ran: a write is not durable (nor seen) before COMMIT, so the intents'
+    /// sync may run beside it, and COMMIT waits for it.
+    in_transaction: bool,
+    syncing: Option<journal::Syncing>,
     /// COMMIT was sent: from here a failure does not prove the change did not happen.
     committing: bool,
     /// resync: rows found changed since they were read, skipped.
@@ -665,14 +711,30 @@ impl RowRun<'_> {
                     self.write(conn, st, first..first + count, a)?
                 }
                 Role::Control if st.sql == "COMMIT" => {
+                    self.synced()?;
                     injected_failure(self.n)?;
                     self.committing = true;
                     exec(conn, st).map_err(&err)?;
                 }
-                Role::Control => exec(conn, st).map_err(&err)?,
+                Role::Control => {
+                    exec(conn, st).map_err(&err)?;
+                    if st.sql == "START TRANSACTION" {
+                        self.in_transaction = true;
+                    }
+                }
             }
         }
-        Ok(())
+        self.synced()
+    }
+
+    /// Waits for the intents being synced (if any) and takes them back.
+    fn synced(&mut self) -> Result<(), ApplyError> {
+        let Some(s) = self.syncing.take() else {
+            return Ok(());
+        };
+        let (intents, done) = s.wait();
+        self.intents = intents;
+        Ok(done?)
     }
 
     /// The write of rows `rows` (one statement), once every row is checked: the intents are
@@ -696,10 +758,18 @@ impl RowRun<'_> {
             return Err(self.changed(done));
         }
         if !self.journaled {
-            a.journal.append(&self.intents)?;
+            crate::timing::mark("rows checked");
+            if self.in_transaction {
+                let intents = std::mem::take(&mut self.intents);
+                self.syncing = Some(a.journal.append_syncing(intents)?);
+            } else {
+                a.journal.append(&self.intents)?;
+            }
+            crate::timing::mark("intents journaled");
             self.journaled = true;
         }
         exec(conn, st).map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        crate::timing::mark("rows written");
         if conn.affected_rows() != needed as u64 {
             return Err(self.changed(rows.start));
         }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::apply::{Applier, ApplyReport, Nodes, StepResult};
 use super::lock::RepairLock;
 use super::verify::Resumed;
+use crate::binlog::fetch::Following;
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
@@ -262,29 +263,58 @@ fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
     Ok(a == b)
 }
 
-/// Batch mode (`--until-healthy`): the following transactions' conflicts of the same kind,
-/// added to the diagnosis so the plan resolves them all in one stop/start. Only for overwrite:
-/// it replaces every upcoming conflicting row with the source's, which no other remedy's steps
-/// cover.
-fn read_ahead(
-    d: &mut Diagnosis,
+/// Batch mode (`--until-healthy`) reads ahead only for overwrite with the source's version:
+/// it replaces every upcoming conflicting row with the source's, which no other remedy's
+/// steps cover (a replica or newest:COLUMN winner is decided row by row, which the read-ahead
+/// does not do).
+fn reads_ahead(ps: &PlanSet, options: &Options) -> bool {
+    options.lookahead > 0
+        && ps.plan.as_ref().is_some_and(|p| {
+            p.remedy == RemedyId::Overwrite && matches!(p.winner, None | Some(Winner::Source))
+        })
+}
+
+/// The transactions after the incident's, when the plan reads ahead (else none).
+fn following(
+    d: &Diagnosis,
     ps: &PlanSet,
-    replica: &ConnSpec,
     specs: &[ConnSpec],
     options: &Options,
-) -> Result<()> {
-    // The upcoming rows get the source's version whatever they hold: only when the plan's
-    // winner is the source (a replica or newest:COLUMN winner is decided row by row, which
-    // the read-ahead does not do).
-    let overwriting = ps.plan.as_ref().is_some_and(|p| {
-        p.remedy == RemedyId::Overwrite && matches!(p.winner, None | Some(Winner::Source))
-    });
+) -> Result<Vec<Following>> {
     match specs.get(1) {
-        Some(source) if options.lookahead > 0 && overwriting => {
-            crate::inspect::look_ahead(d, replica, source, options.lookahead)
+        Some(source) if reads_ahead(ps, options) => {
+            crate::inspect::following_transactions(d, source, options.lookahead)
         }
-        _ => Ok(()),
+        _ => Ok(Vec::new()),
     }
+}
+
+/// The following transactions' conflicts of the same kind, added to the diagnosis so the
+/// plan resolves them all in one stop/start.
+fn read_ahead(d: &mut Diagnosis, following: &[Following], nodes: &mut Nodes) -> Result<()> {
+    let Some(src) = &d.source else {
+        return Ok(());
+    };
+    if following.is_empty() {
+        return Ok(());
+    }
+    let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint.clone())?;
+    crate::inspect::look_ahead(d, following, replica, source)
+}
+
+/// The replica's session and the source's (None: it cannot be reached).
+fn sessions<'n>(
+    nodes: &'n mut Nodes,
+    replica: &str,
+    source: Option<&str>,
+) -> Result<(&'n mut Server, Option<&'n mut Server>)> {
+    if let Some(src) = source
+        && nodes.get(src).is_ok()
+    {
+        let (r, s) = nodes.pair(replica, src)?;
+        return Ok((r, Some(s)));
+    }
+    Ok((nodes.get(replica)?, None))
 }
 
 /// The plan a dry run shows: the one the repair would apply, read-ahead rows included.
@@ -300,7 +330,8 @@ pub fn dry_run_plan(
         return Ok(ps);
     }
     let specs = specs_for(d, replica, options.source_dsn.as_deref())?;
-    read_ahead(d, &ps, replica, &specs, options)?;
+    let following = following(d, &ps, &specs, options)?;
+    read_ahead(d, &following, &mut Nodes::new(specs))?;
     Ok(crate::planner::plan(d, playbooks, policy)?)
 }
 
@@ -337,10 +368,28 @@ impl Session {
         }
         let specs = specs_for(d, replica, self.options.source_dsn.as_deref())?;
         let spec_refs: Vec<&ConnSpec> = specs.iter().collect();
-        let _lock = RepairLock::acquire(&spec_refs)?;
-        let (again, plan) = self.recheck(d, ps, replica, &specs, policy)?;
-        let mut nodes = Nodes::new(specs);
+        let mut nodes = Nodes::new(specs.iter().cloned());
+        // The transactions a batch reads ahead are in the source's binlog, which does not
+        // change: they are read while the lock is taken and the incident re-checked.
+        let (_lock, again, plan) = std::thread::scope(|scope| -> Result<_> {
+            let ahead = scope.spawn(|| following(d, ps, &specs, &self.options));
+            let lock = scope.spawn(|| RepairLock::acquire(&spec_refs));
+            nodes.open_all();
+            let lock = lock
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            crate::timing::mark("repair lock held");
+            let joined = || {
+                ahead
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            };
+            let (again, plan) = self.recheck(d, ps, &mut nodes, joined, policy)?;
+            Ok((lock, again, plan))
+        })?;
+        crate::timing::mark("re-checked and planned");
         super::preflight::check(&plan, &mut nodes, &source_endpoint(&again))?;
+        crate::timing::mark("preflight passed");
         let mut printer = |r: &StepResult| (self.on_step)(r);
         let mut applier = Applier {
             nodes: &mut nodes,
@@ -352,6 +401,7 @@ impl Session {
         let mut applied = applier.apply(&plan)?;
         if applied.resumed.values().all(|r| *r == Resumed::CaughtUp) {
             applied.rows_agree = Some(rows_agree(&again, &plan, &mut nodes)?);
+            crate::timing::mark("rows compared on both nodes");
         }
         Ok(Incident {
             fingerprint: d.fingerprint.clone(),
@@ -371,12 +421,21 @@ impl Session {
         &self,
         d: &Diagnosis,
         ps: &PlanSet,
-        replica: &ConnSpec,
-        specs: &[ConnSpec],
+        nodes: &mut Nodes,
+        following: impl FnOnce() -> Result<Vec<Following>>,
         policy: &Policy,
     ) -> Result<(Diagnosis, Plan)> {
+        crate::timing::mark("re-checking");
+        let replica = d.replica.endpoint.clone();
+        let source = d.source.as_ref().map(|s| s.endpoint.clone());
+        let source_spec = match &source {
+            Some(ep) => Some(nodes.spec(ep)?.clone()),
+            None => None,
+        };
         // The failing transaction is not read again: an unchanged stop is the same one.
-        let mut again = crate::inspect::refresh(d, replica, specs.get(1)).map_err(|e| {
+        let refreshed = sessions(nodes, &replica, source.as_deref())
+            .and_then(|(r, s)| crate::inspect::refresh(d, r, s, source_spec.as_ref()));
+        let mut again = refreshed.map_err(|e| {
             Coded(
                 exit::REFUSED,
                 format!(
@@ -385,7 +444,12 @@ impl Session {
                 ),
             )
         })?;
-        read_ahead(&mut again, ps, replica, specs, &self.options)?;
+        crate::timing::mark("refreshed");
+        let following = following()?;
+        if again.fingerprint == d.fingerprint {
+            read_ahead(&mut again, &following, nodes)?;
+        }
+        crate::timing::mark("read ahead");
         let mut again_ps = crate::planner::plan(&again, &self.playbooks, policy)?;
         if again.fingerprint != d.fingerprint
             || again_ps.reverse_fingerprint != ps.reverse_fingerprint
