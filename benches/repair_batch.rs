@@ -19,7 +19,11 @@
 //!     REPLMEND_BENCH_CONFLICTS=1000 REPLMEND_BENCH_RUNS=5 cargo bench --bench repair_batch
 //!
 //! replmend and IDEMPOTENT run REPLMEND_BENCH_RUNS times each (3 by default), alternated, and
-//! their medians are compared; pt-slave-restart (minutes at 10,000) runs once.
+//! their medians are compared; pt-slave-restart (minutes at 10,000) runs once
+//! (REPLMEND_BENCH_PT=0 leaves it out).
+//!
+//! Where replmend's time goes: `REPLMEND_TIMING=1 REPLMEND_BENCH_STDERR=1` prints its phase
+//! marks; `REPLMEND_BENCH_WRAP="perf record -g -o FILE --"` runs it under a profiler.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -203,6 +207,17 @@ fn main() {
             rs.push(replmend(n));
             is.push(idempotent(n));
         }
+        let list = |runs: &[Run]| {
+            runs.iter()
+                .map(|r| format!("{:.1}", r.time.as_secs_f64() * 1000.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "\n{n} conflicts, every run (ms): replmend {}; IDEMPOTENT {}",
+            list(&rs),
+            list(&is)
+        );
         let (r, i) = (median(rs), median(is));
         // REPLMEND_BENCH_PT=0 leaves pt-slave-restart out (minutes at 10,000).
         let p = if std::env::var("REPLMEND_BENCH_PT").as_deref() == Ok("0") {

@@ -1,8 +1,8 @@
 //! The journal: every row replmend changes, with the node, the action and the plan's
 //! fingerprint, in JSON lines. An entry is written as an *intent* (after the row was checked,
-//! before it is written, synced to disk) and followed by its *outcome* (`done` after COMMIT,
-//! `rolled_back` when the change did not happen), so it never claims a change that did not
-//! happen and never misses one that did. `replmend restore` reads it back.
+//! synced to disk before the transaction that writes it commits) and followed by its *outcome*
+//! (`done` after COMMIT, `rolled_back` when the change did not happen), so it never claims a
+//! change that did not happen and never misses one that did. `replmend restore` reads it back.
 //!
 //! Journals hold whole rows (customers' data, password hashes): they are created 0600 in a
 //! 0700 directory, and replmend refuses to append to one that is a symlink or that other users

@@ -118,14 +118,14 @@ impl N2Threads {
                 assert_eq!(now, self.ids, "a replication thread was restarted")
             }
             Flavor::MariaDb => {
-                // Channel n1's threads were restarted (new ids): exactly one receiver and the
-                // one applier (n2's) survive from before.
+                // Channel n1's applier was restarted (a new id), and its receiver too when the
+                // plan skips there (both threads stopped): the one applier from before (n2's)
+                // and n2's receiver survive.
                 let kept: Vec<&String> = self.ids.iter().filter(|i| now.contains(i)).collect();
                 let io = kept.iter().filter(|i| i.starts_with("io ")).count();
                 let sql = kept.iter().filter(|i| i.starts_with("sql ")).count();
-                assert_eq!(
-                    (io, sql),
-                    (1, 1),
+                assert!(
+                    (1..=2).contains(&io) && sql == 1,
                     "channel n2 was restarted: before {:?}, after {now:?}",
                     self.ids
                 );
