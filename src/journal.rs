@@ -241,9 +241,10 @@ pub fn read_only_ledger() -> PathBuf {
 pub struct Journal {
     path: PathBuf,
     file: Option<File>,
-    /// Outcomes being serialized off the critical path (a batch's thousands of rows): written
-    /// before anything else is, when the journal is flushed, and when it is dropped.
-    pending: Option<std::thread::JoinHandle<String>>,
+    /// Outcomes being serialized and written off the critical path (a batch's thousands of
+    /// rows), by a thread that writes them the moment they are ready; every other write, and
+    /// `flush`, waits for it first.
+    pending: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Intents written and being synced while the transaction that changes their rows runs; it
@@ -319,36 +320,47 @@ impl Journal {
 
     /// Appends and syncs once: when this returns, the entries survive a crash or kill -9.
     pub fn append(&mut self, entries: &[Entry]) -> Result<(), JournalError> {
-        self.write(entries, Sync::Now)
+        self.write(entries)
     }
 
-    /// Appends outcomes (done, rolled back) without waiting for the disk, serialized on a
-    /// thread of their own while the repair goes on (written before any later entry, and by
-    /// `flush`). They survive a kill -9 once written, and the next synced append; one lost
-    /// before that leaves its intent alone, which `restore` judges by the row itself, as it
-    /// does an ambiguous COMMIT.
+    /// Appends the outcomes (done, rolled back) of these intents without waiting for the
+    /// disk: a thread of their own serializes and writes them (within milliseconds) while the
+    /// repair goes on. Written, they survive a kill -9, and a power cut once the next synced
+    /// append or the kernel flushed them; one lost before that leaves its intent alone, which
+    /// `restore` judges by the row itself, as it does an ambiguous COMMIT.
     pub fn append_outcomes(
         &mut self,
         intents: Vec<Entry>,
         state: State,
     ) -> Result<(), JournalError> {
         self.flush()?;
-        if !intents.is_empty() {
-            self.pending = Some(std::thread::spawn(move || {
-                let outcomes: Vec<Entry> = intents.iter().map(|e| e.outcome(state)).collect();
-                lines(&outcomes)
-            }));
+        if intents.is_empty() {
+            return Ok(());
         }
+        let mut file = self
+            .file()?
+            .try_clone()
+            .map_err(|source| JournalError::Io {
+                path: self.path.display().to_string(),
+                source,
+            })?;
+        self.pending = Some(std::thread::spawn(move || {
+            let outcomes: Vec<Entry> = intents.iter().map(|e| e.outcome(state)).collect();
+            file.write_all(lines(&outcomes).as_bytes())
+        }));
         Ok(())
     }
 
-    /// Writes the outcomes still being serialized.
+    /// Waits for the outcomes being written.
     pub fn flush(&mut self) -> Result<(), JournalError> {
         match self.pending.take() {
-            Some(p) => {
-                let text = p.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                self.write_text(&text, Sync::Later)
-            }
+            Some(p) => p
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                .map_err(|source| JournalError::Io {
+                    path: self.path.display().to_string(),
+                    source,
+                }),
             None => Ok(()),
         }
     }
@@ -375,15 +387,12 @@ impl Journal {
         Ok(Syncing { sync, path })
     }
 
-    fn write(&mut self, entries: &[Entry], sync: Sync) -> Result<(), JournalError> {
+    fn write(&mut self, entries: &[Entry]) -> Result<(), JournalError> {
         self.flush()?;
         if entries.is_empty() {
             return Ok(());
         }
-        self.write_text(&lines(entries), sync)
-    }
-
-    fn write_text(&mut self, text: &str, sync: Sync) -> Result<(), JournalError> {
+        let text = lines(entries);
         let path = self.path.display().to_string();
         let file = self.file()?;
         let io = |source| JournalError::Io {
@@ -391,18 +400,8 @@ impl Journal {
             source,
         };
         file.write_all(text.as_bytes()).map_err(io)?;
-        match sync {
-            Sync::Now => file.sync_data().map_err(io),
-            Sync::Later => Ok(()),
-        }
+        file.sync_data().map_err(io)
     }
-}
-
-/// Whether an append waits for the disk.
-#[derive(Clone, Copy)]
-enum Sync {
-    Now,
-    Later,
 }
 
 fn unsafe_journal(path: &Path, reason: impl Into<String>) -> JournalError {
