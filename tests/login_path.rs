@@ -35,6 +35,13 @@ impl Drop for ChrootDir {
 }
 
 /// `mysql_config_editor set --login-path=NAME … --password`, typing `password` at its prompt.
+/// Exit 8 (bad input) with one sentence on stderr that says `words`.
+fn refused(run: &Run, words: &str, flavor: impl std::fmt::Display) {
+    assert_eq!(run.code, 8, "{flavor}: {}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains(words), "{}", run.stderr);
+}
+
 fn config_editor_set(login_file: &Path, name: &str, args: &[String], password: &str) {
     let command = format!(
         "chroot {} env MYSQL_TEST_LOGIN_FILE={} mysql_config_editor set --login-path={name} {} --password",
@@ -146,22 +153,14 @@ fn login_path_written_by_mysql_config_editor() {
         assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
 
         let run = with_file(&["status", "--login-path", "nosuch"]);
-        assert_eq!(run.code, 8, "{flavor}: {}", run.stderr);
-        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-        assert!(
-            run.stderr.contains("no login path [nosuch]"),
-            "{}",
-            run.stderr
-        );
+        refused(&run, "no login path [nosuch]", flavor);
 
         // Readable by others: refused when asked for by name, ignored with a warning (as the
         // mysql client does) when only read by default.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&login_file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let run = with_file(&["status", "--login-path", "db2"]);
-        assert_eq!(run.code, 8, "{flavor}: {}", run.stderr);
-        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-        assert!(run.stderr.contains("others may read"), "{}", run.stderr);
+        refused(&run, "others may read", flavor);
         let run = with_file(&["status", "--replica", &replica.url()]);
         assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
         assert!(
@@ -175,13 +174,7 @@ fn login_path_written_by_mysql_config_editor() {
         let bytes = std::fs::read(&login_file).unwrap();
         std::fs::write(&login_file, &bytes[..bytes.len() - 5]).unwrap();
         let run = with_file(&["status", "--login-path", "db2"]);
-        assert_eq!(run.code, 8, "{flavor}: {}", run.stderr);
-        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-        assert!(
-            run.stderr.contains("cannot read login file"),
-            "{}",
-            run.stderr
-        );
+        refused(&run, "cannot read login file", flavor);
         assert!(!run.stderr.contains(password), "{}", run.stderr);
     }
 }

@@ -116,6 +116,12 @@ fn make_pki(tag: &str) -> Pki {
     Pki { dir }
 }
 
+/// The run exited `code` with one sentence on stderr that says `words`.
+fn refused(run: &Run, code: i32, words: &str, context: &str) {
+    assert_eq!(run.code, code, "{context}: {}", run.stderr);
+    assert!(one_line(run).contains(words), "{context}: {}", run.stderr);
+}
+
 fn one_line(run: &Run) -> &str {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(
@@ -181,8 +187,7 @@ fn tls_like_the_mysql_client_on_both_flavors() {
         let run = status(&["--ssl-mode", "VERIFY_CA", "--ssl-ca", &ca]);
         assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
         let run = status(&["--ssl-mode", "VERIFY_CA"]);
-        assert_eq!(run.code, 8, "{flavor}: {}", run.stderr);
-        assert!(one_line(&run).contains("needs --ssl-ca"), "{}", run.stderr);
+        refused(&run, 8, "needs --ssl-ca", &flavor.to_string());
         let run = status(&["--ssl-mode", "VERIFY_CA", "--ssl-ca", &other]);
         assert_eq!(run.code, 12, "{flavor}: {}", run.stderr);
         let m = one_line(&run);
@@ -204,12 +209,7 @@ fn tls_like_the_mysql_client_on_both_flavors() {
             "--ssl-ca",
             &ca,
         ]);
-        assert_eq!(run.code, 12, "{flavor}: {}", run.stderr);
-        assert!(
-            one_line(&run).contains("not issued for localhost"),
-            "{flavor}: {}",
-            run.stderr
-        );
+        refused(&run, 12, "not issued for localhost", &flavor.to_string());
 
         // The same from an option file, as the client's keys.
         let cnf = pki.dir.join(format!("{flavor}.cnf"));
@@ -242,12 +242,7 @@ fn tls_like_the_mysql_client_on_both_flavors() {
         assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
         assert_eq!(run.json()["channels"][0]["health"], "healthy");
         let run = replmend(&["status", "--replica", &x509]);
-        assert_eq!(run.code, 7, "{flavor}: {}", run.stderr);
-        assert!(
-            one_line(&run).contains("REQUIRE X509"),
-            "{flavor}: {}",
-            run.stderr
-        );
+        refused(&run, 7, "REQUIRE X509", &flavor.to_string());
         // A key that is not the certificate's: bad input, in words.
         let wrong_key = pki.file("server-key.pem");
         let run = replmend(&[
@@ -259,12 +254,8 @@ fn tls_like_the_mysql_client_on_both_flavors() {
             "--ssl-key",
             &wrong_key,
         ]);
-        assert_eq!(run.code, 8, "{flavor}: {}", run.stderr);
-        assert!(
-            one_line(&run).contains("the key does not belong to the certificate"),
-            "{flavor}: {}",
-            run.stderr
-        );
+        let words = "the key does not belong to the certificate";
+        refused(&run, 8, words, &flavor.to_string());
 
         // An incident diagnosed entirely over verified TLS: the replica's status, the source
         // (reached with the replica's TLS settings) and its binlog streamed.
@@ -295,20 +286,11 @@ fn required_against_a_server_without_tls_and_unreadable_files() {
     // The host's MariaDB sandbox offers no TLS unless given certificates.
     let sb = Sandbox::start(Flavor::MariaDb, Topology::SourceReplica).unwrap();
     let url = sb.node("n2").url();
-    let ab = |n: &str| {
-        sb.node(n).query_value("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='ABORTED_CONNECTS'").unwrap()
-    };
-    eprintln!("XX before {:?} {:?}", ab("n1"), ab("n2"));
     let run = replmend(&["status", "--replica", &url]);
-    eprintln!("XX after {:?} {:?}", ab("n1"), ab("n2"));
     assert_eq!(run.code, 0, "PREFERRED falls back to plain: {}", run.stderr);
     let run = replmend(&["status", "--replica", &url, "--ssl-mode", "REQUIRED"]);
-    assert_eq!(run.code, 12, "{}", run.stderr);
-    assert!(
-        one_line(&run).contains("does not offer TLS, which --ssl-mode REQUIRED demands"),
-        "{}",
-        run.stderr
-    );
+    let words = "does not offer TLS, which --ssl-mode REQUIRED demands";
+    refused(&run, 12, words, "REQUIRED");
 
     // Files are checked before connecting: nothing listens on port 1, yet the answer is
     // bad input (8), not unreachable (6).
@@ -333,8 +315,7 @@ fn required_against_a_server_without_tls_and_unreadable_files() {
         let mut all = vec!["status", "--replica", nowhere];
         all.extend(args);
         let run = replmend(&all);
-        assert_eq!(run.code, 8, "{all:?}: {}", run.stderr);
-        assert!(one_line(&run).contains(words), "{all:?}: {}", run.stderr);
+        refused(&run, 8, words, &format!("{all:?}"));
     }
     let run = replmend(&["status", "--replica", nowhere, "--ssl-mode", "sometimes"]);
     assert_eq!(run.code, 2, "{}", run.stderr);

@@ -572,9 +572,9 @@ fn fetch_chunk(
         if all_exact {
             if place.len() < keys.len() {
                 for (i, k) in keys.iter().enumerate() {
-                    let first = place[k];
-                    if first != i {
-                        out[i] = out[first].clone();
+                    let at = place[k];
+                    if at != i {
+                        out[i] = out[at].clone();
                     }
                 }
             }

@@ -298,7 +298,7 @@ fn read_ahead(d: &mut Diagnosis, following: &[Following], nodes: &mut Nodes) -> 
     if following.is_empty() {
         return Ok(());
     }
-    let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint.clone())?;
+    let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint)?;
     crate::inspect::look_ahead(d, following, replica, source)
 }
 
