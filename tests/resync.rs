@@ -10,11 +10,11 @@
 
 mod support;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use replmend_sandbox::Node;
 use serde_json::{Value, json};
+use support::tmux::Tmux;
 use support::*;
 
 const CATCH_UP: Duration = Duration::from_secs(60);
@@ -715,83 +715,6 @@ fn restoring_a_resync_journal_twice_finds_every_row_already_back() {
 // 3b. A row changed between planning and applying: left alone and reported. The plan waits at
 // the confirmation prompt (a real terminal, tmux), the row changes meanwhile.
 
-struct Tmux(String);
-
-impl Tmux {
-    fn start(name: String, cmd: &str) -> Tmux {
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "220",
-                "-y",
-                "60",
-                cmd,
-            ])
-            .status()
-            .expect("tmux (scripts/install-deps installs it)");
-        assert!(ok.success());
-        Tmux(name)
-    }
-
-    fn pane(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-J", "-S", "-500", "-t", &self.0])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let started = Instant::now();
-        loop {
-            let pane = self.pane();
-            if pane.contains(text) {
-                return pane;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "waiting for {text:?}; pane:\n{pane}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.0])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the program to finish and returns its exit code.
-    fn exit_code(&self, done: &std::path::Path) -> String {
-        let started = Instant::now();
-        while !done.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "did not finish:\n{}",
-                self.pane()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::fs::read_to_string(done).unwrap().trim().to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
-
 #[test]
 fn rows_changed_between_planning_and_applying_are_left_alone_and_reported() {
     for flavor in FLAVORS {
@@ -836,7 +759,12 @@ fn rows_changed_between_planning_and_applying_are_left_alone_and_reported() {
             "{flavor}: the plan is shown before the question:\n{pane}"
         );
         tty.keys(&["n"]);
-        assert_eq!(tty.exit_code(&done), "10", "{flavor}:\n{}", tty.pane());
+        assert_eq!(
+            tty.exit_code(&done, Duration::from_secs(120)),
+            "10",
+            "{flavor}:\n{}",
+            tty.pane()
+        );
         assert!(tty.pane().contains("not confirmed"), "{}", tty.pane());
         assert_eq!(checksum(n2, "t", "x"), drifted, "{flavor}");
         drop(tty);
@@ -852,7 +780,7 @@ fn rows_changed_between_planning_and_applying_are_left_alone_and_reported() {
              UPDATE t.x SET v = 'extra, changed meanwhile' WHERE id = 5000",
         );
         tty.keys(&["y"]);
-        let code = tty.exit_code(&done);
+        let code = tty.exit_code(&done, Duration::from_secs(120));
         let pane = tty.pane();
         assert_eq!(
             code, "11",

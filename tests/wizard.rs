@@ -3,92 +3,12 @@
 
 mod support;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use support::tmux::Tmux;
 use support::*;
 
 const SEED_ROW: &str = "SELECT payload, hits FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
-
-struct Tmux(String);
-
-impl Tmux {
-    fn pane(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-S", "-200", "-t", &self.0])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, text: &str, count: usize) -> String {
-        let started = Instant::now();
-        loop {
-            let pane = self.pane();
-            if pane.matches(text).count() >= count {
-                return pane;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "waiting for {text:?} x{count}; pane:\n{pane}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.0])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Tmux {
-    /// Runs `cmd` in a detached session; it writes its exit code to `done`.
-    fn start(name: String, cmd: &str) -> Tmux {
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "220",
-                "-y",
-                "60",
-                cmd,
-            ])
-            .status()
-            .expect("tmux (scripts/install-deps installs it)");
-        assert!(ok.success());
-        Tmux(name)
-    }
-
-    /// Waits for the program to finish and returns its exit code.
-    fn exit_code(&self, done: &std::path::Path, timeout: Duration) -> String {
-        let started = Instant::now();
-        while !done.exists() {
-            assert!(
-                started.elapsed() < timeout,
-                "did not finish:\n{}",
-                self.pane()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::fs::read_to_string(done).unwrap().trim().to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
 
 #[test]
 fn wizard_repairs_the_seed_by_keystrokes() {
@@ -112,21 +32,21 @@ fn wizard_repairs_the_seed_by_keystrokes() {
             format!("replmend-wizard-{}-{flavor}", std::process::id()),
             &cmd,
         );
-        let pane = session.wait_for("Which remedy?", 1);
+        let pane = session.wait_for("Which remedy?");
         assert!(
             pane.contains("overwrite — loses nothing (recommended)"),
             "{pane}"
         );
         session.keys(&["Enter"]);
-        session.wait_for("Whose row should both nodes keep?", 1);
+        session.wait_for("Whose row should both nodes keep?");
         session.keys(&["Enter"]);
-        let pane = session.wait_for("Apply the", 1);
+        let pane = session.wait_for("Apply the");
         assert!(pane.contains("DELETE FROM `zeus`.`xinyan_cache`"), "{pane}");
         session.keys(&["y"]);
-        session.wait_for("Apply the", 2);
+        session.wait_for_n("Apply the", 2);
         session.keys(&["y"]);
         // Once repaired, the wizard offers to verify the incident's table.
-        session.wait_for("between the two nodes now", 1);
+        session.wait_for("between the two nodes now");
         session.keys(&["y"]);
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
@@ -170,7 +90,7 @@ fn password_prompt_is_hidden_and_never_echoed() {
         done = done.display(),
     );
     let session = Tmux::start(format!("replmend-prompt-{}", std::process::id()), &cmd);
-    session.wait_for("Password", 1);
+    session.wait_for("Password");
     session.keys(&[secret, "Enter"]);
     let code = session.exit_code(&done, Duration::from_secs(30));
     let pane = session.pane();
@@ -203,20 +123,20 @@ fn wizard_recommends_and_applies_rekey_for_two_records_on_one_key() {
             format!("replmend-wizard-rk-{}-{flavor}", std::process::id()),
             &cmd,
         );
-        let pane = session.wait_for("Which remedy?", 1);
+        let pane = session.wait_for("Which remedy?");
         assert!(
             pane.contains("rekey — loses nothing (recommended)"),
             "{pane}"
         );
         session.keys(&["Enter"]);
-        session.wait_for("Whose row should both nodes keep?", 1);
+        session.wait_for("Whose row should both nodes keep?");
         session.keys(&["Enter"]);
-        let pane = session.wait_for("Apply the", 1);
+        let pane = session.wait_for("Apply the");
         assert!(pane.contains("auto_increment_offset"), "{pane}");
         session.keys(&["y"]);
-        session.wait_for("Apply the", 2);
+        session.wait_for_n("Apply the", 2);
         session.keys(&["y"]);
-        session.wait_for("between the two nodes now", 1);
+        session.wait_for("between the two nodes now");
         session.keys(&["n"]);
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());

@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+pub mod tmux;
+
 pub use replmend_sandbox::{Flavor, Sandbox, Topology};
 
 pub const FLAVORS: [Flavor; 2] = [Flavor::MariaDb, Flavor::MySql];
