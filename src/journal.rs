@@ -46,7 +46,7 @@ pub struct StoredTable {
 }
 
 /// What was done (or about to be done) to the row or node.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// The row (`columns`/`values`) was deleted.
@@ -510,14 +510,20 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
 /// Each change's latest record (an intent followed by its outcome reads as the outcome), in
 /// the order the changes were first journaled.
 pub fn latest(entries: &[Entry]) -> Vec<Entry> {
+    // By id and action, not by a scan of what is kept: a batch's journal holds thousands of
+    // changes (a scan per entry made restore quadratic in them).
     let mut out: Vec<Entry> = Vec::new();
+    let mut at: std::collections::HashMap<(&str, Action), usize> = Default::default();
     for e in entries {
-        match out
-            .iter_mut()
-            .find(|o| !e.id.is_empty() && o.id == e.id && o.action == e.action)
-        {
-            Some(o) => *o = e.clone(),
-            None => out.push(e.clone()),
+        let slot = (!e.id.is_empty()).then(|| at.get(&(e.id.as_str(), e.action)).copied());
+        match slot.flatten() {
+            Some(i) => out[i] = e.clone(),
+            None => {
+                if !e.id.is_empty() {
+                    at.insert((e.id.as_str(), e.action), out.len());
+                }
+                out.push(e.clone());
+            }
         }
     }
     out

@@ -298,6 +298,31 @@ pub fn auto_increment_option(create: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// A CREATE TABLE text without its `AUTO_INCREMENT=N` table option (on the line of table
+/// options, the first that starts with `)`; a column's text never does).
+pub fn without_auto_increment_option(create: &str) -> String {
+    let mut out = String::with_capacity(create.len());
+    let mut options_seen = false;
+    for (i, line) in create.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if !options_seen && line.starts_with(')') {
+            options_seen = true;
+            if let Some(at) = line.find(" AUTO_INCREMENT=") {
+                let rest = &line[at + " AUTO_INCREMENT=".len()..];
+                let digits =
+                    rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                out.push_str(&line[..at]);
+                out.push_str(&rest[digits..]);
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 // ---- verify: chunked checksums and row hashes -------------------------------------------
 
 /// A column as the row hash reads it. FLOAT is widened to DOUBLE (`+ 0e0`), whose text is
@@ -604,6 +629,17 @@ mod tests {
             schema: "we`ird db".into(),
             name: "t".into(),
         }
+    }
+
+    #[test]
+    fn the_auto_increment_counter_is_not_part_of_a_definition() {
+        let create = "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  `d` varchar(9) DEFAULT ' AUTO_INCREMENT=5',\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4";
+        assert_eq!(
+            without_auto_increment_option(create),
+            "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  `d` varchar(9) DEFAULT ' AUTO_INCREMENT=5',\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        );
+        let plain = "CREATE TABLE `t` (\n  `id` int NOT NULL\n) ENGINE=InnoDB";
+        assert_eq!(without_auto_increment_option(plain), plain);
     }
 
     #[test]

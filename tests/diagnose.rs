@@ -383,3 +383,51 @@ fn multi_threaded_replica_reads_the_failing_transaction_not_the_backlog() {
         "read {read} bytes for a {size}-byte transaction: {t}"
     );
 }
+
+/// A table definition read once in a process is reused by later sessions only while the
+/// table's `SHOW CREATE TABLE` is unchanged: a column or key added since (a watch daemon lives
+/// for weeks) is read again; the AUTO_INCREMENT counter moving is not a change.
+#[test]
+fn a_definition_changed_since_it_was_read_is_read_again() {
+    use replmend::conn::{Server, SpecInput};
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplica).unwrap();
+        let n1 = sb.node("n1");
+        n1.exec("CREATE DATABASE d; CREATE TABLE d.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+            .unwrap();
+        let input = SpecInput {
+            dsn: Some(n1.url()),
+            ..Default::default()
+        };
+        let spec = replmend::conn::spec::resolve(&input, None).unwrap();
+        let table = replmend::diagnosis::TableRef {
+            schema: "d".into(),
+            name: "t".into(),
+        };
+        let columns = |spec| {
+            let mut s = Server::connect(spec).unwrap();
+            let t = s.table(&table).unwrap();
+            let uniques: Vec<Vec<String>> =
+                t.unique_keys.iter().map(|k| k.columns.clone()).collect();
+            (t.column_names(), uniques)
+        };
+        let id = || vec!["id".to_string()];
+        assert_eq!(columns(&spec), (vec!["id".into(), "v".into()], vec![id()]));
+        n1.exec("INSERT INTO d.t (v) VALUES (1), (2)").unwrap();
+        assert_eq!(
+            columns(&spec).0,
+            vec!["id".to_string(), "v".into()],
+            "{flavor}"
+        );
+        n1.exec("ALTER TABLE d.t ADD COLUMN w VARCHAR(5), ADD UNIQUE KEY uv (v)")
+            .unwrap();
+        assert_eq!(
+            columns(&spec),
+            (
+                vec!["id".into(), "v".into(), "w".into()],
+                vec![id(), vec!["v".to_string()]]
+            ),
+            "{flavor}: the new column and key are seen by a later session"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
 use crate::diagnosis::finder::{self, event_matches};
 use crate::diagnosis::*;
 use crate::exit::{self, Coded};
-use crate::schema::{self, TableSchema};
+use crate::schema::TableSchema;
 use crate::status::model::{ChannelStatus, ErrorInfo};
 use crate::status::{self, Health, StatusReport};
 use crate::value::Cell;
@@ -58,7 +58,7 @@ pub fn diagnose_with_source(
     if let Ok(src) = source.as_mut() {
         d.reverse = reverse_channel(src, &mut replica, &d, None);
     }
-    d.errant = crate::status::errant::find(&mut replica, spec, &report);
+    d.errant = crate::status::errant::find(&mut replica, spec, &report, source.as_mut().ok());
     Ok(d)
 }
 
@@ -380,8 +380,8 @@ fn conflicting_key(
 
 /// The failed table's definition on both nodes (the source's decodes its binlog rows).
 struct Tables {
-    replica: TableSchema,
-    source: Option<TableSchema>,
+    replica: std::sync::Arc<TableSchema>,
+    source: Option<std::sync::Arc<TableSchema>>,
 }
 
 /// One read of the failing transaction with the conflict finder fed as it goes.
@@ -399,9 +399,9 @@ impl Tables {
         table: &TableRef,
         missing: &mut Vec<String>,
     ) -> Result<Tables> {
-        let replica_schema = schema::load(&mut replica.conn, &replica.spec.endpoint(), table)?;
+        let replica_schema = replica.table(table)?;
         let source_schema = match source {
-            Some(src) => match schema::load(&mut src.conn, &src.spec.endpoint(), table) {
+            Some(src) => match src.table(table) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     missing.push(format!("table definition on the source: {e}"));
@@ -457,7 +457,7 @@ impl Tables {
         let table_events = finder.table_events;
         let mut conflicts = Vec::new();
         if transaction.is_some() {
-            rows.source = self.source.as_ref().map(|ss| (source, ss));
+            rows.source = self.source.as_ref().map(|ss| (source, &**ss));
             let found = finder.finish(&mut rows)?;
             missing.extend(found.missing);
             conflicts = found.conflicts;

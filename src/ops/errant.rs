@@ -34,7 +34,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
     let mut replica = Server::connect(&spec)?;
     let report = crate::status::read_status(&mut replica)?;
-    let errant = crate::status::errant::find(&mut replica, &spec, &report);
+    let errant = crate::status::errant::find(&mut replica, &spec, &report, None);
     let Some(e) = errant.first() else {
         return Ok(Outcome {
             output: super::render(
@@ -120,7 +120,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
         applied = Some(applier.apply(&plan)?);
     }
     let remaining = match applied.is_some() {
-        true => crate::status::errant::find(&mut replica, &spec, &report),
+        true => crate::status::errant::find(&mut replica, &spec, &report, None),
         false => errant.clone(),
     };
     let out = InjectReport {

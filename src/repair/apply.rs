@@ -134,6 +134,8 @@ pub struct ApplyReport {
 pub struct Nodes {
     specs: BTreeMap<String, ConnSpec>,
     open: BTreeMap<String, Server>,
+    /// Sessions opened ahead, each handed out once to a step that needs a session of its own.
+    spare: BTreeMap<String, Server>,
 }
 
 impl Nodes {
@@ -141,6 +143,7 @@ impl Nodes {
         Nodes {
             specs: specs.into_iter().map(|s| (s.endpoint(), s)).collect(),
             open: BTreeMap::new(),
+            spare: BTreeMap::new(),
         }
     }
 
@@ -177,28 +180,53 @@ impl Nodes {
 }
 
 impl Nodes {
-    /// Opens every node's session at once (each connection waits on its own server); one
-    /// that fails is left for `get` to report.
-    pub fn open_all(&mut self) {
-        let missing: Vec<&ConnSpec> = self
+    /// Opens every node's session at once (each connection waits on its own server), and a
+    /// spare session on each node in `spare_on` (the nodes whose row steps will want one of
+    /// their own); one that fails is left for `get` or `session_of_its_own` to report.
+    pub fn open_all(&mut self, spare_on: &[&str]) {
+        let wanted: Vec<(bool, &ConnSpec)> = self
             .specs
             .iter()
             .filter(|(ep, _)| !self.open.contains_key(*ep))
-            .map(|(_, s)| s)
+            .map(|(_, s)| (false, s))
+            .chain(
+                spare_on
+                    .iter()
+                    .filter(|ep| !self.spare.contains_key(**ep))
+                    .filter_map(|ep| self.specs.get(*ep))
+                    .map(|s| (true, s)),
+            )
             .collect();
-        let opened: Vec<Server> = std::thread::scope(|scope| {
-            let tries: Vec<_> = missing
+        let opened: Vec<(bool, Server)> = std::thread::scope(|scope| {
+            let tries: Vec<_> = wanted
                 .into_iter()
-                .map(|spec| scope.spawn(move || Server::connect(spec)))
+                .map(|(spare, spec)| scope.spawn(move || (spare, Server::connect(spec))))
                 .collect();
             tries
                 .into_iter()
-                .filter_map(|t| t.join().ok().and_then(Result::ok))
+                .filter_map(|t| t.join().ok())
+                .filter_map(|(spare, server)| Some((spare, server.ok()?)))
                 .collect()
         });
-        for server in opened {
-            self.open.insert(server.spec.endpoint(), server);
+        for (spare, server) in opened {
+            let into = if spare {
+                &mut self.spare
+            } else {
+                &mut self.open
+            };
+            into.insert(server.spec.endpoint(), server);
         }
+    }
+
+    /// A session nothing else uses (its session settings stay its own): the spare opened
+    /// ahead, if it is still alive, else a new one.
+    pub fn session_of_its_own(&mut self, endpoint: &str) -> anyhow::Result<Server> {
+        if let Some(mut server) = self.spare.remove(endpoint)
+            && server.conn.ping().is_ok()
+        {
+            return Ok(server);
+        }
+        Ok(Server::connect(self.spec(endpoint)?)?)
     }
 
     /// Two nodes' sessions at once (to work on both in parallel), opened on first use.
@@ -304,8 +332,7 @@ impl Applier<'_> {
     /// A GTID skip on a connection of its own: if it fails halfway, GTID_NEXT stays set on
     /// that session only, never on the one the undo then uses.
     fn run_alone(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
-        let spec = self.nodes.spec(&step.endpoint)?.clone();
-        let mut server = Server::connect(&spec).map_err(anyhow::Error::from)?;
+        let mut server = self.nodes.session_of_its_own(&step.endpoint)?;
         Self::exec_step(&mut server.conn, n, step)
     }
 
@@ -531,14 +558,13 @@ impl Applier<'_> {
         if step.rows.is_empty() {
             return Ok(tally);
         }
-        let spec = self.nodes.spec(&step.endpoint)?.clone();
         // The definition read under this repair's lock (by the re-check), once.
         let schema = self
             .nodes
             .get(&step.endpoint)?
             .table(&step.rows[0].table)
             .map_err(anyhow::Error::from)?;
-        let mut server = Server::connect(&spec).map_err(anyhow::Error::from)?;
+        let mut server = self.nodes.session_of_its_own(&step.endpoint)?;
         let mut rows = RowRun {
             n,
             step,

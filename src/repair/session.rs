@@ -302,6 +302,20 @@ fn read_ahead(d: &mut Diagnosis, following: &[Following], nodes: &mut Nodes) -> 
     crate::inspect::look_ahead(d, following, replica, source)
 }
 
+/// The nodes where the plan shown has row steps or a GTID skip (each runs on a session of its
+/// own): their sessions are opened ahead, beside the others.
+fn own_sessions(ps: &PlanSet) -> Vec<&str> {
+    let mut nodes: Vec<&str> = Vec::new();
+    for step in ps.plan.iter().flat_map(|p| &p.steps) {
+        let own = !step.rows.is_empty()
+            || step.action == crate::planner::playbook::StepTemplate::SkipTransaction;
+        if own && !nodes.contains(&step.endpoint.as_str()) {
+            nodes.push(&step.endpoint);
+        }
+    }
+    nodes
+}
+
 /// The replica's session and the source's (None: it cannot be reached).
 fn sessions<'n>(
     nodes: &'n mut Nodes,
@@ -374,7 +388,7 @@ impl Session {
         let (_lock, again, plan) = std::thread::scope(|scope| -> Result<_> {
             let ahead = scope.spawn(|| following(d, ps, &specs, &self.options));
             let lock = scope.spawn(|| RepairLock::acquire(&spec_refs));
-            nodes.open_all();
+            nodes.open_all(&own_sessions(ps));
             let lock = lock
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))?;

@@ -58,18 +58,43 @@ pub fn mariadb(replica_state: &str, replica_server_id: u32, source_state: &str) 
 /// Transactions executed on the replica that none of its sources has (on a multi-source
 /// replica each source lacks the other's: only what all of them lack is errant). A source
 /// that cannot be reached with the replica's credentials leaves the question open: nothing
-/// is reported then.
-pub fn find(replica: &mut Server, spec: &ConnSpec, report: &StatusReport) -> Vec<Errant> {
-    let mut sources = Vec::new();
+/// is reported then. `open` is a session already open to one of the sources (the
+/// diagnosis's), used instead of connecting again.
+pub fn find(
+    replica: &mut Server,
+    spec: &ConnSpec,
+    report: &StatusReport,
+    mut open: Option<&mut Server>,
+) -> Vec<Errant> {
+    let mut owned: Vec<(String, Option<Server>)> = Vec::new();
     for ch in &report.channels {
         let Ok(src_spec) = crate::conn::other_spec(None, spec, &ch.source_host, ch.source_port)
         else {
             return Vec::new();
         };
+        let reusable = open
+            .as_ref()
+            .is_some_and(|s| s.spec.endpoint() == src_spec.endpoint())
+            && owned.iter().all(|(_, s)| s.is_some());
+        if reusable {
+            owned.push((ch.name.clone(), None));
+            continue;
+        }
         let Ok(source) = Server::connect(&src_spec) else {
             return Vec::new();
         };
-        sources.push((ch.name.clone(), source));
+        owned.push((ch.name.clone(), Some(source)));
+    }
+    let mut sources: Vec<(String, &mut Server)> = Vec::new();
+    for (name, server) in owned.iter_mut() {
+        match (server.as_mut(), open.take()) {
+            (Some(s), back) => {
+                open = back;
+                sources.push((name.clone(), s));
+            }
+            (None, Some(s)) => sources.push((name.clone(), s)),
+            (None, None) => return Vec::new(),
+        }
     }
     if sources.is_empty() {
         return Vec::new();
@@ -96,7 +121,7 @@ pub fn find(replica: &mut Server, spec: &ConnSpec, report: &StatusReport) -> Vec
     }
 }
 
-fn mariadb_errant(replica: &mut Server, sources: &mut [(String, Server)]) -> Option<String> {
+fn mariadb_errant(replica: &mut Server, sources: &mut [(String, &mut Server)]) -> Option<String> {
     let state = "SELECT @@global.gtid_binlog_state";
     let mine: String = replica.conn.query_first(state).ok()??;
     let mut theirs = Vec::new();
@@ -111,7 +136,7 @@ fn mariadb_errant(replica: &mut Server, sources: &mut [(String, Server)]) -> Opt
 /// what the source has received from this replica but not applied yet (in flight).
 fn mysql_errant(
     replica: &mut Server,
-    sources: &mut [(String, Server)],
+    sources: &mut [(String, &mut Server)],
     spec: &ConnSpec,
 ) -> Option<String> {
     let mut left: String = replica

@@ -449,7 +449,7 @@ impl Watcher {
             .name("errant".into())
             .spawn(move || {
                 let found = Server::connect(&spec)
-                    .map(|mut s| errant::find(&mut s, &spec, &report))
+                    .map(|mut s| errant::find(&mut s, &spec, &report, None))
                     .unwrap_or_default();
                 let _ = tx.send(found);
             });
