@@ -381,8 +381,23 @@ impl Server {
         Ok(())
     }
 
+    /// A session to the server: one a finished phase handed back (`release`), if it is
+    /// still alive, else a new one.
     pub fn connect(spec: &ConnSpec) -> Result<Server, ConnectError> {
+        if let Some(server) = IDLE.take(spec) {
+            crate::timing::mark(format_args!("reused a session to {}", spec.endpoint()));
+            return Ok(server);
+        }
         Self::connect_with_timeout(spec, Duration::from_secs(10))
+    }
+
+    /// Hands the session to the next `connect` to the same server with the same settings: a
+    /// repair opens its sessions right after the diagnosis is done with its own. Only for
+    /// sessions that ran reads and left no state behind; the definitions it used are
+    /// forgotten (the next phase checks its own).
+    pub fn release(mut self) {
+        self.schemas.clear();
+        IDLE.put(self);
     }
 
     pub fn connect_with_timeout(
@@ -455,6 +470,38 @@ impl Server {
             .ok()??;
         let text: String = row.get_opt(1)?.ok()?;
         Some(crate::sql::without_auto_increment_option(&text))
+    }
+}
+
+/// Sessions handed back by a finished phase, newest last; a few at most (a watch daemon
+/// diagnoses again and again without always repairing).
+struct Idle(std::sync::Mutex<Vec<Server>>);
+
+static IDLE: Idle = Idle(std::sync::Mutex::new(Vec::new()));
+
+impl Idle {
+    const MAX: usize = 4;
+
+    fn take(&self, spec: &ConnSpec) -> Option<Server> {
+        loop {
+            let mut server = {
+                let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+                let at = idle.iter().rposition(|s| s.spec == *spec)?;
+                idle.remove(at)
+            };
+            // A session the server closed meanwhile (wait_timeout) is dropped, not reused.
+            if server.conn.ping().is_ok() {
+                return Some(server);
+            }
+        }
+    }
+
+    fn put(&self, server: Server) {
+        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() >= Self::MAX {
+            idle.remove(0);
+        }
+        idle.push(server);
     }
 }
 

@@ -59,6 +59,11 @@ pub fn diagnose_with_source(
         d.reverse = reverse_channel(src, &mut replica, &d, None);
     }
     d.errant = crate::status::errant::find(&mut replica, spec, &report, source.as_mut().ok());
+    // Only read on: the repair that usually follows takes them instead of connecting again.
+    replica.release();
+    if let Ok(src) = source {
+        src.release();
+    }
     Ok(d)
 }
 
@@ -399,15 +404,21 @@ impl Tables {
         table: &TableRef,
         missing: &mut Vec<String>,
     ) -> Result<Tables> {
-        let replica_schema = replica.table(table)?;
-        let source_schema = match source {
-            Some(src) => match src.table(table) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    missing.push(format!("table definition on the source: {e}"));
-                    None
-                }
-            },
+        // Both nodes at once: each is a few round trips to information_schema.
+        let (replica_schema, source_schema) = std::thread::scope(|scope| {
+            let on_source = source.map(|src| scope.spawn(|| src.table(table)));
+            let on_replica = replica.table(table);
+            let on_source =
+                on_source.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (on_replica, on_source)
+        });
+        let replica_schema = replica_schema?;
+        let source_schema = match source_schema {
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                missing.push(format!("table definition on the source: {e}"));
+                None
+            }
             None => None,
         };
         Ok(Tables {
@@ -934,14 +945,21 @@ pub fn rows_on_both(
     table: &TableRef,
     groups: &[Vec<finder::Key>],
 ) -> Result<(Versions, Versions)> {
-    crate::conn::both(a, b, |server| {
-        let sch = server.table(table)?;
-        let mut rows = Vec::new();
-        for keys in groups {
-            rows.extend(fetch_rows(server, &sch, keys)?);
-        }
-        Ok(rows)
-    })
+    crate::conn::both(a, b, |server| rows_on(server, table, groups))
+}
+
+/// One server's rows of a table for each key of the groups, in order.
+pub fn rows_on(
+    server: &mut Server,
+    table: &TableRef,
+    groups: &[Vec<finder::Key>],
+) -> Result<Versions> {
+    let sch = server.table(table)?;
+    let mut rows = Vec::new();
+    for keys in groups {
+        rows.extend(fetch_rows(server, &sch, keys)?);
+    }
+    Ok(rows)
 }
 
 /// Whether the replica already counts this GTID as executed.

@@ -117,8 +117,15 @@ pub struct Outcome {
     pub code: u8,
 }
 
+/// The report as JSON: indented in a terminal, one line when piped (like `gh --json`): a
+/// batch repair's report is megabytes, a third of them indentation a program never reads.
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {
-    let mut s = serde_json::to_string_pretty(value).expect("report types always serialize");
+    use std::io::IsTerminal;
+    let mut s = match std::io::stdout().is_terminal() {
+        true => serde_json::to_string_pretty(value),
+        false => serde_json::to_string(value),
+    }
+    .expect("report types always serialize");
     s.push('\n');
     s
 }

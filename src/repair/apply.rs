@@ -134,8 +134,9 @@ pub struct ApplyReport {
 pub struct Nodes {
     specs: BTreeMap<String, ConnSpec>,
     open: BTreeMap<String, Server>,
-    /// Sessions opened ahead, each handed out once to a step that needs a session of its own.
-    spare: BTreeMap<String, Server>,
+    /// Sessions being opened (and their statements prepared) ahead, in the background, each
+    /// handed out once to a step that needs a session of its own.
+    spare: BTreeMap<String, std::thread::JoinHandle<Option<Server>>>,
 }
 
 impl Nodes {
@@ -180,53 +181,76 @@ impl Nodes {
 }
 
 impl Nodes {
-    /// Opens every node's session at once (each connection waits on its own server), and a
-    /// spare session on each node in `spare_on` (the nodes whose row steps will want one of
-    /// their own); one that fails is left for `get` or `session_of_its_own` to report.
+    /// Opens every node's session at once (each connection waits on its own server); one
+    /// that fails is left for `get` to report. A spare session on each node in `spare_on`
+    /// (the nodes whose steps will want a session of their own) is opened in the background,
+    /// for `session_of_its_own` to take later.
     pub fn open_all(&mut self, spare_on: &[&str]) {
-        let wanted: Vec<(bool, &ConnSpec)> = self
+        for ep in spare_on {
+            if self.spare.contains_key(*ep) {
+                continue;
+            }
+            let Some(spec) = self.specs.get(*ep).cloned() else {
+                continue;
+            };
+            let opening = std::thread::spawn(move || Server::connect(&spec).ok());
+            self.spare.insert(ep.to_string(), opening);
+        }
+        let wanted: Vec<&ConnSpec> = self
             .specs
             .iter()
             .filter(|(ep, _)| !self.open.contains_key(*ep))
-            .map(|(_, s)| (false, s))
-            .chain(
-                spare_on
-                    .iter()
-                    .filter(|ep| !self.spare.contains_key(**ep))
-                    .filter_map(|ep| self.specs.get(*ep))
-                    .map(|s| (true, s)),
-            )
+            .map(|(_, s)| s)
             .collect();
-        let opened: Vec<(bool, Server)> = std::thread::scope(|scope| {
+        let opened: Vec<Server> = std::thread::scope(|scope| {
             let tries: Vec<_> = wanted
                 .into_iter()
-                .map(|(spare, spec)| scope.spawn(move || (spare, Server::connect(spec))))
+                .map(|spec| scope.spawn(move || Server::connect(spec)))
                 .collect();
             tries
                 .into_iter()
-                .filter_map(|t| t.join().ok())
-                .filter_map(|(spare, server)| Some((spare, server.ok()?)))
+                .filter_map(|t| t.join().ok().and_then(Result::ok))
                 .collect()
         });
-        for (spare, server) in opened {
-            let into = if spare {
-                &mut self.spare
-            } else {
-                &mut self.open
-            };
-            into.insert(server.spec.endpoint(), server);
+        for server in opened {
+            self.open.insert(server.spec.endpoint(), server);
         }
     }
 
     /// A session nothing else uses (its session settings stay its own): the spare opened
     /// ahead, if it is still alive, else a new one.
     pub fn session_of_its_own(&mut self, endpoint: &str) -> anyhow::Result<Server> {
-        if let Some(mut server) = self.spare.remove(endpoint)
-            && server.conn.ping().is_ok()
-        {
-            return Ok(server);
+        match self.spare_session(endpoint) {
+            Some(server) => Ok(server),
+            None => Ok(Server::connect(self.spec(endpoint)?)?),
         }
-        Ok(Server::connect(self.spec(endpoint)?)?)
+    }
+
+    /// The spare session opened ahead on the node, if there is one and it is still alive.
+    pub fn spare_session(&mut self, endpoint: &str) -> Option<Server> {
+        let mut server = self.spare.remove(endpoint)?.join().ok()??;
+        server.conn.ping().is_ok().then_some(server)
+    }
+
+    /// Prepares `statements` on the node's spare session in the background, while other
+    /// steps run: a statement of a thousand placeholders takes about as long to prepare as to
+    /// execute, and the row step that takes the session finds them ready (the driver keeps
+    /// them by their text). A statement that fails to prepare is left for its step to run
+    /// and report.
+    pub fn prepare_ahead(&mut self, endpoint: &str, statements: Vec<String>) {
+        let Some(opening) = self.spare.remove(endpoint) else {
+            return;
+        };
+        let preparing = std::thread::spawn(move || {
+            let mut server = opening.join().ok()??;
+            for sql in &statements {
+                if server.conn.prep(sql).is_err() {
+                    break;
+                }
+            }
+            Some(server)
+        });
+        self.spare.insert(endpoint.to_string(), preparing);
     }
 
     /// Two nodes' sessions at once (to work on both in parallel), opened on first use.

@@ -33,12 +33,25 @@ impl RepairLock {
         // instead of each holding one and both giving up.
         let mut specs = specs.to_vec();
         specs.sort_by_key(|s| s.endpoint());
+        // The sessions are opened at once (each waits on its own server); the locks are
+        // then taken one by one in that order.
+        let sessions: Vec<Result<Server, ConnectError>> = std::thread::scope(|scope| {
+            let opening: Vec<_> = specs
+                .iter()
+                .map(|spec| scope.spawn(move || Server::connect(spec)))
+                .collect();
+            opening
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
         let mut held = Vec::new();
-        for spec in specs {
-            let mut s = Server::connect(spec)?;
+        for (spec, session) in specs.into_iter().zip(sessions) {
+            let mut s = session?;
             let got: Option<Option<i64>> = s
                 .conn
-                .exec_first("SELECT GET_LOCK(?, 0)", (LOCK_NAME,))
+                // A constant name: one text round trip, no statement to prepare.
+                .query_first(format!("SELECT GET_LOCK('{LOCK_NAME}', 0)"))
                 .map_err(|source| LockError::Query {
                     endpoint: spec.endpoint(),
                     source,

@@ -46,8 +46,27 @@ struct NodeFacts {
     gtid_mode_on: bool,
 }
 
-fn read_facts(nodes: &mut Nodes, endpoint: &str) -> anyhow::Result<NodeFacts> {
-    let server = nodes.get(endpoint)?;
+/// Every node's facts, the usual two at once (each is a few round trips).
+fn all_facts(nodes: &mut Nodes, endpoints: &[String]) -> Vec<anyhow::Result<NodeFacts>> {
+    if let [a, b] = endpoints
+        && let Ok((x, y)) = nodes.pair(a, b)
+    {
+        return std::thread::scope(|scope| {
+            let on_b = scope.spawn(|| facts_of(y));
+            let on_a = facts_of(x);
+            vec![
+                on_a,
+                on_b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            ]
+        });
+    }
+    endpoints
+        .iter()
+        .map(|ep| nodes.get(ep).and_then(facts_of))
+        .collect()
+}
+
+fn facts_of(server: &mut crate::conn::Server) -> anyhow::Result<NodeFacts> {
     let grants: Vec<String> = server.conn.query("SHOW GRANTS FOR CURRENT_USER()")?;
     let (ro, sro): (i64, i64) = server
         .conn
@@ -76,8 +95,9 @@ pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), Pre
             .cloned()
             .collect::<Vec<_>>(),
     );
-    for ep in &endpoints {
-        let facts = match read_facts(nodes, ep) {
+    let facts = all_facts(nodes, &endpoints);
+    for (ep, facts) in endpoints.iter().zip(facts) {
+        let facts = match facts {
             Ok(f) => f,
             Err(e) => {
                 problems.push(format!(
