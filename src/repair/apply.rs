@@ -137,6 +137,8 @@ pub struct Nodes {
     /// Sessions being opened (and their statements prepared) ahead, in the background, each
     /// handed out once to a step that needs a session of its own.
     spare: BTreeMap<String, std::thread::JoinHandle<Option<Server>>>,
+    /// Nodes whose session holds the repair lock (`lock_all`).
+    locked: std::collections::BTreeSet<String>,
 }
 
 impl Nodes {
@@ -145,6 +147,7 @@ impl Nodes {
             specs: specs.into_iter().map(|s| (s.endpoint(), s)).collect(),
             open: BTreeMap::new(),
             spare: BTreeMap::new(),
+            locked: Default::default(),
         }
     }
 
@@ -171,7 +174,14 @@ impl Nodes {
     /// their own.
     pub fn get(&mut self, endpoint: &str) -> anyhow::Result<&mut Server> {
         if let Some(server) = self.open.get_mut(endpoint) {
-            server.revive()?;
+            if server.conn.ping().is_err() {
+                *server = Server::connect(&server.spec)?;
+                // The lost session held the repair lock: the new one takes it again, or
+                // another repair got it meanwhile and this one stops.
+                if self.locked.contains(endpoint) {
+                    super::lock::take(server)?;
+                }
+            }
         } else {
             let server = Server::connect(self.spec(endpoint)?)?;
             self.open.insert(endpoint.to_string(), server);
@@ -186,16 +196,6 @@ impl Nodes {
     /// (the nodes whose steps will want a session of their own) is opened in the background,
     /// for `session_of_its_own` to take later.
     pub fn open_all(&mut self, spare_on: &[&str]) {
-        for ep in spare_on {
-            if self.spare.contains_key(*ep) {
-                continue;
-            }
-            let Some(spec) = self.specs.get(*ep).cloned() else {
-                continue;
-            };
-            let opening = std::thread::spawn(move || Server::connect(&spec).ok());
-            self.spare.insert(ep.to_string(), opening);
-        }
         let wanted: Vec<&ConnSpec> = self
             .specs
             .iter()
@@ -215,6 +215,30 @@ impl Nodes {
         for server in opened {
             self.open.insert(server.spec.endpoint(), server);
         }
+        // After the nodes' own sessions, which take the ones a diagnosis handed back.
+        for ep in spare_on {
+            if self.spare.contains_key(*ep) {
+                continue;
+            }
+            let Some(spec) = self.specs.get(*ep).cloned() else {
+                continue;
+            };
+            let opening = std::thread::spawn(move || Server::connect(&spec).ok());
+            self.spare.insert(ep.to_string(), opening);
+        }
+    }
+
+    /// Takes the repair lock on every node's own session, always in the same order whichever
+    /// node is the replica (two repairs of the two directions of a dual-master pair then meet
+    /// on the first lock instead of each holding one). Held while these sessions are open;
+    /// one lost and opened again takes it again (`get`).
+    pub fn lock_all(&mut self) -> anyhow::Result<()> {
+        let endpoints: Vec<String> = self.specs.keys().cloned().collect();
+        for ep in endpoints {
+            super::lock::take(self.get(&ep)?)?;
+            self.locked.insert(ep);
+        }
+        Ok(())
     }
 
     /// A session nothing else uses (its session settings stay its own): the spare opened

@@ -21,6 +21,22 @@ pub enum LockError {
     },
 }
 
+/// Takes the lock on this session (it holds it until it closes, also after a crash).
+pub fn take(s: &mut Server) -> Result<(), LockError> {
+    let got: Option<Option<i64>> = s
+        .conn
+        // A constant name: one text round trip, no statement to prepare.
+        .query_first(format!("SELECT GET_LOCK('{LOCK_NAME}', 0)"))
+        .map_err(|source| LockError::Query {
+            endpoint: s.spec.endpoint(),
+            source,
+        })?;
+    match got.flatten() {
+        Some(1) => Ok(()),
+        _ => Err(LockError::Held(s.spec.endpoint())),
+    }
+}
+
 /// Held while alive; the server releases it when the connection closes, also after a crash.
 pub struct RepairLock {
     _servers: Vec<Server>,
@@ -46,19 +62,9 @@ impl RepairLock {
                 .collect()
         });
         let mut held = Vec::new();
-        for (spec, session) in specs.into_iter().zip(sessions) {
+        for session in sessions {
             let mut s = session?;
-            let got: Option<Option<i64>> = s
-                .conn
-                // A constant name: one text round trip, no statement to prepare.
-                .query_first(format!("SELECT GET_LOCK('{LOCK_NAME}', 0)"))
-                .map_err(|source| LockError::Query {
-                    endpoint: spec.endpoint(),
-                    source,
-                })?;
-            if got.flatten() != Some(1) {
-                return Err(LockError::Held(spec.endpoint()));
-            }
+            take(&mut s)?;
             held.push(s);
         }
         Ok(RepairLock { _servers: held })

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::apply::{Applier, ApplyReport, Nodes, StepResult};
-use super::lock::RepairLock;
 use super::verify::Resumed;
 use crate::binlog::fetch::Following;
 use crate::conn::{ConnSpec, Server};
@@ -438,25 +437,20 @@ impl Session {
             .into());
         }
         let specs = specs_for(d, replica, self.options.source_dsn.as_deref())?;
-        let spec_refs: Vec<&ConnSpec> = specs.iter().collect();
         let mut nodes = Nodes::new(specs.iter().cloned());
         // The transactions a batch reads ahead are in the source's binlog, which does not
         // change: they are read while the lock is taken and the incident re-checked.
-        let (_lock, again, plan) = std::thread::scope(|scope| -> Result<_> {
+        let (again, plan) = std::thread::scope(|scope| -> Result<_> {
             let ahead = scope.spawn(|| following(d, ps, &specs, &self.options));
-            let lock = scope.spawn(|| RepairLock::acquire(&spec_refs));
             nodes.open_all(&own_sessions(ps, d));
-            let lock = lock
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            nodes.lock_all()?;
             crate::timing::mark("repair lock held");
             let joined = || {
                 ahead
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
             };
-            let (again, plan) = self.recheck(d, ps, &mut nodes, joined, policy)?;
-            Ok((lock, again, plan))
+            self.recheck(d, ps, &mut nodes, joined, policy)
         })?;
         crate::timing::mark("re-checked and planned");
         for (endpoint, statements) in first_row_steps(&plan) {
