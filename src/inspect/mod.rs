@@ -2,8 +2,6 @@
 //! the failing transaction from the source's binlog, and both nodes' current rows. This is
 //! the I/O side of diagnosis; the model and its pure logic are in `diagnosis`.
 
-pub mod prefetch;
-
 use anyhow::Result;
 use mysql::prelude::Queryable;
 
@@ -42,17 +40,6 @@ pub fn diagnose_with_source(
     source_at: SourceAt<'_>,
     channel: Option<&str>,
 ) -> Result<Diagnosis> {
-    diagnose_reading_ahead(spec, source_at, channel, 0)
-}
-
-/// `diagnose_with_source`, and in batch mode (`lookahead` > 0) the following transactions'
-/// conflicts prepared in the background for the repair that follows (`prefetched`).
-pub fn diagnose_reading_ahead(
-    spec: &ConnSpec,
-    source_at: SourceAt<'_>,
-    channel: Option<&str>,
-    lookahead: usize,
-) -> Result<Diagnosis> {
     let mut replica = Server::connect(spec)?;
     let report = status::read_status(&mut replica)?;
     let ch = pick_channel(&report, channel)?;
@@ -69,9 +56,6 @@ pub fn diagnose_reading_ahead(
         ));
     }
     if let Ok(src) = source.as_mut() {
-        if lookahead > 0 {
-            prefetch::start(&d, src, &source_spec, lookahead);
-        }
         d.reverse = reverse_channel(src, &mut replica, &d, None);
     }
     d.errant = crate::status::errant::find(&mut replica, spec, &report, source.as_mut().ok());
@@ -909,7 +893,6 @@ pub fn following_transactions(
 pub fn look_ahead(
     d: &mut Diagnosis,
     following: &[fetch::Following],
-    prefetched: Option<prefetch::Prefetched>,
     replica: &mut Server,
     source: &mut Server,
 ) -> Result<()> {
@@ -918,25 +901,14 @@ pub fn look_ahead(
     };
     // The source's definition decodes its binlog's images.
     let ss = source.table(&d.table)?;
-    let (candidates, replica_rows, source_rows) = match prefetched.filter(|p| p.still_valid(d, &ss))
-    {
-        // Decoded and the source's rows read while the incident was diagnosed and locked:
-        // only the replica's rows are read under the lock.
-        Some(p) => {
-            let keys: Vec<finder::Key> = p.candidates.iter().map(|c| c.key.clone()).collect();
-            let replica_rows = rows_on(replica, &d.table, &[keys])?;
-            (p.candidates, replica_rows, p.source_rows)
-        }
-        None => {
-            let events = following.iter().flat_map(|(_, evs)| evs);
-            let candidates = finder::ahead(d.kind, events, key, &ss, &mut conflict_keys(d));
-            let keys: Vec<finder::Key> = candidates.iter().map(|c| c.key.clone()).collect();
-            // Both nodes at once: in a stream of conflicts nearly every candidate conflicts,
-            // so the source's rows of all of them are wanted anyway.
-            let (replica_rows, source_rows) = rows_on_both(replica, source, &d.table, &[keys])?;
-            (candidates, replica_rows, source_rows)
-        }
-    };
+    let mut seen: std::collections::HashSet<finder::Key> =
+        d.conflicts.iter().map(|c| c.key.clone()).collect();
+    let events = following.iter().flat_map(|(_, evs)| evs);
+    let candidates = finder::ahead(d.kind, events, key, &ss, &mut seen);
+    let keys: Vec<finder::Key> = candidates.iter().map(|c| c.key.clone()).collect();
+    // Both nodes at once: in a stream of conflicts nearly every candidate conflicts, so the
+    // source's rows of all of them are wanted anyway.
+    let (replica_rows, source_rows) = rows_on_both(replica, source, &d.table, &[keys])?;
     let found = candidates
         .into_iter()
         .zip(replica_rows)
@@ -960,11 +932,6 @@ pub fn look_ahead(
         });
     }
     Ok(())
-}
-
-/// The keys of the incident's own conflicts: the read-ahead leaves them to the incident.
-fn conflict_keys(d: &Diagnosis) -> std::collections::HashSet<finder::Key> {
-    d.conflicts.iter().map(|c| c.key.clone()).collect()
 }
 
 /// Each key's row on one node (None: no such row).

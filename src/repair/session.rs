@@ -80,17 +80,10 @@ pub fn find_incident(
     options: &Options,
     policy: &Policy,
 ) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
-    // Batch mode starts reading what follows the incident while it is diagnosed, when the
-    // plan may read ahead (an overwrite with the source's rows).
-    let ahead = match (&policy.remedy, &policy.winner) {
-        (None | Some(RemedyId::Overwrite), Winner::Source) => options.lookahead,
-        _ => 0,
-    };
-    match crate::inspect::diagnose_reading_ahead(
+    match crate::inspect::diagnose(
         spec,
-        crate::inspect::SourceAt::Dsn(options.source_dsn.as_deref()),
+        options.source_dsn.as_deref(),
         options.channel.as_deref(),
-        ahead,
     ) {
         Ok(d) => Ok(Some((d, spec.clone(), policy.clone()))),
         Err(e) if crate::error::exit_code(&e) == exit::OK => other_side(spec, options, policy),
@@ -312,37 +305,32 @@ fn reads_ahead(ps: &PlanSet, options: &Options) -> bool {
         })
 }
 
-/// The transactions after the incident's, when the plan reads ahead (else none): the ones
-/// the diagnosis started reading in the background (with their conflicts decoded and the
-/// source's rows), else read now.
-fn following(d: &Diagnosis, ps: &PlanSet, specs: &[ConnSpec], options: &Options) -> Result<Ahead> {
+/// The transactions after the incident's, when the plan reads ahead (else none).
+fn following(
+    d: &Diagnosis,
+    ps: &PlanSet,
+    specs: &[ConnSpec],
+    options: &Options,
+) -> Result<Vec<Following>> {
     match specs.get(1) {
         Some(source) if reads_ahead(ps, options) => {
-            if let Some(mut p) = crate::inspect::prefetch::take(&d.fingerprint) {
-                return Ok((std::mem::take(&mut p.following), Some(p)));
-            }
-            let f = crate::inspect::following_transactions(d, source, options.lookahead)?;
-            Ok((f, None))
+            crate::inspect::following_transactions(d, source, options.lookahead)
         }
-        _ => Ok((Vec::new(), None)),
+        _ => Ok(Vec::new()),
     }
 }
 
-/// The following transactions, and what was prepared from them in the background.
-type Ahead = (Vec<Following>, Option<crate::inspect::prefetch::Prefetched>);
-
 /// The following transactions' conflicts of the same kind, added to the diagnosis so the
 /// plan resolves them all in one stop/start.
-fn read_ahead(d: &mut Diagnosis, ahead: Ahead, nodes: &mut Nodes) -> Result<()> {
+fn read_ahead(d: &mut Diagnosis, following: &[Following], nodes: &mut Nodes) -> Result<()> {
     let Some(src) = &d.source else {
         return Ok(());
     };
-    let (following, prefetched) = ahead;
     if following.is_empty() {
         return Ok(());
     }
     let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint)?;
-    crate::inspect::look_ahead(d, &following, prefetched, replica, source)
+    crate::inspect::look_ahead(d, following, replica, source)
 }
 
 /// The nodes where the plan shown has row steps or a GTID skip (each runs on a session of its
@@ -412,8 +400,8 @@ pub fn dry_run_plan(
         return Ok(ps);
     }
     let specs = specs_for(d, replica, options.source_dsn.as_deref())?;
-    let ahead = following(d, &ps, &specs, options)?;
-    read_ahead(d, ahead, &mut Nodes::new(specs))?;
+    let following = following(d, &ps, &specs, options)?;
+    read_ahead(d, &following, &mut Nodes::new(specs))?;
     Ok(crate::planner::plan(d, playbooks, policy)?)
 }
 
@@ -535,7 +523,7 @@ impl Session {
         d: &Diagnosis,
         ps: &PlanSet,
         nodes: &mut Nodes,
-        following: impl FnOnce() -> Result<Ahead>,
+        following: impl FnOnce() -> Result<Vec<Following>>,
         policy: &Policy,
     ) -> Result<(Diagnosis, Plan)> {
         crate::timing::mark("re-checking");
@@ -558,9 +546,9 @@ impl Session {
             )
         })?;
         crate::timing::mark("refreshed");
-        let ahead = following()?;
+        let following = following()?;
         if again.fingerprint == d.fingerprint {
-            read_ahead(&mut again, ahead, nodes)?;
+            read_ahead(&mut again, &following, nodes)?;
         }
         crate::timing::mark("read ahead");
         let mut again_ps = crate::planner::plan(&again, &self.playbooks, policy)?;
