@@ -257,41 +257,14 @@ fn changed_keys(plan: &Plan) -> Vec<Vec<Vec<(String, Cell)>>> {
     groups
 }
 
-/// Both nodes hold the same version of every row the plan changed. `source_rows`: the
-/// source's versions, when they were read already (while the replica caught up).
-fn rows_agree(
-    d: &Diagnosis,
-    plan: &Plan,
-    nodes: &mut Nodes,
-    source_rows: Option<crate::inspect::Versions>,
-) -> Result<bool> {
+/// Both nodes hold the same version of every row the plan changed.
+fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
     let Some(src) = &d.source else {
         return Ok(false);
     };
-    let groups = changed_keys(plan);
-    if let Some(source_rows) = source_rows {
-        let replica = nodes.get(&d.replica.endpoint)?;
-        return Ok(crate::inspect::rows_on(replica, &d.table, &groups)? == source_rows);
-    }
     let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint)?;
-    let (a, b) = crate::inspect::rows_on_both(replica, source, &d.table, &groups)?;
+    let (a, b) = crate::inspect::rows_on_both(replica, source, &d.table, &changed_keys(plan))?;
     Ok(a == b)
-}
-
-/// The source's versions of the rows the plan changes, read on a session of its own once
-/// every stopped applier has been started again (when `started` says so), while the replica
-/// catches up: the agreement check then reads only the replica. None when the plan did not
-/// get that far or the read failed (the check then reads both nodes as before).
-fn source_rows_when_started(
-    d: &Diagnosis,
-    plan: &Plan,
-    mut session: Option<Server>,
-    started: std::sync::mpsc::Receiver<()>,
-) -> Option<crate::inspect::Versions> {
-    started.recv().ok()?;
-    let server = session.as_mut()?;
-    d.source.as_ref()?;
-    crate::inspect::rows_on(server, &d.table, &changed_keys(plan)).ok()
 }
 
 /// Batch mode (`--until-healthy`) reads ahead only for overwrite with the source's version:
@@ -334,18 +307,9 @@ fn read_ahead(d: &mut Diagnosis, following: &[Following], nodes: &mut Nodes) -> 
 }
 
 /// The nodes where the plan shown has row steps or a GTID skip (each runs on a session of its
-/// own), and the source (its rows are read while the replica catches up): their sessions are
-/// opened ahead, beside the others.
-fn own_sessions<'p>(ps: &'p PlanSet, d: &'p Diagnosis) -> Vec<&'p str> {
+/// own): their sessions are opened ahead, in the background.
+fn own_sessions(ps: &PlanSet) -> Vec<&str> {
     let mut nodes: Vec<&str> = Vec::new();
-    if ps
-        .plan
-        .as_ref()
-        .is_some_and(|p| p.steps.iter().any(|s| !s.rows.is_empty()))
-        && let Some(src) = &d.source
-    {
-        nodes.push(&src.endpoint);
-    }
     for step in ps.plan.iter().flat_map(|p| &p.steps) {
         let own = !step.rows.is_empty() || step.action == StepTemplate::SkipTransaction;
         if own && !nodes.contains(&step.endpoint.as_str()) {
@@ -442,7 +406,7 @@ impl Session {
         // change: they are read while the lock is taken and the incident re-checked.
         let (again, plan) = std::thread::scope(|scope| -> Result<_> {
             let ahead = scope.spawn(|| following(d, ps, &specs, &self.options));
-            nodes.open_all(&own_sessions(ps, d));
+            nodes.open_all(&own_sessions(ps));
             nodes.lock_all()?;
             crate::timing::mark("repair lock held");
             let joined = || {
@@ -458,50 +422,19 @@ impl Session {
         }
         super::preflight::check(&plan, &mut nodes, &source_endpoint(&again))?;
         crate::timing::mark("preflight passed");
-        let source_session = again
-            .source
-            .as_ref()
-            .and_then(|s| nodes.spare_session(&s.endpoint));
-        let starts = plan
-            .steps
-            .iter()
-            .filter(|s| s.action == StepTemplate::StartApplier)
-            .count();
-        let (applied, source_rows) = std::thread::scope(|scope| {
-            let (started, when_started) = std::sync::mpsc::channel();
-            let plan_ref = &plan;
-            let again_ref = &again;
-            let reader = scope.spawn(move || {
-                source_rows_when_started(again_ref, plan_ref, source_session, when_started)
-            });
-            let on_step = self.on_step;
-            let mut started_now = 0;
-            // Owns the sender: dropping it (a plan that failed before starting everything)
-            // ends the reader's wait.
-            let mut printer = move |r: &StepResult| {
-                on_step(r);
-                if r.action == StepTemplate::StartApplier {
-                    started_now += 1;
-                    if started_now == starts {
-                        let _ = started.send(());
-                    }
-                }
-            };
-            let mut applier = Applier {
-                nodes: &mut nodes,
-                journal: &mut self.journal,
-                fingerprint: d.fingerprint.clone(),
-                timeout: self.options.timeout,
-                on_step: &mut printer,
-            };
-            let applied = applier.apply(&plan);
-            drop(applier);
-            drop(printer);
-            (applied, reader.join().ok().flatten())
-        });
-        let mut applied = applied?;
+        let mut printer = |r: &StepResult| (self.on_step)(r);
+        let mut applier = Applier {
+            nodes: &mut nodes,
+            journal: &mut self.journal,
+            fingerprint: d.fingerprint.clone(),
+            timeout: self.options.timeout,
+            on_step: &mut printer,
+        };
+        let mut applied = applier.apply(&plan)?;
+        // Read after the catch-up, not during it: a read of the source's rows beside the
+        // replica's apply took CPU from it and made the whole repair slower (2 cores).
         if applied.resumed.values().all(|r| *r == Resumed::CaughtUp) {
-            applied.rows_agree = Some(rows_agree(&again, &plan, &mut nodes, source_rows)?);
+            applied.rows_agree = Some(rows_agree(&again, &plan, &mut nodes)?);
             crate::timing::mark("rows compared on both nodes");
         }
         Ok(Incident {
