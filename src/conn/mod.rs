@@ -473,6 +473,21 @@ impl Server {
     }
 }
 
+/// A session to each server, opened at once (each connection waits on its own server), in
+/// the order given.
+pub fn connect_all(specs: &[&ConnSpec]) -> Vec<Result<Server, ConnectError>> {
+    std::thread::scope(|scope| {
+        let opening: Vec<_> = specs
+            .iter()
+            .map(|spec| scope.spawn(move || Server::connect(spec)))
+            .collect();
+        opening
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Sessions handed back by a finished phase, newest last; a few at most (a watch daemon
 /// diagnoses again and again without always repairing).
 struct Idle(std::sync::Mutex<Vec<Server>>);

@@ -202,16 +202,7 @@ impl Nodes {
             .filter(|(ep, _)| !self.open.contains_key(*ep))
             .map(|(_, s)| s)
             .collect();
-        let opened: Vec<Server> = std::thread::scope(|scope| {
-            let tries: Vec<_> = wanted
-                .into_iter()
-                .map(|spec| scope.spawn(move || Server::connect(spec)))
-                .collect();
-            tries
-                .into_iter()
-                .filter_map(|t| t.join().ok().and_then(Result::ok))
-                .collect()
-        });
+        let opened = crate::conn::connect_all(&wanted).into_iter().flatten();
         for server in opened {
             self.open.insert(server.spec.endpoint(), server);
         }

@@ -51,16 +51,7 @@ impl RepairLock {
         specs.sort_by_key(|s| s.endpoint());
         // The sessions are opened at once (each waits on its own server); the locks are
         // then taken one by one in that order.
-        let sessions: Vec<Result<Server, ConnectError>> = std::thread::scope(|scope| {
-            let opening: Vec<_> = specs
-                .iter()
-                .map(|spec| scope.spawn(move || Server::connect(spec)))
-                .collect();
-            opening
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
+        let sessions = crate::conn::connect_all(&specs);
         let mut held = Vec::new();
         for session in sessions {
             let mut s = session?;
