@@ -373,12 +373,13 @@ pub fn read_row(
 impl Server {
     /// Opens the session again if the server closed it (seen under load on MariaDB while a
     /// binlog dump ran beside it). Only for sessions that read or run single statements:
-    /// nothing session-scoped is carried over.
-    pub fn revive(&mut self) -> Result<(), ConnectError> {
-        if self.conn.ping().is_err() {
-            *self = Server::connect(&self.spec)?;
+    /// nothing session-scoped is carried over. True when it had to be opened again.
+    pub fn revive(&mut self) -> Result<bool, ConnectError> {
+        if self.conn.ping().is_ok() {
+            return Ok(false);
         }
-        Ok(())
+        *self = Server::connect(&self.spec)?;
+        Ok(true)
     }
 
     /// A session to the server: one a finished phase handed back (`release`), if it is

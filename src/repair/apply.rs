@@ -174,13 +174,10 @@ impl Nodes {
     /// their own.
     pub fn get(&mut self, endpoint: &str) -> anyhow::Result<&mut Server> {
         if let Some(server) = self.open.get_mut(endpoint) {
-            if server.conn.ping().is_err() {
-                *server = Server::connect(&server.spec)?;
-                // The lost session held the repair lock: the new one takes it again, or
-                // another repair got it meanwhile and this one stops.
-                if self.locked.contains(endpoint) {
-                    super::lock::take(server)?;
-                }
+            // A reopened session that held the repair lock takes it again, or another repair
+            // got it meanwhile and this one stops.
+            if server.revive()? && self.locked.contains(endpoint) {
+                super::lock::take(server)?;
             }
         } else {
             let server = Server::connect(self.spec(endpoint)?)?;

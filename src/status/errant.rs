@@ -66,35 +66,34 @@ pub fn find(
     report: &StatusReport,
     mut open: Option<&mut Server>,
 ) -> Vec<Errant> {
+    // One channel (the first whose source it reaches) is served by `open` (None below); every
+    // other channel gets a session of its own.
     let mut owned: Vec<(String, Option<Server>)> = Vec::new();
     for ch in &report.channels {
         let Ok(src_spec) = crate::conn::other_spec(None, spec, &ch.source_host, ch.source_port)
         else {
             return Vec::new();
         };
-        let reusable = open
+        let served_by_open = open
             .as_ref()
             .is_some_and(|s| s.spec.endpoint() == src_spec.endpoint())
             && owned.iter().all(|(_, s)| s.is_some());
-        if reusable {
-            owned.push((ch.name.clone(), None));
-            continue;
-        }
-        let Ok(source) = Server::connect(&src_spec) else {
-            return Vec::new();
+        let session = match served_by_open {
+            true => None,
+            false => match Server::connect(&src_spec) {
+                Ok(s) => Some(s),
+                Err(_) => return Vec::new(),
+            },
         };
-        owned.push((ch.name.clone(), Some(source)));
+        owned.push((ch.name.clone(), session));
     }
     let mut sources: Vec<(String, &mut Server)> = Vec::new();
     for (name, server) in owned.iter_mut() {
-        match (server.as_mut(), open.take()) {
-            (Some(s), back) => {
-                open = back;
-                sources.push((name.clone(), s));
-            }
-            (None, Some(s)) => sources.push((name.clone(), s)),
-            (None, None) => return Vec::new(),
-        }
+        let s = match server {
+            Some(s) => s,
+            None => open.take().expect("`open` serves one channel"),
+        };
+        sources.push((name.clone(), s));
     }
     if sources.is_empty() {
         return Vec::new();
