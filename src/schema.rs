@@ -113,6 +113,21 @@ impl TableSchema {
             .collect()
     }
 
+    /// Columns of the integer types (TINYINT … BIGINT, signed or not): `sql` matches runs of
+    /// a one-column integer key's values as ranges.
+    pub fn integer_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.data_type.as_str(),
+                    "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+                )
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     pub fn generated_columns(&self) -> Vec<String> {
         self.columns
             .iter()

@@ -137,20 +137,22 @@ pub fn select_in(
     columns: &[String],
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
+    integers: &[String],
 ) -> Statement {
     if keys.is_empty() {
         return Statement::plain("SELECT 1 FROM DUAL WHERE FALSE");
     }
-    select_where(table, columns, &in_list(keys, charsets), "", keys)
+    let (condition, params) = any_of(keys, charsets, integers);
+    select_where(table, columns, &condition, "", params)
 }
 
-/// `SELECT cols FROM t WHERE <condition><suffix>`, the keys' values bound in order.
+/// `SELECT cols FROM t WHERE <condition><suffix>` with the condition's parameters.
 fn select_where(
     table: &TableRef,
     columns: &[String],
     condition: &str,
     suffix: &str,
-    keys: &[Vec<(String, Cell)>],
+    params: Vec<Cell>,
 ) -> Statement {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     Statement::plain(format!(
@@ -158,7 +160,77 @@ fn select_where(
         cols.join(", "),
         table_sql(table),
     ))
-    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+    .params(params)
+}
+
+/// Runs this long or longer of consecutive values become one `BETWEEN` (shorter ones stay in
+/// the `IN` list): a range is one index dive and scan where an `IN` list dives per value.
+const RUN_MIN: usize = 3;
+
+/// The values of a one-column integer key (`integers` names the table's integer columns),
+/// sorted and without repeats: None for any other key.
+fn integer_values(keys: &[Vec<(String, Cell)>], integers: &[String]) -> Option<Vec<i128>> {
+    let column = match keys.first().map(Vec::as_slice) {
+        Some([(c, _)]) if integers.contains(c) => c,
+        _ => return None,
+    };
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        match key.as_slice() {
+            [(c, Cell::Number(n))] if c == column => values.push(n.parse::<i128>().ok()?),
+            _ => return None,
+        }
+    }
+    values.sort_unstable();
+    values.dedup();
+    Some(values)
+}
+
+/// Consecutive runs of sorted distinct integers: (first, last) pairs.
+fn runs(values: &[i128]) -> Vec<(i128, i128)> {
+    let mut out: Vec<(i128, i128)> = Vec::new();
+    for &v in values {
+        match out.last_mut() {
+            Some((_, last)) if *last + 1 == v => *last = v,
+            _ => out.push((v, v)),
+        }
+    }
+    out
+}
+
+/// Matches exactly these keys (none holding NULL), with their parameters: a one-column integer
+/// key's runs of consecutive values as `k BETWEEN ? AND ?` (a stream of conflicts on
+/// AUTO_INCREMENT keys is mostly runs: one index range each instead of a dive per key; an
+/// integer range holds no value but its integers, so it matches the same rows), the rest as an
+/// `IN` list.
+fn any_of(
+    keys: &[Vec<(String, Cell)>],
+    charsets: &Charsets,
+    integers: &[String],
+) -> (String, Vec<Cell>) {
+    let Some(values) = integer_values(keys, integers) else {
+        let params = keys.iter().flat_map(|k| key_params(k)).collect();
+        return (in_list(keys, charsets), params);
+    };
+    let k = quote_ident(&keys[0][0].0);
+    let (mut terms, mut params, mut single) = (Vec::new(), Vec::new(), Vec::new());
+    for (first, last) in runs(&values) {
+        if (last - first) as usize + 1 >= RUN_MIN {
+            terms.push(format!("{k} BETWEEN ? AND ?"));
+            params.push(Cell::Number(first.to_string()));
+            params.push(Cell::Number(last.to_string()));
+        } else {
+            single.extend((first..=last).map(|v| Cell::Number(v.to_string())));
+        }
+    }
+    if !single.is_empty() {
+        terms.push(format!("{k} IN ({})", vec!["?"; single.len()].join(", ")));
+        params.extend(single);
+    }
+    match terms.len() {
+        1 => (terms.remove(0), params),
+        _ => (format!("({})", terms.join(" OR ")), params),
+    }
 }
 
 /// `k IN (?, …)` or `(k1, k2) IN ((?, ?), …)` over the first key's columns (every key has
@@ -196,14 +268,20 @@ pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)], charsets: &Charse
 /// Matches exactly these keys: an `IN` list (three times faster for the server than as many
 /// `OR`ed lookups), or, when a key holds NULL (which never matches `IN`), `(key0) OR (key1)
 /// OR …` with `where_key`'s NULL-safe comparisons.
-fn where_any_key(keys: &[Vec<(String, Cell)>], charsets: &Charsets) -> String {
+fn where_any_key(
+    keys: &[Vec<(String, Cell)>],
+    charsets: &Charsets,
+    integers: &[String],
+) -> (String, Vec<Cell>) {
     if !keys.iter().flatten().any(|(_, v)| *v == Cell::Null) {
-        return in_list(keys, charsets);
+        return any_of(keys, charsets, integers);
     }
-    keys.iter()
+    let condition = keys
+        .iter()
         .map(|k| format!("({})", where_key(k, charsets)))
         .collect::<Vec<_>>()
-        .join(" OR ")
+        .join(" OR ");
+    (condition, keys.iter().flat_map(|k| key_params(k)).collect())
 }
 
 /// `SELECT cols FROM t WHERE (key0) OR (key1) … FOR UPDATE`: a batch's locking read in one
@@ -213,28 +291,25 @@ pub fn select_keys_for_update(
     columns: &[String],
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
+    integers: &[String],
 ) -> Statement {
-    select_where(
-        table,
-        columns,
-        &where_any_key(keys, charsets),
-        " FOR UPDATE",
-        keys,
-    )
+    let (condition, params) = where_any_key(keys, charsets, integers);
+    select_where(table, columns, &condition, " FOR UPDATE", params)
 }
 
-/// `DELETE FROM t WHERE (key0) OR (key1) …` for exactly these keys.
+/// `DELETE FROM t WHERE …` for exactly these keys (as `select_keys_for_update` matches them).
 pub fn delete_by_keys(
     table: &TableRef,
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
+    integers: &[String],
 ) -> Statement {
+    let (condition, params) = where_any_key(keys, charsets, integers);
     Statement::plain(format!(
-        "DELETE FROM {} WHERE {}",
-        table_sql(table),
-        where_any_key(keys, charsets)
+        "DELETE FROM {} WHERE {condition}",
+        table_sql(table)
     ))
-    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+    .params(params)
 }
 
 /// `INSERT INTO t (cols) VALUES (?, …)` of a row image; generated columns are left to the
@@ -560,7 +635,8 @@ pub fn row_hashes_by_key(
     charsets: &Charsets,
 ) -> Statement {
     let columns: Vec<String> = key.to_vec();
-    let mut st = select_in(&schema.table, &columns, keys, charsets);
+    let integers = schema.integer_columns();
+    let mut st = select_in(&schema.table, &columns, keys, charsets, &integers);
     let cols = key_list(key);
     st.sql = st.sql.replacen(
         &format!("SELECT {cols} FROM"),
@@ -646,7 +722,7 @@ mod tests {
     fn batch_statements_match_every_key_in_one_statement() {
         let key = |id: &str| vec![("id".to_string(), Cell::Number(id.into()))];
         let keys = [key("1"), key("2")];
-        let check = select_keys_for_update(&t(), &["id".into(), "v".into()], &keys, &[]);
+        let check = select_keys_for_update(&t(), &["id".into(), "v".into()], &keys, &[], &[]);
         assert_eq!(
             check.sql,
             "SELECT `id`, `v` FROM `we``ird db`.`t` WHERE `id` IN (?, ?) FOR UPDATE"
@@ -658,7 +734,7 @@ mod tests {
         // NULL never matches IN: every key by its NULL-safe comparison instead.
         let nullable = [key("1"), vec![("id".to_string(), Cell::Null)]];
         assert_eq!(
-            delete_by_keys(&t(), &nullable, &[]).sql,
+            delete_by_keys(&t(), &nullable, &[], &["id".into()]).sql,
             "DELETE FROM `we``ird db`.`t` WHERE (`id` <=> ?) OR (`id` <=> ?)"
         );
         let row = |id: &str| Row {
@@ -672,6 +748,59 @@ mod tests {
         );
         assert_eq!(insert.params.len(), 4);
         assert_eq!(insert_row(&t(), &row("1"), &[]).params.len(), 3);
+    }
+
+    #[test]
+    fn runs_of_a_one_column_integer_key_are_matched_as_ranges() {
+        let key = |id: &str| vec![("id".to_string(), Cell::Number(id.into()))];
+        let ints = ["id".to_string()];
+        // Out of order, repeated, a run of three, one of two, a lone value.
+        let keys: Vec<_> = ["7", "5", "6", "5", "10", "11", "20", "-1"]
+            .iter()
+            .map(|v| key(v))
+            .collect();
+        let d = delete_by_keys(&t(), &keys, &[], &ints);
+        assert_eq!(
+            d.sql,
+            "DELETE FROM `we``ird db`.`t` WHERE (`id` BETWEEN ? AND ? OR `id` IN (?, ?, ?, ?))"
+        );
+        let shown: Vec<String> = d.params.iter().map(Cell::display).collect();
+        assert_eq!(shown, ["5", "7", "-1", "10", "11", "20"]);
+        let run: Vec<_> = (1..=1000).map(|i| key(&i.to_string())).collect();
+        let s = select_keys_for_update(&t(), &["id".into()], &run, &[], &ints);
+        assert_eq!(
+            s.sql,
+            "SELECT `id` FROM `we``ird db`.`t` WHERE `id` BETWEEN ? AND ? FOR UPDATE"
+        );
+        // BIGINT UNSIGNED's top values are integers too.
+        let top: Vec<_> = [
+            "18446744073709551614",
+            "18446744073709551615",
+            "18446744073709551613",
+        ]
+        .iter()
+        .map(|v| key(v))
+        .collect();
+        assert_eq!(
+            select_in(&t(), &["id".into()], &top, &[], &ints).params,
+            vec![
+                Cell::Number("18446744073709551613".into()),
+                Cell::Number("18446744073709551615".into())
+            ]
+        );
+        // Not an integer column (DECIMAL, FLOAT: 1.5 lies between 1 and 2), not one column,
+        // or a value that is not an integer: the IN list, as given.
+        assert!(
+            select_in(&t(), &["id".into()], &run, &[], &[])
+                .sql
+                .contains("IN (?, ?, ?")
+        );
+        let odd = vec![key("1"), key("2"), key("3.0")];
+        assert!(
+            select_in(&t(), &["id".into()], &odd, &[], &ints)
+                .sql
+                .contains("`id` IN (?, ?, ?)")
+        );
     }
 
     #[test]
@@ -700,6 +829,7 @@ mod tests {
             &["v".into()],
             &[two.clone(), two],
             &[("b".into(), "big5".into())],
+            &["a".into()],
         );
         assert_eq!(
             inq.sql,

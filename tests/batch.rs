@@ -103,3 +103,55 @@ fn streams_of_each_kind_are_repaired_in_one_stop_start() {
         }
     }
 }
+
+/// Conflicting keys in runs with gaps on BIGINT UNSIGNED up to its top value: the batch's
+/// locking read and delete match each run of three or more as one range, the rest by value,
+/// and the replica-only rows in the gaps (keys the source never wrote) are left as they are.
+#[test]
+fn runs_of_integer_keys_are_matched_as_ranges_and_the_gaps_left_alone() {
+    let top = u64::MAX;
+    let replica_only = [6, 8, 13, top - 1];
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "gapped-runs-bigint-1062");
+        let n2 = sb.node("n2");
+        let journal = journal_path(&format!("gaps-{flavor}"));
+        let overwrite = [
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--remedy",
+            "overwrite",
+            "--until-healthy",
+            "--journal",
+            &journal,
+            "--format",
+            "json",
+        ];
+        let dry = replmend(&[&overwrite[..], &["--dry-run"]].concat());
+        assert_eq!(dry.code, 0, "{flavor}: {}{}", dry.stdout, dry.stderr);
+        let text = dry.stdout.clone();
+        assert!(
+            text.contains("`id` BETWEEN ? AND ?") && text.contains("`id` IN (?, ?"),
+            "{flavor}: runs as ranges, lone keys by value: {text}"
+        );
+        let run = replmend(&[&overwrite[..], &["--yes"]].concat());
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.json()["outcome"], "repaired", "{flavor}");
+        assert_eq!(journaled_rows(&journal), 15, "{flavor}");
+        n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+        let rows = n2
+            .query_rows("SELECT id, owner FROM gaps.ids ORDER BY id")
+            .unwrap();
+        assert_eq!(rows.len(), 19, "{flavor}: {rows:?}");
+        for row in rows {
+            let id: u64 = row[0].as_deref().unwrap().parse().unwrap();
+            let owner = if replica_only.contains(&id) {
+                "replica"
+            } else {
+                "source"
+            };
+            assert_eq!(row[1].as_deref(), Some(owner), "{flavor}: row {id}");
+        }
+        let _ = std::fs::remove_file(&journal);
+    }
+}

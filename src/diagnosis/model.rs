@@ -328,6 +328,10 @@ pub struct Diagnosis {
     /// convert the bound value to it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub converted_charsets: Vec<(String, String)>,
+    /// The table's integer columns: a batch's keys in runs of consecutive integers are
+    /// matched as ranges (see `sql`).
+    #[serde(skip)]
+    pub integer_columns: Vec<String>,
     /// Set when the conflicting key is a single AUTO_INCREMENT primary key column.
     pub auto_key: Option<AutoKey>,
     /// GTID-based replication is in use on this channel.

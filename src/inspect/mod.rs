@@ -556,7 +556,8 @@ fn fetch_chunk(
 ) -> Result<Vec<Option<Row>>> {
     let has_null = keys.iter().any(|k| k.iter().any(|(_, v)| *v == Cell::Null));
     if !has_null && let Some(first) = keys.first() {
-        let st = crate::sql::select_in(&schema.table, columns, &padded(keys), charsets);
+        let integers = schema.integer_columns();
+        let st = crate::sql::select_in(&schema.table, columns, &padded(keys), charsets, &integers);
         let found = crate::conn::read_rows(&mut server.conn, schema, columns, &st)?;
         if found.is_empty() {
             return Ok(vec![None; keys.len()]);
@@ -711,6 +712,7 @@ pub fn diagnose_channel(
         source: source.map(node_ref),
         generated_columns: replica_schema.generated_columns(),
         converted_charsets: replica_schema.converted_charsets(),
+        integer_columns: replica_schema.integer_columns(),
         auto_key,
         channel: ch.name.clone(),
         kind,
@@ -906,9 +908,11 @@ pub fn look_ahead(
     let events = following.iter().flat_map(|(_, evs)| evs);
     let candidates = finder::ahead(d.kind, events, key, &ss, &mut seen);
     let keys: Vec<finder::Key> = candidates.iter().map(|c| c.key.clone()).collect();
+    crate::timing::mark(format_args!("{} candidates decoded", keys.len()));
     // Both nodes at once: in a stream of conflicts nearly every candidate conflicts, so the
     // source's rows of all of them are wanted anyway.
     let (replica_rows, source_rows) = rows_on_both(replica, source, &d.table, &[keys])?;
+    crate::timing::mark("their rows read on both nodes");
     let found = candidates
         .into_iter()
         .zip(replica_rows)

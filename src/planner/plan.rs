@@ -764,7 +764,8 @@ fn check_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statem
         return sql::select_by_key(&r.table, &r.image.columns, &r.key, cs, true).check(b.start);
     }
     let keys: Vec<Vec<(String, Cell)>> = rows[b.clone()].iter().map(|r| r.key.clone()).collect();
-    sql::select_keys_for_update(&r.table, &r.image.columns, &keys, cs).check_rows(b.start, b.len())
+    sql::select_keys_for_update(&r.table, &r.image.columns, &keys, cs, &d.integer_columns)
+        .check_rows(b.start, b.len())
 }
 
 fn write_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statement {
@@ -778,7 +779,7 @@ fn write_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statem
         (RowAction::Delete, n) => {
             let keys: Vec<Vec<(String, Cell)>> =
                 rows[b.clone()].iter().map(|r| r.key.clone()).collect();
-            sql::delete_by_keys(&r.table, &keys, cs).write_rows(b.start, n)
+            sql::delete_by_keys(&r.table, &keys, cs, &d.integer_columns).write_rows(b.start, n)
         }
         (RowAction::Insert, n) => {
             let images: Vec<Row> = rows[b.clone()].iter().map(|r| r.image.clone()).collect();

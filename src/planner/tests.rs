@@ -107,6 +107,7 @@ impl Fx {
             row_key: vec!["id".into()],
             generated_columns: vec![],
             converted_charsets: vec![],
+            integer_columns: vec!["id".into()],
             auto_key: None,
             gtid_positioning: self.positioning,
             gtid_enabled: self.gtid_on,

@@ -601,6 +601,7 @@ impl Applier<'_> {
             .table(&step.rows[0].table)
             .map_err(anyhow::Error::from)?;
         let mut server = self.nodes.session_of_its_own(&step.endpoint)?;
+        crate::timing::mark("row step session taken");
         let mut rows = RowRun {
             n,
             step,
@@ -764,6 +765,7 @@ impl RowRun<'_> {
         for st in &self.step.session {
             exec(conn, st).map_err(&err)?;
         }
+        crate::timing::mark("row step session set up");
         for st in &self.step.statements {
             match st.role {
                 Role::Check { row } => self.check(conn, st, row)?,
@@ -884,6 +886,7 @@ impl RowRun<'_> {
         let planned = &self.step.rows[first];
         let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        crate::timing::mark(format_args!("{} rows read for update", found.len()));
         let mut current: Vec<Option<crate::diagnosis::Row>> = vec![None; count];
         for row in found {
             let key: Option<Vec<(String, Cell)>> = planned

@@ -1,0 +1,15 @@
+INSERT INTO gaps.ids VALUES (1, 'source');
+INSERT INTO gaps.ids VALUES (2, 'source');
+INSERT INTO gaps.ids VALUES (3, 'source');
+INSERT INTO gaps.ids VALUES (4, 'source');
+INSERT INTO gaps.ids VALUES (5, 'source');
+INSERT INTO gaps.ids VALUES (7, 'source');
+INSERT INTO gaps.ids VALUES (9, 'source');
+INSERT INTO gaps.ids VALUES (10, 'source');
+INSERT INTO gaps.ids VALUES (11, 'source');
+INSERT INTO gaps.ids VALUES (12, 'source');
+INSERT INTO gaps.ids VALUES (14, 'source');
+INSERT INTO gaps.ids VALUES (18446744073709551611, 'source');
+INSERT INTO gaps.ids VALUES (18446744073709551612, 'source');
+INSERT INTO gaps.ids VALUES (18446744073709551613, 'source');
+INSERT INTO gaps.ids VALUES (18446744073709551615, 'source');
