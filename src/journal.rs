@@ -251,20 +251,39 @@ pub struct Journal {
 /// commits only once `wait` says they are on disk.
 #[must_use]
 pub struct Syncing {
-    sync: std::thread::JoinHandle<(Vec<Entry>, std::io::Result<()>)>,
+    sync: std::thread::JoinHandle<(Vec<Entry>, String, std::io::Result<()>)>,
     path: String,
+}
+
+/// Intents on disk: the entries, and the lines they were written as (their outcomes are
+/// derived from those lines instead of serializing every row image again).
+#[derive(Debug, Default)]
+pub struct Journaled {
+    pub entries: Vec<Entry>,
+    lines: Option<String>,
+}
+
+impl Journaled {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 impl Syncing {
     /// The intents back, once they are on disk (or the error that kept them from it).
-    pub fn wait(self) -> (Vec<Entry>, Result<(), JournalError>) {
-        let (entries, done) = self
+    pub fn wait(self) -> (Journaled, Result<(), JournalError>) {
+        let (entries, text, done) = self
             .sync
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         let path = self.path;
+        let lines = done.is_ok().then_some(text);
         (
-            entries,
+            Journaled { entries, lines },
             done.map_err(|source| JournalError::Io { path, source }),
         )
     }
@@ -276,13 +295,43 @@ impl Drop for Journal {
     }
 }
 
-fn lines(entries: &[Entry]) -> String {
-    let mut text = String::new();
-    for e in entries {
-        text.push_str(&serde_json::to_string(e).expect("entries serialize"));
-        text.push('\n');
-    }
+/// One entry as its journal line (newline included).
+pub fn line(e: &Entry) -> String {
+    let mut text = serde_json::to_string(e).expect("entries serialize");
+    text.push('\n');
     text
+}
+
+fn lines(entries: &[Entry]) -> String {
+    let mut text = Vec::with_capacity(entries.len() * 256);
+    for e in entries {
+        serde_json::to_writer(&mut text, e).expect("entries serialize");
+        text.push(b'\n');
+    }
+    String::from_utf8(text).expect("serde_json writes UTF-8")
+}
+
+/// The outcome lines of intents already written as `intent_lines`: each line with its time and
+/// state replaced, the rest (row images and all) as it is. JSON escapes every quote inside a
+/// string, so `"state":"intent"` can only be that field. None when a line is not of that shape
+/// (then the outcomes are serialized).
+fn outcome_lines(intent_lines: &str, state: State, at: u64) -> Option<String> {
+    let state = serde_json::to_string(&state).ok()?;
+    let prefix = format!("{{\"schema\":\"{JOURNAL_SCHEMA}\",\"at\":");
+    let mut out = String::with_capacity(intent_lines.len() + 64);
+    for line in intent_lines.lines() {
+        let rest = line.strip_prefix(&prefix)?;
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let (head, tail) = rest[digits..].split_once("\"state\":\"intent\"")?;
+        out.push_str(&prefix);
+        out.push_str(&at.to_string());
+        out.push_str(head);
+        out.push_str("\"state\":");
+        out.push_str(&state);
+        out.push_str(tail);
+        out.push('\n');
+    }
+    Some(out)
 }
 
 impl Journal {
@@ -330,7 +379,7 @@ impl Journal {
     /// `restore` judges by the row itself, as it does an ambiguous COMMIT.
     pub fn append_outcomes(
         &mut self,
-        intents: Vec<Entry>,
+        intents: Journaled,
         state: State,
     ) -> Result<(), JournalError> {
         self.flush()?;
@@ -345,8 +394,16 @@ impl Journal {
                 source,
             })?;
         self.pending = Some(std::thread::spawn(move || {
-            let outcomes: Vec<Entry> = intents.iter().map(|e| e.outcome(state)).collect();
-            file.write_all(lines(&outcomes).as_bytes())
+            let derived = intents
+                .lines
+                .as_deref()
+                .and_then(|l| outcome_lines(l, state, now()));
+            let text = derived.unwrap_or_else(|| {
+                let outcomes: Vec<Entry> =
+                    intents.entries.iter().map(|e| e.outcome(state)).collect();
+                lines(&outcomes)
+            });
+            file.write_all(text.as_bytes())
         }));
         Ok(())
     }
@@ -368,7 +425,12 @@ impl Journal {
     /// Appends intents and syncs them on a thread while the caller goes on with its
     /// transaction, which may COMMIT only after `Syncing::wait` returned Ok. Nothing else is
     /// written to the journal meanwhile (the caller holds it until then).
-    pub fn append_syncing(&mut self, entries: Vec<Entry>) -> Result<Syncing, JournalError> {
+    /// `text` is the entries' lines (`line` of each, in order).
+    pub fn append_syncing(
+        &mut self,
+        entries: Vec<Entry>,
+        text: String,
+    ) -> Result<Syncing, JournalError> {
         self.flush()?;
         let path = self.path.display().to_string();
         let mut file = self
@@ -380,9 +442,9 @@ impl Journal {
             })?;
         let sync = std::thread::spawn(move || {
             let done = file
-                .write_all(lines(&entries).as_bytes())
+                .write_all(text.as_bytes())
                 .and_then(|()| file.sync_data());
-            (entries, done)
+            (entries, text, done)
         });
         Ok(Syncing { sync, path })
     }
@@ -584,6 +646,39 @@ mod tests {
                 row,
             )
         }
+    }
+
+    #[test]
+    fn outcome_lines_derived_from_the_intents_equal_serialized_outcomes() {
+        let table = TableRef {
+            schema: "s\"state\":\"intent\"".into(),
+            name: "t".into(),
+        };
+        let row = Row {
+            columns: vec!["state".into(), "v".into()],
+            values: vec![
+                Cell::Text("\"state\":\"intent\"".into()),
+                Cell::Bytes(vec![0, 255, b'"']),
+            ],
+        };
+        let mut intents = vec![entry(&row, &table), entry(&row, &table)];
+        intents[1].id = "fp/1/\"state\":\"intent\"".into();
+        intents[1].after = Some(StoredRow::from_row(&row));
+        let text = lines(&intents);
+        for state in [State::Done, State::RolledBack] {
+            let outcomes: Vec<Entry> = intents
+                .iter()
+                .map(|e| Entry {
+                    at: 42,
+                    ..e.outcome(state)
+                })
+                .collect();
+            assert_eq!(outcome_lines(&text, state, 42), Some(lines(&outcomes)));
+        }
+        assert_eq!(
+            outcome_lines("{\"schema\":\"other\"}\n", State::Done, 1),
+            None
+        );
     }
 
     #[test]

@@ -609,14 +609,22 @@ impl Applier<'_> {
             schema: &schema,
             skip: vec![false; step.rows.len()],
             same_key: same_key(&step.rows),
-            intents: Vec::new(),
+            needed: Vec::new(),
+            prepared: None,
+            intents: journal::Journaled::default(),
             journaled: false,
             in_transaction: false,
             syncing: None,
             committing: false,
             left_alone: Vec::new(),
         };
-        let result = rows.run(&mut server.conn, self);
+        let (tx, rx) = std::sync::mpsc::channel();
+        rows.prepared = Some(rx);
+        let fingerprint = self.fingerprint.clone();
+        let result = std::thread::scope(|s| {
+            s.spawn(|| tx.send(intent_lines(step, n, &fingerprint)));
+            rows.run(&mut server.conn, self)
+        });
         crate::timing::mark("row step committed");
         match result {
             Ok(()) => {
@@ -747,7 +755,13 @@ struct RowRun<'s> {
     /// Each key's rows in the step, in order: a row's replaced or replacing version is found
     /// without scanning the step (a batch holds thousands of rows).
     same_key: HashMap<&'s [(String, Cell)], Vec<usize>>,
-    intents: Vec<Entry>,
+    /// The rows whose write is needed, in the order they were checked.
+    needed: Vec<usize>,
+    /// Every row's intent and journal line, being built on a thread of their own while the
+    /// step's first statements run (serializing thousands of row images took milliseconds
+    /// between the locking read and the journal's sync).
+    prepared: Option<std::sync::mpsc::Receiver<Vec<(Entry, String)>>>,
+    intents: journal::Journaled,
     journaled: bool,
     /// START TRANSACTION ran: a write is not durable (nor seen) before COMMIT, so the intents'
     /// sync may run beside it, and COMMIT waits for it.
@@ -823,11 +837,12 @@ impl RowRun<'_> {
         }
         if !self.journaled {
             crate::timing::mark("rows checked");
+            let (intents, text) = self.take_intents();
             if self.in_transaction {
-                let intents = std::mem::take(&mut self.intents);
-                self.syncing = Some(a.journal.append_syncing(intents)?);
+                self.syncing = Some(a.journal.append_syncing(intents, text)?);
             } else {
-                a.journal.append(&self.intents)?;
+                a.journal.append(&intents)?;
+                self.intents.entries = intents;
             }
             crate::timing::mark("intents journaled");
             self.journaled = true;
@@ -953,29 +968,63 @@ impl RowRun<'_> {
         };
         self.skip[row] = !needed;
         if needed {
-            let key: Vec<String> = r.key.iter().map(|(k, _)| k.clone()).collect();
-            let (action, sql_log_bin) = match (r.action, self.step.action) {
-                (RowAction::Delete, _) => (journal::Action::Delete, false),
-                (RowAction::Insert, StepTemplate::ReinsertUnderFreshKey) => {
-                    (journal::Action::Insert, true)
-                }
-                (RowAction::Insert, _) => (journal::Action::Insert, false),
-            };
-            let id = format!("{}/{}/{row}", self.fingerprint, self.n);
-            self.intents.push(Entry {
-                key,
-                sql_log_bin,
-                after: r.after.as_ref().map(journal::StoredRow::from_row),
-                ..Entry::row(
-                    &self.fingerprint,
-                    id,
-                    &self.step.endpoint,
-                    action,
-                    &r.table,
-                    &r.image,
-                )
-            });
+            self.needed.push(row);
         }
         Ok(())
     }
+
+    /// The needed rows' intents and their lines: the ones built beside the step's first
+    /// statements, or (if that thread is gone) built now.
+    fn take_intents(&mut self) -> (Vec<Entry>, String) {
+        let mut built: Vec<Option<(Entry, String)>> = self
+            .prepared
+            .take()
+            .and_then(|rx| rx.recv().ok())
+            .map(|all| all.into_iter().map(Some).collect())
+            .unwrap_or_default();
+        let mut entries = Vec::with_capacity(self.needed.len());
+        let mut text = String::new();
+        for &row in &self.needed {
+            let (e, line) = built
+                .get_mut(row)
+                .and_then(Option::take)
+                .unwrap_or_else(|| intent_line(self.step, self.n, &self.fingerprint, row));
+            entries.push(e);
+            text.push_str(&line);
+        }
+        (entries, text)
+    }
+}
+
+/// The intent of the step's row `row` (the plan's row: what the locking read then finds
+/// decides only whether it is needed) and its journal line.
+fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> (Entry, String) {
+    let r = &step.rows[row];
+    let (action, sql_log_bin) = match (r.action, step.action) {
+        (RowAction::Delete, _) => (journal::Action::Delete, false),
+        (RowAction::Insert, StepTemplate::ReinsertUnderFreshKey) => (journal::Action::Insert, true),
+        (RowAction::Insert, _) => (journal::Action::Insert, false),
+    };
+    let e = Entry {
+        key: r.key.iter().map(|(k, _)| k.clone()).collect(),
+        sql_log_bin,
+        after: r.after.as_ref().map(journal::StoredRow::from_row),
+        ..Entry::row(
+            fingerprint,
+            format!("{fingerprint}/{n}/{row}"),
+            &step.endpoint,
+            action,
+            &r.table,
+            &r.image,
+        )
+    };
+    let line = journal::line(&e);
+    (e, line)
+}
+
+/// Every row's intent and line, in row order.
+fn intent_lines(step: &Step, n: usize, fingerprint: &str) -> Vec<(Entry, String)> {
+    (0..step.rows.len())
+        .map(|row| intent_line(step, n, fingerprint, row))
+        .collect()
 }
