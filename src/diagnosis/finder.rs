@@ -306,26 +306,25 @@ pub fn ahead<'e>(
         for (row_index, (before, after)) in ev.rows.iter().enumerate() {
             let before = before.as_ref().map(|b| image_row(b, schema));
             let after = after.as_ref().map(|a| image_row(a, schema));
-            let target = match (duplicate, ev.kind) {
-                (true, RowsEventKind::Write | RowsEventKind::Update) => after.as_ref(),
-                (false, RowsEventKind::Update | RowsEventKind::Delete) => before.as_ref(),
-                _ => None,
+            // Each image's key once (a batch decodes thousands of rows).
+            let before_key = before.as_ref().and_then(|b| key_values(b, key));
+            let after_key = after.as_ref().and_then(|a| key_values(a, key));
+            let (target, target_key) = match (duplicate, ev.kind) {
+                (true, RowsEventKind::Write | RowsEventKind::Update) => (&after, &after_key),
+                (false, RowsEventKind::Update | RowsEventKind::Delete) => (&before, &before_key),
+                _ => (&None, &None),
             };
-            if let Some(t) = target
-                && let Some(k) = key_values(t, key).filter(|k| !seen.contains(k))
+            if let (Some(t), Some(k)) = (target, target_key)
+                && !seen.contains(k)
             {
                 out.push(Ahead {
                     row_index,
-                    key: k,
+                    key: k.clone(),
                     event_row: t.clone(),
                     event_before: before.clone().filter(|_| update),
                 });
             }
-            for image in [&before, &after].into_iter().flatten() {
-                if let Some(k) = key_values(image, key) {
-                    seen.insert(k);
-                }
-            }
+            seen.extend(before_key.into_iter().chain(after_key));
         }
     }
     out

@@ -116,6 +116,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
             fingerprint: crate::diagnosis::compare::fingerprint(&["inject-errant", &e.gtids]),
             timeout: Duration::from_secs(args.timeout),
             on_step: &mut printer,
+            prepared: Default::default(),
         };
         applied = Some(applier.apply(&plan)?);
     }

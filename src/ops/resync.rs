@@ -293,6 +293,7 @@ fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
         fingerprint,
         timeout: Duration::from_secs(60),
         on_step: &mut printer,
+        prepared: Default::default(),
     };
     Ok(applier.apply(plan)?)
 }

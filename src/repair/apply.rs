@@ -332,6 +332,39 @@ pub struct Applier<'a> {
     pub fingerprint: String,
     pub timeout: Duration,
     pub on_step: &'a mut dyn FnMut(&StepResult),
+    /// Row steps' intents being built ahead (`prepare_intents`), by step number; a row step
+    /// without builds its own beside its first statements.
+    pub prepared: Prepared,
+}
+
+/// Each row step's intents and journal lines, by step number, arriving from the thread that
+/// builds them.
+pub type Prepared = HashMap<usize, std::sync::mpsc::Receiver<Vec<String>>>;
+
+/// Builds every row step's intents and journal lines (the plan's rows: the locking reads only
+/// decide which are needed) on the calling thread, sending each step's as it is done; the
+/// receivers go to `Applier::prepared`. A repair runs it beside its preflight, so the row
+/// step's journal sync starts as soon as its locking read has decided.
+pub fn prepare_intents<'p>(
+    plan: &'p Plan,
+    fingerprint: &str,
+) -> (Prepared, impl FnOnce() + Send + use<'p>) {
+    let mut receivers = Prepared::new();
+    let mut senders = Vec::new();
+    for (i, step) in plan.steps.iter().enumerate() {
+        if !step.rows.is_empty() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            receivers.insert(i + 1, rx);
+            senders.push((i + 1, step, tx));
+        }
+    }
+    let fingerprint = fingerprint.to_string();
+    let build = move || {
+        for (n, step, tx) in senders {
+            let _ = tx.send(intent_lines(step, n, &fingerprint));
+        }
+    };
+    (receivers, build)
 }
 
 /// What a row step found and did.
@@ -611,18 +644,23 @@ impl Applier<'_> {
             same_key: same_key(&step.rows),
             needed: Vec::new(),
             prepared: None,
-            intents: journal::Journaled::default(),
+            intents: journal::Intents::default(),
             journaled: false,
             in_transaction: false,
             syncing: None,
             committing: false,
             left_alone: Vec::new(),
         };
-        let (tx, rx) = std::sync::mpsc::channel();
-        rows.prepared = Some(rx);
         let fingerprint = self.fingerprint.clone();
         let result = std::thread::scope(|s| {
-            s.spawn(|| tx.send(intent_lines(step, n, &fingerprint)));
+            rows.prepared = Some(match self.prepared.remove(&n) {
+                Some(rx) => rx,
+                None => {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    s.spawn(move || tx.send(intent_lines(step, n, &fingerprint)));
+                    rx
+                }
+            });
             rows.run(&mut server.conn, self)
         });
         crate::timing::mark("row step committed");
@@ -760,8 +798,8 @@ struct RowRun<'s> {
     /// Every row's intent and journal line, being built on a thread of their own while the
     /// step's first statements run (serializing thousands of row images took milliseconds
     /// between the locking read and the journal's sync).
-    prepared: Option<std::sync::mpsc::Receiver<Vec<(Entry, String)>>>,
-    intents: journal::Journaled,
+    prepared: Option<std::sync::mpsc::Receiver<Vec<String>>>,
+    intents: journal::Intents,
     journaled: bool,
     /// START TRANSACTION ran: a write is not durable (nor seen) before COMMIT, so the intents'
     /// sync may run beside it, and COMMIT waits for it.
@@ -837,12 +875,12 @@ impl RowRun<'_> {
         }
         if !self.journaled {
             crate::timing::mark("rows checked");
-            let (intents, text) = self.take_intents();
+            let intents = self.take_intents();
             if self.in_transaction {
-                self.syncing = Some(a.journal.append_syncing(intents, text)?);
+                self.syncing = Some(a.journal.append_syncing(intents)?);
             } else {
-                a.journal.append(&intents)?;
-                self.intents.entries = intents;
+                a.journal.append_intents(&intents)?;
+                self.intents = intents;
             }
             crate::timing::mark("intents journaled");
             self.journaled = true;
@@ -973,57 +1011,50 @@ impl RowRun<'_> {
         Ok(())
     }
 
-    /// The needed rows' intents and their lines: the ones built beside the step's first
-    /// statements, or (if that thread is gone) built now.
-    fn take_intents(&mut self) -> (Vec<Entry>, String) {
-        let mut built: Vec<Option<(Entry, String)>> = self
+    /// The needed rows' intents: the lines built beside the step's first statements, or (if
+    /// that thread is gone) built now.
+    fn take_intents(&mut self) -> journal::Intents {
+        let built: Vec<String> = self
             .prepared
             .take()
             .and_then(|rx| rx.recv().ok())
-            .map(|all| all.into_iter().map(Some).collect())
             .unwrap_or_default();
-        let mut entries = Vec::with_capacity(self.needed.len());
-        let mut text = String::new();
+        let mut intents = journal::Intents::default();
         for &row in &self.needed {
-            let (e, line) = built
-                .get_mut(row)
-                .and_then(Option::take)
-                .unwrap_or_else(|| intent_line(self.step, self.n, &self.fingerprint, row));
-            entries.push(e);
-            text.push_str(&line);
+            match built.get(row) {
+                Some(line) => intents.push(line),
+                None => intents.push(&intent_line(self.step, self.n, &self.fingerprint, row)),
+            }
         }
-        (entries, text)
+        intents
     }
 }
 
-/// The intent of the step's row `row` (the plan's row: what the locking read then finds
-/// decides only whether it is needed) and its journal line.
-fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> (Entry, String) {
+/// The journal line of the intent of the step's row `row` (the plan's row: what the locking
+/// read then finds decides only whether it is needed).
+fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> String {
     let r = &step.rows[row];
     let (action, sql_log_bin) = match (r.action, step.action) {
         (RowAction::Delete, _) => (journal::Action::Delete, false),
         (RowAction::Insert, StepTemplate::ReinsertUnderFreshKey) => (journal::Action::Insert, true),
         (RowAction::Insert, _) => (journal::Action::Insert, false),
     };
-    let e = Entry {
-        key: r.key.iter().map(|(k, _)| k.clone()).collect(),
+    journal::RowIntent {
+        fingerprint,
+        id: &format!("{fingerprint}/{n}/{row}"),
+        node: &step.endpoint,
+        action,
+        table: &r.table,
         sql_log_bin,
-        after: r.after.as_ref().map(journal::StoredRow::from_row),
-        ..Entry::row(
-            fingerprint,
-            format!("{fingerprint}/{n}/{row}"),
-            &step.endpoint,
-            action,
-            &r.table,
-            &r.image,
-        )
-    };
-    let line = journal::line(&e);
-    (e, line)
+        image: &r.image,
+        key: &r.key,
+        after: r.after.as_ref(),
+    }
+    .line()
 }
 
-/// Every row's intent and line, in row order.
-fn intent_lines(step: &Step, n: usize, fingerprint: &str) -> Vec<(Entry, String)> {
+/// Every row's intent line, in row order.
+fn intent_lines(step: &Step, n: usize, fingerprint: &str) -> Vec<String> {
     (0..step.rows.len())
         .map(|row| intent_line(step, n, fingerprint, row))
         .collect()

@@ -420,17 +420,22 @@ impl Session {
         for (endpoint, statements) in first_row_steps(&plan) {
             nodes.prepare_ahead(endpoint, statements);
         }
-        super::preflight::check(&plan, &mut nodes, &source_endpoint(&again))?;
-        crate::timing::mark("preflight passed");
-        let mut printer = |r: &StepResult| (self.on_step)(r);
-        let mut applier = Applier {
-            nodes: &mut nodes,
-            journal: &mut self.journal,
-            fingerprint: d.fingerprint.clone(),
-            timeout: self.options.timeout,
-            on_step: &mut printer,
-        };
-        let mut applied = applier.apply(&plan)?;
+        let (prepared, build) = super::apply::prepare_intents(&plan, &d.fingerprint);
+        let mut applied = std::thread::scope(|s| -> Result<ApplyReport> {
+            s.spawn(build);
+            super::preflight::check(&plan, &mut nodes, &source_endpoint(&again))?;
+            crate::timing::mark("preflight passed");
+            let mut printer = |r: &StepResult| (self.on_step)(r);
+            let mut applier = Applier {
+                nodes: &mut nodes,
+                journal: &mut self.journal,
+                fingerprint: d.fingerprint.clone(),
+                timeout: self.options.timeout,
+                on_step: &mut printer,
+                prepared,
+            };
+            Ok(applier.apply(&plan)?)
+        })?;
         // Read after the catch-up, not during it: a read of the source's rows beside the
         // replica's apply took CPU from it and made the whole repair slower (2 cores).
         if applied.resumed.values().all(|r| *r == Resumed::CaughtUp) {
