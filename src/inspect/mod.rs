@@ -42,6 +42,7 @@ pub fn diagnose_with_source(
 ) -> Result<Diagnosis> {
     let mut replica = Server::connect(spec)?;
     let report = status::read_status(&mut replica)?;
+    crate::timing::mark("replica's status read");
     let ch = pick_channel(&report, channel)?;
     let source_spec = match source_at {
         SourceAt::Dsn(dsn) => crate::conn::other_spec(dsn, spec, &ch.source_host, ch.source_port)?,
@@ -55,9 +56,11 @@ pub fn diagnose_with_source(
             source_spec
         ));
     }
+    crate::timing::mark("incident diagnosed");
     if let Ok(src) = source.as_mut() {
         d.reverse = reverse_channel(src, &mut replica, &d, None);
     }
+    crate::timing::mark("reverse direction read");
     d.errant = crate::status::errant::find(&mut replica, spec, &report, source.as_mut().ok());
     // Only read on: the repair that usually follows takes them instead of connecting again.
     replica.release();
@@ -675,6 +678,7 @@ pub fn diagnose_channel(
         .into());
     };
     let mut tables = Tables::load(replica, source.as_deref_mut(), &table, &mut missing)?;
+    crate::timing::mark("definitions read");
     let mut key = conflicting_key(kind, &parsed, &tables.replica, &mut missing);
     let mut conflicts = Vec::new();
     let mut transaction = scanned;
