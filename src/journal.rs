@@ -269,6 +269,11 @@ impl Intents {
         self.count += 1;
     }
 
+    /// Intents already written out as lines: `count` of them in `lines`.
+    pub fn from_lines(lines: String, count: usize) -> Intents {
+        Intents { count, lines }
+    }
+
     pub fn len(&self) -> usize {
         self.count
     }

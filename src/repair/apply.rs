@@ -339,7 +339,7 @@ pub struct Applier<'a> {
 
 /// Each row step's intents and journal lines, by step number, arriving from the thread that
 /// builds them.
-pub type Prepared = HashMap<usize, std::sync::mpsc::Receiver<Vec<String>>>;
+pub type Prepared = HashMap<usize, std::sync::mpsc::Receiver<IntentLines>>;
 
 /// Builds every row step's intents and journal lines (the plan's rows: the locking reads only
 /// decide which are needed) on the calling thread, sending each step's as it is done; the
@@ -361,7 +361,9 @@ pub fn prepare_intents<'p>(
     let fingerprint = fingerprint.to_string();
     let build = move || {
         for (n, step, tx) in senders {
-            let _ = tx.send(intent_lines(step, n, &fingerprint));
+            let lines = intent_lines(step, n, &fingerprint);
+            crate::timing::mark(format_args!("step {n}'s intents built"));
+            let _ = tx.send(lines);
         }
     };
     (receivers, build)
@@ -798,7 +800,7 @@ struct RowRun<'s> {
     /// Every row's intent and journal line, being built on a thread of their own while the
     /// step's first statements run (serializing thousands of row images took milliseconds
     /// between the locking read and the journal's sync).
-    prepared: Option<std::sync::mpsc::Receiver<Vec<String>>>,
+    prepared: Option<std::sync::mpsc::Receiver<IntentLines>>,
     intents: journal::Intents,
     journaled: bool,
     /// START TRANSACTION ran: a write is not durable (nor seen) before COMMIT, so the intents'
@@ -1011,22 +1013,31 @@ impl RowRun<'_> {
         Ok(())
     }
 
-    /// The needed rows' intents: the lines built beside the step's first statements, or (if
-    /// that thread is gone) built now.
+    /// The needed rows' intents: the lines built beside the step's first statements (all of
+    /// them as they are when every row is needed, the usual case), or (if that thread is
+    /// gone) built now.
     fn take_intents(&mut self) -> journal::Intents {
-        let built: Vec<String> = self
-            .prepared
-            .take()
-            .and_then(|rx| rx.recv().ok())
-            .unwrap_or_default();
-        let mut intents = journal::Intents::default();
-        for &row in &self.needed {
-            match built.get(row) {
-                Some(line) => intents.push(line),
-                None => intents.push(&intent_line(self.step, self.n, &self.fingerprint, row)),
+        let built = self.prepared.take().and_then(|rx| rx.recv().ok());
+        crate::timing::mark("intents received");
+        let all = self.needed.len() == self.step.rows.len()
+            && self.needed.iter().enumerate().all(|(i, &row)| i == row);
+        match built {
+            Some(b) if all && b.ends.len() == self.step.rows.len() => {
+                journal::Intents::from_lines(b.text, b.ends.len())
+            }
+            _ => {
+                let mut intents = journal::Intents::default();
+                for &row in &self.needed {
+                    match built.as_ref().and_then(|b| b.line(row)) {
+                        Some(line) => intents.push(line),
+                        None => {
+                            intents.push(&intent_line(self.step, self.n, &self.fingerprint, row))
+                        }
+                    }
+                }
+                intents
             }
         }
-        intents
     }
 }
 
@@ -1053,9 +1064,52 @@ fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> String {
     .line()
 }
 
-/// Every row's intent line, in row order.
-fn intent_lines(step: &Step, n: usize, fingerprint: &str) -> Vec<String> {
-    (0..step.rows.len())
-        .map(|row| intent_line(step, n, fingerprint, row))
-        .collect()
+/// Every row's intent line, in row order, in one text.
+pub struct IntentLines {
+    text: String,
+    /// Where each row's line ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl IntentLines {
+    fn line(&self, row: usize) -> Option<&str> {
+        let start = match row {
+            0 => 0,
+            _ => *self.ends.get(row - 1)?,
+        };
+        self.text.get(start..*self.ends.get(row)?)
+    }
+}
+
+fn intent_lines(step: &Step, n: usize, fingerprint: &str) -> IntentLines {
+    let mut text = String::new();
+    let mut ends = Vec::with_capacity(step.rows.len());
+    for row in 0..step.rows.len() {
+        text.push_str(&intent_line(step, n, fingerprint, row));
+        ends.push(text.len());
+    }
+    IntentLines { text, ends }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntentLines;
+
+    #[test]
+    fn intent_lines_give_back_each_row_line() {
+        let b = IntentLines {
+            text: "{\"a\":1}\n{\"b\":22}\n{}\n".into(),
+            ends: vec![8, 17, 20],
+        };
+        let lines: Vec<Option<&str>> = (0..4).map(|i| b.line(i)).collect();
+        assert_eq!(
+            lines,
+            [
+                Some("{\"a\":1}\n"),
+                Some("{\"b\":22}\n"),
+                Some("{}\n"),
+                None
+            ]
+        );
+    }
 }
