@@ -23,7 +23,7 @@
 //! (REPLMEND_BENCH_PT=0 leaves it out).
 //!
 //! Where replmend's time goes: `REPLMEND_TIMING=1 REPLMEND_BENCH_STDERR=1` prints its phase
-//! marks; `REPLMEND_BENCH_WRAP="perf record -g -o FILE --"` runs it under a profiler, and
+//! marks (wall time and the process's CPU time); `REPLMEND_BENCH_WRAP="perf record -g -o FILE --"` runs it under a profiler, and
 //! `REPLMEND_BENCH_WRAP=scripts/ab-wrap REPLMEND_AB_OTHER=/path/to/replmend` alternates this
 //! build with another one (odd runs this build, even runs the other): on a machine whose load
 //! varies, only builds measured side by side can be compared.
