@@ -302,7 +302,7 @@ impl Intents {
 }
 
 /// A row change's intent, borrowed from the plan: its journal line is written straight from
-/// these parts, byte for byte what `line` writes for the same `Entry` (tested), without
+/// these parts, byte for byte what serializing the same `Entry` writes (tested), without
 /// building the entry first (a batch journals thousands).
 pub struct RowIntent<'a> {
     pub fingerprint: &'a str,
