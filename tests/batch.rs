@@ -52,6 +52,23 @@ fn assert_one_batch(flavor: Flavor, recipe: &str, plan: &serde_json::Value) {
     }
 }
 
+/// A batch repair of the replica at `url`, the source's version winning (add `--dry-run` or
+/// `--yes`).
+fn overwrite_args<'a>(url: &'a str, journal: &'a str) -> [&'a str; 10] {
+    [
+        "repair",
+        "--replica",
+        url,
+        "--remedy",
+        "overwrite",
+        "--until-healthy",
+        "--journal",
+        journal,
+        "--format",
+        "json",
+    ]
+}
+
 #[test]
 fn streams_of_each_kind_are_repaired_in_one_stop_start() {
     for flavor in FLAVORS {
@@ -59,18 +76,8 @@ fn streams_of_each_kind_are_repaired_in_one_stop_start() {
             let sb = incident(flavor, Topology::SourceReplica, recipe);
             let (n1, n2) = (sb.node("n1"), sb.node("n2"));
             let journal = journal_path(&format!("batch-{flavor}-{recipe}"));
-            let overwrite = [
-                "repair",
-                "--replica",
-                &n2.url(),
-                "--remedy",
-                "overwrite",
-                "--until-healthy",
-                "--journal",
-                &journal,
-                "--format",
-                "json",
-            ];
+            let url = n2.url();
+            let overwrite = overwrite_args(&url, &journal);
             let dry = replmend(&[&overwrite[..], &["--dry-run"]].concat());
             assert_eq!(
                 dry.code, 0,
@@ -115,18 +122,8 @@ fn runs_of_integer_keys_are_matched_as_ranges_and_the_gaps_left_alone() {
         let sb = incident(flavor, Topology::SourceReplica, "gapped-runs-bigint-1062");
         let n2 = sb.node("n2");
         let journal = journal_path(&format!("gaps-{flavor}"));
-        let overwrite = [
-            "repair",
-            "--replica",
-            &n2.url(),
-            "--remedy",
-            "overwrite",
-            "--until-healthy",
-            "--journal",
-            &journal,
-            "--format",
-            "json",
-        ];
+        let url = n2.url();
+        let overwrite = overwrite_args(&url, &journal);
         let dry = replmend(&[&overwrite[..], &["--dry-run"]].concat());
         assert_eq!(dry.code, 0, "{flavor}: {}{}", dry.stdout, dry.stderr);
         let text = dry.stdout.clone();
