@@ -521,9 +521,12 @@ pub fn fetch_rows(
 ) -> Result<Vec<Option<Row>>> {
     let columns = schema.column_names();
     let charsets = schema.converted_charsets();
+    let integers = schema.integer_columns();
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_QUERY) {
-        out.extend(fetch_chunk(server, schema, &columns, &charsets, chunk)?);
+        out.extend(fetch_chunk(
+            server, schema, &columns, &charsets, &integers, chunk,
+        )?);
     }
     Ok(out)
 }
@@ -555,12 +558,19 @@ fn fetch_chunk(
     schema: &TableSchema,
     columns: &[String],
     charsets: &crate::sql::Charsets,
+    integers: &[String],
     keys: &[finder::Key],
 ) -> Result<Vec<Option<Row>>> {
     let has_null = keys.iter().any(|k| k.iter().any(|(_, v)| *v == Cell::Null));
     if !has_null && let Some(first) = keys.first() {
-        let integers = schema.integer_columns();
-        let st = crate::sql::select_in(&schema.table, columns, &padded(keys), charsets, &integers);
+        // A one-column integer key's statement follows its runs, not the number of keys:
+        // padding it would only copy the keys.
+        let ranged = matches!(first.as_slice(), [(c, _)] if integers.contains(c));
+        let asked = match ranged {
+            true => std::borrow::Cow::Borrowed(keys),
+            false => padded(keys),
+        };
+        let st = crate::sql::select_in(&schema.table, columns, &asked, charsets, integers);
         let found = crate::conn::read_rows(&mut server.conn, schema, columns, &st)?;
         if found.is_empty() {
             return Ok(vec![None; keys.len()]);
