@@ -53,6 +53,22 @@ impl Statement {
     }
 }
 
+/// The session every row write runs in: the binary log as the write needs it (off where the
+/// fix must not replicate), foreign key checks off (a replaced parent row must not cascade
+/// into its child rows: its key comes straight back), and NO_AUTO_VALUE_ON_ZERO added to
+/// the session's sql_mode, so a journaled or copied row whose AUTO_INCREMENT key is 0
+/// (written under that mode) lands as 0, not as the next counter value. Row images always
+/// carry their key: no write of replmend's wants a value generated.
+pub fn row_write_session(log_bin: bool) -> Vec<Statement> {
+    vec![
+        Statement::plain(format!("SET SESSION sql_log_bin = {}", u8::from(log_bin))),
+        Statement::plain("SET SESSION foreign_key_checks = 0"),
+        Statement::plain(
+            "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'NO_AUTO_VALUE_ON_ZERO')",
+        ),
+    ]
+}
+
 pub fn table_sql(t: &TableRef) -> String {
     format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name))
 }

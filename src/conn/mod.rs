@@ -608,9 +608,19 @@ pub fn both<T: Send>(
     b: &mut Server,
     f: impl Fn(&mut Server) -> anyhow::Result<T> + Sync,
 ) -> anyhow::Result<(T, T)> {
+    each(a, b, &f, &f)
+}
+
+/// `fa` on `a` and `fb` on `b` at once (the same work with different arguments per node).
+pub fn each<T: Send, U: Send>(
+    a: &mut Server,
+    b: &mut Server,
+    fa: impl FnOnce(&mut Server) -> anyhow::Result<T>,
+    fb: impl FnOnce(&mut Server) -> anyhow::Result<U> + Send,
+) -> anyhow::Result<(T, U)> {
     std::thread::scope(|s| {
-        let other = s.spawn(|| f(b));
-        let mine = f(a);
+        let other = s.spawn(|| fb(b));
+        let mine = fa(a);
         let theirs = other
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));

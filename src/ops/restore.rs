@@ -215,10 +215,9 @@ fn put_back(
     image: &Row,
 ) -> mysql::Result<()> {
     let conn = &mut server.conn;
-    conn.query_drop(format!(
-        "SET SESSION sql_log_bin = {}, foreign_key_checks = 0",
-        u8::from(e.sql_log_bin)
-    ))?;
+    for st in sql::row_write_session(e.sql_log_bin) {
+        conn.query_drop(&st.sql)?;
+    }
     conn.query_drop("START TRANSACTION")?;
     let mut statements = vec![sql::delete_by_key(
         &schema.table,

@@ -130,15 +130,15 @@ fn read_rows(
         let keys = drifted_keys(t, &ss)?;
         let on_source = crate::inspect::fetch_rows(source, &ss, &keys)?;
         let on_replica = crate::inspect::fetch_rows(replica, &rs, &keys)?;
-        let rows = keys
-            .into_iter()
-            .zip(on_source.into_iter().zip(on_replica))
-            .map(|(key, (source, replica))| RowPair {
-                key,
-                source,
-                replica,
-            })
-            .collect();
+        let rows = one_pair_per_row(
+            keys.into_iter()
+                .zip(on_source.into_iter().zip(on_replica))
+                .map(|(key, (source, replica))| RowPair {
+                    key,
+                    source,
+                    replica,
+                }),
+        );
         tables.push(TableRows {
             table: t.table.clone(),
             rows,
@@ -147,6 +147,21 @@ fn read_rows(
         });
     }
     Ok((tables, refused))
+}
+
+/// Each pair of rows once: keys are looked up under their collation, so a missing `'abc'`
+/// and an extra `'ABC'` (a report from before keys were paired, or both keys listed) find the
+/// same two rows. Two pairs holding the same rows would delete the replacement again.
+fn one_pair_per_row(pairs: impl Iterator<Item = RowPair>) -> Vec<RowPair> {
+    let mut seen = std::collections::HashSet::new();
+    pairs
+        .filter(|p| {
+            let own =
+                |r: &Option<crate::diagnosis::Row>| r.as_ref().map(|r| resync::own_key(r, &p.key));
+            seen.insert((own(&p.source), own(&p.replica)))
+                || (p.source.is_none() && p.replica.is_none())
+        })
+        .collect()
 }
 
 fn plan_text(plan: &Plan) -> String {

@@ -799,14 +799,11 @@ fn after_image(c: &crate::diagnosis::Conflict) -> Option<Row> {
     }
 }
 
-/// Binary log off (a fix on one node of a dual-master pair must not travel to the other) and
+/// Binary log off (a fix on one node of a dual-master pair must not travel to the other),
 /// foreign key checks off (a delete must not cascade into child tables: the key comes
-/// straight back with the replicated transaction).
+/// straight back with the replicated transaction), a zero key written as zero.
 fn unlogged_session() -> Vec<Statement> {
-    vec![
-        Statement::plain("SET SESSION sql_log_bin = 0"),
-        Statement::plain("SET SESSION foreign_key_checks = 0"),
-    ]
+    crate::sql::row_write_session(false)
 }
 
 fn delete_rows(dir: &Direction<'_>) -> Step {

@@ -95,11 +95,14 @@ fn changes(table: &TableRef, pair: &RowPair, win: NodeRole) -> (NodeRole, Vec<Ro
     if winning == losing {
         return (loser, out);
     }
+    // Each change is keyed by its own row's key bytes: under a case-, accent- or
+    // pad-insensitive collation the two versions may hold the key in different bytes, and
+    // the replica must end with the winner's exact bytes.
     if let Some(old) = losing {
         out.push(RowChange {
             table: table.clone(),
             action: RowAction::Delete,
-            key: pair.key.clone(),
+            key: own_key(old, &pair.key),
             image: old.clone(),
             after: winning.clone(),
         });
@@ -108,12 +111,19 @@ fn changes(table: &TableRef, pair: &RowPair, win: NodeRole) -> (NodeRole, Vec<Ro
         out.push(RowChange {
             table: table.clone(),
             action: RowAction::Insert,
-            key: pair.key.clone(),
+            key: own_key(new, &pair.key),
             image: new.clone(),
             after: Some(new.clone()),
         });
     }
     (loser, out)
+}
+
+/// The row's own values of the key's columns (the key as asked when the row lacks one).
+pub fn own_key(row: &Row, key: &[(String, Cell)]) -> Vec<(String, Cell)> {
+    key.iter()
+        .map(|(c, v)| (c.clone(), row.get(c).unwrap_or(v).clone()))
+        .collect()
 }
 
 fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
@@ -132,10 +142,7 @@ fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
             "journal, then make {keys} row(s) of {} on {} equal to the other node's (binary log off: the fix must not replicate)",
             t.table, node.endpoint
         ),
-        session: vec![
-            Statement::plain("SET SESSION sql_log_bin = 0"),
-            Statement::plain("SET SESSION foreign_key_checks = 0"),
-        ],
+        session: sql::row_write_session(false),
         statements: Vec::new(),
         rows,
         precondition: "each row still holds the version read for this plan (else it is left alone and reported)".into(),

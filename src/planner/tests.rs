@@ -358,7 +358,8 @@ fn overwrite_binds_values_and_keeps_binlog_off() {
             .collect::<Vec<_>>(),
         vec![
             "SET SESSION sql_log_bin = 0",
-            "SET SESSION foreign_key_checks = 0"
+            "SET SESSION foreign_key_checks = 0",
+            "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'NO_AUTO_VALUE_ON_ZERO')"
         ]
     );
     let sqls: Vec<&str> = step.statements.iter().map(|s| s.sql.as_str()).collect();

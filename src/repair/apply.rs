@@ -996,8 +996,15 @@ impl RowRun<'_> {
             (RowAction::Delete, None) => false,
             (RowAction::Delete, Some(c)) if c == r.image => true,
             (RowAction::Delete, Some(c)) if Some(&c) == replacement => false,
+            // Replaced under a collation-equal key by an earlier run of this step.
+            (RowAction::Delete, Some(c))
+                if self.step.action == StepTemplate::ResyncRows && Some(&c) == r.after.as_ref() =>
+            {
+                false
+            }
             (RowAction::Insert, None) => true,
             (RowAction::Insert, Some(c)) if Some(&c) == replaced => true,
+            (RowAction::Insert, Some(c)) if Some(&c) == self.replaced_under_collation(row) => true,
             (RowAction::Insert, Some(c)) if c == r.image => false,
             _ if self.step.action == StepTemplate::ResyncRows => {
                 self.skip[row] = true;
@@ -1011,6 +1018,29 @@ impl RowRun<'_> {
             self.needed.push(row);
         }
         Ok(())
+    }
+
+    /// resync: the version an earlier delete of this step removes when it holds the key in
+    /// other bytes its collation calls equal (`'ABC'` replaced by `'abc'`): the locking read
+    /// of the insert's key finds it. Matched by its image and the replacement it names, so
+    /// only the delete planned for exactly this insert counts.
+    fn replaced_under_collation(&self, row: usize) -> Option<&crate::diagnosis::Row> {
+        let r = &self.step.rows[row];
+        if self.step.action != StepTemplate::ResyncRows || r.action != RowAction::Insert {
+            return None;
+        }
+        self.step.rows[..row]
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(i, d)| {
+                d.action == RowAction::Delete
+                    && !self.skip[*i]
+                    && d.table == r.table
+                    && d.after.as_ref() == Some(&r.image)
+                    && d.key != r.key
+            })
+            .map(|(_, d)| &d.image)
     }
 
     /// The needed rows' intents: the lines built beside the step's first statements (all of

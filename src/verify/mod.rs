@@ -907,24 +907,41 @@ impl Walk<'_> {
         Ok((diff, unsettled))
     }
 
-    /// Adds a chunk's drift to the table's, with the columns of each differing row.
-    fn record(&mut self, ss: &TableSchema, diff: ChunkDiff, drift: &mut TableDrift) -> Result<()> {
+    /// Adds a chunk's drift to the table's, with the columns of each differing row. A
+    /// missing key whose row the replica holds under a collation-equal key is one different
+    /// row, reported with both keys.
+    fn record(
+        &mut self,
+        ss: &TableSchema,
+        mut diff: ChunkDiff,
+        drift: &mut TableDrift,
+    ) -> Result<()> {
+        let pairs = self.collation_pairs(ss, &mut diff)?;
         drift.missing += diff.missing.len();
         drift.extra += diff.extra.len();
-        drift.different += diff.different.len();
+        drift.different += diff.different.len() + pairs.len();
         drift
             .missing_keys
             .extend(diff.missing.iter().map(model::key_out));
         drift
             .extra_keys
             .extend(diff.extra.iter().map(model::key_out));
-        if diff.different.is_empty() {
+        let (source_keys, replica_keys): (Vec<Key>, Vec<Key>) = diff
+            .different
+            .iter()
+            .map(|k| (k.clone(), k.clone()))
+            .chain(pairs)
+            .unzip();
+        if source_keys.is_empty() {
             return Ok(());
         }
-        let (a, b) = crate::conn::both(self.source, self.replica, |s| {
-            crate::inspect::fetch_rows(s, ss, &diff.different)
-        })?;
-        for ((k, src), rep) in diff.different.iter().zip(a).zip(b) {
+        let (a, b) = crate::conn::each(
+            self.source,
+            self.replica,
+            |s| crate::inspect::fetch_rows(s, ss, &source_keys),
+            |r| crate::inspect::fetch_rows(r, ss, &replica_keys),
+        )?;
+        for (((k, rk), src), rep) in source_keys.iter().zip(&replica_keys).zip(a).zip(b) {
             let columns = match crate::diagnosis::compare::verdict(rep.as_ref(), src.as_ref(), true)
             {
                 Verdict::Differs { columns } => columns,
@@ -933,9 +950,49 @@ impl Walk<'_> {
             drift.different_rows.push(model::Different {
                 key: model::key_out(k),
                 columns,
+                replica_key: (k != rk).then(|| model::key_out(rk)),
             });
         }
         Ok(())
+    }
+
+    /// Missing keys whose row the replica holds under another key its collation calls equal
+    /// (case, accents, trailing spaces): `(source key, replica key)`, taken out of `diff`'s
+    /// missing and extra keys. Only keys with a character column can pair.
+    fn collation_pairs(
+        &mut self,
+        ss: &TableSchema,
+        diff: &mut ChunkDiff,
+    ) -> Result<Vec<(Key, Key)>> {
+        let textual = diff.missing.first().is_some_and(|k| {
+            k.iter()
+                .any(|(c, _)| ss.column(c).is_some_and(|c| c.charset.is_some()))
+        });
+        if !textual || diff.extra.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The server's own comparison decides: a missing key looked up on the replica finds
+        // the row its collation matches.
+        let found = crate::inspect::fetch_rows(self.replica, ss, &diff.missing)?;
+        let extra: std::collections::HashSet<&Key> = diff.extra.iter().collect();
+        let mut pairs = Vec::new();
+        for (k, row) in diff.missing.iter().zip(found) {
+            let own: Option<Key> = row.and_then(|r| {
+                k.iter()
+                    .map(|(c, _)| r.get(c).map(|v| (c.clone(), v.clone())))
+                    .collect()
+            });
+            if let Some(rk) = own.filter(|rk| rk != k && extra.contains(rk)) {
+                pairs.push((k.clone(), rk));
+            }
+        }
+        let (paired_src, paired_rep): (
+            std::collections::HashSet<Key>,
+            std::collections::HashSet<Key>,
+        ) = pairs.iter().cloned().unzip();
+        diff.missing.retain(|k| !paired_src.contains(k));
+        diff.extra.retain(|k| !paired_rep.contains(k));
+        Ok(pairs)
     }
 
     /// A table without a usable key: compared whole, as a multiset of rows.

@@ -70,6 +70,11 @@ fn cell_in(v: &serde_json::Value, col: &crate::schema::ColumnDef) -> Option<Cell
 pub struct Different {
     pub key: KeyOut,
     pub columns: Vec<String>,
+    /// The replica's key when it differs from the source's only in bytes the key's collation
+    /// treats as equal (`'abc'`/`'ABC'`, `'pad'`/`'pad '`, `'e'`/`'é'`): to the server it is
+    /// the same key, so the same row in another version, not one missing and one extra row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_key: Option<KeyOut>,
 }
 
 /// A row of a table without a usable key, by its hash and how many copies each node holds.

@@ -1,0 +1,254 @@
+//! Every write knows the world it writes into (issue 19), on real servers: keys the server
+//! compares under a case-, accent- or pad-insensitive collation, an AUTO_INCREMENT key of 0,
+//! a replica whose applier is stopped with events still in its relay log, triggers on the
+//! node written, child rows behind a deleted parent, replication filters, tables on one node
+//! only. Drift is made with `sql_log_bin = 0`, so it does not replicate.
+
+mod support;
+
+use std::time::Duration;
+
+use replmend_sandbox::{Build, Node};
+use serde_json::Value;
+use support::*;
+
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+fn started(build: Build, topology: Topology) -> Sandbox {
+    Sandbox::start_build(build, topology).unwrap_or_else(|e| panic!("{build} {topology:?}: {e:#}"))
+}
+
+fn drift(node: &Node, sql: &str) {
+    node.exec(&format!("SET SESSION sql_log_bin = 0; {sql}"))
+        .unwrap();
+}
+
+fn binlog(n: &Node) -> Vec<Vec<Option<String>>> {
+    let gtid = match n.flavor {
+        Flavor::MariaDb => "SELECT @@global.gtid_binlog_pos",
+        Flavor::MySql => "SELECT @@global.gtid_executed",
+    };
+    let mut rows = n.query_rows(gtid).unwrap();
+    rows.extend(n.query_rows("SHOW BINARY LOGS").unwrap());
+    rows
+}
+
+/// The table's rows as hex of every column, sorted: byte-exact, whatever the collation.
+fn hex_rows(n: &Node, table: &str, cols: &[&str]) -> Vec<String> {
+    let select: Vec<String> = cols.iter().map(|c| format!("HEX(`{c}`)")).collect();
+    let mut rows: Vec<String> = n
+        .query_rows(&format!("SELECT {} FROM {table}", select.join(", ")))
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn run_json(args: &[&str]) -> (Run, Value) {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--format", "json"]);
+    let run = replmend(&all);
+    let v = run.json();
+    (run, v)
+}
+
+fn table<'a>(report: &'a Value, schema: &str, name: &str) -> &'a Value {
+    report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"]["schema"] == schema && t["table"]["name"] == name)
+        .unwrap_or_else(|| panic!("{schema}.{name} is not in the report: {report}"))
+}
+
+fn restore(journal: &str, replica: &Node) -> Run {
+    replmend(&["restore", journal, "--replica", &replica.url()])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys equal under the column's collation but not byte-equal.
+
+/// Source rows, and the replica's versions of three of them under keys its collation calls
+/// equal: case (`abc`/`ABC`), trailing space under PAD SPACE (`pad`/`pad `), accent (`e`/`é`).
+fn collation_drift(source: &Node, replica: &Node, collation: &str) {
+    source
+        .exec(&format!(
+            "CREATE DATABASE coll; \
+             CREATE TABLE coll.k (k VARCHAR(20) CHARACTER SET utf8mb4 COLLATE {collation} PRIMARY KEY, \
+               v INT NOT NULL); \
+             INSERT INTO coll.k VALUES ('abc', 1), ('pad', 2), ('e', 3), ('same', 4)"
+        ))
+        .unwrap();
+    replica.wait_caught_up(CATCH_UP).unwrap();
+    drift(
+        replica,
+        "UPDATE coll.k SET k = 'ABC' WHERE k = 'abc'; \
+         UPDATE coll.k SET k = 'pad ' WHERE k = 'pad'; \
+         UPDATE coll.k SET k = _utf8mb4 0xC3A9, v = 30 WHERE k = 'e'",
+    );
+}
+
+/// verify calls each collation-equal pair one different row naming both keys; resync fixes
+/// each in one transaction, leaving the source's exact bytes; restore gives the drift back.
+fn collation_keys_are_one_row(build: Build, collation: &str, pairs: usize) {
+    let sb = started(build, Topology::SourceReplica);
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    collation_drift(n1, n2, collation);
+    let cols = ["k", "v"];
+    let (drifted, source) = (hex_rows(n2, "coll.k", &cols), hex_rows(n1, "coll.k", &cols));
+    assert_ne!(drifted, source);
+    let url = n2.url();
+    let (run, r) = run_json(&["verify", "--replica", &url, "--tables", "coll.k"]);
+    assert_eq!(run.code, 11, "{build}: {r}");
+    let t = table(&r, "coll", "k");
+    assert_eq!(
+        (
+            t["missing"].as_u64(),
+            t["extra"].as_u64(),
+            t["different"].as_u64()
+        ),
+        (Some(0), Some(0), Some(pairs as u64)),
+        "{build} {collation}: {t}"
+    );
+    for d in t["different_rows"].as_array().unwrap() {
+        assert!(d["replica_key"].is_array(), "{build}: key bytes named: {d}");
+        assert!(
+            d["columns"].as_array().unwrap().contains(&Value::from("k")),
+            "{d}"
+        );
+    }
+    let journal = journal_path(&format!("coll-{build}"));
+    let run = replmend(&[
+        "resync",
+        "--replica",
+        &url,
+        "--yes",
+        "--journal",
+        &journal,
+        "--tables",
+        "coll.k",
+    ]);
+    assert_eq!(run.code, 0, "{build}: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        hex_rows(n2, "coll.k", &cols),
+        source,
+        "{build}: the source's exact bytes"
+    );
+    assert_eq!(
+        journaled_rows(&journal),
+        2 * pairs,
+        "{build}: a delete and an insert per row"
+    );
+    let (run, r) = run_json(&["verify", "--replica", &url, "--tables", "coll.k"]);
+    assert_eq!(run.code, 0, "{build}: {r}");
+    let run = restore(&journal, n2);
+    assert_eq!(run.code, 0, "{build}: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        hex_rows(n2, "coll.k", &cols),
+        drifted,
+        "{build}: restore gives the drift back"
+    );
+    sb.stop();
+}
+
+#[test]
+fn collation_equal_keys_are_one_different_row_fixed_in_one_transaction() {
+    for build in [Build::Host, Build::MySql] {
+        collation_keys_are_one_row(build, "utf8mb4_general_ci", 3);
+    }
+}
+
+/// MariaDB 11.8's default collation (utf8mb4_uca1400_ai_ci: accent- and case-insensitive,
+/// NO PAD), as a table created without naming one gets it.
+#[test]
+fn mariadb_118_default_collation_accented_keys() {
+    let sb = started(Build::MariaDb118, Topology::SourceReplica);
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n1.exec(
+        "CREATE DATABASE cafe CHARACTER SET utf8mb4; \
+         CREATE TABLE cafe.k (k VARCHAR(20) PRIMARY KEY, v INT NOT NULL); \
+         INSERT INTO cafe.k VALUES ('cafe', 1), ('the', 2), ('Zoë', 3), ('x', 4)",
+    )
+    .unwrap();
+    let collation = n1
+        .query_value(
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = 'cafe' AND TABLE_NAME = 'k' AND COLUMN_NAME = 'k'",
+        )
+        .unwrap();
+    assert_eq!(collation.as_deref(), Some("utf8mb4_uca1400_ai_ci"));
+    n2.wait_caught_up(CATCH_UP).unwrap();
+    drift(
+        n2,
+        "UPDATE cafe.k SET k = 'café' WHERE k = 'cafe'; \
+         UPDATE cafe.k SET k = 'THE' WHERE k = 'the'; \
+         UPDATE cafe.k SET k = 'zoe', v = 9 WHERE v = 3",
+    );
+    let cols = ["k", "v"];
+    let (drifted, source) = (hex_rows(n2, "cafe.k", &cols), hex_rows(n1, "cafe.k", &cols));
+    let url = n2.url();
+    let journal = journal_path("cafe-118");
+    let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        hex_rows(n2, "cafe.k", &cols),
+        source,
+        "4 rows, the source's bytes"
+    );
+    assert_eq!(journaled_rows(&journal), 6);
+    let run = restore(&journal, n2);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(hex_rows(n2, "cafe.k", &cols), drifted);
+    sb.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// An AUTO_INCREMENT key of 0, written under NO_AUTO_VALUE_ON_ZERO.
+
+#[test]
+fn a_missing_row_with_auto_increment_key_zero_is_written_as_zero_and_restored() {
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE z; \
+             CREATE TABLE z.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10) NOT NULL); \
+             SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO'); \
+             INSERT INTO z.t VALUES (0, 'zero'), (1, 'one'), (2, 'two')",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(n2, "DELETE FROM z.t WHERE id = 0");
+        let cols = ["id", "v"];
+        let (drifted, source) = (hex_rows(n2, "z.t", &cols), hex_rows(n1, "z.t", &cols));
+        let (url, journal) = (n2.url(), journal_path(&format!("zero-{flavor}")));
+        let logged = binlog(n2);
+        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            hex_rows(n2, "z.t", &cols),
+            source,
+            "{flavor}: key 0 written as 0"
+        );
+        let run = restore(&journal, n2);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            hex_rows(n2, "z.t", &cols),
+            drifted,
+            "{flavor}: no stray row left"
+        );
+        assert_eq!(
+            binlog(n2),
+            logged,
+            "{flavor}: nothing reached the binary log"
+        );
+        sb.stop();
+    }
+}
