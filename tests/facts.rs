@@ -252,3 +252,47 @@ fn a_missing_row_with_auto_increment_key_zero_is_written_as_zero_and_restored() 
         sb.stop();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A remedy that leaves the versions apart says so.
+
+/// `keep` on the seed pair (each node keeps its own version): the rows are compared after the
+/// repair, found different, named, and the report names `resync`; JSON `rows_agree` is false.
+#[test]
+fn keep_reports_the_rows_it_leaves_different_never_identical() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let n2 = sb.node("n2");
+        let journal = journal_path(&format!("keep-{flavor}"));
+        let args = [
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--remedy",
+            "keep",
+            "--allow-data-loss",
+            "--journal",
+            &journal,
+        ];
+        let mut json_args = args.to_vec();
+        json_args.extend(["--format", "json"]);
+        let run = replmend(&json_args);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        let j = run.json();
+        let applied = &j["incidents"][0]["applied"];
+        assert_eq!(applied["rows_agree"], false, "{flavor}: {j}");
+        let differ = applied["rows_differ"].as_array().expect("rows_differ");
+        assert_eq!(differ.len(), 1, "{flavor}: {j}");
+        assert!(differ[0].as_str().unwrap().starts_with("id="), "{differ:?}");
+        let (run, r) = run_json(&[
+            "verify",
+            "--replica",
+            &n2.url(),
+            "--tables",
+            "zeus.xinyan_cache",
+        ]);
+        assert_eq!(run.code, 11, "{flavor}: verify agrees they differ: {r}");
+        sb.stop();
+    }
+}

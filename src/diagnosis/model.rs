@@ -119,6 +119,18 @@ pub struct TableRef {
     pub name: String,
 }
 
+impl TableRef {
+    /// The name as `--tables` takes it: `db.t`, each part backquoted when it holds a dot,
+    /// a comma or a backquote.
+    pub fn cli_name(&self) -> String {
+        let part = |p: &str| match p.contains(['.', ',', '`']) {
+            true => format!("`{p}`"),
+            false => p.to_string(),
+        };
+        format!("{}.{}", part(&self.schema), part(&self.name))
+    }
+}
+
 impl std::fmt::Display for TableRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.schema, self.name)

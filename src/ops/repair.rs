@@ -245,6 +245,30 @@ fn scripted(
     })
 }
 
+/// Whether the incident's rows agree on both nodes, as compared after the repair: "yes" only
+/// when compared; the differing keys and the command that brings them together otherwise.
+fn agreement_text(i: &Incident) -> String {
+    let differ = &i.applied.rows_differ;
+    match i.applied.rows_agree {
+        Some(true) => "  rows identical on both nodes: yes (compared)\n".into(),
+        None => "  rows identical on both nodes: unknown (not compared)\n".into(),
+        Some(false) => {
+            let shown: Vec<&str> = differ.iter().take(5).map(String::as_str).collect();
+            format!(
+                "  rows identical on both nodes: NO — {} row(s) differ ({}{}); the remedy left the versions apart: `replmend resync --tables {}` with the same connection options brings them together\n",
+                differ.len(),
+                shown.join("; "),
+                if differ.len() > shown.len() {
+                    "; …"
+                } else {
+                    ""
+                },
+                i.table_ref.cli_name()
+            )
+        }
+    }
+}
+
 /// The report of what ran. The steps were already printed (stderr) as they ran; stdout gets
 /// the summary: per incident its remedy, journal and verification, then the outcome.
 pub fn repair_text(r: &RepairReport) -> String {
@@ -268,12 +292,7 @@ pub fn repair_text(r: &RepairReport) -> String {
                 i.applied.journaled_rows, i.applied.journal
             ));
         }
-        if let Some(agree) = i.applied.rows_agree {
-            out.push_str(&format!(
-                "  rows identical on both nodes: {}\n",
-                if agree { "yes" } else { "NO" }
-            ));
-        }
+        out.push_str(&agreement_text(i));
         for a in &i.plan.advice {
             out.push_str(&format!("  advice: {a}\n"));
         }

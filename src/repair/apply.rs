@@ -122,8 +122,13 @@ pub struct ApplyReport {
     pub journaled_rows: usize,
     /// Per node: how replication resumed.
     pub resumed: BTreeMap<String, Resumed>,
-    /// The repaired rows are identical on both nodes.
+    /// The incident's rows (its conflicting keys and every row the plan changed) are
+    /// identical on both nodes; None when none were compared (not caught up, no source).
     pub rows_agree: Option<bool>,
+    /// The keys whose versions still differ between the nodes when `rows_agree` is false
+    /// ("column=value, …"): a remedy that keeps versions apart leaves them to `resync`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rows_differ: Vec<String>,
     /// resync: rows that changed since they were read and were left alone ("table key").
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_alone: Vec<String>,
@@ -278,7 +283,7 @@ impl Nodes {
     }
 }
 
-fn key_text(key: &[(String, Cell)]) -> String {
+pub fn key_text(key: &[(String, Cell)]) -> String {
     key.iter()
         .map(|(k, v)| format!("{k}={}", v.display()))
         .collect::<Vec<_>>()
@@ -703,6 +708,7 @@ impl Applier<'_> {
             journaled_rows: 0,
             resumed: BTreeMap::new(),
             rows_agree: None,
+            rows_differ: Vec::new(),
             left_alone: Vec::new(),
         };
         let mut undo = Vec::new();

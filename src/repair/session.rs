@@ -257,14 +257,44 @@ fn changed_keys(plan: &Plan) -> Vec<Vec<Vec<(String, Cell)>>> {
     groups
 }
 
-/// Both nodes hold the same version of every row the plan changed.
-fn rows_agree(d: &Diagnosis, plan: &Plan, nodes: &mut Nodes) -> Result<bool> {
-    let Some(src) = &d.source else {
-        return Ok(false);
+/// The keys to compare once repaired: every row the plan changed, and every conflicting key
+/// of the incident (a skip or keep changes none, yet its rows may differ).
+fn compared_keys(d: &Diagnosis, plan: &Plan) -> Vec<Vec<Vec<(String, Cell)>>> {
+    let mut groups = changed_keys(plan);
+    for c in d.conflicts.iter().chain(&d.upcoming) {
+        let same_columns = |g: &&mut Vec<Vec<(String, Cell)>>| {
+            g[0].iter().map(|(c, _)| c).eq(c.key.iter().map(|(c, _)| c))
+        };
+        match groups.iter_mut().find(same_columns) {
+            Some(g) if !g.contains(&c.key) => g.push(c.key.clone()),
+            Some(_) => {}
+            None => groups.push(vec![c.key.clone()]),
+        }
+    }
+    groups
+}
+
+/// Whether both nodes hold the same version of every compared row (None: nothing could be
+/// compared), and the keys that differ.
+fn rows_agree(
+    d: &Diagnosis,
+    plan: &Plan,
+    nodes: &mut Nodes,
+) -> Result<(Option<bool>, Vec<String>)> {
+    let groups = compared_keys(d, plan);
+    let Some(src) = d.source.as_ref().filter(|_| !groups.is_empty()) else {
+        return Ok((None, Vec::new()));
     };
     let (replica, source) = nodes.pair(&d.replica.endpoint, &src.endpoint)?;
-    let (a, b) = crate::inspect::rows_on_both(replica, source, &d.table, &changed_keys(plan))?;
-    Ok(a == b)
+    let (a, b) = crate::inspect::rows_on_both(replica, source, &d.table, &groups)?;
+    let differ: Vec<String> = groups
+        .iter()
+        .flatten()
+        .zip(a.iter().zip(&b))
+        .filter(|(_, (x, y))| x != y)
+        .map(|(k, _)| super::apply::key_text(k))
+        .collect();
+    Ok((Some(differ.is_empty()), differ))
 }
 
 /// Batch mode (`--until-healthy`) reads ahead only for overwrite with the source's version:
@@ -439,7 +469,7 @@ impl Session {
         // Read after the catch-up, not during it: a read of the source's rows beside the
         // replica's apply took CPU from it and made the whole repair slower (2 cores).
         if applied.resumed.values().all(|r| *r == Resumed::CaughtUp) {
-            applied.rows_agree = Some(rows_agree(&again, &plan, &mut nodes)?);
+            (applied.rows_agree, applied.rows_differ) = rows_agree(&again, &plan, &mut nodes)?;
             crate::timing::mark("rows compared on both nodes");
         }
         Ok(Incident {

@@ -655,7 +655,8 @@ impl Watcher {
         let result = self.apply(r, ch, d, remedy, policy, allow_data_loss);
         let (handled, action) = match result {
             Ok(inc) => {
-                let unverified = inc.applied.rows_agree == Some(false)
+                // Not compared is not verified: only a checked agreement counts as repaired.
+                let unverified = inc.applied.rows_agree != Some(true)
                     || !inc.applied.left_alone.is_empty()
                     || inc
                         .applied
