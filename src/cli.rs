@@ -327,6 +327,16 @@ pub struct ResyncArgs {
     #[arg(long)]
     pub lift_read_only: bool,
 
+    /// Write even though a written node's applier is stopped with events still in its relay
+    /// log (they will stop it with 1062/1032 when it starts). Default: refuse.
+    #[arg(long)]
+    pub allow_pending_relay: bool,
+
+    /// Write tables that have triggers on the written node (they fire on replmend's DELETE
+    /// and INSERT, binary log off or not). Default: refuse, naming them.
+    #[arg(long)]
+    pub allow_triggers: bool,
+
     /// The journal file (default: ~/.local/state/replmend/journal-<time>.jsonl).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -353,6 +363,11 @@ pub struct PolicyArgs {
     /// on right after (explicit plan steps; restored on error and by a re-run after a crash).
     #[arg(long)]
     pub lift_read_only: bool,
+
+    /// Write rows of tables that have triggers on the written node (they fire on replmend's
+    /// DELETE and INSERT). Default: the preflight refuses, naming them.
+    #[arg(long)]
+    pub allow_triggers: bool,
 
     /// A directory of playbooks (*.json) adding to or overriding the embedded ones by id.
     #[arg(long, value_name = "DIR", env = "REPLMEND_PLAYBOOKS")]

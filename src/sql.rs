@@ -101,6 +101,22 @@ fn key_params(key: &[(String, Cell)]) -> Vec<Cell> {
     key.iter().map(|(_, v)| v.clone()).collect()
 }
 
+/// How many rows of `child` reference any of `keys` (the child's own column names, each
+/// key's values those of the parent row): `SELECT COUNT(*) FROM child WHERE (c1 <=> ? AND …)
+/// OR …`. A foreign key compares under the child column's collation, as `<=>` does.
+pub fn count_referencing(child: &TableRef, keys: &[Vec<(String, Cell)>]) -> Statement {
+    let terms: Vec<String> = keys
+        .iter()
+        .map(|k| format!("({})", where_key(k, &[])))
+        .collect();
+    Statement::plain(format!(
+        "SELECT COUNT(*) FROM {} WHERE {}",
+        table_sql(child),
+        terms.join(" OR ")
+    ))
+    .params(keys.iter().flat_map(|k| key_params(k)).collect())
+}
+
 /// `SELECT cols FROM t WHERE key` (with `FOR UPDATE` inside a repair's transaction).
 pub fn select_by_key(
     table: &TableRef,

@@ -296,3 +296,267 @@ fn keep_reports_the_rows_it_leaves_different_never_identical() {
         sb.stop();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A replica whose applier is stopped with events still in its relay log.
+
+fn stop_applier(n: &Node) {
+    n.exec(match n.flavor {
+        Flavor::MariaDb => "STOP SLAVE SQL_THREAD",
+        Flavor::MySql => "STOP REPLICA SQL_THREAD",
+    })
+    .unwrap();
+}
+
+fn count(n: &Node, sql: &str) -> u64 {
+    n.query_value(sql).unwrap().unwrap().parse().unwrap()
+}
+
+/// Waits until the replica's receiver has events its stopped applier has not applied.
+fn wait_received(n: &Node) {
+    for _ in 0..100 {
+        let s = n.replica_status().unwrap().expect("a replica");
+        let get = |a: &str, b: &str| s.get(a).or_else(|| s.get(b)).cloned().flatten();
+        let read = get("Read_Source_Log_Pos", "Read_Master_Log_Pos");
+        let exec = get("Exec_Source_Log_Pos", "Exec_Master_Log_Pos");
+        if read.is_some() && read != exec {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{}: nothing arrived in the relay log", n.name);
+}
+
+#[test]
+fn resync_refuses_while_the_applier_is_stopped_with_events_pending() {
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY, v INT NOT NULL); \
+             INSERT INTO p.t VALUES (1, 1), (2, 2)",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        stop_applier(n2);
+        n1.exec("INSERT INTO p.t VALUES (3, 3), (4, 4); UPDATE p.t SET v = 20 WHERE id = 2")
+            .unwrap();
+        wait_received(n2);
+        let url = n2.url();
+        let journal = journal_path(&format!("pending-{flavor}"));
+        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("relay log") && run.stderr.contains("--allow-pending-relay"),
+            "{flavor}: one sentence naming the option: {}",
+            run.stderr
+        );
+        assert_eq!(
+            count(n2, "SELECT COUNT(*) FROM p.t"),
+            2,
+            "{flavor}: nothing written"
+        );
+        assert!(
+            !std::path::Path::new(&journal).exists(),
+            "{flavor}: nothing journaled"
+        );
+        // The dry run shows the plan with the warning.
+        let run = replmend(&["resync", "--replica", &url, "--dry-run"]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("warning: "), "{flavor}: {}", run.stdout);
+        // Started, the applier brings the rows itself: nothing left to resync, and it never
+        // stops on a row replmend wrote.
+        n2.start_replication().unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("nothing to change"),
+            "{flavor}: {}",
+            run.stdout
+        );
+        assert_eq!(n2.sql_error().unwrap(), None, "{flavor}");
+        sb.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Triggers on the node written.
+
+#[test]
+fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowed() {
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE tg; CREATE TABLE tg.t (id INT PRIMARY KEY, v INT NOT NULL); \
+             CREATE TABLE tg.audit (n INT AUTO_INCREMENT PRIMARY KEY, id INT); \
+             INSERT INTO tg.t VALUES (1, 1), (2, 2), (3, 3)",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(
+            n2,
+            "CREATE TRIGGER tg.t_audit AFTER DELETE ON tg.t FOR EACH ROW \
+               INSERT INTO tg.audit (id) VALUES (OLD.id)",
+        );
+        drift(
+            n2,
+            "CREATE TRIGGER tg.t_bump BEFORE INSERT ON tg.t FOR EACH ROW SET NEW.v = NEW.v + 100",
+        );
+        drift(
+            n2,
+            "UPDATE tg.t SET v = 7 WHERE id = 2; DELETE FROM tg.t WHERE id = 3",
+        );
+        let url = n2.url();
+        let before = hex_rows(n2, "tg.t", &["id", "v"]);
+        let journal = journal_path(&format!("triggers-{flavor}"));
+        let run = replmend(&[
+            "resync",
+            "--replica",
+            &url,
+            "--yes",
+            "--journal",
+            &journal,
+            "--tables",
+            "tg.t",
+        ]);
+        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        for name in ["t_audit", "t_bump", "--allow-triggers"] {
+            assert!(
+                run.stderr.contains(name),
+                "{flavor}: {name}: {}",
+                run.stderr
+            );
+        }
+        assert_eq!(
+            hex_rows(n2, "tg.t", &["id", "v"]),
+            before,
+            "{flavor}: unchanged"
+        );
+        // The drift's own DELETE fired the audit once.
+        assert_eq!(count(n2, "SELECT COUNT(*) FROM tg.audit"), 1, "{flavor}");
+        // Allowed: the triggers fire, and what they changed is measured, not hidden.
+        let run = replmend(&[
+            "resync",
+            "--replica",
+            &url,
+            "--yes",
+            "--journal",
+            &journal,
+            "--tables",
+            "tg.t",
+            "--allow-triggers",
+        ]);
+        assert_eq!(
+            run.code, 11,
+            "{flavor}: the BEFORE INSERT trigger changed the value: {}{}",
+            run.stdout, run.stderr
+        );
+        assert!(
+            run.stdout.contains("still differ"),
+            "{flavor}: {}",
+            run.stdout
+        );
+        assert_eq!(
+            count(n2, "SELECT COUNT(*) FROM tg.audit"),
+            2,
+            "{flavor}: the audit fired"
+        );
+        sb.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child rows behind a parent row resync deletes.
+
+#[test]
+fn resync_never_orphans_child_rows_cascade_restrict_and_composite() {
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE fk; \
+             CREATE TABLE fk.parent (id INT PRIMARY KEY, v INT NOT NULL); \
+             CREATE TABLE fk.item (id INT PRIMARY KEY, pid INT NOT NULL, \
+               CONSTRAINT fk_item FOREIGN KEY (pid) REFERENCES fk.parent (id) ON DELETE CASCADE); \
+             CREATE TABLE fk.pair (a INT NOT NULL, b VARCHAR(8) NOT NULL, PRIMARY KEY (a, b)); \
+             CREATE TABLE fk.pair_note (id INT PRIMARY KEY, a INT NOT NULL, b VARCHAR(8) NOT NULL, \
+               CONSTRAINT fk_note FOREIGN KEY (a, b) REFERENCES fk.pair (a, b) ON DELETE RESTRICT); \
+             INSERT INTO fk.parent VALUES (1, 1); INSERT INTO fk.item VALUES (1, 1); \
+             INSERT INTO fk.pair VALUES (1, 'x')",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        // Replica-only parents, each with a replica-only child row.
+        drift(
+            n2,
+            "INSERT INTO fk.parent VALUES (9, 9); INSERT INTO fk.item VALUES (9, 9); \
+             INSERT INTO fk.pair VALUES (2, 'y'); INSERT INTO fk.pair_note VALUES (1, 2, 'y')",
+        );
+        let url = n2.url();
+        let journal = journal_path(&format!("fk-{flavor}"));
+        for (tables, child, constraint) in [
+            ("fk.parent", "fk.item", "fk_item"),
+            ("fk.pair", "fk.pair_note", "fk_note"),
+        ] {
+            let run = replmend(&[
+                "resync",
+                "--replica",
+                &url,
+                "--yes",
+                "--journal",
+                &journal,
+                "--tables",
+                tables,
+            ]);
+            assert_eq!(
+                run.code, 10,
+                "{flavor} {tables}: {}{}",
+                run.stdout, run.stderr
+            );
+            assert!(
+                run.stderr.contains(child) && run.stderr.contains(constraint),
+                "{flavor}: names the child: {}",
+                run.stderr
+            );
+        }
+        assert_eq!(
+            count(n2, "SELECT COUNT(*) FROM fk.item"),
+            2,
+            "{flavor}: no child lost"
+        );
+        assert_eq!(
+            count(n2, "SELECT COUNT(*) FROM fk.parent"),
+            2,
+            "{flavor}: nothing deleted"
+        );
+        // The whole database: the child rows go in the same plan, so nothing is orphaned.
+        let run = replmend(&[
+            "resync",
+            "--replica",
+            &url,
+            "--yes",
+            "--journal",
+            &journal,
+            "--databases",
+            "fk",
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        for t in ["parent", "item", "pair", "pair_note"] {
+            assert_eq!(
+                n2.checksum_table("fk", t).unwrap(),
+                n1.checksum_table("fk", t).unwrap(),
+                "{flavor}: {t}"
+            );
+        }
+        assert_eq!(
+            count(
+                n2,
+                "SELECT COUNT(*) FROM fk.item WHERE pid NOT IN (SELECT id FROM fk.parent)"
+            ),
+            0
+        );
+        sb.stop();
+    }
+}

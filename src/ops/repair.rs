@@ -69,6 +69,7 @@ fn options(args: &RepairArgs) -> Options {
         timeout: Duration::from_secs(args.timeout),
         lookahead: if args.until_healthy { args.max } else { 0 },
         allow_data_loss: args.allow_data_loss,
+        allow_triggers: args.policy.allow_triggers,
     }
 }
 

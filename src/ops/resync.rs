@@ -33,6 +33,10 @@ struct ResyncReport<'a> {
     verify: &'a model::Summary,
     /// Tables resync does not touch, and why.
     refused: Vec<String>,
+    /// What a dry run found that a real run refuses or was told to accept (a node's applier
+    /// with events still on their way).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     plan: &'a Plan,
     dry_run: bool,
     applied: Option<&'a ApplyReport>,
@@ -164,6 +168,39 @@ fn one_pair_per_row(pairs: impl Iterator<Item = RowPair>) -> Vec<RowPair> {
         .collect()
 }
 
+/// How long a running applier that is behind is waited for before rows are read.
+const APPLIER_WAIT: Duration = Duration::from_secs(60);
+
+/// Every node resync may write (the replica; the source too in a dual-master pair) must have
+/// nothing on its way: a running applier is waited for; one stopped with events still in its
+/// relay log refuses the resync (unless --allow-pending-relay), or is a warning of a dry run.
+fn appliers(
+    args: &ResyncArgs,
+    pair: &Pair,
+    source: &mut Server,
+    replica: &mut Server,
+) -> Result<Vec<String>> {
+    let mut written = vec![replica];
+    if pair.dual_master() {
+        written.push(source);
+    }
+    let mut warnings = Vec::new();
+    for server in written {
+        let Some(why) = crate::repair::preflight::appliers_settled(server, APPLIER_WAIT)? else {
+            continue;
+        };
+        if !(args.dry_run || args.allow_pending_relay) {
+            return Err(Coded(
+                exit::REFUSED,
+                format!("{why}; nothing was changed (--allow-pending-relay writes anyway)"),
+            )
+            .into());
+        }
+        warnings.push(why);
+    }
+    Ok(warnings)
+}
+
 fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     for (i, s) in plan.steps.iter().enumerate() {
@@ -200,6 +237,9 @@ fn confirm(plan: &Plan, rows: usize) -> Result<bool> {
 pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
     let interactive = super::interactive(args.yes, args.dry_run)?;
     let pair: Pair = super::verify::pair(&args.verify)?;
+    let mut source = Server::connect(&pair.source)?;
+    let mut replica = Server::connect(&pair.replica)?;
+    let warnings = appliers(args, &pair, &mut source, &mut replica)?;
     let report = match &args.from {
         Some(path) => load_report(path)?,
         None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
@@ -222,8 +262,6 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         )
         .into());
     }
-    let mut source = Server::connect(&pair.source)?;
-    let mut replica = Server::connect(&pair.replica)?;
     let (tables, refused) = read_rows(&report, &mut source, &mut replica)?;
     let plan = resync::plan(
         &tables,
@@ -266,6 +304,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         replica: &report.replica,
         verify: &report.summary,
         refused,
+        warnings,
         plan: &plan,
         dry_run: args.dry_run,
         applied: applied.as_ref(),
@@ -291,7 +330,10 @@ fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
     let specs = vec![pair.replica.clone(), pair.source.clone()];
     let _lock = RepairLock::acquire(&[&pair.replica, &pair.source])?;
     let mut nodes = Nodes::new(specs);
-    crate::repair::preflight::check(plan, &mut nodes, &[])?;
+    let accept = crate::repair::preflight::Accept {
+        triggers: args.allow_triggers,
+    };
+    crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
     let fingerprint = crate::diagnosis::compare::fingerprint(&[
         "resync",
         &pair.source.endpoint(),
@@ -322,6 +364,9 @@ fn text(r: &ResyncReport<'_>) -> String {
     );
     for why in &r.refused {
         let _ = writeln!(out, "left alone: {why}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
     }
     if r.plan.steps.is_empty() {
         out.push_str(match r.refused.is_empty() {

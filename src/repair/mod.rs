@@ -2,6 +2,7 @@
 //! the verification that replication resumed.
 
 pub mod apply;
+pub mod facts;
 pub mod lock;
 pub mod preflight;
 pub mod privileges;

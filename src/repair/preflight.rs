@@ -9,8 +9,9 @@ use thiserror::Error;
 
 use super::apply::Nodes;
 use super::privileges::{self, Need};
-use crate::diagnosis::ReadOnly;
+use crate::diagnosis::{ReadOnly, Row, TableRef};
 use crate::flavor::Flavor;
+use crate::planner::plan::RowAction;
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
 use crate::status::model::ThreadState;
@@ -84,8 +85,25 @@ fn facts_of(server: &mut crate::conn::Server) -> anyhow::Result<NodeFacts> {
     })
 }
 
+/// What the DBA explicitly accepted that the preflight otherwise refuses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Accept {
+    /// `--allow-triggers`: write tables that have triggers on the written node.
+    pub triggers: bool,
+}
+
 /// Checks the plan against every node it names; Ok only when every step can run.
 pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), PreflightError> {
+    check_with(plan, nodes, extra, Accept::default())
+}
+
+/// `check`, with what the DBA accepted.
+pub fn check_with(
+    plan: &Plan,
+    nodes: &mut Nodes,
+    extra: &[String],
+    accept: Accept,
+) -> Result<(), PreflightError> {
     let mut problems = Vec::new();
     let mut endpoints: Vec<String> = plan.endpoints().into_iter().map(String::from).collect();
     endpoints.extend(
@@ -121,6 +139,7 @@ pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), Pre
         problems.extend(read_only_problems(ep, plan, &steps, &facts));
         problems.extend(gtid_problems(ep, &steps, &facts));
         problems.extend(other_channel_problems(ep, &steps, &facts, nodes));
+        problems.extend(world_problems(ep, &steps, plan, nodes, accept));
     }
     if problems.is_empty() {
         Ok(())
@@ -237,4 +256,163 @@ fn other_channel_problems(
         running.join(", "),
         skip.channel
     )]
+}
+
+/// Why rows must not be written on this node now, if they must not: one of its channels
+/// stopped its applier with events still in the relay log (rows that look missing or
+/// different may be on their way, and writing them stops the applier with 1062/1032 when it
+/// starts). A running applier that is behind is waited for, up to `wait`. A node that is not
+/// a replica has nothing on its way.
+pub fn appliers_settled(
+    server: &mut crate::conn::Server,
+    wait: std::time::Duration,
+) -> anyhow::Result<Option<String>> {
+    let deadline = std::time::Instant::now() + wait;
+    let endpoint = server.spec.endpoint();
+    loop {
+        let report = match crate::status::read_status(server) {
+            Err(crate::status::StatusError::NotAReplica { .. }) => return Ok(None),
+            r => r?,
+        };
+        let mut behind = None;
+        for ch in &report.channels {
+            let Some((received, applied)) = ch.unapplied() else {
+                continue;
+            };
+            let channel = match ch.name.as_str() {
+                "" => String::new(),
+                n => format!(" (channel {n})"),
+            };
+            if ch.sql_thread != ThreadState::Running {
+                return Ok(Some(format!(
+                    "{endpoint}'s applier{channel} is stopped with events still in its relay log (received up to {received}, applied up to {applied}): rows that look missing or different may be on their way; start it and let it catch up"
+                )));
+            }
+            behind = Some(format!(
+                "{endpoint}'s applier{channel} was still applying after {} s (received up to {received}, applied up to {applied}); run again when it has caught up",
+                wait.as_secs()
+            ));
+        }
+        match behind {
+            None => return Ok(None),
+            Some(why) if std::time::Instant::now() >= deadline => return Ok(Some(why)),
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+}
+
+/// The tables this node's row steps write, each with the rows deleted that nothing
+/// replaces (a version replaced by another keeps its key, so its child rows keep a parent).
+fn written_tables<'p>(steps: &[&'p Step]) -> Vec<(&'p TableRef, Vec<&'p Row>)> {
+    let mut out: Vec<(&TableRef, Vec<&Row>)> = Vec::new();
+    for r in steps.iter().flat_map(|s| &s.rows) {
+        let at = match out.iter().position(|(t, _)| **t == r.table) {
+            Some(i) => i,
+            None => {
+                out.push((&r.table, Vec::new()));
+                out.len() - 1
+            }
+        };
+        if r.action == RowAction::Delete && r.after.is_none() {
+            out[at].1.push(&r.image);
+        }
+    }
+    out
+}
+
+/// Triggers on the tables written (unless accepted) and child rows a delete would orphan:
+/// read on the node itself, just before the first change.
+fn world_problems(
+    ep: &str,
+    steps: &[&Step],
+    plan: &Plan,
+    nodes: &mut Nodes,
+    accept: Accept,
+) -> Vec<String> {
+    let tables = written_tables(steps);
+    if tables.is_empty() {
+        return Vec::new();
+    }
+    let server = match nodes.get(ep) {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![format!(
+                "{ep} cannot be checked ({})",
+                crate::error::message(&e)
+            )];
+        }
+    };
+    let mut problems = Vec::new();
+    for (table, deleted) in &tables {
+        let found = table_problems(server, ep, table, deleted, plan, accept);
+        problems.extend(found.unwrap_or_else(|e| {
+            vec![format!(
+                "{ep}: the triggers and foreign keys of {table} cannot be read ({})",
+                crate::error::message(&e)
+            )]
+        }));
+    }
+    problems
+}
+
+fn table_problems(
+    server: &mut crate::conn::Server,
+    ep: &str,
+    table: &TableRef,
+    deleted: &[&Row],
+    plan: &Plan,
+    accept: Accept,
+) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let triggers = super::facts::triggers(server, table)?;
+    if !triggers.is_empty() && !accept.triggers {
+        problems.push(format!(
+            "{ep}: {table} has trigger(s) {} that fire on replmend's own DELETE and INSERT (binary log off or not: they may write other tables or change the values written); pass --allow-triggers to write anyway",
+            triggers.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if deleted.is_empty() {
+        return Ok(problems);
+    }
+    for fk in super::facts::children(server, table)? {
+        let referencing = super::facts::referencing_rows(server, &fk, deleted)?;
+        let planned = planned_child_deletes(plan, ep, &fk, deleted);
+        if referencing > planned {
+            problems.push(format!(
+                "{ep}: deleting {} row(s) of {table} would leave {} row(s) of {} without their parent (foreign key {}, ON DELETE {}: replmend writes with foreign_key_checks off, so nothing cascades); resync {} first, then {table}",
+                deleted.len(),
+                referencing - planned,
+                fk.child,
+                fk.constraint,
+                fk.on_delete,
+                fk.child.cli_name(),
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// Child rows the same plan deletes on the same node that reference one of the deleted
+/// parents: they go with it.
+fn planned_child_deletes(
+    plan: &Plan,
+    ep: &str,
+    fk: &super::facts::ChildKey,
+    parents: &[&Row],
+) -> u64 {
+    let parent_keys: std::collections::HashSet<Vec<&crate::value::Cell>> = parents
+        .iter()
+        .filter_map(|p| fk.referenced.iter().map(|c| p.get(c)).collect())
+        .collect();
+    plan.steps
+        .iter()
+        .filter(|s| s.endpoint == ep)
+        .flat_map(|s| &s.rows)
+        .filter(|r| r.table == fk.child && r.action == RowAction::Delete && r.after.is_none())
+        .filter(|r| {
+            let refs: Option<Vec<&crate::value::Cell>> =
+                fk.columns.iter().map(|c| r.image.get(c)).collect();
+            refs.is_some_and(|k| parent_keys.contains(&k))
+        })
+        .count() as u64
 }

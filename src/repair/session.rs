@@ -30,6 +30,8 @@ pub struct Options {
     pub lookahead: usize,
     /// A remedy that loses data may run (checked again on the plan actually applied).
     pub allow_data_loss: bool,
+    /// Rows may be written in tables with triggers on the written node.
+    pub allow_triggers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -453,7 +455,10 @@ impl Session {
         let (prepared, build) = super::apply::prepare_intents(&plan, &d.fingerprint);
         let mut applied = std::thread::scope(|s| -> Result<ApplyReport> {
             s.spawn(build);
-            super::preflight::check(&plan, &mut nodes, &source_endpoint(&again))?;
+            let accept = super::preflight::Accept {
+                triggers: self.options.allow_triggers,
+            };
+            super::preflight::check_with(&plan, &mut nodes, &source_endpoint(&again), accept)?;
             crate::timing::mark("preflight passed");
             let mut printer = |r: &StepResult| (self.on_step)(r);
             let mut applier = Applier {

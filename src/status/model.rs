@@ -130,6 +130,22 @@ impl ChannelStatus {
             .or(self.last_sql_error.as_ref())
     }
 
+    /// Events the receiver wrote to the relay log that the applier has not applied yet:
+    /// `(received up to, applied up to)` as source binlog coordinates.
+    pub fn unapplied(&self) -> Option<(String, String)> {
+        let read = (self.source_log_file.as_deref()?, self.read_source_log_pos?);
+        let exec = (
+            self.relay_source_log_file.as_deref()?,
+            self.exec_source_log_pos?,
+        );
+        (read != exec).then(|| {
+            (
+                format!("{}:{}", read.0, read.1),
+                format!("{}:{}", exec.0, exec.1),
+            )
+        })
+    }
+
     pub fn failed_worker(&self) -> Option<&WorkerStatus> {
         self.workers.iter().find(|w| w.last_error.is_some())
     }

@@ -771,6 +771,8 @@ impl Watcher {
                     _ => 0,
                 },
                 allow_data_loss,
+                // A daemon never writes through triggers: that is a human's call.
+                allow_triggers: false,
             },
             playbooks: self.config.playbooks.clone(),
             journal,
