@@ -538,6 +538,12 @@ pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
         "relay_log_pos" => &["Relay_Log_Pos"],
         "sql_delay" => &["SQL_Delay"],
         "parallel_mode" => &["Parallel_Mode"],
+        "replicate_do_db" => &["Replicate_Do_DB"],
+        "replicate_ignore_db" => &["Replicate_Ignore_DB"],
+        "replicate_do_table" => &["Replicate_Do_Table"],
+        "replicate_ignore_table" => &["Replicate_Ignore_Table"],
+        "replicate_wild_do_table" => &["Replicate_Wild_Do_Table"],
+        "replicate_wild_ignore_table" => &["Replicate_Wild_Ignore_Table"],
         _ => &[],
     }
 }

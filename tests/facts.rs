@@ -560,3 +560,98 @@ fn resync_never_orphans_child_rows_cascade_restrict_and_composite() {
         sb.stop();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Replication filters, and tables on one node only.
+
+fn set_filters(n: &Node) {
+    n.exec(match n.flavor {
+        Flavor::MariaDb => {
+            "STOP SLAVE; SET GLOBAL replicate_ignore_table = 'f.ign'; \
+             SET GLOBAL replicate_wild_ignore_table = 'f.wild%'; START SLAVE"
+        }
+        // A per-channel filter (the default channel's own).
+        Flavor::MySql => {
+            "STOP REPLICA SQL_THREAD; \
+             CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE = (f.ign), \
+               REPLICATE_WILD_IGNORE_TABLE = ('f.wild%') FOR CHANNEL ''; \
+             START REPLICA SQL_THREAD"
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_listed() {
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE f; CREATE TABLE f.t (id INT PRIMARY KEY); \
+             CREATE TABLE f.ign (id INT PRIMARY KEY); CREATE TABLE f.wild1 (id INT PRIMARY KEY)",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        set_filters(n2);
+        n1.exec(
+            "INSERT INTO f.t VALUES (1); INSERT INTO f.ign VALUES (1); \
+             INSERT INTO f.wild1 VALUES (1)",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(n2, "INSERT INTO f.ign VALUES (42)");
+        let url = n2.url();
+        let (run, r) = run_json(&["verify", "--replica", &url, "--databases", "f"]);
+        assert_eq!(run.code, 0, "{flavor}: filtered tables are not drift: {r}");
+        for (name, rule) in [
+            ("ign", "replicate_ignore_table"),
+            ("wild1", "replicate_wild_ignore_table"),
+        ] {
+            let t = table(&r, "f", name);
+            assert!(
+                t["filtered"].as_str().is_some_and(|w| w.contains(rule)),
+                "{flavor}: {t}"
+            );
+        }
+        assert!(table(&r, "f", "t")["filtered"].is_null());
+        assert_eq!(r["summary"]["filtered"], 2, "{flavor}: {r}");
+        // A table on the replica only is listed, and is drift no row write can fix.
+        drift(
+            n2,
+            "CREATE TABLE f.local (id INT PRIMARY KEY); INSERT INTO f.local VALUES (7)",
+        );
+        let (run, r) = run_json(&["verify", "--replica", &url, "--databases", "f"]);
+        assert_eq!(run.code, 11, "{flavor}: {r}");
+        let local = table(&r, "f", "local");
+        assert_eq!(
+            local["only_on"],
+            format!("127.0.0.1:{}", n2.port),
+            "{flavor}: {local}"
+        );
+        let journal = journal_path(&format!("filters-{flavor}"));
+        let run = replmend(&[
+            "resync",
+            "--replica",
+            &url,
+            "--yes",
+            "--journal",
+            &journal,
+            "--databases",
+            "f",
+        ]);
+        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("exists only on"),
+            "{flavor}: {}",
+            run.stdout
+        );
+        assert_eq!(
+            count(n2, "SELECT COUNT(*) FROM f.ign WHERE id = 42"),
+            1,
+            "{flavor}: the filtered table's own row stays"
+        );
+        assert_eq!(count(n2, "SELECT COUNT(*) FROM f.local"), 1, "{flavor}");
+        assert_eq!(journaled_rows(&journal), 0, "{flavor}: nothing written");
+        sb.stop();
+    }
+}

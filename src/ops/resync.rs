@@ -112,14 +112,34 @@ fn drifted_keys(
 /// refuses, named.
 fn read_rows(
     report: &Report,
+    filters: &[crate::status::filters::Filters],
     source: &mut Server,
     replica: &mut Server,
 ) -> Result<(Vec<TableRows>, Vec<String>)> {
     let mut tables = Vec::new();
     let mut refused = Vec::new();
-    for t in report.tables.iter().filter(|t| !t.identical()) {
+    // A table the report found filtered is not drift: nothing to say about it here.
+    for t in report
+        .tables
+        .iter()
+        .filter(|t| !t.identical() && t.filtered.is_none())
+    {
         if let Some(e) = &t.error {
             refused.push(format!("{}: not compared ({e})", t.table));
+            continue;
+        }
+        if let Some(node) = &t.only_on {
+            refused.push(format!(
+                "{}: exists only on {node}; resync does not create or drop tables",
+                t.table
+            ));
+            continue;
+        }
+        if let Some(why) = filtered(filters, &t.table) {
+            refused.push(format!(
+                "{}: the replica's {why}; resync never writes a filtered table",
+                t.table
+            ));
             continue;
         }
         if t.key.is_none() {
@@ -166,6 +186,28 @@ fn one_pair_per_row(pairs: impl Iterator<Item = RowPair>) -> Vec<RowPair> {
                 || (p.source.is_none() && p.replica.is_none())
         })
         .collect()
+}
+
+/// The replica's replication filters on its channel from the source, read now (a report
+/// read with --from may be older than a filter).
+fn channel_filters(
+    replica: &mut Server,
+    pair: &Pair,
+) -> Result<Vec<crate::status::filters::Filters>> {
+    let report = crate::status::read_status(replica)?;
+    Ok(report
+        .channels
+        .into_iter()
+        .filter(|c| Some(&c.name) == pair.replica_channel.as_ref())
+        .map(|c| c.filters)
+        .collect())
+}
+
+fn filtered(
+    filters: &[crate::status::filters::Filters],
+    t: &crate::diagnosis::TableRef,
+) -> Option<String> {
+    filters.iter().find_map(|f| f.excludes(t))
 }
 
 /// How long a running applier that is behind is waited for before rows are read.
@@ -262,7 +304,8 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         )
         .into());
     }
-    let (tables, refused) = read_rows(&report, &mut source, &mut replica)?;
+    let filters = channel_filters(&mut replica, &pair)?;
+    let (tables, refused) = read_rows(&report, &filters, &mut source, &mut replica)?;
     let plan = resync::plan(
         &tables,
         &node(&mut source, NodeRole::Source)?,

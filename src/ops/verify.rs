@@ -101,6 +101,22 @@ fn table_lines(out: &mut String, t: &TableDrift) {
         let _ = writeln!(out, "{}: not compared: {e}", t.table);
         return;
     }
+    if let Some(why) = &t.filtered {
+        let _ = writeln!(
+            out,
+            "{}: filtered, not compared: the replica's {why} (it may differ on purpose; resync never writes it)",
+            t.table
+        );
+        return;
+    }
+    if let Some(node) = &t.only_on {
+        let _ = writeln!(
+            out,
+            "{}: exists only on {node} (no rows compared; resync does not create or drop tables)",
+            t.table
+        );
+        return;
+    }
     if t.unsettled > 0 {
         let _ = writeln!(
             out,
@@ -180,10 +196,15 @@ pub fn text(r: &Report) -> String {
         "table", "rows", "chunks", "missing", "extra", "different"
     );
     for t in &r.tables {
-        let result = match (&t.error, t.identical()) {
-            (Some(_), _) => console::style("not compared").yellow().to_string(),
-            (None, true) => console::style("identical").green().to_string(),
-            (None, false) => console::style("DRIFT").red().bold().to_string(),
+        let result = match (&t.error, &t.filtered, &t.only_on, t.identical()) {
+            (Some(_), _, _, _) => console::style("not compared").yellow().to_string(),
+            (None, Some(_), _, _) => console::style("filtered").yellow().to_string(),
+            (None, None, Some(n), _) => console::style(format!("DRIFT: only on {n}"))
+                .red()
+                .bold()
+                .to_string(),
+            (None, None, None, true) => console::style("identical").green().to_string(),
+            (None, None, None, false) => console::style("DRIFT").red().bold().to_string(),
         };
         let _ = writeln!(
             out,
@@ -214,6 +235,13 @@ pub fn text(r: &Report) -> String {
             n => format!(", {n} not compared"),
         }
     );
+    if s.filtered > 0 {
+        let _ = writeln!(
+            out,
+            "{} table(s) filtered by the replica's replication filters: not compared",
+            s.filtered
+        );
+    }
     if s.drifted > 0 {
         out.push_str("fix with: replmend resync (same options; --dry-run shows the SQL first)\n");
     }

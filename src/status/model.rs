@@ -100,6 +100,9 @@ pub struct ChannelStatus {
     /// MariaDB's Gtid_IO_Pos.
     pub gtid_io_pos: Option<String>,
     pub workers: Vec<WorkerStatus>,
+    /// The channel's replication filters (empty: every table is replicated).
+    #[serde(skip_serializing_if = "super::filters::Filters::is_empty")]
+    pub filters: super::filters::Filters,
 }
 
 impl ChannelStatus {

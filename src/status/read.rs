@@ -142,6 +142,19 @@ pub fn channel_from_row(row: &RowMap) -> ChannelStatus {
         executed_gtid_set: get_nonempty(row, "executed_gtid_set").map(|s| s.replace('\n', "")),
         gtid_io_pos: get_nonempty(row, "gtid_io_pos"),
         workers: Vec::new(),
+        filters: filters_from_row(row),
+    }
+}
+
+fn filters_from_row(row: &RowMap) -> super::filters::Filters {
+    use super::filters::list;
+    super::filters::Filters {
+        do_db: list(get(row, "replicate_do_db")),
+        ignore_db: list(get(row, "replicate_ignore_db")),
+        do_table: list(get(row, "replicate_do_table")),
+        ignore_table: list(get(row, "replicate_ignore_table")),
+        wild_do_table: list(get(row, "replicate_wild_do_table")),
+        wild_ignore_table: list(get(row, "replicate_wild_ignore_table")),
     }
 }
 

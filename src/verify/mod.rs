@@ -17,6 +17,7 @@ use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::{Row, TableRef, Verdict};
 use crate::schema::{self, TableSchema};
 use crate::sql::{self, Statement};
+use crate::status::filters::Filters;
 use crate::value::Cell;
 use diff::ChunkDiff;
 use model::{Key, Report, TableDrift};
@@ -146,16 +147,19 @@ impl Pair {
 
 const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
-/// The tables to compare, from the source's catalog, with its row estimates.
-fn tables(source: &mut Server, opts: &Options) -> Result<Vec<(TableRef, u64)>> {
+/// Tables with their row estimates.
+type Estimated = Vec<(TableRef, u64)>;
+
+/// A node's tables among those selected, with its row estimates.
+fn tables(server: &mut Server, opts: &Options) -> Result<Estimated> {
     // MySQL 8+ caches these statistics for a day (information_schema_stats_expiry): TABLE_ROWS
     // can be far behind (3 for a table of 20,000 rows), and the estimate sizes integer chunks.
-    if !source.flavor.is_mariadb() {
-        let _ = source
+    if !server.flavor.is_mariadb() {
+        let _ = server
             .conn
             .query_drop("SET SESSION information_schema_stats_expiry = 0");
     }
-    let rows: Vec<(String, String, Option<u64>)> = source.conn.query(
+    let rows: Vec<(String, String, Option<u64>)> = server.conn.query(
         "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
          WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
     )?;
@@ -164,22 +168,53 @@ fn tables(source: &mut Server, opts: &Options) -> Result<Vec<(TableRef, u64)>> {
         true => !SYSTEM_SCHEMAS.contains(&db) && db != "percona",
         false => opts.databases.iter().any(|d| d == db),
     };
-    let out: Vec<(TableRef, u64)> = rows
+    Ok(rows
         .into_iter()
         .map(|(schema, name, n)| (TableRef { schema, name }, n.unwrap_or(0)))
         .filter(|(t, _)| in_db(&t.schema) || opts.tables.contains(t))
         .filter(|(t, _)| listed(t) && !opts.ignore_tables.contains(t))
-        .collect();
+        .collect())
+}
+
+/// The tables to compare (on both nodes, not filtered), and the report's entries for the
+/// others: kept out by the replica's replication filters, or on one node only. A table named
+/// with --tables must exist on at least one node.
+fn select(
+    pair: &Pair,
+    opts: &Options,
+    on_source: Estimated,
+    on_replica: Estimated,
+    filters: &[Filters],
+) -> Result<(Estimated, Vec<TableDrift>)> {
     for t in &opts.tables {
-        if !out.iter().any(|(o, _)| o == t) {
+        if !on_source.iter().chain(&on_replica).any(|(o, _)| o == t) {
             return Err(crate::exit::Coded(
                 crate::exit::BAD_INPUT,
-                format!("table {t} does not exist on {}", source.spec.endpoint()),
+                format!("table {t} does not exist on {}", pair.source.endpoint()),
             )
             .into());
         }
     }
-    Ok(out)
+    let mut aside = Vec::new();
+    let mut list = Vec::new();
+    let replica_has = |t: &TableRef| on_replica.iter().any(|(o, _)| o == t);
+    for (t, n) in on_source.iter().cloned() {
+        match (filters.iter().find_map(|f| f.excludes(&t)), replica_has(&t)) {
+            (Some(why), _) => aside.push(TableDrift::filtered(t, why)),
+            (None, true) => list.push((t, n)),
+            (None, false) => aside.push(TableDrift::only_on(t, pair.source.endpoint())),
+        }
+    }
+    for (t, _) in on_replica {
+        if on_source.iter().any(|(o, _)| *o == t) {
+            continue;
+        }
+        aside.push(match filters.iter().find_map(|f| f.excludes(&t)) {
+            Some(why) => TableDrift::filtered(t, why),
+            None => TableDrift::only_on(t, pair.replica.endpoint()),
+        });
+    }
+    Ok((list, aside))
 }
 
 /// Verifies every selected table; tables are spread over `threads` workers, each with its
@@ -187,13 +222,15 @@ fn tables(source: &mut Server, opts: &Options) -> Result<Vec<(TableRef, u64)>> {
 pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
     let started = Instant::now();
     let mut source = Server::connect(&pair.source)?;
-    let list = tables(&mut source, opts)?;
+    let mut replica = Server::connect(&pair.replica)?;
+    let (on_source, on_replica) = (tables(&mut source, opts)?, tables(&mut replica, opts)?);
     let mut report = Report::new(
         pair.source.endpoint(),
         pair.replica.endpoint(),
         pair.dual_master(),
     );
-    let replica_running = replica_applying(pair)?;
+    let (replica_running, filters) = channel_facts(pair)?;
+    let (list, aside) = select(pair, opts, on_source, on_replica, &filters)?;
     if !replica_running {
         report.warnings.push(format!(
             "{}'s replication from {} is not running: rows it has not applied yet count as drift",
@@ -242,9 +279,15 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
         }
         Ok(())
     })?;
-    let mut results = results.into_inner().expect("results");
-    results.sort_by_key(|(i, _)| *i);
-    for (_, t) in results {
+    let mut results: Vec<TableDrift> = results
+        .into_inner()
+        .expect("results")
+        .into_iter()
+        .map(|(_, t)| t)
+        .chain(aside)
+        .collect();
+    results.sort_by(|a, b| (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name)));
+    for t in results {
         report.add(t);
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -275,17 +318,31 @@ fn table_bar(table: &TableRef, estimate: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// Whether the replica's channel from the source is applying (else waits cannot help).
-fn replica_applying(pair: &Pair) -> Result<bool> {
-    let Some(name) = &pair.replica_channel else {
-        return Ok(false);
-    };
+/// Whether the replica's channel from the source is applying (else waits cannot help), and
+/// the replication filters of the channels between the nodes (both directions of a
+/// dual-master pair): a table they keep out may differ on purpose.
+fn channel_facts(pair: &Pair) -> Result<(bool, Vec<Filters>)> {
     let mut r = Server::connect(&pair.replica)?;
     let report = crate::status::read_status(&mut r)?;
-    Ok(report
-        .channels
-        .iter()
-        .any(|c| &c.name == name && c.health == crate::status::Health::Healthy))
+    let ch = pair
+        .replica_channel
+        .as_ref()
+        .and_then(|name| report.channels.iter().find(|c| &c.name == name));
+    let applying = ch.is_some_and(|c| c.health == crate::status::Health::Healthy);
+    let mut filters: Vec<Filters> = ch.map(|c| c.filters.clone()).into_iter().collect();
+    if let Some(back) = &pair.source_channel {
+        let mut s = Server::connect(&pair.source)?;
+        let report = crate::status::read_status(&mut s)?;
+        filters.extend(
+            report
+                .channels
+                .iter()
+                .filter(|c| &c.name == back)
+                .map(|c| c.filters.clone()),
+        );
+    }
+    filters.retain(|f| !f.is_empty());
+    Ok((applying, filters))
 }
 
 /// One worker's walk over a table.

@@ -117,6 +117,13 @@ pub struct TableDrift {
     /// Why the table could not be compared (then nothing else is known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the replica's replication filters keep the table out: it may differ on purpose,
+    /// so it is not compared (neither identical nor drift) and resync never writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<String>,
+    /// The one node the table exists on (its endpoint): drift no row comparison can fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_on: Option<String>,
 }
 
 impl TableDrift {
@@ -136,11 +143,32 @@ impl TableDrift {
             different_rows: Vec::new(),
             multiset_rows: Vec::new(),
             error: None,
+            filtered: None,
+            only_on: None,
+        }
+    }
+
+    /// A table the replica's replication filters keep out, not compared.
+    pub fn filtered(table: TableRef, why: String) -> TableDrift {
+        TableDrift {
+            filtered: Some(why),
+            ..TableDrift::new(table, None)
+        }
+    }
+
+    /// A table that exists on one node only (`node`, its endpoint).
+    pub fn only_on(table: TableRef, node: String) -> TableDrift {
+        TableDrift {
+            only_on: Some(node),
+            ..TableDrift::new(table, None)
         }
     }
 
     pub fn identical(&self) -> bool {
-        self.error.is_none() && self.missing + self.extra + self.different == 0
+        self.error.is_none()
+            && self.filtered.is_none()
+            && self.only_on.is_none()
+            && self.missing + self.extra + self.different == 0
     }
 }
 
@@ -154,6 +182,12 @@ pub struct Summary {
     pub missing: usize,
     pub extra: usize,
     pub different: usize,
+    /// Tables the replica's replication filters keep out (not compared).
+    #[serde(default)]
+    pub filtered: usize,
+    /// Tables that exist on one node only (counted as drifted too).
+    #[serde(default)]
+    pub only_on_one_node: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +222,8 @@ impl Report {
                 missing: 0,
                 extra: 0,
                 different: 0,
+                filtered: 0,
+                only_on_one_node: 0,
             },
             elapsed_ms: 0,
         }
@@ -196,11 +232,13 @@ impl Report {
     pub fn add(&mut self, t: TableDrift) {
         let s = &mut self.summary;
         s.tables += 1;
-        match (t.error.is_some(), t.identical()) {
-            (true, _) => s.failed += 1,
-            (false, true) => s.identical += 1,
-            (false, false) => s.drifted += 1,
+        match (t.error.is_some(), t.filtered.is_some(), t.identical()) {
+            (true, _, _) => s.failed += 1,
+            (false, true, _) => s.filtered += 1,
+            (false, false, true) => s.identical += 1,
+            (false, false, false) => s.drifted += 1,
         }
+        s.only_on_one_node += usize::from(t.only_on.is_some());
         s.rows += t.rows;
         s.missing += t.missing;
         s.extra += t.extra;
