@@ -448,13 +448,22 @@ pub struct RestoreArgs {
     pub dry_run: bool,
 
     /// Also overwrite a row that differs from the version the repair left (the row found is
-    /// journaled first, so this restore can itself be undone).
+    /// journaled first, as every row restore changes).
     #[arg(long)]
     pub force: bool,
 
-    /// Where --force journals the rows it overwrites. Default: the journal being restored.
+    /// Where restore journals every row it changes before changing it (so a restore can
+    /// itself be restored). Default: a new journal (~/.local/state/replmend/journal-<time>.jsonl).
     #[arg(long, value_name = "PATH")]
     pub journal_to: Option<PathBuf>,
+
+    /// Turn read_only / super_read_only off on a written node just for replmend's writes.
+    #[arg(long)]
+    pub lift_read_only: bool,
+
+    /// Write tables that have triggers on the written node. Default: refuse, naming them.
+    #[arg(long)]
+    pub allow_triggers: bool,
 
     #[command(flatten)]
     pub creds: ReplicaConn,

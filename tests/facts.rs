@@ -655,3 +655,127 @@ fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_li
         sb.stop();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// restore: the same guarded path as every writer (dry run with its SQL, preflight, lock,
+// journal), and itself restorable.
+
+#[test]
+fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_undoable() {
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL); \
+             INSERT INTO r.t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(
+            n2,
+            "UPDATE r.t SET v = 'x' WHERE id = 1; DELETE FROM r.t WHERE id = 2; INSERT INTO r.t VALUES (4, 'd')",
+        );
+        let cols = ["id", "v"];
+        let (drifted, source) = (hex_rows(n2, "r.t", &cols), hex_rows(n1, "r.t", &cols));
+        let url = n2.url();
+        let journal = journal_path(&format!("restore-guard-{flavor}"));
+        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(hex_rows(n2, "r.t", &cols), source);
+
+        let run = replmend(&["restore", &journal, "--replica", &url, "--dry-run"]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        for text in [
+            "DELETE FROM `r`.`t` WHERE `id` <=> ?",
+            "INSERT INTO `r`.`t`",
+            "SET SESSION sql_log_bin = 0",
+            "Dry run: nothing was changed.",
+        ] {
+            assert!(
+                run.stdout.contains(text),
+                "{flavor}: {text}: {}",
+                run.stdout
+            );
+        }
+        assert_eq!(
+            hex_rows(n2, "r.t", &cols),
+            source,
+            "{flavor}: the dry run changed nothing"
+        );
+
+        let ro = match flavor {
+            Flavor::MariaDb => "SET GLOBAL read_only = 1",
+            Flavor::MySql => "SET GLOBAL super_read_only = 1",
+        };
+        n2.exec(ro).unwrap();
+        let undo = journal_path(&format!("restore-undo-{flavor}"));
+        // super_read_only blocks every account; MariaDB's read_only lets an account with
+        // READ ONLY ADMIN (root here) write, so only MySQL refuses without the option.
+        if flavor == Flavor::MySql {
+            let run = replmend(&[
+                "restore",
+                &journal,
+                "--replica",
+                &url,
+                "--journal-to",
+                &undo,
+            ]);
+            assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+            assert!(
+                run.stderr.contains("--lift-read-only"),
+                "{flavor}: {}",
+                run.stderr
+            );
+            assert_eq!(
+                hex_rows(n2, "r.t", &cols),
+                source,
+                "{flavor}: refused before any change"
+            );
+        }
+        let run = replmend(&[
+            "restore",
+            &journal,
+            "--replica",
+            &url,
+            "--journal-to",
+            &undo,
+            "--lift-read-only",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.json()["restore_journal"], undo.as_str(), "{flavor}");
+        assert_eq!(
+            hex_rows(n2, "r.t", &cols),
+            drifted,
+            "{flavor}: the drift is back"
+        );
+        let flag = match flavor {
+            Flavor::MariaDb => "SELECT @@global.read_only",
+            Flavor::MySql => "SELECT @@global.super_read_only",
+        };
+        assert_eq!(
+            n2.query_value(flag).unwrap().as_deref(),
+            Some("1"),
+            "{flavor}: read-only again"
+        );
+        // The restore journaled what it changed: restoring that journal gives the resync's
+        // rows back.
+        let run = replmend(&[
+            "restore",
+            &undo,
+            "--replica",
+            &url,
+            "--lift-read-only",
+            "--journal-to",
+            &journal_path(&format!("restore-undo2-{flavor}")),
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            hex_rows(n2, "r.t", &cols),
+            source,
+            "{flavor}: the restore undone"
+        );
+        sb.stop();
+    }
+}

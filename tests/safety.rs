@@ -649,7 +649,8 @@ fn restore_undoes_only_what_happened_and_never_overwrites_silently() {
         );
         let text = std::fs::read_to_string(&forced).unwrap();
         assert!(
-            text.contains("\"overwrite\"") && text.contains("99"),
+            // The row found is journaled (deleted, then the journaled image inserted).
+            text.contains("\"delete\"") && text.contains("99"),
             "{text}"
         );
         let _ = (

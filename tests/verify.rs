@@ -204,7 +204,8 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
         assert_eq!(
             s,
             &json!({ "tables": 3, "identical": 3, "drifted": 0, "failed": 0,
-                     "rows": source_rows + 3, "missing": 0, "extra": 0, "different": 0 }),
+                     "rows": source_rows + 3, "missing": 0, "extra": 0, "different": 0,
+                     "filtered": 0, "only_on_one_node": 0 }),
             "{flavor}: {r}"
         );
 

@@ -4,6 +4,9 @@
 //! not overwritten without --force, and with --force the row found is journaled first.
 //! Idempotent: a row already back is left alone.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use mysql::prelude::Queryable;
 use serde::Serialize;
@@ -11,11 +14,16 @@ use serde::Serialize;
 use super::Outcome;
 use crate::cli::{Format, RestoreArgs};
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::Row;
+use crate::diagnosis::{ReadOnly, Row, TableRef};
 use crate::exit;
 use crate::journal::{self, Action, Entry, Journal, State};
-use crate::schema::{self, TableSchema};
-use crate::sql;
+use crate::planner::plan::{NodeRole, RowAction, RowChange};
+use crate::planner::playbook::RemedyId;
+use crate::planner::resync;
+use crate::planner::{Plan, Step};
+use crate::repair::apply::{Applier, ApplyReport, Nodes};
+use crate::repair::lock::RepairLock;
+use crate::schema::TableSchema;
 use crate::value::Cell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,6 +58,12 @@ struct Report {
     /// made to differ, with the command that brings it back together.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// --dry-run: the plan that would run, its exact SQL per node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<Plan>,
+    /// Where this restore journaled the rows it changed (itself undoable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restore_journal: Option<String>,
 }
 
 /// What the repair changed at an entry's key, judged against the row there now.
@@ -94,150 +108,297 @@ fn judge(e: &Entry, image: &Row, current: Option<&Row>) -> Result<Judged> {
     })
 }
 
-struct Restorer<'a> {
-    args: &'a RestoreArgs,
+/// The nodes the journal names, each reached once, with its tables' definitions.
+struct World {
     creds: ConnSpec,
-    force_journal: Option<Journal>,
+    servers: HashMap<String, Server>,
 }
 
-impl Restorer<'_> {
-    /// `older`: the journal's entries before `e`.
-    fn one(&mut self, e: &Entry, older: &[Entry]) -> Result<Option<Restored>> {
-        let Some(table) = e.table_ref() else {
-            return Ok(None);
-        };
-        if e.state == State::RolledBack {
-            return Ok(Some(self.report(e, RowOutcome::NeverApplied)));
+impl World {
+    fn server(&mut self, node: &str) -> Result<&mut Server> {
+        if !self.servers.contains_key(node) {
+            let server = Server::connect(&self.spec(node)?)?;
+            self.servers.insert(node.to_string(), server);
         }
-        let (host, port) = crate::conn::spec::split_endpoint(&e.node)
-            .with_context(|| format!("journal entry names node {:?}", e.node))?;
-        let mut server = Server::connect(&self.creds.with_endpoint(host, port))?;
-        let schema = schema::load(&mut server.conn, &e.node, &table)?;
-        let image = e
-            .image()
-            .map_err(|x| anyhow::anyhow!("journal entry: {x}"))?;
-        let key = key_of(e, &image);
-        let current = crate::inspect::fetch_row(&mut server, &schema, &key)?;
-        // resync replaces a row as a delete (the old version) then an insert (the new one) on
-        // the same key: once the older delete is undone, the key holds its image again, and
-        // the insert's undo is already done.
-        let undone_by_older = e.action == Action::Insert
-            && current.as_ref().is_some_and(|c| {
-                older.iter().any(|o| {
-                    o.action == Action::Delete
-                        && o.state != State::RolledBack
-                        && o.node == e.node
-                        && o.fingerprint == e.fingerprint
-                        && o.table_ref() == e.table_ref()
-                        && o.image().ok().as_ref() == Some(c)
-                })
-            });
-        let judged = match undone_by_older {
-            true => Judged::Back,
-            false => judge(e, &image, current.as_ref())?,
-        };
-        let outcome = match judged {
-            Judged::Back => RowOutcome::AlreadyPresent,
-            Judged::NeverApplied => RowOutcome::NeverApplied,
-            _ if self.args.dry_run => RowOutcome::WouldRestore,
-            Judged::Differs if !self.args.force => RowOutcome::Differs,
-            j => {
-                if let (Judged::Differs, Some(found)) = (&j, &current) {
-                    self.journal_overwrite(e, found, &table)?;
-                }
-                put_back(&mut server, e, &schema, &key, &image)
-                    .with_context(|| format!("restoring a row of {table} on {}", e.node))?;
-                match j {
-                    Judged::Differs => RowOutcome::Overwritten,
-                    _ => RowOutcome::Restored,
-                }
-            }
-        };
-        Ok(Some(self.report(e, outcome)))
+        Ok(self.servers.get_mut(node).expect("just inserted"))
     }
 
-    fn journal_overwrite(
-        &mut self,
-        e: &Entry,
-        found: &Row,
-        table: &crate::diagnosis::TableRef,
-    ) -> Result<()> {
-        let path = self
-            .args
-            .journal_to
-            .clone()
-            .unwrap_or_else(|| self.args.journal.clone());
-        if self.force_journal.is_none() {
-            self.force_journal = Some(Journal::new(&path)?);
-        }
-        let j = self.force_journal.as_mut().expect("just set");
-        let id = format!("{}/restore-force", e.id);
-        let entry = Entry {
-            key: e.key.clone(),
-            sql_log_bin: e.sql_log_bin,
-            ..Entry::row(&e.fingerprint, id, &e.node, Action::Overwrite, table, found)
-        };
-        j.append(&[entry.outcome(State::Done)])?;
-        Ok(())
-    }
-
-    fn report(&self, e: &Entry, outcome: RowOutcome) -> Restored {
-        let image = e.image().unwrap_or(Row {
-            columns: vec![],
-            values: vec![],
-        });
-        Restored {
-            node: e.node.clone(),
-            table: e.table_ref().map(|t| t.to_string()).unwrap_or_default(),
-            key: key_of(e, &image)
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.display()))
-                .collect(),
-            outcome,
-        }
+    fn spec(&self, node: &str) -> Result<ConnSpec> {
+        let (host, port) = crate::conn::spec::split_endpoint(node)
+            .with_context(|| format!("journal entry names node {node:?}"))?;
+        Ok(self.creds.with_endpoint(host, port))
     }
 }
 
-fn key_of(e: &Entry, image: &Row) -> Vec<(String, Cell)> {
-    e.key
-        .iter()
-        .filter_map(|k| image.get(k).map(|v| (k.clone(), v.clone())))
-        .collect()
+/// One journal entry being restored: its image, key, and the row its key holds now.
+struct Restoring<'e> {
+    entry: &'e Entry,
+    table: TableRef,
+    image: Row,
+    key: Vec<(String, Cell)>,
+    current: Option<Row>,
 }
 
-/// One transaction, binary log as the change was made: the row at the key goes, and (for a
-/// deleted or overwritten row) the journaled image comes back.
-fn put_back(
-    server: &mut Server,
-    e: &Entry,
-    schema: &TableSchema,
-    key: &[(String, Cell)],
-    image: &Row,
-) -> mysql::Result<()> {
-    let conn = &mut server.conn;
-    for st in sql::row_write_session(e.sql_log_bin) {
-        conn.query_drop(&st.sql)?;
-    }
-    conn.query_drop("START TRANSACTION")?;
-    let mut statements = vec![sql::delete_by_key(
-        &schema.table,
+type Schemas = HashMap<(String, TableRef), Arc<TableSchema>>;
+
+fn restoring(e: &Entry) -> Result<Restoring<'_>> {
+    let table = e.table_ref().expect("chosen entries have a table");
+    let image = e
+        .image()
+        .map_err(|x| anyhow::anyhow!("journal entry: {x}"))?;
+    let key = key_of(e, &image);
+    Ok(Restoring {
+        entry: e,
+        table,
+        image,
         key,
-        &schema.converted_charsets(),
-    )];
-    if e.action != Action::Insert {
-        statements.push(sql::insert_row(
-            &schema.table,
-            image,
-            &schema.generated_columns(),
-        ));
+        current: None,
+    })
+}
+
+/// The entries to restore (newest first), each with the row its key holds now: read once per
+/// node and table, many keys a round trip (time linear in the journal).
+fn read_current<'e>(
+    world: &mut World,
+    entries: &'e [Entry],
+    chosen: &[usize],
+) -> Result<(Vec<Restoring<'e>>, Schemas)> {
+    let mut out: Vec<Restoring<'e>> = chosen
+        .iter()
+        .map(|&i| restoring(&entries[i]))
+        .collect::<Result<_>>()?;
+    let mut groups: HashMap<(String, TableRef), Vec<usize>> = HashMap::new();
+    for (i, r) in out.iter().enumerate() {
+        groups
+            .entry((r.entry.node.clone(), r.table.clone()))
+            .or_default()
+            .push(i);
     }
-    for st in &statements {
-        if let Err(err) = conn.exec_drop(&st.sql, st.bind()) {
-            let _ = conn.query_drop("ROLLBACK");
-            return Err(err);
+    let mut schemas = Schemas::new();
+    for ((node, table), at) in groups {
+        let server = world.server(&node)?;
+        let schema = server.table(&table)?;
+        let keys: Vec<Vec<(String, Cell)>> = at.iter().map(|&i| out[i].key.clone()).collect();
+        let rows = crate::inspect::fetch_rows(server, &schema, &keys)?;
+        for (i, row) in at.into_iter().zip(rows) {
+            out[i].current = row;
+        }
+        schemas.insert((node, table), schema);
+    }
+    Ok((out, schemas))
+}
+
+type Slot = (String, String, String, String);
+
+/// Older deletes by node, fingerprint, table and image (their position in the journal): an
+/// insert whose key holds an older delete's image was undone by that delete's restore.
+struct OlderDeletes(HashMap<Slot, usize>);
+
+impl OlderDeletes {
+    fn index(entries: &[Entry]) -> OlderDeletes {
+        let mut m = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            if e.action != Action::Delete || e.state == State::RolledBack {
+                continue;
+            }
+            if let (Some(t), Ok(img)) = (e.table_ref(), e.image()) {
+                m.entry(Self::slot(e, &t, &img)).or_insert(i);
+            }
+        }
+        OlderDeletes(m)
+    }
+
+    fn slot(e: &Entry, t: &TableRef, row: &Row) -> Slot {
+        let image = serde_json::to_string(row).unwrap_or_default();
+        (e.node.clone(), e.fingerprint.clone(), t.to_string(), image)
+    }
+
+    /// Whether a delete older than entry `i` removed exactly `row`.
+    fn undid(&self, i: usize, e: &Entry, t: &TableRef, row: &Row) -> bool {
+        self.0
+            .get(&Self::slot(e, t, row))
+            .is_some_and(|&older| older < i)
+    }
+}
+
+/// What restoring one entry means: its outcome, and the row changes that do it.
+fn decide(
+    r: &Restoring<'_>,
+    current: Option<&Row>,
+    back: bool,
+    force: bool,
+) -> Result<(RowOutcome, Vec<RowChange>)> {
+    if r.entry.state == State::RolledBack {
+        return Ok((RowOutcome::NeverApplied, Vec::new()));
+    }
+    let judged = match back {
+        true => Judged::Back,
+        false => judge(r.entry, &r.image, current)?,
+    };
+    Ok(match judged {
+        Judged::Back => (RowOutcome::AlreadyPresent, Vec::new()),
+        Judged::NeverApplied => (RowOutcome::NeverApplied, Vec::new()),
+        Judged::Differs if !force => (RowOutcome::Differs, Vec::new()),
+        Judged::Differs => (RowOutcome::Overwritten, put_back(r, current)),
+        Judged::AsLeft => (RowOutcome::Restored, put_back(r, current)),
+    })
+}
+
+/// The changes that put the journaled image back: the row at the key goes (by its own key
+/// bytes, as found), and for a deleted or overwritten row the image comes back.
+fn put_back(r: &Restoring<'_>, current: Option<&Row>) -> Vec<RowChange> {
+    let restored = (r.entry.action != Action::Insert).then(|| r.image.clone());
+    let mut out = Vec::new();
+    if let Some(c) = current {
+        out.push(RowChange {
+            table: r.table.clone(),
+            action: RowAction::Delete,
+            key: resync::own_key(c, &r.key),
+            image: c.clone(),
+            after: restored.clone(),
+        });
+    }
+    if let Some(img) = restored {
+        out.push(RowChange {
+            table: r.table.clone(),
+            action: RowAction::Insert,
+            key: r.key.clone(),
+            image: img.clone(),
+            after: Some(img),
+        });
+    }
+    out
+}
+
+type Decided = Vec<(RowOutcome, Vec<RowChange>)>;
+
+/// Each entry's outcome and changes, newest first. A row found by an entry that a newer
+/// entry's changes already delete is not there any more for it.
+fn decide_all(
+    restoring: &[Restoring<'_>],
+    chosen: &[usize],
+    older: &OlderDeletes,
+    force: bool,
+) -> Result<Decided> {
+    let mut gone: std::collections::HashSet<(String, TableRef, String)> = Default::default();
+    let mut out = Vec::with_capacity(restoring.len());
+    for (r, &i) in restoring.iter().zip(chosen) {
+        let id = |row: &Row| {
+            let k = resync::own_key(row, &r.key);
+            let k = serde_json::to_string(&crate::verify::model::key_out(&k)).unwrap_or_default();
+            (r.entry.node.clone(), r.table.clone(), k)
+        };
+        let current = r.current.as_ref().filter(|c| !gone.contains(&id(c)));
+        let back = r.entry.action == Action::Insert
+            && current.is_some_and(|c| older.undid(i, r.entry, &r.table, c));
+        let (outcome, changes) = decide(r, current, back, force)?;
+        for c in changes.iter().filter(|c| c.action == RowAction::Delete) {
+            gone.insert(id(&c.image));
+        }
+        out.push((outcome, changes));
+    }
+    Ok(out)
+}
+
+/// The changes grouped by node, table and binary-log setting, in restore order, at most
+/// ROWS_PER_STEP rows a group (an entry's changes kept together).
+fn groups(
+    restoring: &[Restoring<'_>],
+    decided: &Decided,
+) -> Vec<((String, TableRef, bool), Vec<RowChange>)> {
+    let mut groups: Vec<((String, TableRef, bool), Vec<RowChange>)> = Vec::new();
+    for (r, (_, changes)) in restoring.iter().zip(decided) {
+        if changes.is_empty() {
+            continue;
+        }
+        let id = (r.entry.node.clone(), r.table.clone(), r.entry.sql_log_bin);
+        match groups.last_mut() {
+            Some((g, rows)) if *g == id && rows.len() + changes.len() <= resync::ROWS_PER_STEP => {
+                rows.extend(changes.iter().cloned())
+            }
+            _ => groups.push((id, changes.clone())),
         }
     }
-    conn.query_drop("COMMIT")
+    groups
+}
+
+/// The restore as a plan of row steps (the same steps resync runs), read-only nodes lifted
+/// around theirs with --lift-read-only.
+fn plan(
+    restoring: &[Restoring<'_>],
+    decided: &Decided,
+    schemas: &Schemas,
+    world: &mut World,
+    lift_read_only: bool,
+) -> Result<Plan> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut nodes: Vec<resync::Node> = Vec::new();
+    for ((node, table, log_bin), rows) in groups(restoring, decided) {
+        if !nodes.iter().any(|n| n.endpoint == node) {
+            nodes.push(plan_node(world.server(&node)?)?);
+        }
+        let n = nodes
+            .iter()
+            .find(|n| n.endpoint == node)
+            .expect("just added");
+        let schema = &schemas[&(node.clone(), table.clone())];
+        let (charsets, generated) = (schema.converted_charsets(), schema.generated_columns());
+        let target = resync::RowTarget {
+            charsets: &charsets,
+            generated: &generated,
+            log_bin,
+            description: format!(
+                "journal, then put {} row change(s) of {table} on {node} back as the journal recorded them (binary log {}, as the change was made)",
+                rows.len(),
+                if log_bin { "on" } else { "off" }
+            ),
+        };
+        steps.push(resync::rows_step(n, target, rows));
+    }
+    if lift_read_only {
+        steps = with_read_only_lifted(steps, &nodes);
+    }
+    Ok(Plan {
+        remedy: RemedyId::Resync,
+        winner: None,
+        winner_endpoint: None,
+        loses: "nothing: every row deleted or replaced is journaled first".into(),
+        rows_lost: 0,
+        versions_lost: 0,
+        records_lost: 0,
+        loss_unknown: false,
+        steps,
+        advice: Vec::new(),
+    })
+}
+
+fn plan_node(server: &mut Server) -> Result<resync::Node> {
+    let (ro, sro): (i64, i64) = server
+        .conn
+        .query_first(server.flavor.read_only_query())?
+        .unwrap_or((0, 0));
+    Ok(resync::Node {
+        role: NodeRole::Replica,
+        endpoint: server.spec.endpoint(),
+        flavor: server.flavor,
+        read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+    })
+}
+
+/// --lift-read-only: each read-only node's steps between a lift and its restore.
+fn with_read_only_lifted(steps: Vec<Step>, nodes: &[resync::Node]) -> Vec<Step> {
+    let mut out = Vec::new();
+    for n in nodes {
+        let lift = n.read_only != ReadOnly::Off;
+        if lift {
+            out.push(resync::read_only_step(n, true));
+        }
+        out.extend(steps.iter().filter(|s| s.endpoint == n.endpoint).cloned());
+        if lift {
+            out.push(resync::read_only_step(n, false));
+        }
+    }
+    out
 }
 
 pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
@@ -252,37 +413,139 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         .into());
     }
     let entries = journal::latest(&journal::read(&args.journal)?);
-    let mut restorer = Restorer {
-        args,
+    let chosen: Vec<usize> = (0..entries.len())
+        .rev()
+        .filter(|&i| entries[i].table_ref().is_some())
+        .filter(|&i| {
+            args.fingerprint
+                .as_deref()
+                .is_none_or(|f| f == entries[i].fingerprint)
+        })
+        .collect();
+    let mut world = World {
         creds: super::connect::replica_spec(&args.creds)?,
-        force_journal: None,
+        servers: HashMap::new(),
     };
+    let (restoring, schemas) = read_current(&mut world, &entries, &chosen)?;
+    let decided = decide_all(
+        &restoring,
+        &chosen,
+        &OlderDeletes::index(&entries),
+        args.force,
+    )?;
+    let plan = plan(
+        &restoring,
+        &decided,
+        &schemas,
+        &mut world,
+        args.lift_read_only,
+    )?;
+    let applied = match plan.steps.is_empty() {
+        true => None,
+        false => apply(args, &mut world, &plan)?,
+    };
+    let left_alone: std::collections::HashSet<String> = applied
+        .as_ref()
+        .map(|a| a.left_alone.iter().cloned().collect())
+        .unwrap_or_default();
     let mut report = Report {
         schema: "replmend.restore/1",
         journal: args.journal.display().to_string(),
         dry_run: args.dry_run,
-        rows: Vec::new(),
+        rows: rows(&restoring, &decided, args.dry_run, &left_alone),
         warnings: Vec::new(),
+        plan: args.dry_run.then(|| plan.clone()),
+        restore_journal: applied.as_ref().map(|a| a.journal.clone()),
     };
-    for (i, e) in entries.iter().enumerate().rev() {
-        if args
-            .fingerprint
-            .as_deref()
-            .is_some_and(|f| f != e.fingerprint)
-        {
-            continue;
-        }
-        if let Some(r) = restorer.one(e, &entries[..i])? {
-            report.rows.push(r);
-        }
-    }
-    report.warnings = dual_master_warnings(&restorer.creds, &entries, &report);
+    report.warnings = dual_master_warnings(&world.creds, &entries, &report);
     let refused = report.rows.iter().any(|r| r.outcome == RowOutcome::Differs);
     let output = super::render(format, &report, text);
     Ok(Outcome {
         output,
         code: if refused { exit::REFUSED } else { exit::OK },
     })
+}
+
+/// Each entry's reported outcome: as decided, or (a run) `differs` when its row changed
+/// between the read and the locking read and was left alone.
+fn rows(
+    restoring: &[Restoring<'_>],
+    decided: &Decided,
+    dry_run: bool,
+    left_alone: &std::collections::HashSet<String>,
+) -> Vec<Restored> {
+    restoring
+        .iter()
+        .zip(decided)
+        .map(|(r, (outcome, changes))| {
+            let untouched = changes
+                .iter()
+                .any(|c| left_alone.contains(&crate::repair::apply::left_alone_text(c)));
+            let outcome = match (outcome, dry_run, untouched) {
+                (RowOutcome::Restored | RowOutcome::Overwritten, true, _) => {
+                    RowOutcome::WouldRestore
+                }
+                (RowOutcome::Restored | RowOutcome::Overwritten, false, true) => {
+                    RowOutcome::Differs
+                }
+                (o, _, _) => *o,
+            };
+            Restored {
+                node: r.entry.node.clone(),
+                table: r.table.to_string(),
+                key: r
+                    .key
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.display()))
+                    .collect(),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+/// The guarded path: the repair lock on every node written, the preflight, then the applier
+/// (every row checked by a locking read and journaled before it changes). A dry run runs the
+/// preflight only.
+fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<ApplyReport>> {
+    let specs: Vec<ConnSpec> = plan
+        .endpoints()
+        .into_iter()
+        .map(|ep| world.spec(ep))
+        .collect::<Result<_>>()?;
+    let mut nodes = Nodes::new(specs.clone());
+    let accept = crate::repair::preflight::Accept {
+        triggers: args.allow_triggers,
+    };
+    if args.dry_run {
+        crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
+        return Ok(None);
+    }
+    let path = args
+        .journal_to
+        .clone()
+        .unwrap_or_else(journal::default_path);
+    let mut journal = Journal::new(&path)?;
+    let _lock = RepairLock::acquire(&specs.iter().collect::<Vec<_>>())?;
+    crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
+    let fingerprint = crate::diagnosis::compare::fingerprint(&[
+        "restore",
+        &args.journal.display().to_string(),
+        &std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default(),
+    ]);
+    let mut printer = super::print_step;
+    let mut applier = Applier {
+        nodes: &mut nodes,
+        journal: &mut journal,
+        fingerprint,
+        timeout: std::time::Duration::from_secs(60),
+        on_step: &mut printer,
+        prepared: Default::default(),
+    };
+    Ok(Some(applier.apply(plan)?))
 }
 
 /// The node `node` replicates from, when that node replicates from it too (a dual-master
@@ -339,6 +602,13 @@ fn dual_master_warnings(creds: &ConnSpec, entries: &[Entry], report: &Report) ->
         .collect()
 }
 
+fn key_of(e: &Entry, image: &Row) -> Vec<(String, Cell)> {
+    e.key
+        .iter()
+        .filter_map(|k| image.get(k).map(|v| (k.clone(), v.clone())))
+        .collect()
+}
+
 fn text(r: &Report) -> String {
     let mut s = String::new();
     for row in &r.rows {
@@ -356,6 +626,17 @@ fn text(r: &Report) -> String {
     }
     if r.rows.is_empty() {
         s.push_str("no journaled rows matched\n");
+    }
+    if let Some(plan) = &r.plan {
+        for (i, step) in plan.steps.iter().enumerate() {
+            s.push_str(&crate::planner::render::step_text(i, step));
+        }
+        s.push_str("Dry run: nothing was changed.\n");
+    }
+    if let Some(j) = &r.restore_journal {
+        s.push_str(&format!(
+            "the rows this restore changed are journaled in {j}\n"
+        ));
     }
     for w in &r.warnings {
         s.push_str(&format!("warning: {w}\n"));

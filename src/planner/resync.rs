@@ -132,17 +132,38 @@ fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
         k.dedup();
         k.len()
     };
+    let target = RowTarget {
+        charsets: &t.charsets,
+        generated: &t.generated,
+        log_bin: false,
+        description: format!(
+            "journal, then make {keys} row(s) of {} on {} equal to the other node's (binary log off: the fix must not replicate)",
+            t.table, node.endpoint
+        ),
+    };
+    rows_step(node, target, rows)
+}
+
+/// What a step of row changes writes into: the table's facts its statements need, whether
+/// the binary log stays on for them, and the step's description.
+pub struct RowTarget<'a> {
+    pub charsets: &'a [(String, String)],
+    pub generated: &'a [String],
+    pub log_bin: bool,
+    pub description: String,
+}
+
+/// One transaction of row changes on one node: every row checked by a locking read first,
+/// then each written (resync and restore build theirs here; the applier runs them as built).
+pub fn rows_step(node: &Node, target: RowTarget<'_>, rows: Vec<RowChange>) -> Step {
     let mut s = Step {
         node: node.role,
         endpoint: node.endpoint.clone(),
         flavor: node.flavor,
         channel: String::new(),
         action: StepTemplate::ResyncRows,
-        description: format!(
-            "journal, then make {keys} row(s) of {} on {} equal to the other node's (binary log off: the fix must not replicate)",
-            t.table, node.endpoint
-        ),
-        session: sql::row_write_session(false),
+        description: target.description,
+        session: sql::row_write_session(target.log_bin),
         statements: Vec::new(),
         rows,
         precondition: "each row still holds the version read for this plan (else it is left alone and reported)".into(),
@@ -155,13 +176,13 @@ fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
     s.statements.push(Statement::plain("START TRANSACTION"));
     for (i, r) in s.rows.iter().enumerate() {
         s.statements.push(
-            sql::select_by_key(&r.table, &r.image.columns, &r.key, &t.charsets, true).check(i),
+            sql::select_by_key(&r.table, &r.image.columns, &r.key, target.charsets, true).check(i),
         );
     }
     for (i, r) in s.rows.iter().enumerate() {
         let write = match r.action {
-            RowAction::Delete => sql::delete_by_key(&r.table, &r.key, &t.charsets),
-            RowAction::Insert => sql::insert_row(&r.table, &r.image, &t.generated),
+            RowAction::Delete => sql::delete_by_key(&r.table, &r.key, target.charsets),
+            RowAction::Insert => sql::insert_row(&r.table, &r.image, target.generated),
         };
         s.statements.push(write.write(i));
     }
@@ -169,7 +190,7 @@ fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
     s
 }
 
-fn read_only_step(node: &Node, lift: bool) -> Step {
+pub fn read_only_step(node: &Node, lift: bool) -> Step {
     let state = node.read_only;
     Step {
         node: node.role,

@@ -283,6 +283,11 @@ impl Nodes {
     }
 }
 
+/// A row left alone as the report names it: "table key".
+pub fn left_alone_text(r: &RowChange) -> String {
+    format!("{} {}", r.table, key_text(&r.key))
+}
+
 pub fn key_text(key: &[(String, Cell)]) -> String {
     key.iter()
         .map(|(k, v)| format!("{k}={}", v.display()))
@@ -680,10 +685,7 @@ impl Applier<'_> {
                 tally.left_alone = rows
                     .left_alone
                     .iter()
-                    .map(|&i| {
-                        let r = &step.rows[i];
-                        format!("{} {}", r.table, key_text(&r.key))
-                    })
+                    .map(|&i| left_alone_text(&step.rows[i]))
                     .collect();
                 Ok(tally)
             }
@@ -1010,7 +1012,7 @@ impl RowRun<'_> {
             }
             (RowAction::Insert, None) => true,
             (RowAction::Insert, Some(c)) if Some(&c) == replaced => true,
-            (RowAction::Insert, Some(c)) if Some(&c) == self.replaced_under_collation(row) => true,
+            (RowAction::Insert, Some(c)) if self.replaced_under_collation(row, &c) => true,
             (RowAction::Insert, Some(c)) if c == r.image => false,
             _ if self.step.action == StepTemplate::ResyncRows => {
                 self.skip[row] = true;
@@ -1026,27 +1028,20 @@ impl RowRun<'_> {
         Ok(())
     }
 
-    /// resync: the version an earlier delete of this step removes when it holds the key in
-    /// other bytes its collation calls equal (`'ABC'` replaced by `'abc'`): the locking read
-    /// of the insert's key finds it. Matched by its image and the replacement it names, so
-    /// only the delete planned for exactly this insert counts.
-    fn replaced_under_collation(&self, row: usize) -> Option<&crate::diagnosis::Row> {
+    /// resync and restore: whether an earlier delete of this step removes `current`, the
+    /// version the locking read of this insert's key found when the delete holds the key in
+    /// other bytes its collation calls equal (`'ABC'` replaced by `'abc'`): it is gone
+    /// before the insert runs.
+    fn replaced_under_collation(&self, row: usize, current: &crate::diagnosis::Row) -> bool {
         let r = &self.step.rows[row];
-        if self.step.action != StepTemplate::ResyncRows || r.action != RowAction::Insert {
-            return None;
-        }
-        self.step.rows[..row]
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(i, d)| {
+        self.step.action == StepTemplate::ResyncRows
+            && r.action == RowAction::Insert
+            && self.step.rows[..row].iter().enumerate().any(|(i, d)| {
                 d.action == RowAction::Delete
-                    && !self.skip[*i]
+                    && !self.skip[i]
                     && d.table == r.table
-                    && d.after.as_ref() == Some(&r.image)
-                    && d.key != r.key
+                    && d.image == *current
             })
-            .map(|(_, d)| &d.image)
     }
 
     /// The needed rows' intents: the lines built beside the step's first statements (all of
@@ -1081,11 +1076,15 @@ impl RowRun<'_> {
 /// read then finds decides only whether it is needed).
 fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> String {
     let r = &step.rows[row];
-    let (action, sql_log_bin) = match (r.action, step.action) {
-        (RowAction::Delete, _) => (journal::Action::Delete, false),
-        (RowAction::Insert, StepTemplate::ReinsertUnderFreshKey) => (journal::Action::Insert, true),
-        (RowAction::Insert, _) => (journal::Action::Insert, false),
+    let action = match r.action {
+        RowAction::Delete => journal::Action::Delete,
+        RowAction::Insert => journal::Action::Insert,
     };
+    // As the step's session runs it: a restore of a change made with the binary log on
+    // writes with it on too.
+    let sql_log_bin = !step
+        .session
+        .contains(&crate::sql::row_write_session(false)[0]);
     journal::RowIntent {
         fingerprint,
         id: &format!("{fingerprint}/{n}/{row}"),
