@@ -648,3 +648,55 @@ fn watch_refuses_bad_input_before_touching_a_server() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A receiver reconnecting to a source that does not answer (the source restarting) is one
+/// state, reported once whatever its attempt counter says, not "waiting for a human"; its
+/// recovery is reported once too.
+#[test]
+fn a_reconnecting_receiver_is_one_state_reported_once_with_its_recovery() {
+    let base =
+        std::env::temp_dir().join(format!("replmend-watch-reconnect-{}", std::process::id()));
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplicaGtid).unwrap();
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        let w = Watch::start(&base, &format!("{flavor}"), &["--replica", &n2.url()]);
+        w.wait_event("watching", |e| e["event"] == "watching");
+        let point = |port: u16| match flavor {
+            Flavor::MariaDb => format!(
+                "STOP SLAVE; CHANGE MASTER TO MASTER_PORT = {port}; START SLAVE"
+            ),
+            Flavor::MySql => format!(
+                "STOP REPLICA IO_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_PORT = {port}; START REPLICA IO_THREAD"
+            ),
+        };
+        // Port 1 refuses every connection: the receiver retries every second.
+        n2.exec(&point(1)).unwrap();
+        w.wait_event("reconnecting", |e| {
+            e["event"] == "not_running"
+                && e["message"].as_str().unwrap_or("").contains("reconnecting")
+        });
+        std::thread::sleep(Duration::from_secs(5));
+        n2.exec(&point(n1.port)).unwrap();
+        w.wait_event("recovered", |e| e["event"] == "recovered");
+        let (code, events) = w.stop();
+        assert_eq!(code, 0, "{flavor}");
+        let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
+        let reconnecting = events
+            .iter()
+            .filter(|e| e["message"].as_str().unwrap_or("").contains("reconnecting"))
+            .count();
+        assert_eq!(
+            reconnecting, 1,
+            "{flavor}: one event for the whole outage: {events:?}"
+        );
+        assert!(
+            !events.iter().any(|e| {
+                let m = e["message"].as_str().unwrap_or("");
+                m.contains("WAITING FOR A HUMAN") && m.contains("connect")
+            }),
+            "{flavor}: a reconnect is not a human's job: {events:?}"
+        );
+        assert_eq!(of("recovered"), 1, "{flavor}: {events:?}");
+        sb.stop();
+    }
+}

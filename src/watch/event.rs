@@ -23,6 +23,8 @@ pub enum Kind {
     /// A channel stopped without an applier error, or its receiver stopped on an error:
     /// nothing the watcher repairs.
     NotRunning,
+    /// A channel reported `not_running` (or reconnecting) runs again, caught or catching up.
+    Recovered,
     ConnectionLost,
     ConnectionRestored,
     /// The watcher stopped (SIGTERM / SIGINT).

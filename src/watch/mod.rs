@@ -106,6 +106,72 @@ enum Again {
     Undiagnosed(u32),
 }
 
+/// A channel that is not running without an applier error, as one state each.
+#[derive(Debug, Clone, PartialEq)]
+enum NotRunning {
+    /// The receiver is (re)connecting to its source, the applier runs: it resolves itself
+    /// when the source answers again.
+    Reconnecting { last_error: Option<(u32, String)> },
+    /// The receiver stopped on an error: a human must look.
+    ReceiverFailed { errno: u32, message: String },
+    /// A thread stopped without an error (stopped by someone, or by an interrupted repair).
+    Stopped,
+}
+
+impl NotRunning {
+    fn of(ch: &ChannelStatus) -> NotRunning {
+        use crate::status::model::ThreadState;
+        let err = ch
+            .last_io_error
+            .as_ref()
+            .map(|e| (e.number, e.message.clone()));
+        match (ch.io_thread, ch.sql_thread, err) {
+            (ThreadState::Connecting, ThreadState::Running, last_error) => {
+                NotRunning::Reconnecting { last_error }
+            }
+            (ThreadState::Stopped, _, Some((errno, message))) => {
+                NotRunning::ReceiverFailed { errno, message }
+            }
+            _ => NotRunning::Stopped,
+        }
+    }
+
+    /// The state's identity: a reconnect's attempt counters and a message's numbers (retry
+    /// counts, times) do not make a new state.
+    fn key(&self) -> String {
+        match self {
+            NotRunning::Reconnecting { .. } => "reconnecting".into(),
+            NotRunning::ReceiverFailed { errno, message } => {
+                let words: String = message.chars().filter(|c| !c.is_ascii_digit()).collect();
+                format!("io|{errno}|{words}")
+            }
+            NotRunning::Stopped => "not_running".into(),
+        }
+    }
+
+    /// Whether a seen key is one of these states (not an applier incident's).
+    fn is_key(key: &str) -> bool {
+        key == "reconnecting" || key == "not_running" || key.starts_with("io|")
+    }
+
+    fn text(&self) -> String {
+        match self {
+            NotRunning::Reconnecting { last_error: None } => {
+                "the receiver is reconnecting to its source; the applier runs (reported once; recovered is reported when it is back)".into()
+            }
+            NotRunning::Reconnecting {
+                last_error: Some((n, m)),
+            } => format!(
+                "the receiver is reconnecting to its source (last error {n}: {m}); the applier runs (reported once; recovered is reported when it is back)"
+            ),
+            NotRunning::ReceiverFailed { errno, message } => {
+                format!("WAITING FOR A HUMAN: the receiver stopped on error {errno}: {message}")
+            }
+            NotRunning::Stopped => "WAITING FOR A HUMAN: a replication thread is stopped, with no applier error (stopped by someone, or left by an interrupted repair): check it, then START it".into(),
+        }
+    }
+}
+
 /// Diagnosis retries: 15 s, 30 s, 60 s … at most 5 minutes apart.
 fn undiagnosed_retry(attempts: u32) -> Instant {
     Instant::now() + Duration::from_secs((15u64 << attempts.min(5).saturating_sub(1)).min(300))
@@ -305,40 +371,45 @@ impl Watcher {
         for ch in &report.channels {
             match ch.health {
                 Health::SqlError => acted |= self.incident(i, ch),
-                Health::Healthy => {
-                    self.replicas[i].seen.remove(&ch.name);
-                }
+                Health::Healthy => self.running(i, ch),
                 Health::IoError | Health::NotRunning => self.not_running(i, ch),
             }
         }
         acted
     }
 
-    /// A channel stopped without an applier error (by someone, by an interrupted repair of
-    /// the other direction) or whose receiver failed: nothing the watcher repairs, reported
-    /// once per state so a human knows.
-    fn not_running(&mut self, i: usize, ch: &ChannelStatus) {
-        let (what, key) = match (&ch.last_io_error, ch.health) {
-            (Some(e), Health::IoError) => (
-                format!("the receiver stopped on error {}: {}", e.number, e.message),
-                format!("io|{}|{}", e.number, e.message),
-            ),
-            _ => (
-                "a replication thread is stopped or still connecting, with no applier error (stopped by someone, or left by an interrupted repair): check it, then START it".to_string(),
-                "not_running".to_string(),
-            ),
+    /// A healthy channel: whatever was seen on it is over; a stop or a reconnecting receiver
+    /// that was reported gets its recovery reported, once.
+    fn running(&mut self, i: usize, ch: &ChannelStatus) {
+        let r = &mut self.replicas[i];
+        let Some((key, _)) = r.seen.remove(&ch.name) else {
+            return;
         };
+        if !NotRunning::is_key(&key) {
+            return;
+        }
+        let e = Event::new(
+            Kind::Recovered,
+            &r.endpoint,
+            "replication runs again (receiver and applier)".into(),
+        )
+        .on_channel(&ch.name);
+        self.sinks.emit(&e);
+    }
+
+    /// A channel stopped without an applier error (by someone, by an interrupted repair of
+    /// the other direction), whose receiver failed, or whose receiver is reconnecting to its
+    /// source: nothing the watcher repairs, reported once per state (a reconnect's attempt
+    /// counter is not a new state) so a human knows.
+    fn not_running(&mut self, i: usize, ch: &ChannelStatus) {
+        let state = NotRunning::of(ch);
+        let key = state.key();
         let r = &mut self.replicas[i];
         if r.seen.get(&ch.name).is_some_and(|(k, _)| *k == key) {
             return;
         }
         r.seen.insert(ch.name.clone(), (key, Handled::Waiting));
-        let e = Event::new(
-            Kind::NotRunning,
-            &r.endpoint,
-            format!("WAITING FOR A HUMAN: {what}"),
-        )
-        .on_channel(&ch.name);
+        let e = Event::new(Kind::NotRunning, &r.endpoint, state.text()).on_channel(&ch.name);
         self.sinks.emit(&e);
     }
 
