@@ -12,7 +12,7 @@ use crate::diagnosis::finder::{self, event_matches};
 use crate::diagnosis::*;
 use crate::exit::{self, Coded};
 use crate::schema::TableSchema;
-use crate::status::model::{ChannelStatus, ErrorInfo};
+use crate::status::model::{ChannelStatus, ErrorInfo, Failure};
 use crate::status::{self, Health, StatusReport};
 use crate::value::Cell;
 
@@ -252,6 +252,20 @@ fn auto_key(server: &mut Server, schema: &TableSchema, key: Option<&KeyRef>) -> 
 
 /// The conflict class of an applier error, or why replmend cannot diagnose it.
 fn conflict_kind(err: &ErrorInfo, parsed: &ParsedError) -> Result<ConflictKind> {
+    // `applier_error` already went to the worker with a row error of its own when there is
+    // one: this worker (or the channel) only stopped because another failed.
+    if Failure::of(err.number) == Failure::AnotherWorkers {
+        return Err(Coded(
+            exit::UNSUPPORTED_INCIDENT,
+            format!(
+                "error {}: an applier worker stopped because another worker failed, and no worker's own error could be read from \
+                 performance_schema.replication_applier_status_by_worker (performance_schema off, SELECT on it not granted, or \
+                 cleared by START REPLICA); the server said: {}",
+                err.number, err.message
+            ),
+        )
+        .into());
+    }
     if parsed.event.is_none()
         && !parsed.statement_based
         && err.message.starts_with("Coordinator stopped")
