@@ -172,6 +172,7 @@ fn refresh_channel(
             ..c.clone()
         });
     }
+    again.conflicting_rows = d.conflicting_rows.map(|_| again.conflicts.len());
     Ok(Some(again))
 }
 
@@ -729,6 +730,8 @@ pub fn diagnose_channel(
         .as_ref()
         .and_then(|t| t.gtid.clone())
         .or(worker_gtid);
+    // Rows were compared only when the transaction was read and its rows can be identified.
+    let conflicting_rows = (transaction.is_some() && key.is_some()).then_some(conflicts.len());
     let fingerprint = incident_fingerprint(report, ch, &err, &parsed, gtid.as_ref());
     let gtid_enabled = replica
         .flavor
@@ -770,6 +773,8 @@ pub fn diagnose_channel(
             t.gtid = gtid.clone();
             t
         }),
+        gtid,
+        conflicting_rows,
         conflicts,
         upcoming: Vec::new(),
         reverse: None,
