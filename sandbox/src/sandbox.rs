@@ -197,6 +197,19 @@ impl Sandbox {
             .unwrap_or_else(|| panic!("no node {name} in this sandbox"))
     }
 
+    /// Stops one node's server, as a source that went down: its binlog dump threads are
+    /// killed first (MySQL gives them about ten seconds at shutdown), then SHUTDOWN, SIGKILL
+    /// after the grace period. Its port stays reserved; the sandbox removes it on drop.
+    pub fn stop_node(&mut self, name: &str) -> Result<()> {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .ok_or_else(|| anyhow!("no node {name} in this sandbox"))?;
+        quiesce(&[&self.nodes[i]]);
+        self.instances[i].shutdown(true)
+    }
+
     /// Runs the incident recipe `tests/incidents/<name>` and waits for its expected errors.
     pub fn recipe(&self, name: &str) -> Result<()> {
         Recipe::load(name)?.run(&self.nodes, self.flavor)

@@ -353,6 +353,15 @@ pub struct Diagnosis {
     /// MariaDB: the replica's gtid_slave_pos, which an injected skip advances.
     pub gtid_slave_pos: Option<String>,
     pub transaction: Option<Transaction>,
+    /// The failing transaction's GTID: from its GTID event in the source's binlog, else from
+    /// the replica's own status (the failed worker's APPLYING_TRANSACTION on a multi-threaded
+    /// MySQL replica, a GTID the error text names). The replica's word is enough to skip the
+    /// transaction by GTID while its source is down.
+    pub gtid: Option<Gtid>,
+    /// How many rows of the failing transaction conflict on the replica; None when the rows
+    /// were not compared (the transaction could not be read from the source, or the table has
+    /// no key to identify them): `conflicts` being empty then says nothing.
+    pub conflicting_rows: Option<usize>,
     /// The failing transaction's GTID is already recorded as executed on the replica (a skip
     /// that was interrupted before START): the applier will pass over it when started.
     pub transaction_executed: bool,

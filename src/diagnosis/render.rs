@@ -110,22 +110,36 @@ fn section(out: &mut String, d: &Diagnosis, indent: &str) {
         if let Some(stmt) = &t.statement {
             let _ = writeln!(out, "{indent}  statement   {}", abbreviate(stmt, 200));
         }
+    } else if let Some(g) = &d.gtid {
+        let _ = writeln!(
+            out,
+            "{indent}  transaction GTID {g} (from the replica's status; the source's binlog was not read)"
+        );
     }
-    let _ = writeln!(
-        out,
-        "{indent}  {} conflicting row(s){}",
-        d.conflicts.len(),
-        d.transaction
-            .as_ref()
-            .map(|t| format!(" of {} in the transaction", t.rows_total))
-            .unwrap_or_default()
-    );
+    let _ = writeln!(out, "{indent}  {}", conflict_count(d));
     for c in &d.conflicts {
         conflict(out, d, c, indent);
     }
     for m in &d.missing {
         let _ = writeln!(out, "{indent}  {} {m}", style("unknown:").yellow());
     }
+}
+
+/// "N conflicting row(s) of M", or unknown when the rows were not compared: an empty list
+/// then is no evidence of "0".
+fn conflict_count(d: &Diagnosis) -> String {
+    let Some(n) = d.conflicting_rows else {
+        return format!(
+            "{} conflicting row(s): the transaction's rows were not compared with the replica's",
+            style("unknown").yellow()
+        );
+    };
+    let of = d
+        .transaction
+        .as_ref()
+        .map(|t| format!(" of {} in the transaction", t.rows_total))
+        .unwrap_or_default();
+    format!("{n} conflicting row(s){of}")
 }
 
 fn verdict_text(v: &Verdict) -> String {
@@ -240,5 +254,35 @@ fn pad(s: &str, width: usize) -> String {
         s.to_string()
     } else {
         format!("{s}{}", " ".repeat(width - w))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_counts_known_and_unknown() {
+        let d = crate::planner::tests::Fx::new("9.7.4").build(3307, 3306);
+        assert_eq!(
+            conflict_count(&d),
+            "1 conflicting row(s) of 1 in the transaction"
+        );
+        // The source down: no transaction, nothing compared; the GTID is the worker's.
+        let mut fx = crate::planner::tests::Fx::new("9.7.4");
+        fx.transaction_known = false;
+        fx.gtid_from_status = true;
+        let mut d = fx.build(3307, 3306);
+        d.conflicts.clear();
+        let t = text(&d);
+        assert!(
+            t.contains("unknown conflicting row(s): the transaction's rows were not compared"),
+            "{t}"
+        );
+        assert!(!t.contains("0 conflicting"), "{t}");
+        assert!(
+            t.contains("transaction GTID 3e11fa47-71ca-11e1-9e33-c80aa9429562:23 (from the replica's status"),
+            "{t}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use crate::diagnosis::finder::{self, event_matches};
 use crate::diagnosis::*;
 use crate::exit::{self, Coded};
 use crate::schema::TableSchema;
-use crate::status::model::{ChannelStatus, ErrorInfo};
+use crate::status::model::{ChannelStatus, ErrorInfo, Failure};
 use crate::status::{self, Health, StatusReport};
 use crate::value::Cell;
 
@@ -172,6 +172,7 @@ fn refresh_channel(
             ..c.clone()
         });
     }
+    again.conflicting_rows = d.conflicting_rows.map(|_| again.conflicts.len());
     Ok(Some(again))
 }
 
@@ -252,6 +253,20 @@ fn auto_key(server: &mut Server, schema: &TableSchema, key: Option<&KeyRef>) -> 
 
 /// The conflict class of an applier error, or why replmend cannot diagnose it.
 fn conflict_kind(err: &ErrorInfo, parsed: &ParsedError) -> Result<ConflictKind> {
+    // `applier_error` already went to the worker with a row error of its own when there is
+    // one: this worker (or the channel) only stopped because another failed.
+    if Failure::of(err.number) == Failure::AnotherWorkers {
+        return Err(Coded(
+            exit::UNSUPPORTED_INCIDENT,
+            format!(
+                "error {}: an applier worker stopped because another worker failed, and no worker's own error could be read from \
+                 performance_schema.replication_applier_status_by_worker (performance_schema off, SELECT on it not granted, or \
+                 cleared by START REPLICA); the server said: {}",
+                err.number, err.message
+            ),
+        )
+        .into());
+    }
     if parsed.event.is_none()
         && !parsed.statement_based
         && err.message.starts_with("Coordinator stopped")
@@ -715,6 +730,8 @@ pub fn diagnose_channel(
         .as_ref()
         .and_then(|t| t.gtid.clone())
         .or(worker_gtid);
+    // Rows were compared only when the transaction was read and its rows can be identified.
+    let conflicting_rows = (transaction.is_some() && key.is_some()).then_some(conflicts.len());
     let fingerprint = incident_fingerprint(report, ch, &err, &parsed, gtid.as_ref());
     let gtid_enabled = replica
         .flavor
@@ -756,6 +773,8 @@ pub fn diagnose_channel(
             t.gtid = gtid.clone();
             t
         }),
+        gtid,
+        conflicting_rows,
         conflicts,
         upcoming: Vec::new(),
         reverse: None,

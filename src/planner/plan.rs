@@ -253,7 +253,7 @@ fn facts(d: &Diagnosis) -> Facts {
     let rows_total = d.rows_in_transaction().unwrap_or(d.conflicts.len());
     let mut f = Facts {
         identical: d.all_identical(),
-        gtid_known: d.transaction.as_ref().is_some_and(|t| t.gtid.is_some()),
+        gtid_known: d.gtid.is_some(),
         gtid_enabled: gtid_skip(d),
         // Conflicts may already be resolved (a repair killed halfway deleted them): the
         // transaction itself is what overwriting needs.
@@ -263,7 +263,7 @@ fn facts(d: &Diagnosis) -> Facts {
         two_records: false,
     };
     if let Some(r) = rev {
-        f.gtid_known &= r.transaction.as_ref().is_some_and(|t| t.gtid.is_some());
+        f.gtid_known &= r.gtid.is_some();
         f.gtid_enabled &= gtid_skip(r);
         f.source_row_known &= r.transaction.is_some();
         f.two_records = d.auto_key.is_some()
@@ -503,7 +503,7 @@ struct Losses {
 impl Losses {
     fn text(&self) -> String {
         if self.unknown {
-            return "an unknown number of rows: a skipped transaction could not be read from its source".into();
+            return "an unknown number of rows: a skipped transaction could not be read from its source, so its rows were not compared with the replica's".into();
         }
         let mut parts = Vec::new();
         if self.rows > 0 {
@@ -671,6 +671,14 @@ fn verify(dir: &Direction<'_>, other: &str) -> Step {
         "applier running, no error, caught up; the repaired rows are identical on {} and {other}",
         dir.d.replica.endpoint
     );
+    s
+}
+
+/// The source could not be reached: the replica can only apply what it received, and no row
+/// can be compared with the source's.
+fn verify_unreachable_source(dir: &Direction<'_>) -> Step {
+    let mut s = verify(dir, "the source");
+    s.verification = "applier running, no error, everything received from the source applied; the source is unreachable, so no row is compared with it".into();
     s
 }
 
@@ -999,7 +1007,7 @@ fn skip_loss(d: &Diagnosis) -> StepLoss {
 fn skip(dir: &Direction<'_>) -> Result<Step, String> {
     let d = dir.d;
     let flavor = d.replica.flavor;
-    let gtid = d.transaction.as_ref().and_then(|t| t.gtid.clone());
+    let gtid = d.gtid.clone();
     let mut s = step(dir, StepTemplate::SkipTransaction, String::new());
     s.loss = skip_loss(d);
     match (gtid_skip(d), gtid) {
@@ -1026,7 +1034,7 @@ fn skip(dir: &Direction<'_>) -> Result<Step, String> {
                 "GTIDs are on for {} and the failing transaction's GTID is not known ({}): replmend never skips blindly with the skip counter",
                 d.replica.endpoint,
                 if d.transaction.is_none() {
-                    "its source could not be read"
+                    "its source could not be read, and the replica's status names none"
                 } else {
                     "the binlog carried none"
                 }
@@ -1119,12 +1127,10 @@ fn single_steps(d: &Diagnosis, spec: &RemedySpec) -> Result<Vec<Step>, String> {
             StepTemplate::InsertMissingRows => steps.push(insert_rows(&here)),
             StepTemplate::SkipTransaction => steps.push(skip(&here)?),
             StepTemplate::StartApplier => steps.push(start(&here)),
-            StepTemplate::Verify => steps.push(verify(
-                &here,
-                d.source
-                    .as_ref()
-                    .map_or("the source", |s| s.endpoint.as_str()),
-            )),
+            StepTemplate::Verify => steps.push(match &d.source {
+                Some(src) => verify(&here, &src.endpoint),
+                None => verify_unreachable_source(&here),
+            }),
             StepTemplate::ReinsertUnderFreshKey => {
                 return Err(
                     "rekey needs a dual-master pair (both records stay on both nodes)".into(),

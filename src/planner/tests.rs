@@ -30,6 +30,9 @@ pub(crate) struct Fx {
     pub(crate) rows_total: usize,
     pub(crate) identical: bool,
     pub(crate) transaction_known: bool,
+    /// The replica's status names the GTID (a MySQL worker's APPLYING_TRANSACTION) while the
+    /// transaction itself could not be read.
+    pub(crate) gtid_from_status: bool,
 }
 
 impl Fx {
@@ -42,6 +45,7 @@ impl Fx {
             rows_total: 1,
             identical: false,
             transaction_known: true,
+            gtid_from_status: false,
         }
     }
 
@@ -112,6 +116,8 @@ impl Fx {
             gtid_positioning: self.positioning,
             gtid_enabled: self.gtid_on,
             gtid_slave_pos: flavor.is_mariadb().then(|| "1-1-5,2-2-9".to_string()),
+            gtid: (self.transaction_known || self.gtid_from_status).then(|| gtid.clone()),
+            conflicting_rows: self.transaction_known.then_some(1),
             transaction: self.transaction_known.then(|| Transaction {
                 source_log_file: "mysql2-bin.000006".into(),
                 start_pos: 560082351,
@@ -163,6 +169,7 @@ fn dual(version: &'static str) -> Diagnosis {
             },
         });
     }
+    rev.gtid = rev.transaction.as_ref().and_then(|t| t.gtid.clone());
     d.reverse = Some(ReverseChannel {
         dual_master: true,
         channel: String::new(),
@@ -325,6 +332,47 @@ fn unknown_transaction_never_counts_as_lossless() {
     let ps = planned(&fx.build(3307, 3306), &Policy::default());
     let skip = option(&ps, RemedyId::Skip);
     assert!(skip.loss_unknown && skip.loses_data());
+}
+
+// The source is down: no transaction, no rows compared, but the failed worker's
+// APPLYING_TRANSACTION names the GTID. inject-gtid is planned with it, and what it loses is
+// unknown (so it needs the data-loss confirmation), never "nothing".
+#[test]
+fn a_gtid_from_the_replicas_status_is_enough_to_inject_it() {
+    let mut fx = Fx::new("9.7.4");
+    fx.transaction_known = false;
+    fx.gtid_from_status = true;
+    let mut d = fx.build(3307, 3306);
+    d.source = None;
+    d.conflicts.clear();
+    let inject = Policy {
+        remedy: Some(RemedyId::InjectGtid),
+        ..Policy::default()
+    };
+    let ps = planned(&d, &inject);
+    let o = option(&ps, RemedyId::InjectGtid);
+    assert!(o.applicable, "{o:?}");
+    assert!(o.loss_unknown && o.loses_data(), "{o:?}");
+    assert!(o.loses.contains("not compared"), "{}", o.loses);
+    let plan = ps.plan.as_ref().unwrap();
+    assert!(plan.loss_unknown);
+    let skip = plan
+        .steps
+        .iter()
+        .find(|s| s.action == StepTemplate::SkipTransaction)
+        .unwrap();
+    let gtid = "3e11fa47-71ca-11e1-9e33-c80aa9429562:23";
+    assert_eq!(
+        skip.gtid.as_ref().map(|g| g.to_string()).as_deref(),
+        Some(gtid)
+    );
+    assert!(
+        skip.statements.iter().any(|s| s.sql.contains(gtid)),
+        "{:?}",
+        skip.statements
+    );
+    // Overwrite needs the source's rows: not offered.
+    assert!(!option(&ps, RemedyId::Overwrite).applicable);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::verify::{self, Resumed};
+use super::verify::{self, CatchUp, Resumed};
 use crate::conn::{ConnSpec, Server};
 use crate::flavor::Thread;
 use crate::journal::{self, Entry, Journal, State};
@@ -506,8 +506,10 @@ impl Applier<'_> {
         Ok(r == Some(1))
     }
 
-    /// Where the channel's source's binlog ends now: what "caught up" means for this wait.
-    fn source_end(&mut self, step: &Step) -> anyhow::Result<(String, u64)> {
+    /// What "caught up" means for this wait: the source's binlog end now; or, when the plan
+    /// has no session to the source (it could not be reached when the incident was
+    /// diagnosed), everything the replica had received from it.
+    fn catch_up_target(&mut self, step: &Step) -> anyhow::Result<CatchUp> {
         let server = self.nodes.get(&step.endpoint)?;
         let report = crate::status::read_status(server)?;
         let ch = report
@@ -518,19 +520,22 @@ impl Applier<'_> {
                 anyhow::anyhow!("channel '{}' is gone from {}", step.channel, step.endpoint)
             })?;
         let named = format!("{}:{}", ch.source_host, ch.source_port);
-        let endpoint = if self.nodes.has(&named) {
-            named
-        } else {
-            // The replica may name its source differently (a hostname) than we reached it.
-            self.nodes.port_endpoint(ch.source_port).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the source {named} of {} is not part of this plan",
-                    step.endpoint
-                )
-            })?
+        // The replica may name its source differently (a hostname) than we reached it.
+        let endpoint = match self.nodes.has(&named) {
+            true => Some(named.clone()),
+            false => self.nodes.port_endpoint(ch.source_port),
         };
-        let source = self.nodes.get(&endpoint)?;
-        verify::binlog_end(source)
+        if let Some(endpoint) = endpoint {
+            let source = self.nodes.get(&endpoint)?;
+            return Ok(CatchUp::SourceEnd(verify::binlog_end(source)?));
+        }
+        verify::received(ch).map(CatchUp::Received).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the source {named} of {} is not part of this plan, and {} reports nothing received from it",
+                step.endpoint,
+                step.endpoint
+            )
+        })
     }
 
     fn verify(
@@ -538,14 +543,17 @@ impl Applier<'_> {
         step: &Step,
         report: &mut ApplyReport,
     ) -> anyhow::Result<(StepOutcome, String)> {
-        let target = self.source_end(step)?;
-        let server = self.nodes.get(&step.endpoint)?;
-        let r = verify::wait_resumed(server, &step.channel, target, self.timeout)?;
-        let out = match &r {
-            Resumed::CaughtUp => (
-                StepOutcome::CaughtUp,
-                "replication running and caught up".to_string(),
+        let target = self.catch_up_target(step)?;
+        let caught_up = match &target {
+            CatchUp::SourceEnd(_) => "replication running and caught up".to_string(),
+            CatchUp::Received((file, pos)) => format!(
+                "replication running; everything received from the source (up to {file}:{pos}) applied — the source was unreachable, so nothing newer was compared"
             ),
+        };
+        let server = self.nodes.get(&step.endpoint)?;
+        let r = verify::wait_resumed(server, &step.channel, target.position(), self.timeout)?;
+        let out = match &r {
+            Resumed::CaughtUp => (StepOutcome::CaughtUp, caught_up),
             Resumed::StoppedAgain { errno, message } => (
                 StepOutcome::StoppedAgain,
                 format!("stopped again with {errno}: {message}"),

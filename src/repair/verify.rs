@@ -32,6 +32,29 @@ fn behind(ch: &ChannelStatus, target: &(String, u64)) -> Option<u64> {
     }
 }
 
+/// Where a resumed applier must get to, in its source's binlog.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatchUp {
+    /// The source's binlog end when the wait began.
+    SourceEnd((String, u64)),
+    /// What the replica's receiver had fetched: the source is unreachable, its end unknown.
+    Received((String, u64)),
+}
+
+impl CatchUp {
+    pub fn position(&self) -> (String, u64) {
+        match self {
+            CatchUp::SourceEnd(p) | CatchUp::Received(p) => p.clone(),
+        }
+    }
+}
+
+/// How far the channel's receiver has read its source's binlog (Source_Log_File,
+/// Read_Source_Log_Pos): all a replica can catch up to while its source is down.
+pub fn received(ch: &ChannelStatus) -> Option<(String, u64)> {
+    Some((ch.source_log_file.clone()?, ch.read_source_log_pos?))
+}
+
 /// The server's current binlog file and position.
 pub fn binlog_end(server: &mut Server) -> anyhow::Result<(String, u64)> {
     let sql = server.flavor.show_binlog_status();
@@ -119,4 +142,32 @@ fn wait_applied(server: &mut Server, name: &str, target: &(String, u64)) {
         Err(_) => 100,
     };
     std::thread::sleep(Duration::from_millis(pause));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(pairs: &[(&str, &str)]) -> ChannelStatus {
+        let row = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect();
+        crate::status::read::channel_from_row(&row)
+    }
+
+    // With the source down, catching up means applying what the receiver had read.
+    #[test]
+    fn received_is_how_far_the_receiver_read() {
+        let ch = channel(&[
+            ("Source_Log_File", "mysql1-bin.000001"),
+            ("Read_Source_Log_Pos", "4505678"),
+            ("Relay_Source_Log_File", "mysql1-bin.000001"),
+            ("Exec_Source_Log_Pos", "4502223"),
+        ]);
+        let target = CatchUp::Received(received(&ch).unwrap());
+        assert_eq!(target.position(), ("mysql1-bin.000001".into(), 4505678));
+        assert_eq!(behind(&ch, &target.position()), Some(4505678 - 4502223));
+        assert_eq!(received(&channel(&[])), None);
+    }
 }

@@ -123,14 +123,17 @@ impl ChannelStatus {
         }
     }
 
-    /// The most informative error text: a failed worker's own message beats the coordinator's
-    /// summary on a multi-threaded MySQL replica.
+    /// The most informative error text: the failed worker's own message (see
+    /// [`ChannelStatus::failed_worker`]) beats the coordinator's summary on a multi-threaded
+    /// MySQL replica.
     pub fn applier_error(&self) -> Option<&ErrorInfo> {
-        self.workers
-            .iter()
-            .filter_map(|w| w.last_error.as_ref())
-            .find(|e| Some(e.number) == self.last_sql_error.as_ref().map(|s| s.number))
-            .or(self.last_sql_error.as_ref())
+        let channel = self.last_sql_error.as_ref()?;
+        let worker = self.failed_worker().and_then(|w| w.last_error.as_ref());
+        match worker {
+            Some(w) if w.number == channel.number => Some(w),
+            Some(w) if Failure::of(channel.number) == Failure::AnotherWorkers => Some(w),
+            _ => Some(channel),
+        }
     }
 
     /// Events the receiver wrote to the relay log that the applier has not applied yet:
@@ -149,8 +152,59 @@ impl ChannelStatus {
         })
     }
 
+    /// The worker whose own transaction stopped the applier. Usually the one whose error is
+    /// the channel's; but when the channel reports a worker that only stopped because another
+    /// failed (3030: commit order preserved), it is the worker holding an error of its own —
+    /// the earliest in the source's binlog when several do, since replication must get past
+    /// that one first. Otherwise the first worker with an error.
     pub fn failed_worker(&self) -> Option<&WorkerStatus> {
-        self.workers.iter().find(|w| w.last_error.is_some())
+        let failed = || self.workers.iter().filter(|w| w.last_error.is_some());
+        let errno = |w: &WorkerStatus| w.last_error.as_ref().map_or(0, |e| e.number);
+        let chosen = match self.last_sql_error.as_ref().map(|e| e.number) {
+            Some(n) if Failure::of(n) == Failure::AnotherWorkers => failed()
+                .filter(|w| Failure::of(errno(w)) == Failure::Own)
+                .min_by_key(|w| binlog_place(w)),
+            Some(n) => failed().find(|w| errno(w) == n),
+            None => None,
+        };
+        chosen.or_else(|| failed().next())
+    }
+}
+
+/// Why an applier worker (or the channel, which reports its most recent worker failure)
+/// stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Its own transaction failed (1062, 1032, …): the incident.
+    Own,
+    /// It stopped because another worker failed; its own transaction was rolled back and is
+    /// applied again on restart. MySQL 3030 ER_REPLICA_WORKER_STOPPED_PREVIOUS_THD_ERROR
+    /// (replica_preserve_commit_order=ON, the default since 8.0.27: a later transaction that
+    /// finished first may not commit before the failed one) and 1756 ER_MTA_INCONSISTENT_DATA
+    /// (the coordinator stopped with transactions of workers unfinished).
+    AnotherWorkers,
+}
+
+impl Failure {
+    pub fn of(errno: u32) -> Failure {
+        match errno {
+            3030 | 1756 => Failure::AnotherWorkers,
+            _ => Failure::Own,
+        }
+    }
+}
+
+/// Where a worker's failed event is in the source's binlog (file, end_log_pos), from its
+/// error text; unknown places sort last.
+fn binlog_place(w: &WorkerStatus) -> (bool, String, u64) {
+    let p = w
+        .last_error
+        .as_ref()
+        .map(|e| crate::diagnosis::errortext::parse(e.number, &e.message))
+        .unwrap_or_default();
+    match (p.source_log_file, p.end_log_pos) {
+        (Some(file), Some(pos)) => (false, file, pos),
+        _ => (true, String::new(), 0),
     }
 }
 
@@ -211,6 +265,84 @@ mod tests {
             message: "x".into(),
             timestamp: None,
         })
+    }
+
+    fn worker(id: u64, errno: u32, message: &str, trx: &str) -> WorkerStatus {
+        WorkerStatus {
+            worker_id: id,
+            service_state: "OFF".into(),
+            last_error: (errno != 0).then(|| ErrorInfo {
+                number: errno,
+                message: message.into(),
+                timestamp: None,
+            }),
+            applying_transaction: Some(trx.into()),
+        }
+    }
+
+    fn channel(errno: u32, message: &str, workers: Vec<WorkerStatus>) -> ChannelStatus {
+        let mut ch = crate::status::read::channel_from_row(&Default::default());
+        ch.last_sql_error = Some(ErrorInfo {
+            number: errno,
+            message: message.into(),
+            timestamp: None,
+        });
+        ch.workers = workers;
+        ch
+    }
+
+    const DUP: &str = "Worker 2 failed executing transaction 'u:7' at source log b.000001, end_log_pos 900; Could not execute Write_rows event on table d.t; Duplicate entry '1' for key 't.PRIMARY', Error_code: 1062; handler error HA_ERR_FOUND_DUPP_KEY; the event's source log b.000001, end_log_pos 900";
+    const LATER_DUP: &str = "Worker 4 failed executing transaction 'u:9' at source log b.000001, end_log_pos 1500; Could not execute Write_rows event on table d.t; Duplicate entry '5' for key 't.PRIMARY', Error_code: 1062; handler error HA_ERR_FOUND_DUPP_KEY; the event's source log b.000001, end_log_pos 1500";
+    const ORDER: &str = "Worker 3 failed executing transaction 'u:8' at source log b.000001, end_log_pos 1200; Replica worker has stopped after at least one previous worker encountered an error when replica-preserve-commit-order was enabled.";
+
+    // The channel names a worker that stopped to keep commit order (3030): the incident is
+    // the worker whose own transaction failed, wherever it sits in the table.
+    #[test]
+    fn commit_order_stop_points_at_the_worker_with_the_row_error() {
+        let ch = channel(
+            3030,
+            "Coordinator stopped because there were error(s) in the worker(s). The most recent failure being: Worker 3 failed executing transaction 'u:8' …",
+            vec![
+                worker(1, 0, "", ""),
+                worker(3, 3030, ORDER, "u:8"),
+                worker(4, 1062, LATER_DUP, "u:9"),
+                worker(2, 1062, DUP, "u:7"),
+            ],
+        );
+        let w = ch.failed_worker().unwrap();
+        assert_eq!(w.worker_id, 2, "the earliest row error in the binlog");
+        assert_eq!(w.applying_transaction.as_deref(), Some("u:7"));
+        assert_eq!(ch.applier_error().unwrap().number, 1062);
+        assert_eq!(ch.applier_error().unwrap().message, DUP);
+    }
+
+    #[test]
+    fn the_channel_errors_worker_is_the_failed_one() {
+        let ch = channel(
+            1062,
+            "Coordinator stopped …",
+            vec![worker(3, 3030, ORDER, "u:8"), worker(2, 1062, DUP, "u:7")],
+        );
+        assert_eq!(ch.failed_worker().unwrap().worker_id, 2);
+        assert_eq!(ch.applier_error().unwrap().message, DUP);
+    }
+
+    // performance_schema unreadable, or no worker kept a row error: the channel's own words.
+    #[test]
+    fn without_a_row_error_the_channel_error_stands() {
+        let ch = channel(3030, "Coordinator stopped …", Vec::new());
+        assert!(ch.failed_worker().is_none());
+        assert_eq!(ch.applier_error().unwrap().number, 3030);
+        let only_order = channel(3030, "Coordinator …", vec![worker(3, 3030, ORDER, "u:8")]);
+        assert_eq!(only_order.applier_error().unwrap().message, ORDER);
+    }
+
+    #[test]
+    fn failures() {
+        assert_eq!(Failure::of(3030), Failure::AnotherWorkers);
+        assert_eq!(Failure::of(1756), Failure::AnotherWorkers);
+        assert_eq!(Failure::of(1062), Failure::Own);
+        assert_eq!(Failure::of(1032), Failure::Own);
     }
 
     #[test]

@@ -55,6 +55,16 @@ pub fn text(report: &StatusReport) -> String {
                 e.message
             );
         }
+        if let (Some(c), Some(e)) = (&ch.last_sql_error, ch.applier_error())
+            && c.number != e.number
+        {
+            // The channel names a worker that only stopped because this one failed.
+            let _ = writeln!(
+                out,
+                "               (the channel reports {}: later workers stopped to keep commit order)",
+                c.number
+            );
+        }
         if let Some(w) = ch.failed_worker()
             && let Some(trx) = &w.applying_transaction
         {
