@@ -594,13 +594,16 @@ impl Applier<'_> {
             StepTemplate::DeleteConflictingRows
             | StepTemplate::InsertMissingRows
             | StepTemplate::ReinsertUnderFreshKey
+            | StepTemplate::CopyUnderFreshKey
             | StepTemplate::ResyncRows => {
                 let t = self.row_step(n, step)?;
                 report.journaled_rows += t.written;
                 report.left_alone.extend(t.left_alone.iter().cloned());
                 let what = match step.action {
                     StepTemplate::DeleteConflictingRows => "journaled and deleted",
-                    StepTemplate::ResyncRows => "journaled and written",
+                    StepTemplate::ResyncRows | StepTemplate::ReinsertUnderFreshKey => {
+                        "journaled and written"
+                    }
                     _ => "journaled and inserted",
                 };
                 let mut detail = format!("{} row(s) {what}, {} already done", t.written, t.already);
@@ -898,8 +901,12 @@ impl RowRun<'_> {
     fn changed(&self, row: usize) -> ApplyError {
         let r = &self.step.rows[row];
         let (table, key) = (r.table.to_string(), key_text(&r.key));
-        match self.step.action {
-            StepTemplate::ReinsertUnderFreshKey => ApplyError::KeyTaken {
+        let rekey = matches!(
+            self.step.action,
+            StepTemplate::ReinsertUnderFreshKey | StepTemplate::CopyUnderFreshKey
+        );
+        match r.action {
+            RowAction::Insert if rekey => ApplyError::KeyTaken {
                 step: self.n,
                 table,
                 key,
@@ -1045,10 +1052,9 @@ impl RowRun<'_> {
 /// read then finds decides only whether it is needed).
 fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> String {
     let r = &step.rows[row];
-    let (action, sql_log_bin) = match (r.action, step.action) {
-        (RowAction::Delete, _) => (journal::Action::Delete, false),
-        (RowAction::Insert, StepTemplate::ReinsertUnderFreshKey) => (journal::Action::Insert, true),
-        (RowAction::Insert, _) => (journal::Action::Insert, false),
+    let action = match r.action {
+        RowAction::Delete => journal::Action::Delete,
+        RowAction::Insert => journal::Action::Insert,
     };
     journal::RowIntent {
         fingerprint,
@@ -1056,7 +1062,8 @@ fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> String {
         node: &step.endpoint,
         action,
         table: &r.table,
-        sql_log_bin,
+        // Every row step runs with the binary log off (`Step::session`); so does a restore.
+        sql_log_bin: false,
         image: &r.image,
         key: &r.key,
         after: r.after.as_ref(),
