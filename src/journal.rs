@@ -692,7 +692,8 @@ pub fn latest(entries: &[Entry]) -> Vec<Entry> {
     out
 }
 
-/// Records rekey already re-inserted for this incident (binary log on, not rolled back):
+/// Records rekey already re-inserted for this incident (its inserts not rolled back: of a
+/// 1062 incident's remedies only rekey inserts, on the loser and on the winner alike):
 /// a re-run after an interruption gives them the same keys instead of inserting them twice.
 pub fn reinserted(path: &Path, fingerprint: &str) -> Result<Vec<Row>, JournalError> {
     if !path.exists() {
@@ -700,7 +701,7 @@ pub fn reinserted(path: &Path, fingerprint: &str) -> Result<Vec<Row>, JournalErr
     }
     Ok(latest(&read(path)?)
         .into_iter()
-        .filter(|e| e.fingerprint == fingerprint && e.action == Action::Insert && e.sql_log_bin)
+        .filter(|e| e.fingerprint == fingerprint && e.action == Action::Insert)
         .filter(|e| e.state != State::RolledBack)
         .filter_map(|e| e.image().ok())
         .collect())

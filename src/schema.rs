@@ -5,7 +5,7 @@ use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::diagnosis::{KeyKind, KeyRef, TableRef};
+use crate::diagnosis::{ForeignKeyRef, KeyKind, KeyRef, ReferentialAction, TableRef};
 
 #[derive(Debug, Error)]
 pub enum SchemaError {
@@ -242,6 +242,67 @@ pub fn load(
     })
 }
 
+/// One column of a foreign key as information_schema lists it: CONSTRAINT_NAME, the child's
+/// TABLE_SCHEMA and TABLE_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME, DELETE_RULE, UPDATE_RULE.
+type ForeignKeyColumn = (String, String, String, String, String, String, String);
+
+/// Every foreign key, on any table of the node, that references `table` (rekey's fact: child
+/// rows follow a key value, not a record). information_schema lists only the child tables the
+/// account has a privilege on (docs/privileges.md).
+pub fn referencing(
+    conn: &mut mysql::Conn,
+    endpoint: &str,
+    table: &TableRef,
+) -> Result<Vec<ForeignKeyRef>, SchemaError> {
+    let rows: Vec<ForeignKeyColumn> = conn
+        .exec(
+            "SELECT k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, \
+             k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE \
+             FROM information_schema.KEY_COLUMN_USAGE k \
+             JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+             ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
+             AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME \
+             WHERE k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ? \
+             ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+            (&table.schema, &table.name),
+        )
+        .map_err(|source| SchemaError::Query {
+            table: table.clone(),
+            endpoint: endpoint.to_string(),
+            source: Box::new(source),
+        })?;
+    Ok(foreign_keys(rows))
+}
+
+/// The columns of each foreign key (in order, as listed) gathered into one.
+fn foreign_keys(rows: Vec<ForeignKeyColumn>) -> Vec<ForeignKeyRef> {
+    let mut out: Vec<ForeignKeyRef> = Vec::new();
+    for (name, schema, child, column, referenced, on_delete, on_update) in rows {
+        let child = TableRef {
+            schema,
+            name: child,
+        };
+        match out.last_mut() {
+            Some(fk) if fk.name == name && fk.child == child => {
+                fk.columns.push(column);
+                fk.referenced_columns.push(referenced);
+            }
+            _ => out.push(ForeignKeyRef {
+                name,
+                child,
+                columns: vec![column],
+                referenced_columns: vec![referenced],
+                // Both flavors spell the rule out; an unknown word is the strictest.
+                on_delete: ReferentialAction::parse(&on_delete)
+                    .unwrap_or(ReferentialAction::Restrict),
+                on_update: ReferentialAction::parse(&on_update)
+                    .unwrap_or(ReferentialAction::Restrict),
+            }),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +322,32 @@ mod tests {
             invisible: false,
         };
         assert_eq!(c.enum_or_set_values(), vec!["a", "it's", "c,d"]);
+    }
+
+    #[test]
+    fn a_composite_foreign_key_is_one_with_its_columns_in_order() {
+        let row = |name: &str, col: &str, refd: &str, del: &str| {
+            (
+                name.to_string(),
+                "shop".to_string(),
+                "items".to_string(),
+                col.to_string(),
+                refd.to_string(),
+                del.to_string(),
+                "NO ACTION".to_string(),
+            )
+        };
+        let fks = foreign_keys(vec![
+            row("fk_comp", "order_id", "id", "RESTRICT"),
+            row("fk_comp", "region", "region", "RESTRICT"),
+            row("fk_order", "order_id", "id", "CASCADE"),
+        ]);
+        assert_eq!(fks.len(), 2);
+        assert_eq!(fks[0].columns, ["order_id", "region"]);
+        assert_eq!(fks[0].referenced_columns, ["id", "region"]);
+        assert_eq!(fks[0].on_delete, ReferentialAction::Restrict);
+        assert_eq!(fks[1].on_delete, ReferentialAction::Cascade);
+        assert_eq!(fks[1].on_update, ReferentialAction::NoAction);
+        assert!(fks[0].references("ID") && !fks[1].references("region"));
     }
 }

@@ -713,7 +713,8 @@ fn rekey_interrupted_after_its_insert_resumes_without_a_second_copy() {
             "--journal",
             &journal,
         ];
-        // Steps: stop, stop, re-insert (3), delete (4): the delete fails after the re-insert.
+        // Steps: stop, stop, the copy on n1 (3), the move on n2 (4): the move fails (rolled
+        // back) after the copy committed.
         let failed = replmend_env(&args, &[("REPLMEND_TEST_FAIL_AT_STEP", "4")]);
         assert_eq!(
             failed.code, 1,
@@ -750,5 +751,203 @@ fn rekey_interrupted_after_its_insert_resumes_without_a_second_copy() {
             "{rows:?}"
         );
         let _ = std::fs::remove_file(&journal);
+    }
+}
+
+/// Recipes where rekey must not be offered: the database, its tables (all must be left as
+/// found), and what the reason must name.
+const REKEY_REFUSED: [(&str, &str, &[&str], &[&str]); 4] = [
+    (
+        "autoinc-fk-cascade-dual-master-1062",
+        "fkcascade",
+        &["orders", "order_items"],
+        &[
+            "fkcascade.order_items",
+            "fk_items_order",
+            "ON DELETE CASCADE",
+        ],
+    ),
+    (
+        "autoinc-fk-restrict-dual-master-1062",
+        "fkrestrict",
+        &["orders", "order_items"],
+        &[
+            "fkrestrict.order_items",
+            "fk_items_order",
+            "ON DELETE RESTRICT",
+        ],
+    ),
+    (
+        "autoinc-fk-composite-dual-master-1062",
+        "fkcomposite",
+        &["orders", "order_items"],
+        &["fkcomposite.order_items", "fk_items_order_region"],
+    ),
+    (
+        "autoinc-same-unique-value-dual-master-1062",
+        "uniqsame",
+        &["customers"],
+        &["uk_email", "pat@example.com"],
+    ),
+];
+
+#[test]
+fn rekey_is_not_offered_where_a_foreign_key_or_another_unique_value_ties_the_records() {
+    for flavor in FLAVORS {
+        for (recipe, db, tables, names) in REKEY_REFUSED {
+            let sb = incident(flavor, Topology::DualMaster, recipe);
+            let n2 = sb.node("n2");
+            let snapshot =
+                || -> Vec<Vec<String>> { tables.iter().map(|t| world(&sb, db, t)).collect() };
+            let before = snapshot();
+            let j = replmend(&["plan", "--replica", &n2.url(), "--format", "json"]).json();
+            let options = j["plan"]["options"].as_array().unwrap();
+            let rekey = options.iter().find(|o| o["remedy"] == "rekey").unwrap();
+            assert_eq!(rekey["applicable"], false, "{flavor} {recipe}: {rekey}");
+            assert_ne!(j["plan"]["plan"]["remedy"], "rekey", "{flavor} {recipe}");
+            let why = rekey["why_not"].as_str().unwrap();
+            for name in names {
+                assert!(why.contains(name), "{flavor} {recipe}: names {name}: {why}");
+            }
+            let dry = replmend(&["repair", "--replica", &n2.url(), "--dry-run"]);
+            assert!(
+                dry.stdout.contains(&format!("not applicable: {why}")),
+                "{flavor} {recipe}: the dry run lists rekey with its reason:\n{}",
+                dry.stdout
+            );
+            let journal = journal_path(&format!("rekey-refused-{flavor}-{recipe}"));
+            let run = replmend(&[
+                "repair",
+                "--replica",
+                &n2.url(),
+                "--yes",
+                "--remedy",
+                "rekey",
+                "--journal",
+                &journal,
+            ]);
+            assert_eq!(
+                run.code, 10,
+                "{flavor} {recipe}: {}{}",
+                run.stdout, run.stderr
+            );
+            assert!(
+                run.stderr.contains(why),
+                "{flavor} {recipe}: {}",
+                run.stderr
+            );
+            assert_words(&run);
+            assert_eq!(
+                before,
+                snapshot(),
+                "{flavor} {recipe}: a refusal changed something"
+            );
+            assert!(
+                !std::path::Path::new(&journal).exists(),
+                "{flavor} {recipe}"
+            );
+        }
+    }
+}
+
+const UNIQ2: &str = "SELECT id, name, email FROM uniq2.customers ORDER BY id";
+
+/// Both nodes hold the same rows, each of the four customers once, alice (the winner's) still
+/// at id 3.
+fn both_customers_once(sb: &Sandbox, context: &str) {
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n1.wait_caught_up(Duration::from_secs(30)).unwrap();
+    n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+    let rows = names(n1, UNIQ2);
+    assert_eq!(rows, names(n2, UNIQ2), "{context}: both nodes agree");
+    let mut who: Vec<String> = rows.iter().map(|r| r[1].clone().unwrap()).collect();
+    who.sort();
+    assert_eq!(
+        who,
+        ["alice", "bob", "carol", "dave"],
+        "{context}: {rows:?}"
+    );
+    let alice = rows
+        .iter()
+        .find(|r| r[1].as_deref() == Some("alice"))
+        .unwrap();
+    assert_eq!(alice[0].as_deref(), Some("3"), "{context}: {rows:?}");
+}
+
+#[test]
+fn rekey_with_a_second_unique_key_keeps_both_records_on_both_nodes() {
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::DualMaster,
+            "autoinc-second-unique-dual-master-1062",
+        );
+        let n2 = sb.node("n2");
+        let j = replmend(&["plan", "--replica", &n2.url(), "--format", "json"]).json();
+        let first = &j["plan"]["options"][0];
+        assert_eq!(first["remedy"], "rekey", "{flavor}: {j}");
+        assert_eq!(first["recommended"], true, "{flavor}: {j}");
+        let journal = journal_path(&format!("rekey-uniq2-{flavor}"));
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--remedy",
+            "rekey",
+            "--journal",
+            &journal,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        both_customers_once(&sb, &format!("{flavor}"));
+        // The copy on n1, and on n2 the delete at id 3 and the insert at the fresh id.
+        assert_eq!(journaled_rows(&journal), 3, "{flavor}");
+        let _ = std::fs::remove_file(&journal);
+    }
+}
+
+#[test]
+fn rekey_killed_at_every_step_then_rerun_converges() {
+    for flavor in FLAVORS {
+        for step in 1..=8 {
+            let sb = incident(
+                flavor,
+                Topology::DualMaster,
+                "autoinc-second-unique-dual-master-1062",
+            );
+            let journal = journal_path(&format!("rekey-kill-{flavor}-{step}"));
+            let args = [
+                "repair",
+                "--replica",
+                &sb.node("n2").url(),
+                "--yes",
+                "--journal",
+                &journal,
+            ];
+            let crashed = replmend_env(
+                &args,
+                &[("REPLMEND_TEST_CRASH_AFTER_STEP", &step.to_string())],
+            );
+            assert_ne!(crashed.code, 0, "{flavor} step {step}: the run was killed");
+            let rerun = replmend(&args);
+            assert_eq!(
+                rerun.code, 0,
+                "{flavor} killed after step {step}, re-run: {}{}",
+                rerun.stdout, rerun.stderr
+            );
+            both_customers_once(&sb, &format!("{flavor} step {step}"));
+            // Each of the three changes journaled once, by the run that made it (a run killed
+            // right after a step may not have written that step's outcome: its intent stays).
+            let text = std::fs::read_to_string(&journal).unwrap();
+            let intents = text.lines().filter(|l| l.contains(r#""state":"intent""#));
+            assert_eq!(intents.count(), 3, "{flavor} step {step}:\n{text}");
+            assert!(
+                !text.contains("rolled_back"),
+                "{flavor} step {step}:\n{text}"
+            );
+            let _ = std::fs::remove_file(&journal);
+        }
     }
 }

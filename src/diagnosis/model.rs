@@ -61,6 +61,84 @@ pub struct AutoKey {
     /// The first value above everything this node has used or reserved
     /// (MAX(column) + 1 and the table's AUTO_INCREMENT counter).
     pub next: u64,
+    /// Foreign keys on this node whose referenced columns include `column`: their child rows
+    /// follow the key value, not the record, so rekey cannot move them with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referenced_by: Vec<ForeignKeyRef>,
+    /// Rows on this node that already hold the other node's record's values in another
+    /// unique key: that record cannot be added here under any key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unique_clashes: Vec<UniqueClash>,
+}
+
+/// A foreign key (of another table, or of the table itself) that references a table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ForeignKeyRef {
+    pub name: String,
+    /// The table holding the foreign key.
+    pub child: TableRef,
+    pub columns: Vec<String>,
+    /// The referenced table's columns, in the order of `columns`.
+    pub referenced_columns: Vec<String>,
+    pub on_delete: ReferentialAction,
+    pub on_update: ReferentialAction,
+}
+
+impl ForeignKeyRef {
+    pub fn references(&self, column: &str) -> bool {
+        self.referenced_columns
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(column))
+    }
+}
+
+/// information_schema.REFERENTIAL_CONSTRAINTS' DELETE_RULE / UPDATE_RULE.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferentialAction {
+    Cascade,
+    SetNull,
+    SetDefault,
+    Restrict,
+    NoAction,
+}
+
+impl ReferentialAction {
+    pub fn parse(rule: &str) -> Option<ReferentialAction> {
+        match rule.to_ascii_uppercase().as_str() {
+            "CASCADE" => Some(ReferentialAction::Cascade),
+            "SET NULL" => Some(ReferentialAction::SetNull),
+            "SET DEFAULT" => Some(ReferentialAction::SetDefault),
+            "RESTRICT" => Some(ReferentialAction::Restrict),
+            "NO ACTION" => Some(ReferentialAction::NoAction),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ReferentialAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReferentialAction::Cascade => "CASCADE",
+            ReferentialAction::SetNull => "SET NULL",
+            ReferentialAction::SetDefault => "SET DEFAULT",
+            ReferentialAction::Restrict => "RESTRICT",
+            ReferentialAction::NoAction => "NO ACTION",
+        })
+    }
+}
+
+/// The other node's record holds `values` in unique key `key`, and so does the row
+/// `holder` on this node (matched as the server compares them, under the columns'
+/// collation).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UniqueClash {
+    pub key: String,
+    #[serde(serialize_with = "key_as_objects")]
+    pub values: Vec<(String, Cell)>,
+    /// The holding row's identifying key.
+    #[serde(serialize_with = "key_as_objects")]
+    pub holder: Vec<(String, Cell)>,
 }
 
 /// What kind of conflict stopped the applier.
@@ -244,6 +322,16 @@ impl Row {
             .iter()
             .position(|c| c == column)
             .map(|i| &self.values[i])
+    }
+
+    /// Equal in every column but `except`: the same record under another key (rekey's).
+    pub fn same_but(&self, other: &Row, except: &str) -> bool {
+        self.columns == other.columns
+            && self
+                .columns
+                .iter()
+                .zip(self.values.iter().zip(&other.values))
+                .all(|(c, (a, b))| c == except || a == b)
     }
 }
 

@@ -120,6 +120,9 @@ fn section(out: &mut String, d: &Diagnosis, indent: &str) {
     for c in &d.conflicts {
         conflict(out, d, c, indent);
     }
+    if let Some(a) = &d.auto_key {
+        rekey_facts(out, a, indent);
+    }
     for m in &d.missing {
         let _ = writeln!(out, "{indent}  {} {m}", style("unknown:").yellow());
     }
@@ -140,6 +143,39 @@ fn conflict_count(d: &Diagnosis) -> String {
         .map(|t| format!(" of {} in the transaction", t.rows_total))
         .unwrap_or_default();
     format!("{n} conflicting row(s){of}")
+}
+
+/// What decides whether rekey can keep both records whole on this node.
+fn rekey_facts(out: &mut String, a: &AutoKey, indent: &str) {
+    for fk in &a.referenced_by {
+        let _ = writeln!(
+            out,
+            "{indent}  referenced by {} ({}: {} -> {}, ON DELETE {}, ON UPDATE {})",
+            fk.child,
+            fk.name,
+            fk.columns.join(", "),
+            fk.referenced_columns.join(", "),
+            fk.on_delete,
+            fk.on_update
+        );
+    }
+    for c in &a.unique_clashes {
+        let _ = writeln!(
+            out,
+            "{indent}  unique key {}: the other node's {} is held here by the row {}",
+            c.key,
+            key_words(&c.values),
+            key_words(&c.holder)
+        );
+    }
+}
+
+/// A key as `column=value, …`, values displayed unambiguously.
+pub fn key_words(key: &[(String, Cell)]) -> String {
+    key.iter()
+        .map(|(c, v)| format!("{c}={}", v.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn verdict_text(v: &Verdict) -> String {

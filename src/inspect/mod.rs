@@ -173,6 +173,9 @@ fn refresh_channel(
         });
     }
     again.conflicting_rows = d.conflicting_rows.map(|_| again.conflicts.len());
+    if let Some(a) = again.auto_key.as_mut() {
+        rekey_facts(replica, &replica_schema, a, &again.conflicts)?;
+    }
     Ok(Some(again))
 }
 
@@ -248,7 +251,92 @@ fn auto_key(server: &mut Server, schema: &TableSchema, key: Option<&KeyRef>) -> 
         column: col.name.clone(),
         invisible: col.invisible,
         next: max?.max(counter.unwrap_or(0)),
+        referenced_by: Vec::new(),
+        unique_clashes: Vec::new(),
     })
+}
+
+/// The facts that decide whether rekey keeps every record whole on this node: the foreign
+/// keys referencing the AUTO_INCREMENT column, and the rows that already hold the other node's
+/// record's values in another unique key. Read only for an AUTO_INCREMENT key (the only case
+/// rekey is for), and again under the repair lock.
+fn rekey_facts(
+    server: &mut Server,
+    schema: &TableSchema,
+    auto: &mut AutoKey,
+    conflicts: &[Conflict],
+) -> Result<()> {
+    let endpoint = server.spec.endpoint();
+    auto.referenced_by = crate::schema::referencing(&mut server.conn, &endpoint, &schema.table)?
+        .into_iter()
+        .filter(|fk| fk.references(&auto.column))
+        .collect();
+    auto.unique_clashes = unique_clashes(server, schema, &auto.column, conflicts)?;
+    Ok(())
+}
+
+/// For each unique key without the AUTO_INCREMENT column (rekey changes that one, so a key
+/// holding it cannot clash), the rows of this node that hold the other node's record's values
+/// in it, looked up as the server compares them (collation, trailing spaces). The record itself
+/// already copied here under a fresh key (an interrupted rekey) is no clash.
+fn unique_clashes(
+    server: &mut Server,
+    schema: &TableSchema,
+    auto: &str,
+    conflicts: &[Conflict],
+) -> Result<Vec<UniqueClash>> {
+    // The other node's version of each record: its current row, else the event's.
+    let records: Vec<&Row> = conflicts
+        .iter()
+        .map(|c| c.source_row.as_ref().unwrap_or(&c.event_row))
+        .collect();
+    let mut out = Vec::new();
+    for key in schema
+        .unique_keys
+        .iter()
+        .filter(|k| !k.columns.iter().any(|c| c == auto))
+    {
+        let asked: Vec<(&Row, finder::Key)> = records
+            .iter()
+            .filter_map(|r| Some((*r, unique_values(r, key)?)))
+            .collect();
+        let keys: Vec<finder::Key> = asked.iter().map(|(_, k)| k.clone()).collect();
+        let found = fetch_rows(server, schema, &keys)?;
+        for ((record, values), holder) in asked.into_iter().zip(found) {
+            if let Some(h) = holder.filter(|h| !h.same_but(record, auto)) {
+                out.push(UniqueClash {
+                    key: key.name.clone(),
+                    values,
+                    holder: identifying(schema, &h),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The record's values in `key`; None when one is NULL (NULLs never clash in a unique key)
+/// or missing from the row image (not known).
+fn unique_values(record: &Row, key: &KeyRef) -> Option<finder::Key> {
+    key.columns
+        .iter()
+        .map(|c| {
+            record
+                .get(c)
+                .filter(|v| **v != Cell::Null)
+                .map(|v| (c.clone(), v.clone()))
+        })
+        .collect()
+}
+
+/// The row's identifying key (its primary key, else its first unique key).
+fn identifying(schema: &TableSchema, row: &Row) -> Vec<(String, Cell)> {
+    let columns = schema.identifying_key().map(|k| k.columns.as_slice());
+    columns
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| row.get(c).map(|v| (c.clone(), v.clone())))
+        .collect()
 }
 
 /// The conflict class of an applier error, or why replmend cannot diagnose it.
@@ -736,7 +824,10 @@ pub fn diagnose_channel(
     let gtid_enabled = replica
         .flavor
         .has_gtids(report.server.gtid_mode.as_deref() == Some("ON"));
-    let auto_key = auto_key(replica, &replica_schema, key.as_ref());
+    let mut auto_key = auto_key(replica, &replica_schema, key.as_ref());
+    if let Some(a) = auto_key.as_mut() {
+        rekey_facts(replica, &replica_schema, a, &conflicts)?;
+    }
     Ok(Diagnosis {
         schema: DIAGNOSIS_SCHEMA,
         replica: node_ref(replica),

@@ -9,7 +9,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate, When};
-use crate::diagnosis::{ConflictKind, Diagnosis, Gtid, KeyKind, ReadOnly, Row, Verdict};
+use crate::diagnosis::render::key_words;
+use crate::diagnosis::{AutoKey, ConflictKind, Diagnosis, Gtid, KeyKind, ReadOnly, Row, Verdict};
 use crate::flavor::{Flavor, Thread};
 use crate::sql::{self, Statement};
 use crate::value::Cell;
@@ -155,6 +156,7 @@ impl Step {
             StepTemplate::DeleteConflictingRows
             | StepTemplate::InsertMissingRows
             | StepTemplate::ReinsertUnderFreshKey
+            | StepTemplate::CopyUnderFreshKey
             | StepTemplate::ResyncRows => !self.statements.is_empty(),
             StepTemplate::SkipTransaction => self
                 .flavor
@@ -244,11 +246,13 @@ struct Facts {
     all_rows_conflict: bool,
     dual_master: bool,
     /// The conflicting key is an AUTO_INCREMENT (or generated invisible) primary key and
-    /// the rows differ beyond it: most likely two different records, not two versions.
+    /// the rows differ beyond it: most likely two different records, not two versions. Also
+    /// when an interrupted rekey of this incident already moved the loser's records (its row
+    /// at the old key is gone, so the rows no longer show it).
     two_records: bool,
 }
 
-fn facts(d: &Diagnosis) -> Facts {
+fn facts(d: &Diagnosis, policy: &Policy) -> Facts {
     let rev = dual(d);
     let rows_total = d.rows_in_transaction().unwrap_or(d.conflicts.len());
     let mut f = Facts {
@@ -266,11 +270,11 @@ fn facts(d: &Diagnosis) -> Facts {
         f.gtid_known &= r.gtid.is_some();
         f.gtid_enabled &= gtid_skip(r);
         f.source_row_known &= r.transaction.is_some();
-        f.two_records = d.auto_key.is_some()
-            && !d.conflicts.is_empty()
+        let differ = !d.conflicts.is_empty()
             && d.conflicts
                 .iter()
                 .all(|c| matches!(c.verdict, Verdict::Differs { .. }));
+        f.two_records = d.auto_key.is_some() && (differ || !policy.rekeyed.is_empty());
     }
     f
 }
@@ -384,9 +388,73 @@ fn structural_why_not(spec: &RemedySpec, d: &Diagnosis) -> Option<String> {
         ))
     } else if spec.steps.contains(&StepTemplate::InsertMissingRows) && d.conflicts.is_empty() {
         Some("the missing rows could not be identified from the row image".to_string())
+    } else if spec.steps.contains(&StepTemplate::ReinsertUnderFreshKey) {
+        children_why_not(d).or_else(|| clash_why_not(d))
     } else {
         None
     }
+}
+
+/// Both nodes' rekey facts (the replica's, and the other node's in a dual-master pair).
+fn auto_keys(d: &Diagnosis) -> Vec<(&str, &AutoKey)> {
+    [Some(d), dual(d)]
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            n.auto_key
+                .as_ref()
+                .map(|a| (n.replica.endpoint.as_str(), a))
+        })
+        .collect()
+}
+
+/// rekey moves a record to a fresh key, but child rows follow the key value: the children of
+/// both records reference the same old value and cannot be told apart, so moving the record
+/// would hand its children to the other record (or orphan them).
+fn children_why_not(d: &Diagnosis) -> Option<String> {
+    let nodes = auto_keys(d);
+    // Each constraint once, with the nodes it is on when not on all of them.
+    let mut named: Vec<(String, Vec<&str>)> = Vec::new();
+    for (endpoint, a) in &nodes {
+        for fk in &a.referenced_by {
+            let text = format!("{} ({}, ON DELETE {})", fk.child, fk.name, fk.on_delete);
+            match named.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, on)) => on.push(endpoint),
+                None => named.push((text, vec![endpoint])),
+            }
+        }
+    }
+    let column = nodes.first().map(|(_, a)| a.column.as_str())?;
+    let children: Vec<String> = named
+        .into_iter()
+        .map(|(text, on)| match on.len() == nodes.len() {
+            true => text,
+            false => format!("{text} on {}", on.join(", ")),
+        })
+        .collect();
+    (!children.is_empty()).then(|| {
+        format!(
+            "foreign keys reference {}.{column}, so the child rows of the two records hold the same {column} and cannot be told apart (moving one record would give its child rows to the other): {}",
+            d.table,
+            children.join(", ")
+        )
+    })
+}
+
+/// Two records holding the same value in another unique key cannot both exist, whatever
+/// their AUTO_INCREMENT keys.
+fn clash_why_not(d: &Diagnosis) -> Option<String> {
+    let (endpoint, clash) = auto_keys(d)
+        .into_iter()
+        .find_map(|(endpoint, a)| a.unique_clashes.first().map(|c| (endpoint, c)))?;
+    let values = key_words(&clash.values);
+    Some(format!(
+        "the other node's record holds {values} in unique key {}, a value the row {} on {endpoint} already holds (as the server compares them): two records with the same {} cannot both exist under any {}",
+        clash.key,
+        key_words(&clash.holder),
+        clash.key,
+        d.auto_key.as_ref().map_or("key", |a| a.column.as_str())
+    ))
 }
 
 /// One option: applicable or not, and, when it is, its plan and what that plan loses.
@@ -431,7 +499,7 @@ fn option(
 pub fn plan(d: &Diagnosis, playbooks: &[Playbook], policy: &Policy) -> Result<PlanSet, PlanError> {
     let pb = choose_playbook(d, playbooks)
         .ok_or_else(|| PlanError::NoPlaybook(format!("{} (errno {})", d.kind, d.error.errno)))?;
-    let f = facts(d);
+    let f = facts(d, policy);
     let mut options = Vec::new();
     for spec in &pb.remedies {
         let (o, p) = option(d, spec, &f, policy)?;
@@ -545,12 +613,15 @@ fn losses(plan: &Plan, two_records: bool) -> Losses {
         .filter(|r| r.action == RowAction::Delete)
         .map(|r| &r.key)
         .collect();
+    // The loser's records moved to a fresh key (the move's inserts; the winner's copies are
+    // the same records).
     let reinserted = plan
         .steps
         .iter()
         .filter(|s| s.action == StepTemplate::ReinsertUnderFreshKey)
-        .map(|s| s.rows.len())
-        .sum::<usize>();
+        .flat_map(|s| &s.rows)
+        .filter(|r| r.action == RowAction::Insert)
+        .count();
     l.journaled = plan.steps.iter().map(|s| s.rows.len()).sum();
     let mut versions: Vec<&Vec<(String, Cell)>> = Vec::new();
     for s in &plan.steps {
@@ -883,65 +954,114 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
     s
 }
 
-/// rekey: the loser's own records, re-inserted under fresh keys with the binary log ON so
-/// they replicate to the winner: both records end up on both nodes.
 /// The key value a record already re-inserted by an interrupted rekey of this incident got:
 /// the same record (every column but the key) in `done`.
 fn earlier_key(own: &Row, auto: &str, done: &[Row]) -> Option<Cell> {
     done.iter()
-        .find(|r| {
-            r.columns == own.columns
-                && r.columns
-                    .iter()
-                    .zip(r.values.iter().zip(&own.values))
-                    .all(|(c, (a, b))| c == auto || a == b)
-        })
+        .find(|r| r.same_but(own, auto))
         .and_then(|r| r.get(auto).cloned())
 }
 
-/// rekey: the loser's own records, re-inserted under fresh keys with the binary log ON so
-/// they replicate to the winner: both records end up on both nodes. It runs before the
-/// loser's row is deleted, so a failure never leaves a record only in the journal; a re-run
-/// reuses the keys an interrupted run gave (`done`, from the journal).
-fn reinsert(loser: &Direction<'_>, fresh_from: u64, done: &[Row]) -> Step {
-    let d = loser.d;
-    let auto = d
-        .auto_key
-        .as_ref()
-        .map(|a| a.column.clone())
-        .unwrap_or_default();
-    let mut s = step(
-        loser,
-        StepTemplate::ReinsertUnderFreshKey,
-        format!(
-            "re-insert {}'s own record(s) of {} under fresh {} value(s) from {fresh_from} (binary log on: they replicate to the other node)",
-            d.replica.endpoint, d.table, auto
-        ),
-    );
-    // Foreign key checks off as for the delete: the record's parents are unchanged.
-    s.session = vec![Statement::plain("SET SESSION foreign_key_checks = 0")];
+/// One of the loser's records: its row at the old key (deleted) and the same record under
+/// its fresh key (inserted).
+struct Rekeyed {
+    old: RowChange,
+    fresh: RowChange,
+}
+
+/// rekey's records: each of the loser's conflicting rows under a fresh key, numbered from
+/// `fresh_from` (above every key either node used); a re-run reuses the key an interrupted
+/// run gave the same record (`done`, from the journal).
+fn rekeyed(loser: &Diagnosis, fresh_from: u64, done: &[Row]) -> Vec<Rekeyed> {
+    let Some(auto) = loser.auto_key.as_ref().map(|a| a.column.as_str()) else {
+        return Vec::new();
+    };
     let mut next = fresh_from;
-    for c in &d.conflicts {
+    let mut out = Vec::new();
+    for c in &loser.conflicts {
         let Some(own) = &c.replica_row else { continue };
-        let key = earlier_key(own, &auto, done).unwrap_or_else(|| {
+        let key = earlier_key(own, auto, done).unwrap_or_else(|| {
             next += 1;
             Cell::Number((next - 1).to_string())
         });
         let mut image = own.clone();
-        if let Some(i) = image.columns.iter().position(|col| *col == auto) {
+        if let Some(i) = image.columns.iter().position(|col| col == auto) {
             image.values[i] = key.clone();
         }
-        s.rows.push(RowChange {
-            table: d.table.clone(),
-            action: RowAction::Insert,
-            key: vec![(auto.clone(), key)],
-            after: Some(image.clone()),
-            image,
+        out.push(Rekeyed {
+            old: RowChange {
+                table: loser.table.clone(),
+                action: RowAction::Delete,
+                key: row_key(loser, own),
+                image: own.clone(),
+                after: after_image(c),
+            },
+            fresh: RowChange {
+                table: loser.table.clone(),
+                action: RowAction::Insert,
+                key: vec![(auto.to_string(), key)],
+                after: Some(image.clone()),
+                image,
+            },
         });
     }
-    row_statements(&mut s, d);
+    out
+}
+
+fn fresh_words(records: &[Rekeyed]) -> String {
+    records
+        .iter()
+        .map(|r| key_words(&r.fresh.key))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// rekey on the winner: the loser's records inserted under their fresh keys. Binary log off,
+/// as on the loser (see `move_rekeyed`): each node gets its copy directly. It runs before the
+/// move, so a record is on the winner before it leaves its old key on the loser.
+fn copy_rekeyed(winner: &Direction<'_>, loser: &Diagnosis, records: &[Rekeyed]) -> Step {
+    let mut s = step(
+        winner,
+        StepTemplate::CopyUnderFreshKey,
+        format!(
+            "journal, then insert {}'s record(s) of {} on {} under fresh key(s) {} (binary log off: each node gets its copy directly)",
+            loser.replica.endpoint,
+            loser.table,
+            winner.d.replica.endpoint,
+            fresh_words(records)
+        ),
+    );
+    s.session = unlogged_session();
+    s.rows = records.iter().map(|r| r.fresh.clone()).collect();
+    row_statements(&mut s, winner.d);
     s.precondition = "each fresh key is still free on this node (taken by the same record: done; by another: refuse)".into();
-    s.verification = "both records exist on both nodes once replication catches up".into();
+    s.verification = "the loser's records are on the winner under their fresh keys".into();
+    s
+}
+
+/// rekey on the loser: each record deleted at its old key, then inserted at its fresh one, in
+/// one transaction: deleting first, a second unique key never holds the record twice, and no
+/// run ends with the record at neither key. Binary log off (a transaction cannot switch it):
+/// the delete must not reach the winner, whose own record holds the old key.
+fn move_rekeyed(loser: &Direction<'_>, records: &[Rekeyed]) -> Step {
+    let d = loser.d;
+    let mut s = step(
+        loser,
+        StepTemplate::ReinsertUnderFreshKey,
+        format!(
+            "journal, then move {}'s own record(s) of {} to fresh key(s) {} in one transaction: deleted at the old key, inserted at the fresh one (binary log off)",
+            d.replica.endpoint,
+            d.table,
+            fresh_words(records)
+        ),
+    );
+    s.session = unlogged_session();
+    s.rows = records.iter().map(|r| r.old.clone()).collect();
+    s.rows.extend(records.iter().map(|r| r.fresh.clone()));
+    row_statements(&mut s, d);
+    s.precondition = "each old row still equals the diagnosed version and each fresh key is free (moved already: done; changed or taken: refuse)".into();
+    s.verification =
+        "both records exist on both nodes once the winner's transaction applies here".into();
     s
 }
 
@@ -1139,6 +1259,7 @@ fn single_steps(d: &Diagnosis, spec: &RemedySpec) -> Result<Vec<Step>, String> {
             // Planned by replmend itself, never by a playbook.
             StepTemplate::LiftReadOnly
             | StepTemplate::RestoreReadOnly
+            | StepTemplate::CopyUnderFreshKey
             | StepTemplate::ResyncRows => {}
         }
     }
@@ -1167,6 +1288,7 @@ fn dual_steps(
     } else {
         (&there, &here)
     };
+    let rekeying = spec.steps.contains(&StepTemplate::ReinsertUnderFreshKey);
     let mut steps = Vec::new();
     for t in &spec.steps {
         match t {
@@ -1174,6 +1296,9 @@ fn dual_steps(
                 steps.push(stop(&here));
                 steps.push(stop(&there));
             }
+            // rekey deletes the loser's rows itself, in the transaction that re-inserts them
+            // (older playbooks also list this step).
+            StepTemplate::DeleteConflictingRows if rekeying => {}
             StepTemplate::DeleteConflictingRows if already_agree(loser.d) => {
                 steps.push(skip(loser)?)
             }
@@ -1191,7 +1316,12 @@ fn dual_steps(
                 steps.push(s);
             }
             StepTemplate::ReinsertUnderFreshKey => {
-                steps.push(reinsert(loser, fresh_key(d, rev), &policy.rekeyed))
+                let records = rekeyed(loser.d, fresh_key(d, rev), &policy.rekeyed);
+                // None left: an interrupted run moved them all (the journal says so).
+                if !records.is_empty() {
+                    steps.push(copy_rekeyed(winner_dir, loser.d, &records));
+                    steps.push(move_rekeyed(loser, &records));
+                }
             }
             StepTemplate::StartApplier => {
                 steps.push(start(&here));
@@ -1204,6 +1334,7 @@ fn dual_steps(
             // Planned by replmend itself, never by a playbook.
             StepTemplate::LiftReadOnly
             | StepTemplate::RestoreReadOnly
+            | StepTemplate::CopyUnderFreshKey
             | StepTemplate::ResyncRows => {}
         }
     }

@@ -104,9 +104,13 @@ pub enum StepTemplate {
     StartApplier,
     /// Wait until the channel applied everything, then compare the rows on both nodes.
     Verify,
-    /// rekey: the loser's own records inserted again under fresh AUTO_INCREMENT values, with
-    /// the binary log on, so both records end up on both nodes.
+    /// rekey: on the loser, its own records moved to fresh AUTO_INCREMENT values (deleted at
+    /// the old key, then inserted at the fresh one, in one transaction, binary log off); the
+    /// planner puts a `CopyUnderFreshKey` step on the winner before it.
     ReinsertUnderFreshKey,
+    /// Planned by replmend as part of rekey, not by playbooks: the loser's records inserted
+    /// on the winner under the same fresh keys (binary log off), so both end on both nodes.
+    CopyUnderFreshKey,
     /// Planned by replmend (--lift-read-only), not by playbooks: read_only off on a node
     /// right before the first write it would refuse...
     LiftReadOnly,
@@ -125,6 +129,7 @@ impl StepTemplate {
             StepTemplate::DeleteConflictingRows
                 | StepTemplate::InsertMissingRows
                 | StepTemplate::ReinsertUnderFreshKey
+                | StepTemplate::CopyUnderFreshKey
                 | StepTemplate::ResyncRows
         )
     }

@@ -633,6 +633,8 @@ fn two_records(version: &'static str) -> Diagnosis {
         column: "id".into(),
         invisible: false,
         next: 42,
+        referenced_by: Vec::new(),
+        unique_clashes: Vec::new(),
     };
     if let Some(r) = d.reverse.as_mut().and_then(|r| r.diagnosis.as_mut()) {
         r.auto_key = Some(AutoKey {
@@ -642,6 +644,11 @@ fn two_records(version: &'static str) -> Diagnosis {
     }
     d.auto_key = Some(ak);
     d
+}
+
+fn step_of(ps: &PlanSet, action: StepTemplate) -> &super::plan::Step {
+    let p = ps.plan.as_ref().unwrap();
+    p.steps.iter().find(|s| s.action == action).unwrap()
 }
 
 #[test]
@@ -657,31 +664,60 @@ fn two_records_on_an_auto_increment_key_recommend_rekey() {
             "overwrite would lose the loser's record"
         );
         let p = ps.plan.as_ref().unwrap();
-        let re = p
-            .steps
-            .iter()
-            .find(|s| s.action == StepTemplate::ReinsertUnderFreshKey)
-            .unwrap();
+        use StepTemplate::*;
+        let actions: Vec<StepTemplate> = p.steps.iter().map(|s| s.action).collect();
         assert_eq!(
-            re.node,
-            NodeRole::Replica,
-            "the source wins: the replica's record moves"
+            actions,
+            [
+                StopApplier,
+                StopApplier,
+                CopyUnderFreshKey,
+                ReinsertUnderFreshKey,
+                SkipTransaction,
+                StartApplier,
+                StartApplier,
+                Verify,
+                Verify
+            ],
+            "the winner gets its copy before the loser's record leaves its old key"
+        );
+        let (copy, moved) = (
+            step_of(&ps, CopyUnderFreshKey),
+            step_of(&ps, ReinsertUnderFreshKey),
+        );
+        assert_eq!(
+            copy.node,
+            NodeRole::Source,
+            "the source wins: it gets a copy"
+        );
+        assert_eq!(moved.node, NodeRole::Replica, "the replica's record moves");
+        for s in [copy, moved] {
+            assert_eq!(s.session[0].sql, "SET SESSION sql_log_bin = 0", "{s:?}");
+        }
+        let sql: Vec<&str> = moved.statements.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(sql[0], "START TRANSACTION");
+        assert!(
+            sql[3].starts_with("DELETE FROM `zeus`.`xinyan_cache`"),
+            "{sql:?}"
         );
         assert!(
-            re.session.iter().all(|s| !s.sql.contains("sql_log_bin")),
-            "the re-inserted record replicates to the winner"
+            sql[4].starts_with("INSERT INTO `zeus`.`xinyan_cache`"),
+            "{sql:?}"
         );
-        let insert = re
-            .statements
-            .iter()
-            .find(|s| matches!(s.role, crate::sql::Role::Write { .. }))
-            .unwrap();
-        assert!(insert.sql.starts_with("INSERT INTO `zeus`.`xinyan_cache`"));
+        assert_eq!(sql[5], "COMMIT", "one transaction: {sql:?}");
+        let fresh = |s: &super::plan::Step| {
+            s.rows
+                .iter()
+                .find(|r| r.action == super::plan::RowAction::Insert)
+                .map(|r| r.key.clone())
+        };
         assert_eq!(
-            insert.params[0],
-            Cell::Number("42".into()),
+            fresh(moved),
+            Some(vec![("id".to_string(), Cell::Number("42".into()))]),
             "above both nodes' keys"
         );
+        assert_eq!(fresh(copy), fresh(moved), "one fresh key on both nodes");
+        assert_eq!(first.rows_journaled, 3, "{first:?}");
         assert!(
             p.advice[0].contains("auto_increment_offset"),
             "{:?}",
@@ -690,6 +726,161 @@ fn two_records_on_an_auto_increment_key_recommend_rekey() {
         // Two versions of one record: rekey does not apply.
         let ps = planned(&dual(version), &Policy::default());
         assert!(!option(&ps, RemedyId::Rekey).applicable);
+    }
+}
+
+fn fk(
+    name: &str,
+    columns: &[&str],
+    referenced: &[&str],
+    on_delete: ReferentialAction,
+) -> ForeignKeyRef {
+    ForeignKeyRef {
+        name: name.into(),
+        child: TableRef {
+            schema: "zeus".into(),
+            name: "xinyan_items".into(),
+        },
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        referenced_columns: referenced.iter().map(|c| c.to_string()).collect(),
+        on_delete,
+        on_update: ReferentialAction::Restrict,
+    }
+}
+
+fn reverse_mut(d: &mut Diagnosis) -> &mut Diagnosis {
+    d.reverse.as_mut().unwrap().diagnosis.as_mut().unwrap()
+}
+
+#[test]
+fn rekey_is_not_offered_when_a_foreign_key_references_the_key_on_either_node() {
+    let cases = [
+        fk(
+            "fk_cascade",
+            &["cache_id"],
+            &["id"],
+            ReferentialAction::Cascade,
+        ),
+        fk(
+            "fk_restrict",
+            &["cache_id"],
+            &["id"],
+            ReferentialAction::Restrict,
+        ),
+        fk(
+            "fk_composite",
+            &["cache_id", "region"],
+            &["id", "region"],
+            ReferentialAction::NoAction,
+        ),
+    ];
+    for version in ["9.7.0", "10.11.6-MariaDB"] {
+        for (on_replica, key) in [true, false]
+            .into_iter()
+            .flat_map(|n| cases.iter().map(move |k| (n, k)))
+        {
+            let mut d = two_records(version);
+            let node = if on_replica {
+                &mut d
+            } else {
+                reverse_mut(&mut d)
+            };
+            node.auto_key.as_mut().unwrap().referenced_by = vec![key.clone()];
+            let ps = planned(&d, &Policy::default());
+            let rekey = option(&ps, RemedyId::Rekey);
+            assert!(!rekey.applicable && !rekey.recommended, "{rekey:?}");
+            let why = rekey.why_not.as_deref().unwrap();
+            assert!(
+                why.contains("zeus.xinyan_items") && why.contains(&key.name),
+                "names the child table and the constraint: {why}"
+            );
+            assert!(
+                why.contains(&format!("ON DELETE {}", key.on_delete)),
+                "{why}"
+            );
+            assert_ne!(ps.plan.as_ref().map(|p| p.remedy), Some(RemedyId::Rekey));
+            let asked = Policy {
+                remedy: Some(RemedyId::Rekey),
+                ..Policy::default()
+            };
+            let refused = plan(&d, &playbook::load(None).unwrap(), &asked).unwrap_err();
+            assert!(
+                matches!(&refused, super::plan::PlanError::NotApplicable { remedy: RemedyId::Rekey, why: w } if w == why),
+                "{refused:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rekey_is_not_offered_when_the_records_share_another_unique_value() {
+    for version in ["9.7.0", "10.11.6-MariaDB"] {
+        let mut d = two_records(version);
+        reverse_mut(&mut d)
+            .auto_key
+            .as_mut()
+            .unwrap()
+            .unique_clashes = vec![UniqueClash {
+            key: "uk_email".into(),
+            values: vec![("email".into(), Cell::Text("a@example.com".into()))],
+            holder: vec![("id".into(), Cell::Text(KEY.into()))],
+        }];
+        let ps = planned(&d, &Policy::default());
+        let rekey = option(&ps, RemedyId::Rekey);
+        assert!(!rekey.applicable, "{rekey:?}");
+        let why = rekey.why_not.as_deref().unwrap();
+        assert!(
+            why.contains("uk_email") && why.contains("a@example.com"),
+            "{why}"
+        );
+        assert!(why.contains("127.0.0.1:3306"), "names the node: {why}");
+    }
+}
+
+#[test]
+fn a_rekey_resumed_reuses_its_fresh_key_and_stays_rekey_once_the_old_row_is_gone() {
+    for version in ["9.7.0", "10.11.6-MariaDB"] {
+        let d = two_records(version);
+        // An interrupted run copied the replica's record to the winner under key 50.
+        let mut earlier = d.conflicts[0].replica_row.clone().unwrap();
+        earlier.values[0] = Cell::Number("50".into());
+        let resumed = Policy {
+            rekeyed: vec![earlier],
+            ..Policy::default()
+        };
+        let ps = planned(&d, &resumed);
+        let moved = step_of(&ps, StepTemplate::ReinsertUnderFreshKey);
+        let copy = step_of(&ps, StepTemplate::CopyUnderFreshKey);
+        for s in [moved, copy] {
+            let insert = s
+                .rows
+                .iter()
+                .find(|r| r.action == super::plan::RowAction::Insert);
+            assert_eq!(insert.unwrap().key[0].1, Cell::Number("50".into()), "{s:?}");
+        }
+        // ...and moved it too: the replica no longer conflicts, the rows no longer show two
+        // records, but the journal does: rekey still applies, with nothing left to write.
+        let mut gone = two_records(version);
+        gone.conflicts.clear();
+        let asked = Policy {
+            remedy: Some(RemedyId::Rekey),
+            ..resumed
+        };
+        let ps = planned(&gone, &asked);
+        let p = ps.plan.as_ref().unwrap();
+        assert_eq!(p.remedy, RemedyId::Rekey);
+        assert!(p.steps.iter().all(|s| s.rows.is_empty()), "{p:?}");
+        assert!(
+            !p.steps
+                .iter()
+                .any(|s| s.action == StepTemplate::ReinsertUnderFreshKey),
+            "{p:?}"
+        );
+        assert!(
+            p.steps
+                .iter()
+                .any(|s| s.action == StepTemplate::SkipTransaction)
+        );
     }
 }
 

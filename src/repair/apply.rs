@@ -612,13 +612,16 @@ impl Applier<'_> {
             StepTemplate::DeleteConflictingRows
             | StepTemplate::InsertMissingRows
             | StepTemplate::ReinsertUnderFreshKey
+            | StepTemplate::CopyUnderFreshKey
             | StepTemplate::ResyncRows => {
                 let t = self.row_step(n, step)?;
                 report.journaled_rows += t.written;
                 report.left_alone.extend(t.left_alone.iter().cloned());
                 let what = match step.action {
                     StepTemplate::DeleteConflictingRows => "journaled and deleted",
-                    StepTemplate::ResyncRows => "journaled and written",
+                    StepTemplate::ResyncRows | StepTemplate::ReinsertUnderFreshKey => {
+                        "journaled and written"
+                    }
                     _ => "journaled and inserted",
                 };
                 let mut detail = format!("{} row(s) {what}, {} already done", t.written, t.already);
@@ -914,8 +917,12 @@ impl RowRun<'_> {
     fn changed(&self, row: usize) -> ApplyError {
         let r = &self.step.rows[row];
         let (table, key) = (r.table.to_string(), key_text(&r.key));
-        match self.step.action {
-            StepTemplate::ReinsertUnderFreshKey => ApplyError::KeyTaken {
+        let rekey = matches!(
+            self.step.action,
+            StepTemplate::ReinsertUnderFreshKey | StepTemplate::CopyUnderFreshKey
+        );
+        match r.action {
+            RowAction::Insert if rekey => ApplyError::KeyTaken {
                 step: self.n,
                 table,
                 key,

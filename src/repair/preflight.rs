@@ -28,10 +28,11 @@ fn needs(step: &Step) -> Vec<Need> {
         StepTemplate::StopApplier | StepTemplate::StartApplier => vec![Need::ControlReplication],
         StepTemplate::DeleteConflictingRows
         | StepTemplate::InsertMissingRows
+        | StepTemplate::ReinsertUnderFreshKey
+        | StepTemplate::CopyUnderFreshKey
         | StepTemplate::ResyncRows => {
             vec![Need::SqlLogBin, Need::RowWrite]
         }
-        StepTemplate::ReinsertUnderFreshKey => vec![Need::RowWrite],
         StepTemplate::SkipTransaction if step.gtid.is_some() => vec![Need::GtidPosition],
         StepTemplate::SkipTransaction => vec![Need::SkipCounter],
         StepTemplate::LiftReadOnly | StepTemplate::RestoreReadOnly => vec![Need::SetReadOnly],
