@@ -662,9 +662,9 @@ fn a_reconnecting_receiver_is_one_state_reported_once_with_its_recovery() {
         let w = Watch::start(&base, &format!("{flavor}"), &["--replica", &n2.url()]);
         w.wait_event("watching", |e| e["event"] == "watching");
         let point = |port: u16| match flavor {
-            Flavor::MariaDb => format!(
-                "STOP SLAVE; CHANGE MASTER TO MASTER_PORT = {port}; START SLAVE"
-            ),
+            Flavor::MariaDb => {
+                format!("STOP SLAVE; CHANGE MASTER TO MASTER_PORT = {port}; START SLAVE")
+            }
             Flavor::MySql => format!(
                 "STOP REPLICA IO_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_PORT = {port}; START REPLICA IO_THREAD"
             ),

@@ -1,12 +1,13 @@
 //! Facts about the world a row write lands in, read on the node written just before the
 //! first change: triggers that fire on replmend's DELETE and INSERT (no session variable turns
-//! them off, binary log off or not), and child tables whose foreign keys reference a table
-//! replmend deletes rows of. The preflight refuses what they forbid, naming them.
+//! them off, binary log off or not), and the child rows of a table replmend deletes rows of
+//! (its foreign keys are `schema::referencing`). The preflight refuses what they forbid,
+//! naming them.
 
 use mysql::prelude::Queryable;
 
 use crate::conn::Server;
-use crate::diagnosis::{Row, TableRef};
+use crate::diagnosis::{ForeignKeyRef, Row, TableRef};
 use crate::value::Cell;
 
 /// A trigger on a table, as information_schema.TRIGGERS names it.
@@ -23,19 +24,6 @@ impl std::fmt::Display for Trigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({} {})", self.name, self.timing, self.event)
     }
-}
-
-/// A foreign key of another table (or the same one) that references `parent`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChildKey {
-    pub constraint: String,
-    pub child: TableRef,
-    /// The child's columns, in the constraint's order.
-    pub columns: Vec<String>,
-    /// The parent's columns they reference, in the same order.
-    pub referenced: Vec<String>,
-    /// ON DELETE rule: CASCADE, RESTRICT, SET NULL, NO ACTION.
-    pub on_delete: String,
 }
 
 /// The triggers on `table` that fire on a DELETE or an INSERT. information_schema shows a
@@ -57,45 +45,11 @@ pub fn triggers(server: &mut Server, table: &TableRef) -> anyhow::Result<Vec<Tri
         .collect())
 }
 
-/// Every foreign key that references `parent`, with its columns in order.
-pub fn children(server: &mut Server, parent: &TableRef) -> anyhow::Result<Vec<ChildKey>> {
-    type KeyRow = (String, String, String, String, String, String);
-    let rows: Vec<KeyRow> = server.conn.exec(
-        "SELECT k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, \
-           k.REFERENCED_COLUMN_NAME, r.DELETE_RULE \
-         FROM information_schema.KEY_COLUMN_USAGE k \
-         JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
-           ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
-          AND r.TABLE_NAME = k.TABLE_NAME \
-         WHERE k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ? \
-         ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-        (&parent.schema, &parent.name),
-    )?;
-    let mut out: Vec<ChildKey> = Vec::new();
-    for (constraint, schema, name, column, referenced, on_delete) in rows {
-        let child = TableRef { schema, name };
-        match out.last_mut() {
-            Some(k) if k.constraint == constraint && k.child == child => {
-                k.columns.push(column);
-                k.referenced.push(referenced);
-            }
-            _ => out.push(ChildKey {
-                constraint,
-                child,
-                columns: vec![column],
-                referenced: vec![referenced],
-                on_delete,
-            }),
-        }
-    }
-    Ok(out)
-}
-
 /// Rows of the child table that reference any of the parent rows (a parent row with a NULL
 /// in a referenced column is referenced by none).
 pub fn referencing_rows(
     server: &mut Server,
-    fk: &ChildKey,
+    fk: &ForeignKeyRef,
     parents: &[&Row],
 ) -> anyhow::Result<u64> {
     let keys: Vec<Vec<(String, Cell)>> = parents
@@ -103,7 +57,7 @@ pub fn referencing_rows(
         .filter_map(|row| {
             fk.columns
                 .iter()
-                .zip(&fk.referenced)
+                .zip(&fk.referenced_columns)
                 .map(|(c, p)| match row.get(p) {
                     Some(Cell::Null) | None => None,
                     Some(v) => Some((c.clone(), v.clone())),

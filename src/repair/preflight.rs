@@ -375,7 +375,8 @@ fn table_problems(
     if deleted.is_empty() {
         return Ok(problems);
     }
-    for fk in super::facts::children(server, table)? {
+    let endpoint = server.spec.endpoint();
+    for fk in crate::schema::referencing(&mut server.conn, &endpoint, table)? {
         let referencing = super::facts::referencing_rows(server, &fk, deleted)?;
         let planned = planned_child_deletes(plan, ep, &fk, deleted);
         if referencing > planned {
@@ -384,7 +385,7 @@ fn table_problems(
                 deleted.len(),
                 referencing - planned,
                 fk.child,
-                fk.constraint,
+                fk.name,
                 fk.on_delete,
                 fk.child.cli_name(),
             ));
@@ -398,12 +399,12 @@ fn table_problems(
 fn planned_child_deletes(
     plan: &Plan,
     ep: &str,
-    fk: &super::facts::ChildKey,
+    fk: &crate::diagnosis::ForeignKeyRef,
     parents: &[&Row],
 ) -> u64 {
     let parent_keys: std::collections::HashSet<Vec<&crate::value::Cell>> = parents
         .iter()
-        .filter_map(|p| fk.referenced.iter().map(|c| p.get(c)).collect())
+        .filter_map(|p| fk.referenced_columns.iter().map(|c| p.get(c)).collect())
         .collect();
     plan.steps
         .iter()
