@@ -436,6 +436,14 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
         );
         // The drift's own DELETE fired the audit once.
         assert_eq!(count(n2, "SELECT COUNT(*) FROM tg.audit"), 1, "{flavor}");
+        // The dry run names them too: the facts the plan rests on, checked before any run.
+        let run = replmend(&["resync", "--replica", &url, "--dry-run", "--tables", "tg.t"]);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("warning: ") && run.stdout.contains("t_bump"),
+            "{flavor}: {}",
+            run.stdout
+        );
         // Allowed: the triggers fire, and what they changed is measured, not hidden.
         let run = replmend(&[
             "resync",
@@ -778,4 +786,71 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
         );
         sb.stop();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// diagnose on a healthy replica still answers "why": the errant GTIDs it holds.
+
+#[test]
+fn diagnose_on_a_healthy_replica_names_its_errant_gtids() {
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplicaGtid);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec("CREATE DATABASE e; CREATE TABLE e.t (id INT PRIMARY KEY)")
+            .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let url = n2.url();
+        let (run, j) = run_json(&["diagnose", "--replica", &url]);
+        assert_eq!(run.code, 0, "{flavor}: {j}");
+        assert_eq!(j["schema"], "replmend.diagnose-healthy/1", "{flavor}: {j}");
+        assert_eq!(j["errant"], serde_json::json!([]), "{flavor}: {j}");
+        // A write made on the replica itself, binary log on: errant.
+        n2.exec("INSERT INTO e.t VALUES (1)").unwrap();
+        let (run, j) = run_json(&["diagnose", "--replica", &url]);
+        assert_eq!(run.code, 0, "{flavor}: {j}");
+        let errant = j["errant"].as_array().expect("errant");
+        assert_eq!(errant.len(), 1, "{flavor}: {j}");
+        assert!(run.stderr.contains("nothing to diagnose"), "{}", run.stderr);
+        sb.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MariaDB dual-master: a write the peer received but has not applied yet is not errant.
+
+#[test]
+fn mariadb_dual_master_a_write_the_peer_has_not_applied_yet_is_not_errant() {
+    let sb = started(Build::Host, Topology::DualMaster);
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n1.exec("CREATE DATABASE dm; CREATE TABLE dm.t (id INT PRIMARY KEY)")
+        .unwrap();
+    n2.wait_caught_up(CATCH_UP).unwrap();
+    n1.exec("STOP SLAVE SQL_THREAD").unwrap();
+    n2.exec("INSERT INTO dm.t VALUES (1)").unwrap();
+    // n1 has received n2's write (its Gtid_IO_Pos) and not applied it.
+    let received = || {
+        let st = n1.replica_status().unwrap().unwrap();
+        let io = st.get("Gtid_IO_Pos").cloned().flatten().unwrap_or_default();
+        let mine = n2
+            .query_value("SELECT @@global.gtid_binlog_pos")
+            .unwrap()
+            .unwrap_or_default();
+        mine.split(',').all(|g| io.contains(g.trim()))
+    };
+    for _ in 0..100 {
+        if received() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(received(), "n1 received n2's write");
+    let (run, j) = run_json(&["status", "--replica", &n2.url()]);
+    assert!(run.code == 0, "{j}");
+    // Absent (or empty): none.
+    assert!(
+        j["errant"].as_array().is_none_or(|a| a.is_empty()),
+        "in flight, not errant: {j}"
+    );
+    n1.exec("START SLAVE SQL_THREAD").unwrap();
+    sb.stop();
 }

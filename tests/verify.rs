@@ -256,7 +256,8 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
             assert_eq!(
                 s,
                 &json!({ "tables": 3, "identical": 1, "drifted": 2, "failed": 0,
-                         "rows": source_rows + 3, "missing": 1, "extra": 3, "different": 5 }),
+                         "rows": source_rows + 3, "missing": 1, "extra": 3, "different": 5,
+                         "filtered": 0, "only_on_one_node": 0 }),
                 "{what}: {r}"
             );
         }

@@ -88,6 +88,33 @@ pub fn main(cli: &Cli) -> u8 {
     }
 }
 
+/// A plan of row steps applied, once the lock is held and the preflight passed (resync,
+/// restore): its fingerprint names what ran and when (each run is its own), the steps are
+/// printed as they run.
+pub fn apply_plan(
+    what: &[String],
+    nodes: &mut crate::repair::apply::Nodes,
+    journal: &mut crate::journal::Journal,
+    plan: &crate::planner::Plan,
+) -> anyhow::Result<crate::repair::apply::ApplyReport> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos().to_string())
+        .unwrap_or_default();
+    let mut parts: Vec<&str> = what.iter().map(String::as_str).collect();
+    parts.push(&now);
+    let mut printer = print_step;
+    let mut applier = crate::repair::apply::Applier {
+        nodes,
+        journal,
+        fingerprint: crate::diagnosis::compare::fingerprint(&parts),
+        timeout: std::time::Duration::from_secs(60),
+        on_step: &mut printer,
+        prepared: Default::default(),
+    };
+    Ok(applier.apply(plan)?)
+}
+
 /// A step's outcome as it happens (stderr): repair, resync and inject-errant print the same.
 pub fn print_step(r: &crate::repair::apply::StepResult) {
     eprintln!(

@@ -21,7 +21,7 @@ use crate::planner::plan::{NodeRole, RowAction, RowChange};
 use crate::planner::playbook::RemedyId;
 use crate::planner::resync;
 use crate::planner::{Plan, Step};
-use crate::repair::apply::{Applier, ApplyReport, Nodes};
+use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::schema::TableSchema;
 use crate::value::Cell;
@@ -355,9 +355,7 @@ fn plan(
         };
         steps.push(resync::rows_step(n, target, rows));
     }
-    if lift_read_only {
-        steps = with_read_only_lifted(steps, &nodes);
-    }
+    let steps = with_read_only_lifted(steps, &nodes, lift_read_only);
     Ok(Plan {
         remedy: RemedyId::Resync,
         winner: None,
@@ -385,20 +383,19 @@ fn plan_node(server: &mut Server) -> Result<resync::Node> {
     })
 }
 
-/// --lift-read-only: each read-only node's steps between a lift and its restore.
-fn with_read_only_lifted(steps: Vec<Step>, nodes: &[resync::Node]) -> Vec<Step> {
-    let mut out = Vec::new();
-    for n in nodes {
-        let lift = n.read_only != ReadOnly::Off;
-        if lift {
-            out.push(resync::read_only_step(n, true));
-        }
-        out.extend(steps.iter().filter(|s| s.endpoint == n.endpoint).cloned());
-        if lift {
-            out.push(resync::read_only_step(n, false));
-        }
-    }
-    out
+/// Each node's steps, between a lift of its read_only and its restore with --lift-read-only.
+fn with_read_only_lifted(steps: Vec<Step>, nodes: &[resync::Node], lift: bool) -> Vec<Step> {
+    nodes
+        .iter()
+        .flat_map(|n| {
+            let mine: Vec<Step> = steps
+                .iter()
+                .filter(|s| s.endpoint == n.endpoint)
+                .cloned()
+                .collect();
+            resync::lifted(n, mine, lift)
+        })
+        .collect()
 }
 
 pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
@@ -528,24 +525,13 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
     let mut journal = Journal::new(&path)?;
     let _lock = RepairLock::acquire(&specs.iter().collect::<Vec<_>>())?;
     crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
-    let fingerprint = crate::diagnosis::compare::fingerprint(&[
-        "restore",
-        &args.journal.display().to_string(),
-        &std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos().to_string())
-            .unwrap_or_default(),
-    ]);
-    let mut printer = super::print_step;
-    let mut applier = Applier {
-        nodes: &mut nodes,
-        journal: &mut journal,
-        fingerprint,
-        timeout: std::time::Duration::from_secs(60),
-        on_step: &mut printer,
-        prepared: Default::default(),
-    };
-    Ok(Some(applier.apply(plan)?))
+    let what = ["restore".to_string(), args.journal.display().to_string()];
+    Ok(Some(super::apply_plan(
+        &what,
+        &mut nodes,
+        &mut journal,
+        plan,
+    )?))
 }
 
 /// The node `node` replicates from, when that node replicates from it too (a dual-master

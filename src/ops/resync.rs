@@ -19,7 +19,7 @@ use crate::journal::{self, Journal};
 use crate::planner::Plan;
 use crate::planner::plan::NodeRole;
 use crate::planner::resync::{self, Node, RowPair, TableRows};
-use crate::repair::apply::{Applier, ApplyReport, Nodes};
+use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::verify::model::{self, Report, VERIFY_SCHEMA};
 use crate::verify::{self, Pair};
@@ -281,7 +281,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
     let pair: Pair = super::verify::pair(&args.verify)?;
     let mut source = Server::connect(&pair.source)?;
     let mut replica = Server::connect(&pair.replica)?;
-    let warnings = appliers(args, &pair, &mut source, &mut replica)?;
+    let mut warnings = appliers(args, &pair, &mut source, &mut replica)?;
     let report = match &args.from {
         Some(path) => load_report(path)?,
         None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
@@ -316,6 +316,9 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
     )
     .map_err(|e| Coded(exit::BAD_INPUT, e.to_string()))?;
     let rows: usize = plan.steps.iter().map(|s| s.rows.len()).sum();
+    if args.dry_run && !plan.steps.is_empty() {
+        warnings.extend(preflight_problems(args, &pair, &plan));
+    }
     let mut applied = None;
     if !args.dry_run && !plan.steps.is_empty() {
         if interactive {
@@ -364,6 +367,23 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
     })
 }
 
+/// A dry run shows what the preflight of a real run would refuse (triggers, child rows,
+/// read_only, privileges), each as a warning: the facts the plan rests on, checked now.
+fn preflight_problems(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Vec<String> {
+    let mut nodes = Nodes::new(vec![pair.replica.clone(), pair.source.clone()]);
+    let accept = crate::repair::preflight::Accept {
+        triggers: args.allow_triggers,
+    };
+    match crate::repair::preflight::check_with(plan, &mut nodes, &[], accept) {
+        Ok(()) => Vec::new(),
+        Err(e) => e
+            .problems
+            .into_iter()
+            .map(|p| format!("a real run's preflight would refuse: {p}"))
+            .collect(),
+    }
+}
+
 fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
     let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
     let mut journal = Journal::new(&journal_path)?;
@@ -377,25 +397,12 @@ fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
         triggers: args.allow_triggers,
     };
     crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
-    let fingerprint = crate::diagnosis::compare::fingerprint(&[
-        "resync",
-        &pair.source.endpoint(),
-        &pair.replica.endpoint(),
-        &std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos().to_string())
-            .unwrap_or_default(),
-    ]);
-    let mut printer = super::print_step;
-    let mut applier = Applier {
-        nodes: &mut nodes,
-        journal: &mut journal,
-        fingerprint,
-        timeout: Duration::from_secs(60),
-        on_step: &mut printer,
-        prepared: Default::default(),
-    };
-    Ok(applier.apply(plan)?)
+    let what = [
+        "resync".to_string(),
+        pair.source.endpoint(),
+        pair.replica.endpoint(),
+    ];
+    super::apply_plan(&what, &mut nodes, &mut journal, plan)
 }
 
 fn text(r: &ResyncReport<'_>) -> String {

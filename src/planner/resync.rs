@@ -190,7 +190,19 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, rows: Vec<RowChange>) -> St
     s
 }
 
-pub fn read_only_step(node: &Node, lift: bool) -> Step {
+/// A node's steps, between a lift of its read_only and the restore of it when `lift` is
+/// asked and the node is read-only (and has steps).
+pub fn lifted(node: &Node, node_steps: Vec<Step>, lift: bool) -> Vec<Step> {
+    if !lift || node.read_only == ReadOnly::Off || node_steps.is_empty() {
+        return node_steps;
+    }
+    let mut out = vec![read_only_step(node, true)];
+    out.extend(node_steps);
+    out.push(read_only_step(node, false));
+    out
+}
+
+fn read_only_step(node: &Node, lift: bool) -> Step {
     let state = node.read_only;
     Step {
         node: node.role,
@@ -274,14 +286,7 @@ pub fn plan(
                 node_steps.push(row_step(node, t, pending));
             }
         }
-        let lift = lift_read_only && node.read_only != ReadOnly::Off && !node_steps.is_empty();
-        if lift {
-            steps.push(read_only_step(node, true));
-        }
-        steps.extend(node_steps);
-        if lift {
-            steps.push(read_only_step(node, false));
-        }
+        steps.extend(lifted(node, node_steps, lift_read_only));
     }
     Ok(Plan {
         remedy: RemedyId::Resync,

@@ -99,7 +99,7 @@ pub fn find(
         return Vec::new();
     }
     let gtids = match replica.flavor.is_mariadb() {
-        true => mariadb_errant(replica, &mut sources),
+        true => mariadb_errant(replica, &mut sources, spec),
         false => mysql_errant(replica, &mut sources, spec),
     };
     match gtids.filter(|g| !g.is_empty()) {
@@ -120,13 +120,35 @@ pub fn find(
     }
 }
 
-fn mariadb_errant(replica: &mut Server, sources: &mut [(String, &mut Server)]) -> Option<String> {
-    let state = "SELECT @@global.gtid_binlog_state";
-    let mine: String = replica.conn.query_first(state).ok()??;
+/// MariaDB: what each source has of the replica's own writes: its binlog state, its
+/// gtid_slave_pos (a transaction a repair skipped there is in it, not in its binlog) and, in
+/// a dual-master pair, what its channel from this replica received and has not applied yet
+/// (in flight, not errant).
+fn mariadb_errant(
+    replica: &mut Server,
+    sources: &mut [(String, &mut Server)],
+    spec: &ConnSpec,
+) -> Option<String> {
+    let mine: String = replica
+        .conn
+        .query_first("SELECT @@global.gtid_binlog_state")
+        .ok()??;
     let mut theirs = Vec::new();
     for (_, s) in sources.iter_mut() {
-        let st: String = s.conn.query_first(state).ok()??;
+        let st: String = s
+            .conn
+            .query_first(
+                "SELECT CONCAT_WS(',', @@global.gtid_binlog_state, @@global.gtid_slave_pos)",
+            )
+            .ok()??;
         theirs.push(st);
+        let in_flight = super::read_status(s).ok().and_then(|r| {
+            r.channels
+                .into_iter()
+                .find(|c| c.source_port == spec.port)
+                .and_then(|c| c.gtid_io_pos)
+        });
+        theirs.extend(in_flight);
     }
     Some(mariadb(&mine, replica.server_id, &theirs.join(",")).join(","))
 }
