@@ -307,6 +307,7 @@ fn status_and_diagnose(flavor: Flavor) {
     ]);
     assert_eq!(healthy.code, 0);
     assert_eq!(healthy.json()["exit_code"], 0);
+    assert_eq!(healthy.json()["schema"], "replmend.diagnose-healthy/1");
 
     // An unknown channel is bad input (exit 8), for diagnose and repair alike.
     let unknown = replmend(&["diagnose", "--replica", &url, "--channel", "n9"]);

@@ -20,6 +20,8 @@ struct Healthy {
     schema: &'static str,
     replica: String,
     message: String,
+    /// 0, as the document that said "nothing to diagnose" before this one carried it.
+    exit_code: u8,
     errant: Vec<Errant>,
 }
 
@@ -50,6 +52,7 @@ fn healthy(spec: &ConnSpec, message: String) -> Result<Healthy> {
         schema: "replmend.diagnose-healthy/1",
         replica: spec.endpoint(),
         message,
+        exit_code: exit::OK,
         errant: errant::find(&mut server, spec, &status, None),
     })
 }
