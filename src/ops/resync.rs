@@ -137,7 +137,7 @@ fn read_rows(
         }
         if let Some(why) = filtered(filters, &t.table) {
             refused.push(format!(
-                "{}: the replica's {why}; resync never writes a filtered table",
+                "{}: a replication filter between the nodes ({why}); resync never writes a filtered table",
                 t.table
             ));
             continue;
@@ -188,19 +188,32 @@ fn one_pair_per_row(pairs: impl Iterator<Item = RowPair>) -> Vec<RowPair> {
         .collect()
 }
 
-/// The replica's replication filters on its channel from the source, read now (a report
-/// read with --from may be older than a filter).
+/// The replication filters of the channels between the nodes, read now (a report read with
+/// --from may be older than a filter): the replica's from the source and, in a dual-master
+/// pair, the source's from the replica.
 fn channel_filters(
+    source: &mut Server,
     replica: &mut Server,
     pair: &Pair,
 ) -> Result<Vec<crate::status::filters::Filters>> {
-    let report = crate::status::read_status(replica)?;
-    Ok(report
-        .channels
-        .into_iter()
-        .filter(|c| Some(&c.name) == pair.replica_channel.as_ref())
-        .map(|c| c.filters)
-        .collect())
+    let mut out = Vec::new();
+    for (server, channel) in [
+        (replica, pair.replica_channel.as_ref()),
+        (source, pair.source_channel.as_ref()),
+    ] {
+        let Some(channel) = channel else {
+            continue;
+        };
+        let report = crate::status::read_status(server)?;
+        out.extend(
+            report
+                .channels
+                .into_iter()
+                .filter(|c| &c.name == channel)
+                .map(|c| c.filters),
+        );
+    }
+    Ok(out)
 }
 
 fn filtered(
@@ -304,7 +317,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         )
         .into());
     }
-    let filters = channel_filters(&mut replica, &pair)?;
+    let filters = channel_filters(&mut source, &mut replica, &pair)?;
     let (tables, refused) = read_rows(&report, &filters, &mut source, &mut replica)?;
     let plan = resync::plan(
         &tables,
