@@ -854,3 +854,38 @@ fn mariadb_dual_master_a_write_the_peer_has_not_applied_yet_is_not_errant() {
     n1.exec("START SLAVE SQL_THREAD").unwrap();
     sb.stop();
 }
+
+/// MariaDB dual-master: `keep` skips each node's transaction on the other (gtid_slave_pos
+/// advanced there, nothing in its binlog): the skipped transaction is not errant afterwards.
+#[test]
+fn mariadb_dual_master_a_transaction_a_repair_skipped_is_not_errant() {
+    let sb = incident(
+        Flavor::MariaDb,
+        Topology::DualMaster,
+        "seed-dual-master-1062",
+    );
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    let journal = journal_path("keep-errant");
+    let run = replmend(&[
+        "repair",
+        "--replica",
+        &n2.url(),
+        "--yes",
+        "--remedy",
+        "keep",
+        "--allow-data-loss",
+        "--journal",
+        &journal,
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for n in [n1, n2] {
+        let (run, j) = run_json(&["status", "--replica", &n.url()]);
+        assert_eq!(run.code, 0, "{}: {j}", n.name);
+        assert!(
+            j["errant"].as_array().is_none_or(|a| a.is_empty()),
+            "{}: a skipped transaction is not errant: {j}",
+            n.name
+        );
+    }
+    sb.stop();
+}
