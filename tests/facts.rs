@@ -440,7 +440,10 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
         let run = replmend(&["resync", "--replica", &url, "--dry-run", "--tables", "tg.t"]);
         assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
-            run.stdout.contains("warning: ") && run.stdout.contains("t_bump"),
+            run.stdout.contains("warning: ")
+                && run.stdout.contains("t_bump")
+                && run.stdout.contains("triggers on INSERT/DELETE: t_audit")
+                && run.stdout.contains("nothing pending in its relay log"),
             "{flavor}: {}",
             run.stdout
         );
@@ -697,6 +700,8 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
             "DELETE FROM `r`.`t` WHERE `id` <=> ?",
             "INSERT INTO `r`.`t`",
             "SET SESSION sql_log_bin = 0",
+            "Facts this plan rests on",
+            "r.t: triggers on INSERT/DELETE: none; referenced by: none",
             "Dry run: nothing was changed.",
         ] {
             assert!(

@@ -367,6 +367,7 @@ fn plan(
         loss_unknown: false,
         steps,
         advice: Vec::new(),
+        facts: Vec::new(),
     })
 }
 
@@ -430,13 +431,21 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         &OlderDeletes::index(&entries),
         args.force,
     )?;
-    let plan = plan(
+    let mut plan = plan(
         &restoring,
         &decided,
         &schemas,
         &mut world,
         args.lift_read_only,
     )?;
+    if !plan.steps.is_empty() {
+        let specs: Vec<ConnSpec> = plan
+            .endpoints()
+            .into_iter()
+            .map(|ep| world.spec(ep))
+            .collect::<Result<_>>()?;
+        plan.facts = crate::repair::preflight::facts(&plan, &mut Nodes::new(specs));
+    }
     let applied = match plan.steps.is_empty() {
         true => None,
         false => apply(args, &mut world, &plan)?,
@@ -614,6 +623,7 @@ fn text(r: &Report) -> String {
         s.push_str("no journaled rows matched\n");
     }
     if let Some(plan) = &r.plan {
+        s.push_str(&super::resync::facts_text(plan));
         for (i, step) in plan.steps.iter().enumerate() {
             s.push_str(&crate::planner::render::step_text(i, step));
         }

@@ -229,19 +229,24 @@ const APPLIER_WAIT: Duration = Duration::from_secs(60);
 /// Every node resync may write (the replica; the source too in a dual-master pair) must have
 /// nothing on its way: a running applier is waited for; one stopped with events still in its
 /// relay log refuses the resync (unless --allow-pending-relay), or is a warning of a dry run.
+/// Returns the warnings, and the facts found (nodes with nothing on its way).
 fn appliers(
     args: &ResyncArgs,
     pair: &Pair,
     source: &mut Server,
     replica: &mut Server,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Vec<String>)> {
     let mut written = vec![replica];
     if pair.dual_master() {
         written.push(source);
     }
-    let mut warnings = Vec::new();
+    let (mut warnings, mut settled) = (Vec::new(), Vec::new());
     for server in written {
         let Some(why) = crate::repair::preflight::appliers_settled(server, APPLIER_WAIT)? else {
+            settled.push(format!(
+                "{}: every applier caught up, nothing pending in its relay log",
+                server.spec.endpoint()
+            ));
             continue;
         };
         if !(args.dry_run || args.allow_pending_relay) {
@@ -253,13 +258,25 @@ fn appliers(
         }
         warnings.push(why);
     }
-    Ok(warnings)
+    Ok((warnings, settled))
 }
 
 fn plan_text(plan: &Plan) -> String {
-    let mut out = String::new();
+    let mut out = facts_text(plan);
     for (i, s) in plan.steps.iter().enumerate() {
         out.push_str(&crate::planner::render::step_text(i, s));
+    }
+    out
+}
+
+/// The facts the plan rests on, as a list (resync and restore print it above their steps).
+pub fn facts_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.facts.is_empty() {
+        out.push_str("Facts this plan rests on (read now; read again before the first change):\n");
+    }
+    for f in &plan.facts {
+        let _ = writeln!(out, "  - {f}");
     }
     out
 }
@@ -294,7 +311,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
     let pair: Pair = super::verify::pair(&args.verify)?;
     let mut source = Server::connect(&pair.source)?;
     let mut replica = Server::connect(&pair.replica)?;
-    let mut warnings = appliers(args, &pair, &mut source, &mut replica)?;
+    let (mut warnings, settled) = appliers(args, &pair, &mut source, &mut replica)?;
     let report = match &args.from {
         Some(path) => load_report(path)?,
         None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
@@ -319,7 +336,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
     }
     let filters = channel_filters(&mut source, &mut replica, &pair)?;
     let (tables, refused) = read_rows(&report, &filters, &mut source, &mut replica)?;
-    let plan = resync::plan(
+    let mut plan = resync::plan(
         &tables,
         &node(&mut source, NodeRole::Source)?,
         &node(&mut replica, NodeRole::Replica)?,
@@ -328,6 +345,11 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         args.lift_read_only,
     )
     .map_err(|e| Coded(exit::BAD_INPUT, e.to_string()))?;
+    if !plan.steps.is_empty() {
+        let mut nodes = Nodes::new(vec![pair.replica.clone(), pair.source.clone()]);
+        plan.facts = crate::repair::preflight::facts(&plan, &mut nodes);
+        plan.facts.extend(settled);
+    }
     let rows: usize = plan.steps.iter().map(|s| s.rows.len()).sum();
     if args.dry_run && !plan.steps.is_empty() {
         warnings.extend(preflight_problems(args, &pair, &plan));

@@ -78,6 +78,7 @@ pub fn plan(gtids: &[Gtid], source_endpoint: &str, flavor: Flavor) -> Plan {
         advice: vec![
             "make the replica read-only (super_read_only=ON) so writes cannot go to it directly".into(),
         ],
+        facts: Vec::new(),
     }
 }
 

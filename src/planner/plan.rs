@@ -208,6 +208,11 @@ pub struct Plan {
     /// What the DBA should change so this does not happen again.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub advice: Vec<String>,
+    /// The facts about the written nodes this plan rests on, as read when it was made
+    /// (triggers, child tables, appliers); the preflight reads them again before the first
+    /// change and refuses what they forbid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<String>,
 }
 
 impl Plan {
@@ -1417,6 +1422,7 @@ fn build(
         loss_unknown: false,
         steps,
         advice,
+        facts: Vec::new(),
     }))
 }
 

@@ -304,6 +304,7 @@ pub fn plan(
         loss_unknown: false,
         steps,
         advice: Vec::new(),
+        facts: Vec::new(),
     })
 }
 

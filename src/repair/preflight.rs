@@ -418,3 +418,40 @@ fn planned_child_deletes(
         })
         .count() as u64
 }
+
+/// What the world checks read on each written table, in words, whatever they allow: the facts
+/// a plan rests on, printed with it (the preflight reads them again before the first change).
+pub fn facts(plan: &Plan, nodes: &mut Nodes) -> Vec<String> {
+    let mut out = Vec::new();
+    for ep in plan.endpoints() {
+        let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.endpoint == ep).collect();
+        for (table, _) in written_tables(&steps) {
+            let read = nodes.get(ep).and_then(|server| table_facts(server, table));
+            out.push(match read {
+                Ok(words) => format!("{ep} {table}: {words}"),
+                Err(e) => format!("{ep} {table}: not read ({})", crate::error::message(&e)),
+            });
+        }
+    }
+    out
+}
+
+fn table_facts(server: &mut crate::conn::Server, table: &TableRef) -> anyhow::Result<String> {
+    let triggers = super::facts::triggers(server, table)?;
+    let endpoint = server.spec.endpoint();
+    let children = crate::schema::referencing(&mut server.conn, &endpoint, table)?;
+    let list = |v: Vec<String>| match v.is_empty() {
+        true => "none".to_string(),
+        false => v.join(", "),
+    };
+    Ok(format!(
+        "triggers on INSERT/DELETE: {}; referenced by: {}",
+        list(triggers.iter().map(|t| t.to_string()).collect()),
+        list(
+            children
+                .iter()
+                .map(|fk| format!("{} ({}, ON DELETE {})", fk.child, fk.name, fk.on_delete))
+                .collect()
+        )
+    ))
+}
