@@ -453,10 +453,18 @@ fn text(r: &ResyncReport<'_>) -> String {
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
+    if r.verify.filtered > 0 {
+        let _ = writeln!(
+            out,
+            "not compared: {} table(s) the replica's replication filters leave out (resync never writes them)",
+            r.verify.filtered
+        );
+    }
     if r.plan.steps.is_empty() {
-        out.push_str(match r.refused.is_empty() {
-            true => "nothing to change: the rows already agree\n",
-            false => "nothing else to change: the tables left alone still differ\n",
+        out.push_str(match (r.refused.is_empty(), r.verify.filtered) {
+            (true, 0) => "nothing to change: the rows already agree\n",
+            (true, _) => "nothing to change in the tables compared\n",
+            (false, _) => "nothing else to change: the tables left alone still differ\n",
         });
         return out;
     }

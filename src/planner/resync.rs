@@ -126,12 +126,17 @@ pub fn own_key(row: &Row, key: &[(String, Cell)]) -> Vec<(String, Cell)> {
         .collect()
 }
 
-fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
+fn row_step(node: &Node, t: &TableRows, mut rows: Vec<RowChange>) -> Step {
     let keys = {
         let mut k: Vec<&Vec<(String, Cell)>> = rows.iter().map(|r| &r.key).collect();
         k.dedup();
         k.len()
     };
+    // Every delete before any insert (a stable sort keeps a key's delete before its
+    // insert): a missing row may hold a UNIQUE value that an extra or replaced row of the
+    // same step still holds until its delete ('a@x' under id 1 on the source, id 2 on the
+    // replica).
+    rows.sort_by_key(|r| r.action != RowAction::Delete);
     let target = RowTarget {
         charsets: &t.charsets,
         generated: &t.generated,
@@ -270,12 +275,18 @@ pub fn plan(
             {
                 return Err(ResyncError::NoSuchColumn(col.clone(), t.table.clone()));
             }
-            let mut pending = Vec::new();
+            let mut sets: Vec<Vec<RowChange>> = Vec::new();
             for pair in &t.rows {
                 let (loser, ch) = changes(&t.table, pair, winner_side(pair, winner));
-                if loser != node.role {
-                    continue;
+                if loser == node.role {
+                    sets.push(ch);
                 }
+            }
+            // Rows only deleted (extra on the loser) go first, so the UNIQUE values they hold
+            // are free before a later step inserts a missing row holding one of them.
+            sets.sort_by_key(|ch| ch.iter().any(|c| c.action == RowAction::Insert));
+            let mut pending = Vec::new();
+            for ch in sets {
                 // A key's delete and insert stay in the same step (one transaction).
                 if pending.len() + ch.len() > ROWS_PER_STEP && !pending.is_empty() {
                     node_steps.push(row_step(node, t, std::mem::take(&mut pending)));
@@ -390,13 +401,15 @@ mod tests {
             .iter()
             .map(|c| (c.action, c.key[0].1.display()))
             .collect();
+        // Every delete before any insert: a UNIQUE value an extra row holds is free before a
+        // missing row takes it.
         assert_eq!(
             actions,
             vec![
+                (RowAction::Delete, "3".into()),
                 (RowAction::Delete, "1".into()),
                 (RowAction::Insert, "1".into()),
                 (RowAction::Insert, "2".into()),
-                (RowAction::Delete, "3".into()),
             ]
         );
         assert_eq!(st.session[0].sql, "SET SESSION sql_log_bin = 0");
