@@ -461,7 +461,11 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         rows: rows(&restoring, &decided, args.dry_run, &left_alone),
         warnings: Vec::new(),
         plan: args.dry_run.then(|| plan.clone()),
-        restore_journal: applied.as_ref().map(|a| a.journal.clone()),
+        // Named only when it holds a change (a restore that changed nothing wrote none).
+        restore_journal: applied
+            .as_ref()
+            .filter(|a| a.journaled_rows > 0)
+            .map(|a| a.journal.clone()),
     };
     report.warnings = dual_master_warnings(&world.creds, &entries, &report);
     let refused = report.rows.iter().any(|r| r.outcome == RowOutcome::Differs);

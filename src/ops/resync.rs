@@ -486,7 +486,8 @@ fn text(r: &ResyncReport<'_>) -> String {
                 out,
                 "{}",
                 match r.remaining {
-                    0 => "the rows now agree on both nodes".to_string(),
+                    0 =>
+                        "the rows resync wrote now agree on both nodes (compared again)".to_string(),
                     n => format!("{n} row(s) still differ (run verify again)"),
                 }
             );

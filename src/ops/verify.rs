@@ -143,7 +143,15 @@ fn table_lines(out: &mut String, t: &TableDrift) {
         "different",
         t.different_rows
             .iter()
-            .map(|d| format!("{} ({})", key_text(&d.key), d.columns.join(", ")))
+            .map(|d| match &d.replica_key {
+                Some(rk) => format!(
+                    "{} ({}; the replica holds it under {}, equal under the collation)",
+                    key_text(&d.key),
+                    d.columns.join(", "),
+                    key_text(rk)
+                ),
+                None => format!("{} ({})", key_text(&d.key), d.columns.join(", ")),
+            })
             .collect(),
     );
     list(

@@ -126,17 +126,12 @@ pub fn own_key(row: &Row, key: &[(String, Cell)]) -> Vec<(String, Cell)> {
         .collect()
 }
 
-fn row_step(node: &Node, t: &TableRows, mut rows: Vec<RowChange>) -> Step {
+fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
     let keys = {
         let mut k: Vec<&Vec<(String, Cell)>> = rows.iter().map(|r| &r.key).collect();
         k.dedup();
         k.len()
     };
-    // Every delete before any insert (a stable sort keeps a key's delete before its
-    // insert): a missing row may hold a UNIQUE value that an extra or replaced row of the
-    // same step still holds until its delete ('a@x' under id 1 on the source, id 2 on the
-    // replica).
-    rows.sort_by_key(|r| r.action != RowAction::Delete);
     let target = RowTarget {
         charsets: &t.charsets,
         generated: &t.generated,
@@ -160,7 +155,13 @@ pub struct RowTarget<'a> {
 
 /// One transaction of row changes on one node: every row checked by a locking read first,
 /// then each written (resync and restore build theirs here; the applier runs them as built).
-pub fn rows_step(node: &Node, target: RowTarget<'_>, rows: Vec<RowChange>) -> Step {
+pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -> Step {
+    // Every delete before any insert (a stable sort keeps a key's delete before its
+    // insert): a missing row may hold a UNIQUE value that an extra or replaced row of the
+    // same step still holds until its delete ('a@x' under id 1 on the source, id 2 on the
+    // replica). Every row is checked before the first write, so the order of the writes
+    // changes nothing else.
+    rows.sort_by_key(|r| r.action != RowAction::Delete);
     let mut s = Step {
         node: node.role,
         endpoint: node.endpoint.clone(),
