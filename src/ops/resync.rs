@@ -365,8 +365,10 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
             }
         }
         let mut report = apply(args, &pair, &plan)?;
-        // A replaced row is two changes (its delete and its insert): left alone, it is one row.
-        report.left_alone.dedup();
+        // A replaced row is two changes (its delete and its insert, not next to each other
+        // since a step's deletes run first): left alone, it is one row.
+        let mut seen = std::collections::HashSet::new();
+        report.left_alone.retain(|k| seen.insert(k.clone()));
         applied = Some(report);
     }
     let left = match applied.is_some() {
