@@ -356,19 +356,11 @@ fn plan(
         steps.push(resync::rows_step(n, target, rows));
     }
     let steps = with_read_only_lifted(steps, &nodes, lift_read_only);
-    Ok(Plan {
-        remedy: RemedyId::Resync,
-        winner: None,
-        winner_endpoint: None,
-        loses: "nothing: every row deleted or replaced is journaled first".into(),
-        rows_lost: 0,
-        versions_lost: 0,
-        records_lost: 0,
-        loss_unknown: false,
+    Ok(Plan::lossless(
+        RemedyId::Resync,
+        "nothing: every row deleted or replaced is journaled first",
         steps,
-        advice: Vec::new(),
-        facts: Vec::new(),
-    })
+    ))
 }
 
 fn plan_node(server: &mut Server) -> Result<resync::Node> {

@@ -216,6 +216,24 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan whose every change is journaled first and nothing is skipped (resync, restore):
+    /// it loses nothing.
+    pub fn lossless(remedy: RemedyId, loses: &str, steps: Vec<Step>) -> Plan {
+        Plan {
+            remedy,
+            winner: None,
+            winner_endpoint: None,
+            loses: loses.into(),
+            rows_lost: 0,
+            versions_lost: 0,
+            records_lost: 0,
+            loss_unknown: false,
+            steps,
+            advice: Vec::new(),
+            facts: Vec::new(),
+        }
+    }
+
     /// Every node the plan touches, in first-use order.
     pub fn endpoints(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();

@@ -300,24 +300,18 @@ pub fn plan(
         }
         steps.extend(lifted(node, node_steps, lift_read_only));
     }
-    Ok(Plan {
-        remedy: RemedyId::Resync,
-        winner: Some(winner.clone()),
-        winner_endpoint: match winner {
-            Winner::Source => Some(source.endpoint.clone()),
-            Winner::Replica => Some(replica.endpoint.clone()),
-            Winner::Newest(_) => None,
-        },
-        loses: "nothing: every row deleted or replaced is journaled first (restore puts it back)"
-            .into(),
-        rows_lost: 0,
-        versions_lost: 0,
-        records_lost: 0,
-        loss_unknown: false,
+    let mut plan = Plan::lossless(
+        RemedyId::Resync,
+        "nothing: every row deleted or replaced is journaled first (restore puts it back)",
         steps,
-        advice: Vec::new(),
-        facts: Vec::new(),
-    })
+    );
+    plan.winner = Some(winner.clone());
+    plan.winner_endpoint = match winner {
+        Winner::Source => Some(source.endpoint.clone()),
+        Winner::Replica => Some(replica.endpoint.clone()),
+        Winner::Newest(_) => None,
+    };
+    Ok(plan)
 }
 
 #[cfg(test)]
