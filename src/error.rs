@@ -43,7 +43,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<ApplyError>() {
             match e {
-                ApplyError::RowChanged { .. } | ApplyError::KeyTaken { .. } => {
+                ApplyError::RowChanged { .. }
+                | ApplyError::KeyTaken { .. }
+                | ApplyError::WrittenOtherwise { .. } => {
                     return exit::REFUSED;
                 }
                 ApplyError::Sql { .. } | ApplyError::Injected { .. } => return exit::FAILURE,

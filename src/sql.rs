@@ -23,6 +23,11 @@ pub enum Role {
     CheckRows { first: usize, count: usize },
     /// Changes the step's rows `first..first + count` in one statement (journaled first).
     WriteRows { first: usize, count: usize },
+    /// Reads back, inside the step's transaction and before COMMIT, the rows
+    /// `first..first + count` it inserted: each must be exactly the image journaled (a
+    /// trigger, a column conversion or a generated key would make the server write another
+    /// row), else the step rolls back.
+    ReadBack { first: usize, count: usize },
 }
 
 /// One SQL statement with its bound parameters.
@@ -725,6 +730,10 @@ impl Statement {
 
     pub fn write_rows(self, first: usize, count: usize) -> Statement {
         self.with_role(Role::WriteRows { first, count })
+    }
+
+    pub fn read_back(self, first: usize, count: usize) -> Statement {
+        self.with_role(Role::ReadBack { first, count })
     }
 }
 

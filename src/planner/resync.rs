@@ -192,8 +192,20 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
         };
         s.statements.push(write.write(i));
     }
+    s.statements.extend(read_back(&s.rows, target.charsets));
     s.statements.push(Statement::plain("COMMIT"));
     s
+}
+
+/// The read of the inserted rows (after the deletes, the step's last rows) before COMMIT:
+/// what the server wrote, compared with what was journaled.
+fn read_back(rows: &[RowChange], charsets: &[(String, String)]) -> Option<Statement> {
+    let first = rows.iter().position(|r| r.action == RowAction::Insert)?;
+    let inserted = &rows[first..];
+    let keys: Vec<Vec<(String, Cell)>> = inserted.iter().map(|r| r.key.clone()).collect();
+    let columns = &inserted[0].image.columns;
+    let st = sql::select_in(&inserted[0].table, columns, &keys, charsets, &[]);
+    Some(st.read_back(first, inserted.len()))
 }
 
 /// A node's steps, between a lift of its read_only and the restore of it when `lift` is

@@ -42,6 +42,15 @@ pub enum ApplyError {
         table: String,
         key: String,
     },
+    #[error(
+        "step {step}: the server wrote the row of {table} with key {key} otherwise than journaled ({found}: a trigger, a column's conversion or a generated value changed it); the step was rolled back"
+    )]
+    WrittenOtherwise {
+        step: usize,
+        table: String,
+        key: String,
+        found: String,
+    },
     #[error("step {step} on {endpoint}: {}", crate::error::describe_mysql(.source))]
     Sql {
         step: usize,
@@ -281,6 +290,16 @@ impl Nodes {
             _ => anyhow::bail!("{a} and {b} are the same node"),
         }
     }
+}
+
+/// A row's values as `column=value, …`.
+fn row_text(row: &crate::diagnosis::Row) -> String {
+    row.columns
+        .iter()
+        .zip(&row.values)
+        .map(|(c, v)| format!("{c}={}", v.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A row left alone as the report names it: "table key".
@@ -847,6 +866,7 @@ impl RowRun<'_> {
                 Role::WriteRows { first, count } => {
                     self.write(conn, st, first..first + count, a)?
                 }
+                Role::ReadBack { first, count } => self.read_back(conn, st, first, count)?,
                 Role::Control if st.sql == "COMMIT" => {
                     self.synced()?;
                     injected_failure(self.n)?;
@@ -910,6 +930,50 @@ impl RowRun<'_> {
         crate::timing::mark("rows written");
         if conn.affected_rows() != needed as u64 {
             return Err(self.changed(rows.start));
+        }
+        Ok(())
+    }
+
+    /// What the server wrote for the step's inserted rows `first..first + count`, read
+    /// inside the transaction before COMMIT: each insert that ran must be there exactly as
+    /// journaled, else the step rolls back (its intents get their rolled_back outcome).
+    fn read_back(
+        &mut self,
+        conn: &mut mysql::Conn,
+        st: &Statement,
+        first: usize,
+        count: usize,
+    ) -> Result<(), ApplyError> {
+        if (first..first + count).all(|i| self.skip[i]) {
+            return Ok(());
+        }
+        let planned = &self.step.rows[first];
+        let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
+            .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        let written: HashMap<Vec<(String, Cell)>, crate::diagnosis::Row> = found
+            .into_iter()
+            .filter_map(|row| {
+                let key: Option<Vec<(String, Cell)>> = planned
+                    .key
+                    .iter()
+                    .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
+                    .collect();
+                Some((key?, row))
+            })
+            .collect();
+        for i in (first..first + count).filter(|i| !self.skip[*i]) {
+            let r = &self.step.rows[i];
+            match written.get(&r.key) {
+                Some(w) if *w == r.image => {}
+                other => {
+                    return Err(ApplyError::WrittenOtherwise {
+                        step: self.n,
+                        table: r.table.to_string(),
+                        key: key_text(&r.key),
+                        found: other.map_or("no row at that key".into(), row_text),
+                    });
+                }
+            }
         }
         Ok(())
     }
