@@ -961,3 +961,62 @@ fn mariadb_dual_master_a_transaction_a_repair_skipped_is_not_errant() {
     }
     sb.stop();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A lift of read_only recorded by a run still in progress (it holds the repair lock on the
+// node) is that run's: another run's recovery leaves it alone; once the run is gone (its lock
+// released with its connection), the next run puts read_only back.
+
+#[test]
+fn a_lift_of_a_run_still_in_progress_is_not_recovered_under_it() {
+    use mysql::prelude::Queryable;
+    use std::os::unix::fs::PermissionsExt;
+    for flavor in FLAVORS {
+        let sb = started(flavor.into(), Topology::SourceReplica);
+        let n2 = sb.node("n2");
+        let journal = journal_path(&format!("lift-in-progress-{flavor}"));
+        let lift = serde_json::json!({
+            "schema": "replmend.journal/2", "at": 1, "fingerprint": "in-progress",
+            "state": "done", "node": format!("127.0.0.1:{}", n2.port),
+            "action": "lift_read_only", "read_only": "read_only",
+        });
+        std::fs::write(&journal, format!("{lift}\n")).unwrap();
+        std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut run_in_progress = n2.conn().unwrap();
+        let got: Option<i64> = run_in_progress
+            .query_first("SELECT GET_LOCK('replmend.repair', 0)")
+            .unwrap();
+        assert_eq!(got, Some(1));
+        let args = [
+            "repair",
+            "--replica",
+            &n2.url(),
+            "--yes",
+            "--journal",
+            &journal,
+        ];
+        let run = replmend(&args);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        let read_only = || n2.query_value("SELECT @@global.read_only").unwrap();
+        assert_eq!(
+            read_only().as_deref(),
+            Some("0"),
+            "{flavor}: left to its run"
+        );
+        // The run ends: its lock released (at once, not when the server notices the quit).
+        let released: Option<i64> = run_in_progress
+            .query_first("SELECT RELEASE_LOCK('replmend.repair')")
+            .unwrap();
+        assert_eq!(released, Some(1));
+        drop(run_in_progress);
+        let run = replmend(&args);
+        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("is ON again"),
+            "{flavor}: {}",
+            run.stderr
+        );
+        assert_eq!(read_only().as_deref(), Some("1"), "{flavor}: recovered");
+        sb.stop();
+    }
+}

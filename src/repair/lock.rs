@@ -61,3 +61,13 @@ impl RepairLock {
         Ok(RepairLock { _servers: held })
     }
 }
+
+/// Whether another session holds the repair lock on this server (a replmend run in progress
+/// there).
+pub fn held_elsewhere(server: &mut Server) -> anyhow::Result<bool> {
+    use mysql::prelude::Queryable;
+    let free: Option<Option<i64>> = server
+        .conn
+        .query_first(format!("SELECT IS_FREE_LOCK('{LOCK_NAME}')"))?;
+    Ok(free.flatten() == Some(0))
+}

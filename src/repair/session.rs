@@ -181,6 +181,11 @@ pub fn with_history(journal: &Journal, d: &Diagnosis, policy: Policy) -> Result<
 /// A run killed after lifting read_only left it off (recorded in this journal or in the
 /// fixed ledger): put it back before anything else. A node that cannot be reached is named
 /// with the statement to run there; it does not stop this run.
+/// A pending lift on a node where another run holds the repair lock: that run's own.
+#[derive(Debug, thiserror::Error)]
+#[error("another replmend run holds the repair lock there")]
+struct InUse;
+
 pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<String>> {
     let ledger = journal::read_only_ledger();
     let mut notes = Vec::new();
@@ -191,6 +196,13 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
         let put_back = Server::connect(&creds.with_endpoint(host, port))
             .map_err(anyhow::Error::from)
             .and_then(|mut server| {
+                // A run that lifted it and is still going holds the repair lock there (from
+                // before its lift to after its restore): its lift is not left pending, and
+                // putting read_only back under it would fail its writes. Only a lift whose
+                // run is gone (its lock released with its connection) is recovered.
+                if super::lock::held_elsewhere(&mut server)? {
+                    return Err(anyhow::anyhow!(InUse));
+                }
                 for sql in server.flavor.restore_read_only(state) {
                     mysql::prelude::Queryable::query_drop(&mut server.conn, &sql)
                         .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))?;
@@ -198,6 +210,7 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
                 Ok(())
             });
         match put_back {
+            Err(e) if e.downcast_ref::<InUse>().is_some() => {}
             Ok(()) => {
                 journal.record_read_only(&Entry::read_only(
                     "recovery",
