@@ -172,7 +172,16 @@ fn rekey_facts(out: &mut String, a: &AutoKey, indent: &str) {
 
 /// A key as `column=value, …`, values displayed unambiguously.
 pub fn key_words(key: &[(String, Cell)]) -> String {
-    key.iter()
+    words(key.iter().map(|(c, v)| (c.as_str(), v)))
+}
+
+/// A row's values as `column=value, …`.
+pub fn row_words(row: &crate::diagnosis::Row) -> String {
+    words(row.columns.iter().map(String::as_str).zip(&row.values))
+}
+
+fn words<'a>(pairs: impl Iterator<Item = (&'a str, &'a Cell)>) -> String {
+    pairs
         .map(|(c, v)| format!("{c}={}", v.display()))
         .collect::<Vec<_>>()
         .join(", ")

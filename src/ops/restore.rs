@@ -123,6 +123,14 @@ impl World {
         Ok(self.servers.get_mut(node).expect("just inserted"))
     }
 
+    /// The connection of every node the plan writes.
+    fn specs(&self, plan: &Plan) -> Result<Vec<ConnSpec>> {
+        plan.endpoints()
+            .into_iter()
+            .map(|ep| self.spec(ep))
+            .collect()
+    }
+
     fn spec(&self, node: &str) -> Result<ConnSpec> {
         let (host, port) = crate::conn::spec::split_endpoint(node)
             .with_context(|| format!("journal entry names node {node:?}"))?;
@@ -431,11 +439,7 @@ pub fn run(args: &RestoreArgs, format: Format) -> Result<Outcome> {
         args.lift_read_only,
     )?;
     if !plan.steps.is_empty() {
-        let specs: Vec<ConnSpec> = plan
-            .endpoints()
-            .into_iter()
-            .map(|ep| world.spec(ep))
-            .collect::<Result<_>>()?;
+        let specs = world.specs(&plan)?;
         plan.facts = crate::repair::preflight::facts(&plan, &mut Nodes::new(specs));
     }
     let applied = match plan.steps.is_empty() {
@@ -510,11 +514,7 @@ fn rows(
 /// (every row checked by a locking read and journaled before it changes). A dry run runs the
 /// preflight only.
 fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<ApplyReport>> {
-    let specs: Vec<ConnSpec> = plan
-        .endpoints()
-        .into_iter()
-        .map(|ep| world.spec(ep))
-        .collect::<Result<_>>()?;
+    let specs = world.specs(plan)?;
     let mut nodes = Nodes::new(specs.clone());
     let accept = crate::repair::preflight::Accept {
         triggers: args.allow_triggers,

@@ -166,21 +166,12 @@ fn table_lines(out: &mut String, t: &TableDrift) {
                     m.replica_count,
                     m.row
                         .as_ref()
-                        .map(|r| format!(": {}", row_text(r)))
+                        .map(|r| format!(": {}", crate::diagnosis::render::row_words(r)))
                         .unwrap_or_default()
                 )
             })
             .collect(),
     );
-}
-
-fn row_text(r: &crate::diagnosis::Row) -> String {
-    r.columns
-        .iter()
-        .zip(&r.values)
-        .map(|(c, v)| format!("{c}={}", v.display()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub fn text(r: &Report) -> String {

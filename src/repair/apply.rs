@@ -292,27 +292,12 @@ impl Nodes {
     }
 }
 
-/// A row's values as `column=value, …`.
-fn row_text(row: &crate::diagnosis::Row) -> String {
-    row.columns
-        .iter()
-        .zip(&row.values)
-        .map(|(c, v)| format!("{c}={}", v.display()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A row left alone as the report names it: "table key".
 pub fn left_alone_text(r: &RowChange) -> String {
     format!("{} {}", r.table, key_text(&r.key))
 }
 
-pub fn key_text(key: &[(String, Cell)]) -> String {
-    key.iter()
-        .map(|(k, v)| format!("{k}={}", v.display()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub use crate::diagnosis::render::key_words as key_text;
 
 fn test_hook(var: &str) -> Option<usize> {
     std::env::var(var)
@@ -970,7 +955,10 @@ impl RowRun<'_> {
                         step: self.n,
                         table: r.table.to_string(),
                         key: key_text(&r.key),
-                        found: other.map_or("no row at that key".into(), row_text),
+                        found: other.map_or(
+                            "no row at that key".into(),
+                            crate::diagnosis::render::row_words,
+                        ),
                     });
                 }
             }
