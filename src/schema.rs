@@ -157,10 +157,14 @@ type ColumnRow = (
     Option<String>,
 );
 
+/// Whether EXTRA holds `word` as a word of its own: MySQL marks a column with an expression
+/// default (`DEFAULT CURRENT_TIMESTAMP`) `DEFAULT_GENERATED`, which is not a generated column
+/// (taken for one, its value was left out of inserts and the server wrote the current time).
 fn extra_has(extra: &Option<String>, word: &str) -> bool {
-    extra
-        .as_deref()
-        .is_some_and(|e| e.to_ascii_lowercase().contains(word))
+    extra.as_deref().is_some_and(|e| {
+        e.split(|c: char| c.is_whitespace() || c == ',')
+            .any(|w| w.eq_ignore_ascii_case(word))
+    })
 }
 
 pub fn load(
@@ -306,6 +310,20 @@ fn foreign_keys(rows: Vec<ForeignKeyColumn>) -> Vec<ForeignKeyRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expression_default_is_not_a_generated_column() {
+        let has = |e: &str, w: &str| extra_has(&Some(e.to_string()), w);
+        assert!(!has("DEFAULT_GENERATED", "generated"));
+        assert!(!has(
+            "DEFAULT_GENERATED on update CURRENT_TIMESTAMP",
+            "generated"
+        ));
+        assert!(has("VIRTUAL GENERATED", "generated"));
+        assert!(has("STORED GENERATED", "generated"));
+        assert!(has("auto_increment, INVISIBLE", "invisible"));
+        assert!(has("auto_increment", "auto_increment"));
+    }
 
     #[test]
     fn enum_values_with_quotes() {

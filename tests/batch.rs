@@ -80,17 +80,21 @@ fn streams_of_each_kind_are_repaired_in_one_stop_start() {
             let overwrite = overwrite_args(&url, &journal);
             let dry = replmend(&[&overwrite[..], &["--dry-run"]].concat());
             assert_eq!(
-                dry.code, 0,
+                dry.code,
+                exit::OK,
                 "{flavor} {recipe}: {}{}",
-                dry.stdout, dry.stderr
+                dry.stdout,
+                dry.stderr
             );
             assert_one_batch(flavor, recipe, &dry.json());
 
             let run = replmend(&[&overwrite[..], &["--yes"]].concat());
             assert_eq!(
-                run.code, 0,
+                run.code,
+                exit::OK,
                 "{flavor} {recipe}: {}{}",
-                run.stdout, run.stderr
+                run.stdout,
+                run.stderr
             );
             let j = run.json();
             assert_eq!(j["outcome"], "repaired", "{flavor} {recipe}: {j}");
@@ -125,14 +129,14 @@ fn runs_of_integer_keys_are_matched_as_ranges_and_the_gaps_left_alone() {
         let url = n2.url();
         let overwrite = overwrite_args(&url, &journal);
         let dry = replmend(&[&overwrite[..], &["--dry-run"]].concat());
-        assert_eq!(dry.code, 0, "{flavor}: {}{}", dry.stdout, dry.stderr);
+        assert_eq!(dry.code, exit::OK, "{flavor}: {}{}", dry.stdout, dry.stderr);
         let text = dry.stdout.clone();
         assert!(
             text.contains("`id` BETWEEN ? AND ?") && text.contains("`id` IN (?, ?"),
             "{flavor}: runs as ranges, lone keys by value: {text}"
         );
         let run = replmend(&[&overwrite[..], &["--yes"]].concat());
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(run.json()["outcome"], "repaired", "{flavor}");
         assert_eq!(journaled_rows(&journal), 15, "{flavor}");
         n2.wait_caught_up(Duration::from_secs(30)).unwrap();

@@ -86,7 +86,12 @@ fn keys_in_every_character_set_are_shown_and_repaired_byte_for_byte() {
             let sb = incident(flavor, Topology::SourceReplica, recipe);
             let (n1, n2) = (sb.node("n1"), sb.node("n2"));
             let diag = replmend(&["diagnose", "--replica", &n2.url(), "--format", "json"]);
-            assert_eq!(diag.code, 3, "{flavor} {recipe}: {}", diag.stderr);
+            assert_eq!(
+                diag.code,
+                exit::REPLICATION_ERROR,
+                "{flavor} {recipe}: {}",
+                diag.stderr
+            );
             let j = diag.json();
             let c = &j["conflicts"][0];
             assert_eq!(
@@ -117,9 +122,11 @@ fn keys_in_every_character_set_are_shown_and_repaired_byte_for_byte() {
                 &journal,
             ]);
             assert_eq!(
-                run.code, 0,
+                run.code,
+                exit::OK,
                 "{flavor} {recipe}: {}{}",
-                run.stdout, run.stderr
+                run.stdout,
+                run.stderr
             );
             n2.wait_caught_up(Duration::from_secs(30)).unwrap();
             assert_eq!(

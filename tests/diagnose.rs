@@ -13,7 +13,14 @@ fn diagnose(sb: &Sandbox, node: &str) -> Value {
         "--format",
         "json",
     ]);
-    assert_eq!(run.code, 3, "{}: {}{}", sb.flavor, run.stdout, run.stderr);
+    assert_eq!(
+        run.code,
+        exit::REPLICATION_ERROR,
+        "{}: {}{}",
+        sb.flavor,
+        run.stdout,
+        run.stderr
+    );
     run.json()
 }
 
@@ -67,7 +74,7 @@ fn seed_dual_master_both_directions_same_key() {
         );
 
         let text = replmend(&["diagnose", "--replica", &sb.node("n1").url()]);
-        assert_eq!(text.code, 3);
+        assert_eq!(text.code, exit::REPLICATION_ERROR);
         assert!(
             text.stdout
                 .contains("stopped with error 1062 on zeus.xinyan_cache"),
@@ -153,7 +160,7 @@ fn hostile_names_and_values() {
             "{names:?}"
         );
         let text = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
-        assert_eq!(text.code, 3, "{}", text.stderr);
+        assert_eq!(text.code, exit::REPLICATION_ERROR, "{}", text.stderr);
     }
 }
 
@@ -162,7 +169,7 @@ fn healthy_unknown_error_and_unreachable_source() {
     for flavor in FLAVORS {
         let sb = Sandbox::start(flavor, Topology::SourceReplica).unwrap();
         let healthy = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
-        assert_eq!(healthy.code, 0, "{}", healthy.stderr);
+        assert_eq!(healthy.code, exit::OK, "{}", healthy.stderr);
         assert!(
             healthy.stderr.contains("nothing to diagnose"),
             "{}",
@@ -190,7 +197,12 @@ fn healthy_unknown_error_and_unreachable_source() {
             "--format",
             "json",
         ]);
-        assert_eq!(unknown.code, 9, "{}", unknown.stderr);
+        assert_eq!(
+            unknown.code,
+            exit::UNSUPPORTED_INCIDENT,
+            "{}",
+            unknown.stderr
+        );
         assert!(unknown.stderr.contains("1146"), "{}", unknown.stderr);
     }
     // The source unreachable: diagnose from what the replica has and say what is missing.
@@ -208,7 +220,7 @@ fn healthy_unknown_error_and_unreachable_source() {
         "--format",
         "json",
     ]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.code, exit::REPLICATION_ERROR, "{}", run.stderr);
     let d = run.json();
     assert!(d["source"].is_null());
     assert!(
@@ -250,7 +262,12 @@ fn minimal_images_compressed_transactions_and_statement_events() {
 
         let sb = incident(flavor, Topology::SourceReplica, "statement-based-1062");
         let run = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
-        assert_eq!(run.code, 9, "{flavor}: {}", run.stderr);
+        assert_eq!(
+            run.code,
+            exit::UNSUPPORTED_INCIDENT,
+            "{flavor}: {}",
+            run.stderr
+        );
         assert!(
             run.stderr.contains("statement-based") && run.stderr.contains("INSERT INTO legacy.t"),
             "{}",
@@ -320,7 +337,7 @@ fn table_without_a_usable_key_is_diagnosed_and_left_alone() {
             "--remedy",
             "overwrite",
         ]);
-        assert_eq!(run.code, 10, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::REFUSED, "{flavor}: {}", run.stderr);
         assert_eq!(
             sb.node("n2")
                 .query_rows("SELECT * FROM heap.events ORDER BY ts")
@@ -342,7 +359,13 @@ fn without_performance_schema_access_the_reason_is_named() {
         .unwrap();
     let url = sb.node("n2").url().replace("root@", "nops@");
     let run = replmend(&["diagnose", "--replica", &url]);
-    assert_eq!(run.code, 9, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code,
+        exit::UNSUPPORTED_INCIDENT,
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
     assert!(run.stderr.contains("performance_schema"), "{}", run.stderr);
 }
 

@@ -14,15 +14,6 @@ use support::*;
 
 const CATCH_UP: Duration = Duration::from_secs(60);
 
-fn started(build: Build, topology: Topology) -> Sandbox {
-    Sandbox::start_build(build, topology).unwrap_or_else(|e| panic!("{build} {topology:?}: {e:#}"))
-}
-
-fn drift(node: &Node, sql: &str) {
-    node.exec(&format!("SET SESSION sql_log_bin = 0; {sql}"))
-        .unwrap();
-}
-
 fn binlog(n: &Node) -> Vec<Vec<Option<String>>> {
     let gtid = match n.flavor {
         Flavor::MariaDb => "SELECT @@global.gtid_binlog_pos",
@@ -57,15 +48,6 @@ fn run_json(args: &[&str]) -> (Run, Value) {
     let run = replmend(&all);
     let v = run.json();
     (run, v)
-}
-
-fn table<'a>(report: &'a Value, schema: &str, name: &str) -> &'a Value {
-    report["tables"]
-        .as_array()
-        .expect("tables")
-        .iter()
-        .find(|t| t["table"]["schema"] == schema && t["table"]["name"] == name)
-        .unwrap_or_else(|| panic!("{schema}.{name} is not in the report: {report}"))
 }
 
 fn restore(journal: &str, replica: &Node) -> Run {
@@ -106,7 +88,7 @@ fn collation_keys_are_one_row(build: Build, collation: &str, pairs: usize) {
     assert_ne!(drifted, source);
     let url = n2.url();
     let (run, r) = run_json(&["verify", "--replica", &url, "--tables", "coll.k"]);
-    assert_eq!(run.code, 11, "{build}: {r}");
+    assert_eq!(run.code, exit::DRIFT, "{build}: {r}");
     let t = table(&r, "coll", "k");
     assert_eq!(
         (
@@ -135,7 +117,7 @@ fn collation_keys_are_one_row(build: Build, collation: &str, pairs: usize) {
         "--tables",
         "coll.k",
     ]);
-    assert_eq!(run.code, 0, "{build}: {}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, exit::OK, "{build}: {}{}", run.stdout, run.stderr);
     assert_eq!(
         hex_rows(n2, "coll.k", &cols),
         source,
@@ -147,9 +129,9 @@ fn collation_keys_are_one_row(build: Build, collation: &str, pairs: usize) {
         "{build}: a delete and an insert per row"
     );
     let (run, r) = run_json(&["verify", "--replica", &url, "--tables", "coll.k"]);
-    assert_eq!(run.code, 0, "{build}: {r}");
+    assert_eq!(run.code, exit::OK, "{build}: {r}");
     let run = restore(&journal, n2);
-    assert_eq!(run.code, 0, "{build}: {}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, exit::OK, "{build}: {}{}", run.stdout, run.stderr);
     assert_eq!(
         hex_rows(n2, "coll.k", &cols),
         drifted,
@@ -196,7 +178,7 @@ fn mariadb_118_default_collation_accented_keys() {
     let url = n2.url();
     let journal = journal_path("cafe-118");
     let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         hex_rows(n2, "cafe.k", &cols),
         source,
@@ -204,7 +186,7 @@ fn mariadb_118_default_collation_accented_keys() {
     );
     assert_eq!(journaled_rows(&journal), 6);
     let run = restore(&journal, n2);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
     assert_eq!(hex_rows(n2, "cafe.k", &cols), drifted);
     sb.stop();
 }
@@ -215,7 +197,7 @@ fn mariadb_118_default_collation_accented_keys() {
 #[test]
 fn a_missing_row_with_auto_increment_key_zero_is_written_as_zero_and_restored() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec(
             "CREATE DATABASE z; \
@@ -231,14 +213,14 @@ fn a_missing_row_with_auto_increment_key_zero_is_written_as_zero_and_restored() 
         let (url, journal) = (n2.url(), journal_path(&format!("zero-{flavor}")));
         let logged = binlog(n2);
         let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(
             hex_rows(n2, "z.t", &cols),
             source,
             "{flavor}: key 0 written as 0"
         );
         let run = restore(&journal, n2);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(
             hex_rows(n2, "z.t", &cols),
             drifted,
@@ -259,7 +241,7 @@ fn a_missing_row_with_auto_increment_key_zero_is_written_as_zero_and_restored() 
 #[test]
 fn resync_frees_a_unique_value_before_a_missing_row_takes_it() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec(
             "CREATE DATABASE uq; \
@@ -277,19 +259,67 @@ fn resync_frees_a_unique_value_before_a_missing_row_takes_it() {
         let (drifted, source) = (hex_rows(n2, "uq.t", &cols), hex_rows(n1, "uq.t", &cols));
         let (url, journal) = (n2.url(), journal_path(&format!("unique-{flavor}")));
         let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(hex_rows(n2, "uq.t", &cols), source, "{flavor}");
         let run = restore(&journal, n2);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(hex_rows(n2, "uq.t", &cols), drifted, "{flavor}");
         let run = restore(&journal, n2);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             !run.stdout.contains("restored "),
             "{flavor}: everything already back: {}",
             run.stdout
         );
         assert_eq!(hex_rows(n2, "uq.t", &cols), drifted, "{flavor}");
+        // Rows 1 and 600 swapped their addresses, 598 rows between them differ too: more
+        // than one step's rows, and each of the two inserts needs the other's delete first.
+        n1.exec(
+            "CREATE TABLE uq.big (id INT PRIMARY KEY, email VARCHAR(30) NOT NULL, v INT NOT NULL, UNIQUE KEY (email)); \
+             INSERT INTO uq.big SELECT seq, CONCAT('u', seq, '@x'), 0 FROM \
+               (WITH RECURSIVE s(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 600) SELECT seq FROM s) q",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(
+            n2,
+            "UPDATE uq.big SET v = 1; UPDATE uq.big SET email = 'tmp' WHERE id = 1; \
+             UPDATE uq.big SET email = 'u1@x' WHERE id = 600; UPDATE uq.big SET email = 'u600@x' WHERE id = 1",
+        );
+        let cols = ["id", "email", "v"];
+        let (drifted, source) = (hex_rows(n2, "uq.big", &cols), hex_rows(n1, "uq.big", &cols));
+        // A column with an expression default (MySQL calls it DEFAULT_GENERATED) is written
+        // with the source's value, not the default: the missing row keeps its 2001 stamp.
+        n1.exec(
+            "CREATE TABLE uq.stamp (id INT PRIMARY KEY, at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)); \
+             INSERT INTO uq.stamp VALUES (1, '2001-02-03 04:05:06.789')",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(n2, "DELETE FROM uq.stamp");
+        let run = replmend(&["resync", "--replica", &url, "--yes", "--tables", "uq.stamp"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            hex_rows(n2, "uq.stamp", &["id", "at"]),
+            hex_rows(n1, "uq.stamp", &["id", "at"]),
+            "{flavor}"
+        );
+        let journal = journal_path(&format!("unique-swap-{flavor}"));
+        let run = replmend(&[
+            "resync",
+            "--replica",
+            &url,
+            "--yes",
+            "--journal",
+            &journal,
+            "--tables",
+            "uq.big",
+        ]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(hex_rows(n2, "uq.big", &cols), source, "{flavor}");
+        let run = restore(&journal, n2);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(hex_rows(n2, "uq.big", &cols), drifted, "{flavor}");
         sb.stop();
     }
 }
@@ -319,7 +349,7 @@ fn keep_reports_the_rows_it_leaves_different_never_identical() {
         let mut json_args = args.to_vec();
         json_args.extend(["--format", "json"]);
         let run = replmend(&json_args);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         let j = run.json();
         let applied = &j["incidents"][0]["applied"];
         assert_eq!(applied["rows_agree"], false, "{flavor}: {j}");
@@ -333,7 +363,11 @@ fn keep_reports_the_rows_it_leaves_different_never_identical() {
             "--tables",
             "zeus.xinyan_cache",
         ]);
-        assert_eq!(run.code, 11, "{flavor}: verify agrees they differ: {r}");
+        assert_eq!(
+            run.code,
+            exit::DRIFT,
+            "{flavor}: verify agrees they differ: {r}"
+        );
         sb.stop();
     }
 }
@@ -371,7 +405,7 @@ fn wait_received(n: &Node) {
 #[test]
 fn resync_refuses_while_the_applier_is_stopped_with_events_pending() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec(
             "CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY, v INT NOT NULL); \
@@ -386,7 +420,13 @@ fn resync_refuses_while_the_applier_is_stopped_with_events_pending() {
         let url = n2.url();
         let journal = journal_path(&format!("pending-{flavor}"));
         let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(
             run.stderr.contains("relay log") && run.stderr.contains("--allow-pending-relay"),
             "{flavor}: one sentence naming the option: {}",
@@ -403,14 +443,14 @@ fn resync_refuses_while_the_applier_is_stopped_with_events_pending() {
         );
         // The dry run shows the plan with the warning.
         let run = replmend(&["resync", "--replica", &url, "--dry-run"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(run.stdout.contains("warning: "), "{flavor}: {}", run.stdout);
         // Started, the applier brings the rows itself: nothing left to resync, and it never
         // stops on a row replmend wrote.
         n2.start_replication().unwrap();
         n2.wait_caught_up(CATCH_UP).unwrap();
         let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stdout.contains("nothing to change"),
             "{flavor}: {}",
@@ -427,7 +467,7 @@ fn resync_refuses_while_the_applier_is_stopped_with_events_pending() {
 #[test]
 fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowed() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec(
             "CREATE DATABASE tg; CREATE TABLE tg.t (id INT PRIMARY KEY, v INT NOT NULL); \
@@ -462,7 +502,13 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
             "--tables",
             "tg.t",
         ]);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         for name in ["t_audit", "t_bump", "--allow-triggers"] {
             assert!(
                 run.stderr.contains(name),
@@ -479,7 +525,7 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
         assert_eq!(count(n2, "SELECT COUNT(*) FROM tg.audit"), 1, "{flavor}");
         // The dry run names them too: the facts the plan rests on, checked before any run.
         let run = replmend(&["resync", "--replica", &url, "--dry-run", "--tables", "tg.t"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stdout.contains("warning: ")
                 && run.stdout.contains("t_bump")
@@ -503,7 +549,13 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
             "--allow-triggers",
         ];
         let run = replmend(&allowed);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(
             run.stderr.contains("otherwise than journaled"),
             "{flavor}: {}",
@@ -523,7 +575,7 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
         // Only the audit trigger left: the rows are fixed and the audit row is the trigger's.
         drift(n2, "DROP TRIGGER tg.t_bump");
         let run = replmend(&allowed);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(
             hex_rows(n2, "tg.t", &["id", "v"]),
             hex_rows(n1, "tg.t", &["id", "v"])
@@ -543,7 +595,7 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
 #[test]
 fn resync_never_orphans_child_rows_cascade_restrict_and_composite() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec(
             "CREATE DATABASE fk; \
@@ -581,9 +633,11 @@ fn resync_never_orphans_child_rows_cascade_restrict_and_composite() {
                 tables,
             ]);
             assert_eq!(
-                run.code, 10,
+                run.code,
+                exit::REFUSED,
                 "{flavor} {tables}: {}{}",
-                run.stdout, run.stderr
+                run.stdout,
+                run.stderr
             );
             assert!(
                 run.stderr.contains(child) && run.stderr.contains(constraint),
@@ -612,7 +666,7 @@ fn resync_never_orphans_child_rows_cascade_restrict_and_composite() {
             "--databases",
             "fk",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         for t in ["parent", "item", "pair", "pair_note"] {
             assert_eq!(
                 n2.checksum_table("fk", t).unwrap(),
@@ -654,7 +708,7 @@ fn set_filters(n: &Node) {
 #[test]
 fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_listed() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec(
             "CREATE DATABASE f; CREATE TABLE f.t (id INT PRIMARY KEY); \
@@ -672,7 +726,11 @@ fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_li
         drift(n2, "INSERT INTO f.ign VALUES (42)");
         let url = n2.url();
         let (run, r) = run_json(&["verify", "--replica", &url, "--databases", "f"]);
-        assert_eq!(run.code, 0, "{flavor}: filtered tables are not drift: {r}");
+        assert_eq!(
+            run.code,
+            exit::OK,
+            "{flavor}: filtered tables are not drift: {r}"
+        );
         for (name, rule) in [
             ("ign", "replicate_ignore_table"),
             ("wild1", "replicate_wild_ignore_table"),
@@ -691,7 +749,7 @@ fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_li
             "CREATE TABLE f.local (id INT PRIMARY KEY); INSERT INTO f.local VALUES (7)",
         );
         let (run, r) = run_json(&["verify", "--replica", &url, "--databases", "f"]);
-        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {r}");
         let local = table(&r, "f", "local");
         assert_eq!(
             local["only_on"],
@@ -709,7 +767,13 @@ fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_li
             "--databases",
             "f",
         ]);
-        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::DRIFT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(
             run.stdout.contains("exists only on"),
             "{flavor}: {}",
@@ -724,7 +788,7 @@ fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_li
         assert_eq!(journaled_rows(&journal), 0, "{flavor}: nothing written");
         // Named alone, a filtered (and different) table is not called in agreement.
         let run = replmend(&["resync", "--replica", &url, "--yes", "--tables", "f.ign"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             !run.stdout.contains("already agree") && run.stdout.contains("not compared"),
             "{flavor}: {}",
@@ -741,7 +805,7 @@ fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_li
 #[test]
 fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_undoable() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec(
             "CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL); \
@@ -758,11 +822,11 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
         let url = n2.url();
         let journal = journal_path(&format!("restore-guard-{flavor}"));
         let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(hex_rows(n2, "r.t", &cols), source);
 
         let run = replmend(&["restore", &journal, "--replica", &url, "--dry-run"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         for text in [
             "DELETE FROM `r`.`t` WHERE `id` <=> ?",
             "INSERT INTO `r`.`t`",
@@ -800,7 +864,13 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
                 "--journal-to",
                 &undo,
             ]);
-            assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+            assert_eq!(
+                run.code,
+                exit::REFUSED,
+                "{flavor}: {}{}",
+                run.stdout,
+                run.stderr
+            );
             assert!(
                 run.stderr.contains("--lift-read-only"),
                 "{flavor}: {}",
@@ -823,7 +893,7 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(run.json()["restore_journal"], undo.as_str(), "{flavor}");
         assert_eq!(
             hex_rows(n2, "r.t", &cols),
@@ -850,7 +920,7 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
             "--journal-to",
             &journal_path(&format!("restore-undo2-{flavor}")),
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(
             hex_rows(n2, "r.t", &cols),
             source,
@@ -866,20 +936,20 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
 #[test]
 fn diagnose_on_a_healthy_replica_names_its_errant_gtids() {
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplicaGtid);
+        let sb = started(flavor, Topology::SourceReplicaGtid);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
         n1.exec("CREATE DATABASE e; CREATE TABLE e.t (id INT PRIMARY KEY)")
             .unwrap();
         n2.wait_caught_up(CATCH_UP).unwrap();
         let url = n2.url();
         let (run, j) = run_json(&["diagnose", "--replica", &url]);
-        assert_eq!(run.code, 0, "{flavor}: {j}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {j}");
         assert_eq!(j["schema"], "replmend.diagnose-healthy/1", "{flavor}: {j}");
         assert_eq!(j["errant"], serde_json::json!([]), "{flavor}: {j}");
         // A write made on the replica itself, binary log on: errant.
         n2.exec("INSERT INTO e.t VALUES (1)").unwrap();
         let (run, j) = run_json(&["diagnose", "--replica", &url]);
-        assert_eq!(run.code, 0, "{flavor}: {j}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {j}");
         let errant = j["errant"].as_array().expect("errant");
         assert_eq!(errant.len(), 1, "{flavor}: {j}");
         assert!(run.stderr.contains("nothing to diagnose"), "{}", run.stderr);
@@ -917,7 +987,7 @@ fn mariadb_dual_master_a_write_the_peer_has_not_applied_yet_is_not_errant() {
     }
     assert!(received(), "n1 received n2's write");
     let (run, j) = run_json(&["status", "--replica", &n2.url()]);
-    assert!(run.code == 0, "{j}");
+    assert!(run.code == exit::OK, "{j}");
     // Absent (or empty): none.
     assert!(
         j["errant"].as_array().is_none_or(|a| a.is_empty()),
@@ -949,10 +1019,10 @@ fn mariadb_dual_master_a_transaction_a_repair_skipped_is_not_errant() {
         "--journal",
         &journal,
     ]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
     for n in [n1, n2] {
         let (run, j) = run_json(&["status", "--replica", &n.url()]);
-        assert_eq!(run.code, 0, "{}: {j}", n.name);
+        assert_eq!(run.code, exit::OK, "{}: {j}", n.name);
         assert!(
             j["errant"].as_array().is_none_or(|a| a.is_empty()),
             "{}: a skipped transaction is not errant: {j}",
@@ -972,7 +1042,7 @@ fn a_lift_of_a_run_still_in_progress_is_not_recovered_under_it() {
     use mysql::prelude::Queryable;
     use std::os::unix::fs::PermissionsExt;
     for flavor in FLAVORS {
-        let sb = started(flavor.into(), Topology::SourceReplica);
+        let sb = started(flavor, Topology::SourceReplica);
         let n2 = sb.node("n2");
         let journal = journal_path(&format!("lift-in-progress-{flavor}"));
         let lift = serde_json::json!({
@@ -996,7 +1066,7 @@ fn a_lift_of_a_run_still_in_progress_is_not_recovered_under_it() {
             &journal,
         ];
         let run = replmend(&args);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         let read_only = || n2.query_value("SELECT @@global.read_only").unwrap();
         assert_eq!(
             read_only().as_deref(),
@@ -1010,7 +1080,7 @@ fn a_lift_of_a_run_still_in_progress_is_not_recovered_under_it() {
         assert_eq!(released, Some(1));
         drop(run_in_progress);
         let run = replmend(&args);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stderr.contains("is ON again"),
             "{flavor}: {}",

@@ -8,7 +8,7 @@ use support::*;
 #[test]
 fn man_page_and_completions_are_generated_from_the_options() {
     let man = replmend(&["--generate", "man"]);
-    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert_eq!(man.code, exit::OK, "{}", man.stderr);
     assert!(
         man.stdout.starts_with(".ie") || man.stdout.contains(".TH replmend 1"),
         "{}",
@@ -32,7 +32,7 @@ fn man_page_and_completions_are_generated_from_the_options() {
         ("complete-powershell", "Register-ArgumentCompleter"),
     ] {
         let run = replmend(&["--generate", kind]);
-        assert_eq!(run.code, 0, "{kind}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{kind}: {}", run.stderr);
         assert!(
             run.stdout.contains(marker),
             "{kind}: {}",
@@ -41,16 +41,16 @@ fn man_page_and_completions_are_generated_from_the_options() {
         assert!(run.stdout.contains("watch"), "{kind}");
     }
     let bad = replmend(&["--generate", "troff"]);
-    assert_eq!(bad.code, 2);
+    assert_eq!(bad.code, exit::USAGE);
     let none = replmend(&[]);
-    assert_eq!(none.code, 2);
+    assert_eq!(none.code, exit::USAGE);
     assert!(
         none.stderr.contains("a command is required"),
         "{}",
         none.stderr
     );
     let missing = replmend(&["restore", "/nonexistent/journal.jsonl"]);
-    assert_eq!(missing.code, 8, "{}", missing.stderr);
+    assert_eq!(missing.code, exit::BAD_INPUT, "{}", missing.stderr);
     assert!(
         missing.stderr.contains("no such file"),
         "{}",
@@ -73,7 +73,7 @@ fn status_of_one_channel_and_mariadb_error_time() {
     let sb = incident(Flavor::MariaDb, Topology::MultiSource, "multi-source-1062");
     let url = sb.node("n3").url();
     let all = replmend(&["status", "--replica", &url, "--format", "json"]);
-    assert_eq!(all.code, 3, "{}", all.stderr);
+    assert_eq!(all.code, exit::REPLICATION_ERROR, "{}", all.stderr);
     let channels = all.json()["channels"].as_array().unwrap().len();
     assert_eq!(channels, 2);
     let stopped = all.json()["channels"]
@@ -99,13 +99,18 @@ fn status_of_one_channel_and_mariadb_error_time() {
         "--format",
         "json",
     ]);
-    assert_eq!(one.code, 0, "the healthy channel alone: {}", one.stdout);
+    assert_eq!(
+        one.code,
+        exit::OK,
+        "the healthy channel alone: {}",
+        one.stdout
+    );
     assert_eq!(one.json()["channels"].as_array().unwrap().len(), 1);
     let text = replmend(&["status", "--replica", &url, "--channel", &name]);
-    assert_eq!(text.code, 3);
+    assert_eq!(text.code, exit::REPLICATION_ERROR);
     assert!(text.stdout.contains(&format!("at {ts}")), "{}", text.stdout);
     let unknown = replmend(&["status", "--replica", &url, "--channel", "nope"]);
-    assert_eq!(unknown.code, 8);
+    assert_eq!(unknown.code, exit::BAD_INPUT);
     assert!(
         unknown
             .stderr

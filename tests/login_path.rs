@@ -37,7 +37,7 @@ impl Drop for ChrootDir {
 /// `mysql_config_editor set --login-path=NAME … --password`, typing `password` at its prompt.
 /// Exit 8 (bad input) with one sentence on stderr that says `words`.
 fn refused(run: &Run, words: &str, flavor: impl std::fmt::Display) {
-    assert_eq!(run.code, 8, "{flavor}: {}", run.stderr);
+    assert_eq!(run.code, exit::BAD_INPUT, "{flavor}: {}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains(words), "{}", run.stderr);
 }
@@ -113,7 +113,7 @@ fn login_path_written_by_mysql_config_editor() {
         let with_file = |args: &[&str]| replmend_env(args, &[("MYSQL_TEST_LOGIN_FILE", file)]);
 
         let run = with_file(&["status", "--login-path", "db2", "--format", "json"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(run.json()["channels"][0]["health"], "healthy");
 
         // The login path overrides ~/.my.cnf (here --defaults-file) …
@@ -121,10 +121,10 @@ fn login_path_written_by_mysql_config_editor() {
         std::fs::write(&cnf, "[client]\nuser=nobody\nport=1\npassword=wrong\n").unwrap();
         let cnf = cnf.to_str().unwrap();
         let run = with_file(&["status", "--defaults-file", cnf, "--login-path", "db2"]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         // … and the command line overrides the login path: nothing listens on port 1.
         let run = with_file(&["status", "--login-path", "db2", "-P", "1"]);
-        assert_eq!(run.code, 6, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::UNREACHABLE, "{flavor}: {}", run.stderr);
         let run = with_file(&[
             "status",
             "--login-path",
@@ -132,11 +132,11 @@ fn login_path_written_by_mysql_config_editor() {
             "--replica",
             "mysql://lp_user:wrong@127.0.0.1:1",
         ]);
-        assert_eq!(run.code, 6, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::UNREACHABLE, "{flavor}: {}", run.stderr);
         // Without --login-path only the login file's [client] is read: none here, so the
         // option file's port 1 stands.
         let run = with_file(&["status", "--defaults-file", cnf]);
-        assert_eq!(run.code, 6, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::UNREACHABLE, "{flavor}: {}", run.stderr);
 
         // A [client] login path is read by default, with no option at all.
         config_editor_set(
@@ -150,7 +150,7 @@ fn login_path_written_by_mysql_config_editor() {
             password,
         );
         let run = with_file(&["status"]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
 
         let run = with_file(&["status", "--login-path", "nosuch"]);
         refused(&run, "no login path [nosuch]", flavor);
@@ -162,7 +162,7 @@ fn login_path_written_by_mysql_config_editor() {
         let run = with_file(&["status", "--login-path", "db2"]);
         refused(&run, "others may read", flavor);
         let run = with_file(&["status", "--replica", &replica.url()]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         assert!(
             run.stderr.contains("warning: login file") && run.stderr.contains("not used"),
             "{}",

@@ -265,7 +265,13 @@ fn source_down_inject_gtid_by_the_workers_applying_transaction() {
         "--remedy",
         "inject-gtid",
     ]);
-    assert_eq!(refused.code, 10, "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(
+        refused.code,
+        exit::REFUSED,
+        "{}{}",
+        refused.stdout,
+        refused.stderr
+    );
     assert!(
         refused.stderr.contains("--allow-data-loss"),
         "{}",
@@ -323,7 +329,12 @@ fn source_down_conflict_count_is_unknown_not_zero() {
             "{flavor}: {d}"
         );
         let text = replmend(&["diagnose", "--replica", &url]);
-        assert_eq!(text.code, 3, "{flavor}: {}", text.stderr);
+        assert_eq!(
+            text.code,
+            exit::REPLICATION_ERROR,
+            "{flavor}: {}",
+            text.stderr
+        );
         assert!(
             text.stdout.contains("unknown conflicting row(s)"),
             "{flavor}: {}",

@@ -219,7 +219,7 @@ fn status_and_diagnose(flavor: Flavor) {
         );
     }
     let text = replmend(&["status", "--replica", &url]);
-    assert_eq!(text.code, 3);
+    assert_eq!(text.code, exit::REPLICATION_ERROR);
     assert!(
         text.stdout.contains("channel 'n1'") && text.stdout.contains("channel 'n2'"),
         "{}",
@@ -233,9 +233,11 @@ fn status_and_diagnose(flavor: Flavor) {
         argv.extend_from_slice(args);
         let run = replmend(&argv);
         assert_eq!(
-            run.code, 3,
+            run.code,
+            exit::REPLICATION_ERROR,
             "{flavor} {args:?}: {}{}",
-            run.stdout, run.stderr
+            run.stdout,
+            run.stderr
         );
         let d = run.json();
         assert_eq!(d["schema"], "replmend.diagnosis/1");
@@ -275,7 +277,7 @@ fn status_and_diagnose(flavor: Flavor) {
     }
     assert_eq!(fingerprints[0], fingerprints[1]);
     let text = replmend(&["diagnose", "--replica", &url]);
-    assert_eq!(text.code, 3);
+    assert_eq!(text.code, exit::REPLICATION_ERROR);
     assert!(
         text.stdout.contains("channel 'n1' from 127.0.0.1:") && text.stdout.contains("1001"),
         "{}",
@@ -285,9 +287,11 @@ fn status_and_diagnose(flavor: Flavor) {
     // The healthy channel: exit 0 and a sentence saying why there is nothing to diagnose.
     let healthy = replmend(&["diagnose", "--replica", &url, "--channel", "n2"]);
     assert_eq!(
-        healthy.code, 0,
+        healthy.code,
+        exit::OK,
         "{flavor}: {}{}",
-        healthy.stdout, healthy.stderr
+        healthy.stdout,
+        healthy.stderr
     );
     assert!(
         healthy
@@ -305,16 +309,18 @@ fn status_and_diagnose(flavor: Flavor) {
         "--format",
         "json",
     ]);
-    assert_eq!(healthy.code, 0);
+    assert_eq!(healthy.code, exit::OK);
     assert_eq!(healthy.json()["exit_code"], 0);
     assert_eq!(healthy.json()["schema"], "replmend.diagnose-healthy/1");
 
     // An unknown channel is bad input (exit 8), for diagnose and repair alike.
     let unknown = replmend(&["diagnose", "--replica", &url, "--channel", "n9"]);
     assert_eq!(
-        unknown.code, 8,
+        unknown.code,
+        exit::BAD_INPUT,
         "{flavor}: {}{}",
-        unknown.stdout, unknown.stderr
+        unknown.stdout,
+        unknown.stderr
     );
     assert!(
         unknown.stderr.contains("no replication channel named 'n9'"),
@@ -333,9 +339,11 @@ fn status_and_diagnose(flavor: Flavor) {
         &journal,
     ]);
     assert_eq!(
-        unknown.code, 8,
+        unknown.code,
+        exit::BAD_INPUT,
         "{flavor}: {}{}",
-        unknown.stdout, unknown.stderr
+        unknown.stdout,
+        unknown.stderr
     );
 
     // repair --channel n2: that channel is healthy, nothing to do, whatever n1 is doing.
@@ -354,9 +362,11 @@ fn status_and_diagnose(flavor: Flavor) {
         "json",
     ]);
     assert_eq!(
-        nothing.code, 0,
+        nothing.code,
+        exit::OK,
         "{flavor}: {}{}",
-        nothing.stdout, nothing.stderr
+        nothing.stdout,
+        nothing.stderr
     );
     assert_eq!(nothing.json()["outcome"], "nothing_to_do");
     let nothing = replmend(&[
@@ -370,9 +380,11 @@ fn status_and_diagnose(flavor: Flavor) {
         &journal,
     ]);
     assert_eq!(
-        nothing.code, 0,
+        nothing.code,
+        exit::OK,
         "{flavor}: {}{}",
-        nothing.stdout, nothing.stderr
+        nothing.stdout,
+        nothing.stderr
     );
     assert!(
         nothing
@@ -452,7 +464,7 @@ fn overwrite_repairs_only_the_stopped_channel(flavor: Flavor) {
             "json",
         ])
     });
-    assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
     let r = run.json();
     assert_eq!(r["outcome"], "repaired", "{flavor}: {r}");
     let incidents = r["incidents"].as_array().unwrap();
@@ -543,7 +555,7 @@ fn skip_by_gtid(flavor: Flavor) {
     match flavor {
         Flavor::MySql => {
             let run = with_writes_on_n2(n2, 20, || skip(&[]));
-            assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+            assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
             let statements = replication_statements(n3);
             assert!(
                 statements
@@ -561,7 +573,13 @@ fn skip_by_gtid(flavor: Flavor) {
         }
         Flavor::MariaDb => {
             let run = with_writes_on_n2(n2, 20, || skip(&[]));
-            assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+            assert_eq!(
+                run.code,
+                exit::REFUSED,
+                "{flavor}: {}{}",
+                run.stdout,
+                run.stderr
+            );
             assert!(
                 run.stderr.contains("preflight refused")
                     && run.stderr.contains("gtid_slave_pos")
@@ -583,7 +601,7 @@ fn skip_by_gtid(flavor: Flavor) {
             // The way out the refusal names: every connection stopped by hand, then the skip.
             n3.exec("STOP ALL SLAVES").unwrap();
             let run = skip(&[]);
-            assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+            assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
             let (_, st) = status(&sb);
             assert_eq!(channel(&st, "n1")["health"], "healthy", "{st}");
             assert_eq!(channel(&st, "n2")["health"], "not_running", "{st}");
@@ -610,4 +628,102 @@ fn skip_by_gtid_mariadb() {
 #[test]
 fn skip_by_gtid_mysql() {
     skip_by_gtid(Flavor::MySql);
+}
+
+/// A filter on one channel keeps tables out of that channel only (MariaDB's per-connection
+/// `SET GLOBAL n1.replicate_wild_ignore_table`, MySQL's `CHANGE REPLICATION FILTER … FOR
+/// CHANNEL 'n1'`): verify against n1 calls its matching table filtered; against n2 the same
+/// pattern's table is compared, and resync fixes it there and nowhere else.
+#[test]
+fn a_filter_on_one_channel_keeps_tables_out_of_that_channel_only() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::MultiSource)
+            .unwrap_or_else(|e| panic!("{flavor}: {e:#}"));
+        let (n1, n2, n3) = (sb.node("n1"), sb.node("n2"), sb.node("n3"));
+        n1.exec("CREATE DATABASE fa; CREATE TABLE fa.t (id INT PRIMARY KEY); CREATE TABLE fa.ign (id INT PRIMARY KEY)")
+            .unwrap();
+        n2.exec("CREATE DATABASE fb; CREATE TABLE fb.ign (id INT PRIMARY KEY)")
+            .unwrap();
+        n3.wait_channels_caught_up(&["n1", "n2"], WAIT).unwrap();
+        n3.exec(match flavor {
+            Flavor::MariaDb => {
+                "STOP SLAVE 'n1'; SET GLOBAL n1.replicate_wild_ignore_table = '%.ign'; START SLAVE 'n1'"
+            }
+            Flavor::MySql => {
+                "STOP REPLICA SQL_THREAD FOR CHANNEL 'n1'; \
+                 CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE = ('%.ign') FOR CHANNEL 'n1'; \
+                 START REPLICA SQL_THREAD FOR CHANNEL 'n1'"
+            }
+        })
+        .unwrap();
+        n1.exec("INSERT INTO fa.t VALUES (1); INSERT INTO fa.ign VALUES (1)")
+            .unwrap();
+        n2.exec("INSERT INTO fb.ign VALUES (1), (2)").unwrap();
+        n3.wait_channels_caught_up(&["n1", "n2"], WAIT).unwrap();
+        n3.exec("SET SESSION sql_log_bin = 0; DELETE FROM fb.ign WHERE id = 2")
+            .unwrap();
+        let replica = n3.url();
+        let verify = |source: &Node, db: &str| {
+            let run = replmend(&[
+                "verify",
+                "--replica",
+                &replica,
+                "--source",
+                &source.url(),
+                "--databases",
+                db,
+                "--format",
+                "json",
+            ]);
+            let v = run.json();
+            (run.code, v)
+        };
+        let (code, r) = verify(n1, "fa");
+        assert_eq!(code, 0, "{flavor}: channel n1 filters fa.ign: {r}");
+        let ign = r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"]["name"] == "ign")
+            .unwrap_or_else(|| panic!("{flavor}: {r}"));
+        assert!(
+            ign["filtered"]
+                .as_str()
+                .is_some_and(|w| w.contains("replicate_wild_ignore_table")),
+            "{flavor}: {ign}"
+        );
+        let (code, r) = verify(n2, "fb");
+        assert_eq!(
+            code, 11,
+            "{flavor}: channel n2 has no filter: fb.ign is compared: {r}"
+        );
+        assert_eq!(
+            r["summary"]["filtered"].as_u64().unwrap_or(0),
+            0,
+            "{flavor}: {r}"
+        );
+        let run = replmend(&[
+            "resync",
+            "--replica",
+            &replica,
+            "--source",
+            &n2.url(),
+            "--databases",
+            "fb",
+            "--yes",
+            "--journal",
+            &journal_path(&format!("channel-filter-{flavor}")),
+        ]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            one(n3, "SELECT COUNT(*) FROM fb.ign"),
+            vec![Some("2".into())]
+        );
+        assert_eq!(
+            one(n3, "SELECT COUNT(*) FROM fa.ign"),
+            vec![Some("0".into())],
+            "{flavor}: the filtered table of channel n1 is left alone"
+        );
+        sb.stop();
+    }
 }

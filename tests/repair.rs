@@ -20,7 +20,13 @@ fn one(node: &replmend_sandbox::Node, sql: &str) -> Vec<Option<String>> {
 
 fn healthy(node: &replmend_sandbox::Node) -> bool {
     let run = replmend(&["status", "--replica", &node.url(), "--format", "json"]);
-    run.code == 0
+    if run.code != exit::OK {
+        eprintln!(
+            "status of {}: exit {}: {}{}",
+            node.name, run.code, run.stdout, run.stderr
+        );
+    }
+    run.code == exit::OK
 }
 
 /// Everything a dry run must leave untouched: binlog coordinates, GTID state, table checksums.
@@ -51,7 +57,7 @@ fn seed_dry_run_changes_nothing_and_shows_sql_per_node() {
         let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
         let before = fingerprint_of_world(&sb, &[("zeus", "xinyan_cache")]);
         let run = replmend(&["repair", "--replica", &sb.node("n2").url(), "--dry-run"]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         let out = &run.stdout;
         assert!(
             out.contains("differs in payload, hits, created_at"),
@@ -91,7 +97,7 @@ fn seed_dry_run_changes_nothing_and_shows_sql_per_node() {
             "--format",
             "json",
         ]);
-        assert_eq!(json.code, 3, "{}", json.stderr);
+        assert_eq!(json.code, exit::REPLICATION_ERROR, "{}", json.stderr);
         let j = json.json();
         assert_eq!(j["plan"]["plan"]["remedy"], "overwrite");
         assert_eq!(j["plan"]["options"][0]["rows_lost"], 0);
@@ -123,7 +129,7 @@ fn seed_scripted_overwrite_winner_source_both_flavors() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(run.stderr.matches("step  1 [").count(), 1, "{}", run.stderr);
         let j = run.json();
         assert_eq!(j["outcome"], "repaired", "{j}");
@@ -140,7 +146,7 @@ fn seed_scripted_overwrite_winner_source_both_flavors() {
 
         // restore gives back the exact previous row on the loser.
         let restore = replmend(&["restore", &journal, "--format", "json"]);
-        assert_eq!(restore.code, 0, "{}", restore.stderr);
+        assert_eq!(restore.code, exit::OK, "{}", restore.stderr);
         assert_eq!(restore.json()["rows"][0]["outcome"], "restored");
         assert_eq!(one(n2, SEED_ROW), loser, "{flavor}: restore");
         assert_eq!(one(n1, SEED_ROW), winner, "the restore did not replicate");
@@ -157,7 +163,13 @@ fn seed_scripted_overwrite_winner_source_both_flavors() {
         let mut args: Vec<&str> = command.split_whitespace().collect();
         args.push("--yes");
         let mend = replmend(&args);
-        assert_eq!(mend.code, 0, "{command}: {}{}", mend.stdout, mend.stderr);
+        assert_eq!(
+            mend.code,
+            exit::OK,
+            "{command}: {}{}",
+            mend.stdout,
+            mend.stderr
+        );
         assert!(healthy(n1) && healthy(n2));
         assert_eq!(
             one(n1, SEED_ROW),
@@ -193,9 +205,11 @@ fn winner_replica_and_newest() {
                 &journal,
             ]);
             assert_eq!(
-                run.code, 0,
+                run.code,
+                exit::OK,
                 "{flavor} {winner}: {}{}",
-                run.stdout, run.stderr
+                run.stdout,
+                run.stderr
             );
             assert_eq!(one(sb.node("n1"), SEED_ROW), expected, "{flavor} {winner}");
             assert_eq!(one(sb.node("n2"), SEED_ROW), expected, "{flavor} {winner}");
@@ -281,9 +295,11 @@ fn every_remedy_on_every_recipe(flavor: Flavor) {
                     &journal,
                 ]);
                 assert_eq!(
-                    run.code, 0,
+                    run.code,
+                    exit::OK,
                     "{flavor} {recipe} {remedy}: {}{}",
-                    run.stdout, run.stderr
+                    run.stdout,
+                    run.stderr
                 );
                 assert!(healthy(n2), "{flavor} {recipe} {remedy}: replication runs");
                 n2.wait_caught_up(Duration::from_secs(30)).unwrap();
@@ -321,7 +337,7 @@ fn refusals_change_nothing() {
         let before = fingerprint_of_world(&sb, &tables);
         // No terminal and no --yes.
         let run = replmend(&["repair", "--replica", &n2.url()]);
-        assert_eq!(run.code, 10, "{}", run.stderr);
+        assert_eq!(run.code, exit::REFUSED, "{}", run.stderr);
         // A remedy that loses 49 rows, without --allow-data-loss.
         let skip = if flavor == Flavor::MySql {
             "inject-gtid"
@@ -329,7 +345,7 @@ fn refusals_change_nothing() {
             "skip"
         };
         let run = replmend(&["repair", "--replica", &n2.url(), "--yes", "--remedy", skip]);
-        assert_eq!(run.code, 10, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::REFUSED, "{flavor}: {}", run.stderr);
         assert!(run.stderr.contains("49 other row(s)"), "{}", run.stderr);
         // A remedy that does not apply.
         let other = if flavor == Flavor::MySql {
@@ -338,7 +354,7 @@ fn refusals_change_nothing() {
             "inject-gtid"
         };
         let run = replmend(&["repair", "--replica", &n2.url(), "--yes", "--remedy", other]);
-        assert_eq!(run.code, 10, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::REFUSED, "{flavor}: {}", run.stderr);
         // Another repair holds the lock.
         let mut holder = n2.conn().unwrap();
         use mysql::prelude::Queryable;
@@ -347,7 +363,7 @@ fn refusals_change_nothing() {
             .unwrap();
         assert_eq!(got, Some(1));
         let run = replmend(&["repair", "--replica", &n2.url(), "--yes"]);
-        assert_eq!(run.code, 10, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::REFUSED, "{flavor}: {}", run.stderr);
         assert!(
             run.stderr.contains("another repair is running"),
             "{}",
@@ -412,7 +428,11 @@ fn killed_at_every_step_then_rerun_converges() {
                 ],
                 &[("REPLMEND_TEST_CRASH_AFTER_STEP", &step.to_string())],
             );
-            assert_ne!(crashed.code, 0, "{flavor} step {step}: the run was killed");
+            assert_ne!(
+                crashed.code,
+                exit::OK,
+                "{flavor} step {step}: the run was killed"
+            );
             let rerun = replmend(&[
                 "repair",
                 "--replica",
@@ -424,9 +444,11 @@ fn killed_at_every_step_then_rerun_converges() {
                 &journal,
             ]);
             assert_eq!(
-                rerun.code, 0,
+                rerun.code,
+                exit::OK,
                 "{flavor} killed after step {step}, re-run: {}{}",
-                rerun.stdout, rerun.stderr
+                rerun.stdout,
+                rerun.stderr
             );
             assert!(healthy(n1) && healthy(n2), "{flavor} step {step}");
             assert_eq!(one(n1, SEED_ROW), winner, "{flavor} step {step}");
@@ -466,7 +488,7 @@ fn until_healthy_batches_consecutive_conflicts() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         let j = run.json();
         assert_eq!(j["outcome"], "repaired");
         assert_eq!(
@@ -508,7 +530,13 @@ fn until_healthy_batches_consecutive_conflicts() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 3, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REPLICATION_ERROR,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         let j = run.json();
         assert_eq!(j["incidents"].as_array().unwrap().len(), 3, "{j}");
         assert_eq!(j["outcome"], "stopped_again");
@@ -558,7 +586,13 @@ fn missing_privileges_are_named_before_anything_changes() {
             "--journal",
             &journal,
         ]);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         let needed = if flavor == Flavor::MariaDb {
             "BINLOG ADMIN"
         } else {

@@ -22,48 +22,8 @@ const CATCH_UP: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // Helpers (the verify ones as in tests/verify.rs).
 
-fn started(flavor: Flavor, topology: Topology) -> Sandbox {
-    Sandbox::start(flavor, topology).unwrap_or_else(|e| panic!("{flavor} {topology:?}: {e:#}"))
-}
-
-/// A string literal for SQL text (backslashes and quotes escaped).
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-/// An identifier quoted for SQL text (backticks doubled).
-fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
-
-/// Inserts rows (each a parenthesised tuple of SQL literals) in statements of 1,000 rows.
-fn insert(node: &Node, table: &str, rows: impl IntoIterator<Item = String>) {
-    let rows: Vec<String> = rows.into_iter().collect();
-    for batch in rows.chunks(1000) {
-        node.exec(&format!("INSERT INTO {table} VALUES {}", batch.join(", ")))
-            .unwrap();
-    }
-}
-
-/// Runs SQL on the node without writing it to the binary log: drift that does not replicate.
-fn drift(node: &Node, sql: &str) {
-    node.exec(&format!("SET SESSION sql_log_bin = 0; {sql}"))
-        .unwrap();
-}
-
 fn endpoint(n: &Node) -> String {
     format!("127.0.0.1:{}", n.port)
-}
-
-/// `replmend verify --replica <replica> --format json <args…>`: the run and its report.
-fn verify(replica: &Node, args: &[&str]) -> (Run, Value) {
-    let url = replica.url();
-    let mut all = vec!["verify", "--replica", url.as_str(), "--format", "json"];
-    all.extend_from_slice(args);
-    let run = replmend(&all);
-    let report = run.json();
-    assert_eq!(report["schema"], "replmend.verify/1", "{report}");
-    (run, report)
 }
 
 /// `replmend resync --replica <url> <args…>` (text output).
@@ -89,69 +49,6 @@ fn resync_json(replica: &Node, args: &[&str]) -> (Run, Value) {
         replica.flavor, run.stderr
     );
     (run, out)
-}
-
-/// The report's entry for `schema.name` (panics when it is not there).
-fn table<'a>(report: &'a Value, schema: &str, name: &str) -> &'a Value {
-    report["tables"]
-        .as_array()
-        .expect("tables")
-        .iter()
-        .find(|t| t["table"]["schema"] == schema && t["table"]["name"] == name)
-        .unwrap_or_else(|| panic!("{schema}.{name} is not in the report: {report}"))
-}
-
-/// A key as reported: `[{column, value}, …]` with every value as text.
-fn key(parts: &[(&str, &str)]) -> Value {
-    Value::Array(
-        parts
-            .iter()
-            .map(|(c, v)| json!({ "column": c, "value": v }))
-            .collect(),
-    )
-}
-
-fn id(i: i64) -> Value {
-    key(&[("id", &i.to_string())])
-}
-
-fn sorted(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(Value::to_string)
-        .collect();
-    out.sort();
-    out
-}
-
-fn sorted_list(items: Vec<Value>) -> Vec<String> {
-    sorted(&Value::Array(items))
-}
-
-fn different(k: Value, columns: &[&str]) -> Value {
-    json!({ "key": k, "columns": columns })
-}
-
-/// Exactly this drift in the table's entry: which keys and columns.
-fn assert_drift(t: &Value, missing: Vec<Value>, extra: Vec<Value>, differ: Vec<Value>, what: &str) {
-    assert!(t["error"].is_null(), "{what}: not compared: {t}");
-    assert_eq!(
-        sorted(&t["missing_keys"]),
-        sorted_list(missing),
-        "{what}: missing keys: {t}"
-    );
-    assert_eq!(
-        sorted(&t["extra_keys"]),
-        sorted_list(extra),
-        "{what}: extra keys: {t}"
-    );
-    assert_eq!(
-        sorted(&t["different_rows"]),
-        sorted_list(differ),
-        "{what}: different rows: {t}"
-    );
 }
 
 /// What a node's binary log holds: its GTID set and every binlog file with its size. Equal
@@ -383,7 +280,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         };
         let assert_drifted = |what: &str| {
             let (run, r) = verify(n2, &["--chunk-size", "1000"]);
-            assert_eq!(run.code, 11, "{flavor} {what}: {r}");
+            assert_eq!(run.code, exit::DRIFT, "{flavor} {what}: {r}");
             assert_drift(
                 table(&r, "shop", "items"),
                 vec![id(2500)],
@@ -402,7 +299,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
 
         // 1a. --dry-run shows the SQL with the keys and changes nothing.
         let run = resync(n2, &["--dry-run"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         for text in [
             "SET SESSION sql_log_bin = 0;",
             "SELECT `id`, `pad`, `qty`, `note`, `price` FROM `shop`.`items` WHERE `id` <=> ? FOR UPDATE;",
@@ -432,7 +329,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
 
         // --print is the same; its JSON names every row the plan would change, on the replica.
         let (run, out) = resync_json(n2, &["--print"]);
-        assert_eq!(run.code, 0, "{flavor}: {out}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}");
         assert_eq!(out["dry_run"], true);
         assert!(out["applied"].is_null(), "{flavor}: {out}");
         assert_eq!(out["refused"], json!([]));
@@ -458,7 +355,13 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         // 1b. Without --yes and without a terminal: refused, nothing changed, no journal.
         let journal = journal_path(&format!("kinds-{flavor}"));
         let run = resync(n2, &["--journal", &journal]);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(
             run.stderr.contains("pass --yes") && run.stderr.contains("nothing was changed"),
             "{flavor}: {}",
@@ -470,7 +373,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
 
         // 1c. --yes: fixed on the replica only, every row journaled first.
         let (run, out) = resync_json(n2, &["--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         assert_eq!(out["dry_run"], false);
         assert_eq!(out["remaining"], 0, "{flavor}: {out}");
         assert_eq!(out["applied"]["journaled_rows"], 12, "{flavor}: {out}");
@@ -492,7 +395,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         assert_eq!(binlog(n1), b1, "{flavor}: nothing reached n1's binlog");
         assert_eq!(binlog(n2), b2, "{flavor}: the fix is not in n2's binlog");
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 0, "{flavor}: identical after resync: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: identical after resync: {r}");
         // One journal entry per replica row deleted or replaced (its exact previous version),
         // one per version inserted.
         let mut want = entries("delete", n2, "shop.items", replica_rows.clone());
@@ -511,9 +414,11 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
             "json",
         ]);
         assert_eq!(
-            restore.code, 0,
+            restore.code,
+            exit::OK,
             "{flavor}: {}{}",
-            restore.stdout, restore.stderr
+            restore.stdout,
+            restore.stderr
         );
         let rows = restore.json()["rows"].as_array().unwrap().clone();
         assert_eq!(rows.len(), 12, "{flavor}: {rows:?}");
@@ -547,7 +452,13 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         other["replica"] = json!("127.0.0.1:1");
         std::fs::write(&elsewhere, other.to_string()).unwrap();
         let run = resync(n2, &["--from", &elsewhere, "--yes"]);
-        assert_eq!(run.code, 8, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::BAD_INPUT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(
             run.stderr.contains("the report compares")
                 && run.stderr.contains("nothing was changed"),
@@ -560,7 +471,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
             n2,
             &["--from", &report_path, "--dry-run", "--journal", &journal2],
         );
-        assert_eq!(run.code, 0, "{flavor}: {out}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}");
         assert_eq!(
             out["verify"], report["summary"],
             "{flavor}: the drift resync started from is the report's"
@@ -578,7 +489,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
             n2,
             &["--from", &report_path, "--yes", "--journal", &journal2],
         );
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         assert_eq!(out["remaining"], 0, "{flavor}: {out}");
         assert_eq!(plan_rows(&out), from_rows, "{flavor}: {out}");
         let mut want = entries("delete", n2, "shop.items", replica_now);
@@ -597,7 +508,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         assert_eq!(binlog(n2), b2, "{flavor}: --from: n2's binlog");
         assert_eq!(binlog(n1), b1, "{flavor}: --from: n1's binlog");
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {r}");
         assert_drift(
             table(&r, "shop", "items"),
             vec![],
@@ -610,14 +521,20 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         let bad = journal_path(&format!("bad-report-{flavor}"));
         std::fs::write(&bad, r#"{"schema": "replmend.status/1"}"#).unwrap();
         let run = resync(n2, &["--from", &bad, "--yes"]);
-        assert_eq!(run.code, 8, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::BAD_INPUT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(run.stderr.contains(&bad), "{flavor}: {}", run.stderr);
         assert_words(&run, "bad report");
 
         // Verifying again fixes the rest.
         let journal3 = journal_path(&format!("rest-{flavor}"));
         let run = resync(n2, &["--yes", "--journal", &journal3]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stdout.contains("now agree on both nodes"),
             "{flavor}: {}",
@@ -626,9 +543,9 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         assert_eq!(checksum(n2, "shop", "items"), source_sum, "{flavor}");
         assert_eq!(binlog(n2), b2, "{flavor}");
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         let run = resync(n2, &["--yes", "--journal", &journal3]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stdout.contains("nothing to change"),
             "{flavor}: {}",
@@ -640,7 +557,7 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
             n2,
             &["--from", &report_path, "--yes", "--journal", &journal3],
         );
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         assert_eq!(out["remaining"], 0, "{flavor}: {out}");
         assert_eq!(out["plan"]["steps"], json!([]), "{flavor}: {out}");
         assert!(out["applied"].is_null(), "{flavor}: {out}");
@@ -673,7 +590,7 @@ fn restoring_a_resync_journal_twice_finds_every_row_already_back() {
         let drifted = checksum(n2, "t", "x");
         let journal = journal_path(&format!("twice-{flavor}"));
         let run = resync(n2, &["--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(checksum(n2, "t", "x"), checksum(n1, "t", "x"), "{flavor}");
         let restore = || {
             replmend(&[
@@ -686,7 +603,13 @@ fn restoring_a_resync_journal_twice_finds_every_row_already_back() {
             ])
         };
         let first = restore();
-        assert_eq!(first.code, 0, "{flavor}: {}{}", first.stdout, first.stderr);
+        assert_eq!(
+            first.code,
+            exit::OK,
+            "{flavor}: {}{}",
+            first.stdout,
+            first.stderr
+        );
         assert_eq!(checksum(n2, "t", "x"), drifted, "{flavor}");
         let again = restore();
         assert_eq!(checksum(n2, "t", "x"), drifted, "{flavor}: nothing changed");
@@ -706,7 +629,7 @@ fn restoring_a_resync_journal_twice_finds_every_row_already_back() {
             outcomes.iter().all(|o| o.ends_with(" already_present")),
             "{flavor}: every row is already back: {outcomes:?}"
         );
-        assert_eq!(again.code, 0, "{flavor}: {}", again.stdout);
+        assert_eq!(again.code, exit::OK, "{flavor}: {}", again.stdout);
         let _ = std::fs::remove_file(&journal);
     }
 }
@@ -838,7 +761,7 @@ fn rows_changed_between_planning_and_applying_are_left_alone_and_reported() {
             "{flavor}: only the rows written are journaled"
         );
         let (run, r) = verify(n2, &["--tables", "t.x"]);
-        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {r}");
         assert_drift(
             table(&r, "t", "x"),
             vec![],
@@ -900,9 +823,11 @@ fn a_table_without_a_key_is_refused_by_name_and_the_others_are_fixed() {
             for format in ["text", "json"] {
                 let run = resync(n2, &["--winner", winner, "--yes", "--format", format]);
                 assert_eq!(
-                    run.code, 8,
+                    run.code,
+                    exit::BAD_INPUT,
                     "{flavor} {winner}: {}{}",
-                    run.stdout, run.stderr
+                    run.stdout,
+                    run.stderr
                 );
                 let said = format!("{}{}", run.stdout, run.stderr);
                 assert!(
@@ -921,7 +846,7 @@ fn a_table_without_a_key_is_refused_by_name_and_the_others_are_fixed() {
 
         let journal = journal_path(&format!("keyless-{flavor}"));
         let (run, out) = resync_json(n2, &["--yes", "--journal", &journal]);
-        assert_eq!(run.code, 11, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {out}\n{}", run.stderr);
         let refused: Vec<&str> = out["refused"]
             .as_array()
             .unwrap()
@@ -951,7 +876,7 @@ fn a_table_without_a_key_is_refused_by_name_and_the_others_are_fixed() {
             "{flavor}: id 77 replaced, 78 inserted"
         );
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {r}");
         assert_eq!(
             r["summary"]["drifted"], 2,
             "{flavor}: the keyless tables only: {r}"
@@ -963,7 +888,13 @@ fn a_table_without_a_key_is_refused_by_name_and_the_others_are_fixed() {
             n2,
             &["--yes", "--tables", "logs.events", "--journal", &journal],
         );
-        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::DRIFT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(
             run.stdout
                 .contains("left alone: logs.events: no primary key or NOT NULL unique key"),
@@ -1095,7 +1026,7 @@ fn composite_key_with_hostile_identifiers_and_gbk_and_latin1_tables() {
         let dbs = format!("{db},shop_gbk,shop_latin1");
 
         let run = resync(n2, &["--databases", &dbs, "--dry-run"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stdout
                 .contains(&format!("DELETE FROM {t} WHERE {} <=> ", ident(ck)))
@@ -1107,7 +1038,7 @@ fn composite_key_with_hostile_identifiers_and_gbk_and_latin1_tables() {
 
         let journal = journal_path(&format!("hostile-{flavor}"));
         let (run, out) = resync_json(n2, &["--databases", &dbs, "--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         assert_eq!(out["remaining"], 0, "{flavor}: {out}");
         assert_eq!(dump(n2), source, "{flavor}: the same bytes as the source");
         assert_eq!(dump(n1), source, "{flavor}: the source is not touched");
@@ -1123,7 +1054,7 @@ fn composite_key_with_hostile_identifiers_and_gbk_and_latin1_tables() {
             "{flavor}"
         );
         let (run, r) = verify(n2, &["--databases", &dbs]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
 
         let restore = replmend(&[
             "restore",
@@ -1134,9 +1065,11 @@ fn composite_key_with_hostile_identifiers_and_gbk_and_latin1_tables() {
             "json",
         ]);
         assert_eq!(
-            restore.code, 0,
+            restore.code,
+            exit::OK,
             "{flavor}: {}{}",
-            restore.stdout, restore.stderr
+            restore.stdout,
+            restore.stderr
         );
         assert_eq!(
             dump(n2),
@@ -1195,7 +1128,7 @@ fn dual_master_winner_replica_and_newest() {
         let n2_rows = dm_rows(n2, &[5, 9999]);
         let journal = journal_path(&format!("dm-replica-{flavor}"));
         let (run, out) = resync_json(n2, &["--winner", "replica", "--yes", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         assert_eq!(
             out["plan"]["winner_endpoint"],
             endpoint(n2),
@@ -1220,7 +1153,7 @@ fn dual_master_winner_replica_and_newest() {
         want.sort();
         assert_eq!(journaled(&journal), want, "{flavor}");
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
 
         // --winner newest:ver: per row, the larger version (as numbers: 10 > 9); a row on one
         // node only is copied to the other.
@@ -1242,7 +1175,13 @@ fn dual_master_winner_replica_and_newest() {
         let n2_wins = dm_rows(n2, &[200, 800, 3300]);
         let (b1, b2) = (binlog(n1), binlog(n2));
         let run = resync(n2, &["--winner", "newest:nope", "--yes"]);
-        assert_eq!(run.code, 8, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::BAD_INPUT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(
             run.stderr
                 .contains("--winner newest:nope: table dm.t has no column nope"),
@@ -1254,7 +1193,7 @@ fn dual_master_winner_replica_and_newest() {
             n2,
             &["--winner", "newest:ver", "--yes", "--journal", &journal2],
         );
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         assert_eq!(out["remaining"], 0, "{flavor}: {out}");
         for n in [n1, n2] {
             assert_eq!(dm_rows(n, &[100, 400]), n1_wins, "{flavor} {}", n.name);
@@ -1306,13 +1245,13 @@ fn dual_master_winner_replica_and_newest() {
                 &journal3,
             ],
         );
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         for n in [n1, n2] {
             assert_eq!(dm_rows(n, &[600]), from_n2, "{flavor} {}", n.name);
             assert_eq!(dm_rows(n, &[700]), from_n1, "{flavor} {}", n.name);
         }
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         for f in [&journal, &journal2, &journal3] {
             let _ = std::fs::remove_file(f);
         }
@@ -1383,9 +1322,11 @@ fn read_only_replica_refused_by_the_preflight_unless_lift_read_only() {
 
         let run = resync_as(&url, &["--yes", "--journal", &journal]);
         assert_eq!(
-            run.code, 10,
+            run.code,
+            exit::REFUSED,
             "{flavor}: refused by the preflight: {}{}",
-            run.stdout, run.stderr
+            run.stdout,
+            run.stderr
         );
         let variable = match flavor {
             Flavor::MariaDb => "read_only=ON",
@@ -1414,7 +1355,7 @@ fn read_only_replica_refused_by_the_preflight_unless_lift_read_only() {
 
         // --lift-read-only (an account that may set read_only): fixed, read_only back on.
         let (run, out) = resync_json(n2, &["--yes", "--lift-read-only", "--journal", &journal]);
-        assert_eq!(run.code, 0, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         let actions: Vec<&str> = out["plan"]["steps"]
             .as_array()
             .unwrap()
@@ -1441,7 +1382,7 @@ fn read_only_replica_refused_by_the_preflight_unless_lift_read_only() {
         );
         assert_eq!(journaled_rows(&journal), 4, "{flavor}");
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         let _ = std::fs::remove_file(&journal);
     }
 }

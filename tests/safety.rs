@@ -114,7 +114,13 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
             "--journal",
             &journal,
         ]);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert_words(&run);
         assert!(
             run.stderr.contains("read_only=ON") && run.stderr.contains("--lift-read-only"),
@@ -168,7 +174,7 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
                 ("XDG_STATE_HOME", &state_env),
             ],
         );
-        assert_ne!(crashed.code, 0, "{flavor}: {}", crashed.stderr);
+        assert_ne!(crashed.code, exit::OK, "{flavor}: {}", crashed.stderr);
         assert_ne!(
             value(n2, check),
             ro_value,
@@ -194,7 +200,7 @@ fn read_only_replica_refused_cleanly_then_repaired_with_lift_read_only() {
             std::fs::remove_dir_all(&state),
             std::fs::remove_file(&crash_journal),
         );
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stderr.contains("it is ON again"),
             "{flavor}: {}",
@@ -291,7 +297,13 @@ fn keep_with_the_source_down_is_refused_and_arms_nothing() {
         ];
         args.extend_from_slice(accepted);
         let run = replmend(&args);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert_words(&run);
         let counter = match flavor {
             Flavor::MariaDb => "SELECT @@global.sql_slave_skip_counter",
@@ -358,9 +370,11 @@ fn rekey_keeps_both_records_of_an_auto_increment_collision_on_both_nodes() {
             &journal,
         ]);
         assert_eq!(
-            run.code, 0,
+            run.code,
+            exit::OK,
             "{flavor} {recipe}: {}{}",
-            run.stdout, run.stderr
+            run.stdout,
+            run.stderr
         );
         assert_words(&run);
         n1.wait_caught_up(Duration::from_secs(30)).unwrap();
@@ -395,9 +409,11 @@ fn a_failure_at_any_step_leaves_the_topology_as_found_and_a_rerun_converges() {
             ];
             let failed = replmend_env(&args, &[("REPLMEND_TEST_FAIL_AT_STEP", &step.to_string())]);
             assert_eq!(
-                failed.code, 1,
+                failed.code,
+                exit::FAILURE,
                 "{flavor} step {step}: {}{}",
-                failed.stdout, failed.stderr
+                failed.stdout,
+                failed.stderr
             );
             assert_words(&failed);
             assert!(
@@ -431,9 +447,11 @@ fn a_failure_at_any_step_leaves_the_topology_as_found_and_a_rerun_converges() {
             );
             let rerun = replmend(&args);
             assert_eq!(
-                rerun.code, 0,
+                rerun.code,
+                exit::OK,
                 "{flavor} step {step} re-run: {}{}",
-                rerun.stdout, rerun.stderr
+                rerun.stdout,
+                rerun.stderr
             );
             n1.wait_caught_up(Duration::from_secs(30)).unwrap();
             n2.wait_caught_up(Duration::from_secs(30)).unwrap();
@@ -455,13 +473,19 @@ fn repair_of_a_stopped_replica_without_an_error_is_not_healthy() {
         };
         n2.exec(&format!("STOP {word} SQL_THREAD")).unwrap();
         let run = replmend(&["repair", "--replica", &n2.url(), "--yes"]);
-        assert_eq!(run.code, 4, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::NOT_RUNNING,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert!(!run.stderr.contains("healthy"), "{}", run.stderr);
         // Bad values on the command line exit 2; a bad column for --winner is bad input (8).
         let run = replmend(&["plan", "--replica", &n2.url(), "--remedy", "bogus"]);
-        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert_eq!(run.code, exit::USAGE, "{}", run.stderr);
         let run = replmend(&["status", "--replica", &n2.url(), "--ssl-mode", "sometimes"]);
-        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert_eq!(run.code, exit::USAGE, "{}", run.stderr);
     }
 }
 
@@ -489,6 +513,29 @@ fn is_change(sql: &str) -> bool {
     .iter()
     .any(|p| u.starts_with(p))
         || (u.starts_with("SELECT") && u.trim_end().ends_with("FOR UPDATE"))
+}
+
+/// The logged statements that change something, and the plain reads inside a write's
+/// transaction (the read-back of inserted rows before COMMIT, planned like any statement);
+/// the other reads (diagnosis, the comparison after) are not part of a plan.
+fn changes_and_read_backs(logged: Vec<String>) -> Vec<String> {
+    let mut in_transaction = false;
+    let mut out = Vec::new();
+    for a in logged {
+        let u = a.trim_start().to_ascii_uppercase();
+        if u.starts_with("START TRANSACTION") || u.starts_with("BEGIN") {
+            in_transaction = true;
+        } else if u.starts_with("COMMIT") || u.starts_with("ROLLBACK") {
+            in_transaction = false;
+        } else if in_transaction && u.starts_with("SELECT") {
+            out.push(a);
+            continue;
+        }
+        if is_change(&a) {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// A logged statement is the planned one: the same text, with the bound values where the
@@ -548,7 +595,7 @@ fn the_statements_the_servers_receive_are_the_dry_runs() {
                 "--format",
                 "json",
             ]);
-            assert_eq!(dry.code, 0, "{flavor} {recipe}: {}", dry.stderr);
+            assert_eq!(dry.code, exit::OK, "{flavor} {recipe}: {}", dry.stderr);
             let plan = dry.json()["plan"]["plan"].clone();
             let remedy = plan["remedy"].as_str().unwrap().to_string();
             for n in &sb.nodes {
@@ -569,9 +616,11 @@ fn the_statements_the_servers_receive_are_the_dry_runs() {
                 general_log(n, false);
             }
             assert_eq!(
-                run.code, 0,
+                run.code,
+                exit::OK,
                 "{flavor} {recipe}: {}{}",
-                run.stdout, run.stderr
+                run.stdout,
+                run.stderr
             );
             for n in &sb.nodes {
                 let endpoint = format!("127.0.0.1:{}", n.port);
@@ -599,8 +648,8 @@ fn the_statements_the_servers_receive_are_the_dry_runs() {
                     .into_iter()
                     .filter(|r| matches!(r[0].as_deref(), Some("Query" | "Execute")))
                     .filter_map(|r| r[1].clone())
-                    .filter(|a| is_change(a))
                     .collect();
+                let logged = changes_and_read_backs(logged);
                 assert_eq!(
                     planned.len(),
                     logged.len(),
@@ -637,12 +686,18 @@ fn restore_undoes_only_what_happened_and_never_overwrites_silently() {
             "--journal",
             &journal,
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         // Someone changes the repaired row: restore leaves it alone without --force.
         n2.exec(TOUCH).unwrap();
         let touched = n2.query_rows(ROW).unwrap();
         let run = replmend(&["restore", &journal, "--format", "json"]);
-        assert_eq!(run.code, 10, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert_eq!(run.json()["rows"][0]["outcome"], "differs");
         assert_eq!(n2.query_rows(ROW).unwrap(), touched, "{flavor}: left alone");
         let forced = journal_path(&format!("restore-forced-{flavor}"));
@@ -655,7 +710,7 @@ fn restore_undoes_only_what_happened_and_never_overwrites_silently() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(run.json()["rows"][0]["outcome"], "overwritten");
         assert_eq!(
             n2.query_rows(ROW).unwrap(),
@@ -689,9 +744,9 @@ fn restore_undoes_only_what_happened_and_never_overwrites_silently() {
             ],
             &[("REPLMEND_TEST_FAIL_AT_STEP", "3")],
         );
-        assert_eq!(failed.code, 1, "{}", failed.stderr);
+        assert_eq!(failed.code, exit::FAILURE, "{}", failed.stderr);
         let run = replmend(&["restore", &journal, "--format", "json"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(run.json()["rows"][0]["outcome"], "never_applied");
         assert_eq!(n2.query_rows(ROW).unwrap(), before);
         let _ = std::fs::remove_file(&journal);
@@ -717,9 +772,11 @@ fn rekey_interrupted_after_its_insert_resumes_without_a_second_copy() {
         // back) after the copy committed.
         let failed = replmend_env(&args, &[("REPLMEND_TEST_FAIL_AT_STEP", "4")]);
         assert_eq!(
-            failed.code, 1,
+            failed.code,
+            exit::FAILURE,
             "{flavor}: {}{}",
-            failed.stdout, failed.stderr
+            failed.stdout,
+            failed.stderr
         );
         let dry = replmend(&[
             "repair",
@@ -731,9 +788,12 @@ fn rekey_interrupted_after_its_insert_resumes_without_a_second_copy() {
         ]);
         let rerun = replmend(&args);
         assert_eq!(
-            rerun.code, 0,
+            rerun.code,
+            exit::OK,
             "{flavor}: {}{}\ndry run:\n{}",
-            rerun.stdout, rerun.stderr, dry.stdout
+            rerun.stdout,
+            rerun.stderr,
+            dry.stdout
         );
         n1.wait_caught_up(Duration::from_secs(30)).unwrap();
         n2.wait_caught_up(Duration::from_secs(30)).unwrap();
@@ -827,9 +887,11 @@ fn rekey_is_not_offered_where_a_foreign_key_or_another_unique_value_ties_the_rec
                 &journal,
             ]);
             assert_eq!(
-                run.code, 10,
+                run.code,
+                exit::REFUSED,
                 "{flavor} {recipe}: {}{}",
-                run.stdout, run.stderr
+                run.stdout,
+                run.stderr
             );
             assert!(
                 run.stderr.contains(why),
@@ -900,7 +962,7 @@ fn rekey_with_a_second_unique_key_keeps_both_records_on_both_nodes() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         both_customers_once(&sb, &format!("{flavor}"));
         // The copy on n1, and on n2 the delete at id 3 and the insert at the fresh id.
         assert_eq!(journaled_rows(&journal), 3, "{flavor}");
@@ -930,12 +992,18 @@ fn rekey_killed_at_every_step_then_rerun_converges() {
                 &args,
                 &[("REPLMEND_TEST_CRASH_AFTER_STEP", &step.to_string())],
             );
-            assert_ne!(crashed.code, 0, "{flavor} step {step}: the run was killed");
+            assert_ne!(
+                crashed.code,
+                exit::OK,
+                "{flavor} step {step}: the run was killed"
+            );
             let rerun = replmend(&args);
             assert_eq!(
-                rerun.code, 0,
+                rerun.code,
+                exit::OK,
                 "{flavor} killed after step {step}, re-run: {}{}",
-                rerun.stdout, rerun.stderr
+                rerun.stdout,
+                rerun.stderr
             );
             both_customers_once(&sb, &format!("{flavor} step {step}"));
             // Each of the three changes journaled once, by the run that made it (a run killed

@@ -11,7 +11,13 @@ fn seed_dual_master_reports_both_channels_stopped_with_1062() {
         for node in ["n1", "n2"] {
             let url = sb.node(node).url();
             let run = replmend(&["status", "--replica", &url, "--format", "json"]);
-            assert_eq!(run.code, 3, "{flavor} {node}: {}{}", run.stdout, run.stderr);
+            assert_eq!(
+                run.code,
+                exit::REPLICATION_ERROR,
+                "{flavor} {node}: {}{}",
+                run.stdout,
+                run.stderr
+            );
             let j = run.json();
             assert_eq!(j["schema"], "replmend.status/1");
             let ch = &j["channels"][0];
@@ -43,7 +49,7 @@ fn seed_dual_master_reports_both_channels_stopped_with_1062() {
                 );
             }
             let text = replmend(&["status", "--replica", &url]);
-            assert_eq!(text.code, 3);
+            assert_eq!(text.code, exit::REPLICATION_ERROR);
             assert!(text.stdout.contains("1062"), "{}", text.stdout);
         }
     }
@@ -55,16 +61,21 @@ fn healthy_replica_not_a_replica_and_bad_input() {
         let sb = Sandbox::start(flavor, Topology::SourceReplica).unwrap();
         let replica = sb.node("n2");
         let ok = replmend(&["status", "--replica", &replica.url(), "--format", "json"]);
-        assert_eq!(ok.code, 0, "{flavor}: {}{}", ok.stdout, ok.stderr);
+        assert_eq!(ok.code, exit::OK, "{flavor}: {}{}", ok.stdout, ok.stderr);
         assert_eq!(ok.json()["channels"][0]["health"], "healthy");
 
         // -h/-P/-u like the mysql client.
         let port = replica.port.to_string();
         let flags = replmend(&["status", "-h", "127.0.0.1", "-P", &port, "-u", "root"]);
-        assert_eq!(flags.code, 0, "{}", flags.stderr);
+        assert_eq!(flags.code, exit::OK, "{}", flags.stderr);
 
         let source = replmend(&["status", "--replica", &sb.node("n1").url()]);
-        assert_eq!(source.code, 5, "{flavor}: {}", source.stderr);
+        assert_eq!(
+            source.code,
+            exit::NOT_A_REPLICA,
+            "{flavor}: {}",
+            source.stderr
+        );
         assert!(source.stderr.contains("not a replica"), "{}", source.stderr);
 
         // Wrong password: exit 7, one line, and the password never printed.
@@ -82,17 +93,17 @@ fn healthy_replica_not_a_replica_and_bad_input() {
                 &[("MYSQL_PWD", secret)],
             ),
         ] {
-            assert_eq!(run.code, 7, "{flavor}: {}", run.stderr);
+            assert_eq!(run.code, exit::ACCESS_DENIED, "{flavor}: {}", run.stderr);
             assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
             assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         }
     }
     // Unreachable: nothing listens on port 1 of loopback.
     let run = replmend(&["status", "--replica", "mysql://root@127.0.0.1:1"]);
-    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert_eq!(run.code, exit::UNREACHABLE, "{}", run.stderr);
     assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
     let bad = replmend(&["status", "--replica", "postgres://u:pw@127.0.0.1"]);
-    assert_eq!(bad.code, 8, "{}", bad.stderr);
+    assert_eq!(bad.code, exit::BAD_INPUT, "{}", bad.stderr);
     assert!(!bad.stderr.contains(":pw@"));
 }
 
@@ -119,7 +130,7 @@ fn defaults_file_supplies_credentials() {
         "json",
     ]);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, exit::OK, "{}", run.stderr);
 }
 
 #[test]
@@ -133,7 +144,7 @@ fn gtid_positioned_replicas_and_tls() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{}", run.stderr);
         assert_eq!(
             run.json()["channels"][0]["gtid_positioning"],
             true,
@@ -149,7 +160,7 @@ fn gtid_positioned_replicas_and_tls() {
         "--ssl-mode",
         "REQUIRED",
     ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, exit::OK, "{}", run.stderr);
     let bad = replmend(&[
         "status",
         "--replica",
@@ -158,7 +169,7 @@ fn gtid_positioned_replicas_and_tls() {
         "sometimes",
     ]);
     // A bad value on the command line is a usage error (2), named by clap.
-    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert_eq!(bad.code, exit::USAGE, "{}", bad.stderr);
     assert!(bad.stderr.contains("VERIFY_CA"), "{}", bad.stderr);
 }
 
@@ -230,7 +241,7 @@ fn diagnose_names_errant_gtids_next_to_the_conflict() {
         n2.wait_sql_error(1062, std::time::Duration::from_secs(30))
             .unwrap();
         let d = replmend(&["diagnose", "--replica", &n2.url(), "--format", "json"]);
-        assert_eq!(d.code, 3, "{flavor}: {}", d.stderr);
+        assert_eq!(d.code, exit::REPLICATION_ERROR, "{flavor}: {}", d.stderr);
         let j = d.json();
         assert!(
             j["errant"][0]["gtids"]
@@ -292,19 +303,25 @@ fn inject_errant_gtids_on_the_source() {
         let run = replmend(&[&base[..], &["--yes", "--journal", &journal]].concat());
         match flavor {
             Flavor::MySql => {
-                assert_eq!(dry.code, 0, "{}", dry.stderr);
+                assert_eq!(dry.code, exit::OK, "{}", dry.stderr);
                 assert!(dry.stdout.contains("SET GTID_NEXT"), "{}", dry.stdout);
-                assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+                assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
                 let st = replmend(&["status", "--replica", &n2.url(), "--format", "json"]);
                 assert!(st.json().get("errant").is_none(), "{}", st.stdout);
                 let uuid = n2.query_value("SELECT @@server_uuid").unwrap().unwrap();
                 assert!(executed(n1).unwrap().contains(&uuid), "the source has them");
                 // Again: already done, nothing left.
                 let again = replmend(&[&base[..], &["--yes", "--journal", &journal]].concat());
-                assert_eq!(again.code, 0, "{}", again.stderr);
+                assert_eq!(again.code, exit::OK, "{}", again.stderr);
             }
             Flavor::MariaDb => {
-                assert_eq!(run.code, 9, "{}{}", run.stdout, run.stderr);
+                assert_eq!(
+                    run.code,
+                    exit::UNSUPPORTED_INCIDENT,
+                    "{}{}",
+                    run.stdout,
+                    run.stderr
+                );
                 assert!(
                     run.stderr.contains("MariaDB cannot inject"),
                     "{}",

@@ -165,15 +165,15 @@ fn tls_like_the_mysql_client_on_both_flavors() {
 
         // A REQUIRE SSL account connects with no TLS flag: PREFERRED is the default.
         let run = status(&[]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         for mode in ["PREFERRED", "REQUIRED"] {
             let run = status(&["--ssl-mode", mode]);
-            assert_eq!(run.code, 0, "{flavor} {mode}: {}", run.stderr);
+            assert_eq!(run.code, exit::OK, "{flavor} {mode}: {}", run.stderr);
         }
 
         // DISABLED: the server refuses the account, in one sentence that says why.
         let run = status(&["--ssl-mode", "DISABLED"]);
-        assert_eq!(run.code, 7, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::ACCESS_DENIED, "{flavor}: {}", run.stderr);
         let m = one_line(&run);
         assert!(
             m.contains("access denied") && m.contains("not encrypted") && !m.contains("pw-ssl"),
@@ -185,11 +185,11 @@ fn tls_like_the_mysql_client_on_both_flavors() {
         let ca = pki.file("ca.pem");
         let other = pki.file("other-ca.pem");
         let run = status(&["--ssl-mode", "VERIFY_CA", "--ssl-ca", &ca]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         let run = status(&["--ssl-mode", "VERIFY_CA"]);
         refused(&run, 8, "needs --ssl-ca", &flavor.to_string());
         let run = status(&["--ssl-mode", "VERIFY_CA", "--ssl-ca", &other]);
-        assert_eq!(run.code, 12, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::TLS, "{flavor}: {}", run.stderr);
         let m = one_line(&run);
         assert!(
             m.contains("TLS with tls_user@127.0.0.1") && m.contains("not signed by the CA in"),
@@ -198,7 +198,7 @@ fn tls_like_the_mysql_client_on_both_flavors() {
 
         // VERIFY_IDENTITY: 127.0.0.1 is in the certificate's subjectAltName, localhost is not.
         let run = status(&["--ssl-mode", "VERIFY_IDENTITY", "--ssl-ca", &ca]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         let by_name = dsn("tls_user", "pw-ssl", "localhost");
         let run = replmend(&[
             "status",
@@ -220,9 +220,9 @@ fn tls_like_the_mysql_client_on_both_flavors() {
         .unwrap();
         let cnf = cnf.display().to_string();
         let run = status(&["--defaults-file", &cnf]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         let run = status(&["--defaults-file", &cnf, "--ssl-ca", &other]);
-        assert_eq!(run.code, 12, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::TLS, "{flavor}: {}", run.stderr);
 
         // REQUIRE X509: the client certificate and key; without them, access denied.
         let x509 = dsn("x509_user", "pw-x509", "127.0.0.1");
@@ -239,7 +239,7 @@ fn tls_like_the_mysql_client_on_both_flavors() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}", run.stderr);
         assert_eq!(run.json()["channels"][0]["health"], "healthy");
         let run = replmend(&["status", "--replica", &x509]);
         refused(&run, 7, "REQUIRE X509", &flavor.to_string());
@@ -272,7 +272,13 @@ fn tls_like_the_mysql_client_on_both_flavors() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 3, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::REPLICATION_ERROR,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         let j = run.json();
         assert!(
             j.to_string().contains("1062"),
@@ -287,7 +293,12 @@ fn required_against_a_server_without_tls_and_unreadable_files() {
     let sb = Sandbox::start(Flavor::MariaDb, Topology::SourceReplica).unwrap();
     let url = sb.node("n2").url();
     let run = replmend(&["status", "--replica", &url]);
-    assert_eq!(run.code, 0, "PREFERRED falls back to plain: {}", run.stderr);
+    assert_eq!(
+        run.code,
+        exit::OK,
+        "PREFERRED falls back to plain: {}",
+        run.stderr
+    );
     let run = replmend(&["status", "--replica", &url, "--ssl-mode", "REQUIRED"]);
     let words = "does not offer TLS, which --ssl-mode REQUIRED demands";
     refused(&run, 12, words, "REQUIRED");
@@ -318,5 +329,5 @@ fn required_against_a_server_without_tls_and_unreadable_files() {
         refused(&run, 8, words, &format!("{all:?}"));
     }
     let run = replmend(&["status", "--replica", nowhere, "--ssl-mode", "sometimes"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.code, exit::USAGE, "{}", run.stderr);
 }

@@ -18,31 +18,6 @@ use support::*;
 
 const CATCH_UP: Duration = Duration::from_secs(60);
 
-/// `replmend verify --replica <replica> --format json <args…>`: the run and its report.
-fn verify(replica: &Node, args: &[&str]) -> (Run, Value) {
-    let url = replica.url();
-    let mut all = vec!["verify", "--replica", url.as_str(), "--format", "json"];
-    all.extend_from_slice(args);
-    let run = replmend(&all);
-    let report = run.json();
-    assert_eq!(
-        report["schema"], "replmend.verify/1",
-        "{}: {report}",
-        replica.flavor
-    );
-    (run, report)
-}
-
-/// The report's entry for `schema.name` (panics when it is not there).
-fn table<'a>(report: &'a Value, schema: &str, name: &str) -> &'a Value {
-    report["tables"]
-        .as_array()
-        .expect("tables")
-        .iter()
-        .find(|t| t["table"]["schema"] == schema && t["table"]["name"] == name)
-        .unwrap_or_else(|| panic!("{schema}.{name} is not in the report: {report}"))
-}
-
 fn table_names(report: &Value) -> Vec<String> {
     report["tables"]
         .as_array()
@@ -58,95 +33,9 @@ fn table_names(report: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A key as reported: `[{column, value}, …]` with every value as text.
-fn key(parts: &[(&str, &str)]) -> Value {
-    Value::Array(
-        parts
-            .iter()
-            .map(|(c, v)| json!({ "column": c, "value": v }))
-            .collect(),
-    )
-}
-
-fn id(i: i64) -> Value {
-    key(&[("id", &i.to_string())])
-}
-
-/// A list of keys (or of {key, columns}) in a stable order, to compare as sets.
-fn sorted(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(Value::to_string)
-        .collect();
-    out.sort();
-    out
-}
-
-fn sorted_list(items: Vec<Value>) -> Vec<String> {
-    sorted(&Value::Array(items))
-}
-
-fn different(k: Value, columns: &[&str]) -> Value {
-    json!({ "key": k, "columns": columns })
-}
-
-/// Exactly this drift in the table's entry: the counts, and which keys and columns.
-fn assert_drift(t: &Value, missing: Vec<Value>, extra: Vec<Value>, differ: Vec<Value>, what: &str) {
-    assert!(t["error"].is_null(), "{what}: not compared: {t}");
-    assert_eq!(
-        sorted(&t["missing_keys"]),
-        sorted_list(missing.clone()),
-        "{what}: missing keys: {t}"
-    );
-    assert_eq!(
-        sorted(&t["extra_keys"]),
-        sorted_list(extra.clone()),
-        "{what}: extra keys: {t}"
-    );
-    assert_eq!(
-        sorted(&t["different_rows"]),
-        sorted_list(differ.clone()),
-        "{what}: different rows: {t}"
-    );
-    assert_eq!(t["missing"], missing.len(), "{what}: {t}");
-    assert_eq!(t["extra"], extra.len(), "{what}: {t}");
-    assert_eq!(t["different"], differ.len(), "{what}: {t}");
-}
-
 fn assert_identical(t: &Value, rows: u64, what: &str) {
     assert_drift(t, vec![], vec![], vec![], what);
     assert_eq!(t["rows"], rows, "{what}: rows counted: {t}");
-}
-
-/// A string literal for SQL text (backslashes and quotes escaped).
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-/// An identifier quoted for SQL text (backticks doubled).
-fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
-
-/// Inserts rows (each a parenthesised tuple of SQL literals) in statements of 1,000 rows.
-fn insert(node: &Node, table: &str, rows: impl IntoIterator<Item = String>) {
-    let rows: Vec<String> = rows.into_iter().collect();
-    for batch in rows.chunks(1000) {
-        node.exec(&format!("INSERT INTO {table} VALUES {}", batch.join(", ")))
-            .unwrap();
-    }
-}
-
-/// Runs SQL on the node without writing it to the binary log: drift that does not replicate.
-fn drift(node: &Node, sql: &str) {
-    node.exec(&format!("SET SESSION sql_log_bin = 0; {sql}"))
-        .unwrap();
-}
-
-fn started(flavor: Flavor, topology: Topology) -> Sandbox {
-    Sandbox::start(flavor, topology).unwrap_or_else(|e| panic!("{flavor} {topology:?}: {e:#}"))
 }
 
 /// Ids of `shop.items` on the source: 1..=6000 but for every hundredth from 50 (gaps an
@@ -183,7 +72,7 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
 
         // 1. Identical.
         let (run, r) = verify(n2, &["--chunk-size", "500"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(r["dual_master"], false);
         assert_eq!(r["warnings"], json!([]), "{flavor}: {r}");
         assert_eq!(
@@ -234,7 +123,13 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
         for size in ["500", "5000"] {
             let what = format!("{flavor} --chunk-size {size}");
             let (run, r) = verify(n2, &["--chunk-size", size]);
-            assert_eq!(run.code, 11, "{what}: {}{}", run.stdout, run.stderr);
+            assert_eq!(
+                run.code,
+                exit::DRIFT,
+                "{what}: {}{}",
+                run.stdout,
+                run.stderr
+            );
             let items = table(&r, "shop", "items");
             assert_drift(
                 items,
@@ -264,7 +159,7 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
 
         // The text report names the rows too.
         let run = replmend(&["verify", "--replica", &n2.url(), "--chunk-size", "500"]);
-        assert_eq!(run.code, 11, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {}", run.stderr);
         for line in [
             "missing on the replica: id=2500",
             "extra on the replica: id=-7; id=3050; id=6500",
@@ -344,7 +239,7 @@ fn composite_key_with_hostile_identifiers_and_keys_in_gbk_and_latin1() {
         let dbs = format!("{db},shop_gbk,shop_latin1");
 
         let (run, r) = verify(n2, &["--databases", &dbs, "--chunk-size", "500"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         let hostile = table(&r, db, tbl);
         assert_identical(hostile, 3000, &format!("{flavor} hostile"));
         assert_eq!(hostile["key"], json!([ck, cn]), "{flavor}: {hostile}");
@@ -388,7 +283,13 @@ fn composite_key_with_hostile_identifiers_and_keys_in_gbk_and_latin1() {
         );
         let k = |c: &str, n: i32| key(&[(ck, c), (cn, &n.to_string())]);
         let (run, r) = verify(n2, &["--databases", &dbs, "--chunk-size", "500"]);
-        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::DRIFT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         assert_drift(
             table(&r, db, tbl),
             vec![k(&code(100), 0)],
@@ -445,7 +346,7 @@ fn a_row_duplicated_in_a_table_without_a_key() {
             .unwrap();
         n2.wait_caught_up(CATCH_UP).unwrap();
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         let events = table(&r, "logs", "events");
         assert_identical(events, 503, &format!("{flavor} keyless"));
         assert!(events["key"].is_null(), "{flavor}: no key: {events}");
@@ -457,7 +358,13 @@ fn a_row_duplicated_in_a_table_without_a_key() {
              INSERT INTO logs.tagged VALUES (NULL, 'no tag')",
         );
         let (run, r) = verify(n2, &[]);
-        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::DRIFT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         for (name, row, copies) in [
             ("events", json!(["42", "msg-42"]), (1, 2)),
             // A unique key on a nullable column is not usable: compared as a multiset too.
@@ -475,7 +382,7 @@ fn a_row_duplicated_in_a_table_without_a_key() {
             assert_eq!(m[0]["row"]["values"], row, "{what}: {t}");
         }
         let run = replmend(&["verify", "--replica", &n2.url()]);
-        assert_eq!(run.code, 11);
+        assert_eq!(run.code, exit::DRIFT);
         assert!(
             run.stdout
                 .contains("1 copies on the source, 2 on the replica: at=42, msg='msg-42'"),
@@ -595,7 +502,8 @@ fn verify_while_written_to(flavor: Flavor, delays: &[u32]) {
             t["rows"], t["chunks"], t["converged"]
         );
         assert_eq!(
-            run.code, 0,
+            run.code,
+            exit::OK,
             "{what}: no drift while the source is written to: {r}"
         );
         assert!(*during > 0, "{what}: the source was written to meanwhile");
@@ -608,7 +516,7 @@ fn verify_while_written_to(flavor: Flavor, delays: &[u32]) {
     }
     n2.wait_caught_up(CATCH_UP).unwrap();
     let (run, r) = verify(n2, &["--tables", "live.orders", "--chunk-size", "1000"]);
-    assert_eq!(run.code, 0, "{flavor}: after the writes: {r}");
+    assert_eq!(run.code, exit::OK, "{flavor}: after the writes: {r}");
     assert_identical(
         table(&r, "live", "orders"),
         ROWS + after,
@@ -658,9 +566,11 @@ fn tables_that_do_not_exist_and_tables_left_out() {
                 format,
             ]);
             assert_eq!(
-                run.code, 8,
+                run.code,
+                exit::BAD_INPUT,
                 "{flavor} {format}: {}{}",
-                run.stdout, run.stderr
+                run.stdout,
+                run.stderr
             );
             let said = format!("{}{}", run.stdout, run.stderr);
             assert!(
@@ -687,11 +597,11 @@ fn tables_that_do_not_exist_and_tables_left_out() {
         }
 
         let (run, r) = verify(n2, &["--databases", "shop", "--ignore-tables", "shop.a"]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         assert_eq!(table_names(&r), ["shop.b"], "{flavor}: shop.a left out");
 
         let (run, r) = verify(n2, &["--tables", "shop.a"]);
-        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {r}");
         assert_eq!(table_names(&r), ["shop.a"]);
         assert_drift(
             table(&r, "shop", "a"),
@@ -702,7 +612,7 @@ fn tables_that_do_not_exist_and_tables_left_out() {
         );
 
         let (run, r) = verify(n2, &["--databases", "shop"]);
-        assert_eq!(run.code, 11, "{flavor}: {r}");
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {r}");
         assert_eq!(table_names(&r), ["shop.a", "shop.b"]);
     }
 }
@@ -720,7 +630,7 @@ fn dual_master_drift_is_found_from_either_side() {
         n2.wait_caught_up(CATCH_UP).unwrap();
         n1.wait_caught_up(CATCH_UP).unwrap();
         let (run, r) = verify(n2, &["--chunk-size", "500"]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         assert_eq!(r["dual_master"], true, "{flavor}: {r}");
         assert_identical(table(&r, "dm", "t"), 3000, &format!("{flavor} dual-master"));
 
@@ -735,7 +645,7 @@ fn dual_master_drift_is_found_from_either_side() {
         ] {
             let what = format!("{flavor} --replica {}", replica.name);
             let (run, r) = verify(replica, &["--chunk-size", "500"]);
-            assert_eq!(run.code, 11, "{what}: {r}");
+            assert_eq!(run.code, exit::DRIFT, "{what}: {r}");
             assert_eq!(r["dual_master"], true, "{what}: {r}");
             assert_eq!(
                 r["source"],
@@ -774,7 +684,7 @@ fn chunk_size_holds_when_the_table_statistics_are_stale() {
         insert(n1, "st.t", (4..=20_000).map(|i| format!("({i}, {i})")));
         n2.wait_caught_up(CATCH_UP).unwrap();
         let (run, r) = verify(n2, &["--tables", "st.t", "--chunk-size", "1000"]);
-        assert_eq!(run.code, 0, "{flavor}: {r}");
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         let t = table(&r, "st", "t");
         assert_identical(t, 20_000, &format!("{flavor} stale statistics"));
         assert!(
@@ -806,7 +716,7 @@ fn the_smallest_change_of_a_float_decimal_or_temporal_value_is_seen() {
         .unwrap();
         n2.wait_caught_up(CATCH_UP).unwrap();
         let (run, _) = verify(n2, &["--tables", "exact.v"]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         drift(
             n2,
             "UPDATE exact.v SET f = 0.10000001 WHERE id = 1; \
@@ -817,7 +727,13 @@ fn the_smallest_change_of_a_float_decimal_or_temporal_value_is_seen() {
              UPDATE exact.v SET j = '{\"k\": 2}' WHERE id = 5",
         );
         let (run, report) = verify(n2, &["--tables", "exact.v"]);
-        assert_eq!(run.code, 11, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            exit::DRIFT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
         let t = table(&report, "exact", "v");
         let columns: Vec<(String, Vec<String>)> = t["different_rows"]
             .as_array()
@@ -882,7 +798,7 @@ fn repair_verify_table_reports_the_incident_table() {
             "--format",
             "json",
         ]);
-        assert_eq!(run.code, 0, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         let j = run.json();
         assert_eq!(j["verify"]["schema"], "replmend.verify/1", "{flavor}: {j}");
         let t = table(&j["verify"], "zeus", "xinyan_cache");
@@ -920,7 +836,7 @@ fn threads_and_chunk_time_find_the_same_drift() {
              INSERT INTO par.c VALUES (5000, 'extra')",
         );
         let (run, plain) = verify(n2, &["--databases", "par"]);
-        assert_eq!(run.code, 11, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {}", run.stderr);
         let (run, tuned) = verify(
             n2,
             &[
@@ -934,7 +850,7 @@ fn threads_and_chunk_time_find_the_same_drift() {
                 "100",
             ],
         );
-        assert_eq!(run.code, 11, "{flavor}: {}", run.stderr);
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {}", run.stderr);
         for t in ["a", "b", "c"] {
             for field in ["missing_keys", "extra_keys", "different_rows", "rows"] {
                 assert_eq!(

@@ -37,7 +37,7 @@ fn the_seed_is_diagnosed_and_repaired_on_mariadb_11_8_defaults() {
         Some("0")
     );
     let d = replmend(&["diagnose", "--replica", &n2.url(), "--format", "json"]);
-    assert_eq!(d.code, 3, "{}", d.stderr);
+    assert_eq!(d.code, exit::REPLICATION_ERROR, "{}", d.stderr);
     let j = d.json();
     assert!(
         j["error"]["message"]
@@ -61,7 +61,7 @@ fn the_seed_is_diagnosed_and_repaired_on_mariadb_11_8_defaults() {
             .display()
             .to_string(),
     ]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
     assert_eq!(n1.query_rows(SEED_ROW).unwrap(), winner);
     assert_eq!(n2.query_rows(SEED_ROW).unwrap(), winner);
     assert!(n1.sql_error().unwrap().is_none() && n2.sql_error().unwrap().is_none());
@@ -112,9 +112,11 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8
             &journal,
         ]);
         assert_eq!(
-            run.code, 0,
+            run.code,
+            exit::OK,
             "{build:?} {recipe}: {}{}",
-            run.stdout, run.stderr
+            run.stdout,
+            run.stderr
         );
         n2.wait_caught_up(Duration::from_secs(30)).unwrap();
         assert!(n2.sql_error().unwrap().is_none(), "{build:?} {recipe}");

@@ -235,7 +235,7 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
 
         // One watcher per replica.
         let second = replmend(&["watch", "--replica", &url]);
-        assert_eq!(second.code, 10, "{}", second.stderr);
+        assert_eq!(second.code, exit::REFUSED, "{}", second.stderr);
         assert!(
             second.stderr.contains("another replmend watch"),
             "{}",
@@ -642,7 +642,7 @@ fn watch_refuses_bad_input_before_touching_a_server() {
         let mut all = vec!["watch", "--replica", "mysql://root@127.0.0.1:9"];
         all.extend(args);
         let run = replmend(&all);
-        assert_eq!(run.code, 8, "{all:?}: {}", run.stderr);
+        assert_eq!(run.code, exit::BAD_INPUT, "{all:?}: {}", run.stderr);
         assert!(run.stderr.contains(needle), "{}", run.stderr);
         assert!(!run.stderr.contains("Error {"), "{}", run.stderr);
     }

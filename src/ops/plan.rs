@@ -50,7 +50,8 @@ pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
         args.target.channel.as_deref(),
     )?;
     let pbs = playbooks(args.policy.playbooks.as_deref())?;
-    let ps = make(&d, &pbs, &policy(&args.policy))?;
+    let mut ps = make(&d, &pbs, &policy(&args.policy))?;
+    crate::repair::session::plan_with_facts(&mut ps, &d, &spec, args.target.source.as_deref())?;
     let report = PlanReport {
         schema: "replmend.plan-report/1",
         diagnosis: &d,

@@ -619,7 +619,7 @@ fn text(r: &Report) -> String {
         s.push_str("no journaled rows matched\n");
     }
     if let Some(plan) = &r.plan {
-        s.push_str(&super::resync::facts_text(plan));
+        s.push_str(&crate::planner::render::facts_text(plan));
         for (i, step) in plan.steps.iter().enumerate() {
             s.push_str(&crate::planner::render::step_text(i, step));
         }

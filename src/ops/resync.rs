@@ -152,6 +152,7 @@ fn read_rows(
         let ss = crate::schema::load(&mut source.conn, &source.spec.endpoint(), &t.table)?;
         let rs = crate::schema::load(&mut replica.conn, &replica.spec.endpoint(), &t.table)?;
         let keys = drifted_keys(t, &ss)?;
+        let unique = secondary_unique(&rs, &keys);
         let on_source = crate::inspect::fetch_rows(source, &ss, &keys)?;
         let on_replica = crate::inspect::fetch_rows(replica, &rs, &keys)?;
         let rows = one_pair_per_row(
@@ -168,9 +169,23 @@ fn read_rows(
             rows,
             charsets: rs.converted_charsets(),
             generated: rs.generated_columns(),
+            unique,
         });
     }
     Ok((tables, refused))
+}
+
+/// The column lists of the replica's UNIQUE keys other than the one the keys address.
+fn secondary_unique(schema: &crate::schema::TableSchema, keys: &[model::Key]) -> Vec<Vec<String>> {
+    let by: Vec<&String> = keys
+        .first()
+        .map_or(Vec::new(), |k| k.iter().map(|(c, _)| c).collect());
+    schema
+        .unique_keys
+        .iter()
+        .map(|k| k.columns.clone())
+        .filter(|cols| cols.iter().collect::<Vec<_>>() != by)
+        .collect()
 }
 
 /// Each pair of rows once: keys are looked up under their collation, so a missing `'abc'`
@@ -262,21 +277,9 @@ fn appliers(
 }
 
 fn plan_text(plan: &Plan) -> String {
-    let mut out = facts_text(plan);
+    let mut out = crate::planner::render::facts_text(plan);
     for (i, s) in plan.steps.iter().enumerate() {
         out.push_str(&crate::planner::render::step_text(i, s));
-    }
-    out
-}
-
-/// The facts the plan rests on, as a list (resync and restore print it above their steps).
-pub fn facts_text(plan: &Plan) -> String {
-    let mut out = String::new();
-    if !plan.facts.is_empty() {
-        out.push_str("Facts this plan rests on (read now; read again before the first change):\n");
-    }
-    for f in &plan.facts {
-        let _ = writeln!(out, "  - {f}");
     }
     out
 }

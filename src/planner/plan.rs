@@ -806,7 +806,30 @@ fn row_statements(s: &mut Step, d: &Diagnosis) {
     for b in &batches {
         s.statements.push(write_statement(&s.rows, b.clone(), d));
     }
+    for b in batches
+        .iter()
+        .filter(|b| s.rows[b.start].action == RowAction::Insert)
+    {
+        s.statements
+            .push(read_back_statement(&s.rows, b.clone(), d));
+    }
     s.statements.push(Statement::plain("COMMIT"));
+}
+
+/// The read of a batch of inserted rows before COMMIT: what the server wrote (a trigger, a
+/// default, a key of 0 turned into the next AUTO_INCREMENT value) is compared with what was
+/// journaled, and a difference rolls the step back.
+fn read_back_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statement {
+    let r = &rows[b.start];
+    let keys: Vec<Vec<(String, Cell)>> = rows[b.clone()].iter().map(|r| r.key.clone()).collect();
+    sql::select_in(
+        &r.table,
+        &r.image.columns,
+        &keys,
+        &d.converted_charsets,
+        &d.integer_columns,
+    )
+    .read_back(b.start, b.len())
 }
 
 /// Rows one statement carries at most, and the bound parameters and value bytes: a batch of

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use console::style;
 
-use super::plan::{PlanSet, Step};
+use super::plan::{Plan, PlanSet, Step};
 use super::playbook::{Playbook, Risk};
 
 fn risk(r: Risk) -> String {
@@ -64,6 +64,18 @@ pub fn remedies(ps: &PlanSet) -> String {
     out
 }
 
+/// The facts the plan rests on, as a list printed above its steps.
+pub fn facts_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.facts.is_empty() {
+        out.push_str("Facts this plan rests on (read now; read again before the first change):\n");
+    }
+    for f in &plan.facts {
+        let _ = writeln!(out, "  - {f}");
+    }
+    out
+}
+
 pub fn step_text(i: usize, s: &Step) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -114,6 +126,7 @@ pub fn plan_text(ps: &PlanSet) -> String {
                 ps.fingerprint
             );
             let _ = writeln!(out, "  loses: {}", p.loses);
+            out.push_str(&facts_text(p));
             for (i, s) in p.steps.iter().enumerate() {
                 out.push_str(&step_text(i, s));
             }

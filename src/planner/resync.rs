@@ -25,6 +25,9 @@ pub struct TableRows {
     pub rows: Vec<RowPair>,
     pub charsets: Vec<(String, String)>,
     pub generated: Vec<String>,
+    /// The columns of each UNIQUE key beside the one the rows are addressed by: a row may
+    /// take a value of one that another drifted row still holds.
+    pub unique: Vec<Vec<String>>,
 }
 
 /// A node of the pair as the plan names it.
@@ -299,7 +302,7 @@ pub fn plan(
             // are free before a later step inserts a missing row holding one of them.
             sets.sort_by_key(|ch| ch.iter().any(|c| c.action == RowAction::Insert));
             let mut pending = Vec::new();
-            for ch in sets {
+            for ch in linked(sets, &t.unique) {
                 // A key's delete and insert stay in the same step (one transaction).
                 if pending.len() + ch.len() > ROWS_PER_STEP && !pending.is_empty() {
                     node_steps.push(row_step(node, t, std::mem::take(&mut pending)));
@@ -324,6 +327,70 @@ pub fn plan(
         Winner::Newest(_) => None,
     };
     Ok(plan)
+}
+
+/// The change sets, those that must share a transaction merged (in first-member order): a
+/// row inserted with a UNIQUE value that another set's delete frees (two rows swapping their
+/// e-mail addresses) fails with 1062 unless that delete runs first in the same transaction.
+/// Values are compared case-folded and without trailing spaces, as a case-insensitive PAD
+/// SPACE collation would: merging too much only makes a transaction larger.
+fn linked(sets: Vec<Vec<RowChange>>, unique: &[Vec<String>]) -> Vec<Vec<RowChange>> {
+    if unique.is_empty() {
+        return sets;
+    }
+    let mut parent: Vec<usize> = (0..sets.len()).collect();
+    let mut freed: std::collections::HashMap<(usize, Vec<String>), usize> = Default::default();
+    for (i, ch) in sets.iter().enumerate() {
+        for c in ch.iter().filter(|c| c.action == RowAction::Delete) {
+            for v in unique_values(&c.image, unique) {
+                freed.entry(v).or_insert(i);
+            }
+        }
+    }
+    for (i, ch) in sets.iter().enumerate() {
+        for c in ch.iter().filter(|c| c.action == RowAction::Insert) {
+            for v in unique_values(&c.image, unique) {
+                if let Some(&j) = freed.get(&v) {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<RowChange>> = vec![Vec::new(); sets.len()];
+    for (i, ch) in sets.into_iter().enumerate() {
+        let r = root(&mut parent, i);
+        groups[r].extend(ch);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+fn root(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// A row's value of each UNIQUE key (by key index), normalized; none for a key with a NULL
+/// column (NULLs never clash).
+fn unique_values(row: &Row, unique: &[Vec<String>]) -> Vec<(usize, Vec<String>)> {
+    unique
+        .iter()
+        .enumerate()
+        .filter_map(|(k, cols)| {
+            let vals: Option<Vec<String>> = cols
+                .iter()
+                .map(|c| match row.get(c)? {
+                    Cell::Null => None,
+                    v => Some(v.display().trim_end_matches(' ').to_lowercase()),
+                })
+                .collect();
+            Some((k, vals?))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -364,6 +431,7 @@ mod tests {
             rows,
             charsets: Vec::new(),
             generated: Vec::new(),
+            unique: Vec::new(),
         }
     }
 
@@ -506,5 +574,39 @@ mod tests {
         for st in row_steps {
             assert!(st.rows.len() <= ROWS_PER_STEP && st.rows.len() % 2 == 0);
         }
+    }
+
+    /// Rows 1 and 600 swap their e-mail addresses (a UNIQUE key): each insert needs the other's
+    /// delete first, so both land in one transaction however many rows lie between them.
+    #[test]
+    fn rows_swapping_a_unique_value_share_a_step() {
+        let email = |id: i64, e: &str| Row {
+            columns: vec!["id".into(), "email".into()],
+            values: vec![Cell::Number(id.to_string()), Cell::Text(e.into())],
+        };
+        let mut rows: Vec<RowPair> = (1..=600)
+            .map(|id| RowPair {
+                key: key(id),
+                source: Some(email(id, &format!("u{id}@x"))),
+                replica: Some(email(id, &format!("old{id}@x"))),
+            })
+            .collect();
+        rows[0].replica = Some(email(1, "U600@x "));
+        rows[599].replica = Some(email(600, "u1@x"));
+        let mut t = table(rows);
+        t.unique = vec![vec!["email".into()]];
+        let (s, r) = (
+            node(NodeRole::Source, "s:1"),
+            node(NodeRole::Replica, "r:2"),
+        );
+        let p = plan(&[t], &s, &r, &Winner::Source, false, false).unwrap();
+        let step_of = |id: i64| {
+            p.steps
+                .iter()
+                .position(|st| st.rows.iter().any(|c| c.key == key(id)))
+                .unwrap()
+        };
+        assert_eq!(step_of(1), step_of(600), "{:?}", p.steps.len());
+        assert_ne!(step_of(2), step_of(599), "the others are still split");
     }
 }

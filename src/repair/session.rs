@@ -404,14 +404,35 @@ pub fn dry_run_plan(
     playbooks: &[Playbook],
     policy: &Policy,
 ) -> Result<PlanSet> {
-    let ps = crate::planner::plan(d, playbooks, policy)?;
-    if options.lookahead == 0 {
-        return Ok(ps);
-    }
+    let mut ps = crate::planner::plan(d, playbooks, policy)?;
     let specs = specs_for(d, replica, options.source_dsn.as_deref())?;
-    let following = following(d, &ps, &specs, options)?;
-    read_ahead(d, &following, &mut Nodes::new(specs))?;
-    Ok(crate::planner::plan(d, playbooks, policy)?)
+    if options.lookahead > 0 {
+        let following = following(d, &ps, &specs, options)?;
+        read_ahead(d, &following, &mut Nodes::new(specs.iter().cloned()))?;
+        ps = crate::planner::plan(d, playbooks, policy)?;
+    }
+    with_facts(&mut ps, &mut Nodes::new(specs));
+    Ok(ps)
+}
+
+/// The chosen plan with the facts of the nodes it writes (triggers, child tables), as read
+/// now: shown with it; the preflight of a real run reads them again.
+pub fn with_facts(ps: &mut PlanSet, nodes: &mut Nodes) {
+    if let Some(plan) = &mut ps.plan {
+        plan.facts = super::preflight::facts(plan, nodes);
+    }
+}
+
+/// [`with_facts`] for a plan shown on its own (`replmend plan`).
+pub fn plan_with_facts(
+    ps: &mut PlanSet,
+    d: &Diagnosis,
+    replica: &ConnSpec,
+    source_dsn: Option<&str>,
+) -> Result<()> {
+    let specs = specs_for(d, replica, source_dsn)?;
+    with_facts(ps, &mut Nodes::new(specs));
+    Ok(())
 }
 
 impl Session {

@@ -3,9 +3,12 @@
 
 use std::process::{Command, Output};
 
+pub mod report;
 pub mod tmux;
 
-pub use replmend_sandbox::{Flavor, Sandbox, Topology};
+pub use replmend_sandbox::{Build, Flavor, Node, Sandbox, Topology};
+#[allow(unused_imports)]
+pub use report::*;
 
 pub const FLAVORS: [Flavor; 2] = [Flavor::MariaDb, Flavor::MySql];
 
@@ -113,4 +116,57 @@ pub fn journaled_rows(path: &str) -> usize {
         }
     }
     latest.iter().filter(|(_, s)| s == "done").count()
+}
+
+/// A string literal for SQL text (backslashes and quotes escaped).
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// An identifier quoted for SQL text (backticks doubled).
+pub fn ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// Inserts rows (each a parenthesised tuple of SQL literals) in statements of 1,000 rows.
+pub fn insert(node: &Node, table: &str, rows: impl IntoIterator<Item = String>) {
+    let rows: Vec<String> = rows.into_iter().collect();
+    for batch in rows.chunks(1000) {
+        node.exec(&format!("INSERT INTO {table} VALUES {}", batch.join(", ")))
+            .unwrap();
+    }
+}
+
+/// Runs SQL on the node without writing it to the binary log: drift that does not replicate.
+pub fn drift(node: &Node, sql: &str) {
+    node.exec(&format!("SET SESSION sql_log_bin = 0; {sql}"))
+        .unwrap();
+}
+
+/// A sandbox of the build (a flavor's default build, or a named one) and topology.
+pub fn started(build: impl Into<Build>, topology: Topology) -> Sandbox {
+    let build = build.into();
+    Sandbox::start_build(build, topology).unwrap_or_else(|e| panic!("{build} {topology:?}: {e:#}"))
+}
+
+/// replmend's exit codes (docs/exit-codes.md) by name, as a process status compares.
+pub mod exit {
+    macro_rules! codes {
+        ($($name:ident),*) => { $(pub const $name: i32 = replmend::exit::$name as i32;)* };
+    }
+    codes!(
+        OK,
+        FAILURE,
+        USAGE,
+        REPLICATION_ERROR,
+        NOT_RUNNING,
+        NOT_A_REPLICA,
+        UNREACHABLE,
+        ACCESS_DENIED,
+        BAD_INPUT,
+        UNSUPPORTED_INCIDENT,
+        REFUSED,
+        DRIFT,
+        TLS
+    );
 }
