@@ -1,19 +1,30 @@
 //! The one place where a failure becomes an exit code and a sentence for the user.
 //!
 //! Errors travel as `anyhow::Error` chains of typed causes; here each known cause type is
-//! mapped to its documented exit code (docs/exit-codes.md), and the message is made readable:
-//! server and driver errors are described in words, never printed as Rust debug structures.
+//! mapped to its documented exit code (docs/exit-codes.md). The library returns typed
+//! outcomes and errors and never chooses a code; only `ops` (the edge) builds an
+//! `exit::Coded` for its own terminal and confirmation conditions. The message is made
+//! readable by `describe` (server and driver errors in words, never Rust debug structures),
+//! which the library uses too: this module depends on the library's error types, never the
+//! other way round.
 
 use crate::conn::ConnectError;
 use crate::conn::mycnf::MyCnfError;
 use crate::conn::spec::SpecError;
 use crate::exit::{self, Coded};
+use crate::inspect::{InspectError, NoIncident};
 use crate::journal::JournalError;
 use crate::planner::plan::PlanError;
 use crate::repair::apply::ApplyError;
 use crate::repair::lock::LockError;
 use crate::repair::preflight::PreflightError;
+use crate::repair::session::{NotRunning, Refused};
 use crate::status::StatusError;
+use crate::verify::PairError;
+use crate::watch::WatchedElsewhere;
+
+/// The error and its causes on one line, for the user.
+pub use crate::describe::message;
 
 /// The exit code an error stands for.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
@@ -62,87 +73,39 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(JournalError::Unsafe { .. }) = cause.downcast_ref::<JournalError>() {
             return exit::REFUSED;
         }
+        // "Nothing to do": exits 0, still saying why on stderr.
+        if cause.downcast_ref::<NoIncident>().is_some() {
+            return exit::OK;
+        }
+        if let Some(e) = cause.downcast_ref::<InspectError>() {
+            return match e {
+                InspectError::NoSuchChannel(_) => exit::BAD_INPUT,
+                InspectError::AnotherWorkerFailed { .. }
+                | InspectError::CoordinatorOnly { .. }
+                | InspectError::NotARowConflict { .. }
+                | InspectError::Undiagnosable(_)
+                | InspectError::UnknownTable { .. } => exit::UNSUPPORTED_INCIDENT,
+            };
+        }
+        if cause.downcast_ref::<NotRunning>().is_some() {
+            return exit::NOT_RUNNING;
+        }
+        if cause.downcast_ref::<Refused>().is_some()
+            || cause.downcast_ref::<WatchedElsewhere>().is_some()
+        {
+            return exit::REFUSED;
+        }
+        if let Some(e) = cause.downcast_ref::<PairError>() {
+            return match e {
+                PairError::WhichSource { .. } | PairError::NoSuchTable { .. } => exit::BAD_INPUT,
+                PairError::NotAReplica { .. } => exit::NOT_A_REPLICA,
+            };
+        }
         if let Some(code) = cause.downcast_ref::<Coded>() {
             return code.0;
         }
     }
     exit::FAILURE
-}
-
-/// The error and its causes on one line, the way a DBA reads it in a terminal or a log.
-pub fn message(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let (s, last) = match cause.downcast_ref::<mysql::Error>() {
-            // The description covers the driver error's own causes.
-            Some(e) => (describe_mysql(e), true),
-            None => (scrub(&cause.to_string()), false),
-        };
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        if last {
-            break;
-        }
-    }
-    parts.join(": ")
-}
-
-/// A driver or server error in words: `server error 1290 (HY000): The MariaDB server is
-/// running with the --read-only option …`, never `MySqlError { … }`.
-pub fn describe_mysql(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::MySqlError(m) => {
-            format!("server error {} ({}): {}", m.code, m.state, m.message)
-        }
-        mysql::Error::IoError(io) => format!("connection error: {io}"),
-        mysql::Error::CodecError(c) => scrub(&format!("protocol or TLS error: {c}")),
-        mysql::Error::DriverError(d) => format!("client error: {d}"),
-        mysql::Error::UrlError(u) => format!("bad connection URL: {u}"),
-        mysql::Error::TlsError(t) => scrub(&format!("TLS error: {t}")),
-        other => scrub(&other.to_string()),
-    }
-}
-
-/// Last line of defence: some crates print nested errors with `{:?}`. Turn the common shapes
-/// into words so no Rust debug structure reaches a user.
-pub fn scrub(text: &str) -> String {
-    let mut out = text.to_string();
-    // `MySqlError { ERROR 1290 (HY000): text }` → `server error 1290 (HY000): text`
-    while let Some(start) = out.find("MySqlError { ERROR ") {
-        let tail = &out[start + "MySqlError { ERROR ".len()..];
-        let end = tail.rfind(" }").unwrap_or(tail.len());
-        let replaced = format!("server error {}", &tail[..end]);
-        let rest = tail.get(end + 2..).unwrap_or("");
-        out = format!("{}{replaced}{rest}", &out[..start]);
-    }
-    // `IoError { server disconnected }` and the like: keep the words inside.
-    for shape in ["IoError { ", "DriverError { ", "UrlError { "] {
-        while let Some(start) = out.find(shape) {
-            let inner_start = start + shape.len();
-            let Some(len) = out[inner_start..].find(" }") else {
-                break;
-            };
-            let inner = out[inner_start..inner_start + len].to_string();
-            out.replace_range(start..inner_start + len + 2, &inner);
-        }
-    }
-    for (needle, words) in [
-        (
-            "UnknownIssuer",
-            "the server's certificate is not signed by a trusted CA (give --ssl-ca)",
-        ),
-        (
-            "NotValidForName",
-            "the server's certificate does not match its host name",
-        ),
-        ("Expired", "the server's certificate has expired"),
-    ] {
-        if out.contains(needle) && out.contains('{') {
-            return format!("TLS: {words}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -179,16 +142,75 @@ mod tests {
         assert_eq!(exit_code(&injected), exit::FAILURE);
     }
 
+    /// The library's typed outcomes and refusals, each with the code and words it had when
+    /// the library chose them itself.
     #[test]
-    fn debug_shapes_become_words() {
-        let s = scrub("step 3 on 127.0.0.1:1: MySqlError { ERROR 1290 (HY000): read only }");
+    fn typed_outcomes_have_their_codes_and_words() {
+        let code = |e: anyhow::Error| (exit_code(&e), message(&e));
+        let healthy = NoIncident::NoneStopped {
+            endpoint: "r:3306".into(),
+        };
         assert_eq!(
-            s,
-            "step 3 on 127.0.0.1:1: server error 1290 (HY000): read only"
+            code(healthy.into()),
+            (
+                exit::OK,
+                "r:3306: no channel is stopped on an applier error; nothing to diagnose (see `replmend status`)".into()
+            )
         );
-        let t = scrub(
-            "CodecError { Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) } }",
+        let channel = anyhow::Error::from(InspectError::NoSuchChannel("c2".into()));
+        assert_eq!(
+            code(channel),
+            (exit::BAD_INPUT, "no replication channel named 'c2'".into())
         );
-        assert!(t.starts_with("TLS: ") && !t.contains('{'), "{t}");
+        let not_rows = InspectError::NotARowConflict {
+            errno: 1146,
+            message: "no such table".into(),
+        };
+        assert_eq!(exit_code(&not_rows.into()), exit::UNSUPPORTED_INCIDENT);
+        let stopped = NotRunning {
+            endpoint: "r:3306".into(),
+            channel: String::new(),
+            why: "its receiver stopped on an error",
+        };
+        assert_eq!(exit_code(&stopped.into()), exit::NOT_RUNNING);
+        let loses = Refused::LosesData {
+            remedy: crate::planner::RemedyId::Skip,
+            loses: "the source's row".into(),
+        };
+        let (c, m) = code(loses.into());
+        assert_eq!(c, exit::REFUSED);
+        assert!(
+            m.ends_with("pass --allow-data-loss to accept; nothing was changed"),
+            "{m}"
+        );
+        // Under a context, as a caller may add one: the cause still decides.
+        let watched = anyhow::Error::from(WatchedElsewhere {
+            endpoint: "r:3306".into(),
+        })
+        .context("starting the watcher");
+        assert_eq!(exit_code(&watched), exit::REFUSED);
+        let lone = PairError::NotAReplica {
+            replica: "r:3306".into(),
+        };
+        assert_eq!(exit_code(&lone.into()), exit::NOT_A_REPLICA);
+        let two = PairError::WhichSource {
+            replica: "r:3306".into(),
+            sources: 2,
+        };
+        assert_eq!(exit_code(&two.into()), exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn connection_failures_have_their_codes() {
+        let tls = crate::conn::ConnectError::Tls {
+            endpoint: "u@db1:3306".into(),
+            reason: "the server does not offer TLS".into(),
+        };
+        assert_eq!(exit_code(&tls.into()), exit::TLS);
+        let denied = crate::conn::ConnectError::AccessDenied {
+            who: "u@db1:3306".into(),
+            reason: "wrong password".into(),
+        };
+        assert_eq!(exit_code(&denied.into()), exit::ACCESS_DENIED);
     }
 }

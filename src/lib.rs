@@ -3,11 +3,13 @@
 //! Layout: `cli` parses; `ops` glues arguments to the work; the edges (`conn`, `binlog::fetch`,
 //! `journal`, `repair`) talk to servers and disks; the middle (`flavor`, `diagnosis`,
 //! `planner`, `schema`, `value`, `status::model`) is pure and unit-tested. `error` maps every
-//! failure to one exit code in one place.
+//! failure to one exit code in one place (the library returns typed outcomes and errors;
+//! only `ops` builds an `exit::Coded`); `describe` puts any failure into words.
 
 pub mod binlog;
 pub mod cli;
 pub mod conn;
+pub mod describe;
 pub mod diagnosis;
 pub mod error;
 pub mod exit;

@@ -11,7 +11,7 @@ use crate::diagnosis::{ForeignKeyRef, KeyKind, KeyRef, ReferentialAction, TableR
 pub enum SchemaError {
     #[error("table {0} does not exist on {1}")]
     NoSuchTable(TableRef, String),
-    #[error("reading the definition of {table} on {endpoint}: {}", crate::error::describe_mysql(.source))]
+    #[error("reading the definition of {table} on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Query {
         table: TableRef,
         endpoint: String,

@@ -19,7 +19,7 @@ use crate::flavor::Flavor;
 pub enum FetchError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
-    #[error("reading {file} from position {pos} on {endpoint}: {}", crate::error::describe_mysql(.source))]
+    #[error("reading {file} from position {pos} on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Stream {
         endpoint: String,
         file: String,

@@ -167,7 +167,7 @@ fn classify(spec: &ConnSpec, err: mysql::Error, encrypted: bool) -> ConnectError
         }
         other => ConnectError::Protocol {
             endpoint,
-            reason: redact(&crate::error::describe_mysql(&other), spec),
+            reason: redact(&crate::describe::describe_mysql(&other), spec),
         },
     }
 }
@@ -642,9 +642,9 @@ mod tests {
         spec::resolve(&input, None).unwrap()
     }
 
-    fn exit_and_message(e: ConnectError) -> (u8, String) {
-        let e = anyhow::Error::from(e);
-        (crate::error::exit_code(&e), crate::error::message(&e))
+    /// The failure in the words the user reads (its exit code is `error`'s, one per kind).
+    fn words(e: ConnectError) -> String {
+        crate::describe::message(&anyhow::Error::from(e))
     }
 
     #[test]
@@ -655,8 +655,8 @@ mod tests {
             mysql::Error::DriverError(mysql::DriverError::TlsNotSupported),
             true,
         );
-        let (code, m) = exit_and_message(e);
-        assert_eq!(code, crate::exit::TLS);
+        assert!(matches!(e, ConnectError::Tls { .. }), "{e:?}");
+        let m = words(e);
         assert_eq!(
             m,
             "TLS with u@db1:3306 failed: the server does not offer TLS, which --ssl-mode REQUIRED demands (PREFERRED connects unencrypted to such a server)"
@@ -667,8 +667,9 @@ mod tests {
             std::io::ErrorKind::InvalidData,
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
-        let (code, m) = exit_and_message(classify(&s, mysql::Error::IoError(io), true));
-        assert_eq!(code, crate::exit::TLS);
+        let e = classify(&s, mysql::Error::IoError(io), true);
+        assert!(matches!(e, ConnectError::Tls { .. }), "{e:?}");
+        let m = words(e);
         assert_eq!(
             m,
             "TLS with u@db1:3306 failed: its certificate is not signed by the CA in /etc/ca.pem"
@@ -676,7 +677,7 @@ mod tests {
         let alert = mysql::Error::TlsError(mysql::error::tls::TlsError::Tls(
             rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
         ));
-        let (_, m) = exit_and_message(classify(&s, alert, true));
+        let m = words(classify(&s, alert, true));
         assert!(m.ends_with("the alert 'unknown CA'"), "{m}");
     }
 
@@ -689,13 +690,14 @@ mod tests {
                 message: "Access denied for user 'u'@'10.0.0.9' (using password: YES)".into(),
             })
         };
-        let (code, m) = exit_and_message(classify(&spec(SslMode::Disabled), denied(), false));
-        assert_eq!(code, crate::exit::ACCESS_DENIED);
+        let e = classify(&spec(SslMode::Disabled), denied(), false);
+        assert!(matches!(e, ConnectError::AccessDenied { .. }), "{e:?}");
+        let m = words(e);
         assert!(m.contains("not encrypted") && !m.contains("secret"), "{m}");
-        let (_, m) = exit_and_message(classify(&spec(SslMode::Preferred), denied(), false));
+        let m = words(classify(&spec(SslMode::Preferred), denied(), false));
         // PREFERRED fell back: the server has no TLS, so no account there can require it.
         assert!(!m.contains("REQUIRE"), "{m}");
-        let (_, m) = exit_and_message(classify(&spec(SslMode::Required), denied(), true));
+        let m = words(classify(&spec(SslMode::Required), denied(), true));
         assert!(m.contains("REQUIRE X509"), "{m}");
     }
 

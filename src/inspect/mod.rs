@@ -2,6 +2,8 @@
 //! the failing transaction from the source's binlog, and both nodes' current rows. This is
 //! the I/O side of diagnosis; the model and its pure logic are in `diagnosis`.
 
+mod outcome;
+
 use anyhow::Result;
 use mysql::prelude::Queryable;
 
@@ -10,19 +12,19 @@ use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
 use crate::diagnosis::finder::{self, event_matches};
 use crate::diagnosis::*;
-use crate::exit::{self, Coded};
 use crate::schema::TableSchema;
 use crate::status::model::{ChannelStatus, ErrorInfo, Failure};
 use crate::status::{self, Health, StatusReport};
 use crate::value::Cell;
+pub use outcome::{Diagnosed, InspectError, NoIncident};
 
 /// The whole diagnosis of the replica at `spec`, with the reverse direction when the pair is
-/// dual-master.
+/// dual-master; or why there is nothing to diagnose.
 pub fn diagnose(
     spec: &ConnSpec,
     source_dsn: Option<&str>,
     channel: Option<&str>,
-) -> Result<Diagnosis> {
+) -> Result<Diagnosed> {
     diagnose_with_source(spec, SourceAt::Dsn(source_dsn), channel)
 }
 
@@ -39,11 +41,14 @@ pub fn diagnose_with_source(
     spec: &ConnSpec,
     source_at: SourceAt<'_>,
     channel: Option<&str>,
-) -> Result<Diagnosis> {
+) -> Result<Diagnosed> {
     let mut replica = Server::connect(spec)?;
     let report = status::read_status(&mut replica)?;
     crate::timing::mark("replica's status read");
-    let ch = pick_channel(&report, channel)?;
+    let ch = match pick_channel(&report, channel)? {
+        Ok(ch) => ch,
+        Err(healthy) => return Ok(Diagnosed::Healthy(healthy)),
+    };
     let source_spec = match source_at {
         SourceAt::Dsn(dsn) => crate::conn::other_spec(dsn, spec, &ch.source_host, ch.source_port)?,
         SourceAt::Spec(s) => s.clone(),
@@ -67,7 +72,7 @@ pub fn diagnose_with_source(
     if let Ok(src) = source {
         src.release();
     }
-    Ok(d)
+    Ok(Diagnosed::Stopped(Box::new(d)))
 }
 
 /// The same incident, looked at again just before a repair acts (under the repair lock):
@@ -78,7 +83,8 @@ pub fn diagnose_with_source(
 /// differs).
 ///
 /// `replica` and `source` are the repair's own sessions (None: the source is unreachable);
-/// `source_spec` is how to reach the source for a full diagnosis.
+/// `source_spec` is how to reach the source for a full diagnosis. A replica no longer
+/// stopped on an applier error is an error here (`NoIncident`): the incident changed.
 pub fn refresh(
     d: &Diagnosis,
     replica: &mut Server,
@@ -86,12 +92,15 @@ pub fn refresh(
     source_spec: Option<&ConnSpec>,
 ) -> Result<Diagnosis> {
     let spec = replica.spec.clone();
-    let full = || match source_spec {
-        Some(s) => diagnose_with_source(&spec, SourceAt::Spec(s), Some(&d.channel)),
-        None => diagnose(&spec, None, Some(&d.channel)),
+    let full = || -> Result<Diagnosis> {
+        let diagnosed = match source_spec {
+            Some(s) => diagnose_with_source(&spec, SourceAt::Spec(s), Some(&d.channel)),
+            None => diagnose(&spec, None, Some(&d.channel)),
+        };
+        Ok(diagnosed?.stopped()?)
     };
     let report = status::read_status(replica)?;
-    let ch = pick_channel(&report, Some(&d.channel))?;
+    let ch = pick_channel(&report, Some(&d.channel))??;
     if source.is_none() != d.source.is_none() {
         return full();
     }
@@ -179,42 +188,33 @@ fn refresh_channel(
     Ok(Some(again))
 }
 
-fn pick_channel(report: &StatusReport, wanted: Option<&str>) -> Result<ChannelStatus> {
+/// The channel to diagnose (the one named, else the first stopped on an applier error), or
+/// why there is none.
+fn pick_channel(
+    report: &StatusReport,
+    wanted: Option<&str>,
+) -> Result<Result<ChannelStatus, NoIncident>, InspectError> {
     if let Some(name) = wanted {
         let ch = report
             .channels
             .iter()
             .find(|c| c.name == name)
-            .ok_or_else(|| {
-                Coded(
-                    exit::BAD_INPUT,
-                    format!("no replication channel named '{name}'"),
-                )
-            })?;
+            .ok_or_else(|| InspectError::NoSuchChannel(name.to_string()))?;
         if ch.health != Health::SqlError {
-            return Err(Coded(
-                exit::OK,
-                format!("channel '{name}' is not stopped on an applier error"),
-            )
-            .into());
+            return Ok(Err(NoIncident::ChannelNotStopped {
+                channel: name.to_string(),
+            }));
         }
-        return Ok(ch.clone());
+        return Ok(Ok(ch.clone()));
     }
-    report
+    Ok(report
         .channels
         .iter()
         .find(|c| c.health == Health::SqlError)
         .cloned()
-        .ok_or_else(|| {
-            Coded(
-                exit::OK,
-                format!(
-                    "{}: no channel is stopped on an applier error; nothing to diagnose (see `replmend status`)",
-                    report.server.endpoint
-                ),
-            )
-            .into()
-        })
+        .ok_or_else(|| NoIncident::NoneStopped {
+            endpoint: report.server.endpoint.clone(),
+        }))
 }
 
 fn node_ref(s: &mut Server) -> NodeRef {
@@ -340,45 +340,30 @@ fn identifying(schema: &TableSchema, row: &Row) -> Vec<(String, Cell)> {
 }
 
 /// The conflict class of an applier error, or why replmend cannot diagnose it.
-fn conflict_kind(err: &ErrorInfo, parsed: &ParsedError) -> Result<ConflictKind> {
+fn conflict_kind(err: &ErrorInfo, parsed: &ParsedError) -> Result<ConflictKind, InspectError> {
     // `applier_error` already went to the worker with a row error of its own when there is
     // one: this worker (or the channel) only stopped because another failed.
     if Failure::of(err.number) == Failure::AnotherWorkers {
-        return Err(Coded(
-            exit::UNSUPPORTED_INCIDENT,
-            format!(
-                "error {}: an applier worker stopped because another worker failed, and no worker's own error could be read from \
-                 performance_schema.replication_applier_status_by_worker (performance_schema off, SELECT on it not granted, or \
-                 cleared by START REPLICA); the server said: {}",
-                err.number, err.message
-            ),
-        )
-        .into());
+        return Err(InspectError::AnotherWorkerFailed {
+            errno: err.number,
+            message: err.message.clone(),
+        });
     }
     if parsed.event.is_none()
         && !parsed.statement_based
         && err.message.starts_with("Coordinator stopped")
     {
-        return Err(Coded(
-            exit::UNSUPPORTED_INCIDENT,
-            format!(
-                "the failed worker's own error could not be read from performance_schema.replication_applier_status_by_worker \
-                 (performance_schema off, or SELECT on it not granted); the coordinator only says: {}",
-                err.message
-            ),
-        )
-        .into());
+        return Err(InspectError::CoordinatorOnly {
+            message: err.message.clone(),
+        });
     }
-    Ok(parsed.conflict_kind().map_err(|e| match e {
-        Undiagnosable::UnknownError { errno, .. } => Coded(
-            exit::UNSUPPORTED_INCIDENT,
-            format!(
-                "error {errno} is not a row conflict replmend can diagnose (it handles 1062 and 1032); the server said: {}",
-                err.message
-            ),
-        ),
-        other => Coded(exit::UNSUPPORTED_INCIDENT, other.to_string()),
-    })?)
+    parsed.conflict_kind().map_err(|e| match e {
+        Undiagnosable::UnknownError { errno, .. } => InspectError::NotARowConflict {
+            errno,
+            message: err.message.clone(),
+        },
+        other => InspectError::Undiagnosable(other),
+    })
 }
 
 /// Where the failing transaction is in the source's binlog: from where the applier stopped.
@@ -784,10 +769,9 @@ pub fn diagnose_channel(
             .map(|e| e.table.clone());
     }
     let Some(mut table) = table else {
-        return Err(Coded(
-            exit::UNSUPPORTED_INCIDENT,
-            format!("cannot tell which table failed from: {}", err.message),
-        )
+        return Err(InspectError::UnknownTable {
+            message: err.message.clone(),
+        }
         .into());
     };
     let mut tables = Tables::load(replica, source.as_deref_mut(), &table, &mut missing)?;

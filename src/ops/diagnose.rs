@@ -12,6 +12,7 @@ use crate::cli::{DiagnoseArgs, Format};
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::render;
 use crate::exit;
+use crate::inspect::Diagnosed;
 use crate::status::errant::{self, Errant};
 
 /// `replmend.diagnose-healthy/1`: no incident; what the replica holds that no source has.
@@ -27,21 +28,20 @@ struct Healthy {
 
 pub fn run(args: &DiagnoseArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.replica)?;
-    match crate::inspect::diagnose(&spec, args.source.as_deref(), args.channel.as_deref()) {
-        Ok(diagnosis) => Ok(Outcome {
-            output: super::render(format, &diagnosis, render::text),
+    match crate::inspect::diagnose(&spec, args.source.as_deref(), args.channel.as_deref())? {
+        Diagnosed::Stopped(diagnosis) => Ok(Outcome {
+            output: super::render(format, &*diagnosis, render::text),
             code: exit::REPLICATION_ERROR,
         }),
-        Err(e) if crate::error::exit_code(&e) == exit::OK => {
+        Diagnosed::Healthy(why) => {
             // Why there is nothing to diagnose goes to stderr, as every "nothing to do" does.
-            eprintln!("replmend: {}", crate::error::message(&e));
-            let report = healthy(&spec, crate::error::message(&e))?;
+            eprintln!("replmend: {why}");
+            let report = healthy(&spec, why.to_string())?;
             Ok(Outcome {
                 output: super::render(format, &report, healthy_text),
                 code: exit::OK,
             })
         }
-        Err(e) => Err(e),
     }
 }
 

@@ -44,11 +44,13 @@ pub fn report_text(d: &Diagnosis, ps: &PlanSet) -> String {
 
 pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
+    // Nothing to plan (no incident) exits 0, saying why on stderr (`error`).
     let d = crate::inspect::diagnose(
         &spec,
         args.target.source.as_deref(),
         args.target.channel.as_deref(),
-    )?;
+    )?
+    .stopped()?;
     let pbs = playbooks(args.policy.playbooks.as_deref())?;
     let mut ps = make(&d, &pbs, &policy(&args.policy))?;
     crate::repair::session::plan_with_facts(&mut ps, &d, &spec, args.target.source.as_deref())?;

@@ -51,7 +51,7 @@ pub enum ApplyError {
         key: String,
         found: String,
     },
-    #[error("step {step} on {endpoint}: {}", crate::error::describe_mysql(.source))]
+    #[error("step {step} on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Sql {
         step: usize,
         endpoint: String,
@@ -790,7 +790,7 @@ impl Applier<'_> {
                 Err(e) => notes.push(format!(
                     "could not put back on {} ({}): run {} there",
                     u.endpoint,
-                    crate::error::message(&e),
+                    crate::describe::message(&e),
                     u.statements.join("; ")
                 )),
             }

@@ -14,7 +14,7 @@ pub enum LockError {
     Held(String),
     #[error(transparent)]
     Connect(#[from] ConnectError),
-    #[error("taking lock '{LOCK_NAME}' on {endpoint}: {}", crate::error::describe_mysql(.source))]
+    #[error("taking lock '{LOCK_NAME}' on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Query {
         endpoint: String,
         source: mysql::Error,

@@ -121,7 +121,7 @@ pub fn check_with(
             Err(e) => {
                 problems.push(format!(
                     "{ep} cannot be checked ({}): every node the plan names must be reachable",
-                    crate::error::message(&e)
+                    crate::describe::message(&e)
                 ));
                 continue;
             }
@@ -236,7 +236,7 @@ fn other_channel_problems(
         Err(e) => {
             return vec![format!(
                 "{ep}: its replication channels cannot be read ({})",
-                crate::error::message(&e)
+                crate::describe::message(&e)
             )];
         }
     };
@@ -339,7 +339,7 @@ fn world_problems(
         Err(e) => {
             return vec![format!(
                 "{ep} cannot be checked ({})",
-                crate::error::message(&e)
+                crate::describe::message(&e)
             )];
         }
     };
@@ -349,7 +349,7 @@ fn world_problems(
         problems.extend(found.unwrap_or_else(|e| {
             vec![format!(
                 "{ep}: the triggers and foreign keys of {table} cannot be read ({})",
-                crate::error::message(&e)
+                crate::describe::message(&e)
             )]
         }));
     }
@@ -429,7 +429,7 @@ pub fn facts(plan: &Plan, nodes: &mut Nodes) -> Vec<String> {
             let read = nodes.get(ep).and_then(|server| table_facts(server, table));
             out.push(match read {
                 Ok(words) => format!("{ep} {table}: {words}"),
-                Err(e) => format!("{ep} {table}: not read ({})", crate::error::message(&e)),
+                Err(e) => format!("{ep} {table}: not read ({})", crate::describe::message(&e)),
             });
         }
     }

@@ -12,7 +12,7 @@ use super::verify::Resumed;
 use crate::binlog::fetch::Following;
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::Diagnosis;
-use crate::exit::{self, Coded};
+use crate::inspect::Diagnosed;
 use crate::journal::{self, Entry, Journal};
 use crate::planner::playbook::{Playbook, StepTemplate};
 use crate::planner::{Plan, PlanSet, Policy, RemedyId, Winner};
@@ -42,6 +42,37 @@ pub enum RepairOutcome {
     /// It stopped again (another incident, or one the policy does not cover).
     StoppedAgain,
     NothingToDo,
+}
+
+/// A channel stopped without an applier error: not healthy, and nothing replmend can repair.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{endpoint}: channel '{channel}' is not running ({why}) but stopped on no applier error: nothing replmend can repair; see `replmend status`"
+)]
+pub struct NotRunning {
+    pub endpoint: String,
+    pub channel: String,
+    pub why: &'static str,
+}
+
+/// Why a repair refused to change anything (the safety checks of a session).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("no remedy applies to this incident; nothing was changed")]
+    NoRemedy,
+    /// Looking at the incident again under the lock failed (its words).
+    #[error("the incident changed since it was diagnosed ({0}); nothing was changed")]
+    Changed(String),
+    #[error(
+        "the replica moved on since the diagnosis (incident {was} is now {now}); nothing was changed"
+    )]
+    MovedOn { was: String, now: String },
+    #[error("no remedy applies any more under the lock; nothing was changed")]
+    NoRemedyUnderLock,
+    #[error(
+        "remedy {remedy} loses data ({loses}); pass --allow-data-loss to accept; nothing was changed"
+    )]
+    LosesData { remedy: RemedyId, loses: String },
 }
 
 #[derive(Debug, Serialize)]
@@ -86,10 +117,9 @@ pub fn find_incident(
         spec,
         options.source_dsn.as_deref(),
         options.channel.as_deref(),
-    ) {
-        Ok(d) => Ok(Some((d, spec.clone(), policy.clone()))),
-        Err(e) if crate::error::exit_code(&e) == exit::OK => other_side(spec, options, policy),
-        Err(e) => Err(e),
+    )? {
+        Diagnosed::Stopped(d) => Ok(Some((*d, spec.clone(), policy.clone()))),
+        Diagnosed::Healthy(_) => other_side(spec, options, policy),
     }
 }
 
@@ -135,7 +165,8 @@ fn other_side(
                 &src,
                 crate::inspect::SourceAt::Spec(spec),
                 None,
-            )?;
+            )?
+            .stopped()?;
             let winner = match &policy.winner {
                 Winner::Source => Winner::Replica,
                 Winner::Replica => Winner::Source,
@@ -151,18 +182,14 @@ fn other_side(
     // Nothing stopped on an error anywhere: healthy, or stopped without an error — which is
     // not "nothing to do".
     if let Some(ch) = channels.iter().find(|c| c.health != Health::Healthy) {
-        return Err(Coded(
-            exit::NOT_RUNNING,
-            format!(
-                "{}: channel '{}' is not running ({}) but stopped on no applier error: nothing replmend can repair; see `replmend status`",
-                report.server.endpoint,
-                ch.name,
-                match ch.health {
-                    Health::IoError => "its receiver stopped on an error",
-                    _ => "a replication thread is stopped or still connecting",
-                }
-            ),
-        )
+        return Err(NotRunning {
+            endpoint: report.server.endpoint.clone(),
+            channel: ch.name.clone(),
+            why: match ch.health {
+                Health::IoError => "its receiver stopped on an error",
+                _ => "a replication thread is stopped or still connecting",
+            },
+        }
         .into());
     }
     Ok(None)
@@ -205,7 +232,7 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
                 }
                 for sql in server.flavor.restore_read_only(state) {
                     mysql::prelude::Queryable::query_drop(&mut server.conn, &sql)
-                        .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))?;
+                        .map_err(|e| anyhow::anyhow!(crate::describe::describe_mysql(&e)))?;
                 }
                 Ok(())
             });
@@ -226,7 +253,7 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
             Err(e) => notes.push(format!(
                 "{} was left off on {node} by an interrupted run and could not be put back ({}): run {} there",
                 state.variable(),
-                crate::error::message(&e),
+                crate::describe::message(&e),
                 statements
             )),
         }
@@ -460,11 +487,7 @@ impl Session {
         policy: &Policy,
     ) -> Result<Incident> {
         if ps.plan.is_none() {
-            return Err(Coded(
-                exit::REFUSED,
-                "no remedy applies to this incident; nothing was changed".into(),
-            )
-            .into());
+            return Err(Refused::NoRemedy.into());
         }
         let specs = specs_for(d, replica, self.options.source_dsn.as_deref())?;
         let mut nodes = Nodes::new(specs.iter().cloned());
@@ -543,15 +566,7 @@ impl Session {
         // The failing transaction is not read again: an unchanged stop is the same one.
         let refreshed = sessions(nodes, &replica, source.as_deref())
             .and_then(|(r, s)| crate::inspect::refresh(d, r, s, source_spec.as_ref()));
-        let mut again = refreshed.map_err(|e| {
-            Coded(
-                exit::REFUSED,
-                format!(
-                    "the incident changed since it was diagnosed ({}); nothing was changed",
-                    crate::error::message(&e)
-                ),
-            )
-        })?;
+        let mut again = refreshed.map_err(|e| Refused::Changed(crate::describe::message(&e)))?;
         crate::timing::mark("refreshed");
         let following = following()?;
         if again.fingerprint == d.fingerprint {
@@ -562,21 +577,14 @@ impl Session {
         if again.fingerprint != d.fingerprint
             || again_ps.reverse_fingerprint != ps.reverse_fingerprint
         {
-            return Err(Coded(
-                exit::REFUSED,
-                format!(
-                    "the replica moved on since the diagnosis (incident {} is now {}); nothing was changed",
-                    d.fingerprint, again.fingerprint
-                ),
-            )
+            return Err(Refused::MovedOn {
+                was: d.fingerprint.clone(),
+                now: again.fingerprint.clone(),
+            }
             .into());
         }
         let Some(plan) = again_ps.plan.take() else {
-            return Err(Coded(
-                exit::REFUSED,
-                "no remedy applies any more under the lock; nothing was changed".into(),
-            )
-            .into());
+            return Err(Refused::NoRemedyUnderLock.into());
         };
         // The data-loss consent is checked on the plan that will run, not the one shown
         // earlier (reading ahead may have added rows).
@@ -584,13 +592,10 @@ impl Session {
         if !self.options.allow_data_loss
             && let Some(o) = option.filter(|o| o.loses_data())
         {
-            return Err(Coded(
-                exit::REFUSED,
-                format!(
-                    "remedy {} loses data ({}); pass --allow-data-loss to accept; nothing was changed",
-                    plan.remedy, o.loses
-                ),
-            )
+            return Err(Refused::LosesData {
+                remedy: plan.remedy,
+                loses: o.loses.clone(),
+            }
             .into());
         }
         Ok((again, plan))

@@ -16,7 +16,7 @@ pub enum StatusError {
         endpoint: String,
         statement: &'static str,
     },
-    #[error("{endpoint}: {statement} failed: {}", crate::error::describe_mysql(.source))]
+    #[error("{endpoint}: {statement} failed: {}", crate::describe::describe_mysql(.source))]
     Query {
         endpoint: String,
         statement: String,

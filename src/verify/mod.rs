@@ -63,6 +63,20 @@ impl Default for Options {
     }
 }
 
+/// Why the nodes or tables to compare cannot be worked out.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    /// A multi-source replica with no `--source`: which source is meant is not known.
+    #[error("{replica} replicates from {sources} sources: name the one to compare with --source")]
+    WhichSource { replica: String, sources: usize },
+    /// No channel and no `--source`: nothing to compare with.
+    #[error("{replica} is not a replica: give the node to compare it with as --source")]
+    NotAReplica { replica: String },
+    /// A table named with `--tables` is on neither node.
+    #[error("table {table} does not exist on {endpoint}")]
+    NoSuchTable { table: TableRef, endpoint: String },
+}
+
 /// The two nodes compared: the reference ("source") and the replica, with the channels that
 /// carry each one's writes to the other.
 #[derive(Debug, Clone)]
@@ -99,14 +113,10 @@ impl Pair {
                 [one] => Some(one),
                 [] => None,
                 _ => {
-                    return Err(crate::exit::Coded(
-                        crate::exit::BAD_INPUT,
-                        format!(
-                            "{} replicates from {} sources: name the one to compare with --source",
-                            replica.endpoint(),
-                            report.channels.len()
-                        ),
-                    )
+                    return Err(PairError::WhichSource {
+                        replica: replica.endpoint(),
+                        sources: report.channels.len(),
+                    }
                     .into());
                 }
             },
@@ -117,13 +127,9 @@ impl Pair {
                 crate::conn::other_spec(None, replica, &c.source_host, c.source_port)?
             }
             (None, None) => {
-                return Err(crate::exit::Coded(
-                    crate::exit::NOT_A_REPLICA,
-                    format!(
-                        "{} is not a replica: give the node to compare it with as --source",
-                        replica.endpoint()
-                    ),
-                )
+                return Err(PairError::NotAReplica {
+                    replica: replica.endpoint(),
+                }
                 .into());
             }
         };
@@ -188,10 +194,10 @@ fn select(
 ) -> Result<(Estimated, Vec<TableDrift>)> {
     for t in &opts.tables {
         if !on_source.iter().chain(&on_replica).any(|(o, _)| o == t) {
-            return Err(crate::exit::Coded(
-                crate::exit::BAD_INPUT,
-                format!("table {t} does not exist on {}", pair.source.endpoint()),
-            )
+            return Err(PairError::NoSuchTable {
+                table: t.clone(),
+                endpoint: pair.source.endpoint(),
+            }
             .into());
         }
     }
@@ -634,7 +640,7 @@ impl Walk<'_> {
     fn table(&mut self, table: &TableRef) -> TableDrift {
         let mut drift = TableDrift::new(table.clone(), None);
         if let Err(e) = self.compare_table(table, &mut drift) {
-            drift.error = Some(crate::error::message(&e));
+            drift.error = Some(crate::describe::message(&e));
         }
         drift
     }

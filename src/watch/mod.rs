@@ -23,7 +23,6 @@ use mysql::prelude::Queryable;
 
 use crate::conn::{ConnSpec, ConnectError, Server};
 use crate::diagnosis::Diagnosis;
-use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::playbook::Playbook;
 use crate::planner::{Policy, RemedyId, Winner};
@@ -207,17 +206,24 @@ fn stop_key(ch: &ChannelStatus) -> String {
     )
 }
 
+/// Another watcher holds the replica's watch lock: this one refuses to watch it too.
+#[derive(Debug, thiserror::Error)]
+#[error("another replmend watch is watching {endpoint} (lock '{WATCH_LOCK}' is held there)")]
+pub struct WatchedElsewhere {
+    pub endpoint: String,
+}
+
 fn take_lock(server: &mut Server) -> Result<bool> {
     // The lock's connection is otherwise idle: the server's wait_timeout (8 hours by default)
     // would end it, and the lock with it, without a word.
     server
         .conn
         .query_drop("SET SESSION wait_timeout = 31536000")
-        .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))?;
+        .map_err(|e| anyhow::anyhow!(crate::describe::describe_mysql(&e)))?;
     let got: Option<Option<i64>> = server
         .conn
         .exec_first("SELECT GET_LOCK(?, 0)", (WATCH_LOCK,))
-        .map_err(|e| anyhow::anyhow!(crate::error::describe_mysql(&e)))?;
+        .map_err(|e| anyhow::anyhow!(crate::describe::describe_mysql(&e)))?;
     Ok(got.flatten() == Some(1))
 }
 
@@ -243,13 +249,9 @@ impl Replica {
     fn connect(&mut self) -> Result<()> {
         let mut lock = Server::connect_with_timeout(&self.spec, Duration::from_secs(5))?;
         if !take_lock(&mut lock)? {
-            return Err(Coded(
-                exit::REFUSED,
-                format!(
-                    "another replmend watch is watching {} (lock '{WATCH_LOCK}' is held there)",
-                    self.endpoint
-                ),
-            )
+            return Err(WatchedElsewhere {
+                endpoint: self.endpoint.clone(),
+            }
             .into());
         }
         let mut conn = Server::connect_with_timeout(&self.spec, Duration::from_secs(5))?;
@@ -291,7 +293,7 @@ impl Watcher {
                     sinks.emit(&Event::new(
                         Kind::ConnectionLost,
                         &r.endpoint,
-                        format!("{}; retrying", crate::error::message(&e)),
+                        format!("{}; retrying", crate::describe::message(&e)),
                     ));
                     r.lost();
                 }
@@ -357,7 +359,7 @@ impl Watcher {
         let report = match crate::status::read_status(conn) {
             Ok(report) => report,
             Err(e) => {
-                let msg = crate::error::message(&anyhow::Error::from(e));
+                let msg = crate::describe::message(&anyhow::Error::from(e));
                 self.connection_lost(i, msg);
                 return false;
             }
@@ -448,7 +450,7 @@ impl Watcher {
                 // Quietly: the loss was reported once; each retry is not news.
                 r.lost();
                 if !is_unreachable(&e) {
-                    eprintln!("replmend: {}: {}", r.endpoint, crate::error::message(&e));
+                    eprintln!("replmend: {}: {}", r.endpoint, crate::describe::message(&e));
                 }
                 false
             }
@@ -658,7 +660,9 @@ impl Watcher {
         std::thread::Builder::new()
             .name("diagnose".into())
             .spawn(move || {
-                let _ = tx.send(crate::inspect::diagnose(&spec, None, Some(&name)));
+                let diagnosed = crate::inspect::diagnose(&spec, None, Some(&name));
+                // Nothing to diagnose any more (it started again) is not a diagnosis.
+                let _ = tx.send(diagnosed.and_then(|d| Ok(d.stopped()?)));
             })?;
         let started = Instant::now();
         loop {
@@ -693,7 +697,7 @@ impl Watcher {
             Err(e) => {
                 let reason = format!(
                     "not diagnosed ({}); waiting for a human",
-                    crate::error::message(&e)
+                    crate::describe::message(&e)
                 );
                 return (Decision::Wait { reason }, None);
             }
@@ -779,7 +783,7 @@ impl Watcher {
                     steps: 0,
                     rows_journaled: 0,
                     journal: None,
-                    error: Some(crate::error::message(&e)),
+                    error: Some(crate::describe::message(&e)),
                 };
                 (Handled::Waiting, facts)
             }
@@ -908,7 +912,7 @@ pub fn recover(config: &Config) -> Vec<String> {
     for spec in &config.replicas {
         match session::recover_read_only(&mut journal, spec) {
             Ok(n) => notes.extend(n),
-            Err(e) => notes.push(crate::error::message(&e)),
+            Err(e) => notes.push(crate::describe::message(&e)),
         }
     }
     notes
