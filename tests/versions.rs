@@ -67,30 +67,19 @@ fn the_seed_is_diagnosed_and_repaired_on_mariadb_11_8_defaults() {
     assert!(n1.sql_error().unwrap().is_none() && n2.sql_error().unwrap().is_none());
 }
 
+/// Every recipe with a `repair` file (its expected remedy and outcome), on each build.
 #[test]
 fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8() {
-    let mut recipes = ONE_INCIDENT_RECIPES.to_vec();
-    recipes.extend([
-        (Topology::SourceReplica, "gbk-key-1062"),
-        (Topology::SourceReplica, "big5-key-1062"),
-        (Topology::SourceReplica, "latin1-key-1062"),
-        (Topology::SourceReplica, "sjis-key-1062"),
-        (Topology::SourceReplica, "ujis-key-1062"),
-        (Topology::SourceReplica, "utf8mb3-key-1062"),
-        (Topology::SourceReplica, "utf8mb4-key-1062"),
-        (Topology::SourceReplica, "binary-key-1062"),
-        (Topology::SourceReplicaGtid, "consecutive-20-conflicts-1062"),
-        (Topology::DualMaster, "autoinc-dual-master-1062"),
-        (Topology::DualMaster, "gipk-dual-master-1062"),
-        (Topology::MultiSource, "multi-source-1062"),
-    ]);
-    for (build, (topology, recipe)) in BUILDS
+    let expected = expected_repairs();
+    assert!(expected.len() >= 20, "{expected:?}");
+    for (build, e) in BUILDS
         .iter()
-        .flat_map(|b| recipes.iter().map(move |r| (*b, *r)))
+        .flat_map(|b| expected.iter().map(move |e| (*b, e)))
     {
-        let sb = incident_on(build, topology, recipe);
+        let recipe = e.recipe.as_str();
+        let sb = incident_on(build, e.topology, recipe);
         // The node that stops: the multi-source replica is n3.
-        let n2 = sb.node(match topology {
+        let n2 = sb.node(match e.topology {
             Topology::MultiSource => "n3",
             _ => "n2",
         });
@@ -110,6 +99,8 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8
             "--until-healthy",
             "--journal",
             &journal,
+            "--format",
+            "json",
         ]);
         assert_eq!(
             run.code,
@@ -117,6 +108,17 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8
             "{build:?} {recipe}: {}{}",
             run.stdout,
             run.stderr
+        );
+        let report = run.json();
+        assert_eq!(
+            report["outcome"],
+            e.outcome.as_str(),
+            "{build:?} {recipe}: {report}"
+        );
+        assert_eq!(
+            report["incidents"][0]["remedy"],
+            e.remedy.as_str(),
+            "{build:?} {recipe}: the recommended remedy: {report}"
         );
         n2.wait_caught_up(Duration::from_secs(30)).unwrap();
         assert!(n2.sql_error().unwrap().is_none(), "{build:?} {recipe}");

@@ -170,3 +170,40 @@ pub mod exit {
         TLS
     );
 }
+
+/// What a recipe's `repair` file says a scripted repair of its incident does: the remedy it
+/// recommends and applies, and the outcome (tests as data, as gh-ost's localtests state theirs).
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub recipe: String,
+    pub topology: Topology,
+    pub remedy: String,
+    pub outcome: String,
+}
+
+/// Every recipe with a `repair` file, by name.
+pub fn expected_repairs() -> Vec<Expected> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/incidents");
+    let mut out: Vec<Expected> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("repair")).ok()?;
+            let topology = std::fs::read_to_string(e.path().join("topology")).unwrap();
+            let field = |name: &str| {
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap().trim())
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                    .unwrap_or_else(|| panic!("{:?}: no `{name}` line", e.path()))
+            };
+            Some(Expected {
+                recipe: e.file_name().to_string_lossy().into_owned(),
+                topology: topology.trim().parse().unwrap(),
+                remedy: field("remedy "),
+                outcome: field("outcome "),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.recipe.cmp(&b.recipe));
+    out
+}
