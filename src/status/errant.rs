@@ -2,9 +2,10 @@
 //! directly on the replica with its binlog on. They are what a later failover replays or
 //! misses, and a 1062 they cause is not the source's doing.
 //!
-//! MySQL: GTID set arithmetic, done by the server (`GTID_SUBTRACT`). MariaDB: per
-//! (domain, server_id) the last sequence number (`gtid_binlog_state`): entries written under
-//! the replica's own server_id that the source's binlog state does not reach.
+//! MySQL: GTID set arithmetic (`MysqlGtidSet::subtract`, what the server's `GTID_SUBTRACT`
+//! does). MariaDB: per (domain, server_id) the last sequence number (`gtid_binlog_state`):
+//! entries written under the replica's own server_id that the source's binlog state does not
+//! reach. The arithmetic (`mysql`, `mariadb`) is pure; `find` reads the sets.
 
 use mysql::prelude::Queryable;
 use serde::Serialize;
