@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnosis::Gtid;
+use crate::vocab::{Gtid, MariadbGtidList};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -548,26 +548,14 @@ pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
     }
 }
 
-/// MariaDB: gtid_slave_pos with the failing GTID's domain advanced to it.
+/// MariaDB: gtid_slave_pos with the failing GTID's domain advanced to it (None for a MySQL
+/// GTID; a position that is not one is replaced by the GTID alone).
 pub fn advanced_slave_pos(current: &str, gtid: &Gtid) -> Option<String> {
-    let Gtid::Mariadb { domain, .. } = gtid else {
+    let Gtid::Mariadb { .. } = gtid else {
         return None;
     };
-    let mut parts: Vec<String> = current
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .filter(|p| p.split('-').next().and_then(|d| d.parse::<u32>().ok()) != Some(*domain))
-        .map(str::to_string)
-        .collect();
-    parts.push(gtid.to_string());
-    parts.sort_by_key(|p| {
-        p.split('-')
-            .next()
-            .and_then(|d| d.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    Some(parts.join(","))
+    let pos = MariadbGtidList::parse(current).unwrap_or_default();
+    Some(pos.advanced_to(gtid).to_string())
 }
 
 /// Quotes a string literal for the rare statements that cannot take a bound parameter

@@ -1,10 +1,12 @@
 //! replmend: diagnose and repair MySQL/MariaDB replication stopped by row conflicts.
 //!
 //! Layout: `cli` parses; `ops` glues arguments to the work; the edges (`conn`, `binlog::fetch`,
-//! `journal`, `repair`) talk to servers and disks; the middle (`flavor`, `diagnosis`,
-//! `planner`, `schema`, `value`, `status::model`) is pure and unit-tested. `error` maps every
-//! failure to one exit code in one place (the library returns typed outcomes and errors;
-//! only `ops` builds an `exit::Coded`); `describe` puts any failure into words.
+//! `journal`, `repair`) talk to servers and disks; the middle (`vocab`, `flavor`, `diagnosis`,
+//! `planner`, `schema`, `value`, `status::model`) is pure and unit-tested. `vocab` holds the
+//! shared words (GTIDs, GTID sets, endpoints) and depends on nothing else in the crate.
+//! `error` maps every failure to one exit code in one place (the library returns typed
+//! outcomes and errors; only `ops` builds an `exit::Coded`); `describe` puts any failure into
+//! words.
 
 pub mod binlog;
 pub mod cli;
@@ -25,4 +27,5 @@ pub mod status;
 pub mod timing;
 pub mod value;
 pub mod verify;
+pub mod vocab;
 pub mod watch;

@@ -12,8 +12,9 @@ use mysql_common::binlog::consts::BinlogVersion;
 use thiserror::Error;
 
 use crate::conn::{ConnSpec, ConnectError};
-use crate::diagnosis::{Gtid, RowsEventKind, TableRef};
+use crate::diagnosis::{RowsEventKind, TableRef};
 use crate::flavor::Flavor;
+use crate::vocab::Gtid;
 
 #[derive(Debug, Error)]
 pub enum FetchError {
@@ -212,6 +213,7 @@ impl Scan<'_> {
                 let gtid = match ev.read_data().map_err(decode_err)? {
                     Some(EventData::GtidEvent(g)) => Some(Gtid::Mysql {
                         uuid: format_uuid(&g.sid()),
+                        tag: None,
                         gno: g.gno(),
                     }),
                     _ => None,

@@ -9,6 +9,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::mycnf::OptionFile;
+use crate::vocab::Endpoint;
 
 #[derive(Debug, Error, PartialEq)]
 #[allow(clippy::enum_variant_names)]
@@ -178,12 +179,19 @@ impl fmt::Display for ConnSpec {
 }
 
 impl ConnSpec {
+    /// The server's host and port.
+    pub fn address(&self) -> Endpoint {
+        Endpoint::new(&self.host, self.port)
+    }
+
+    /// The server's host and port as text: `host:port`, `[v6]:port`.
     pub fn endpoint(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        self.address().to_string()
+    }
+
+    /// The same credentials pointed at another server (how the source is reached by default).
+    pub fn at(&self, endpoint: &Endpoint) -> ConnSpec {
+        self.with_endpoint(endpoint.host(), endpoint.port())
     }
 
     /// The same credentials pointed at another server (how the source is reached by default).
@@ -373,12 +381,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Splits `host:port` (or `[v6]:port`), the form `ConnSpec::endpoint` writes.
-pub fn split_endpoint(endpoint: &str) -> Option<(&str, u16)> {
-    let (h, p) = endpoint.rsplit_once(':')?;
-    Some((h.trim_matches(['[', ']']), p.parse().ok()?))
 }
 
 /// A DSN with its password replaced, safe for messages.
@@ -598,9 +600,9 @@ mod tests {
     #[test]
     fn endpoints_round_trip() {
         let s = resolve(&input("mysql://u@[::1]:3306"), None).unwrap();
-        assert_eq!(split_endpoint(&s.endpoint()), Some(("::1", 3306)));
-        assert_eq!(split_endpoint("127.0.0.1:3307"), Some(("127.0.0.1", 3307)));
-        assert_eq!(split_endpoint("nope"), None);
+        assert_eq!(s.endpoint(), "[::1]:3306");
+        assert_eq!(Endpoint::parse(&s.endpoint()), Some(s.address()));
+        assert_eq!(s.address().host(), "::1");
     }
 
     #[test]

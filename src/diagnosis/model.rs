@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flavor::Flavor;
 use crate::value::Cell;
+use crate::vocab::Gtid;
 
 pub const DIAGNOSIS_SCHEMA: &str = "replmend.diagnosis/1";
 
@@ -222,62 +223,6 @@ pub struct KeyRef {
     pub columns: Vec<String>,
 }
 
-/// A GTID in the flavor's own notation: MySQL `uuid:n`, MariaDB `domain-server-seq`.
-/// Serialized in its textual form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gtid {
-    Mysql {
-        uuid: String,
-        gno: u64,
-    },
-    Mariadb {
-        domain: u32,
-        server_id: u32,
-        seq: u64,
-    },
-}
-
-impl std::fmt::Display for Gtid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Gtid::Mysql { uuid, gno } => write!(f, "{uuid}:{gno}"),
-            Gtid::Mariadb {
-                domain,
-                server_id,
-                seq,
-            } => write!(f, "{domain}-{server_id}-{seq}"),
-        }
-    }
-}
-
-impl Serialize for Gtid {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl Gtid {
-    pub fn parse(s: &str) -> Option<Gtid> {
-        let s = s.trim();
-        if let Some((uuid, gno)) = s.rsplit_once(':') {
-            return Some(Gtid::Mysql {
-                uuid: uuid.to_ascii_lowercase(),
-                gno: gno.parse().ok()?,
-            });
-        }
-        let mut it = s.split('-');
-        let (d, sid, seq) = (it.next()?, it.next()?, it.next()?);
-        if it.next().is_some() {
-            return None;
-        }
-        Some(Gtid::Mariadb {
-            domain: d.parse().ok()?,
-            server_id: sid.parse().ok()?,
-            seq: seq.parse().ok()?,
-        })
-    }
-}
-
 /// One rows event of the failing transaction.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EventSummary {
@@ -482,26 +427,5 @@ impl Diagnosis {
                 .conflicts
                 .iter()
                 .all(|c| matches!(c.verdict, Verdict::Identical))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gtid_forms() {
-        let m = Gtid::parse("3E11FA47-71CA-11E1-9E33-C80AA9429562:23").unwrap();
-        assert_eq!(m.to_string(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:23");
-        let d = Gtid::parse("0-1-6").unwrap();
-        assert_eq!(
-            d,
-            Gtid::Mariadb {
-                domain: 0,
-                server_id: 1,
-                seq: 6
-            }
-        );
-        assert!(Gtid::parse("garbage").is_none());
     }
 }

@@ -17,6 +17,7 @@ use crate::status::model::{ChannelStatus, ErrorInfo, Failure};
 use crate::status::{self, Health, StatusReport};
 use crate::value::Cell;
 pub use outcome::{Diagnosed, InspectError, NoIncident};
+use crate::vocab::{Gtid, MariadbGtidList};
 
 /// The whole diagnosis of the replica at `spec`, with the reverse direction when the pair is
 /// dual-master; or why there is nothing to diagnose.
@@ -930,7 +931,7 @@ fn reverse_channel(
     let report = status::read_status(source).ok()?;
     let ch = report.channels.iter().find(|c| {
         c.source_server_id == Some(replica.server_id)
-            || (c.source_port == replica.spec.port && same_host(&c.source_host, &replica.spec.host))
+            || c.source_endpoint() == replica.spec.address()
     })?;
     let mut rc = ReverseChannel {
         dual_master: true,
@@ -1077,22 +1078,19 @@ pub fn rows_on(
 /// Whether the replica already counts this GTID as executed.
 fn gtid_executed_on(replica: &mut Server, gtid: &Gtid, slave_pos: Option<&str>) -> bool {
     match gtid {
-        Gtid::Mysql { .. } => replica
-            .conn
-            .exec_first::<i64, _, _>("SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)", (gtid.to_string(),))
-            .ok()
-            .flatten()
-            == Some(1),
-        Gtid::Mariadb { domain, seq, .. } => slave_pos.unwrap_or("").split(',').any(|p| {
-            matches!(Gtid::parse(p), Some(Gtid::Mariadb { domain: d, seq: s, .. }) if d == *domain && s >= *seq)
-        }),
+        Gtid::Mysql { .. } => {
+            replica
+                .conn
+                .exec_first::<i64, _, _>(
+                    "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)",
+                    (gtid.to_string(),),
+                )
+                .ok()
+                .flatten()
+                == Some(1)
+        }
+        Gtid::Mariadb { .. } => {
+            MariadbGtidList::parse(slave_pos.unwrap_or("")).is_some_and(|pos| pos.contains(gtid))
+        }
     }
-}
-
-fn same_host(a: &str, b: &str) -> bool {
-    let norm = |h: &str| match h {
-        "localhost" | "::1" => "127.0.0.1".to_string(),
-        other => other.to_ascii_lowercase(),
-    };
-    norm(a) == norm(b)
 }

@@ -16,6 +16,7 @@ use crate::planner::Plan;
 use crate::repair::apply::{Applier, ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::status::errant::Errant;
+use crate::vocab::GtidSet;
 
 #[derive(Serialize)]
 struct InjectReport<'a> {
@@ -71,8 +72,11 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
         ch.source_port,
     )?;
     let source = Server::connect(&source_spec)?;
-    let gtids = crate::planner::errant::expand(&e.gtids, crate::planner::errant::MAX_INJECTED)
-        .ok_or_else(|| {
+    let gtids = match &e.gtids {
+        GtidSet::Mysql(set) => set.gtids(crate::planner::errant::MAX_INJECTED),
+        GtidSet::Mariadb(_) => None,
+    }
+    .ok_or_else(|| {
             Coded(
                 exit::REFUSED,
                 format!(
@@ -113,7 +117,10 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
         let mut applier = Applier {
             nodes: &mut nodes,
             journal: &mut journal,
-            fingerprint: crate::diagnosis::compare::fingerprint(&["inject-errant", &e.gtids]),
+            fingerprint: crate::diagnosis::compare::fingerprint(&[
+                "inject-errant",
+                &e.gtids.to_string(),
+            ]),
             timeout: Duration::from_secs(args.timeout),
             on_step: &mut printer,
             prepared: Default::default(),

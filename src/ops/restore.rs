@@ -25,6 +25,7 @@ use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::schema::TableSchema;
 use crate::value::Cell;
+use crate::vocab::Endpoint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,9 +133,9 @@ impl World {
     }
 
     fn spec(&self, node: &str) -> Result<ConnSpec> {
-        let (host, port) = crate::conn::spec::split_endpoint(node)
-            .with_context(|| format!("journal entry names node {node:?}"))?;
-        Ok(self.creds.with_endpoint(host, port))
+        let at =
+            Endpoint::parse(node).with_context(|| format!("journal entry names node {node:?}"))?;
+        Ok(self.creds.at(&at))
     }
 }
 
@@ -542,8 +543,9 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
 /// The node `node` replicates from, when that node replicates from it too (a dual-master
 /// pair): its endpoint. Unknown (unreachable, not a replica) is None.
 fn dual_master_peer(creds: &ConnSpec, node: &str) -> Option<String> {
-    let (host, port) = crate::conn::spec::split_endpoint(node)?;
-    let mut server = Server::connect(&creds.with_endpoint(host, port)).ok()?;
+    let at = Endpoint::parse(node)?;
+    let port = at.port();
+    let mut server = Server::connect(&creds.at(&at)).ok()?;
     let report = crate::status::read_status(&mut server).ok()?;
     report.channels.iter().find_map(|ch| {
         let peer = creds.with_endpoint(&ch.source_host, ch.source_port);

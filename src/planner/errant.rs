@@ -1,42 +1,15 @@
 //! `repair --remedy inject-errant`: the replica's errant GTIDs (MySQL) as empty transactions
 //! on its source, one step each, so the source's gtid_executed has them and a failover neither
-//! replays nor misses them. Pure: no I/O.
+//! replays nor misses them (`MysqlGtidSet::gtids` lists them). Pure: no I/O.
 
 use super::plan::{NodeRole, Plan, Step, StepLoss, Winner};
 use super::playbook::{RemedyId, StepTemplate};
-use crate::diagnosis::Gtid;
 use crate::flavor::Flavor;
 use crate::sql::Statement;
+use crate::vocab::Gtid;
 
 /// More than this many errant transactions are not injected one by one.
 pub const MAX_INJECTED: usize = 10_000;
-
-/// The GTIDs of a MySQL GTID set text (`uuid:1-3:7,uuid2:5`), in order; None when it is not
-/// one or holds more than `max`.
-pub fn expand(set: &str, max: usize) -> Option<Vec<Gtid>> {
-    let mut out = Vec::new();
-    for part in set.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let mut pieces = part.split(':');
-        let uuid = pieces.next()?.to_string();
-        for range in pieces {
-            let (a, b) = match range.split_once('-') {
-                Some((a, b)) => (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?),
-                None => {
-                    let n = range.parse::<u64>().ok()?;
-                    (n, n)
-                }
-            };
-            if b < a || out.len() as u64 + (b - a + 1) > max as u64 {
-                return None;
-            }
-            out.extend((a..=b).map(|gno| Gtid::Mysql {
-                uuid: uuid.clone(),
-                gno,
-            }));
-        }
-    }
-    Some(out)
-}
 
 pub fn plan(gtids: &[Gtid], source_endpoint: &str, flavor: Flavor) -> Plan {
     let steps = gtids
@@ -87,28 +60,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gtid_sets_expand_to_each_transaction() {
-        let g = expand("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-3:7, aaaa:5", 100).unwrap();
-        let text: Vec<String> = g.iter().map(|g| g.to_string()).collect();
-        assert_eq!(
-            text,
-            vec![
-                "3e11fa47-71ca-11e1-9e33-c80aa9429562:1",
-                "3e11fa47-71ca-11e1-9e33-c80aa9429562:2",
-                "3e11fa47-71ca-11e1-9e33-c80aa9429562:3",
-                "3e11fa47-71ca-11e1-9e33-c80aa9429562:7",
-                "aaaa:5"
-            ]
-        );
-        assert!(expand("u:1-100000", 10).is_none());
-        assert!(expand("u:5-1", 10).is_none());
-        assert!(expand("", 10).unwrap().is_empty());
-    }
-
-    #[test]
     fn each_gtid_is_one_empty_transaction_on_the_source() {
         let f = Flavor::parse("9.7.4").unwrap();
-        let p = plan(&expand("u:4", 10).unwrap(), "s:1", f);
+        let p = plan(&[Gtid::parse("u:4").unwrap()], "s:1", f);
         assert_eq!(p.steps.len(), 1);
         let sql: Vec<&str> = p.steps[0]
             .statements

@@ -10,10 +10,11 @@ use thiserror::Error;
 
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate, When};
 use crate::diagnosis::render::key_words;
-use crate::diagnosis::{AutoKey, ConflictKind, Diagnosis, Gtid, KeyKind, ReadOnly, Row, Verdict};
+use crate::diagnosis::{AutoKey, ConflictKind, Diagnosis, KeyKind, ReadOnly, Row, Verdict};
 use crate::flavor::{Flavor, Thread};
 use crate::sql::{self, Statement};
 use crate::value::Cell;
+use crate::vocab::Gtid;
 
 pub const PLAN_SCHEMA: &str = "replmend.plan/1";
 

@@ -7,6 +7,7 @@ use crate::diagnosis::*;
 use crate::flavor::Flavor;
 use crate::flavor::advanced_slave_pos;
 use crate::value::Cell;
+use crate::vocab::Gtid;
 
 const KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
 
@@ -60,6 +61,7 @@ impl Fx {
         } else {
             Gtid::Mysql {
                 uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".into(),
+                tag: None,
                 gno: 23,
             }
         };
@@ -165,6 +167,7 @@ fn dual(version: &'static str) -> Diagnosis {
             },
             _ => Gtid::Mysql {
                 uuid: "4f22aa47-71ca-11e1-9e33-c80aa9429562".into(),
+                tag: None,
                 gno: 7,
             },
         });

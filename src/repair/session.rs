@@ -18,6 +18,7 @@ use crate::planner::playbook::{Playbook, StepTemplate};
 use crate::planner::{Plan, PlanSet, Policy, RemedyId, Winner};
 use crate::status::Health;
 use crate::value::Cell;
+use crate::vocab::Endpoint;
 
 /// What the session needs besides the policy.
 #[derive(Debug, Clone)]
@@ -217,10 +218,9 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
     let ledger = journal::read_only_ledger();
     let mut notes = Vec::new();
     for (node, state) in journal::pending_read_only(&[journal.path(), &ledger])? {
-        let (host, port) = crate::conn::spec::split_endpoint(&node)
-            .with_context(|| format!("journal names node {node:?}"))?;
+        let at = Endpoint::parse(&node).with_context(|| format!("journal names node {node:?}"))?;
         let statements = crate::flavor::Flavor::restore_read_only_any(state);
-        let put_back = Server::connect(&creds.with_endpoint(host, port))
+        let put_back = Server::connect(&creds.at(&at))
             .map_err(anyhow::Error::from)
             .and_then(|mut server| {
                 // A run that lifted it and is still going holds the repair lock there (from
@@ -264,9 +264,13 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
 fn specs_for(d: &Diagnosis, replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Vec<ConnSpec>> {
     let mut specs = vec![replica.clone()];
     if let Some(src) = &d.source {
-        let (host, port) =
-            crate::conn::spec::split_endpoint(&src.endpoint).context("source endpoint")?;
-        specs.push(crate::conn::other_spec(source_dsn, replica, host, port)?);
+        let at = Endpoint::parse(&src.endpoint).context("source endpoint")?;
+        specs.push(crate::conn::other_spec(
+            source_dsn,
+            replica,
+            at.host(),
+            at.port(),
+        )?);
     }
     Ok(specs)
 }

@@ -2,15 +2,17 @@
 //! directly on the replica with its binlog on. They are what a later failover replays or
 //! misses, and a 1062 they cause is not the source's doing.
 //!
-//! MySQL: GTID set arithmetic, done by the server (`GTID_SUBTRACT`). MariaDB: per
-//! (domain, server_id) the last sequence number (`gtid_binlog_state`): entries written under
-//! the replica's own server_id that the source's binlog state does not reach.
+//! MySQL: GTID set arithmetic (`MysqlGtidSet::subtract`, what the server's `GTID_SUBTRACT`
+//! does). MariaDB: per (domain, server_id) the last sequence number (`gtid_binlog_state`):
+//! entries written under the replica's own server_id that the source's binlog state does not
+//! reach. The arithmetic (`mysql`, `mariadb`) is pure; `find` reads the sets.
 
 use mysql::prelude::Queryable;
 use serde::Serialize;
 
 use super::StatusReport;
 use crate::conn::{ConnSpec, Server};
+use crate::vocab::{GtidSet, MariadbGtidList, MysqlGtidSet};
 
 /// Errant transactions of a replica: executed there, on none of its sources.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -19,38 +21,34 @@ pub struct Errant {
     pub channel: String,
     /// The sources they are missing from (comma-separated endpoints).
     pub source: String,
-    /// MySQL: a GTID set; MariaDB: `domain-server_id-seq` entries (up to seq).
-    pub gtids: String,
-}
-
-/// `domain-server-seq` entries of a MariaDB GTID list.
-fn entries(list: &str) -> Vec<(u32, u32, u64)> {
-    list.split(',')
-        .filter_map(|e| {
-            let mut p = e.trim().split('-');
-            Some((
-                p.next()?.parse().ok()?,
-                p.next()?.parse().ok()?,
-                p.next()?.parse().ok()?,
-            ))
-        })
-        .collect()
+    /// MySQL: a GTID set; MariaDB: `domain-server_id-seq` entries (up to seq). Serialized as
+    /// the server writes it.
+    pub gtids: GtidSet,
 }
 
 /// MariaDB: the replica's own entries (written under its server_id) that the source's binlog
 /// state does not reach.
-pub fn mariadb(replica_state: &str, replica_server_id: u32, source_state: &str) -> Vec<String> {
-    let source = entries(source_state);
-    entries(replica_state)
-        .into_iter()
-        .filter(|(_, s, _)| *s == replica_server_id)
-        .filter(|(d, s, n)| {
-            !source
-                .iter()
-                .any(|(sd, ss, sn)| sd == d && ss == s && sn >= n)
+pub fn mariadb(
+    replica_state: &MariadbGtidList,
+    replica_server_id: u32,
+    source_state: &MariadbGtidList,
+) -> MariadbGtidList {
+    replica_state
+        .from_server(replica_server_id)
+        .subtract(source_state)
+}
+
+/// MySQL: what the replica executed that no source has, given per source what it executed
+/// and what it received but has not applied yet (in flight).
+pub fn mysql(
+    replica_executed: &MysqlGtidSet,
+    sources: &[(MysqlGtidSet, MysqlGtidSet)],
+) -> MysqlGtidSet {
+    sources
+        .iter()
+        .fold(replica_executed.clone(), |left, (executed, in_flight)| {
+            left.subtract(executed).subtract(in_flight)
         })
-        .map(|(d, s, n)| format!("{d}-{s}-{n}"))
-        .collect()
 }
 
 // ---- I/O: reading the sets from the replica and its sources ------------------------------
@@ -76,7 +74,7 @@ pub fn find(
         };
         let served_by_open = open
             .as_ref()
-            .is_some_and(|s| s.spec.endpoint() == src_spec.endpoint())
+            .is_some_and(|s| s.spec.address() == src_spec.address())
             && owned.iter().all(|(_, s)| s.is_some());
         let session = match served_by_open {
             true => None,
@@ -99,8 +97,8 @@ pub fn find(
         return Vec::new();
     }
     let gtids = match replica.flavor.is_mariadb() {
-        true => mariadb_errant(replica, &mut sources, spec),
-        false => mysql_errant(replica, &mut sources, spec),
+        true => mariadb_errant(replica, &mut sources, spec).map(GtidSet::Mariadb),
+        false => mysql_errant(replica, &mut sources, spec).map(GtidSet::Mysql),
     };
     match gtids.filter(|g| !g.is_empty()) {
         Some(g) => vec![Errant {
@@ -128,12 +126,12 @@ fn mariadb_errant(
     replica: &mut Server,
     sources: &mut [(String, &mut Server)],
     spec: &ConnSpec,
-) -> Option<String> {
+) -> Option<MariadbGtidList> {
     let mine: String = replica
         .conn
         .query_first("SELECT @@global.gtid_binlog_state")
         .ok()??;
-    let mut theirs = Vec::new();
+    let mut theirs = MariadbGtidList::default();
     for (_, s) in sources.iter_mut() {
         let st: String = s
             .conn
@@ -141,29 +139,36 @@ fn mariadb_errant(
                 "SELECT CONCAT_WS(',', @@global.gtid_binlog_state, @@global.gtid_slave_pos)",
             )
             .ok()??;
-        theirs.push(st);
+        theirs = theirs.union(&MariadbGtidList::parse(&st)?);
         let in_flight = super::read_status(s).ok().and_then(|r| {
             r.channels
                 .into_iter()
                 .find(|c| c.source_port == spec.port)
                 .and_then(|c| c.gtid_io_pos)
         });
-        theirs.extend(in_flight);
+        if let Some(pos) = in_flight {
+            theirs = theirs.union(&MariadbGtidList::parse(&pos)?);
+        }
     }
-    Some(mariadb(&mine, replica.server_id, &theirs.join(",")).join(","))
+    Some(mariadb(
+        &MariadbGtidList::parse(&mine)?,
+        replica.server_id,
+        &theirs,
+    ))
 }
 
-/// GTID_SUBTRACT, on the replica, of what each source executed and, in a dual-master pair,
-/// what the source has received from this replica but not applied yet (in flight).
+/// What the replica executed that each source has not, nor, in a dual-master pair, has
+/// received from this replica but not applied yet (in flight).
 fn mysql_errant(
     replica: &mut Server,
     sources: &mut [(String, &mut Server)],
     spec: &ConnSpec,
-) -> Option<String> {
-    let mut left: String = replica
+) -> Option<MysqlGtidSet> {
+    let mine: String = replica
         .conn
         .query_first("SELECT @@GLOBAL.gtid_executed")
         .ok()??;
+    let mut theirs = Vec::new();
     for (_, source) in sources.iter_mut() {
         let executed: String = source
             .conn
@@ -178,15 +183,12 @@ fn mysql_errant(
                     .and_then(|c| c.retrieved_gtid_set)
             })
             .unwrap_or_default();
-        left = replica
-            .conn
-            .exec_first(
-                "SELECT GTID_SUBTRACT(GTID_SUBTRACT(?, ?), ?)",
-                (left, executed, in_flight),
-            )
-            .ok()??;
+        theirs.push((
+            MysqlGtidSet::parse(&executed)?,
+            MysqlGtidSet::parse(&in_flight)?,
+        ));
     }
-    Some(left)
+    Some(mysql(&MysqlGtidSet::parse(&mine)?, &theirs))
 }
 
 #[cfg(test)]
@@ -195,11 +197,26 @@ mod tests {
 
     #[test]
     fn only_the_replicas_own_writes_the_source_lacks_are_errant() {
+        let l = |s: &str| MariadbGtidList::parse(s).unwrap();
+        let errant = |r: &str, id: u32, s: &str| mariadb(&l(r), id, &l(s)).to_string();
         // Replica (server 2) wrote 0-2-7 locally; 0-1-100 came from the source.
-        assert_eq!(mariadb("0-1-100,0-2-7", 2, "0-1-101"), vec!["0-2-7"]);
+        assert_eq!(errant("0-1-100,0-2-7", 2, "0-1-101"), "0-2-7");
         // Dual-master: the source applied (and logged) the replica's writes up to seq 7.
-        assert!(mariadb("0-1-100,0-2-7", 2, "0-1-101,0-2-7").is_empty());
-        assert_eq!(mariadb("0-2-9,1-2-3", 2, "0-2-7"), vec!["0-2-9", "1-2-3"]);
-        assert!(mariadb("", 2, "0-1-1").is_empty());
+        assert_eq!(errant("0-1-100,0-2-7", 2, "0-1-101,0-2-7"), "");
+        assert_eq!(errant("0-2-9,1-2-3", 2, "0-2-7"), "0-2-9,1-2-3");
+        assert_eq!(errant("", 2, "0-1-1"), "");
+    }
+
+    #[test]
+    fn what_no_source_executed_nor_has_in_flight_is_errant() {
+        let s = |t: &str| MysqlGtidSet::parse(t).unwrap();
+        let replica = s("a:1-10,b:1-5");
+        // One source executed a:1-10 and b:1-3, and has b:4 in flight.
+        let one = [(s("a:1-10,b:1-3"), s("b:4"))];
+        assert_eq!(mysql(&replica, &one).to_string(), "b:5");
+        // Multi-source: each lacks the other's; only what both lack is errant.
+        let two = [(s("a:1-10"), s("")), (s("b:1-4"), s(""))];
+        assert_eq!(mysql(&replica, &two).to_string(), "b:5");
+        assert!(mysql(&replica, &[(s("a:1-10,b:1-5"), s(""))]).is_empty());
     }
 }

@@ -106,6 +106,11 @@ pub struct ChannelStatus {
 }
 
 impl ChannelStatus {
+    /// The source this channel replicates from.
+    pub fn source_endpoint(&self) -> crate::vocab::Endpoint {
+        crate::vocab::Endpoint::new(&self.source_host, self.source_port)
+    }
+
     pub fn judge(
         io: ThreadState,
         sql: ThreadState,

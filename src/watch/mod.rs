@@ -535,7 +535,7 @@ impl Watcher {
     /// Reports errant GTIDs when they differ from the last ones reported.
     fn errant_found(&mut self, i: usize, found: Vec<errant::Errant>) {
         let r = &mut self.replicas[i];
-        let summary: Vec<String> = found.iter().map(|e| e.gtids.clone()).collect();
+        let summary: Vec<String> = found.iter().map(|e| e.gtids.to_string()).collect();
         let summary = summary.join(",");
         self.sinks
             .metrics()
