@@ -423,8 +423,8 @@ impl Flavor {
 
     /// Puts a lifted read-only state back exactly: on MySQL, super_read_only=ON also sets
     /// read_only=ON (measured on 9.7).
-    pub fn restore_read_only(&self, state: crate::diagnosis::ReadOnly) -> Vec<String> {
-        use crate::diagnosis::ReadOnly;
+    pub fn restore_read_only(&self, state: crate::vocab::ReadOnly) -> Vec<String> {
+        use crate::vocab::ReadOnly;
         match state {
             ReadOnly::Off => Vec::new(),
             ReadOnly::ReadOnly => vec!["SET GLOBAL read_only = ON".into()],
@@ -434,9 +434,9 @@ impl Flavor {
 
     /// The statement that restores `state` on either flavor, for a message when the node's
     /// flavor is not known (it could not be reached).
-    pub fn restore_read_only_any(state: crate::diagnosis::ReadOnly) -> &'static str {
+    pub fn restore_read_only_any(state: crate::vocab::ReadOnly) -> &'static str {
         match state {
-            crate::diagnosis::ReadOnly::SuperReadOnly => "SET GLOBAL super_read_only = ON",
+            crate::vocab::ReadOnly::SuperReadOnly => "SET GLOBAL super_read_only = ON",
             _ => "SET GLOBAL read_only = ON",
         }
     }
@@ -458,8 +458,8 @@ impl Flavor {
 
     /// Privileges that let an account write despite the read-only state (any one suffices);
     /// empty: nobody can.
-    pub fn read_only_bypass(&self, state: crate::diagnosis::ReadOnly) -> &'static [&'static str] {
-        use crate::diagnosis::ReadOnly;
+    pub fn read_only_bypass(&self, state: crate::vocab::ReadOnly) -> &'static [&'static str] {
+        use crate::vocab::ReadOnly;
         match (self.kind, state) {
             (_, ReadOnly::Off) => &["USAGE"],
             // MariaDB 10.11 split READ_ONLY ADMIN out of SUPER.

@@ -11,6 +11,7 @@
 pub mod binlog;
 pub mod cli;
 pub mod conn;
+pub mod decode;
 pub mod describe;
 pub mod diagnosis;
 pub mod error;

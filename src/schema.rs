@@ -5,7 +5,7 @@ use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::diagnosis::{ForeignKeyRef, KeyKind, KeyRef, ReferentialAction, TableRef};
+use crate::vocab::{ForeignKeyRef, KeyKind, KeyRef, ReferentialAction, TableRef};
 
 #[derive(Debug, Error)]
 pub enum SchemaError {

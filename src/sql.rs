@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
-use crate::diagnosis::{Row, TableRef};
 use crate::flavor::quote_ident;
 use crate::value::Cell;
+use crate::value::Row;
+use crate::vocab::TableRef;
 
 /// What a statement is for, so the applier knows what to do with its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -442,3 +442,32 @@ mod tests {
         );
     }
 }
+
+/// A row's key: its key columns with their values, in key order.
+pub type Key = Vec<(String, Cell)>;
+
+/// A named row: column names with values, in table order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    pub columns: Vec<String>,
+    pub values: Vec<Cell>,
+}
+
+impl Row {
+    pub fn get(&self, column: &str) -> Option<&Cell> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .map(|i| &self.values[i])
+    }
+
+    /// Equal in every column but `except`: the same record under another key (rekey's).
+    pub fn same_but(&self, other: &Row, except: &str) -> bool {
+        self.columns == other.columns
+            && self
+                .columns
+                .iter()
+                .zip(self.values.iter().zip(&other.values))
+                .all(|(c, (a, b))| c == except || a == b)
+    }
+}

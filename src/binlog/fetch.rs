@@ -12,9 +12,9 @@ use mysql_common::binlog::consts::BinlogVersion;
 use thiserror::Error;
 
 use crate::conn::{ConnSpec, ConnectError};
-use crate::diagnosis::{RowsEventKind, TableRef};
 use crate::flavor::Flavor;
 use crate::vocab::Gtid;
+use crate::vocab::{RowsEventKind, TableRef};
 
 #[derive(Debug, Error)]
 pub enum FetchError {

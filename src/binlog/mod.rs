@@ -1,5 +1,5 @@
 //! The source's binary log: fetching the failing transaction (edge) and decoding its values.
 
-pub mod decode;
+pub use crate::decode;
 pub mod fetch;
 pub mod rows;

@@ -46,7 +46,7 @@ pub struct Server {
     pub server_uuid: Option<String>,
     /// Table definitions used by this session, each checked once: a session lives for one
     /// phase (a diagnosis, one repair under its lock), whose reads must agree with each other.
-    schemas: std::collections::HashMap<crate::diagnosis::TableRef, Arc<TableSchema>>,
+    schemas: std::collections::HashMap<crate::vocab::TableRef, Arc<TableSchema>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -307,12 +307,12 @@ pub(crate) fn decode_row(
     values: impl Iterator<Item = mysql::Value>,
     schema: &crate::schema::TableSchema,
     columns: &[String],
-) -> crate::diagnosis::Row {
-    crate::diagnosis::Row {
+) -> crate::value::Row {
+    crate::value::Row {
         values: values
             .zip(columns)
             .map(|(v, name)| match schema.column(name) {
-                Some(c) => crate::binlog::decode::cell_from_value(v, c),
+                Some(c) => crate::decode::cell_from_value(v, c),
                 None => crate::value::Cell::Null,
             })
             .collect(),
@@ -326,7 +326,7 @@ pub fn read_rows(
     schema: &crate::schema::TableSchema,
     columns: &[String],
     st: &crate::sql::Statement,
-) -> mysql::Result<Vec<crate::diagnosis::Row>> {
+) -> mysql::Result<Vec<crate::value::Row>> {
     let rows: Vec<mysql::Row> = conn.exec(&st.sql, st.bind())?;
     Ok(rows
         .into_iter()
@@ -341,7 +341,7 @@ pub fn read_rows_by_index(
     columns: &[String],
     st: &crate::sql::Statement,
     n: usize,
-) -> mysql::Result<Vec<Option<crate::diagnosis::Row>>> {
+) -> mysql::Result<Vec<Option<crate::value::Row>>> {
     let mut out = vec![None; n];
     let rows: Vec<mysql::Row> = conn.exec(&st.sql, st.bind())?;
     for r in rows {
@@ -365,7 +365,7 @@ pub fn read_row(
     schema: &crate::schema::TableSchema,
     columns: &[String],
     st: &crate::sql::Statement,
-) -> mysql::Result<Option<crate::diagnosis::Row>> {
+) -> mysql::Result<Option<crate::value::Row>> {
     let row: Option<mysql::Row> = conn.exec_first(&st.sql, st.bind())?;
     Ok(row.map(|r| decode_row(r.unwrap().into_iter(), schema, columns)))
 }
@@ -435,7 +435,7 @@ impl Server {
     /// time a phase opens its sessions.
     pub fn table(
         &mut self,
-        table: &crate::diagnosis::TableRef,
+        table: &crate::vocab::TableRef,
     ) -> Result<Arc<TableSchema>, SchemaError> {
         if let Some(s) = self.schemas.get(table) {
             return Ok(Arc::clone(s));
@@ -464,7 +464,7 @@ impl Server {
     /// The table's `SHOW CREATE TABLE` text without its `AUTO_INCREMENT=N` option (the
     /// counter moves with every insert; the definition does not). None when it cannot be read
     /// (a view, a missing privilege): the definition is then read in full every time.
-    fn create_text(&mut self, table: &crate::diagnosis::TableRef) -> Option<String> {
+    fn create_text(&mut self, table: &crate::vocab::TableRef) -> Option<String> {
         let row: mysql::Row = self
             .conn
             .query_first(crate::sql::show_create_table(table).sql)
@@ -527,7 +527,7 @@ impl Idle {
 /// (diagnosis, re-check under the lock, each watch cycle) while the definition rarely changes.
 struct Definitions(std::sync::LazyLock<std::sync::Mutex<DefinitionMap>>);
 
-type DefinitionKey = (String, crate::diagnosis::TableRef);
+type DefinitionKey = (String, crate::vocab::TableRef);
 type DefinitionMap = std::collections::HashMap<DefinitionKey, (String, Arc<TableSchema>)>;
 
 static DEFINITIONS: Definitions = Definitions(std::sync::LazyLock::new(Default::default));

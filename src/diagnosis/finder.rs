@@ -5,13 +5,13 @@
 
 use super::compare;
 use super::model::{Conflict, ConflictKind, KeyKind, KeyRef, Row, RowsEventKind, TableRef};
-use crate::binlog::decode::cell_from_binlog;
 use crate::binlog::fetch::{ImageRow, RawRowsEvent};
+use crate::decode::cell_from_binlog;
 use crate::schema::TableSchema;
 use crate::value::Cell;
 
 /// A row's key values, in key order.
-pub type Key = Vec<(String, Cell)>;
+pub use crate::value::Key;
 
 /// The nodes' current rows, looked up many keys at a time (a transaction can hold millions of
 /// rows: one round trip per row is what made big transactions slow).

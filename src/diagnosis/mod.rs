@@ -1,7 +1,6 @@
 //! The diagnosis model and the pure logic around it.
 
 pub mod compare;
-pub mod errortext;
 pub mod finder;
 pub mod model;
 pub mod render;

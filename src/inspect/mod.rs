@@ -9,15 +9,15 @@ use mysql::prelude::Queryable;
 
 use crate::binlog::fetch::{self, EventHead, FetchRequest, RawTransaction};
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::errortext::{self, ParsedError, Undiagnosable};
 use crate::diagnosis::finder::{self, event_matches};
 use crate::diagnosis::*;
 use crate::schema::TableSchema;
+use crate::status::errortext::{self, ParsedError, Undiagnosable};
 use crate::status::model::{ChannelStatus, ErrorInfo, Failure};
 use crate::status::{self, Health, StatusReport};
 use crate::value::Cell;
-pub use outcome::{Diagnosed, InspectError, NoIncident};
 use crate::vocab::{Gtid, MariadbGtidList};
+pub use outcome::{Diagnosed, InspectError, NoIncident};
 
 /// The whole diagnosis of the replica at `spec`, with the reverse direction when the pair is
 /// dual-master; or why there is nothing to diagnose.

@@ -3,7 +3,7 @@
 //! stand for are chosen at the edge (`error`), not here.
 
 use crate::diagnosis::Diagnosis;
-use crate::diagnosis::errortext::Undiagnosable;
+use crate::status::errortext::Undiagnosable;
 
 /// A diagnosis, or why there is nothing to diagnose.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::diagnosis::TableRef;
+use crate::vocab::TableRef;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Filters {

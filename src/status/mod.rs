@@ -1,6 +1,7 @@
 //! `replmend status`: what every replication channel of a replica is doing.
 
 pub mod errant;
+pub mod errortext;
 pub mod filters;
 pub mod model;
 pub mod read;

@@ -205,7 +205,7 @@ fn binlog_place(w: &WorkerStatus) -> (bool, String, u64) {
     let p = w
         .last_error
         .as_ref()
-        .map(|e| crate::diagnosis::errortext::parse(e.number, &e.message))
+        .map(|e| crate::status::errortext::parse(e.number, &e.message))
         .unwrap_or_default();
     match (p.source_log_file, p.end_log_pos) {
         (Some(file), Some(pos)) => (false, file, pos),

@@ -9,7 +9,7 @@ use crate::value::Cell;
 pub const VERIFY_SCHEMA: &str = "replmend.verify/1";
 
 /// A row's key: column names with values, in key order.
-pub type Key = Vec<(String, Cell)>;
+pub use crate::value::Key;
 
 /// One key column as reported: its name and value as every report shows values (a string,
 /// `{"hex": …}` for bytes, null). Read back with the table's definition (`key_in`).

@@ -11,7 +11,7 @@ use regex_lite::Regex;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::model::{ConflictKind, RowsEventKind};
+use crate::vocab::{ConflictKind, RowsEventKind};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ParsedError {
