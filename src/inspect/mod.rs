@@ -929,10 +929,10 @@ fn reverse_channel(
     previous: Option<&Diagnosis>,
 ) -> Option<ReverseChannel> {
     let report = status::read_status(source).ok()?;
-    let ch = report.channels.iter().find(|c| {
-        c.source_server_id == Some(replica.server_id)
-            || c.source_endpoint() == replica.spec.address()
-    })?;
+    let ch = report
+        .channels
+        .iter()
+        .find(|c| c.replicates_from(&replica.spec.address(), Some(replica.server_id)))?;
     let mut rc = ReverseChannel {
         dual_master: true,
         channel: ch.name.clone(),

@@ -544,7 +544,6 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
 /// pair): its endpoint. Unknown (unreachable, not a replica) is None.
 fn dual_master_peer(creds: &ConnSpec, node: &str) -> Option<String> {
     let at = Endpoint::parse(node)?;
-    let port = at.port();
     let mut server = Server::connect(&creds.at(&at)).ok()?;
     let report = crate::status::read_status(&mut server).ok()?;
     report.channels.iter().find_map(|ch| {
@@ -553,7 +552,7 @@ fn dual_master_peer(creds: &ConnSpec, node: &str) -> Option<String> {
         let back = crate::status::read_status(&mut other).ok()?;
         back.channels
             .iter()
-            .any(|c| c.source_server_id == Some(server.server_id) || c.source_port == port)
+            .any(|c| c.replicates_from(&at, Some(server.server_id)))
             .then(|| peer.endpoint())
     })
 }

@@ -159,7 +159,7 @@ fn other_side(
         };
         let stopped_on_us = sr.channels.iter().any(|c| {
             c.health == Health::SqlError
-                && (c.source_server_id == Some(replica.server_id) || c.source_port == spec.port)
+                && c.replicates_from(&spec.address(), Some(replica.server_id))
         });
         if stopped_on_us {
             let d = crate::inspect::diagnose_with_source(

@@ -127,6 +127,7 @@ fn mariadb_errant(
     sources: &mut [(String, &mut Server)],
     spec: &ConnSpec,
 ) -> Option<MariadbGtidList> {
+    let replica_id = replica.server_id;
     let mine: String = replica
         .conn
         .query_first("SELECT @@global.gtid_binlog_state")
@@ -143,7 +144,7 @@ fn mariadb_errant(
         let in_flight = super::read_status(s).ok().and_then(|r| {
             r.channels
                 .into_iter()
-                .find(|c| c.source_port == spec.port)
+                .find(|c| c.replicates_from(&spec.address(), Some(replica_id)))
                 .and_then(|c| c.gtid_io_pos)
         });
         if let Some(pos) = in_flight {
@@ -164,6 +165,7 @@ fn mysql_errant(
     sources: &mut [(String, &mut Server)],
     spec: &ConnSpec,
 ) -> Option<MysqlGtidSet> {
+    let replica_id = replica.server_id;
     let mine: String = replica
         .conn
         .query_first("SELECT @@GLOBAL.gtid_executed")
@@ -179,7 +181,7 @@ fn mysql_errant(
             .and_then(|r| {
                 r.channels
                     .into_iter()
-                    .find(|c| c.source_port == spec.port)
+                    .find(|c| c.replicates_from(&spec.address(), Some(replica_id)))
                     .and_then(|c| c.retrieved_gtid_set)
             })
             .unwrap_or_default();

@@ -111,6 +111,18 @@ impl ChannelStatus {
         crate::vocab::Endpoint::new(&self.source_host, self.source_port)
     }
 
+    /// Whether this channel replicates from the server at `at` (with `server_id` when
+    /// known): the one rule behind every "do these two nodes form a dual-master pair"
+    /// question. By server_id once the channel has seen its source's (it is 0 until the
+    /// receiver first connects), else by host and port compared as endpoints: a port alone
+    /// names no server when every host of a fleet listens on 3306.
+    pub fn replicates_from(&self, at: &crate::vocab::Endpoint, server_id: Option<u32>) -> bool {
+        match (self.source_server_id.filter(|id| *id != 0), server_id) {
+            (Some(theirs), Some(id)) => theirs == id,
+            _ => self.source_endpoint() == *at,
+        }
+    }
+
     pub fn judge(
         io: ThreadState,
         sql: ThreadState,
@@ -378,5 +390,26 @@ mod tests {
             ChannelStatus::judge(Running, Running, &None, &err(1062)),
             Health::Healthy
         );
+    }
+
+    /// Two hosts on 3306 are two servers: the port alone never makes a pair.
+    #[test]
+    fn a_channel_replicates_from_a_server_by_its_id_else_its_endpoint() {
+        use crate::vocab::Endpoint;
+        let mut c = channel(0, "", Vec::new());
+        (c.source_host, c.source_port) = ("db1".into(), 3306);
+        let (db1, db2) = (Endpoint::new("DB1", 3306), Endpoint::new("db2", 3306));
+        c.source_server_id = None;
+        assert!(c.replicates_from(&db1, Some(7)));
+        assert!(!c.replicates_from(&db2, Some(7)));
+        c.source_server_id = Some(0);
+        assert!(!c.replicates_from(&db2, None));
+        c.source_server_id = Some(7);
+        assert!(
+            c.replicates_from(&db2, Some(7)),
+            "the id decides once known"
+        );
+        assert!(!c.replicates_from(&db1, Some(8)));
+        assert!(c.replicates_from(&db1, None));
     }
 }
