@@ -6,5 +6,6 @@ pub mod facts;
 pub mod lock;
 pub mod preflight;
 pub mod privileges;
+pub mod report;
 pub mod session;
 pub mod verify;

@@ -851,7 +851,7 @@ impl Watcher {
             },
             playbooks: self.config.playbooks.clone(),
             journal,
-            on_step: crate::ops::print_step,
+            on_step: crate::repair::report::print_step,
         };
         session.apply_one(d, &ps, &r.spec, &policy)
     }
