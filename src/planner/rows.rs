@@ -1,12 +1,13 @@
 //! The SQL of a row step: its rows cut into batches, each checked with a locking read, then
 //! written and read back. Pure; called by the step builders in `steps`.
 
+use std::ops::Range;
+
 use super::plan::{RowAction, RowChange, Step};
 use super::playbook::StepTemplate;
 use crate::diagnosis::{Diagnosis, Row};
 use crate::sql::{self, Statement};
 use crate::value::Cell;
-use std::ops::Range;
 
 pub(super) fn row_key(d: &Diagnosis, row: &Row) -> Vec<(String, Cell)> {
     d.row_key
