@@ -7,9 +7,15 @@
 //! Journals hold whole rows (customers' data, password hashes): they are created 0600 in a
 //! 0700 directory, and replmend refuses to append to one that is a symlink or that other users
 //! can read or write. Nothing is created until the first entry is written.
+//!
+//! This file holds the entry model and the `Journal` that appends (and its file checks); the
+//! lines it appends are built in `lines`, and journals are read back by `read`.
+
+mod lines;
+mod read;
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,6 +25,9 @@ use thiserror::Error;
 
 use crate::diagnosis::{ReadOnly, Row, TableRef};
 use crate::value::{Cell, StoredCell};
+use lines::lines;
+pub use lines::{Intents, RowIntent};
+pub use read::{latest, pending_read_only, read, reinserted};
 
 pub const JOURNAL_SCHEMA: &str = "replmend.journal/2";
 
@@ -255,143 +264,6 @@ pub struct Syncing {
     path: String,
 }
 
-/// Row intents as their journal lines (`RowIntent::line`), in order: their outcomes are
-/// derived from the lines instead of serializing every row image again.
-#[derive(Debug, Default)]
-pub struct Intents {
-    count: usize,
-    lines: String,
-}
-
-impl Intents {
-    pub fn push(&mut self, line: &str) {
-        self.lines.push_str(line);
-        self.count += 1;
-    }
-
-    /// Intents already written out as lines: `count` of them in `lines`.
-    pub fn from_lines(lines: String, count: usize) -> Intents {
-        Intents { count, lines }
-    }
-
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The outcome lines of these intents.
-    fn outcomes(&self, state: State) -> String {
-        let at = now();
-        outcome_lines(&self.lines, state, at).unwrap_or_else(|| {
-            // Not of the shape `RowIntent::line` writes: read back and written anew.
-            let outcomes: Vec<Entry> = self
-                .lines
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
-                .map(|e| Entry {
-                    at,
-                    ..e.outcome(state)
-                })
-                .collect();
-            lines(&outcomes)
-        })
-    }
-}
-
-/// A row change's intent, borrowed from the plan: its journal line is written straight from
-/// these parts, byte for byte what serializing the same `Entry` writes (tested), without
-/// building the entry first (a batch journals thousands).
-pub struct RowIntent<'a> {
-    pub fingerprint: &'a str,
-    pub id: &'a str,
-    pub node: &'a str,
-    pub action: Action,
-    pub table: &'a TableRef,
-    pub sql_log_bin: bool,
-    pub image: &'a Row,
-    /// The key's columns (their values are in the image).
-    pub key: &'a [(String, Cell)],
-    pub after: Option<&'a Row>,
-}
-
-impl RowIntent<'_> {
-    pub fn line(&self) -> String {
-        let mut out: Vec<u8> = Vec::with_capacity(256 + 64 * self.image.values.len());
-        let s = |out: &mut Vec<u8>, v: &str| serde_json::to_writer(out, v).expect("a str");
-        out.extend_from_slice(b"{\"schema\":");
-        s(&mut out, JOURNAL_SCHEMA);
-        out.extend_from_slice(format!(",\"at\":{},\"fingerprint\":", now()).as_bytes());
-        s(&mut out, self.fingerprint);
-        out.extend_from_slice(b",\"id\":");
-        s(&mut out, self.id);
-        out.extend_from_slice(b",\"state\":\"intent\",\"node\":");
-        s(&mut out, self.node);
-        out.extend_from_slice(b",\"action\":");
-        serde_json::to_writer(&mut out, &self.action).expect("an action");
-        out.extend_from_slice(b",\"table\":{\"schema\":");
-        s(&mut out, &self.table.schema);
-        out.extend_from_slice(b",\"name\":");
-        s(&mut out, &self.table.name);
-        out.extend_from_slice(format!("}},\"sql_log_bin\":{},", self.sql_log_bin).as_bytes());
-        row_fields(&mut out, self.image);
-        out.extend_from_slice(b",\"key\":[");
-        for (i, (k, _)) in self.key.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            s(&mut out, k);
-        }
-        out.push(b']');
-        if let Some(after) = self.after {
-            out.extend_from_slice(b",\"after\":{");
-            row_fields(&mut out, after);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"}\n");
-        String::from_utf8(out).expect("JSON is UTF-8")
-    }
-}
-
-/// `"columns":[…],"values":[…]` of a row, each value as `StoredCell` serializes.
-fn row_fields(out: &mut Vec<u8>, row: &Row) {
-    out.extend_from_slice(b"\"columns\":[");
-    for (i, c) in row.columns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut *out, c).expect("a str");
-    }
-    out.extend_from_slice(b"],\"values\":[");
-    for (i, v) in row.values.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let (tag, text): (&str, Option<&str>) = match v {
-            Cell::Null => ("null", None),
-            Cell::Number(t) => ("number", Some(t)),
-            Cell::Text(t) => ("text", Some(t)),
-            Cell::Temporal(t) => ("temporal", Some(t)),
-            Cell::Json(t) => ("json", Some(t)),
-            Cell::Bytes(b) => {
-                out.extend_from_slice(b"{\"t\":\"hex\",\"v\":\"");
-                out.extend_from_slice(crate::value::hex(b).as_bytes());
-                out.extend_from_slice(b"\"}");
-                continue;
-            }
-        };
-        out.extend_from_slice(format!("{{\"t\":\"{tag}\"").as_bytes());
-        if let Some(t) = text {
-            out.extend_from_slice(b",\"v\":");
-            serde_json::to_writer(&mut *out, t).expect("a str");
-        }
-        out.push(b'}');
-    }
-    out.push(b']');
-}
-
 impl Syncing {
     /// The intents back, once they are on disk (or the error that kept them from it).
     pub fn wait(self) -> (Intents, Result<(), JournalError>) {
@@ -411,38 +283,6 @@ impl Drop for Journal {
     fn drop(&mut self) {
         let _ = self.flush();
     }
-}
-
-fn lines(entries: &[Entry]) -> String {
-    let mut text = Vec::with_capacity(entries.len() * 256);
-    for e in entries {
-        serde_json::to_writer(&mut text, e).expect("entries serialize");
-        text.push(b'\n');
-    }
-    String::from_utf8(text).expect("serde_json writes UTF-8")
-}
-
-/// The outcome lines of intents already written as `intent_lines`: each line with its time and
-/// state replaced, the rest (row images and all) as it is. JSON escapes every quote inside a
-/// string, so `"state":"intent"` can only be that field. None when a line is not of that shape
-/// (then the outcomes are serialized).
-fn outcome_lines(intent_lines: &str, state: State, at: u64) -> Option<String> {
-    let state = serde_json::to_string(&state).ok()?;
-    let prefix = format!("{{\"schema\":\"{JOURNAL_SCHEMA}\",\"at\":");
-    let mut out = String::with_capacity(intent_lines.len() + 64);
-    for line in intent_lines.lines() {
-        let rest = line.strip_prefix(&prefix)?;
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let (head, tail) = rest[digits..].split_once("\"state\":\"intent\"")?;
-        out.push_str(&prefix);
-        out.push_str(&at.to_string());
-        out.push_str(head);
-        out.push_str("\"state\":");
-        out.push_str(&state);
-        out.push_str(tail);
-        out.push('\n');
-    }
-    Some(out)
 }
 
 impl Journal {
@@ -637,99 +477,9 @@ fn open_private(path: &Path) -> Result<File, JournalError> {
         .map_err(io)
 }
 
-pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
-    let file = File::open(path).map_err(|source| JournalError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    let lines: Vec<_> = BufReader::new(file).lines().collect();
-    let last = lines.len();
-    for (i, line) in lines.into_iter().enumerate() {
-        let line = line.map_err(|source| JournalError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Entry>(&line) {
-            Ok(e) => out.push(e),
-            // A kill -9 mid-write can leave a torn last line: that intent was never acted on
-            // (the row is written only after the sync returned).
-            Err(_) if i + 1 == last => {}
-            Err(e) => {
-                return Err(JournalError::Malformed {
-                    path: path.display().to_string(),
-                    line: i + 1,
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Each change's latest record (an intent followed by its outcome reads as the outcome), in
-/// the order the changes were first journaled.
-pub fn latest(entries: &[Entry]) -> Vec<Entry> {
-    // By id and action, not by a scan of what is kept: a batch's journal holds thousands of
-    // changes (a scan per entry made restore quadratic in them).
-    let mut out: Vec<Entry> = Vec::new();
-    let mut at: std::collections::HashMap<(&str, Action), usize> = Default::default();
-    for e in entries {
-        let slot = (!e.id.is_empty()).then(|| at.get(&(e.id.as_str(), e.action)).copied());
-        match slot.flatten() {
-            Some(i) => out[i] = e.clone(),
-            None => {
-                if !e.id.is_empty() {
-                    at.insert((e.id.as_str(), e.action), out.len());
-                }
-                out.push(e.clone());
-            }
-        }
-    }
-    out
-}
-
-/// Records rekey already re-inserted for this incident (its inserts not rolled back: of a
-/// 1062 incident's remedies only rekey inserts, on the loser and on the winner alike):
-/// a re-run after an interruption gives them the same keys instead of inserting them twice.
-pub fn reinserted(path: &Path, fingerprint: &str) -> Result<Vec<Row>, JournalError> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    Ok(latest(&read(path)?)
-        .into_iter()
-        .filter(|e| e.fingerprint == fingerprint && e.action == Action::Insert)
-        .filter(|e| e.state != State::RolledBack)
-        .filter_map(|e| e.image().ok())
-        .collect())
-}
-
-/// Nodes whose read_only replmend lifted and never put back (a run killed in between), with
-/// the state to restore, from any of these journals.
-pub fn pending_read_only(paths: &[&Path]) -> Result<Vec<(String, ReadOnly)>, JournalError> {
-    let mut entries = Vec::new();
-    for path in paths.iter().filter(|p| p.exists()) {
-        entries.extend(read(path)?);
-    }
-    entries.sort_by_key(|e| e.at);
-    let mut pending: Vec<(String, ReadOnly)> = Vec::new();
-    for e in entries {
-        match (e.action, e.read_only) {
-            (Action::LiftReadOnly, Some(state)) if !pending.iter().any(|(n, _)| *n == e.node) => {
-                pending.push((e.node.clone(), state))
-            }
-            (Action::RestoreReadOnly, _) => pending.retain(|(n, _)| *n != e.node),
-            _ => {}
-        }
-    }
-    Ok(pending)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::lines::outcome_lines;
     use super::*;
 
     fn tmp(tag: &str) -> PathBuf {

@@ -115,13 +115,8 @@ pub fn apply_plan(
     Ok(applier.apply(plan)?)
 }
 
-/// A step's outcome as it happens (stderr): repair, resync and inject-errant print the same.
-pub fn print_step(r: &crate::repair::apply::StepResult) {
-    eprintln!(
-        "  step {:>2} [{}] {} — {}",
-        r.step, r.endpoint, r.description, r.detail
-    );
-}
+/// A step's outcome as it happens (stderr); it lives in `repair::report`, where `watch` uses it too.
+pub use crate::repair::report::print_step;
 
 /// Whether to ask on the terminal; an error when changes were asked for with no way to
 /// confirm them (no --yes, no --dry-run, no terminal), decided before touching anything.

@@ -4,6 +4,9 @@
 //! intent, written, committed, and their outcome journaled; rows that changed since the
 //! diagnosis are never touched. If a step fails, what replmend stopped or lifted is put back
 //! (threads started again, read_only on again) and the error says what was done.
+//!
+//! This file holds the step loop (`Applier`) and its report; the connections are `nodes`, a
+//! row step's rows are run by `row_run`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -12,17 +15,17 @@ use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
+pub use super::nodes::Nodes;
+pub use super::row_run::IntentLines;
+use super::row_run::{RowRun, intent_lines, same_key};
 use super::verify::{self, CatchUp, Resumed};
-use crate::conn::{ConnSpec, Server};
 use crate::flavor::Thread;
 use crate::journal::{self, Entry, Journal, State};
-use crate::planner::plan::{RowAction, RowChange};
+use crate::planner::plan::RowChange;
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
-use crate::schema::TableSchema;
-use crate::sql::{Role, Statement};
+use crate::sql::Statement;
 use crate::status::model::ThreadState;
-use crate::value::Cell;
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -143,155 +146,6 @@ pub struct ApplyReport {
     pub left_alone: Vec<String>,
 }
 
-/// Connections by endpoint, opened on first use with the replica's credentials (or the
-/// source's own, when one was given).
-pub struct Nodes {
-    specs: BTreeMap<String, ConnSpec>,
-    open: BTreeMap<String, Server>,
-    /// Sessions being opened (and their statements prepared) ahead, in the background, each
-    /// handed out once to a step that needs a session of its own.
-    spare: BTreeMap<String, std::thread::JoinHandle<Option<Server>>>,
-    /// Nodes whose session holds the repair lock (`lock_all`).
-    locked: std::collections::BTreeSet<String>,
-}
-
-impl Nodes {
-    pub fn new(specs: impl IntoIterator<Item = ConnSpec>) -> Nodes {
-        Nodes {
-            specs: specs.into_iter().map(|s| (s.endpoint(), s)).collect(),
-            open: BTreeMap::new(),
-            spare: BTreeMap::new(),
-            locked: Default::default(),
-        }
-    }
-
-    pub fn has(&self, endpoint: &str) -> bool {
-        self.specs.contains_key(endpoint)
-    }
-
-    pub fn spec(&self, endpoint: &str) -> anyhow::Result<&ConnSpec> {
-        self.specs
-            .get(endpoint)
-            .ok_or_else(|| anyhow::anyhow!("no connection settings for {endpoint}"))
-    }
-
-    pub fn port_endpoint(&self, port: u16) -> Option<String> {
-        self.specs
-            .values()
-            .find(|s| s.port == port)
-            .map(|s| s.endpoint())
-    }
-
-    /// The node's session, opened on first use. A session the server has closed meanwhile
-    /// (seen under load while replication threads restart) is opened again: these sessions
-    /// only read status and rows and run single statements; row writes have sessions of
-    /// their own.
-    pub fn get(&mut self, endpoint: &str) -> anyhow::Result<&mut Server> {
-        if let Some(server) = self.open.get_mut(endpoint) {
-            // A reopened session that held the repair lock takes it again, or another repair
-            // got it meanwhile and this one stops.
-            if server.revive()? && self.locked.contains(endpoint) {
-                super::lock::take(server)?;
-            }
-        } else {
-            let server = Server::connect(self.spec(endpoint)?)?;
-            self.open.insert(endpoint.to_string(), server);
-        }
-        Ok(self.open.get_mut(endpoint).expect("just inserted"))
-    }
-}
-
-impl Nodes {
-    /// Opens every node's session at once (each connection waits on its own server); one
-    /// that fails is left for `get` to report. A spare session on each node in `spare_on`
-    /// (the nodes whose steps will want a session of their own) is opened in the background,
-    /// for `session_of_its_own` to take later.
-    pub fn open_all(&mut self, spare_on: &[&str]) {
-        let wanted: Vec<&ConnSpec> = self
-            .specs
-            .iter()
-            .filter(|(ep, _)| !self.open.contains_key(*ep))
-            .map(|(_, s)| s)
-            .collect();
-        let opened = crate::conn::connect_all(&wanted).into_iter().flatten();
-        for server in opened {
-            self.open.insert(server.spec.endpoint(), server);
-        }
-        // After the nodes' own sessions, which take the ones a diagnosis handed back.
-        for ep in spare_on {
-            if self.spare.contains_key(*ep) {
-                continue;
-            }
-            let Some(spec) = self.specs.get(*ep).cloned() else {
-                continue;
-            };
-            let opening = std::thread::spawn(move || Server::connect(&spec).ok());
-            self.spare.insert(ep.to_string(), opening);
-        }
-    }
-
-    /// Takes the repair lock on every node's own session, always in the same order whichever
-    /// node is the replica (two repairs of the two directions of a dual-master pair then meet
-    /// on the first lock instead of each holding one). Held while these sessions are open;
-    /// one lost and opened again takes it again (`get`).
-    pub fn lock_all(&mut self) -> anyhow::Result<()> {
-        let endpoints: Vec<String> = self.specs.keys().cloned().collect();
-        for ep in endpoints {
-            super::lock::take(self.get(&ep)?)?;
-            self.locked.insert(ep);
-        }
-        Ok(())
-    }
-
-    /// A session nothing else uses (its session settings stay its own): the spare opened
-    /// ahead, if it is still alive, else a new one.
-    pub fn session_of_its_own(&mut self, endpoint: &str) -> anyhow::Result<Server> {
-        match self.spare_session(endpoint) {
-            Some(server) => Ok(server),
-            None => Ok(Server::connect(self.spec(endpoint)?)?),
-        }
-    }
-
-    /// The spare session opened ahead on the node, if there is one and it is still alive.
-    pub fn spare_session(&mut self, endpoint: &str) -> Option<Server> {
-        let mut server = self.spare.remove(endpoint)?.join().ok()??;
-        server.conn.ping().is_ok().then_some(server)
-    }
-
-    /// Prepares `statements` on the node's spare session in the background, while other
-    /// steps run: a statement of a thousand placeholders takes about as long to prepare as to
-    /// execute, and the row step that takes the session finds them ready (the driver keeps
-    /// them by their text). A statement that fails to prepare is left for its step to run
-    /// and report.
-    pub fn prepare_ahead(&mut self, endpoint: &str, statements: Vec<String>) {
-        let Some(opening) = self.spare.remove(endpoint) else {
-            return;
-        };
-        let preparing = std::thread::spawn(move || {
-            let mut server = opening.join().ok()??;
-            for sql in &statements {
-                if server.conn.prep(sql).is_err() {
-                    break;
-                }
-            }
-            Some(server)
-        });
-        self.spare.insert(endpoint.to_string(), preparing);
-    }
-
-    /// Two nodes' sessions at once (to work on both in parallel), opened on first use.
-    pub fn pair(&mut self, a: &str, b: &str) -> anyhow::Result<(&mut Server, &mut Server)> {
-        self.get(a)?;
-        self.get(b)?;
-        let mut open = self.open.iter_mut().filter(|(ep, _)| *ep == a || *ep == b);
-        match (open.next(), open.next()) {
-            (Some((first, x)), Some((_, y))) if first == a => Ok((x, y)),
-            (Some((_, x)), Some((_, y))) => Ok((y, x)),
-            _ => anyhow::bail!("{a} and {b} are the same node"),
-        }
-    }
-}
-
 /// A row left alone as the report names it: "table key".
 pub fn left_alone_text(r: &RowChange) -> String {
     format!("{} {}", r.table, key_text(&r.key))
@@ -315,7 +169,7 @@ fn crash_point(step: usize) {
 
 /// Test hook: step N fails (row steps: after their writes, just before COMMIT). Used by the
 /// failure tests; never set it in production.
-fn injected_failure(step: usize) -> Result<(), ApplyError> {
+pub(super) fn injected_failure(step: usize) -> Result<(), ApplyError> {
     match test_hook("REPLMEND_TEST_FAIL_AT_STEP") == Some(step) {
         true => Err(ApplyError::Injected { step }),
         false => Ok(()),
@@ -332,7 +186,7 @@ struct Undo {
     journal: Option<Entry>,
 }
 
-fn exec(conn: &mut mysql::Conn, st: &Statement) -> mysql::Result<()> {
+pub(super) fn exec(conn: &mut mysql::Conn, st: &Statement) -> mysql::Result<()> {
     if st.params.is_empty() {
         conn.query_drop(&st.sql)
     } else {
@@ -393,7 +247,7 @@ struct RowTally {
 }
 
 impl Applier<'_> {
-    fn sql_err(step: usize, endpoint: &str) -> impl Fn(mysql::Error) -> ApplyError + '_ {
+    pub(super) fn sql_err(step: usize, endpoint: &str) -> impl Fn(mysql::Error) -> ApplyError + '_ {
         move |source| ApplyError::Sql {
             step,
             endpoint: endpoint.to_string(),
@@ -796,422 +650,5 @@ impl Applier<'_> {
             }
         }
         notes
-    }
-}
-
-fn same_key(rows: &[RowChange]) -> HashMap<&[(String, Cell)], Vec<usize>> {
-    let mut by_key: HashMap<&[(String, Cell)], Vec<usize>> = HashMap::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
-        by_key.entry(r.key.as_slice()).or_default().push(i);
-    }
-    by_key
-}
-
-/// One row step in progress.
-struct RowRun<'s> {
-    n: usize,
-    step: &'s Step,
-    fingerprint: String,
-    schema: &'s TableSchema,
-    /// Rows whose effect is already there: their write is not needed.
-    skip: Vec<bool>,
-    /// Each key's rows in the step, in order: a row's replaced or replacing version is found
-    /// without scanning the step (a batch holds thousands of rows).
-    same_key: HashMap<&'s [(String, Cell)], Vec<usize>>,
-    /// The rows whose write is needed, in the order they were checked.
-    needed: Vec<usize>,
-    /// Every row's intent and journal line, being built on a thread of their own while the
-    /// step's first statements run (serializing thousands of row images took milliseconds
-    /// between the locking read and the journal's sync).
-    prepared: Option<std::sync::mpsc::Receiver<IntentLines>>,
-    intents: journal::Intents,
-    journaled: bool,
-    /// START TRANSACTION ran: a write is not durable (nor seen) before COMMIT, so the intents'
-    /// sync may run beside it, and COMMIT waits for it.
-    in_transaction: bool,
-    syncing: Option<journal::Syncing>,
-    /// COMMIT was sent: from here a failure does not prove the change did not happen.
-    committing: bool,
-    /// resync: rows found changed since they were read, skipped.
-    left_alone: Vec<usize>,
-}
-
-impl RowRun<'_> {
-    fn run(&mut self, conn: &mut mysql::Conn, a: &mut Applier<'_>) -> Result<(), ApplyError> {
-        let err = Applier::sql_err(self.n, &self.step.endpoint);
-        for st in &self.step.session {
-            exec(conn, st).map_err(&err)?;
-        }
-        crate::timing::mark("row step session set up");
-        for st in &self.step.statements {
-            match st.role {
-                Role::Check { row } => self.check(conn, st, row)?,
-                Role::CheckRows { first, count } => self.check_rows(conn, st, first, count)?,
-                Role::Write { row } => self.write(conn, st, row..row + 1, a)?,
-                Role::WriteRows { first, count } => {
-                    self.write(conn, st, first..first + count, a)?
-                }
-                Role::ReadBack { first, count } => self.read_back(conn, st, first, count)?,
-                Role::Control if st.sql == "COMMIT" => {
-                    self.synced()?;
-                    injected_failure(self.n)?;
-                    self.committing = true;
-                    exec(conn, st).map_err(&err)?;
-                }
-                Role::Control => {
-                    exec(conn, st).map_err(&err)?;
-                    if st.sql == "START TRANSACTION" {
-                        self.in_transaction = true;
-                    }
-                }
-            }
-        }
-        self.synced()
-    }
-
-    /// Waits for the intents being synced (if any) and takes them back.
-    fn synced(&mut self) -> Result<(), ApplyError> {
-        let Some(s) = self.syncing.take() else {
-            return Ok(());
-        };
-        let (intents, done) = s.wait();
-        self.intents = intents;
-        Ok(done?)
-    }
-
-    /// The write of rows `rows` (one statement), once every row is checked: the intents are
-    /// journaled (one fsync) before the first write. Rows already done are no-ops of a
-    /// delete (their key is gone); an insert batch runs whole or not at all (a row of it
-    /// that appeared since the diagnosis refuses the step). The rows it changes must be
-    /// exactly the ones still needed.
-    fn write(
-        &mut self,
-        conn: &mut mysql::Conn,
-        st: &Statement,
-        rows: std::ops::Range<usize>,
-        a: &mut Applier<'_>,
-    ) -> Result<(), ApplyError> {
-        let needed = rows.clone().filter(|r| !self.skip[*r]).count();
-        if needed == 0 {
-            return Ok(());
-        }
-        let insert = self.step.rows[rows.start].action == RowAction::Insert;
-        if let Some(done) = rows.clone().find(|r| self.skip[*r]).filter(|_| insert) {
-            return Err(self.changed(done));
-        }
-        if !self.journaled {
-            crate::timing::mark("rows checked");
-            let intents = self.take_intents();
-            if self.in_transaction {
-                self.syncing = Some(a.journal.append_syncing(intents)?);
-            } else {
-                a.journal.append_intents(&intents)?;
-                self.intents = intents;
-            }
-            crate::timing::mark("intents journaled");
-            self.journaled = true;
-        }
-        exec(conn, st).map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
-        crate::timing::mark("rows written");
-        if conn.affected_rows() != needed as u64 {
-            return Err(self.changed(rows.start));
-        }
-        Ok(())
-    }
-
-    /// What the server wrote for the step's inserted rows `first..first + count`, read
-    /// inside the transaction before COMMIT: each insert that ran must be there exactly as
-    /// journaled, else the step rolls back (its intents get their rolled_back outcome).
-    fn read_back(
-        &mut self,
-        conn: &mut mysql::Conn,
-        st: &Statement,
-        first: usize,
-        count: usize,
-    ) -> Result<(), ApplyError> {
-        if (first..first + count).all(|i| self.skip[i]) {
-            return Ok(());
-        }
-        let planned = &self.step.rows[first];
-        let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
-            .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
-        let written: HashMap<Vec<(String, Cell)>, crate::diagnosis::Row> = found
-            .into_iter()
-            .filter_map(|row| {
-                let key: Option<Vec<(String, Cell)>> = planned
-                    .key
-                    .iter()
-                    .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
-                    .collect();
-                Some((key?, row))
-            })
-            .collect();
-        for i in (first..first + count).filter(|i| !self.skip[*i]) {
-            let r = &self.step.rows[i];
-            match written.get(&r.key) {
-                Some(w) if *w == r.image => {}
-                other => {
-                    return Err(ApplyError::WrittenOtherwise {
-                        step: self.n,
-                        table: r.table.to_string(),
-                        key: key_text(&r.key),
-                        found: other.map_or(
-                            "no row at that key".into(),
-                            crate::diagnosis::render::row_words,
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn changed(&self, row: usize) -> ApplyError {
-        let r = &self.step.rows[row];
-        let (table, key) = (r.table.to_string(), key_text(&r.key));
-        let rekey = matches!(
-            self.step.action,
-            StepTemplate::ReinsertUnderFreshKey | StepTemplate::CopyUnderFreshKey
-        );
-        match r.action {
-            RowAction::Insert if rekey => ApplyError::KeyTaken {
-                step: self.n,
-                table,
-                key,
-            },
-            _ => ApplyError::RowChanged {
-                step: self.n,
-                table,
-                key,
-            },
-        }
-    }
-
-    /// The locking read of one row: decides whether its write is needed, already done, or
-    /// must not happen (the row changed since the diagnosis).
-    fn check(
-        &mut self,
-        conn: &mut mysql::Conn,
-        st: &Statement,
-        row: usize,
-    ) -> Result<(), ApplyError> {
-        let r: &RowChange = &self.step.rows[row];
-        let current = crate::conn::read_row(conn, self.schema, &r.image.columns, st)
-            .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
-        self.decide(row, current)
-    }
-
-    /// The locking read of rows `first..first + count` at once: each row found is matched to
-    /// its key by the key columns' values. A row the server matched under its collation but
-    /// whose key differs byte for byte holds a planned key with another version: the step
-    /// refuses, as for any row changed since the diagnosis.
-    fn check_rows(
-        &mut self,
-        conn: &mut mysql::Conn,
-        st: &Statement,
-        first: usize,
-        count: usize,
-    ) -> Result<(), ApplyError> {
-        let batch = first..first + count;
-        let planned = &self.step.rows[first];
-        let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
-            .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
-        crate::timing::mark(format_args!("{} rows read for update", found.len()));
-        let mut current: Vec<Option<crate::diagnosis::Row>> = vec![None; count];
-        for row in found {
-            let key: Option<Vec<(String, Cell)>> = planned
-                .key
-                .iter()
-                .map(|(c, _)| row.get(c).map(|v| (c.clone(), v.clone())))
-                .collect();
-            let at = key
-                .as_deref()
-                .and_then(|k| self.same_key.get(k))
-                .and_then(|rows| rows.iter().find(|i| batch.contains(i)));
-            let Some(&i) = at else {
-                return Err(ApplyError::RowChanged {
-                    step: self.n,
-                    table: planned.table.to_string(),
-                    key: key.map(|k| key_text(&k)).unwrap_or_default(),
-                });
-            };
-            current[i - first] = Some(row);
-        }
-        for (i, c) in current.into_iter().enumerate() {
-            self.decide(first + i, c)?;
-        }
-        Ok(())
-    }
-
-    /// What the row's current version (read under the lock) means for its write: needed,
-    /// already done, or refused (it changed since the diagnosis); a needed row's intent is
-    /// recorded for the journal.
-    fn decide(
-        &mut self,
-        row: usize,
-        current: Option<crate::diagnosis::Row>,
-    ) -> Result<(), ApplyError> {
-        let r: &RowChange = &self.step.rows[row];
-        // An insert after the same step deletes the same key (resync replaces a version):
-        // at check time the row to be deleted is still there.
-        let same = &self.same_key[r.key.as_slice()];
-        let replaced = same
-            .iter()
-            .take_while(|i| **i < row)
-            .find(|i| self.step.rows[**i].action == RowAction::Delete && !self.skip[**i])
-            .map(|i| &self.step.rows[*i].image);
-        // ...and a delete whose key the same step inserts again: already replaced when the
-        // row holds the version to insert (a re-run).
-        let replacement = same
-            .iter()
-            .filter(|i| **i > row)
-            .find(|i| self.step.rows[**i].action == RowAction::Insert)
-            .map(|i| &self.step.rows[*i].image);
-        let needed = match (r.action, current) {
-            (RowAction::Delete, None) => false,
-            (RowAction::Delete, Some(c)) if c == r.image => true,
-            (RowAction::Delete, Some(c)) if Some(&c) == replacement => false,
-            // Replaced under a collation-equal key by an earlier run of this step.
-            (RowAction::Delete, Some(c))
-                if self.step.action == StepTemplate::ResyncRows && Some(&c) == r.after.as_ref() =>
-            {
-                false
-            }
-            (RowAction::Insert, None) => true,
-            (RowAction::Insert, Some(c)) if Some(&c) == replaced => true,
-            (RowAction::Insert, Some(c)) if self.replaced_under_collation(row, &c) => true,
-            (RowAction::Insert, Some(c)) if c == r.image => false,
-            _ if self.step.action == StepTemplate::ResyncRows => {
-                self.skip[row] = true;
-                self.left_alone.push(row);
-                return Ok(());
-            }
-            _ => return Err(self.changed(row)),
-        };
-        self.skip[row] = !needed;
-        if needed {
-            self.needed.push(row);
-        }
-        Ok(())
-    }
-
-    /// resync and restore: whether an earlier delete of this step removes `current`, the
-    /// version the locking read of this insert's key found when the delete holds the key in
-    /// other bytes its collation calls equal (`'ABC'` replaced by `'abc'`): it is gone
-    /// before the insert runs.
-    fn replaced_under_collation(&self, row: usize, current: &crate::diagnosis::Row) -> bool {
-        let r = &self.step.rows[row];
-        self.step.action == StepTemplate::ResyncRows
-            && r.action == RowAction::Insert
-            && self.step.rows[..row].iter().enumerate().any(|(i, d)| {
-                d.action == RowAction::Delete
-                    && !self.skip[i]
-                    && d.table == r.table
-                    && d.image == *current
-            })
-    }
-
-    /// The needed rows' intents: the lines built beside the step's first statements (all of
-    /// them as they are when every row is needed, the usual case), or (if that thread is
-    /// gone) built now.
-    fn take_intents(&mut self) -> journal::Intents {
-        let built = self.prepared.take().and_then(|rx| rx.recv().ok());
-        crate::timing::mark("intents received");
-        let all = self.needed.len() == self.step.rows.len()
-            && self.needed.iter().enumerate().all(|(i, &row)| i == row);
-        match built {
-            Some(b) if all && b.ends.len() == self.step.rows.len() => {
-                journal::Intents::from_lines(b.text, b.ends.len())
-            }
-            _ => {
-                let mut intents = journal::Intents::default();
-                for &row in &self.needed {
-                    match built.as_ref().and_then(|b| b.line(row)) {
-                        Some(line) => intents.push(line),
-                        None => {
-                            intents.push(&intent_line(self.step, self.n, &self.fingerprint, row))
-                        }
-                    }
-                }
-                intents
-            }
-        }
-    }
-}
-
-/// The journal line of the intent of the step's row `row` (the plan's row: what the locking
-/// read then finds decides only whether it is needed).
-fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> String {
-    let r = &step.rows[row];
-    let action = match r.action {
-        RowAction::Delete => journal::Action::Delete,
-        RowAction::Insert => journal::Action::Insert,
-    };
-    // As the step's session runs it: a restore of a change made with the binary log on
-    // writes with it on too.
-    let sql_log_bin = !step
-        .session
-        .contains(&crate::sql::row_write_session(false)[0]);
-    journal::RowIntent {
-        fingerprint,
-        id: &format!("{fingerprint}/{n}/{row}"),
-        node: &step.endpoint,
-        action,
-        table: &r.table,
-        sql_log_bin,
-        image: &r.image,
-        key: &r.key,
-        after: r.after.as_ref(),
-    }
-    .line()
-}
-
-/// Every row's intent line, in row order, in one text.
-pub struct IntentLines {
-    text: String,
-    /// Where each row's line ends in `text`.
-    ends: Vec<usize>,
-}
-
-impl IntentLines {
-    fn line(&self, row: usize) -> Option<&str> {
-        let start = match row {
-            0 => 0,
-            _ => *self.ends.get(row - 1)?,
-        };
-        self.text.get(start..*self.ends.get(row)?)
-    }
-}
-
-fn intent_lines(step: &Step, n: usize, fingerprint: &str) -> IntentLines {
-    let mut text = String::new();
-    let mut ends = Vec::with_capacity(step.rows.len());
-    for row in 0..step.rows.len() {
-        text.push_str(&intent_line(step, n, fingerprint, row));
-        ends.push(text.len());
-    }
-    IntentLines { text, ends }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::IntentLines;
-
-    #[test]
-    fn intent_lines_give_back_each_row_line() {
-        let b = IntentLines {
-            text: "{\"a\":1}\n{\"b\":22}\n{}\n".into(),
-            ends: vec![8, 17, 20],
-        };
-        let lines: Vec<Option<&str>> = (0..4).map(|i| b.line(i)).collect();
-        assert_eq!(
-            lines,
-            [
-                Some("{\"a\":1}\n"),
-                Some("{\"b\":22}\n"),
-                Some("{}\n"),
-                None
-            ]
-        );
     }
 }

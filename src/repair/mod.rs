@@ -4,7 +4,10 @@
 pub mod apply;
 pub mod facts;
 pub mod lock;
+pub mod nodes;
 pub mod preflight;
 pub mod privileges;
+pub mod report;
+mod row_run;
 pub mod session;
 pub mod verify;

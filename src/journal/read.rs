@@ -1,0 +1,100 @@
+//! Journals read back: every entry of a file, each row's latest state, the rows a rekey
+//! re-inserted, and the read_only a killed run left lifted. Used by restore, repair and watch.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use super::{Action, Entry, JournalError, State};
+use crate::diagnosis::{ReadOnly, Row};
+
+pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
+    let file = File::open(path).map_err(|source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    let lines: Vec<_> = BufReader::new(file).lines().collect();
+    let last = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        let line = line.map_err(|source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Entry>(&line) {
+            Ok(e) => out.push(e),
+            // A kill -9 mid-write can leave a torn last line: that intent was never acted on
+            // (the row is written only after the sync returned).
+            Err(_) if i + 1 == last => {}
+            Err(e) => {
+                return Err(JournalError::Malformed {
+                    path: path.display().to_string(),
+                    line: i + 1,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Each change's latest record (an intent followed by its outcome reads as the outcome), in
+/// the order the changes were first journaled.
+pub fn latest(entries: &[Entry]) -> Vec<Entry> {
+    // By id and action, not by a scan of what is kept: a batch's journal holds thousands of
+    // changes (a scan per entry made restore quadratic in them).
+    let mut out: Vec<Entry> = Vec::new();
+    let mut at: std::collections::HashMap<(&str, Action), usize> = Default::default();
+    for e in entries {
+        let slot = (!e.id.is_empty()).then(|| at.get(&(e.id.as_str(), e.action)).copied());
+        match slot.flatten() {
+            Some(i) => out[i] = e.clone(),
+            None => {
+                if !e.id.is_empty() {
+                    at.insert((e.id.as_str(), e.action), out.len());
+                }
+                out.push(e.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Records rekey already re-inserted for this incident (its inserts not rolled back: of a
+/// 1062 incident's remedies only rekey inserts, on the loser and on the winner alike):
+/// a re-run after an interruption gives them the same keys instead of inserting them twice.
+pub fn reinserted(path: &Path, fingerprint: &str) -> Result<Vec<Row>, JournalError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(latest(&read(path)?)
+        .into_iter()
+        .filter(|e| e.fingerprint == fingerprint && e.action == Action::Insert)
+        .filter(|e| e.state != State::RolledBack)
+        .filter_map(|e| e.image().ok())
+        .collect())
+}
+
+/// Nodes whose read_only replmend lifted and never put back (a run killed in between), with
+/// the state to restore, from any of these journals.
+pub fn pending_read_only(paths: &[&Path]) -> Result<Vec<(String, ReadOnly)>, JournalError> {
+    let mut entries = Vec::new();
+    for path in paths.iter().filter(|p| p.exists()) {
+        entries.extend(read(path)?);
+    }
+    entries.sort_by_key(|e| e.at);
+    let mut pending: Vec<(String, ReadOnly)> = Vec::new();
+    for e in entries {
+        match (e.action, e.read_only) {
+            (Action::LiftReadOnly, Some(state)) if !pending.iter().any(|(n, _)| *n == e.node) => {
+                pending.push((e.node.clone(), state))
+            }
+            (Action::RestoreReadOnly, _) => pending.retain(|(n, _)| *n != e.node),
+            _ => {}
+        }
+    }
+    Ok(pending)
+}

@@ -1,0 +1,283 @@
+//! Verify's statements: a table's chunks bounded along its key, checksummed (whole and by
+//! bucket), and read as (key, row hash) pairs; the row hash itself (MD5 or SHA-256, each
+//! column read as its exact bytes). Pure; re-exported from `sql`.
+
+use super::{Charsets, Statement, select_in, table_sql};
+use crate::diagnosis::TableRef;
+use crate::flavor::quote_ident;
+use crate::value::Cell;
+
+// ---- verify: chunked checksums and row hashes -------------------------------------------
+
+/// A column as the row hash reads it. FLOAT is widened to DOUBLE (`+ 0e0`), whose text is
+/// exact (FLOAT's own text rounds to 6 digits); character data is hashed as its bytes in the
+/// column's own character set (no conversion, and no collation mix between columns).
+fn hashed_column(col: &crate::schema::ColumnDef) -> String {
+    let q = quote_ident(&col.name);
+    match col.data_type.as_str() {
+        "float" | "double" | "real" => format!("({q} + 0e0)"),
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
+            format!("CAST({q} AS BINARY)")
+        }
+        _ => q,
+    }
+}
+
+/// The hash function rows are hashed with: MD5 where the server has it (the cheapest strong
+/// one), SHA-256 where it does not (MySQL 9.x removed MD5() and SHA1()).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowHash {
+    Md5,
+    Sha256,
+}
+
+/// A strong hash of a row's stored columns, 64 bits as 16 hex digits: MD5 (or SHA-256) of the values
+/// joined with their NULL markers (so `NULL` and `''` differ, and a value moved to the next
+/// column changes it). Not CRC32, whose XOR over rows is linear and misses values swapped
+/// between rows of equal length. Generated columns follow from the others and are left out.
+pub fn row_hash(schema: &crate::schema::TableSchema, hash: RowHash) -> String {
+    let cols: Vec<&crate::schema::ColumnDef> =
+        schema.columns.iter().filter(|c| !c.generated).collect();
+    let values: Vec<String> = cols.iter().map(|c| hashed_column(c)).collect();
+    let nulls: Vec<String> = cols
+        .iter()
+        .map(|c| format!("ISNULL({})", quote_ident(&c.name)))
+        .collect();
+    let text = format!(
+        "CONCAT_WS('#', {}, CONCAT({}))",
+        values.join(", "),
+        nulls.join(", ")
+    );
+    match hash {
+        RowHash::Md5 => format!("LEFT(MD5({text}), 16)"),
+        RowHash::Sha256 => format!("LEFT(SHA2({text}, 256), 16)"),
+    }
+}
+
+/// The parameter marker for a key column (converted to the column's character set).
+fn marker(col: &str, charsets: &Charsets) -> String {
+    match charsets.iter().find(|(c, _)| c == col) {
+        Some((_, cs)) if cs.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') => {
+            format!("CONVERT(? USING {cs})")
+        }
+        _ => "?".to_string(),
+    }
+}
+
+/// `key > bound` (strictly after) or `key <= bound` over a composite key, expanded so every
+/// server uses the index: `k1 > ? OR (k1 = ? AND k2 > ?)`.
+fn key_compare(
+    bound: &[(String, Cell)],
+    after: bool,
+    charsets: &Charsets,
+    params: &mut Vec<Cell>,
+) -> String {
+    let mut terms = Vec::new();
+    for i in 0..bound.len() {
+        let mut parts = Vec::new();
+        for (c, v) in &bound[..i] {
+            parts.push(format!("{} = {}", quote_ident(c), marker(c, charsets)));
+            params.push(v.clone());
+        }
+        let (c, v) = &bound[i];
+        let last = i + 1 == bound.len();
+        let op = match (after, last) {
+            (true, _) => ">",
+            (false, false) => "<",
+            (false, true) => "<=",
+        };
+        parts.push(format!("{} {op} {}", quote_ident(c), marker(c, charsets)));
+        params.push(v.clone());
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    format!("({})", terms.join(" OR "))
+}
+
+/// The WHERE clause of the chunk (lo, hi] (either end open when None).
+fn chunk_where(
+    lo: Option<&[(String, Cell)]>,
+    hi: Option<&[(String, Cell)]>,
+    charsets: &Charsets,
+) -> (String, Vec<Cell>) {
+    let mut params = Vec::new();
+    let mut conds = Vec::new();
+    if let Some(lo) = lo {
+        conds.push(key_compare(lo, true, charsets, &mut params));
+    }
+    if let Some(hi) = hi {
+        conds.push(key_compare(hi, false, charsets, &mut params));
+    }
+    match conds.is_empty() {
+        true => (String::new(), params),
+        false => (format!(" WHERE {}", conds.join(" AND ")), params),
+    }
+}
+
+fn key_list(key: &[String]) -> String {
+    key.iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The key of the `n`th row after `lo` in key order: the chunk's upper bound (an index-only
+/// read of n entries).
+pub fn chunk_bound(
+    table: &TableRef,
+    key: &[String],
+    lo: Option<&[(String, Cell)]>,
+    n: usize,
+    charsets: &Charsets,
+) -> Statement {
+    let (filter, params) = chunk_where(lo, None, charsets);
+    let cols = key_list(key);
+    Statement::plain(format!(
+        "SELECT {cols} FROM {}{filter} ORDER BY {cols} LIMIT 1 OFFSET {}",
+        table_sql(table),
+        n.saturating_sub(1)
+    ))
+    .params(params)
+}
+
+/// One chunk's checksum, computed by the server: `COUNT(*)` and the XOR of the rows' 64-bit
+/// hashes; with `multiset` also their SUM (XOR cancels a duplicated row, SUM does not).
+pub fn chunk_checksum(
+    schema: &crate::schema::TableSchema,
+    hash: RowHash,
+    lo: Option<&[(String, Cell)]>,
+    hi: Option<&[(String, Cell)]>,
+    charsets: &Charsets,
+    multiset: bool,
+) -> Statement {
+    let (filter, params) = chunk_where(lo, hi, charsets);
+    let x = format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", row_hash(schema, hash));
+    let sum = match multiset {
+        true => format!(", COALESCE(SUM({x}), 0)"),
+        false => ", 0".to_string(),
+    };
+    Statement::plain(format!(
+        "SELECT COUNT(*), COALESCE(BIT_XOR({x}), 0){sum} FROM {}{filter}",
+        table_sql(&schema.table)
+    ))
+    .params(params)
+}
+
+/// One chunk's checksums per bucket of its single integer key (`key DIV step`): a
+/// differing chunk is narrowed to its differing buckets without another pass over it.
+pub fn chunk_bucket_checksums(
+    schema: &crate::schema::TableSchema,
+    hash: RowHash,
+    key: &str,
+    step: u64,
+    lo: Option<&[(String, Cell)]>,
+    hi: Option<&[(String, Cell)]>,
+) -> Statement {
+    let (filter, params) = chunk_where(lo, hi, &[]);
+    let x = format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", row_hash(schema, hash));
+    Statement::plain(format!(
+        // The expression itself in GROUP BY: MySQL's ONLY_FULL_GROUP_BY refused the alias
+        // when the step is 1 (it folds `id DIV 1` to `id`).
+        "SELECT {k} DIV {step} AS b, COUNT(*), BIT_XOR({x}) FROM {}{filter} GROUP BY {k} DIV {step}",
+        table_sql(&schema.table),
+        k = quote_ident(key),
+    ))
+    .params(params)
+}
+
+/// (key, row hash) of the rows of the chunk whose integer key lies in one of the ranges
+/// [first, last] (a chunk's differing buckets, read in one round trip).
+pub fn bucket_row_hashes(
+    schema: &crate::schema::TableSchema,
+    hash: RowHash,
+    key: &str,
+    ranges: &[(i128, i128)],
+    lo: Option<&[(String, Cell)]>,
+    hi: Option<&[(String, Cell)]>,
+) -> Statement {
+    let (filter, mut params) = chunk_where(lo, hi, &[]);
+    let k = quote_ident(key);
+    let mut any = Vec::with_capacity(ranges.len());
+    for (first, last) in ranges {
+        any.push(format!("{k} BETWEEN ? AND ?"));
+        params.push(Cell::Number(first.to_string()));
+        params.push(Cell::Number(last.to_string()));
+    }
+    let buckets = format!("({})", any.join(" OR "));
+    let filter = match filter.is_empty() {
+        true => format!(" WHERE {buckets}"),
+        false => format!("{filter} AND {buckets}"),
+    };
+    Statement::plain(format!(
+        "SELECT {k}, {} FROM {}{filter}",
+        row_hash(schema, hash),
+        table_sql(&schema.table)
+    ))
+    .params(params)
+}
+
+/// Every row of the chunk as (key columns…, row hash): what a differing chunk is narrowed
+/// down with.
+pub fn chunk_row_hashes(
+    schema: &crate::schema::TableSchema,
+    hash: RowHash,
+    key: &[String],
+    lo: Option<&[(String, Cell)]>,
+    hi: Option<&[(String, Cell)]>,
+    charsets: &Charsets,
+) -> Statement {
+    let (filter, params) = chunk_where(lo, hi, charsets);
+    Statement::plain(format!(
+        "SELECT {}, {} FROM {}{filter}",
+        key_list(key),
+        row_hash(schema, hash),
+        table_sql(&schema.table)
+    ))
+    .params(params)
+}
+
+/// (key columns…, row hash) of the rows with these keys (NOT NULL key columns: `IN` works).
+pub fn row_hashes_by_key(
+    schema: &crate::schema::TableSchema,
+    hash: RowHash,
+    key: &[String],
+    keys: &[Vec<(String, Cell)>],
+    charsets: &Charsets,
+) -> Statement {
+    let columns: Vec<String> = key.to_vec();
+    let integers = schema.integer_columns();
+    let mut st = select_in(&schema.table, &columns, keys, charsets, &integers);
+    let cols = key_list(key);
+    st.sql = st.sql.replacen(
+        &format!("SELECT {cols} FROM"),
+        &format!("SELECT {cols}, {} FROM", row_hash(schema, hash)),
+        1,
+    );
+    st
+}
+
+/// A table without a usable key, as a multiset: each distinct row hash with its count.
+pub fn multiset_hashes(schema: &crate::schema::TableSchema, hash: RowHash) -> Statement {
+    Statement::plain(format!(
+        "SELECT {h} AS h, COUNT(*) FROM {} GROUP BY h",
+        table_sql(&schema.table),
+        h = row_hash(schema, hash)
+    ))
+}
+
+/// The rows of a keyless table whose hash is one of `hashes` (one row per hash).
+pub fn rows_by_hash(
+    schema: &crate::schema::TableSchema,
+    hash: RowHash,
+    columns: &[String],
+    hashes: &[String],
+) -> Statement {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    Statement::plain(format!(
+        "SELECT {h}, {} FROM {} WHERE {h} IN ({})",
+        cols.join(", "),
+        table_sql(&schema.table),
+        vec!["?"; hashes.len().max(1)].join(", "),
+        h = row_hash(schema, hash)
+    ))
+    .params(hashes.iter().map(|h| Cell::Text(h.clone())).collect())
+}

@@ -1,0 +1,353 @@
+//! An incident as the watcher handles it: a channel stopped on an applier error is diagnosed
+//! (within the time allowed), decided on by the policy, and repaired through a repair session;
+//! and the words its events carry. The polling loop that finds incidents is in `mod.rs`.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::event::{ActionFacts, ActionOutcome, Event, IncidentFacts, Kind};
+use super::policy::{self, Decision};
+use super::{Again, Handled, Replica, Watcher, stop_key, undiagnosed_retry};
+use crate::diagnosis::Diagnosis;
+use crate::journal::{self, Journal};
+use crate::planner::{Policy, RemedyId, Winner};
+use crate::repair::lock::LockError;
+use crate::repair::session::{self, Options, Session};
+use crate::repair::verify::Resumed;
+use crate::status::model::ChannelStatus;
+
+impl Watcher {
+    /// A channel stopped on an applier error: new ones are diagnosed and decided on.
+    pub(super) fn incident(&mut self, i: usize, ch: &ChannelStatus) -> bool {
+        let key = stop_key(ch);
+        let r = &self.replicas[i];
+        let mut again = Again::New;
+        match r.seen.get(&ch.name) {
+            Some((k, Handled::LockHeld { retry_at, .. })) if *k == key => {
+                if Instant::now() < *retry_at {
+                    return false;
+                }
+                again = Again::LockHeld;
+            }
+            Some((k, Handled::Undiagnosed { retry_at, attempts })) if *k == key => {
+                if Instant::now() < *retry_at {
+                    return false;
+                }
+                again = Again::Undiagnosed(*attempts);
+            }
+            Some((k, _)) if *k == key => return false,
+            _ => {
+                let errno = ch.applier_error().map_or(0, |e| e.number);
+                *self
+                    .sinks
+                    .metrics()
+                    .incidents
+                    .entry((r.endpoint.clone(), ch.name.clone(), errno))
+                    .or_default() += 1;
+            }
+        }
+        let endpoint = r.endpoint.clone();
+        let err = ch.applier_error();
+        let mut facts = IncidentFacts {
+            errno: err.map_or(0, |e| e.number),
+            error: err.map(|e| e.message.clone()).unwrap_or_default(),
+            fingerprint: None,
+            table: None,
+            kind: None,
+        };
+        let (decision, diagnosis) = self.decide(i, ch, &mut facts);
+        if self.stop.load(Ordering::SeqCst) {
+            // Interrupted by a signal: nothing was decided, nothing to report.
+            return false;
+        }
+        let report = match again {
+            Again::New => true,
+            Again::LockHeld => false,
+            Again::Undiagnosed(_) => diagnosis.is_some(),
+        };
+        if report {
+            let mut text = incident_text(&facts, &decision);
+            if self.config.dry_run && matches!(decision, Decision::Repair { .. }) {
+                text = format!(
+                    "DRY RUN, nothing done: {}",
+                    text.replacen("repairing", "would repair", 1)
+                );
+            }
+            let mut e = Event::new(Kind::Incident, &endpoint, text).on_channel(&ch.name);
+            e.incident = Some(facts.clone());
+            e.decision = Some(decision.clone());
+            self.sinks.emit(&e);
+        }
+        let handled = match (decision, diagnosis) {
+            (
+                Decision::Repair {
+                    remedy,
+                    policy,
+                    allow_data_loss,
+                    ..
+                },
+                Some(d),
+            ) if !self.config.dry_run => self.repair(i, ch, &d, remedy, policy, allow_data_loss),
+            (_, None) => {
+                let attempts = match again {
+                    Again::Undiagnosed(n) => n + 1,
+                    _ => 1,
+                };
+                Handled::Undiagnosed {
+                    attempts,
+                    retry_at: undiagnosed_retry(attempts),
+                }
+            }
+            _ => Handled::Waiting,
+        };
+        let acted = handled == Handled::Acted;
+        self.replicas[i]
+            .seen
+            .insert(ch.name.clone(), (key, handled));
+        acted
+    }
+
+    /// The channel's diagnosis, on a thread of its own: a node that accepts connections but
+    /// does not answer (hung, overloaded) would hold it until the driver's read timeout, and
+    /// the watcher must keep answering signals and watching its other replicas. Past
+    /// `diagnose_timeout` the diagnosis is abandoned (it only reads) and the incident waits;
+    /// on SIGTERM/SIGINT it is abandoned at once.
+    fn diagnose_within(&self, i: usize, channel: &str) -> Result<Diagnosis> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (spec, name) = (self.replicas[i].spec.clone(), channel.to_string());
+        std::thread::Builder::new()
+            .name("diagnose".into())
+            .spawn(move || {
+                let diagnosed = crate::inspect::diagnose(&spec, None, Some(&name));
+                // Nothing to diagnose any more (it started again) is not a diagnosis.
+                let _ = tx.send(diagnosed.and_then(|d| Ok(d.stopped()?)));
+            })?;
+        let started = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    anyhow::bail!("the diagnosis ended without a result")
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                anyhow::bail!("stopping on a signal");
+            }
+            if started.elapsed() > self.config.diagnose_timeout {
+                anyhow::bail!(
+                    "the diagnosis did not finish within {} s: a node accepts connections but does not answer",
+                    self.config.diagnose_timeout.as_secs()
+                );
+            }
+        }
+    }
+
+    /// Diagnoses the channel and applies the policy; the facts get what was learnt.
+    fn decide(
+        &self,
+        i: usize,
+        ch: &ChannelStatus,
+        facts: &mut IncidentFacts,
+    ) -> (Decision, Option<Diagnosis>) {
+        let d = match self.diagnose_within(i, &ch.name) {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = format!(
+                    "not diagnosed ({}); waiting for a human",
+                    crate::describe::message(&e)
+                );
+                return (Decision::Wait { reason }, None);
+            }
+        };
+        facts.fingerprint = Some(d.fingerprint.clone());
+        facts.table = Some(d.table.to_string());
+        facts.kind = Some(d.kind.to_string());
+        let pbs = &self.config.playbooks;
+        let plan_for = |p: &Policy| crate::planner::plan(&d, pbs, p).ok();
+        let decision = match plan_for(&Policy::default()) {
+            Some(ps) => policy::decide(&d, &ps, &self.config.policy, &plan_for),
+            None => Decision::Wait {
+                reason: "no playbook handles this incident; waiting for a human".into(),
+            },
+        };
+        (decision, Some(d))
+    }
+
+    /// Runs the allowed remedy through a repair session and reports what happened.
+    fn repair(
+        &mut self,
+        i: usize,
+        ch: &ChannelStatus,
+        d: &Diagnosis,
+        remedy: RemedyId,
+        policy: Policy,
+        allow_data_loss: bool,
+    ) -> Handled {
+        let r = &self.replicas[i];
+        let result = self.apply(r, ch, d, remedy, policy, allow_data_loss);
+        let (handled, action) = match result {
+            Ok(inc) => {
+                // Not compared is not verified: only a checked agreement counts as repaired.
+                let unverified = inc.applied.rows_agree != Some(true)
+                    || !inc.applied.left_alone.is_empty()
+                    || inc
+                        .applied
+                        .resumed
+                        .values()
+                        .any(|r| matches!(r, Resumed::StillBehind { .. }));
+                let outcome = match (inc.stopped_again(), unverified) {
+                    (true, _) => ActionOutcome::StoppedAgain,
+                    (false, true) => ActionOutcome::Unverified,
+                    (false, false) => ActionOutcome::Repaired,
+                };
+                *self
+                    .sinks
+                    .metrics()
+                    .rows_journaled
+                    .entry(r.endpoint.clone())
+                    .or_default() += inc.applied.journaled_rows as u64;
+                let facts = ActionFacts {
+                    remedy: remedy.to_string(),
+                    outcome,
+                    steps: inc.applied.steps.len(),
+                    rows_journaled: inc.applied.journaled_rows,
+                    journal: (inc.applied.journaled_rows > 0).then(|| inc.applied.journal.clone()),
+                    error: None,
+                };
+                (Handled::Acted, facts)
+            }
+            Err(e) => {
+                let held = e
+                    .chain()
+                    .any(|c| matches!(c.downcast_ref::<LockError>(), Some(LockError::Held(_))));
+                if held {
+                    // Another repair (a human's, or the other node's watcher) is on it: look
+                    // again later, quietly, until the stop changes.
+                    let attempts = match r.seen.get(&ch.name) {
+                        Some((_, Handled::LockHeld { attempts, .. })) => attempts + 1,
+                        _ => 1,
+                    };
+                    let jitter = Duration::from_millis(u64::from(std::process::id() % 500));
+                    let wait = Duration::from_secs(u64::from(attempts.min(10))) + jitter;
+                    return Handled::LockHeld {
+                        attempts,
+                        retry_at: Instant::now() + wait,
+                    };
+                }
+                let facts = ActionFacts {
+                    remedy: remedy.to_string(),
+                    outcome: ActionOutcome::Failed,
+                    steps: 0,
+                    rows_journaled: 0,
+                    journal: None,
+                    error: Some(crate::describe::message(&e)),
+                };
+                (Handled::Waiting, facts)
+            }
+        };
+        let result_label = match action.outcome {
+            ActionOutcome::Failed | ActionOutcome::Unverified => "failed",
+            ActionOutcome::Repaired | ActionOutcome::StoppedAgain => "ok",
+        };
+        *self
+            .sinks
+            .metrics()
+            .actions
+            .entry((
+                r.endpoint.clone(),
+                ch.name.clone(),
+                remedy.to_string(),
+                result_label,
+            ))
+            .or_default() += 1;
+        let mut e =
+            Event::new(Kind::Action, &r.endpoint, action_text(&action)).on_channel(&ch.name);
+        e.incident = Some(IncidentFacts {
+            errno: d.error.errno,
+            error: d.error.message.clone(),
+            fingerprint: Some(d.fingerprint.clone()),
+            table: Some(d.table.to_string()),
+            kind: Some(d.kind.to_string()),
+        });
+        e.action = Some(action);
+        self.sinks.emit(&e);
+        handled
+    }
+
+    fn apply(
+        &self,
+        r: &Replica,
+        ch: &ChannelStatus,
+        d: &Diagnosis,
+        remedy: RemedyId,
+        policy: Policy,
+        allow_data_loss: bool,
+    ) -> Result<session::Incident> {
+        let path = self
+            .config
+            .journal
+            .clone()
+            .unwrap_or_else(journal::default_path);
+        let journal = Journal::new(&path)?;
+        let policy = session::with_history(&journal, d, policy)?;
+        let ps = crate::planner::plan(d, &self.config.playbooks, &policy)?;
+        let mut session = Session {
+            options: Options {
+                source_dsn: None,
+                channel: Some(ch.name.clone()),
+                timeout: self.config.timeout,
+                // Reading ahead replaces every upcoming conflicting row with the source's
+                // version: only when the source's version is the one the rule chose.
+                lookahead: match (remedy, &policy.winner) {
+                    (RemedyId::Overwrite, Winner::Source) => self.config.lookahead,
+                    _ => 0,
+                },
+                allow_data_loss,
+                // A daemon never writes through triggers: that is a human's call.
+                allow_triggers: false,
+            },
+            playbooks: self.config.playbooks.clone(),
+            journal,
+            on_step: crate::repair::report::print_step,
+        };
+        session.apply_one(d, &ps, &r.spec, &policy)
+    }
+}
+fn incident_text(f: &IncidentFacts, d: &Decision) -> String {
+    let on = f
+        .table
+        .as_deref()
+        .map(|t| format!(" on {t}"))
+        .unwrap_or_default();
+    let what = match d {
+        Decision::Repair { remedy, rule, .. } => format!("repairing with {remedy} ({rule})"),
+        Decision::Wait { reason } => format!("WAITING FOR A HUMAN: {reason}"),
+    };
+    format!("applier error {}{on}: {what}", f.errno)
+}
+
+fn action_text(a: &ActionFacts) -> String {
+    match (a.outcome, &a.error) {
+        (ActionOutcome::Failed, Some(e)) => format!("{} failed: {e}", a.remedy),
+        (outcome, _) => {
+            let journal = match &a.journal {
+                Some(j) => format!(", {} row(s) journaled in {j}", a.rows_journaled),
+                None => String::new(),
+            };
+            let how = match outcome {
+                ActionOutcome::StoppedAgain => "replication stopped again on another incident",
+                ActionOutcome::Unverified => {
+                    "BUT THE CHECK AFTERWARDS FAILED (rows still differ, a row was left alone, or the replica is still behind): look at it"
+                }
+                _ => "replication is running and caught up",
+            };
+            format!(
+                "{} applied in {} step(s){journal}; {how}",
+                a.remedy, a.steps
+            )
+        }
+    }
+}
