@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::conn::SslMode;
-use crate::diagnosis::TableRef;
 use crate::planner::{RemedyId, Winner};
+use crate::vocab::TableRef;
 
 fn parse_ssl_mode(s: &str) -> Result<SslMode, String> {
     s.parse()

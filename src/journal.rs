@@ -23,8 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::diagnosis::{ReadOnly, Row, TableRef};
+use crate::value::Row;
 use crate::value::{Cell, StoredCell};
+use crate::vocab::{ReadOnly, TableRef};
 use lines::lines;
 pub use lines::{Intents, RowIntent};
 pub use read::{latest, pending_read_only, read, reinserted};

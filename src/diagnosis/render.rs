@@ -176,7 +176,7 @@ pub fn key_words(key: &[(String, Cell)]) -> String {
 }
 
 /// A row's values as `column=value, …`.
-pub fn row_words(row: &crate::diagnosis::Row) -> String {
+pub fn row_words(row: &crate::value::Row) -> String {
     words(row.columns.iter().map(String::as_str).zip(&row.values))
 }
 
@@ -299,35 +299,5 @@ fn pad(s: &str, width: usize) -> String {
         s.to_string()
     } else {
         format!("{s}{}", " ".repeat(width - w))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflict_counts_known_and_unknown() {
-        let d = crate::planner::tests::Fx::new("9.7.4").build(3307, 3306);
-        assert_eq!(
-            conflict_count(&d),
-            "1 conflicting row(s) of 1 in the transaction"
-        );
-        // The source down: no transaction, nothing compared; the GTID is the worker's.
-        let mut fx = crate::planner::tests::Fx::new("9.7.4");
-        fx.transaction_known = false;
-        fx.gtid_from_status = true;
-        let mut d = fx.build(3307, 3306);
-        d.conflicts.clear();
-        let t = text(&d);
-        assert!(
-            t.contains("unknown conflicting row(s): the transaction's rows were not compared"),
-            "{t}"
-        );
-        assert!(!t.contains("0 conflicting"), "{t}");
-        assert!(
-            t.contains("transaction GTID 3e11fa47-71ca-11e1-9e33-c80aa9429562:23 (from the replica's status"),
-            "{t}"
-        );
     }
 }

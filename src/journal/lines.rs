@@ -3,8 +3,9 @@
 //! (`Intents`), and outcome lines derived from intent lines. Used by `Journal` to append.
 
 use super::{Action, Entry, JOURNAL_SCHEMA, State, now};
-use crate::diagnosis::{Row, TableRef};
 use crate::value::Cell;
+use crate::value::Row;
+use crate::vocab::TableRef;
 
 /// Row intents as their journal lines (`RowIntent::line`), in order: their outcomes are
 /// derived from the lines instead of serializing every row image again.

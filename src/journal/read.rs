@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::{Action, Entry, JournalError, State};
-use crate::diagnosis::{ReadOnly, Row};
+use crate::value::Row;
+use crate::vocab::ReadOnly;
 
 pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
     let file = File::open(path).map_err(|source| JournalError::Io {

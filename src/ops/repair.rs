@@ -36,7 +36,7 @@ pub fn verify_tables(
     source_dsn: Option<&str>,
     incidents: &[Incident],
 ) -> Result<crate::verify::model::Report> {
-    let mut tables: Vec<crate::diagnosis::TableRef> = Vec::new();
+    let mut tables: Vec<crate::vocab::TableRef> = Vec::new();
     for i in incidents {
         if !tables.contains(&i.table_ref) {
             tables.push(i.table_ref.clone());

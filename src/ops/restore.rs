@@ -14,7 +14,6 @@ use serde::Serialize;
 use super::Outcome;
 use crate::cli::{Format, RestoreArgs};
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::{ReadOnly, Row, TableRef};
 use crate::exit;
 use crate::journal::{self, Action, Entry, Journal, State};
 use crate::planner::plan::{NodeRole, RowAction, RowChange};
@@ -25,7 +24,9 @@ use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::schema::TableSchema;
 use crate::value::Cell;
+use crate::value::Row;
 use crate::vocab::Endpoint;
+use crate::vocab::{ReadOnly, TableRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -13,7 +13,6 @@ use serde::Serialize;
 use super::Outcome;
 use crate::cli::{Format, ResyncArgs};
 use crate::conn::Server;
-use crate::diagnosis::ReadOnly;
 use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::Plan;
@@ -23,6 +22,7 @@ use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::verify::model::{self, Report, VERIFY_SCHEMA};
 use crate::verify::{self, Pair};
+use crate::vocab::ReadOnly;
 
 #[derive(Serialize)]
 struct ResyncReport<'a> {
@@ -196,7 +196,7 @@ fn one_pair_per_row(pairs: impl Iterator<Item = RowPair>) -> Vec<RowPair> {
     pairs
         .filter(|p| {
             let own =
-                |r: &Option<crate::diagnosis::Row>| r.as_ref().map(|r| resync::own_key(r, &p.key));
+                |r: &Option<crate::value::Row>| r.as_ref().map(|r| resync::own_key(r, &p.key));
             seen.insert((own(&p.source), own(&p.replica)))
                 || (p.source.is_none() && p.replica.is_none())
         })
@@ -233,7 +233,7 @@ fn channel_filters(
 
 fn filtered(
     filters: &[crate::status::filters::Filters],
-    t: &crate::diagnosis::TableRef,
+    t: &crate::vocab::TableRef,
 ) -> Option<String> {
     filters.iter().find_map(|f| f.excludes(t))
 }

@@ -206,7 +206,7 @@ pub fn run(
     let theme = ColorfulTheme::default();
     let (mut d, mut target, mut policy) = (d, target, policy);
     let mut transcript = String::new();
-    let mut tables: Vec<crate::diagnosis::TableRef> = Vec::new();
+    let mut tables: Vec<crate::vocab::TableRef> = Vec::new();
     loop {
         let (stopped, chosen, line) = one_incident(h, &theme, &d, &target, &policy)?;
         transcript.push_str(&line);

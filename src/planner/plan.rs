@@ -106,7 +106,7 @@ pub enum RowAction {
 /// locking read), journaled, then written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RowChange {
-    pub table: crate::diagnosis::TableRef,
+    pub table: crate::vocab::TableRef,
     pub action: RowAction,
     /// The columns and values that identify the row.
     pub key: Vec<(String, Cell)>,

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::diagnosis::{ConflictKind, KeyKind};
 use crate::flavor::{Kind, Version};
+use crate::vocab::{ConflictKind, KeyKind};
 
 #[derive(Debug, Error)]
 pub enum PlaybookError {

@@ -5,10 +5,11 @@
 
 use super::plan::{NodeRole, Plan, RowAction, RowChange, Step, StepLoss, Winner};
 use super::playbook::{RemedyId, StepTemplate};
-use crate::diagnosis::{ReadOnly, Row, TableRef};
 use crate::flavor::Flavor;
 use crate::sql::{self, Statement};
 use crate::value::Cell;
+use crate::value::Row;
+use crate::vocab::{ReadOnly, TableRef};
 
 /// One drifted key with each node's current version.
 #[derive(Debug, Clone, PartialEq)]

@@ -170,7 +170,7 @@ mod batch_tests {
                 .collect(),
         };
         RowChange {
-            table: crate::diagnosis::TableRef {
+            table: crate::vocab::TableRef {
                 schema: "s".into(),
                 name: "t".into(),
             },

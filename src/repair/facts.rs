@@ -7,8 +7,9 @@
 use mysql::prelude::Queryable;
 
 use crate::conn::Server;
-use crate::diagnosis::{ForeignKeyRef, Row, TableRef};
 use crate::value::Cell;
+use crate::value::Row;
+use crate::vocab::{ForeignKeyRef, TableRef};
 
 /// A trigger on a table, as information_schema.TRIGGERS names it.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,12 +9,13 @@ use thiserror::Error;
 
 use super::apply::Nodes;
 use super::privileges::{self, Need};
-use crate::diagnosis::{ReadOnly, Row, TableRef};
 use crate::flavor::Flavor;
 use crate::planner::plan::RowAction;
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
 use crate::status::model::ThreadState;
+use crate::value::Row;
+use crate::vocab::{ReadOnly, TableRef};
 
 #[derive(Debug, Error)]
 #[error("preflight refused the plan, nothing was changed: {}", .problems.join("; "))]
@@ -399,7 +400,7 @@ fn table_problems(
 fn planned_child_deletes(
     plan: &Plan,
     ep: &str,
-    fk: &crate::diagnosis::ForeignKeyRef,
+    fk: &crate::vocab::ForeignKeyRef,
     parents: &[&Row],
 ) -> u64 {
     let parent_keys: std::collections::HashSet<Vec<&crate::value::Cell>> = parents

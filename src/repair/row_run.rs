@@ -154,7 +154,7 @@ impl RowRun<'_> {
         let planned = &self.step.rows[first];
         let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
-        let written: HashMap<Vec<(String, Cell)>, crate::diagnosis::Row> = found
+        let written: HashMap<Vec<(String, Cell)>, crate::value::Row> = found
             .into_iter()
             .filter_map(|row| {
                 let key: Option<Vec<(String, Cell)>> = planned
@@ -236,7 +236,7 @@ impl RowRun<'_> {
         let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
         crate::timing::mark(format_args!("{} rows read for update", found.len()));
-        let mut current: Vec<Option<crate::diagnosis::Row>> = vec![None; count];
+        let mut current: Vec<Option<crate::value::Row>> = vec![None; count];
         for row in found {
             let key: Option<Vec<(String, Cell)>> = planned
                 .key
@@ -265,11 +265,7 @@ impl RowRun<'_> {
     /// What the row's current version (read under the lock) means for its write: needed,
     /// already done, or refused (it changed since the diagnosis); a needed row's intent is
     /// recorded for the journal.
-    fn decide(
-        &mut self,
-        row: usize,
-        current: Option<crate::diagnosis::Row>,
-    ) -> Result<(), ApplyError> {
+    fn decide(&mut self, row: usize, current: Option<crate::value::Row>) -> Result<(), ApplyError> {
         let r: &RowChange = &self.step.rows[row];
         // An insert after the same step deletes the same key (resync replaces a version):
         // at check time the row to be deleted is still there.
@@ -318,7 +314,7 @@ impl RowRun<'_> {
     /// version the locking read of this insert's key found when the delete holds the key in
     /// other bytes its collation calls equal (`'ABC'` replaced by `'abc'`): it is gone
     /// before the insert runs.
-    fn replaced_under_collation(&self, row: usize, current: &crate::diagnosis::Row) -> bool {
+    fn replaced_under_collation(&self, row: usize, current: &crate::value::Row) -> bool {
         let r = &self.step.rows[row];
         self.step.action == StepTemplate::ResyncRows
             && r.action == RowAction::Insert

@@ -82,7 +82,7 @@ pub struct Incident {
     pub table: String,
     /// The table, for verifying it afterwards.
     #[serde(skip)]
-    pub table_ref: crate::diagnosis::TableRef,
+    pub table_ref: crate::vocab::TableRef,
     pub errno: u32,
     pub remedy: RemedyId,
     pub winner: Option<String>,

@@ -3,9 +3,9 @@
 //! column read as its exact bytes). Pure; re-exported from `sql`.
 
 use super::{Charsets, Statement, select_in, table_sql};
-use crate::diagnosis::TableRef;
 use crate::flavor::quote_ident;
 use crate::value::Cell;
+use crate::vocab::TableRef;
 
 // ---- verify: chunked checksums and row hashes -------------------------------------------
 

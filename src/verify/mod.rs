@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::conn::{ConnSpec, Server};
-use crate::diagnosis::TableRef;
 use crate::sql;
 use crate::status::filters::Filters;
+use crate::vocab::TableRef;
 use model::{Report, TableDrift};
 use table_plan::{select, tables};
 use walk::Walk;

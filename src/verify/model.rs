@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnosis::TableRef;
 use crate::value::Cell;
+use crate::vocab::TableRef;
 
 pub const VERIFY_SCHEMA: &str = "replmend.verify/1";
 
@@ -85,7 +85,7 @@ pub struct MultisetRow {
     pub replica_count: u64,
     /// The row's values, when they could be read (reports only; not read back).
     #[serde(default, skip_deserializing)]
-    pub row: Option<crate::diagnosis::Row>,
+    pub row: Option<crate::value::Row>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,11 +10,11 @@ use mysql::prelude::Queryable;
 use super::model::{Key, TableDrift};
 use super::{Options, Pair, PairError};
 use crate::conn::Server;
-use crate::diagnosis::TableRef;
 use crate::schema::TableSchema;
 use crate::sql;
 use crate::status::filters::Filters;
 use crate::value::Cell;
+use crate::vocab::TableRef;
 
 const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 

@@ -13,9 +13,9 @@ use super::model::{Key, TableDrift};
 use super::table_plan::{IntRanges, adapt, chunk_key, is_integer, min_max};
 use super::{Options, Pair};
 use crate::conn::Server;
-use crate::diagnosis::TableRef;
 use crate::schema::{self, TableSchema};
 use crate::sql::{self, Statement};
+use crate::vocab::TableRef;
 
 /// One worker's walk over a table.
 pub(super) struct Walk<'a> {

@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn a_delete_of_rows_already_gone_is_skipped() {
         let mut fx = crate::planner::tests::Fx::new("10.11.6-MariaDB");
-        fx.kind = crate::diagnosis::ConflictKind::MissingOnDelete;
+        fx.kind = crate::vocab::ConflictKind::MissingOnDelete;
         assert_eq!(remedy(&decided(&fx, "{}")), Some(RemedyId::InjectGtid));
         fx.rows_total = 3;
         assert_eq!(remedy(&decided(&fx, "{}")), None);

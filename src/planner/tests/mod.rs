@@ -15,6 +15,7 @@ use crate::vocab::Gtid;
 
 mod dual_master;
 mod ranking;
+mod rendering;
 mod statements;
 
 const KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
