@@ -29,6 +29,7 @@ mod paths;
 mod ports;
 mod process;
 mod recipe;
+mod registry;
 mod sandbox;
 mod server;
 mod server_opts;

@@ -539,3 +539,41 @@ mod tests {
         assert!(domains("").is_empty());
     }
 }
+
+/// Makes servers quick to stop: a MySQL server shutting down gives its binlog dump threads
+/// (the connections of its replicas) about ten seconds "to die gracefully". Stops every
+/// replication channel first (so no receiver reconnects), then kills the dump threads.
+/// Best effort with short timeouts; only for nodes whose server is known to be running.
+pub(crate) fn quiesce(nodes: &[&Node]) {
+    let quick = |port: u16| {
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(port)
+            .user(Some("root"))
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(Duration::from_secs(1)))
+            .read_timeout(Some(Duration::from_secs(5)))
+            .write_timeout(Some(Duration::from_secs(5)));
+        Conn::new(opts).ok()
+    };
+    for n in nodes.iter().filter(|n| n.is_replica()) {
+        if let Some(mut c) = quick(n.port) {
+            for ch in n.sources() {
+                let _ = c.query_drop(n.flavor.replication("STOP", "", &ch.name));
+            }
+        }
+    }
+    for n in nodes {
+        if let Some(mut c) = quick(n.port) {
+            let ids: Vec<u64> = c
+                .query(
+                    "SELECT ID FROM information_schema.PROCESSLIST \
+                     WHERE COMMAND LIKE 'Binlog Dump%'",
+                )
+                .unwrap_or_default();
+            for id in ids {
+                let _ = c.query_drop(format!("KILL {id}"));
+            }
+        }
+    }
+}

@@ -13,13 +13,15 @@ use mysql::prelude::Queryable;
 use crate::flavor::quote;
 use crate::flavor::{Build, Flavor, Topology};
 use crate::instance::Instance;
+use crate::node::quiesce;
 use crate::node::{Channel, Node, field, tcp_conn};
 use crate::paths::sandboxes_root;
-use crate::process::{STOP_GRACE, quiesce, start_time, stop_processes};
+use crate::process::{STOP_GRACE, start_time, stop_processes};
 use crate::recipe::Recipe;
+use crate::registry::{register, unregister};
 use crate::server::Role;
 use crate::state::{SandboxInfo, write_info};
-use crate::sweep::{register, sweep_stale, unregister};
+use crate::sweep::sweep_stale;
 use crate::template::template;
 
 /// Two servers (three in multi-source) on 127.0.0.1 with replication wired and running. Dropping it stops the servers

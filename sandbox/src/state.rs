@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::flavor::{Build, Flavor, Topology};
 use crate::node::Node;
+use crate::node::quiesce;
 use crate::ports::ports_dir;
-use crate::process::{STOP_GRACE, alive, is_server, quiesce, stop_processes};
-use crate::sweep::unregister;
+use crate::process::{STOP_GRACE, alive, is_server, stop_processes};
+use crate::registry::unregister;
 
 /// `sandbox.json`: what `down`, the sweep and the CLI need to find and stop a sandbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]

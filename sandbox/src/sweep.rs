@@ -1,34 +1,13 @@
 //! The registry of live sandbox directories, and the sweep of those whose owner died.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-
-use anyhow::Result;
+use std::path::PathBuf;
 
 use crate::flavor::BUILDS;
-use crate::paths::{run_dir, sandboxes_root};
+use crate::paths::sandboxes_root;
 use crate::process::{alive, start_time};
+use crate::registry::{registry, unregister};
 use crate::state::{destroy, load_state};
-
-/// Live sandbox directories, wherever they are (a chroot build's are inside its chroot under
-/// whichever REPLMEND_CACHE their process used), so a sweep finds them.
-fn registry() -> PathBuf {
-    run_dir().join("registry")
-}
-
-fn reg_name(dir: &Path) -> String {
-    dir.display().to_string().replace('/', "%")
-}
-
-pub(crate) fn register(dir: &Path) -> Result<()> {
-    fs::create_dir_all(registry())?;
-    fs::write(registry().join(reg_name(dir)), dir.display().to_string())?;
-    Ok(())
-}
-
-pub(crate) fn unregister(dir: &Path) {
-    let _ = fs::remove_file(registry().join(reg_name(dir)));
-}
 
 /// Stops and removes sandboxes whose owning process is gone (a test run killed by SIGKILL or
 /// Ctrl-C). Kept sandboxes are left alone: they belong to `down`.
