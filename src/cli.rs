@@ -300,7 +300,8 @@ pub struct ResyncArgs {
     pub verify: VerifyArgs,
 
     /// Resync the drift of a `verify --format json` report instead of verifying again (each
-    /// row is still read again and checked just before it is written).
+    /// row is still read again and checked just before it is written). With no node named
+    /// (no DSN, -h, -P, -S or --source), the nodes are the report's.
     #[arg(long, value_name = "VERIFY.json")]
     pub from: Option<PathBuf>,
 

@@ -467,11 +467,21 @@ fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a
         );
         let _ = std::fs::remove_file(&elsewhere);
         let journal2 = journal_path(&format!("from-{flavor}"));
-        let (run, out) = resync_json(
-            n2,
-            &["--from", &report_path, "--dry-run", "--journal", &journal2],
-        );
-        assert_eq!(run.code, exit::OK, "{flavor}: {out}");
+        // The report names its nodes: no connection options needed but the user.
+        let run = replmend(&[
+            "resync",
+            "--from",
+            &report_path,
+            "--dry-run",
+            "--journal",
+            &journal2,
+            "--user",
+            "root",
+            "--format",
+            "json",
+        ]);
+        let out = run.json();
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
         assert_eq!(
             out["verify"], report["summary"],
             "{flavor}: the drift resync started from is the report's"

@@ -129,7 +129,7 @@ pub fn incidents_dir() -> PathBuf {
 /// last files (temporary tables in its private tmpdir) disappearing under us: try again
 /// briefly instead of leaving the directory behind.
 pub(crate) fn remove_dir_settled(dir: &Path) {
-    for _ in 0..50 {
+    for _ in 0..200 {
         if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
             return;
         }

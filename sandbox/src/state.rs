@@ -105,8 +105,8 @@ pub(crate) fn destroy(info: &SandboxInfo) {
     stop_processes(victims, STOP_GRACE);
     // A server counts as stopped once its command line is gone, which happens before the
     // kernel has closed its files: wait until the processes have exited before removing
-    // their directory.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    // their directory (a MariaDB flushing InnoDB on a loaded machine takes more than 5 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while info.nodes.iter().any(|n| alive(n.pid) && n.pid > 1)
         && std::time::Instant::now() < deadline
     {

@@ -44,6 +44,38 @@ struct ResyncReport<'a> {
     remaining: usize,
 }
 
+/// `--from` with no node named (no DSN, host, port, socket or --source): the report's own
+/// nodes are the ones to fix.
+fn nodes_unnamed(args: &ResyncArgs) -> bool {
+    let (target, opts) = (&args.verify.replica, &args.verify.replica.opts);
+    target.replica.is_none()
+        && args.verify.source.is_none()
+        && opts.host.is_none()
+        && opts.port.is_none()
+        && opts.socket.is_none()
+}
+
+/// The nodes a report compared, reached with the credentials the options and option files
+/// give (as `mysql` would use them for any host).
+fn pair_of_report(args: &ResyncArgs, report: &Report) -> Result<Pair> {
+    let base = super::connect::specs(&[None], &args.verify.replica.opts)?.remove(0);
+    let at = |endpoint: &str| {
+        crate::vocab::Endpoint::parse(endpoint).ok_or_else(|| {
+            Coded(
+                exit::BAD_INPUT,
+                format!(
+                    "the report names the node {endpoint:?}, not a host:port; nothing was changed"
+                ),
+            )
+        })
+    };
+    let (source, replica) = (
+        base.at(&at(&report.source)?),
+        base.at(&at(&report.replica)?),
+    );
+    Pair::between(&replica, Some(source))
+}
+
 fn load_report(path: &std::path::Path) -> Result<Report> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the verify report {}", path.display()))?;
@@ -311,12 +343,16 @@ fn confirm(plan: &Plan, rows: usize) -> Result<bool> {
 
 pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
     let interactive = super::interactive(args.yes, args.dry_run)?;
-    let pair: Pair = super::verify::pair(&args.verify)?;
+    let from = args.from.as_deref().map(load_report).transpose()?;
+    let pair: Pair = match &from {
+        Some(report) if nodes_unnamed(args) => pair_of_report(args, report)?,
+        _ => super::verify::pair(&args.verify)?,
+    };
     let mut source = Server::connect(&pair.source)?;
     let mut replica = Server::connect(&pair.replica)?;
     let (mut warnings, settled) = appliers(args, &pair, &mut source, &mut replica)?;
-    let report = match &args.from {
-        Some(path) => load_report(path)?,
+    let report = match from {
+        Some(report) => report,
         None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
     };
     if (report.source.as_str(), report.replica.as_str())

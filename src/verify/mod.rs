@@ -99,19 +99,30 @@ impl Pair {
     /// The pair a replica forms with its source (`source_dsn`, else the address in its
     /// status, with the replica's credentials).
     pub fn of_replica(replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Pair> {
-        let mut r = Server::connect(replica)?;
-        let report = crate::status::read_status(&mut r)?;
         let wanted = match source_dsn {
             Some(d) => Some(crate::conn::other_spec(Some(d), replica, "", 0)?),
             None => None,
         };
-        let ch = match &wanted {
-            Some(w) => report
+        Pair::between(replica, wanted)
+    }
+
+    /// The pair of `replica` and `wanted` (None: the replica's one source, from its status).
+    /// The channel between them and the reverse one (a dual-master pair) are found by the one
+    /// rule, `ChannelStatus::replicates_from`.
+    pub fn between(replica: &ConnSpec, wanted: Option<ConnSpec>) -> Result<Pair> {
+        let mut r = Server::connect(replica)?;
+        let report = crate::status::read_status(&mut r)?;
+        let mut wanted_server = match &wanted {
+            Some(w) => Some(Server::connect(w)?),
+            None => None,
+        };
+        let ch = match (&wanted, &wanted_server) {
+            (Some(w), Some(s)) => report
                 .channels
                 .iter()
-                .find(|c| c.source_port == w.port)
+                .find(|c| c.replicates_from(&w.address(), Some(s.server_id)))
                 .or(report.channels.first()),
-            None => match report.channels.as_slice() {
+            _ => match report.channels.as_slice() {
                 [one] => Some(one),
                 [] => None,
                 _ => {
@@ -135,13 +146,16 @@ impl Pair {
                 .into());
             }
         };
-        let mut s = Server::connect(&source)?;
+        let mut s = match wanted_server.take() {
+            Some(s) => s,
+            None => Server::connect(&source)?,
+        };
         // A source that replicates from the replica makes a dual-master pair; one that is
         // not a replica at all is the usual case.
         let source_channel = crate::status::read_status(&mut s).ok().and_then(|back| {
             back.channels
                 .iter()
-                .find(|c| c.source_port == replica.port || c.source_server_id == Some(r.server_id))
+                .find(|c| c.replicates_from(&replica.address(), Some(r.server_id)))
                 .map(|c| c.name.clone())
         });
         Ok(Pair {
