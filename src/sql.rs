@@ -4,8 +4,11 @@
 //!
 //! This file holds `Statement` and the row statements (select, delete, insert by key, the
 //! batches' runs and IN lists, the table's definition); verify's chunk checksums and row
-//! hashes are in `checksum`, re-exported here.
+//! hashes are in `checksum`, re-exported here; the data dictionary's reads in `catalog`,
+//! the session's and server's statements (locks, settings, GTID state) in `admin`.
 
+pub mod admin;
+pub mod catalog;
 mod checksum;
 
 use serde::Serialize;
@@ -83,6 +86,24 @@ pub fn row_write_session(log_bin: bool) -> Vec<Statement> {
             "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'NO_AUTO_VALUE_ON_ZERO')",
         ),
     ]
+}
+
+/// The statements that open and end a row step's transaction; the applier knows them by
+/// their text.
+pub const START_TRANSACTION: &str = "START TRANSACTION";
+pub const COMMIT: &str = "COMMIT";
+
+pub fn start_transaction() -> Statement {
+    Statement::plain(START_TRANSACTION)
+}
+
+pub fn commit() -> Statement {
+    Statement::plain(COMMIT)
+}
+
+/// Ends a row step's transaction that failed, undoing its writes.
+pub fn rollback() -> Statement {
+    Statement::plain("ROLLBACK")
 }
 
 pub fn table_sql(t: &TableRef) -> String {
@@ -447,7 +468,7 @@ pub fn without_auto_increment_option(create: &str) -> String {
 }
 
 impl Statement {
-    fn params(mut self, params: Vec<Cell>) -> Statement {
+    pub(crate) fn params(mut self, params: Vec<Cell>) -> Statement {
         self.params = params;
         self
     }
