@@ -1,7 +1,6 @@
 //! Table definitions from information_schema: column names (the binlog carries none unless
 //! binlog_row_metadata=FULL), types needed to decode and print values, and unique keys.
 
-use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -168,23 +167,17 @@ fn extra_has(extra: &Option<String>, word: &str) -> bool {
 }
 
 pub fn load(
-    conn: &mut mysql::Conn,
-    endpoint: &str,
+    server: &mut crate::conn::Server,
     table: &TableRef,
 ) -> Result<TableSchema, SchemaError> {
+    let endpoint = server.spec.endpoint();
     let err = |source| SchemaError::Query {
         table: table.clone(),
         endpoint: endpoint.to_string(),
         source: Box::new(source),
     };
-    let cols: Vec<ColumnRow> = conn
-        .exec(
-            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), DATETIME_PRECISION, \
-             CHARACTER_SET_NAME, EXTRA \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
-             ORDER BY ORDINAL_POSITION",
-            (&table.schema, &table.name),
-        )
+    let cols: Vec<ColumnRow> = server
+        .all(&crate::sql::catalog::table_columns(table))
         .map_err(err)?;
     crate::timing::mark(format_args!("schema of {table} read on {endpoint}"));
     if cols.is_empty() {
@@ -216,13 +209,8 @@ pub fn load(
             },
         )
         .collect();
-    let key_rows: Vec<(String, String)> = conn
-        .exec(
-            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
-             ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
-            (&table.schema, &table.name),
-        )
+    let key_rows: Vec<(String, String)> = server
+        .all(&crate::sql::catalog::unique_key_columns(table))
         .map_err(err)?;
     let mut unique_keys: Vec<KeyRef> = Vec::new();
     for (index, column) in key_rows {
@@ -254,25 +242,15 @@ type ForeignKeyColumn = (String, String, String, String, String, String, String)
 /// rows follow a key value, not a record). information_schema lists only the child tables the
 /// account has a privilege on (docs/privileges.md).
 pub fn referencing(
-    conn: &mut mysql::Conn,
-    endpoint: &str,
+    server: &mut crate::conn::Server,
     table: &TableRef,
 ) -> Result<Vec<ForeignKeyRef>, SchemaError> {
-    let rows: Vec<ForeignKeyColumn> = conn
-        .exec(
-            "SELECT k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, \
-             k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE \
-             FROM information_schema.KEY_COLUMN_USAGE k \
-             JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
-             ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
-             AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME \
-             WHERE k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ? \
-             ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-            (&table.schema, &table.name),
-        )
+    let endpoint = server.spec.endpoint();
+    let rows: Vec<ForeignKeyColumn> = server
+        .all(&crate::sql::catalog::referencing_foreign_keys(table))
         .map_err(|source| SchemaError::Query {
             table: table.clone(),
-            endpoint: endpoint.to_string(),
+            endpoint,
             source: Box::new(source),
         })?;
     Ok(foreign_keys(rows))

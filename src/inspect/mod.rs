@@ -220,8 +220,7 @@ fn pick_channel(
 
 fn node_ref(s: &mut Server) -> NodeRef {
     let flags: Option<(i64, i64)> = s
-        .conn
-        .query_first(s.flavor.read_only_query())
+        .first(&crate::sql::Statement::plain(s.flavor.read_only_query()))
         .ok()
         .flatten();
     let (ro, sro) = flags.unwrap_or((0, 0));
@@ -239,11 +238,11 @@ fn node_ref(s: &mut Server) -> NodeRef {
 fn auto_key(server: &mut Server, schema: &TableSchema, key: Option<&KeyRef>) -> Option<AutoKey> {
     let col = schema.auto_increment_key(key?)?;
     let above_max = crate::sql::next_above_max(&schema.table, &col.name);
-    let max: Option<u64> = server.conn.query_first(&above_max.sql).ok().flatten();
+    let max: Option<u64> = server.raw_conn().query_first(&above_max.sql).ok().flatten();
     // The live counter can be above MAX + 1 (rows inserted, then deleted): a fresh key must
     // be above what the node will hand out next, too.
     let create: Option<(String, String)> = server
-        .conn
+        .raw_conn()
         .query_first(&crate::sql::show_create_table(&schema.table).sql)
         .ok()
         .flatten();
@@ -267,8 +266,7 @@ fn rekey_facts(
     auto: &mut AutoKey,
     conflicts: &[Conflict],
 ) -> Result<()> {
-    let endpoint = server.spec.endpoint();
-    auto.referenced_by = crate::schema::referencing(&mut server.conn, &endpoint, &schema.table)?
+    auto.referenced_by = crate::schema::referencing(server, &schema.table)?
         .into_iter()
         .filter(|fk| fk.references(&auto.column))
         .collect();
@@ -409,7 +407,7 @@ fn closest_worker_boundary(
     failed_end_log_pos: u64,
 ) -> Option<u64> {
     let sql = replica.flavor.worker_positions_query()?;
-    let rows: Vec<(Option<String>, Option<u64>)> = replica.conn.exec(sql, (channel,)).ok()?;
+    let rows: Vec<(Option<String>, Option<u64>)> = replica.raw_conn().exec(sql, (channel,)).ok()?;
     rows.into_iter()
         .filter_map(|(name, pos)| match (name?, pos?) {
             (name, pos) if name == file && pos < failed_end_log_pos => Some(pos),
@@ -660,7 +658,7 @@ fn fetch_chunk(
             false => padded(keys),
         };
         let st = crate::sql::select_in(&schema.table, columns, &asked, charsets, integers);
-        let found = crate::conn::read_rows(&mut server.conn, schema, columns, &st)?;
+        let found = server.read_rows(schema, columns, &st)?;
         if found.is_empty() {
             return Ok(vec![None; keys.len()]);
         }
@@ -696,13 +694,7 @@ fn fetch_chunk(
         }
     }
     let st = crate::sql::select_many_by_key(&schema.table, columns, keys, charsets);
-    Ok(crate::conn::read_rows_by_index(
-        &mut server.conn,
-        schema,
-        columns,
-        &st,
-        keys.len(),
-    )?)
+    Ok(server.read_rows_by_index(schema, columns, &st, keys.len())?)
 }
 
 /// What identifies an incident: where the replica stopped and on what.
@@ -912,12 +904,7 @@ pub fn fetch_row(
         &schema.converted_charsets(),
         false,
     );
-    Ok(crate::conn::read_row(
-        &mut server.conn,
-        schema,
-        &columns,
-        &st,
-    )?)
+    Ok(server.read_row(schema, &columns, &st)?)
 }
 
 /// Looks at the source's own replication: in a dual-master pair it replicates from this
@@ -1080,7 +1067,7 @@ fn gtid_executed_on(replica: &mut Server, gtid: &Gtid, slave_pos: Option<&str>) 
     match gtid {
         Gtid::Mysql { .. } => {
             replica
-                .conn
+                .raw_conn()
                 .exec_first::<i64, _, _>(
                     "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)",
                     (gtid.to_string(),),
