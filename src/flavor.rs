@@ -2,10 +2,12 @@
 //! the one place per flavor difference: callers ask "what is the statement here", never
 //! "is this MariaDB".
 
+pub use crate::sql::{quote_ident, quote_string};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::value::Cell;
 use crate::vocab::{Gtid, MariadbGtidList};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,16 +252,26 @@ impl Flavor {
         }
     }
 
-    /// The statement reporting the server's current binlog file and position. MySQL 8.2
-    /// added SHOW BINARY LOG STATUS and 8.4 removed SHOW MASTER STATUS.
-    /// Waits until the channel (4th parameter) has applied its source's binlog up to (file,
-    /// pos), at most a timeout in seconds: -1 on timeout, NULL when the channel is not running.
-    pub fn source_pos_wait(&self) -> &'static str {
-        if self.kind == Kind::Mysql && self.at_least(8, 0, 26) {
+    /// Waits until the channel has applied its source's binlog up to (file, pos), at most
+    /// `timeout` seconds: -1 on timeout, NULL when the channel is not running. All four bound.
+    pub fn source_pos_wait(
+        &self,
+        file: &str,
+        pos: u64,
+        timeout: u64,
+        channel: &str,
+    ) -> crate::sql::Statement {
+        let sql = if self.kind == Kind::Mysql && self.at_least(8, 0, 26) {
             "SELECT SOURCE_POS_WAIT(?, ?, ?, ?)"
         } else {
             "SELECT MASTER_POS_WAIT(?, ?, ?, ?)"
-        }
+        };
+        crate::sql::Statement::plain(sql).params(vec![
+            Cell::Text(file.to_string()),
+            Cell::Number(pos.to_string()),
+            Cell::Number(timeout.to_string()),
+            Cell::Text(channel.to_string()),
+        ])
     }
 
     /// MD5() exists (MySQL 9 removed it, with SHA1()).
@@ -267,6 +279,8 @@ impl Flavor {
         self.kind == Kind::Mariadb || !self.at_least(9, 0, 0)
     }
 
+    /// The statement reporting the server's current binlog file and position. MySQL 8.2
+    /// added SHOW BINARY LOG STATUS and 8.4 removed SHOW MASTER STATUS.
     pub fn show_binlog_status(&self) -> &'static str {
         if self.kind == Kind::Mysql && self.at_least(8, 2, 0) {
             "SHOW BINARY LOG STATUS"
@@ -282,6 +296,13 @@ impl Flavor {
             Kind::Mysql => Some("SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)"),
             Kind::Mariadb => None,
         }
+    }
+
+    /// Whether `gtid` is executed here (`gtid_executed_query`, the GTID bound); None where a
+    /// skip is idempotent anyway.
+    pub fn gtid_executed_check(&self, gtid: &str) -> Option<crate::sql::Statement> {
+        let sql = self.gtid_executed_query()?;
+        Some(crate::sql::Statement::plain(sql).params(vec![Cell::Text(gtid.to_string())]))
     }
 
     /// Alternatives: having any one privilege of a list satisfies the need.
@@ -556,28 +577,6 @@ pub fn advanced_slave_pos(current: &str, gtid: &Gtid) -> Option<String> {
     };
     let pos = MariadbGtidList::parse(current).unwrap_or_default();
     Some(pos.advanced_to(gtid).to_string())
-}
-
-/// Quotes a string literal for the rare statements that cannot take a bound parameter
-/// (channel names in STOP/START, SET GTID_NEXT).
-pub fn quote_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            _ => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
-/// Quotes an identifier with backticks, doubling any backtick inside it.
-pub fn quote_ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Table definitions from information_schema: column names (the binlog carries none unless
 //! binlog_row_metadata=FULL), types needed to decode and print values, and unique keys.
 
-use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -148,7 +147,7 @@ impl TableSchema {
 }
 
 /// COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, DATETIME_PRECISION, CHARACTER_SET_NAME, EXTRA.
-type ColumnRow = (
+pub type ColumnRow = (
     String,
     String,
     String,
@@ -167,65 +166,33 @@ fn extra_has(extra: &Option<String>, word: &str) -> bool {
     })
 }
 
-pub fn load(
-    conn: &mut mysql::Conn,
-    endpoint: &str,
-    table: &TableRef,
-) -> Result<TableSchema, SchemaError> {
-    let err = |source| SchemaError::Query {
-        table: table.clone(),
-        endpoint: endpoint.to_string(),
-        source: Box::new(source),
-    };
-    let cols: Vec<ColumnRow> = conn
-        .exec(
-            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), DATETIME_PRECISION, \
-             CHARACTER_SET_NAME, EXTRA \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
-             ORDER BY ORDINAL_POSITION",
-            (&table.schema, &table.name),
-        )
-        .map_err(err)?;
-    crate::timing::mark(format_args!("schema of {table} read on {endpoint}"));
-    if cols.is_empty() {
-        return Err(SchemaError::NoSuchTable(
-            table.clone(),
-            endpoint.to_string(),
-        ));
+/// A column's definition from its information_schema row.
+pub fn column_def(row: ColumnRow) -> ColumnDef {
+    let (name, data_type, column_type, fsp, charset, extra) = row;
+    ColumnDef {
+        unsigned: column_type.contains("unsigned"),
+        fsp: fsp.unwrap_or(0) as u8,
+        binary: charset.is_none()
+            && matches!(
+                data_type.as_str(),
+                "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+            ),
+        charset: charset.clone(),
+        generated: extra_has(&extra, "generated"),
+        // EXTRA reads `auto_increment, INVISIBLE` on MariaDB, `auto_increment
+        // INVISIBLE` on MySQL: look for words, not a fixed string.
+        auto_increment: extra_has(&extra, "auto_increment"),
+        invisible: extra_has(&extra, "invisible"),
+        name,
+        data_type,
+        column_type,
     }
-    let columns = cols
-        .into_iter()
-        .map(
-            |(name, data_type, column_type, fsp, charset, extra)| ColumnDef {
-                unsigned: column_type.contains("unsigned"),
-                fsp: fsp.unwrap_or(0) as u8,
-                binary: charset.is_none()
-                    && matches!(
-                        data_type.as_str(),
-                        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
-                    ),
-                charset: charset.clone(),
-                generated: extra_has(&extra, "generated"),
-                // EXTRA reads `auto_increment, INVISIBLE` on MariaDB, `auto_increment
-                // INVISIBLE` on MySQL: look for words, not a fixed string.
-                auto_increment: extra_has(&extra, "auto_increment"),
-                invisible: extra_has(&extra, "invisible"),
-                name,
-                data_type,
-                column_type,
-            },
-        )
-        .collect();
-    let key_rows: Vec<(String, String)> = conn
-        .exec(
-            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
-             ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
-            (&table.schema, &table.name),
-        )
-        .map_err(err)?;
+}
+
+/// The unique keys from their (index, column) rows, in order: PRIMARY first, as listed.
+pub fn unique_keys(rows: Vec<(String, String)>) -> Vec<KeyRef> {
     let mut unique_keys: Vec<KeyRef> = Vec::new();
-    for (index, column) in key_rows {
+    for (index, column) in rows {
         match unique_keys.last_mut() {
             Some(k) if k.name == index => k.columns.push(column),
             _ => unique_keys.push(KeyRef {
@@ -239,47 +206,15 @@ pub fn load(
             }),
         }
     }
-    Ok(TableSchema {
-        table: table.clone(),
-        columns,
-        unique_keys,
-    })
+    unique_keys
 }
 
 /// One column of a foreign key as information_schema lists it: CONSTRAINT_NAME, the child's
 /// TABLE_SCHEMA and TABLE_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME, DELETE_RULE, UPDATE_RULE.
-type ForeignKeyColumn = (String, String, String, String, String, String, String);
-
-/// Every foreign key, on any table of the node, that references `table` (rekey's fact: child
-/// rows follow a key value, not a record). information_schema lists only the child tables the
-/// account has a privilege on (docs/privileges.md).
-pub fn referencing(
-    conn: &mut mysql::Conn,
-    endpoint: &str,
-    table: &TableRef,
-) -> Result<Vec<ForeignKeyRef>, SchemaError> {
-    let rows: Vec<ForeignKeyColumn> = conn
-        .exec(
-            "SELECT k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, \
-             k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE \
-             FROM information_schema.KEY_COLUMN_USAGE k \
-             JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
-             ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
-             AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME \
-             WHERE k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ? \
-             ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-            (&table.schema, &table.name),
-        )
-        .map_err(|source| SchemaError::Query {
-            table: table.clone(),
-            endpoint: endpoint.to_string(),
-            source: Box::new(source),
-        })?;
-    Ok(foreign_keys(rows))
-}
+pub type ForeignKeyColumn = (String, String, String, String, String, String, String);
 
 /// The columns of each foreign key (in order, as listed) gathered into one.
-fn foreign_keys(rows: Vec<ForeignKeyColumn>) -> Vec<ForeignKeyRef> {
+pub fn foreign_keys(rows: Vec<ForeignKeyColumn>) -> Vec<ForeignKeyRef> {
     let mut out: Vec<ForeignKeyRef> = Vec::new();
     for (name, schema, child, column, referenced, on_delete, on_update) in rows {
         let child = TableRef {

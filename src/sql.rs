@@ -4,13 +4,15 @@
 //!
 //! This file holds `Statement` and the row statements (select, delete, insert by key, the
 //! batches' runs and IN lists, the table's definition); verify's chunk checksums and row
-//! hashes are in `checksum`, re-exported here.
+//! hashes are in `checksum`, re-exported here; the data dictionary's reads in `catalog`,
+//! the session's and server's statements (locks, settings, GTID state) in `admin`.
 
+pub mod admin;
+pub mod catalog;
 mod checksum;
 
 use serde::Serialize;
 
-use crate::flavor::quote_ident;
 use crate::value::Cell;
 use crate::value::Row;
 use crate::vocab::TableRef;
@@ -83,6 +85,24 @@ pub fn row_write_session(log_bin: bool) -> Vec<Statement> {
             "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'NO_AUTO_VALUE_ON_ZERO')",
         ),
     ]
+}
+
+/// The statements that open and end a row step's transaction; the applier knows them by
+/// their text.
+pub const START_TRANSACTION: &str = "START TRANSACTION";
+pub const COMMIT: &str = "COMMIT";
+
+pub fn start_transaction() -> Statement {
+    Statement::plain(START_TRANSACTION)
+}
+
+pub fn commit() -> Statement {
+    Statement::plain(COMMIT)
+}
+
+/// Ends a row step's transaction that failed, undoing its writes.
+pub fn rollback() -> Statement {
+    Statement::plain("ROLLBACK")
 }
 
 pub fn table_sql(t: &TableRef) -> String {
@@ -447,7 +467,7 @@ pub fn without_auto_increment_option(create: &str) -> String {
 }
 
 impl Statement {
-    fn params(mut self, params: Vec<Cell>) -> Statement {
+    pub(crate) fn params(mut self, params: Vec<Cell>) -> Statement {
         self.params = params;
         self
     }
@@ -471,6 +491,28 @@ impl Statement {
     pub fn read_back(self, first: usize, count: usize) -> Statement {
         self.with_role(Role::ReadBack { first, count })
     }
+}
+
+/// Quotes a string literal for the rare statements that cannot take a bound parameter
+/// (channel names in STOP/START, SET GTID_NEXT).
+pub fn quote_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            _ => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Quotes an identifier with backticks, doubling any backtick inside it.
+pub fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
 }
 
 #[cfg(test)]

@@ -5,14 +5,14 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mysql::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
-use mysql::prelude::Queryable;
-use mysql::{BinlogDumpFlags, BinlogRequest, Conn};
+use mysql::{BinlogDumpFlags, BinlogRequest};
 use mysql_common::binlog::EventStreamReader;
 use mysql_common::binlog::consts::BinlogVersion;
 use thiserror::Error;
 
-use crate::conn::{ConnSpec, ConnectError};
+use crate::conn::{ConnSpec, ConnectError, Server};
 use crate::flavor::Flavor;
+use crate::sql::Statement;
 use crate::vocab::Gtid;
 use crate::vocab::{RowsEventKind, TableRef};
 
@@ -120,13 +120,16 @@ const MARIADB_GTID_STANDALONE: u8 = 1;
 
 /// A server id for our dump connection that no replica of this source uses: a dump with the
 /// same id as a live replica would make the source kill that replica's dump thread.
-fn pick_dump_server_id(conn: &mut Conn, flavor: Flavor) -> u32 {
-    let mut taken: Vec<u32> = conn
-        .query_map(flavor.show_replicas(), |row: mysql::Row| {
-            row.get::<u32, _>(0).unwrap_or(0)
+fn pick_dump_server_id(server: &mut Server, flavor: Flavor) -> u32 {
+    let mut taken: Vec<u32> = server
+        .all::<mysql::Row>(&Statement::plain(flavor.show_replicas()))
+        .map(|rows| {
+            rows.into_iter()
+                .map(|row| row.get::<u32, _>(0).unwrap_or(0))
+                .collect()
         })
         .unwrap_or_default();
-    if let Ok(Some(id)) = conn.query_first::<u32, _>("SELECT @@server_id") {
+    if let Ok(Some(id)) = server.first::<u32>(&crate::sql::admin::server_id()) {
         taken.push(id);
     }
     let seed = SystemTime::now()
@@ -389,11 +392,12 @@ fn scan(
         pos: req.start_pos,
         source,
     };
-    let mut conn = crate::conn::Server::connect_with_timeout(spec, Duration::from_secs(10))?.conn;
-    let server_id = pick_dump_server_id(&mut conn, flavor);
+    let mut server = Server::connect_with_timeout(spec, Duration::from_secs(10))?;
+    let server_id = pick_dump_server_id(&mut server, flavor);
     if let Some(sql) = flavor.dump_session_statement() {
-        conn.query_drop(sql).map_err(stream_err)?;
+        server.run(&Statement::plain(sql)).map_err(stream_err)?;
     }
+    let conn = server.into_binlog_conn();
     let request = BinlogRequest::new(server_id)
         .with_filename(req.file.as_bytes().to_vec())
         .with_pos(pos32 as u64)

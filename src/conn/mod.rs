@@ -1,7 +1,9 @@
 //! Connections: the edge where replmend meets a server.
 
+pub mod catalog;
 pub mod mycnf;
 pub mod mylogin;
+mod run;
 pub mod spec;
 
 use std::sync::Arc;
@@ -39,7 +41,8 @@ pub enum ConnectError {
 /// An open connection to one server, with what replmend needs to know about it.
 pub struct Server {
     pub spec: ConnSpec,
-    pub conn: Conn,
+    /// Private: everything runs through the methods of `run` (the builder's statements).
+    conn: Conn,
     pub flavor: Flavor,
     pub version_string: String,
     pub server_id: u32,
@@ -320,56 +323,6 @@ pub(crate) fn decode_row(
     }
 }
 
-/// Runs a statement selecting `columns`: every row it returns.
-pub fn read_rows(
-    conn: &mut Conn,
-    schema: &crate::schema::TableSchema,
-    columns: &[String],
-    st: &crate::sql::Statement,
-) -> mysql::Result<Vec<crate::value::Row>> {
-    let rows: Vec<mysql::Row> = conn.exec(&st.sql, st.bind())?;
-    Ok(rows
-        .into_iter()
-        .map(|r| decode_row(r.unwrap().into_iter(), schema, columns))
-        .collect())
-}
-
-/// Runs a `sql::select_many_by_key` of `columns` over `n` keys: the row found for each key.
-pub fn read_rows_by_index(
-    conn: &mut Conn,
-    schema: &crate::schema::TableSchema,
-    columns: &[String],
-    st: &crate::sql::Statement,
-    n: usize,
-) -> mysql::Result<Vec<Option<crate::value::Row>>> {
-    let mut out = vec![None; n];
-    let rows: Vec<mysql::Row> = conn.exec(&st.sql, st.bind())?;
-    for r in rows {
-        let mut values = r.unwrap().into_iter();
-        let Some(i) = values
-            .next()
-            .and_then(|v| mysql::from_value_opt::<usize>(v).ok())
-        else {
-            continue;
-        };
-        if let Some(slot) = out.get_mut(i) {
-            *slot = Some(decode_row(values, schema, columns));
-        }
-    }
-    Ok(out)
-}
-
-/// Runs a row-reading statement (a `sql::select_by_key` of `columns`): the row, if any.
-pub fn read_row(
-    conn: &mut Conn,
-    schema: &crate::schema::TableSchema,
-    columns: &[String],
-    st: &crate::sql::Statement,
-) -> mysql::Result<Option<crate::value::Row>> {
-    let row: Option<mysql::Row> = conn.exec_first(&st.sql, st.bind())?;
-    Ok(row.map(|r| decode_row(r.unwrap().into_iter(), schema, columns)))
-}
-
 impl Server {
     /// Opens the session again if the server closed it (seen under load on MariaDB while a
     /// binlog dump ran beside it). Only for sessions that read or run single statements:
@@ -450,7 +403,7 @@ impl Server {
                 s
             }
             None => {
-                let s = Arc::new(crate::schema::load(&mut self.conn, &key.0, table)?);
+                let s = Arc::new(catalog::load(self, table)?);
                 if let Some(text) = create {
                     DEFINITIONS.put(key, text, Arc::clone(&s));
                 }
@@ -465,10 +418,7 @@ impl Server {
     /// counter moves with every insert; the definition does not). None when it cannot be read
     /// (a view, a missing privilege): the definition is then read in full every time.
     fn create_text(&mut self, table: &crate::vocab::TableRef) -> Option<String> {
-        let row: mysql::Row = self
-            .conn
-            .query_first(crate::sql::show_create_table(table).sql)
-            .ok()??;
+        let row: mysql::Row = self.first(&crate::sql::show_create_table(table)).ok()??;
         let text: String = row.get_opt(1)?.ok()?;
         Some(crate::sql::without_auto_increment_option(&text))
     }

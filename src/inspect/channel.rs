@@ -3,8 +3,6 @@
 //! replica already executed a GTID, the MTA workers' positions, and the reverse direction of a
 //! dual-master pair (the source's own channel from this replica).
 
-use mysql::prelude::Queryable;
-
 use super::{InspectError, NoIncident, diagnose_channel, refresh_channel};
 use crate::conn::Server;
 use crate::diagnosis::*;
@@ -43,11 +41,8 @@ pub(super) fn pick_channel(
 }
 
 pub(super) fn node_ref(s: &mut Server) -> NodeRef {
-    let flags: Option<(i64, i64)> = s
-        .conn
-        .query_first(s.flavor.read_only_query())
-        .ok()
-        .flatten();
+    let query = crate::sql::Statement::plain(s.flavor.read_only_query());
+    let flags: Option<(i64, i64)> = s.first(&query).ok().flatten();
     let (ro, sro) = flags.unwrap_or((0, 0));
     NodeRef {
         endpoint: s.spec.endpoint(),
@@ -98,8 +93,9 @@ pub(super) fn closest_worker_boundary(
     file: &str,
     failed_end_log_pos: u64,
 ) -> Option<u64> {
-    let sql = replica.flavor.worker_positions_query()?;
-    let rows: Vec<(Option<String>, Option<u64>)> = replica.conn.exec(sql, (channel,)).ok()?;
+    let st = crate::sql::Statement::plain(replica.flavor.worker_positions_query()?)
+        .params(vec![crate::value::Cell::Text(channel.to_string())]);
+    let rows: Vec<(Option<String>, Option<u64>)> = replica.all(&st).ok()?;
     rows.into_iter()
         .filter_map(|(name, pos)| match (name?, pos?) {
             (name, pos) if name == file && pos < failed_end_log_pos => Some(pos),
@@ -184,15 +180,10 @@ pub(super) fn reverse_channel(
 pub(super) fn gtid_executed_on(replica: &mut Server, gtid: &Gtid, slave_pos: Option<&str>) -> bool {
     match gtid {
         Gtid::Mysql { .. } => {
-            replica
-                .conn
-                .exec_first::<i64, _, _>(
-                    "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)",
-                    (gtid.to_string(),),
-                )
-                .ok()
-                .flatten()
-                == Some(1)
+            let Some(check) = replica.flavor.gtid_executed_check(&gtid.to_string()) else {
+                return false;
+            };
+            replica.first::<i64>(&check).ok().flatten() == Some(1)
         }
         Gtid::Mariadb { .. } => {
             MariadbGtidList::parse(slave_pos.unwrap_or("")).is_some_and(|pos| pos.contains(gtid))

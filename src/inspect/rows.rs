@@ -4,7 +4,6 @@
 //! keys referencing it, the unique keys the other node's records would clash on).
 
 use anyhow::Result;
-use mysql::prelude::Queryable;
 
 use crate::binlog::fetch;
 use crate::conn::Server;
@@ -23,12 +22,11 @@ pub(super) fn auto_key(
 ) -> Option<AutoKey> {
     let col = schema.auto_increment_key(key?)?;
     let above_max = crate::sql::next_above_max(&schema.table, &col.name);
-    let max: Option<u64> = server.conn.query_first(&above_max.sql).ok().flatten();
+    let max: Option<u64> = server.first(&above_max).ok().flatten();
     // The live counter can be above MAX + 1 (rows inserted, then deleted): a fresh key must
     // be above what the node will hand out next, too.
     let create: Option<(String, String)> = server
-        .conn
-        .query_first(&crate::sql::show_create_table(&schema.table).sql)
+        .first(&crate::sql::show_create_table(&schema.table))
         .ok()
         .flatten();
     let counter = create.and_then(|(_, text)| crate::sql::auto_increment_option(&text));
@@ -51,8 +49,7 @@ pub(super) fn rekey_facts(
     auto: &mut AutoKey,
     conflicts: &[Conflict],
 ) -> Result<()> {
-    let endpoint = server.spec.endpoint();
-    auto.referenced_by = crate::schema::referencing(&mut server.conn, &endpoint, &schema.table)?
+    auto.referenced_by = crate::conn::catalog::referencing(server, &schema.table)?
         .into_iter()
         .filter(|fk| fk.references(&auto.column))
         .collect();
@@ -236,7 +233,7 @@ fn fetch_chunk(
             false => padded(keys),
         };
         let st = crate::sql::select_in(&schema.table, columns, &asked, charsets, integers);
-        let found = crate::conn::read_rows(&mut server.conn, schema, columns, &st)?;
+        let found = server.read_rows(schema, columns, &st)?;
         if found.is_empty() {
             return Ok(vec![None; keys.len()]);
         }
@@ -272,13 +269,7 @@ fn fetch_chunk(
         }
     }
     let st = crate::sql::select_many_by_key(&schema.table, columns, keys, charsets);
-    Ok(crate::conn::read_rows_by_index(
-        &mut server.conn,
-        schema,
-        columns,
-        &st,
-        keys.len(),
-    )?)
+    Ok(server.read_rows_by_index(schema, columns, &st, keys.len())?)
 }
 
 /// The node's current row with these key values, by bound parameters.
@@ -295,12 +286,7 @@ pub fn fetch_row(
         &schema.converted_charsets(),
         false,
     );
-    Ok(crate::conn::read_row(
-        &mut server.conn,
-        schema,
-        &columns,
-        &st,
-    )?)
+    Ok(server.read_row(schema, &columns, &st)?)
 }
 
 /// Batch mode: the rows the `following` transactions will stop on the way the incident did

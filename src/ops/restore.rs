@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use mysql::prelude::Queryable;
 use serde::Serialize;
 
 use super::Outcome;
@@ -375,8 +374,9 @@ fn plan(
 
 fn plan_node(server: &mut Server) -> Result<resync::Node> {
     let (ro, sro): (i64, i64) = server
-        .conn
-        .query_first(server.flavor.read_only_query())?
+        .first(&crate::sql::Statement::plain(
+            server.flavor.read_only_query(),
+        ))?
         .unwrap_or((0, 0));
     Ok(resync::Node {
         role: NodeRole::Replica,

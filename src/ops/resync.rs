@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use mysql::prelude::Queryable;
 use serde::Serialize;
 
 use super::Outcome;
@@ -104,8 +103,9 @@ fn load_report(path: &std::path::Path) -> Result<Report> {
 
 fn node(server: &mut Server, role: NodeRole) -> Result<Node> {
     let (ro, sro): (i64, i64) = server
-        .conn
-        .query_first(server.flavor.read_only_query())?
+        .first(&crate::sql::Statement::plain(
+            server.flavor.read_only_query(),
+        ))?
         .unwrap_or((0, 0));
     Ok(Node {
         role,
@@ -181,8 +181,8 @@ fn read_rows(
             ));
             continue;
         }
-        let ss = crate::schema::load(&mut source.conn, &source.spec.endpoint(), &t.table)?;
-        let rs = crate::schema::load(&mut replica.conn, &replica.spec.endpoint(), &t.table)?;
+        let ss = crate::conn::catalog::load(source, &t.table)?;
+        let rs = crate::conn::catalog::load(replica, &t.table)?;
         let keys = drifted_keys(t, &ss)?;
         let unique = secondary_unique(&rs, &keys);
         let on_source = crate::inspect::fetch_rows(source, &ss, &keys)?;
@@ -320,8 +320,8 @@ fn plan_text(plan: &Plan) -> String {
 fn remaining(tables: &[TableRows], source: &mut Server, replica: &mut Server) -> Result<usize> {
     let mut n = 0;
     for t in tables {
-        let ss = crate::schema::load(&mut source.conn, &source.spec.endpoint(), &t.table)?;
-        let rs = crate::schema::load(&mut replica.conn, &replica.spec.endpoint(), &t.table)?;
+        let ss = crate::conn::catalog::load(source, &t.table)?;
+        let rs = crate::conn::catalog::load(replica, &t.table)?;
         let keys: Vec<model::Key> = t.rows.iter().map(|r| r.key.clone()).collect();
         let a = crate::inspect::fetch_rows(source, &ss, &keys)?;
         let b = crate::inspect::fetch_rows(replica, &rs, &keys)?;

@@ -183,7 +183,7 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
         loss: StepLoss::default(),
         stops: None,
     };
-    s.statements.push(Statement::plain("START TRANSACTION"));
+    s.statements.push(sql::start_transaction());
     for (i, r) in s.rows.iter().enumerate() {
         s.statements.push(
             sql::select_by_key(&r.table, &r.image.columns, &r.key, target.charsets, true).check(i),
@@ -197,7 +197,7 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
         s.statements.push(write.write(i));
     }
     s.statements.extend(read_back(&s.rows, target.charsets));
-    s.statements.push(Statement::plain("COMMIT"));
+    s.statements.push(sql::commit());
     s
 }
 

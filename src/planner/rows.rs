@@ -32,7 +32,7 @@ pub(super) fn row_statements(s: &mut Step, d: &Diagnosis) {
         true => batches(&s.rows),
         false => (0..s.rows.len()).map(|i| i..i + 1).collect(),
     };
-    s.statements.push(Statement::plain("START TRANSACTION"));
+    s.statements.push(sql::start_transaction());
     for b in &batches {
         s.statements.push(check_statement(&s.rows, b.clone(), d));
     }
@@ -46,7 +46,7 @@ pub(super) fn row_statements(s: &mut Step, d: &Diagnosis) {
         s.statements
             .push(read_back_statement(&s.rows, b.clone(), d));
     }
-    s.statements.push(Statement::plain("COMMIT"));
+    s.statements.push(sql::commit());
 }
 
 /// The read of a batch of inserted rows before COMMIT: what the server wrote (a trigger, a

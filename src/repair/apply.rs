@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use mysql::prelude::Queryable;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -19,6 +18,7 @@ pub use super::nodes::Nodes;
 pub use super::row_run::IntentLines;
 use super::row_run::{RowRun, intent_lines, same_key};
 use super::verify::{self, CatchUp, Resumed};
+use crate::conn::Server;
 use crate::flavor::Thread;
 use crate::journal::{self, Entry, Journal, State};
 use crate::planner::plan::RowChange;
@@ -186,14 +186,6 @@ struct Undo {
     journal: Option<Entry>,
 }
 
-pub(super) fn exec(conn: &mut mysql::Conn, st: &Statement) -> mysql::Result<()> {
-    if st.params.is_empty() {
-        conn.query_drop(&st.sql)
-    } else {
-        conn.exec_drop(&st.sql, st.bind())
-    }
-}
-
 pub struct Applier<'a> {
     pub nodes: &'a mut Nodes,
     pub journal: &'a mut Journal,
@@ -256,23 +248,23 @@ impl Applier<'_> {
     }
 
     /// The step's session settings and statements, in order, on `conn`.
-    fn exec_step(conn: &mut mysql::Conn, n: usize, step: &Step) -> Result<(), ApplyError> {
+    fn exec_step(server: &mut Server, n: usize, step: &Step) -> Result<(), ApplyError> {
         for st in step.session.iter().chain(&step.statements) {
-            exec(conn, st).map_err(Self::sql_err(n, &step.endpoint))?;
+            server.run(st).map_err(Self::sql_err(n, &step.endpoint))?;
         }
         Ok(())
     }
 
     fn run_statements(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
         let server = self.nodes.get(&step.endpoint)?;
-        Self::exec_step(&mut server.conn, n, step)
+        Self::exec_step(server, n, step)
     }
 
     /// A GTID skip on a connection of its own: if it fails halfway, GTID_NEXT stays set on
     /// that session only, never on the one the undo then uses.
     fn run_alone(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
         let mut server = self.nodes.session_of_its_own(&step.endpoint)?;
-        Self::exec_step(&mut server.conn, n, step)
+        Self::exec_step(&mut server, n, step)
     }
 
     /// Which of the channel's threads run now: the ones a failure must start again.
@@ -356,11 +348,11 @@ impl Applier<'_> {
             return Ok(false);
         };
         let server = self.nodes.get(&step.endpoint)?;
-        let Some(sql) = server.flavor.gtid_executed_query() else {
+        let Some(st) = server.flavor.gtid_executed_check(&g.to_string()) else {
             // Advancing gtid_slave_pos is idempotent: setting it again is harmless.
             return Ok(false);
         };
-        let r: Option<i64> = server.conn.exec_first(sql, (g.to_string(),))?;
+        let r: Option<i64> = server.first(&st)?;
         Ok(r == Some(1))
     }
 
@@ -542,7 +534,7 @@ impl Applier<'_> {
                     rx
                 }
             });
-            rows.run(&mut server.conn, self)
+            rows.run(&mut server, self)
         });
         crate::timing::mark("row step committed");
         match result {
@@ -559,7 +551,7 @@ impl Applier<'_> {
                 Ok(tally)
             }
             Err(e) => {
-                let _ = server.conn.query_drop("ROLLBACK");
+                let _ = server.run(&crate::sql::rollback());
                 let _ = rows.synced();
                 // A COMMIT that failed on the wire may still have committed: the intents stay
                 // as they are, and restore judges them by the rows themselves.
@@ -632,7 +624,7 @@ impl Applier<'_> {
             let r: anyhow::Result<()> = (|| {
                 let server = self.nodes.get(&u.endpoint)?;
                 for sql in &u.statements {
-                    server.conn.query_drop(sql)?;
+                    server.run(&Statement::plain(sql.as_str()))?;
                 }
                 if let Some(e) = &u.journal {
                     self.journal.record_read_only(e)?;

@@ -1,10 +1,8 @@
 //! Facts about the world a row write lands in, read on the node written just before the
 //! first change: triggers that fire on replmend's DELETE and INSERT (no session variable turns
 //! them off, binary log off or not), and the child rows of a table replmend deletes rows of
-//! (its foreign keys are `schema::referencing`). The preflight refuses what they forbid,
+//! (its foreign keys are `conn::catalog::referencing`). The preflight refuses what they forbid,
 //! naming them.
-
-use mysql::prelude::Queryable;
 
 use crate::conn::Server;
 use crate::value::Cell;
@@ -30,12 +28,8 @@ impl std::fmt::Display for Trigger {
 /// The triggers on `table` that fire on a DELETE or an INSERT. information_schema shows a
 /// trigger only to an account with the TRIGGER privilege on its table (docs/safety.md).
 pub fn triggers(server: &mut Server, table: &TableRef) -> anyhow::Result<Vec<Trigger>> {
-    let rows: Vec<(String, String, String)> = server.conn.exec(
-        "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION FROM information_schema.TRIGGERS \
-         WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? \
-           AND EVENT_MANIPULATION IN ('INSERT', 'DELETE') ORDER BY ACTION_ORDER, TRIGGER_NAME",
-        (&table.schema, &table.name),
-    )?;
+    let rows: Vec<(String, String, String)> =
+        server.all(&crate::sql::catalog::insert_delete_triggers(table))?;
     Ok(rows
         .into_iter()
         .map(|(name, timing, event)| Trigger {
@@ -69,10 +63,7 @@ pub fn referencing_rows(
     let mut n = 0;
     for chunk in keys.chunks(500) {
         let st = crate::sql::count_referencing(&fk.child, chunk);
-        n += server
-            .conn
-            .exec_first::<u64, _, _>(&st.sql, st.bind())?
-            .unwrap_or(0);
+        n += server.first::<u64>(&st)?.unwrap_or(0);
     }
     Ok(n)
 }

@@ -1,7 +1,6 @@
 //! One repair at a time: a named lock (GET_LOCK) on every node a plan touches, held for the
 //! whole run by its own connection. A second replmend finds it taken and refuses.
 
-use mysql::prelude::Queryable;
 use thiserror::Error;
 
 use crate::conn::{ConnSpec, ConnectError, Server};
@@ -24,9 +23,8 @@ pub enum LockError {
 /// Takes the lock on this session (it holds it until it closes, also after a crash).
 pub fn take(s: &mut Server) -> Result<(), LockError> {
     let got: Option<Option<i64>> = s
-        .conn
         // A constant name: one text round trip, no statement to prepare.
-        .query_first(format!("SELECT GET_LOCK('{LOCK_NAME}', 0)"))
+        .first(&crate::sql::admin::get_lock_const(LOCK_NAME))
         .map_err(|source| LockError::Query {
             endpoint: s.spec.endpoint(),
             source,
@@ -65,9 +63,7 @@ impl RepairLock {
 /// Whether another session holds the repair lock on this server (a replmend run in progress
 /// there).
 pub fn held_elsewhere(server: &mut Server) -> anyhow::Result<bool> {
-    use mysql::prelude::Queryable;
-    let free: Option<Option<i64>> = server
-        .conn
-        .query_first(format!("SELECT IS_FREE_LOCK('{LOCK_NAME}')"))?;
+    let free: Option<Option<i64>> =
+        server.first(&crate::sql::admin::is_free_lock_const(LOCK_NAME))?;
     Ok(free.flatten() == Some(0))
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mysql::prelude::Queryable;
+use crate::sql::Statement;
 
 use crate::conn::{ConnSpec, Server};
 
@@ -120,7 +120,7 @@ impl Nodes {
     /// The spare session opened ahead on the node, if there is one and it is still alive.
     pub fn spare_session(&mut self, endpoint: &str) -> Option<Server> {
         let mut server = self.spare.remove(endpoint)?.join().ok()??;
-        server.conn.ping().is_ok().then_some(server)
+        server.ping().is_ok().then_some(server)
     }
 
     /// Prepares `statements` on the node's spare session in the background, while other
@@ -134,8 +134,8 @@ impl Nodes {
         };
         let preparing = std::thread::spawn(move || {
             let mut server = opening.join().ok()??;
-            for sql in &statements {
-                if server.conn.prep(sql).is_err() {
+            for sql in statements {
+                if server.prepare(&Statement::plain(sql)).is_err() {
                     break;
                 }
             }

@@ -4,7 +4,6 @@
 //! read_only (and may), a skip never uses the skip counter where GTIDs are on and always
 //! knows its GTID. Anything missing is named with how to fix it, and nothing is changed.
 
-use mysql::prelude::Queryable;
 use thiserror::Error;
 
 use super::apply::Nodes;
@@ -13,6 +12,7 @@ use crate::flavor::Flavor;
 use crate::planner::plan::RowAction;
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
+use crate::sql::Statement;
 use crate::status::model::ThreadState;
 use crate::value::Row;
 use crate::vocab::{ReadOnly, TableRef};
@@ -70,14 +70,13 @@ fn all_facts(nodes: &mut Nodes, endpoints: &[String]) -> Vec<anyhow::Result<Node
 }
 
 fn facts_of(server: &mut crate::conn::Server) -> anyhow::Result<NodeFacts> {
-    let grants: Vec<String> = server.conn.query("SHOW GRANTS FOR CURRENT_USER()")?;
+    let grants: Vec<String> = server.all(&crate::sql::admin::show_grants())?;
     let (ro, sro): (i64, i64) = server
-        .conn
-        .query_first(server.flavor.read_only_query())?
+        .first(&Statement::plain(server.flavor.read_only_query()))?
         .unwrap_or((0, 0));
     let gtid_mode_on = match server.flavor.gtid_mode_query() {
         None => false,
-        Some(q) => server.conn.query_first::<String, _>(q)?.as_deref() == Some("ON"),
+        Some(q) => server.first::<String>(&Statement::plain(q))?.as_deref() == Some("ON"),
     };
     Ok(NodeFacts {
         flavor: server.flavor,
@@ -376,8 +375,7 @@ fn table_problems(
     if deleted.is_empty() {
         return Ok(problems);
     }
-    let endpoint = server.spec.endpoint();
-    for fk in crate::schema::referencing(&mut server.conn, &endpoint, table)? {
+    for fk in crate::conn::catalog::referencing(server, table)? {
         let referencing = super::facts::referencing_rows(server, &fk, deleted)?;
         let planned = planned_child_deletes(plan, ep, &fk, deleted);
         if referencing > planned {
@@ -439,8 +437,7 @@ pub fn facts(plan: &Plan, nodes: &mut Nodes) -> Vec<String> {
 
 fn table_facts(server: &mut crate::conn::Server, table: &TableRef) -> anyhow::Result<String> {
     let triggers = super::facts::triggers(server, table)?;
-    let endpoint = server.spec.endpoint();
-    let children = crate::schema::referencing(&mut server.conn, &endpoint, table)?;
+    let children = crate::conn::catalog::referencing(server, table)?;
     let list = |v: Vec<String>| match v.is_empty() {
         true => "none".to_string(),
         false => v.join(", "),

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::apply::{Applier, ApplyError, exec, injected_failure, key_text};
+use super::apply::{Applier, ApplyError, injected_failure, key_text};
 use crate::journal;
 use crate::planner::Step;
 use crate::planner::plan::{RowAction, RowChange};
@@ -54,32 +54,32 @@ pub(super) struct RowRun<'s> {
 impl RowRun<'_> {
     pub(super) fn run(
         &mut self,
-        conn: &mut mysql::Conn,
+        server: &mut crate::conn::Server,
         a: &mut Applier<'_>,
     ) -> Result<(), ApplyError> {
         let err = Applier::sql_err(self.n, &self.step.endpoint);
         for st in &self.step.session {
-            exec(conn, st).map_err(&err)?;
+            server.run(st).map_err(&err)?;
         }
         crate::timing::mark("row step session set up");
         for st in &self.step.statements {
             match st.role {
-                Role::Check { row } => self.check(conn, st, row)?,
-                Role::CheckRows { first, count } => self.check_rows(conn, st, first, count)?,
-                Role::Write { row } => self.write(conn, st, row..row + 1, a)?,
+                Role::Check { row } => self.check(server, st, row)?,
+                Role::CheckRows { first, count } => self.check_rows(server, st, first, count)?,
+                Role::Write { row } => self.write(server, st, row..row + 1, a)?,
                 Role::WriteRows { first, count } => {
-                    self.write(conn, st, first..first + count, a)?
+                    self.write(server, st, first..first + count, a)?
                 }
-                Role::ReadBack { first, count } => self.read_back(conn, st, first, count)?,
-                Role::Control if st.sql == "COMMIT" => {
+                Role::ReadBack { first, count } => self.read_back(server, st, first, count)?,
+                Role::Control if st.sql == crate::sql::COMMIT => {
                     self.synced()?;
                     injected_failure(self.n)?;
                     self.committing = true;
-                    exec(conn, st).map_err(&err)?;
+                    server.run(st).map_err(&err)?;
                 }
                 Role::Control => {
-                    exec(conn, st).map_err(&err)?;
-                    if st.sql == "START TRANSACTION" {
+                    server.run(st).map_err(&err)?;
+                    if st.sql == crate::sql::START_TRANSACTION {
                         self.in_transaction = true;
                     }
                 }
@@ -105,7 +105,7 @@ impl RowRun<'_> {
     /// exactly the ones still needed.
     fn write(
         &mut self,
-        conn: &mut mysql::Conn,
+        server: &mut crate::conn::Server,
         st: &Statement,
         rows: std::ops::Range<usize>,
         a: &mut Applier<'_>,
@@ -130,9 +130,11 @@ impl RowRun<'_> {
             crate::timing::mark("intents journaled");
             self.journaled = true;
         }
-        exec(conn, st).map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
+        server
+            .run(st)
+            .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
         crate::timing::mark("rows written");
-        if conn.affected_rows() != needed as u64 {
+        if server.affected_rows() != needed as u64 {
             return Err(self.changed(rows.start));
         }
         Ok(())
@@ -143,7 +145,7 @@ impl RowRun<'_> {
     /// journaled, else the step rolls back (its intents get their rolled_back outcome).
     fn read_back(
         &mut self,
-        conn: &mut mysql::Conn,
+        server: &mut crate::conn::Server,
         st: &Statement,
         first: usize,
         count: usize,
@@ -152,7 +154,8 @@ impl RowRun<'_> {
             return Ok(());
         }
         let planned = &self.step.rows[first];
-        let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
+        let found = server
+            .read_rows(self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
         let written: HashMap<Vec<(String, Cell)>, crate::value::Row> = found
             .into_iter()
@@ -210,12 +213,13 @@ impl RowRun<'_> {
     /// must not happen (the row changed since the diagnosis).
     fn check(
         &mut self,
-        conn: &mut mysql::Conn,
+        server: &mut crate::conn::Server,
         st: &Statement,
         row: usize,
     ) -> Result<(), ApplyError> {
         let r: &RowChange = &self.step.rows[row];
-        let current = crate::conn::read_row(conn, self.schema, &r.image.columns, st)
+        let current = server
+            .read_row(self.schema, &r.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
         self.decide(row, current)
     }
@@ -226,14 +230,15 @@ impl RowRun<'_> {
     /// refuses, as for any row changed since the diagnosis.
     fn check_rows(
         &mut self,
-        conn: &mut mysql::Conn,
+        server: &mut crate::conn::Server,
         st: &Statement,
         first: usize,
         count: usize,
     ) -> Result<(), ApplyError> {
         let batch = first..first + count;
         let planned = &self.step.rows[first];
-        let found = crate::conn::read_rows(conn, self.schema, &planned.image.columns, st)
+        let found = server
+            .read_rows(self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
         crate::timing::mark(format_args!("{} rows read for update", found.len()));
         let mut current: Vec<Option<crate::value::Row>> = vec![None; count];

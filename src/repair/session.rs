@@ -231,7 +231,8 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
                     return Err(anyhow::anyhow!(InUse));
                 }
                 for sql in server.flavor.restore_read_only(state) {
-                    mysql::prelude::Queryable::query_drop(&mut server.conn, &sql)
+                    server
+                        .run(&crate::sql::Statement::plain(sql))
                         .map_err(|e| anyhow::anyhow!(crate::describe::describe_mysql(&e)))?;
                 }
                 Ok(())

@@ -58,7 +58,7 @@ pub fn received(ch: &ChannelStatus) -> Option<(String, u64)> {
 /// The server's current binlog file and position.
 pub fn binlog_end(server: &mut Server) -> anyhow::Result<(String, u64)> {
     let sql = server.flavor.show_binlog_status();
-    let row: Option<mysql::Row> = mysql::prelude::Queryable::query_first(&mut server.conn, sql)?;
+    let row: Option<mysql::Row> = server.first(&crate::sql::Statement::plain(sql))?;
     let row = row.ok_or_else(|| anyhow::anyhow!("{}: binary logging is off", server.spec))?;
     let file: String = row.get(0).unwrap_or_default();
     let pos: u64 = row.get(1).unwrap_or(0);
@@ -130,12 +130,8 @@ pub fn wait_resumed(
 /// If the server refuses the function, the status is polled as before: the wait is only an
 /// optimization, never a reason for a repair to fail.
 fn wait_applied(server: &mut Server, name: &str, target: &(String, u64)) {
-    let sql = server.flavor.source_pos_wait();
-    let waited: mysql::Result<Option<Option<i64>>> = mysql::prelude::Queryable::exec_first(
-        &mut server.conn,
-        sql,
-        (&target.0, target.1, 1, name),
-    );
+    let st = server.flavor.source_pos_wait(&target.0, target.1, 1, name);
+    let waited: mysql::Result<Option<Option<i64>>> = server.first(&st);
     let pause = match waited {
         Ok(Some(Some(_))) => return,
         Ok(_) => 5,

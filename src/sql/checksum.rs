@@ -2,8 +2,8 @@
 //! bucket), and read as (key, row hash) pairs; the row hash itself (MD5 or SHA-256, each
 //! column read as its exact bytes). Pure; re-exported from `sql`.
 
+use super::quote_ident;
 use super::{Charsets, Statement, select_in, table_sql};
-use crate::flavor::quote_ident;
 use crate::value::Cell;
 use crate::vocab::TableRef;
 

@@ -7,7 +7,7 @@
 //! entries written under the replica's own server_id that the source's binlog state does not
 //! reach. The arithmetic (`mysql`, `mariadb`) is pure; `find` reads the sets.
 
-use mysql::prelude::Queryable;
+use crate::sql::admin;
 use serde::Serialize;
 
 use super::StatusReport;
@@ -128,18 +128,10 @@ fn mariadb_errant(
     spec: &ConnSpec,
 ) -> Option<MariadbGtidList> {
     let replica_id = replica.server_id;
-    let mine: String = replica
-        .conn
-        .query_first("SELECT @@global.gtid_binlog_state")
-        .ok()??;
+    let mine: String = replica.first(&admin::gtid_binlog_state()).ok()??;
     let mut theirs = MariadbGtidList::default();
     for (_, s) in sources.iter_mut() {
-        let st: String = s
-            .conn
-            .query_first(
-                "SELECT CONCAT_WS(',', @@global.gtid_binlog_state, @@global.gtid_slave_pos)",
-            )
-            .ok()??;
+        let st: String = s.first(&admin::gtid_binlog_state_and_slave_pos()).ok()??;
         theirs = theirs.union(&MariadbGtidList::parse(&st)?);
         let in_flight = super::read_status(s).ok().and_then(|r| {
             r.channels
@@ -166,16 +158,10 @@ fn mysql_errant(
     spec: &ConnSpec,
 ) -> Option<MysqlGtidSet> {
     let replica_id = replica.server_id;
-    let mine: String = replica
-        .conn
-        .query_first("SELECT @@GLOBAL.gtid_executed")
-        .ok()??;
+    let mine: String = replica.first(&admin::gtid_executed()).ok()??;
     let mut theirs = Vec::new();
     for (_, source) in sources.iter_mut() {
-        let executed: String = source
-            .conn
-            .query_first("SELECT @@GLOBAL.gtid_executed")
-            .ok()??;
+        let executed: String = source.first(&admin::gtid_executed()).ok()??;
         let in_flight = super::read_status(source)
             .ok()
             .and_then(|r| {

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use mysql::prelude::Queryable;
 use thiserror::Error;
 
 use super::model::*;
 use crate::conn::Server;
 use crate::flavor::{Flavor, status_column_names};
+use crate::sql::Statement;
 
 #[derive(Debug, Error)]
 pub enum StatusError {
@@ -28,15 +28,12 @@ pub enum StatusError {
 /// UTF-8 (binary keys quoted in an error message) are kept lossily, for display only.
 pub type RowMap = BTreeMap<String, Option<String>>;
 
-pub fn query_maps(server: &mut Server, sql: &str) -> Result<Vec<RowMap>, StatusError> {
-    let rows: Vec<mysql::Row> = server
-        .conn
-        .query(sql)
-        .map_err(|source| StatusError::Query {
-            endpoint: server.spec.to_string(),
-            statement: sql.to_string(),
-            source,
-        })?;
+pub fn query_maps(server: &mut Server, st: &Statement) -> Result<Vec<RowMap>, StatusError> {
+    let rows: Vec<mysql::Row> = server.all(st).map_err(|source| StatusError::Query {
+        endpoint: server.spec.to_string(),
+        statement: st.sql.clone(),
+        source,
+    })?;
     Ok(rows.into_iter().map(row_to_map).collect())
 }
 
@@ -209,16 +206,12 @@ type GtidState = (
 
 pub fn server_info(server: &mut Server) -> Result<ServerInfo, StatusError> {
     let flavor: Flavor = server.flavor;
-    let q = flavor.gtid_state_query();
-    let row: Option<GtidState> =
-        server
-            .conn
-            .query_first(q)
-            .map_err(|source| StatusError::Query {
-                endpoint: server.spec.to_string(),
-                statement: q.to_string(),
-                source,
-            })?;
+    let q = Statement::plain(flavor.gtid_state_query());
+    let row: Option<GtidState> = server.first(&q).map_err(|source| StatusError::Query {
+        endpoint: server.spec.to_string(),
+        statement: q.sql.clone(),
+        source,
+    })?;
     let (gtid_mode, gtid_executed, _, gtid_slave_pos) = row.unwrap_or_default();
     Ok(ServerInfo {
         endpoint: server.spec.endpoint(),
@@ -238,18 +231,14 @@ pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
     let flavor = server.flavor;
     let mut workers: Vec<(String, WorkerStatus)> = Vec::new();
     if let Some(trx_col) = flavor.worker_transaction_column() {
-        let sql = format!(
-            "SELECT CHANNEL_NAME, WORKER_ID, SERVICE_STATE, LAST_ERROR_NUMBER, LAST_ERROR_MESSAGE, \
-             LAST_ERROR_TIMESTAMP, {trx_col} FROM performance_schema.replication_applier_status_by_worker \
-             ORDER BY CHANNEL_NAME, WORKER_ID"
-        );
+        let st = crate::sql::admin::applier_workers(trx_col);
         // performance_schema may be off or not granted: the channel status still stands.
-        if let Ok(rows) = query_maps(server, &sql) {
+        if let Ok(rows) = query_maps(server, &st) {
             workers = rows.iter().map(|r| worker_from_row(r, trx_col)).collect();
         }
     }
     let statement = flavor.show_replica_status();
-    let rows = query_maps(server, statement)?;
+    let rows = query_maps(server, &Statement::plain(statement))?;
     if rows.is_empty() {
         return Err(StatusError::NotAReplica {
             endpoint: server.spec.to_string(),
@@ -265,7 +254,7 @@ pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
             .collect();
     }
     if let Some(sql) = flavor.applier_error_time_query()
-        && let Ok(rows) = query_maps(server, sql)
+        && let Ok(rows) = query_maps(server, &Statement::plain(sql))
     {
         add_error_times(&mut channels, &rows);
     }

@@ -3,7 +3,6 @@
 //! paired, tables without a usable key compared as multisets).
 
 use anyhow::Result;
-use mysql::prelude::Queryable;
 
 use super::diff::ChunkDiff;
 use super::model::{Key, TableDrift};
@@ -237,7 +236,7 @@ impl Walk<'_> {
         }
         let st = sql::multiset_hashes(ss, self.hash);
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
-            let rows: Vec<(String, u64)> = s.conn.exec(&st.sql, st.bind())?;
+            let rows: Vec<(String, u64)> = s.all_prepared(&st)?;
             Ok(rows)
         })?;
         let columns = ss.column_names();
@@ -268,7 +267,7 @@ fn read_row_by_hash(
     columns: &[String],
     st: &Statement,
 ) -> Result<Option<Row>> {
-    let row: Option<mysql::Row> = server.conn.exec_first(&st.sql, st.bind())?;
+    let row: Option<mysql::Row> = server.first_prepared(st)?;
     // The hash comes first; the row's columns follow.
     Ok(row.map(|r| crate::conn::decode_row(r.unwrap().into_iter().skip(1), schema, columns)))
 }
@@ -279,13 +278,14 @@ pub(super) fn read_buckets(
 ) -> Result<std::collections::HashMap<i128, (u64, String)>> {
     let text = value_text;
     let mut out = std::collections::HashMap::new();
-    for row in server.conn.exec_iter(&st.sql, st.bind())? {
-        let mut v = row?.unwrap().into_iter();
+    server.for_each_row(st, |row| -> Result<()> {
+        let mut v = row.unwrap().into_iter();
         let (Some(b), Some(n), Some(x)) = (v.next(), v.next(), v.next()) else {
-            continue;
+            return Ok(());
         };
         let b: i128 = text(b).parse().unwrap_or(0);
         out.insert(b, (text(n).parse().unwrap_or(0), text(x)));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }

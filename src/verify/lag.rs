@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use mysql::prelude::Queryable;
 
 use super::walk::Walk;
 use super::{Options, Pair};
@@ -71,19 +70,13 @@ impl Walk<'_> {
         let timeout = self.opts.wait_timeout.as_secs().max(1);
         if let Some(ch) = &self.pair.replica_channel {
             let (file, pos) = crate::repair::verify::binlog_end(self.source)?;
-            let sql = self.replica.flavor.source_pos_wait();
-            let _: Option<Option<i64>> = self
-                .replica
-                .conn
-                .exec_first(sql, (file, pos, timeout, ch.as_str()))?;
+            let st = self.replica.flavor.source_pos_wait(&file, pos, timeout, ch);
+            let _: Option<Option<i64>> = self.replica.first(&st)?;
         }
         if let Some(ch) = &self.pair.source_channel {
             let (file, pos) = crate::repair::verify::binlog_end(self.replica)?;
-            let sql = self.source.flavor.source_pos_wait();
-            let _: Option<Option<i64>> = self
-                .source
-                .conn
-                .exec_first(sql, (file, pos, timeout, ch.as_str()))?;
+            let st = self.source.flavor.source_pos_wait(&file, pos, timeout, ch);
+            let _: Option<Option<i64>> = self.source.first(&st)?;
         }
         Ok(())
     }

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use mysql::prelude::Queryable;
 
 use super::model::{Key, TableDrift};
 use super::{Options, Pair, PairError};
@@ -26,14 +25,9 @@ pub(super) fn tables(server: &mut Server, opts: &Options) -> Result<Estimated> {
     // MySQL 8+ caches these statistics for a day (information_schema_stats_expiry): TABLE_ROWS
     // can be far behind (3 for a table of 20,000 rows), and the estimate sizes integer chunks.
     if !server.flavor.is_mariadb() {
-        let _ = server
-            .conn
-            .query_drop("SET SESSION information_schema_stats_expiry = 0");
+        let _ = server.run(&crate::sql::admin::fresh_table_statistics());
     }
-    let rows: Vec<(String, String, Option<u64>)> = server.conn.query(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
-         WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
-    )?;
+    let rows: Vec<(String, String, Option<u64>)> = server.all(&sql::catalog::base_tables())?;
     let listed = |t: &TableRef| opts.tables.is_empty() || opts.tables.contains(t);
     let in_db = |db: &str| match opts.databases.is_empty() {
         true => !SYSTEM_SCHEMAS.contains(&db) && db != "percona",
@@ -90,11 +84,7 @@ pub(super) fn select(
 /// The key a table is chunked along: the primary key, else the first unique key whose
 /// columns are all NOT NULL (a NULL falls outside every range).
 pub(super) fn chunk_key(server: &mut Server, schema: &TableSchema) -> Result<Option<Vec<String>>> {
-    let not_null: Vec<String> = server.conn.exec(
-        "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND IS_NULLABLE = 'NO'",
-        (&schema.table.schema, &schema.table.name),
-    )?;
+    let not_null: Vec<String> = server.all(&sql::catalog::not_null_columns(&schema.table))?;
     Ok(schema
         .unique_keys
         .iter()
@@ -116,11 +106,8 @@ pub(super) fn min_max(
     ss: &TableSchema,
     key: &str,
 ) -> Result<Option<(i128, i128)>> {
-    let k = crate::flavor::quote_ident(key);
-    let row: Option<(Option<String>, Option<String>)> = server.conn.query_first(format!(
-        "SELECT CAST(MIN({k}) AS CHAR), CAST(MAX({k}) AS CHAR) FROM {}",
-        sql::table_sql(&ss.table)
-    ))?;
+    let row: Option<(Option<String>, Option<String>)> =
+        server.first(&sql::catalog::min_max_text(&ss.table, key))?;
     Ok(match row {
         Some((Some(a), Some(b))) => Some((a.parse()?, b.parse()?)),
         _ => None,
@@ -145,10 +132,7 @@ impl IntRanges {
         // then count, which reads the key only, instead of guessing one row per key value.
         let rows = match estimate {
             0 => {
-                let n: Option<u64> = source.conn.query_first(format!(
-                    "SELECT COUNT(*) FROM {}",
-                    sql::table_sql(&ss.table)
-                ))?;
+                let n: Option<u64> = source.first(&sql::catalog::count_rows(&ss.table))?;
                 n.unwrap_or(0).max(1)
             }
             n => n,

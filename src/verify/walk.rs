@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use mysql::prelude::Queryable;
 
 use super::diff::ChunkDiff;
 use super::differ::{RECHECK_BATCH, read_buckets};
@@ -13,7 +12,7 @@ use super::model::{Key, TableDrift};
 use super::table_plan::{IntRanges, adapt, chunk_key, is_integer, min_max};
 use super::{Options, Pair};
 use crate::conn::Server;
-use crate::schema::{self, TableSchema};
+use crate::schema::TableSchema;
 use crate::sql::{self, Statement};
 use crate::vocab::TableRef;
 
@@ -40,9 +39,8 @@ pub(super) fn read_key_hashes(
         .map(|c| schema.column(c).context("key column"))
         .collect::<Result<_>>()?;
     let mut out = Vec::new();
-    let result = server.conn.exec_iter(&st.sql, st.bind())?;
-    for row in result {
-        let mut values = row?.unwrap().into_iter();
+    server.for_each_row(st, |row| -> Result<()> {
+        let mut values = row.unwrap().into_iter();
         let mut k = Vec::with_capacity(cols.len());
         for col in &cols {
             let v = values.next().unwrap_or(mysql::Value::NULL);
@@ -56,13 +54,14 @@ pub(super) fn read_key_hashes(
             _ => String::new(),
         };
         out.push((k, hash));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// (rows, xor, sum) of a checksum statement, as the server printed them.
 pub(super) fn read_checksum(server: &mut Server, st: &Statement) -> Result<(u64, String, String)> {
-    let row: Option<mysql::Row> = server.conn.exec_first(&st.sql, st.bind())?;
+    let row: Option<mysql::Row> = server.first_prepared(st)?;
     let text = |v: Option<mysql::Value>| v.map(value_text).unwrap_or_default();
     let Some(row) = row else {
         return Ok((0, String::new(), String::new()));
@@ -148,8 +147,8 @@ impl Walk<'_> {
     }
 
     pub(super) fn schemas(&mut self, table: &TableRef) -> Result<(TableSchema, TableSchema)> {
-        let ss = schema::load(&mut self.source.conn, &self.pair.source.endpoint(), table)?;
-        let rs = schema::load(&mut self.replica.conn, &self.pair.replica.endpoint(), table)?;
+        let ss = crate::conn::catalog::load(self.source, table)?;
+        let rs = crate::conn::catalog::load(self.replica, table)?;
         let names = |s: &TableSchema| -> Vec<String> {
             s.columns
                 .iter()
@@ -370,7 +369,7 @@ fn read_bound(
     key: &[String],
     st: &Statement,
 ) -> Result<Option<Key>> {
-    let row: Option<mysql::Row> = server.conn.exec_first(&st.sql, st.bind())?;
+    let row: Option<mysql::Row> = server.first_prepared(st)?;
     let Some(row) = row else {
         return Ok(None);
     };

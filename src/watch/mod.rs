@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use mysql::prelude::Queryable;
 
 use crate::conn::{ConnSpec, ConnectError, Server};
 use crate::journal::{self, Journal};
@@ -214,12 +213,10 @@ fn take_lock(server: &mut Server) -> Result<bool> {
     // The lock's connection is otherwise idle: the server's wait_timeout (8 hours by default)
     // would end it, and the lock with it, without a word.
     server
-        .conn
-        .query_drop("SET SESSION wait_timeout = 31536000")
+        .run(&crate::sql::admin::session_wait_timeout(31536000))
         .map_err(|e| anyhow::anyhow!(crate::describe::describe_mysql(&e)))?;
     let got: Option<Option<i64>> = server
-        .conn
-        .exec_first("SELECT GET_LOCK(?, 0)", (WATCH_LOCK,))
+        .first(&crate::sql::admin::get_lock(WATCH_LOCK))
         .map_err(|e| anyhow::anyhow!(crate::describe::describe_mysql(&e)))?;
     Ok(got.flatten() == Some(1))
 }
@@ -510,7 +507,7 @@ impl Watcher {
             return true;
         }
         r.next_errant = Instant::now() + self.config.errant_interval;
-        if r.lock.as_mut().is_none_or(|l| l.conn.ping().is_err()) {
+        if r.lock.as_mut().is_none_or(|l| l.ping().is_err()) {
             return false;
         }
         let (tx, rx) = std::sync::mpsc::channel();

@@ -1,0 +1,96 @@
+//! Statements about the session and the server rather than a table's rows: named locks,
+//! session settings, grants, GTID state, replication status tables. Flavor-specific ones are
+//! in `crate::flavor`.
+
+use super::Statement;
+use super::quote_string;
+use crate::value::Cell;
+
+/// `SELECT GET_LOCK(?, 0)`: takes the named lock without waiting (1: taken, 0: held by
+/// another session), the name bound.
+pub fn get_lock(name: &str) -> Statement {
+    Statement::plain("SELECT GET_LOCK(?, 0)").params(vec![Cell::Text(name.to_string())])
+}
+
+/// `SELECT GET_LOCK('name', 0)` with a constant name written in: one text round trip, no
+/// statement to prepare.
+pub fn get_lock_const(name: &'static str) -> Statement {
+    Statement::plain(format!("SELECT GET_LOCK({}, 0)", quote_string(name)))
+}
+
+/// `SELECT IS_FREE_LOCK('name')` with a constant name written in (0: another session
+/// holds it).
+pub fn is_free_lock_const(name: &'static str) -> Statement {
+    Statement::plain(format!("SELECT IS_FREE_LOCK({})", quote_string(name)))
+}
+
+/// `SET SESSION wait_timeout = n`: how long the server keeps an idle session.
+pub fn session_wait_timeout(seconds: u64) -> Statement {
+    Statement::plain(format!("SET SESSION wait_timeout = {seconds}"))
+}
+
+/// MySQL 8+ caches information_schema's table statistics for a day: this session reads them
+/// fresh.
+pub fn fresh_table_statistics() -> Statement {
+    Statement::plain("SET SESSION information_schema_stats_expiry = 0")
+}
+
+/// The account's grants, one per row.
+pub fn show_grants() -> Statement {
+    Statement::plain("SHOW GRANTS FOR CURRENT_USER()")
+}
+
+/// The server's id.
+pub fn server_id() -> Statement {
+    Statement::plain("SELECT @@server_id")
+}
+
+/// MySQL: the GTIDs the server executed.
+pub fn gtid_executed() -> Statement {
+    Statement::plain("SELECT @@GLOBAL.gtid_executed")
+}
+
+/// MariaDB: the last GTID of each domain and server in the server's binlog.
+pub fn gtid_binlog_state() -> Statement {
+    Statement::plain("SELECT @@global.gtid_binlog_state")
+}
+
+/// MariaDB: what the server has, written to its binlog or applied as a replica
+/// (gtid_binlog_state and gtid_slave_pos, one list).
+pub fn gtid_binlog_state_and_slave_pos() -> Statement {
+    Statement::plain("SELECT CONCAT_WS(',', @@global.gtid_binlog_state, @@global.gtid_slave_pos)")
+}
+
+/// MySQL: each applier worker's state, with `trx_column` the column naming the transaction
+/// it applies (its name differs between versions).
+pub fn applier_workers(trx_column: &'static str) -> Statement {
+    Statement::plain(format!(
+        "SELECT CHANNEL_NAME, WORKER_ID, SERVICE_STATE, LAST_ERROR_NUMBER, LAST_ERROR_MESSAGE, \
+         LAST_ERROR_TIMESTAMP, {trx_column} FROM performance_schema.replication_applier_status_by_worker \
+         ORDER BY CHANNEL_NAME, WORKER_ID"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_and_settings_read_as_sent_before() {
+        assert_eq!(
+            get_lock_const("replmend.repair").sql,
+            "SELECT GET_LOCK('replmend.repair', 0)"
+        );
+        assert_eq!(
+            is_free_lock_const("replmend.repair").sql,
+            "SELECT IS_FREE_LOCK('replmend.repair')"
+        );
+        let st = get_lock("replmend.watch");
+        assert_eq!(st.sql, "SELECT GET_LOCK(?, 0)");
+        assert_eq!(st.params, vec![Cell::Text("replmend.watch".into())]);
+        assert_eq!(
+            session_wait_timeout(31536000).sql,
+            "SET SESSION wait_timeout = 31536000"
+        );
+    }
+}
