@@ -50,6 +50,13 @@ fn run_json(args: &[&str]) -> (Run, Value) {
     (run, v)
 }
 
+/// `resync --yes` of the replica at `url`, journaled to `journal`, with more arguments.
+fn resync_yes(url: &str, journal: &str, more: &[&str]) -> Run {
+    let mut args = vec!["resync", "--replica", url, "--yes", "--journal", journal];
+    args.extend_from_slice(more);
+    replmend(&args)
+}
+
 fn restore(journal: &str, replica: &Node) -> Run {
     replmend(&["restore", journal, "--replica", &replica.url()])
 }
@@ -107,16 +114,7 @@ fn collation_keys_are_one_row(build: Build, collation: &str, pairs: usize) {
         );
     }
     let journal = journal_path(&format!("coll-{build}"));
-    let run = replmend(&[
-        "resync",
-        "--replica",
-        &url,
-        "--yes",
-        "--journal",
-        &journal,
-        "--tables",
-        "coll.k",
-    ]);
+    let run = resync_yes(&url, &journal, &["--tables", "coll.k"]);
     assert_eq!(run.code, exit::OK, "{build}: {}{}", run.stdout, run.stderr);
     assert_eq!(
         hex_rows(n2, "coll.k", &cols),
@@ -177,7 +175,7 @@ fn mariadb_118_default_collation_accented_keys() {
     let (drifted, source) = (hex_rows(n2, "cafe.k", &cols), hex_rows(n1, "cafe.k", &cols));
     let url = n2.url();
     let journal = journal_path("cafe-118");
-    let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+    let run = resync_yes(&url, &journal, &[]);
     assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         hex_rows(n2, "cafe.k", &cols),
@@ -212,7 +210,7 @@ fn a_missing_row_with_auto_increment_key_zero_is_written_as_zero_and_restored() 
         let (drifted, source) = (hex_rows(n2, "z.t", &cols), hex_rows(n1, "z.t", &cols));
         let (url, journal) = (n2.url(), journal_path(&format!("zero-{flavor}")));
         let logged = binlog(n2);
-        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        let run = resync_yes(&url, &journal, &[]);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(
             hex_rows(n2, "z.t", &cols),
@@ -258,7 +256,7 @@ fn resync_frees_a_unique_value_before_a_missing_row_takes_it() {
         let cols = ["id", "email"];
         let (drifted, source) = (hex_rows(n2, "uq.t", &cols), hex_rows(n1, "uq.t", &cols));
         let (url, journal) = (n2.url(), journal_path(&format!("unique-{flavor}")));
-        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        let run = resync_yes(&url, &journal, &[]);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(hex_rows(n2, "uq.t", &cols), source, "{flavor}");
         let run = restore(&journal, n2);
@@ -305,16 +303,7 @@ fn resync_frees_a_unique_value_before_a_missing_row_takes_it() {
             "{flavor}"
         );
         let journal = journal_path(&format!("unique-swap-{flavor}"));
-        let run = replmend(&[
-            "resync",
-            "--replica",
-            &url,
-            "--yes",
-            "--journal",
-            &journal,
-            "--tables",
-            "uq.big",
-        ]);
+        let run = resync_yes(&url, &journal, &["--tables", "uq.big"]);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(hex_rows(n2, "uq.big", &cols), source, "{flavor}");
         let run = restore(&journal, n2);
@@ -419,7 +408,7 @@ fn resync_refuses_while_the_applier_is_stopped_with_events_pending() {
         wait_received(n2);
         let url = n2.url();
         let journal = journal_path(&format!("pending-{flavor}"));
-        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        let run = resync_yes(&url, &journal, &[]);
         assert_eq!(
             run.code,
             exit::REFUSED,
@@ -449,7 +438,7 @@ fn resync_refuses_while_the_applier_is_stopped_with_events_pending() {
         // stops on a row replmend wrote.
         n2.start_replication().unwrap();
         n2.wait_caught_up(CATCH_UP).unwrap();
-        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        let run = resync_yes(&url, &journal, &[]);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stdout.contains("nothing to change"),
@@ -492,16 +481,7 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
         let url = n2.url();
         let before = hex_rows(n2, "tg.t", &["id", "v"]);
         let journal = journal_path(&format!("triggers-{flavor}"));
-        let run = replmend(&[
-            "resync",
-            "--replica",
-            &url,
-            "--yes",
-            "--journal",
-            &journal,
-            "--tables",
-            "tg.t",
-        ]);
+        let run = resync_yes(&url, &journal, &["--tables", "tg.t"]);
         assert_eq!(
             run.code,
             exit::REFUSED,
@@ -622,16 +602,7 @@ fn resync_never_orphans_child_rows_cascade_restrict_and_composite() {
             ("fk.parent", "fk.item", "fk_item"),
             ("fk.pair", "fk.pair_note", "fk_note"),
         ] {
-            let run = replmend(&[
-                "resync",
-                "--replica",
-                &url,
-                "--yes",
-                "--journal",
-                &journal,
-                "--tables",
-                tables,
-            ]);
+            let run = resync_yes(&url, &journal, &["--tables", tables]);
             assert_eq!(
                 run.code,
                 exit::REFUSED,
@@ -656,16 +627,7 @@ fn resync_never_orphans_child_rows_cascade_restrict_and_composite() {
             "{flavor}: nothing deleted"
         );
         // The whole database: the child rows go in the same plan, so nothing is orphaned.
-        let run = replmend(&[
-            "resync",
-            "--replica",
-            &url,
-            "--yes",
-            "--journal",
-            &journal,
-            "--databases",
-            "fk",
-        ]);
+        let run = resync_yes(&url, &journal, &["--databases", "fk"]);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         for t in ["parent", "item", "pair", "pair_note"] {
             assert_eq!(
@@ -757,16 +719,7 @@ fn filtered_tables_are_reported_as_filtered_never_written_and_one_node_tables_li
             "{flavor}: {local}"
         );
         let journal = journal_path(&format!("filters-{flavor}"));
-        let run = replmend(&[
-            "resync",
-            "--replica",
-            &url,
-            "--yes",
-            "--journal",
-            &journal,
-            "--databases",
-            "f",
-        ]);
+        let run = resync_yes(&url, &journal, &["--databases", "f"]);
         assert_eq!(
             run.code,
             exit::DRIFT,
@@ -821,7 +774,7 @@ fn restore_dry_run_shows_its_sql_preflight_refuses_read_only_and_a_restore_is_un
         let (drifted, source) = (hex_rows(n2, "r.t", &cols), hex_rows(n1, "r.t", &cols));
         let url = n2.url();
         let journal = journal_path(&format!("restore-guard-{flavor}"));
-        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        let run = resync_yes(&url, &journal, &[]);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(hex_rows(n2, "r.t", &cols), source);
 
