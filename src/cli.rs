@@ -487,6 +487,11 @@ pub struct DiagnoseArgs {
     /// The replication channel (MySQL) or connection name (MariaDB); default: the stopped one.
     #[arg(long)]
     pub channel: Option<String>,
+
+    /// How much of each node's binary log the search for the conflicting rows' writers may
+    /// read: bytes (K/M/G) and/or seconds, per node, e.g. `1G,30s`.
+    #[arg(long, value_name = "BYTES,SECONDS", default_value = "256M,10s")]
+    pub origin_budget: crate::binlog::origin::Budget,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mysql::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
+use mysql::binlog::events::{BinlogEventHeader, Event, EventData, RowsEventData, TableMapEvent};
 use mysql::{BinlogDumpFlags, BinlogRequest};
 use mysql_common::binlog::EventStreamReader;
 use mysql_common::binlog::consts::BinlogVersion;
@@ -98,8 +98,14 @@ pub struct RawTransaction {
     pub end_pos: u64,
     pub gtid: Option<Gtid>,
     pub statement: Option<String>,
+    /// MariaDB's Annotate_rows text (sent only to dumps that ask for it: `scan_file`).
+    pub annotate: Option<String>,
     pub events: Vec<EventHead>,
     pub bytes_read: u64,
+    /// The originating server's id and the event time (seconds since the epoch, UTC) of the
+    /// event that started the transaction.
+    pub server_id: u32,
+    pub timestamp: u32,
 }
 
 /// What a binlog scan hands over, in binlog order.
@@ -117,6 +123,7 @@ const GTID_EVENT: u8 = 33;
 const ANONYMOUS_GTID_EVENT: u8 = 34;
 const MARIADB_GTID_EVENT: u8 = 162;
 const MARIADB_GTID_STANDALONE: u8 = 1;
+const MARIADB_ANNOTATE_ROWS_EVENT: u8 = 160;
 
 /// A server id for our dump connection that no replica of this source uses: a dump with the
 /// same id as a live replica would make the source kill that replica's dump thread.
@@ -161,10 +168,12 @@ enum Step {
 }
 
 impl Scan<'_> {
-    fn begin(&mut self, start_pos: u64, gtid: Option<Gtid>) -> bool {
+    fn begin(&mut self, start_pos: u64, gtid: Option<Gtid>, h: &BinlogEventHeader) -> bool {
         self.cur = Some(RawTransaction {
             start_pos,
             gtid,
+            server_id: h.server_id(),
+            timestamp: h.timestamp(),
             ..Default::default()
         });
         (self.sink)(Item::Begin)
@@ -221,7 +230,7 @@ impl Scan<'_> {
                     }),
                     _ => None,
                 };
-                if !self.begin(start, gtid) {
+                if !self.begin(start, gtid, &h) {
                     return Ok(Step::Stop);
                 }
             }
@@ -237,16 +246,21 @@ impl Scan<'_> {
                     };
                     // (A standalone GTID, DDL, is a transaction ended by its one statement.)
                     let _standalone = d[12] & MARIADB_GTID_STANDALONE != 0;
-                    if !self.begin(start, Some(gtid)) {
+                    if !self.begin(start, Some(gtid), &h) {
                         return Ok(Step::Stop);
                     }
+                }
+            }
+            MARIADB_ANNOTATE_ROWS_EVENT => {
+                if let Some(c) = self.cur.as_mut() {
+                    c.annotate = Some(String::from_utf8_lossy(ev.data()).into_owned());
                 }
             }
             _ => match ev.read_data().map_err(decode_err)? {
                 Some(EventData::QueryEvent(q)) => {
                     let text = q.query();
                     let upper = text.trim().to_ascii_uppercase();
-                    if self.cur.is_none() && !self.begin(start, None) {
+                    if self.cur.is_none() && !self.begin(start, None, &h) {
                         return Ok(Step::Stop);
                     }
                     if upper != "BEGIN" && !upper.starts_with("XA START") {
@@ -270,7 +284,7 @@ impl Scan<'_> {
                         ))));
                     };
                     let raw = decode_rows(&rows, &map, end).map_err(decode_err)?;
-                    if self.cur.is_none() && !self.begin(start, None) {
+                    if self.cur.is_none() && !self.begin(start, None, &h) {
                         return Ok(Step::Stop);
                     }
                     if let Some(c) = self.cur.as_mut() {
@@ -374,16 +388,48 @@ impl Cursor {
     }
 }
 
+/// How far a scan may go.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: u64,
+    /// Stop reading at this instant (checked after each event).
+    pub deadline: Option<std::time::Instant>,
+    /// Stop where the requested file ends (at its rotation) instead of reading on.
+    pub one_file: bool,
+}
+
+impl Limits {
+    fn bytes(max_bytes: u64) -> Limits {
+        Limits {
+            max_bytes,
+            deadline: None,
+            one_file: false,
+        }
+    }
+}
+
+/// What a scan read: bytes, whether it reached the end of what it was asked to read (the
+/// file's end with `one_file`, else the binlog's end or the wanted transaction), and the time
+/// of the first event read (the file's creation when read from its start).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scanned {
+    pub bytes: u64,
+    pub complete: bool,
+    pub first_timestamp: Option<u32>,
+    /// The end position of the last event read.
+    pub last_pos: u64,
+}
+
 /// Streams the source's binlog from `req.start_pos`, handing every item to `sink` until it
-/// returns false, the wanted transaction has passed, the binlog ends, or `max_bytes` have been
-/// read. Returns the bytes read.
+/// returns false, the wanted transaction has passed, the binlog ends, or the limits are
+/// reached.
 fn scan(
     spec: &ConnSpec,
     flavor: Flavor,
     req: &FetchRequest,
-    max_bytes: u64,
+    limits: Limits,
     sink: &mut dyn FnMut(Item) -> bool,
-) -> Result<u64, FetchError> {
+) -> Result<Scanned, FetchError> {
     let pos32 = u32::try_from(req.start_pos)
         .map_err(|_| FetchError::PositionTooLarge { pos: req.start_pos })?;
     let stream_err = |source| FetchError::Stream {
@@ -398,10 +444,13 @@ fn scan(
         server.run(&Statement::plain(sql)).map_err(stream_err)?;
     }
     let conn = server.into_binlog_conn();
+    // (MariaDB sends Annotate_rows only to a dump asking with BINLOG_SEND_ANNOTATE_ROWS_EVENT,
+    // a flag the driver's COM_BINLOG_DUMP does not pass on: MariaDB's statements stay unknown.)
+    let flags = BinlogDumpFlags::BINLOG_DUMP_NON_BLOCK;
     let request = BinlogRequest::new(server_id)
         .with_filename(req.file.as_bytes().to_vec())
         .with_pos(pos32 as u64)
-        .with_flags(BinlogDumpFlags::BINLOG_DUMP_NON_BLOCK);
+        .with_flags(flags);
     let mut stream = conn.get_binlog_stream(request).map_err(stream_err)?;
     let mut scan = Scan {
         req,
@@ -410,11 +459,28 @@ fn scan(
         sink,
     };
     let mut cursor = Cursor { pos: req.start_pos };
+    let mut seen_rotate = false;
+    let mut out = Scanned {
+        complete: true,
+        ..Default::default()
+    };
     while let Some(ev) = stream.next() {
         let ev = ev.map_err(stream_err)?;
+        // The dump starts with a rotation to the requested file (its name may carry the
+        // checksum's bytes: the format is not known yet); any later one ends the file.
+        if limits.one_file && ev.header().event_type_raw() == ROTATE_EVENT {
+            if seen_rotate {
+                break;
+            }
+            seen_rotate = true;
+        }
         let Some(end) = cursor.advance(&ev) else {
             continue;
         };
+        if out.first_timestamp.is_none() && ev.header().timestamp() != 0 {
+            out.first_timestamp = Some(ev.header().timestamp());
+        }
+        out.last_pos = end;
         scan.bytes_read += ev.header().event_size() as u64;
         let lookup = |id: u64| stream.get_tme(id).cloned();
         match scan.handle(&ev, &lookup, Some(end))? {
@@ -426,11 +492,44 @@ fn scan(
             }
             Step::Passed | Step::Stop => break,
         }
-        if scan.bytes_read >= max_bytes {
+        if scan.bytes_read >= limits.max_bytes
+            || limits
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            out.complete = false;
             break;
         }
     }
-    Ok(scan.bytes_read)
+    out.bytes = scan.bytes_read;
+    Ok(out)
+}
+
+/// Reads one binlog file from its start to its end (or the limits), handing every
+/// transaction with rows events to `sink` (its rows first, then `Item::Done`).
+pub fn scan_file(
+    spec: &ConnSpec,
+    flavor: Flavor,
+    file: &str,
+    limits: Limits,
+    sink: &mut dyn FnMut(Item) -> bool,
+) -> Result<Scanned, FetchError> {
+    let req = FetchRequest {
+        file: file.to_string(),
+        start_pos: 4,
+        failed_end_log_pos: None,
+        gtid: None,
+    };
+    scan(
+        spec,
+        flavor,
+        &req,
+        Limits {
+            one_file: true,
+            ..limits
+        },
+        sink,
+    )
 }
 
 /// Items in flight between the reading thread and the consumer: enough to keep both busy,
@@ -452,7 +551,7 @@ pub fn stream_transaction(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(PIPELINE_DEPTH);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            scan(spec, flavor, req, u64::MAX, &mut |item| {
+            scan(spec, flavor, req, Limits::bytes(u64::MAX), &mut |item| {
                 let last = matches!(item, Item::Done(_));
                 tx.send(item).is_ok() && !last
             })
@@ -483,7 +582,7 @@ pub fn stream_transaction(
         Ok(match (found, scanned) {
             (Some(trx), _) => Ok(trx),
             (None, Err(e)) => Err(e),
-            (None, Ok(bytes)) => Err(not_found(req, bytes)),
+            (None, Ok(scanned)) => Err(not_found(req, scanned.bytes)),
         })
     })
 }
@@ -524,7 +623,7 @@ pub fn fetch_following(
     };
     let mut out = Vec::new();
     let mut events = Vec::new();
-    scan(spec, flavor, &req, max_bytes, &mut |item| {
+    scan(spec, flavor, &req, Limits::bytes(max_bytes), &mut |item| {
         match item {
             Item::Begin => events.clear(),
             Item::Rows(ev) if keep(&ev) => events.push(ev),

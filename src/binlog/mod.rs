@@ -2,4 +2,5 @@
 
 pub use crate::decode;
 pub mod fetch;
+pub mod origin;
 pub mod rows;

@@ -62,6 +62,29 @@ pub fn key_values(row: &Row, key: &KeyRef) -> Option<Vec<(String, Cell)>> {
         .collect()
 }
 
+/// Each key column's position in a row image of `schema`; None when one is not in it.
+pub fn key_slots(key: &KeyRef, schema: &TableSchema) -> Option<Vec<(String, usize)>> {
+    key.columns
+        .iter()
+        .map(|c| {
+            let i = schema.columns.iter().position(|col| col.name == *c)?;
+            Some((c.clone(), i))
+        })
+        .collect()
+}
+
+/// The key's values in a row image, decoded as the diagnosis decodes them, in key order;
+/// None when the image lacks a key column.
+pub fn image_key(slots: &[(String, usize)], schema: &TableSchema, image: &ImageRow) -> Option<Key> {
+    slots
+        .iter()
+        .map(|(name, i)| {
+            let v = image.get(*i)?.as_ref()?;
+            Some((name.clone(), cell_from_binlog(v, &schema.columns[*i])))
+        })
+        .collect()
+}
+
 /// A duplicate conflicts where the replica has the key; a missing row where it has not.
 pub fn conflicts_here(kind: ConflictKind, replica_row: Option<&Row>) -> bool {
     match kind {
@@ -109,14 +132,7 @@ impl<'s> Finder<'s> {
         key: &'s KeyRef,
         schema: &'s TableSchema,
     ) -> Self {
-        let key_slots = key
-            .columns
-            .iter()
-            .map(|c| {
-                let i = schema.columns.iter().position(|col| col.name == *c)?;
-                Some((c.clone(), i))
-            })
-            .collect();
+        let key_slots = key_slots(key, schema);
         Finder {
             table,
             kind,
@@ -144,14 +160,7 @@ impl<'s> Finder<'s> {
 
     /// The key's values in an image, in key order; None when the image lacks a key column.
     fn image_key(&self, image: &ImageRow) -> Option<Key> {
-        self.key_slots
-            .as_ref()?
-            .iter()
-            .map(|(name, i)| {
-                let v = image.get(*i)?.as_ref()?;
-                Some((name.clone(), cell_from_binlog(v, &self.schema.columns[*i])))
-            })
-            .collect()
+        image_key(self.key_slots.as_deref()?, self.schema, image)
     }
 
     /// One rows event of the transaction, in binlog order.
@@ -266,6 +275,7 @@ impl<'s> Finder<'s> {
                 replica_row,
                 source_row,
                 verdict,
+                origin: None,
             });
         }
         Ok(found)

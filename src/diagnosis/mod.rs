@@ -1,8 +1,10 @@
 //! The diagnosis model and the pure logic around it.
 
+pub mod cause;
 pub mod compare;
 pub mod finder;
 pub mod model;
+pub mod origin;
 pub mod render;
 
 pub use model::*;

@@ -120,6 +120,9 @@ pub struct Conflict {
     pub replica_row: Option<Row>,
     pub source_row: Option<Row>,
     pub verdict: Verdict,
+    /// Who last wrote the key on each node (`diagnose`/`plan` search the nodes' binary logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<super::origin::Origins>,
 }
 
 fn key_as_objects<S: serde::Serializer>(key: &[(String, Cell)], s: S) -> Result<S::Ok, S::Error> {
@@ -218,6 +221,9 @@ pub struct Diagnosis {
     /// directly): a conflict on a row they wrote is not the source's doing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errant: Vec<crate::status::errant::Errant>,
+    /// Why it happened, from the conflicts' origins (when they were searched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<super::cause::Cause>,
     /// What could not be determined, in words a DBA can act on.
     pub missing: Vec<String>,
     /// A stable hash of what identifies this incident; a plan made for it is refused if the

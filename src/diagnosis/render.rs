@@ -23,40 +23,56 @@ pub fn text(d: &Diagnosis) -> String {
         );
     }
     if let Some(rev) = &d.reverse {
-        if let Some(rd) = &rev.diagnosis {
-            let _ = writeln!(
-                out,
-                "\n{} the reverse direction is stopped too{}:",
-                style("Dual-master:").bold(),
-                if rev.same_key {
-                    ", on the same key"
-                } else {
-                    ""
-                }
-            );
-            section(&mut out, rd, "  ");
-        } else if rev.stopped {
-            let _ = writeln!(
-                out,
-                "\nDual-master: the reverse channel on {} is stopped ({}).",
-                d.source
-                    .as_ref()
-                    .map(|s| s.endpoint.as_str())
-                    .unwrap_or("the source"),
-                rev.error.as_deref().unwrap_or("no applier error")
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "\nDual-master: {} also replicates from this replica; that direction is running.",
-                d.source
-                    .as_ref()
-                    .map(|s| s.endpoint.as_str())
-                    .unwrap_or("the source")
-            );
-        }
+        reverse(&mut out, d, rev);
+    }
+    if let Some(c) = &d.cause {
+        let _ = writeln!(
+            out,
+            "\n{} {}: {}\n  prevention: {}",
+            style("Cause:").bold(),
+            serde_json::to_string(&c.kind)
+                .unwrap_or_default()
+                .trim_matches('"'),
+            c.evidence,
+            c.prevention
+        );
     }
     out
+}
+
+fn reverse(out: &mut String, d: &Diagnosis, rev: &ReverseChannel) {
+    if let Some(rd) = &rev.diagnosis {
+        let _ = writeln!(
+            out,
+            "\n{} the reverse direction is stopped too{}:",
+            style("Dual-master:").bold(),
+            if rev.same_key {
+                ", on the same key"
+            } else {
+                ""
+            }
+        );
+        section(out, rd, "  ");
+    } else if rev.stopped {
+        let _ = writeln!(
+            out,
+            "\nDual-master: the reverse channel on {} is stopped ({}).",
+            d.source
+                .as_ref()
+                .map(|s| s.endpoint.as_str())
+                .unwrap_or("the source"),
+            rev.error.as_deref().unwrap_or("no applier error")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\nDual-master: {} also replicates from this replica; that direction is running.",
+            d.source
+                .as_ref()
+                .map(|s| s.endpoint.as_str())
+                .unwrap_or("the source")
+        );
+    }
 }
 
 fn sentence(d: &Diagnosis) -> String {
@@ -119,6 +135,22 @@ fn section(out: &mut String, d: &Diagnosis, indent: &str) {
     let _ = writeln!(out, "{indent}  {}", conflict_count(d));
     for c in &d.conflicts {
         conflict(out, d, c, indent);
+        if let Some(o) = &c.origin {
+            let _ = writeln!(
+                out,
+                "{indent}    {} {}",
+                style("origin").dim(),
+                super::origin::describe(&o.replica, "replica")
+            );
+            if let Some(s) = &o.source {
+                let _ = writeln!(
+                    out,
+                    "{indent}    {} {}",
+                    style("origin").dim(),
+                    super::origin::describe(s, "source")
+                );
+            }
+        }
     }
     if let Some(a) = &d.auto_key {
         rekey_facts(out, a, indent);

@@ -12,6 +12,7 @@
 //! above `inspect`.
 
 mod channel;
+mod origin;
 mod outcome;
 mod rows;
 mod transaction;
@@ -58,6 +59,26 @@ pub fn diagnose_with_source(
     source_at: SourceAt<'_>,
     channel: Option<&str>,
 ) -> Result<Diagnosed> {
+    diagnose_full(spec, source_at, channel, None)
+}
+
+/// `diagnose`, with each conflicting row's origin searched in both nodes' binary logs (within
+/// `budget`) and the incident's cause classified.
+pub fn diagnose_with_origin(
+    spec: &ConnSpec,
+    source_dsn: Option<&str>,
+    channel: Option<&str>,
+    budget: crate::binlog::origin::Budget,
+) -> Result<Diagnosed> {
+    diagnose_full(spec, SourceAt::Dsn(source_dsn), channel, Some(budget))
+}
+
+fn diagnose_full(
+    spec: &ConnSpec,
+    source_at: SourceAt<'_>,
+    channel: Option<&str>,
+    origin_budget: Option<crate::binlog::origin::Budget>,
+) -> Result<Diagnosed> {
     let mut replica = Server::connect(spec)?;
     let report = status::read_status(&mut replica)?;
     crate::timing::mark("replica's status read");
@@ -83,6 +104,16 @@ pub fn diagnose_with_source(
     }
     crate::timing::mark("reverse direction read");
     d.errant = crate::status::errant::find(&mut replica, spec, &report, source.as_mut().ok());
+    if let Some(budget) = origin_budget {
+        origin::attach(
+            &mut d,
+            &mut replica,
+            source.as_mut().ok(),
+            &ch.filters,
+            budget,
+        );
+        crate::timing::mark("origins searched");
+    }
     // Only read on: the repair that usually follows takes them instead of connecting again.
     replica.release();
     if let Ok(src) = source {
@@ -331,6 +362,7 @@ pub fn diagnose_channel(
         upcoming: Vec::new(),
         reverse: None,
         errant: Vec::new(),
+        cause: None,
         missing,
         fingerprint,
     })

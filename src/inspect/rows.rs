@@ -334,6 +334,7 @@ pub fn look_ahead(
             replica_row,
             source_row,
             verdict,
+            origin: None,
         });
     }
     Ok(())

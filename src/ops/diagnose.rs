@@ -28,7 +28,12 @@ struct Healthy {
 
 pub fn run(args: &DiagnoseArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.replica)?;
-    match crate::inspect::diagnose(&spec, args.source.as_deref(), args.channel.as_deref())? {
+    match crate::inspect::diagnose_with_origin(
+        &spec,
+        args.source.as_deref(),
+        args.channel.as_deref(),
+        args.origin_budget,
+    )? {
         Diagnosed::Stopped(diagnosis) => Ok(Outcome {
             output: super::render(format, &*diagnosis, render::text),
             code: exit::REPLICATION_ERROR,

@@ -45,10 +45,11 @@ pub fn report_text(d: &Diagnosis, ps: &PlanSet) -> String {
 pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
     // Nothing to plan (no incident) exits 0, saying why on stderr (`error`).
-    let d = crate::inspect::diagnose(
+    let d = crate::inspect::diagnose_with_origin(
         &spec,
         args.target.source.as_deref(),
         args.target.channel.as_deref(),
+        Default::default(),
     )?
     .stopped()?;
     let pbs = playbooks(args.policy.playbooks.as_deref())?;

@@ -45,6 +45,21 @@ pub fn server_id() -> Statement {
     Statement::plain("SELECT @@server_id")
 }
 
+/// Whether the server writes a binary log (1) or not (0).
+pub fn log_bin() -> Statement {
+    Statement::plain("SELECT @@log_bin")
+}
+
+/// The server's binary logs, oldest first: name and size.
+pub fn binary_logs() -> Statement {
+    Statement::plain("SHOW BINARY LOGS")
+}
+
+/// The AUTO_INCREMENT settings new sessions get: increment and offset.
+pub fn auto_increment_settings() -> Statement {
+    Statement::plain("SELECT @@GLOBAL.auto_increment_increment, @@GLOBAL.auto_increment_offset")
+}
+
 /// MySQL: the GTIDs the server executed.
 pub fn gtid_executed() -> Statement {
     Statement::plain("SELECT @@GLOBAL.gtid_executed")

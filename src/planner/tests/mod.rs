@@ -150,9 +150,11 @@ impl Fx {
                 replica_row,
                 source_row,
                 verdict,
+                origin: None,
             }],
             reverse: None,
             errant: Vec::new(),
+            cause: None,
             missing: vec![],
             fingerprint: format!("fp{replica_port}"),
         }

@@ -1,0 +1,1 @@
+INSERT INTO hr.staff VALUES (42, 'written on the source');

@@ -1,0 +1,3 @@
+INSERT INTO hr.staff VALUES (42, 'written on the replica');
+FLUSH BINARY LOGS;
+INSERT INTO hr.audit VALUES (1, 'a later write in the newest file');

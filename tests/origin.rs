@@ -1,0 +1,174 @@
+//! The origin of each conflicting row (who last wrote its key, from each node's own binary
+//! log) and the incident's cause, on real servers of both flavors.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+fn diagnose(sb: &Sandbox, extra: &[&str]) -> Value {
+    let url = sb.node("n2").url();
+    let mut args = vec!["diagnose", "--replica", &url, "--format", "json"];
+    args.extend_from_slice(extra);
+    let run = replmend(&args);
+    assert_eq!(
+        run.code,
+        exit::REPLICATION_ERROR,
+        "{}: {}{}",
+        sb.flavor,
+        run.stdout,
+        run.stderr
+    );
+    run.json()
+}
+
+fn server_id(sb: &Sandbox, node: &str) -> u64 {
+    sb.node(node)
+        .query_value("SELECT @@server_id")
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// (a) a write on the replica with its binary log on, (e) in an older binlog than the
+/// current one, (f) with a budget too small to reach it.
+#[test]
+fn errant_write_found_in_an_older_binlog_and_budget_too_small() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "errant-replica-write-1062");
+        let d = diagnose(&sb, &[]);
+        let o = &d["conflicts"][0]["origin"]["replica"];
+        assert_eq!(o["found"], true, "{flavor}: {o}");
+        assert_eq!(o["server_id"], server_id(&sb, "n2"), "{flavor}: {o}");
+        assert_eq!(o["writer"], "this_node", "{flavor}: {o}");
+        assert_eq!(o["operation"], "write");
+        assert!(o["gtid"].is_string(), "{flavor}: {o}");
+        assert!(o["timestamp"].is_string(), "{flavor}: {o}");
+        if flavor == Flavor::MySql {
+            let statement = o["statement"].as_str().unwrap_or_default();
+            assert!(
+                statement.contains("written on the replica"),
+                "{flavor}: the statement is logged: {o}"
+            );
+        }
+        assert_eq!(
+            o["row"]["values"][1], "written on the replica",
+            "{flavor}: {o}"
+        );
+        // The write is in an older file than the replica's current binlog.
+        let logs = sb.node("n2").query_rows("SHOW BINARY LOGS").unwrap();
+        let newest = logs.last().unwrap()[0].clone().unwrap();
+        assert_ne!(o["log_file"], newest.as_str(), "{flavor}: {o}");
+        let s = &d["conflicts"][0]["origin"]["source"];
+        assert_eq!(s["found"], true, "{flavor}: {s}");
+        assert_eq!(
+            s["writer"], "this_node",
+            "{flavor}: the source wrote its own: {s}"
+        );
+        assert_eq!(s["server_id"], server_id(&sb, "n1"));
+        let c = &d["cause"];
+        assert_eq!(c["kind"], "errant_write", "{flavor}: {c}");
+        assert!(
+            c["evidence"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("server_id {}", server_id(&sb, "n2"))),
+            "{flavor}: {c}"
+        );
+        assert!(
+            c["prevention"]
+                .as_str()
+                .unwrap()
+                .contains("super_read_only")
+        );
+
+        let text = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
+        assert!(
+            text.stdout.contains("origin replica: last written by"),
+            "{flavor}: {}",
+            text.stdout
+        );
+        assert!(
+            text.stdout.contains("Cause: errant_write"),
+            "{}",
+            text.stdout
+        );
+
+        let d = diagnose(&sb, &["--origin-budget", "1K,10s"]);
+        let o = &d["conflicts"][0]["origin"]["replica"];
+        assert_eq!(o["found"], false, "{flavor}: {o}");
+        assert_eq!(o["reason"], "budget_exhausted", "{flavor}: {o}");
+        assert!(
+            o["explanation"].as_str().unwrap().contains("ran out at"),
+            "{flavor}: {o}"
+        );
+        assert_ne!(d["cause"]["kind"], "errant_write", "{flavor}: no guess");
+        assert_ne!(d["cause"]["kind"], "no_trace", "{flavor}: no guess");
+    }
+}
+
+/// (b) the same key inserted on both masters of a pair.
+#[test]
+fn dual_master_race() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let d = diagnose(&sb, &[]);
+        let origin = &d["conflicts"][0]["origin"];
+        assert_eq!(
+            origin["replica"]["writer"], "this_node",
+            "{flavor}: {origin}"
+        );
+        assert_eq!(
+            origin["source"]["writer"], "this_node",
+            "{flavor}: {origin}"
+        );
+        assert_eq!(origin["replica"]["server_id"], server_id(&sb, "n2"));
+        assert_eq!(origin["source"]["server_id"], server_id(&sb, "n1"));
+        let c = &d["cause"];
+        assert_eq!(c["kind"], "dual_master_race", "{flavor}: {c}");
+        assert!(c["gap_seconds"].is_u64(), "{flavor}: {c}");
+    }
+}
+
+/// (c) an AUTO_INCREMENT collision with equal increments and offsets.
+#[test]
+fn auto_increment_collision() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "autoinc-dual-master-1062");
+        let d = diagnose(&sb, &[]);
+        let c = &d["cause"];
+        assert_eq!(c["kind"], "auto_increment_collision", "{flavor}: {c}");
+        let evidence = c["evidence"].as_str().unwrap();
+        assert!(
+            evidence.contains("auto_increment_increment=1")
+                && evidence.contains("auto_increment_offset=1"),
+            "{flavor}: {c}"
+        );
+        assert!(
+            c["prevention"]
+                .as_str()
+                .unwrap()
+                .contains("auto_increment_offset")
+        );
+    }
+}
+
+/// (d) the replica's row written with sql_log_bin=0: not in its binary log, no trace.
+#[test]
+fn written_with_binary_log_off() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "case-insensitive-key-1062");
+        let d = diagnose(&sb, &[]);
+        let o = &d["conflicts"][0]["origin"]["replica"];
+        assert_eq!(o["found"], false, "{flavor}: {o}");
+        assert_eq!(o["reason"], "not_in_retained_logs", "{flavor}: {o}");
+        assert!(o["oldest_log"].is_string(), "{flavor}: {o}");
+        assert!(o["oldest_log_timestamp"].is_string(), "{flavor}: {o}");
+        assert!(
+            o["explanation"].as_str().unwrap().contains("sql_log_bin=0"),
+            "{flavor}: {o}"
+        );
+        assert_eq!(d["cause"]["kind"], "no_trace", "{flavor}: {}", d["cause"]);
+    }
+}
