@@ -80,7 +80,7 @@ fn unrelated_reverse_incident_is_not_merged() {
     assert_eq!(ps.playbook, "dup-write-1062");
 }
 
-fn two_records(version: &'static str) -> Diagnosis {
+pub(super) fn two_records(version: &'static str) -> Diagnosis {
     let mut d = dual(version);
     let ak = AutoKey {
         column: "id".into(),

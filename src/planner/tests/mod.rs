@@ -17,6 +17,7 @@ mod dual_master;
 mod ranking;
 mod rendering;
 mod statements;
+mod step_json;
 
 const KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
 

@@ -226,7 +226,7 @@ fn missing_rows_insert_with_binlog_off() {
     let ps = planned(&fx.build(3307, 3306), &Policy::default());
     assert!(!ps.options[0].loses_data(), "{:?}", ps.options[0]);
 }
-fn golden(name: &str, actual: &str) {
+pub(super) fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src/planner/testdata")
         .join(name);
