@@ -205,7 +205,7 @@ fn sql_of(ps: &PlanSet, action: StepTemplate) -> Vec<String> {
         .unwrap()
         .steps
         .iter()
-        .filter(|s| s.action == action)
+        .filter(|s| s.action() == action)
         .flat_map(|s| s.statements.iter().map(|st| st.sql.clone()))
         .collect()
 }
@@ -216,5 +216,5 @@ fn option(ps: &PlanSet, r: RemedyId) -> &super::plan::RemedyOption {
 
 fn step_of(ps: &PlanSet, action: StepTemplate) -> &super::plan::Step {
     let p = ps.plan.as_ref().unwrap();
-    p.steps.iter().find(|s| s.action == action).unwrap()
+    p.steps.iter().find(|s| s.action() == action).unwrap()
 }
