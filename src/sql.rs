@@ -25,8 +25,16 @@ pub use checksum::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Role {
-    /// Run it; no result expected (STOP/START, SET, START TRANSACTION, COMMIT).
+    /// Run it; no result expected (STOP/START, SET).
     Control,
+    /// Opens a row step's transaction (`start_transaction()`): its writes are not durable
+    /// before `Commit`. In JSON a control statement, as before the applier told them apart.
+    #[serde(rename = "control")]
+    Begin,
+    /// Ends a row step's transaction (`commit()`): once sent, a failure no longer proves
+    /// the writes did not happen. In JSON a control statement.
+    #[serde(rename = "control")]
+    Commit,
     /// A locking read of the step's row `row`: its result is compared with what the plan
     /// expects there before anything is written.
     Check { row: usize },
@@ -88,16 +96,13 @@ pub fn row_write_session(log_bin: bool) -> Vec<Statement> {
 }
 
 /// The statements that open and end a row step's transaction; the applier knows them by
-/// their text.
-pub const START_TRANSACTION: &str = "START TRANSACTION";
-pub const COMMIT: &str = "COMMIT";
-
+/// their role.
 pub fn start_transaction() -> Statement {
-    Statement::plain(START_TRANSACTION)
+    Statement::plain("START TRANSACTION").with_role(Role::Begin)
 }
 
 pub fn commit() -> Statement {
-    Statement::plain(COMMIT)
+    Statement::plain("COMMIT").with_role(Role::Commit)
 }
 
 /// Ends a row step's transaction that failed, undoing its writes.

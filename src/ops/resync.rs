@@ -389,7 +389,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         plan.facts = crate::repair::preflight::facts(&plan, &mut nodes);
         plan.facts.extend(settled);
     }
-    let rows: usize = plan.steps.iter().map(|s| s.rows.len()).sum();
+    let rows: usize = plan.steps.iter().map(|s| s.rows().len()).sum();
     if args.dry_run && !plan.steps.is_empty() {
         warnings.extend(preflight_problems(args, &pair, &plan));
     }

@@ -2,8 +2,8 @@
 //! on its source, one step each, so the source's gtid_executed has them and a failover neither
 //! replays nor misses them (`MysqlGtidSet::gtids` lists them). Pure: no I/O.
 
-use super::plan::{NodeRole, Plan, Step, StepLoss, Winner};
-use super::playbook::{RemedyId, StepTemplate};
+use super::plan::{NodeRole, Plan, Step, StepKind, StepLoss, Winner};
+use super::playbook::RemedyId;
 use crate::flavor::Flavor;
 use crate::sql::Statement;
 use crate::vocab::Gtid;
@@ -19,7 +19,10 @@ pub fn plan(gtids: &[Gtid], source_endpoint: &str, flavor: Flavor) -> Plan {
             endpoint: source_endpoint.to_string(),
             flavor,
             channel: String::new(),
-            action: StepTemplate::SkipTransaction,
+            kind: StepKind::Skip {
+                gtid: Some(g.clone()),
+                loss: StepLoss::default(),
+            },
             description: format!(
                 "inject an empty transaction with the replica's errant GTID {g} on the source {source_endpoint}"
             ),
@@ -29,13 +32,8 @@ pub fn plan(gtids: &[Gtid], source_endpoint: &str, flavor: Flavor) -> Plan {
                 .into_iter()
                 .map(Statement::plain)
                 .collect(),
-            rows: Vec::new(),
             precondition: format!("{g} is not yet in the source's gtid_executed (already there: done)"),
             verification: String::new(),
-            gtid: Some(g.clone()),
-            read_only: None,
-            loss: StepLoss::default(),
-            stops: None,
         })
         .collect();
     Plan {

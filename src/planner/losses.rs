@@ -1,7 +1,7 @@
 //! What a plan loses, counted from its steps (what they skip, delete, journal and re-insert):
 //! the words and numbers an option and its plan carry. Pure; called by `plan`.
 
-use super::plan::{Plan, RowAction};
+use super::plan::{Plan, RowAction, StepKind};
 use super::playbook::StepTemplate;
 use crate::value::Cell;
 
@@ -56,7 +56,7 @@ pub(super) fn losses(plan: &Plan, two_records: bool) -> Losses {
     let journaled: Vec<&Vec<(String, Cell)>> = plan
         .steps
         .iter()
-        .flat_map(|s| &s.rows)
+        .flat_map(|s| s.rows())
         .filter(|r| r.action == RowAction::Delete)
         .map(|r| &r.key)
         .collect();
@@ -65,19 +65,21 @@ pub(super) fn losses(plan: &Plan, two_records: bool) -> Losses {
     let reinserted = plan
         .steps
         .iter()
-        .filter(|s| s.action == StepTemplate::ReinsertUnderFreshKey)
-        .flat_map(|s| &s.rows)
+        .filter(|s| s.action() == StepTemplate::ReinsertUnderFreshKey)
+        .flat_map(|s| s.rows())
         .filter(|r| r.action == RowAction::Insert)
         .count();
-    l.journaled = plan.steps.iter().map(|s| s.rows.len()).sum();
+    l.journaled = plan.steps.iter().map(|s| s.rows().len()).sum();
     let mut versions: Vec<&Vec<(String, Cell)>> = Vec::new();
     for s in &plan.steps {
-        match s.loss.rows {
+        let StepKind::Skip { loss, .. } = &s.kind else {
+            continue;
+        };
+        match loss.rows {
             Some(n) => l.rows += n,
-            None if s.action == StepTemplate::SkipTransaction => l.unknown = true,
-            None => {}
+            None => l.unknown = true,
         }
-        for k in &s.loss.versions {
+        for k in &loss.versions {
             if !journaled.contains(&k) && !versions.contains(&k) {
                 versions.push(k);
             }

@@ -129,47 +129,136 @@ pub struct StepLoss {
     pub versions: Vec<Vec<(String, Cell)>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What a step does, with the data only that kind of step has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// Stops replication on the channel: `threads`, the threads the statement stops.
+    Stop {
+        threads: Thread,
+    },
+    /// Skips the failing transaction: by recording `gtid` as executed, or (None) with the
+    /// skip counter. `loss`: what the node then never applies.
+    Skip {
+        gtid: Option<Gtid>,
+        loss: StepLoss,
+    },
+    /// Deletes and inserts `rows` in one transaction. `action`: which row step (one of the
+    /// templates whose `writes_rows()` holds).
+    Rows {
+        action: StepTemplate,
+        rows: Vec<RowChange>,
+    },
+    /// Turns read_only off; `state`: the node's read-only state before replmend lifted it.
+    LiftReadOnly {
+        state: ReadOnly,
+    },
+    /// Turns read_only back on to `state`.
+    RestoreReadOnly {
+        state: ReadOnly,
+    },
+    Start,
+    Verify,
+}
+
+impl StepKind {
+    /// A row step of `action` (a template that writes rows).
+    pub fn rows(action: StepTemplate, rows: Vec<RowChange>) -> StepKind {
+        debug_assert!(action.writes_rows(), "{action:?} is not a row step");
+        StepKind::Rows { action, rows }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub node: NodeRole,
     pub endpoint: String,
     pub flavor: Flavor,
     pub channel: String,
-    pub action: StepTemplate,
+    /// What the step does, and the data only that kind of step has; its action is `action()`.
+    pub kind: StepKind,
     pub description: String,
     /// Session settings, run first on the step's own connection.
     pub session: Vec<Statement>,
     /// Exactly what the applier sends, in order, parameters included.
     pub statements: Vec<Statement>,
-    pub rows: Vec<RowChange>,
     /// What is checked first; a step whose effect is already there is skipped (re-runs converge).
     pub precondition: String,
     pub verification: String,
-    /// The GTID a skip step records as executed.
-    pub gtid: Option<Gtid>,
-    /// Lift/restore steps: the node's read-only state before replmend lifted it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<ReadOnly>,
-    #[serde(skip)]
-    pub loss: StepLoss,
-    /// Stop steps: the threads the statement stops.
-    #[serde(skip)]
-    pub stops: Option<Thread>,
+}
+
+/// The plan's JSON (`steps[]` in docs/json.md): `rows` on every step (empty but on row
+/// steps), `gtid` null but on a skip by GTID, `read_only` only on lift/restore steps.
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let read_only = self.read_only();
+        let mut st = s.serialize_struct("Step", 12 + usize::from(read_only.is_some()))?;
+        st.serialize_field("node", &self.node)?;
+        st.serialize_field("endpoint", &self.endpoint)?;
+        st.serialize_field("flavor", &self.flavor)?;
+        st.serialize_field("channel", &self.channel)?;
+        st.serialize_field("action", &self.action())?;
+        st.serialize_field("description", &self.description)?;
+        st.serialize_field("session", &self.session)?;
+        st.serialize_field("statements", &self.statements)?;
+        st.serialize_field("rows", self.rows())?;
+        st.serialize_field("precondition", &self.precondition)?;
+        st.serialize_field("verification", &self.verification)?;
+        st.serialize_field("gtid", &self.gtid())?;
+        match read_only {
+            Some(state) => st.serialize_field("read_only", &state)?,
+            None => st.skip_field("read_only")?,
+        }
+        st.end()
+    }
 }
 
 impl Step {
+    /// The step's template (its `action` in the plan's JSON).
+    pub fn action(&self) -> StepTemplate {
+        match &self.kind {
+            StepKind::Stop { .. } => StepTemplate::StopApplier,
+            StepKind::Skip { .. } => StepTemplate::SkipTransaction,
+            StepKind::Rows { action, .. } => *action,
+            StepKind::LiftReadOnly { .. } => StepTemplate::LiftReadOnly,
+            StepKind::RestoreReadOnly { .. } => StepTemplate::RestoreReadOnly,
+            StepKind::Start => StepTemplate::StartApplier,
+            StepKind::Verify => StepTemplate::Verify,
+        }
+    }
+
+    /// The rows a row step changes (none for other steps).
+    pub fn rows(&self) -> &[RowChange] {
+        match &self.kind {
+            StepKind::Rows { rows, .. } => rows,
+            _ => &[],
+        }
+    }
+
+    /// The GTID a skip step records as executed.
+    pub fn gtid(&self) -> Option<&Gtid> {
+        match &self.kind {
+            StepKind::Skip { gtid, .. } => gtid.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Lift/restore steps: the node's read-only state before replmend lifted it.
+    pub fn read_only(&self) -> Option<ReadOnly> {
+        match self.kind {
+            StepKind::LiftReadOnly { state } | StepKind::RestoreReadOnly { state } => Some(state),
+            _ => None,
+        }
+    }
+
     /// Steps whose statements a read-only node refuses (error 1290) unless the account may
     /// write there: row writes everywhere, and MariaDB's SET GLOBAL gtid_slave_pos.
     pub fn blocked_by_read_only(&self) -> bool {
-        match self.action {
-            StepTemplate::DeleteConflictingRows
-            | StepTemplate::InsertMissingRows
-            | StepTemplate::ReinsertUnderFreshKey
-            | StepTemplate::CopyUnderFreshKey
-            | StepTemplate::ResyncRows => !self.statements.is_empty(),
-            StepTemplate::SkipTransaction => self
-                .flavor
-                .gtid_skip_blocked_by_read_only(self.gtid.is_some()),
+        match &self.kind {
+            StepKind::Rows { .. } => !self.statements.is_empty(),
+            StepKind::Skip { gtid, .. } => {
+                self.flavor.gtid_skip_blocked_by_read_only(gtid.is_some())
+            }
             _ => false,
         }
     }

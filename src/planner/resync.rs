@@ -3,7 +3,7 @@
 //! transaction with every row checked by a locking read first. Same plan model as a repair:
 //! what it shows is exactly what runs. Pure: no I/O.
 
-use super::plan::{NodeRole, Plan, RowAction, RowChange, Step, StepLoss, Winner};
+use super::plan::{NodeRole, Plan, RowAction, RowChange, Step, StepKind, Winner};
 use super::playbook::{RemedyId, StepTemplate};
 use crate::flavor::Flavor;
 use crate::sql::{self, Statement};
@@ -166,39 +166,33 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
     // replica). Every row is checked before the first write, so the order of the writes
     // changes nothing else.
     rows.sort_by_key(|r| r.action != RowAction::Delete);
-    let mut s = Step {
-        node: node.role,
-        endpoint: node.endpoint.clone(),
-        flavor: node.flavor,
-        channel: String::new(),
-        action: StepTemplate::ResyncRows,
-        description: target.description,
-        session: sql::row_write_session(target.log_bin),
-        statements: Vec::new(),
-        rows,
-        precondition: "each row still holds the version read for this plan (else it is left alone and reported)".into(),
-        verification: "the rows are equal on both nodes".into(),
-        gtid: None,
-        read_only: None,
-        loss: StepLoss::default(),
-        stops: None,
-    };
-    s.statements.push(sql::start_transaction());
-    for (i, r) in s.rows.iter().enumerate() {
-        s.statements.push(
+    let mut statements = vec![sql::start_transaction()];
+    for (i, r) in rows.iter().enumerate() {
+        statements.push(
             sql::select_by_key(&r.table, &r.image.columns, &r.key, target.charsets, true).check(i),
         );
     }
-    for (i, r) in s.rows.iter().enumerate() {
+    for (i, r) in rows.iter().enumerate() {
         let write = match r.action {
             RowAction::Delete => sql::delete_by_key(&r.table, &r.key, target.charsets),
             RowAction::Insert => sql::insert_row(&r.table, &r.image, target.generated),
         };
-        s.statements.push(write.write(i));
+        statements.push(write.write(i));
     }
-    s.statements.extend(read_back(&s.rows, target.charsets));
-    s.statements.push(sql::commit());
-    s
+    statements.extend(read_back(&rows, target.charsets));
+    statements.push(sql::commit());
+    Step {
+        node: node.role,
+        endpoint: node.endpoint.clone(),
+        flavor: node.flavor,
+        channel: String::new(),
+        kind: StepKind::rows(StepTemplate::ResyncRows, rows),
+        description: target.description,
+        session: sql::row_write_session(target.log_bin),
+        statements,
+        precondition: "each row still holds the version read for this plan (else it is left alone and reported)".into(),
+        verification: "the rows are equal on both nodes".into(),
+    }
 }
 
 /// The read of the inserted rows (after the deletes, the step's last rows) before COMMIT:
@@ -231,9 +225,9 @@ fn read_only_step(node: &Node, lift: bool) -> Step {
         endpoint: node.endpoint.clone(),
         flavor: node.flavor,
         channel: String::new(),
-        action: match lift {
-            true => StepTemplate::LiftReadOnly,
-            false => StepTemplate::RestoreReadOnly,
+        kind: match lift {
+            true => StepKind::LiftReadOnly { state },
+            false => StepKind::RestoreReadOnly { state },
         },
         description: match lift {
             true => format!(
@@ -253,13 +247,8 @@ fn read_only_step(node: &Node, lift: bool) -> Step {
                 .map(Statement::plain)
                 .collect(),
         },
-        rows: Vec::new(),
         precondition: String::new(),
         verification: String::new(),
-        gtid: None,
-        read_only: Some(state),
-        loss: StepLoss::default(),
-        stops: None,
     }
 }
 
@@ -469,11 +458,11 @@ mod tests {
         assert_eq!(p.steps.len(), 1);
         let st = &p.steps[0];
         assert_eq!(
-            (st.endpoint.as_str(), st.action),
+            (st.endpoint.as_str(), st.action()),
             ("r:2", StepTemplate::ResyncRows)
         );
         let actions: Vec<(RowAction, String)> = st
-            .rows
+            .rows()
             .iter()
             .map(|c| (c.action, c.key[0].1.display()))
             .collect();
@@ -521,7 +510,7 @@ mod tests {
             p.steps
                 .iter()
                 .filter(|s| s.endpoint == ep)
-                .flat_map(|s| s.rows.iter().map(|c| (c.action, c.key[0].1.display())))
+                .flat_map(|s| s.rows().iter().map(|c| (c.action, c.key[0].1.display())))
                 .collect()
         };
         // Key 1: the replica's version is newer (ts 9): the source takes it. Key 2 goes to
@@ -563,17 +552,17 @@ mod tests {
         );
         r.read_only = ReadOnly::ReadOnly;
         let p = plan(&[table(rows)], &s, &r, &Winner::Source, false, true).unwrap();
-        let actions: Vec<StepTemplate> = p.steps.iter().map(|s| s.action).collect();
+        let actions: Vec<StepTemplate> = p.steps.iter().map(|s| s.action()).collect();
         assert_eq!(actions.first(), Some(&StepTemplate::LiftReadOnly));
         assert_eq!(actions.last(), Some(&StepTemplate::RestoreReadOnly));
         let row_steps: Vec<&Step> = p
             .steps
             .iter()
-            .filter(|s| s.action == StepTemplate::ResyncRows)
+            .filter(|s| s.action() == StepTemplate::ResyncRows)
             .collect();
         assert_eq!(row_steps.len(), 5);
         for st in row_steps {
-            assert!(st.rows.len() <= ROWS_PER_STEP && st.rows.len() % 2 == 0);
+            assert!(st.rows().len() <= ROWS_PER_STEP && st.rows().len() % 2 == 0);
         }
     }
 
@@ -604,7 +593,7 @@ mod tests {
         let step_of = |id: i64| {
             p.steps
                 .iter()
-                .position(|st| st.rows.iter().any(|c| c.key == key(id)))
+                .position(|st| st.rows().iter().any(|c| c.key == key(id)))
                 .unwrap()
         };
         assert_eq!(step_of(1), step_of(600), "{:?}", p.steps.len());

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::plan::{RowAction, RowChange, Step};
+use super::plan::{RowAction, RowChange};
 use super::playbook::StepTemplate;
 use crate::diagnosis::{Diagnosis, Row};
 use crate::sql::{self, Statement};
@@ -20,33 +20,37 @@ pub(super) fn row_key(d: &Diagnosis, row: &Row) -> Vec<(String, Cell)> {
 /// with a locking read first, then written. The applier journals between the two. The rows of
 /// an overwrite (thousands, read ahead) go in batches: one locking read and one write per
 /// batch instead of two round trips per row.
-pub(super) fn row_statements(s: &mut Step, d: &Diagnosis) {
-    if s.rows.is_empty() {
-        return;
+pub(super) fn row_statements(
+    action: StepTemplate,
+    rows: &[RowChange],
+    d: &Diagnosis,
+) -> Vec<Statement> {
+    if rows.is_empty() {
+        return Vec::new();
     }
     let batched = matches!(
-        s.action,
+        action,
         StepTemplate::DeleteConflictingRows | StepTemplate::InsertMissingRows
     );
     let batches: Vec<Range<usize>> = match batched {
-        true => batches(&s.rows),
-        false => (0..s.rows.len()).map(|i| i..i + 1).collect(),
+        true => batches(rows),
+        false => (0..rows.len()).map(|i| i..i + 1).collect(),
     };
-    s.statements.push(sql::start_transaction());
+    let mut out = vec![sql::start_transaction()];
     for b in &batches {
-        s.statements.push(check_statement(&s.rows, b.clone(), d));
+        out.push(check_statement(rows, b.clone(), d));
     }
     for b in &batches {
-        s.statements.push(write_statement(&s.rows, b.clone(), d));
+        out.push(write_statement(rows, b.clone(), d));
     }
     for b in batches
         .iter()
-        .filter(|b| s.rows[b.start].action == RowAction::Insert)
+        .filter(|b| rows[b.start].action == RowAction::Insert)
     {
-        s.statements
-            .push(read_back_statement(&s.rows, b.clone(), d));
+        out.push(read_back_statement(rows, b.clone(), d));
     }
-    s.statements.push(sql::commit());
+    out.push(sql::commit());
+    out
 }
 
 /// The read of a batch of inserted rows before COMMIT: what the server wrote (a trigger, a

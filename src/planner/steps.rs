@@ -3,7 +3,9 @@
 //! sequences a remedy is made of. Pure; called by `plan`; a row step's SQL is `rows`.
 
 use super::facts::{dual, gtid_skip, gtids_on};
-use super::plan::{NodeRole, PlanError, Policy, RowAction, RowChange, Step, StepLoss, Winner};
+use super::plan::{
+    NodeRole, PlanError, Policy, RowAction, RowChange, Step, StepKind, StepLoss, Winner,
+};
 use super::playbook::{RemedyId, RemedySpec, StepTemplate};
 use super::rows::{after_image, row_key, row_statements};
 use crate::diagnosis::render::key_words;
@@ -18,30 +20,41 @@ struct Direction<'d> {
     d: &'d Diagnosis,
 }
 
-fn step(dir: &Direction<'_>, action: StepTemplate, description: String) -> Step {
+fn step(dir: &Direction<'_>, kind: StepKind, description: String) -> Step {
     Step {
         node: dir.role,
         endpoint: dir.d.replica.endpoint.clone(),
         flavor: dir.d.replica.flavor,
         channel: dir.d.channel.clone(),
-        action,
+        kind,
         description,
         session: Vec::new(),
         statements: Vec::new(),
-        rows: Vec::new(),
         precondition: String::new(),
         verification: String::new(),
-        gtid: None,
-        read_only: None,
-        loss: StepLoss::default(),
-        stops: None,
     }
+}
+
+/// A row step: its rows, then their statements (`rows::row_statements`).
+fn row_step(
+    dir: &Direction<'_>,
+    action: StepTemplate,
+    rows: Vec<RowChange>,
+    description: String,
+) -> Step {
+    let statements = row_statements(action, &rows, dir.d);
+    let mut s = step(dir, StepKind::rows(action, rows), description);
+    s.session = unlogged_session();
+    s.statements = statements;
+    s
 }
 
 fn stop(dir: &Direction<'_>) -> Step {
     let mut s = step(
         dir,
-        StepTemplate::StopApplier,
+        StepKind::Stop {
+            threads: Thread::Both,
+        },
         format!("stop replication on {}", dir.d.replica.endpoint),
     );
     // Both threads: MariaDB only lets gtid_slave_pos change with the whole replica stopped.
@@ -55,7 +68,6 @@ fn stop(dir: &Direction<'_>) -> Step {
         "the channel is still stopped on incident {}",
         dir.d.fingerprint
     );
-    s.stops = Some(Thread::Both);
     s
 }
 
@@ -64,11 +76,11 @@ fn stop(dir: &Direction<'_>) -> Step {
 pub(super) fn narrow_stops(steps: &mut [Step]) {
     let skipping: Vec<String> = steps
         .iter()
-        .filter(|s| s.action == StepTemplate::SkipTransaction)
+        .filter(|s| matches!(s.kind, StepKind::Skip { .. }))
         .map(|s| s.endpoint.clone())
         .collect();
     for s in steps.iter_mut() {
-        if s.action != StepTemplate::StopApplier || skipping.contains(&s.endpoint) {
+        if !matches!(s.kind, StepKind::Stop { .. }) || skipping.contains(&s.endpoint) {
             continue;
         }
         s.statements = vec![Statement::plain(
@@ -78,14 +90,16 @@ pub(super) fn narrow_stops(steps: &mut [Step]) {
             "stop the applier on {} (its receiver keeps running)",
             s.endpoint
         );
-        s.stops = Some(Thread::Sql);
+        s.kind = StepKind::Stop {
+            threads: Thread::Sql,
+        };
     }
 }
 
 fn start(dir: &Direction<'_>) -> Step {
     let mut s = step(
         dir,
-        StepTemplate::StartApplier,
+        StepKind::Start,
         format!("start replication on {}", dir.d.replica.endpoint),
     );
     s.statements.push(Statement::plain(
@@ -101,7 +115,7 @@ fn start(dir: &Direction<'_>) -> Step {
 fn verify(dir: &Direction<'_>, other: &str) -> Step {
     let mut s = step(
         dir,
-        StepTemplate::Verify,
+        StepKind::Verify,
         format!(
             "wait until {} has applied everything it received",
             dir.d.replica.endpoint
@@ -131,22 +145,12 @@ fn unlogged_session() -> Vec<Statement> {
 
 fn delete_rows(dir: &Direction<'_>) -> Step {
     let d = dir.d;
-    let mut s = step(
-        dir,
-        StepTemplate::DeleteConflictingRows,
-        format!(
-            "journal, then delete {} conflicting row(s) of {} on {} (binary log off: the delete must not replicate)",
-            d.conflicts.len() + d.upcoming.len(),
-            d.table,
-            d.replica.endpoint
-        ),
-    );
-    s.session = unlogged_session();
+    let mut rows = Vec::new();
     for c in d.conflicts.iter().chain(&d.upcoming) {
         let Some(image) = &c.replica_row else {
             continue;
         };
-        s.rows.push(RowChange {
+        rows.push(RowChange {
             table: d.table.clone(),
             action: RowAction::Delete,
             key: row_key(d, image),
@@ -154,7 +158,17 @@ fn delete_rows(dir: &Direction<'_>) -> Step {
             after: after_image(c),
         });
     }
-    row_statements(&mut s, d);
+    let mut s = row_step(
+        dir,
+        StepTemplate::DeleteConflictingRows,
+        rows,
+        format!(
+            "journal, then delete {} conflicting row(s) of {} on {} (binary log off: the delete must not replicate)",
+            d.conflicts.len() + d.upcoming.len(),
+            d.table,
+            d.replica.endpoint
+        ),
+    );
     s.precondition = "each row still equals the diagnosed version byte for byte (already gone: done; changed: refuse)".into();
     s.verification = "the rows are gone; their images are in the journal".into();
     s
@@ -162,17 +176,7 @@ fn delete_rows(dir: &Direction<'_>) -> Step {
 
 fn insert_rows(dir: &Direction<'_>) -> Step {
     let d = dir.d;
-    let mut s = step(
-        dir,
-        StepTemplate::InsertMissingRows,
-        format!(
-            "insert {} missing row(s) of {} on {} so the transaction applies (binary log off)",
-            d.conflicts.len() + d.upcoming.len(),
-            d.table,
-            d.replica.endpoint
-        ),
-    );
-    s.session = unlogged_session();
+    let mut rows = Vec::new();
     // The incident's rows, then (batch mode) the rows the following transactions will miss.
     for c in d.conflicts.iter().chain(&d.upcoming) {
         // The event's before image is the row as the transaction expects it; under MINIMAL
@@ -184,7 +188,7 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
             (None, Some(src)) => src.clone(),
             (None, None) => c.event_row.clone(),
         };
-        s.rows.push(RowChange {
+        rows.push(RowChange {
             table: d.table.clone(),
             action: RowAction::Insert,
             key: row_key(d, &image),
@@ -192,7 +196,17 @@ fn insert_rows(dir: &Direction<'_>) -> Step {
             image,
         });
     }
-    row_statements(&mut s, d);
+    let mut s = row_step(
+        dir,
+        StepTemplate::InsertMissingRows,
+        rows,
+        format!(
+            "insert {} missing row(s) of {} on {} so the transaction applies (binary log off)",
+            d.conflicts.len() + d.upcoming.len(),
+            d.table,
+            d.replica.endpoint
+        ),
+    );
     s.precondition = "each row is still absent (already there: done)".into();
     s.verification = "the rows exist; the transaction then applies over them".into();
     s
@@ -264,9 +278,10 @@ fn fresh_words(records: &[Rekeyed]) -> String {
 /// as on the loser (see `move_rekeyed`): each node gets its copy directly. It runs before the
 /// move, so a record is on the winner before it leaves its old key on the loser.
 fn copy_rekeyed(winner: &Direction<'_>, loser: &Diagnosis, records: &[Rekeyed]) -> Step {
-    let mut s = step(
+    let mut s = row_step(
         winner,
         StepTemplate::CopyUnderFreshKey,
+        records.iter().map(|r| r.fresh.clone()).collect(),
         format!(
             "journal, then insert {}'s record(s) of {} on {} under fresh key(s) {} (binary log off: each node gets its copy directly)",
             loser.replica.endpoint,
@@ -275,9 +290,6 @@ fn copy_rekeyed(winner: &Direction<'_>, loser: &Diagnosis, records: &[Rekeyed]) 
             fresh_words(records)
         ),
     );
-    s.session = unlogged_session();
-    s.rows = records.iter().map(|r| r.fresh.clone()).collect();
-    row_statements(&mut s, winner.d);
     s.precondition = "each fresh key is still free on this node (taken by the same record: done; by another: refuse)".into();
     s.verification = "the loser's records are on the winner under their fresh keys".into();
     s
@@ -289,9 +301,12 @@ fn copy_rekeyed(winner: &Direction<'_>, loser: &Diagnosis, records: &[Rekeyed]) 
 /// the delete must not reach the winner, whose own record holds the old key.
 fn move_rekeyed(loser: &Direction<'_>, records: &[Rekeyed]) -> Step {
     let d = loser.d;
-    let mut s = step(
+    let rows = records.iter().map(|r| r.old.clone());
+    let mut s = row_step(
         loser,
         StepTemplate::ReinsertUnderFreshKey,
+        rows.chain(records.iter().map(|r| r.fresh.clone()))
+            .collect(),
         format!(
             "journal, then move {}'s own record(s) of {} to fresh key(s) {} in one transaction: deleted at the old key, inserted at the fresh one (binary log off)",
             d.replica.endpoint,
@@ -299,10 +314,6 @@ fn move_rekeyed(loser: &Direction<'_>, records: &[Rekeyed]) -> Step {
             fresh_words(records)
         ),
     );
-    s.session = unlogged_session();
-    s.rows = records.iter().map(|r| r.old.clone()).collect();
-    s.rows.extend(records.iter().map(|r| r.fresh.clone()));
-    row_statements(&mut s, d);
     s.precondition = "each old row still equals the diagnosed version and each fresh key is free (moved already: done; changed or taken: refuse)".into();
     s.verification =
         "both records exist on both nodes once the winner's transaction applies here".into();
@@ -313,7 +324,7 @@ fn lift_read_only(dir: &Direction<'_>, state: ReadOnly) -> Step {
     let flavor = dir.d.replica.flavor;
     let mut s = step(
         dir,
-        StepTemplate::LiftReadOnly,
+        StepKind::LiftReadOnly { state },
         format!(
             "turn {} off on {} for replmend's own writes (journaled; turned back on right after)",
             state.variable(),
@@ -321,7 +332,6 @@ fn lift_read_only(dir: &Direction<'_>, state: ReadOnly) -> Step {
         ),
     );
     s.statements = vec![Statement::plain(flavor.lift_read_only())];
-    s.read_only = Some(state);
     s.precondition = format!("{} is still {}", state.variable(), "ON");
     s
 }
@@ -330,7 +340,7 @@ fn restore_read_only(dir: &Direction<'_>, state: ReadOnly) -> Step {
     let flavor = dir.d.replica.flavor;
     let mut s = step(
         dir,
-        StepTemplate::RestoreReadOnly,
+        StepKind::RestoreReadOnly { state },
         format!(
             "turn {} back on on {}",
             state.variable(),
@@ -342,7 +352,6 @@ fn restore_read_only(dir: &Direction<'_>, state: ReadOnly) -> Step {
         .into_iter()
         .map(Statement::plain)
         .collect();
-    s.read_only = Some(state);
     s.verification = format!("{} is ON again", state.variable());
     s
 }
@@ -371,11 +380,17 @@ fn skip_loss(d: &Diagnosis) -> StepLoss {
 fn skip(dir: &Direction<'_>) -> Result<Step, String> {
     let d = dir.d;
     let flavor = d.replica.flavor;
-    let gtid = d.gtid.clone();
-    let mut s = step(dir, StepTemplate::SkipTransaction, String::new());
-    s.loss = skip_loss(d);
-    match (gtid_skip(d), gtid) {
-        (true, Some(g)) => {
+    let by_gtid = d.gtid.clone().filter(|_| gtid_skip(d));
+    let mut s = step(
+        dir,
+        StepKind::Skip {
+            gtid: by_gtid.clone(),
+            loss: skip_loss(d),
+        },
+        String::new(),
+    );
+    match by_gtid {
+        Some(g) => {
             let current = d.gtid_slave_pos.clone().unwrap_or_default();
             s.description = format!(
                 "skip transaction {g} on {} {}",
@@ -391,9 +406,8 @@ fn skip(dir: &Direction<'_>) -> Result<Step, String> {
                 Some(_) => format!("{g} is not yet in gtid_executed (already there: done)"),
                 None => format!("gtid_slave_pos is still {current:?}"),
             };
-            s.gtid = Some(g);
         }
-        _ if gtids_on(d) => {
+        None if gtids_on(d) => {
             return Err(format!(
                 "GTIDs are on for {} and the failing transaction's GTID is not known ({}): replmend never skips blindly with the skip counter",
                 d.replica.endpoint,
@@ -404,7 +418,7 @@ fn skip(dir: &Direction<'_>) -> Result<Step, String> {
                 }
             ));
         }
-        _ => {
+        None => {
             s.description = format!(
                 "skip the failing transaction on {} with the skip counter",
                 d.replica.endpoint
@@ -556,7 +570,9 @@ pub(super) fn dual_steps(
                 let mut s = skip(winner_dir)?;
                 // The versions the winner never applies are the loser's own rows: the delete
                 // on the loser journals them (in this run, or in an interrupted one).
-                s.loss.versions.clear();
+                if let StepKind::Skip { loss, .. } = &mut s.kind {
+                    loss.versions.clear();
+                }
                 steps.push(s);
             }
             StepTemplate::ReinsertUnderFreshKey => {

@@ -22,10 +22,12 @@ use crate::conn::Server;
 use crate::flavor::Thread;
 use crate::journal::{self, Entry, Journal, State};
 use crate::planner::plan::RowChange;
+use crate::planner::plan::StepKind;
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
 use crate::sql::Statement;
 use crate::status::model::ThreadState;
+use crate::vocab::{Gtid, ReadOnly};
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -212,7 +214,7 @@ pub fn prepare_intents<'p>(
     let mut receivers = Prepared::new();
     let mut senders = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
-        if !step.rows.is_empty() {
+        if !step.rows().is_empty() {
             let (tx, rx) = std::sync::mpsc::channel();
             receivers.insert(i + 1, rx);
             senders.push((i + 1, step, tx));
@@ -283,11 +285,17 @@ impl Applier<'_> {
         })
     }
 
-    fn stop(&mut self, n: usize, step: &Step, undo: &mut Vec<Undo>) -> Result<(), ApplyError> {
+    fn stop(
+        &mut self,
+        n: usize,
+        step: &Step,
+        stops: Thread,
+        undo: &mut Vec<Undo>,
+    ) -> Result<(), ApplyError> {
         // Put back on failure: the threads that ran and that this step stops.
-        let running = match (self.running_threads(step)?, step.stops) {
-            (Some(Thread::Io), Some(Thread::Sql)) => None,
-            (Some(_), Some(Thread::Sql)) => Some(Thread::Sql),
+        let running = match (self.running_threads(step)?, stops) {
+            (Some(Thread::Io), Thread::Sql) => None,
+            (Some(_), Thread::Sql) => Some(Thread::Sql),
             (running, _) => running,
         };
         self.run_statements(n, step)?;
@@ -307,8 +315,13 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn lift(&mut self, n: usize, step: &Step, undo: &mut Vec<Undo>) -> Result<(), ApplyError> {
-        let state = step.read_only.unwrap_or_default();
+    fn lift(
+        &mut self,
+        n: usize,
+        step: &Step,
+        state: ReadOnly,
+        undo: &mut Vec<Undo>,
+    ) -> Result<(), ApplyError> {
         // Journaled before it happens: a run killed right after still has it on record, and
         // the next run puts read_only back first.
         self.journal.record_read_only(&Entry::read_only(
@@ -332,21 +345,23 @@ impl Applier<'_> {
         self.run_statements(n, step)
     }
 
-    fn restore_read_only(&mut self, n: usize, step: &Step) -> Result<(), ApplyError> {
+    fn restore_read_only(
+        &mut self,
+        n: usize,
+        step: &Step,
+        state: ReadOnly,
+    ) -> Result<(), ApplyError> {
         self.run_statements(n, step)?;
         self.journal.record_read_only(&Entry::read_only(
             &self.fingerprint,
             &step.endpoint,
             journal::Action::RestoreReadOnly,
-            step.read_only.unwrap_or_default(),
+            state,
         ))?;
         Ok(())
     }
 
-    fn gtid_executed(&mut self, step: &Step) -> anyhow::Result<bool> {
-        let Some(g) = &step.gtid else {
-            return Ok(false);
-        };
+    fn gtid_executed(&mut self, step: &Step, g: &Gtid) -> anyhow::Result<bool> {
         let server = self.nodes.get(&step.endpoint)?;
         let Some(st) = server.flavor.gtid_executed_check(&g.to_string()) else {
             // Advancing gtid_slave_pos is idempotent: setting it again is harmless.
@@ -424,50 +439,46 @@ impl Applier<'_> {
         undo: &mut Vec<Undo>,
         report: &mut ApplyReport,
     ) -> Result<(StepOutcome, String), ApplyError> {
-        if !step.action.writes_rows() {
+        if !matches!(step.kind, StepKind::Rows { .. }) {
             injected_failure(n)?;
         }
         let done = |d: &str| Ok((StepOutcome::Done, d.to_string()));
-        match step.action {
-            StepTemplate::StopApplier => {
-                self.stop(n, step, undo)?;
+        match &step.kind {
+            StepKind::Stop { threads } => {
+                self.stop(n, step, *threads, undo)?;
                 done("stopped")
             }
-            StepTemplate::StartApplier => {
+            StepKind::Start => {
                 self.run_statements(n, step)?;
                 undo.retain(|u| {
                     !(u.endpoint == step.endpoint && u.action == StepTemplate::StartApplier)
                 });
                 done("started")
             }
-            StepTemplate::LiftReadOnly => {
-                self.lift(n, step, undo)?;
+            StepKind::LiftReadOnly { state } => {
+                self.lift(n, step, *state, undo)?;
                 done("read_only off")
             }
-            StepTemplate::RestoreReadOnly => {
-                self.restore_read_only(n, step)?;
+            StepKind::RestoreReadOnly { state } => {
+                self.restore_read_only(n, step, *state)?;
                 undo.retain(|u| {
                     !(u.endpoint == step.endpoint && u.action == StepTemplate::RestoreReadOnly)
                 });
                 done("read_only on again")
             }
-            StepTemplate::SkipTransaction if self.gtid_executed(step)? => Ok((
+            StepKind::Skip { gtid: Some(g), .. } if self.gtid_executed(step, g)? => Ok((
                 StepOutcome::AlreadyDone,
                 "already done (GTID executed)".into(),
             )),
-            StepTemplate::SkipTransaction => {
+            StepKind::Skip { .. } => {
                 self.run_alone(n, step)?;
                 done("skipped")
             }
-            StepTemplate::DeleteConflictingRows
-            | StepTemplate::InsertMissingRows
-            | StepTemplate::ReinsertUnderFreshKey
-            | StepTemplate::CopyUnderFreshKey
-            | StepTemplate::ResyncRows => {
-                let t = self.row_step(n, step)?;
+            StepKind::Rows { action, rows } => {
+                let t = self.row_step(n, step, rows)?;
                 report.journaled_rows += t.written;
                 report.left_alone.extend(t.left_alone.iter().cloned());
-                let what = match step.action {
+                let what = match action {
                     StepTemplate::DeleteConflictingRows => "journaled and deleted",
                     StepTemplate::ResyncRows | StepTemplate::ReinsertUnderFreshKey => {
                         "journaled and written"
@@ -488,23 +499,28 @@ impl Applier<'_> {
                 };
                 Ok((outcome, detail))
             }
-            StepTemplate::Verify => Ok(self.verify(step, report)?),
+            StepKind::Verify => Ok(self.verify(step, report)?),
         }
     }
 
     /// A row step on its own connection (its session settings apply to it alone): the plan's
     /// statements in order; checks decide which writes are still needed; the intents are
     /// journaled (one fsync) right before the first write, the outcomes right after COMMIT.
-    fn row_step(&mut self, n: usize, step: &Step) -> Result<RowTally, ApplyError> {
+    fn row_step(
+        &mut self,
+        n: usize,
+        step: &Step,
+        step_rows: &[RowChange],
+    ) -> Result<RowTally, ApplyError> {
         let mut tally = RowTally::default();
-        if step.rows.is_empty() {
+        if step_rows.is_empty() {
             return Ok(tally);
         }
         // The definition read under this repair's lock (by the re-check), once.
         let schema = self
             .nodes
             .get(&step.endpoint)?
-            .table(&step.rows[0].table)
+            .table(&step_rows[0].table)
             .map_err(anyhow::Error::from)?;
         let mut server = self.nodes.session_of_its_own(&step.endpoint)?;
         crate::timing::mark("row step session taken");
@@ -513,8 +529,8 @@ impl Applier<'_> {
             step,
             fingerprint: self.fingerprint.clone(),
             schema: &schema,
-            skip: vec![false; step.rows.len()],
-            same_key: same_key(&step.rows),
+            skip: vec![false; step_rows.len()],
+            same_key: same_key(step_rows),
             needed: Vec::new(),
             prepared: None,
             intents: journal::Intents::default(),
@@ -546,7 +562,7 @@ impl Applier<'_> {
                 tally.left_alone = rows
                     .left_alone
                     .iter()
-                    .map(|&i| left_alone_text(&step.rows[i]))
+                    .map(|&i| left_alone_text(&step_rows[i]))
                     .collect();
                 Ok(tally)
             }
@@ -591,7 +607,7 @@ impl Applier<'_> {
             let result = StepResult {
                 step: i + 1,
                 endpoint: step.endpoint.clone(),
-                action: step.action,
+                action: step.action(),
                 description: step.description.clone(),
                 outcome,
                 detail,
@@ -599,7 +615,7 @@ impl Applier<'_> {
             crate::timing::mark(format_args!(
                 "step {} {:?} {}",
                 i + 1,
-                step.action,
+                step.action(),
                 result.detail
             ));
             (self.on_step)(&result);

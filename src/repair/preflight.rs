@@ -9,8 +9,7 @@ use thiserror::Error;
 use super::apply::Nodes;
 use super::privileges::{self, Need};
 use crate::flavor::Flavor;
-use crate::planner::plan::RowAction;
-use crate::planner::playbook::StepTemplate;
+use crate::planner::plan::{RowAction, StepKind};
 use crate::planner::{Plan, Step};
 use crate::sql::Statement;
 use crate::status::model::ThreadState;
@@ -25,19 +24,15 @@ pub struct PreflightError {
 
 /// What a step needs from the account on its node.
 fn needs(step: &Step) -> Vec<Need> {
-    match step.action {
-        StepTemplate::StopApplier | StepTemplate::StartApplier => vec![Need::ControlReplication],
-        StepTemplate::DeleteConflictingRows
-        | StepTemplate::InsertMissingRows
-        | StepTemplate::ReinsertUnderFreshKey
-        | StepTemplate::CopyUnderFreshKey
-        | StepTemplate::ResyncRows => {
-            vec![Need::SqlLogBin, Need::RowWrite]
+    match step.kind {
+        StepKind::Stop { .. } | StepKind::Start => vec![Need::ControlReplication],
+        StepKind::Rows { .. } => vec![Need::SqlLogBin, Need::RowWrite],
+        StepKind::Skip { gtid: Some(_), .. } => vec![Need::GtidPosition],
+        StepKind::Skip { gtid: None, .. } => vec![Need::SkipCounter],
+        StepKind::LiftReadOnly { .. } | StepKind::RestoreReadOnly { .. } => {
+            vec![Need::SetReadOnly]
         }
-        StepTemplate::SkipTransaction if step.gtid.is_some() => vec![Need::GtidPosition],
-        StepTemplate::SkipTransaction => vec![Need::SkipCounter],
-        StepTemplate::LiftReadOnly | StepTemplate::RestoreReadOnly => vec![Need::SetReadOnly],
-        StepTemplate::Verify => vec![],
+        StepKind::Verify => vec![],
     }
 }
 
@@ -131,7 +126,7 @@ pub fn check_with(
         let source_of_a_verify = plan
             .steps
             .iter()
-            .any(|s| s.action == StepTemplate::Verify && s.endpoint != *ep);
+            .any(|s| matches!(s.kind, StepKind::Verify) && s.endpoint != *ep);
         let extra_needs = match source_of_a_verify {
             true => vec![Need::ReadBinlogPosition],
             false => Vec::new(),
@@ -169,7 +164,9 @@ fn read_only_problems(ep: &str, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> 
     if f.read_only == ReadOnly::Off {
         return Vec::new();
     }
-    let lifted = steps.iter().any(|s| s.action == StepTemplate::LiftReadOnly);
+    let lifted = steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::LiftReadOnly { .. }));
     let blocked: Vec<usize> = plan
         .steps
         .iter()
@@ -202,7 +199,7 @@ fn read_only_problems(ep: &str, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> 
 fn gtid_problems(ep: &str, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
     steps
         .iter()
-        .filter(|s| s.action == StepTemplate::SkipTransaction && s.gtid.is_none())
+        .filter(|s| matches!(s.kind, StepKind::Skip { gtid: None, .. }))
         .filter(|_| f.gtid_mode_on)
         .map(|_| {
             format!(
@@ -222,9 +219,8 @@ fn other_channel_problems(
     nodes: &mut Nodes,
 ) -> Vec<String> {
     let Some(skip) = steps.iter().find(|s| {
-        s.action == StepTemplate::SkipTransaction
-            && f.flavor
-                .gtid_skip_needs_every_channel_stopped(s.gtid.is_some())
+        matches!(&s.kind, StepKind::Skip { gtid, .. }
+            if f.flavor.gtid_skip_needs_every_channel_stopped(gtid.is_some()))
     }) else {
         return Vec::new();
     };
@@ -306,7 +302,7 @@ pub fn appliers_settled(
 /// replaces (a version replaced by another keeps its key, so its child rows keep a parent).
 fn written_tables<'p>(steps: &[&'p Step]) -> Vec<(&'p TableRef, Vec<&'p Row>)> {
     let mut out: Vec<(&TableRef, Vec<&Row>)> = Vec::new();
-    for r in steps.iter().flat_map(|s| &s.rows) {
+    for r in steps.iter().flat_map(|s| s.rows()) {
         let at = match out.iter().position(|(t, _)| **t == r.table) {
             Some(i) => i,
             None => {
@@ -408,7 +404,7 @@ fn planned_child_deletes(
     plan.steps
         .iter()
         .filter(|s| s.endpoint == ep)
-        .flat_map(|s| &s.rows)
+        .flat_map(|s| s.rows())
         .filter(|r| r.table == fk.child && r.action == RowAction::Delete && r.after.is_none())
         .filter(|r| {
             let refs: Option<Vec<&crate::value::Cell>> =

@@ -71,18 +71,17 @@ impl RowRun<'_> {
                     self.write(server, st, first..first + count, a)?
                 }
                 Role::ReadBack { first, count } => self.read_back(server, st, first, count)?,
-                Role::Control if st.sql == crate::sql::COMMIT => {
+                Role::Commit => {
                     self.synced()?;
                     injected_failure(self.n)?;
                     self.committing = true;
                     server.run(st).map_err(&err)?;
                 }
-                Role::Control => {
+                Role::Begin => {
                     server.run(st).map_err(&err)?;
-                    if st.sql == crate::sql::START_TRANSACTION {
-                        self.in_transaction = true;
-                    }
+                    self.in_transaction = true;
                 }
+                Role::Control => server.run(st).map_err(&err)?,
             }
         }
         self.synced()
@@ -114,7 +113,7 @@ impl RowRun<'_> {
         if needed == 0 {
             return Ok(());
         }
-        let insert = self.step.rows[rows.start].action == RowAction::Insert;
+        let insert = self.step.rows()[rows.start].action == RowAction::Insert;
         if let Some(done) = rows.clone().find(|r| self.skip[*r]).filter(|_| insert) {
             return Err(self.changed(done));
         }
@@ -153,7 +152,7 @@ impl RowRun<'_> {
         if (first..first + count).all(|i| self.skip[i]) {
             return Ok(());
         }
-        let planned = &self.step.rows[first];
+        let planned = &self.step.rows()[first];
         let found = server
             .read_rows(self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
@@ -169,7 +168,7 @@ impl RowRun<'_> {
             })
             .collect();
         for i in (first..first + count).filter(|i| !self.skip[*i]) {
-            let r = &self.step.rows[i];
+            let r = &self.step.rows()[i];
             match written.get(&r.key) {
                 Some(w) if *w == r.image => {}
                 other => {
@@ -189,10 +188,10 @@ impl RowRun<'_> {
     }
 
     fn changed(&self, row: usize) -> ApplyError {
-        let r = &self.step.rows[row];
+        let r = &self.step.rows()[row];
         let (table, key) = (r.table.to_string(), key_text(&r.key));
         let rekey = matches!(
-            self.step.action,
+            self.step.action(),
             StepTemplate::ReinsertUnderFreshKey | StepTemplate::CopyUnderFreshKey
         );
         match r.action {
@@ -217,7 +216,7 @@ impl RowRun<'_> {
         st: &Statement,
         row: usize,
     ) -> Result<(), ApplyError> {
-        let r: &RowChange = &self.step.rows[row];
+        let r: &RowChange = &self.step.rows()[row];
         let current = server
             .read_row(self.schema, &r.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
@@ -236,7 +235,7 @@ impl RowRun<'_> {
         count: usize,
     ) -> Result<(), ApplyError> {
         let batch = first..first + count;
-        let planned = &self.step.rows[first];
+        let planned = &self.step.rows()[first];
         let found = server
             .read_rows(self.schema, &planned.image.columns, st)
             .map_err(Applier::sql_err(self.n, &self.step.endpoint))?;
@@ -271,29 +270,30 @@ impl RowRun<'_> {
     /// already done, or refused (it changed since the diagnosis); a needed row's intent is
     /// recorded for the journal.
     fn decide(&mut self, row: usize, current: Option<crate::value::Row>) -> Result<(), ApplyError> {
-        let r: &RowChange = &self.step.rows[row];
+        let r: &RowChange = &self.step.rows()[row];
         // An insert after the same step deletes the same key (resync replaces a version):
         // at check time the row to be deleted is still there.
         let same = &self.same_key[r.key.as_slice()];
         let replaced = same
             .iter()
             .take_while(|i| **i < row)
-            .find(|i| self.step.rows[**i].action == RowAction::Delete && !self.skip[**i])
-            .map(|i| &self.step.rows[*i].image);
+            .find(|i| self.step.rows()[**i].action == RowAction::Delete && !self.skip[**i])
+            .map(|i| &self.step.rows()[*i].image);
         // ...and a delete whose key the same step inserts again: already replaced when the
         // row holds the version to insert (a re-run).
         let replacement = same
             .iter()
             .filter(|i| **i > row)
-            .find(|i| self.step.rows[**i].action == RowAction::Insert)
-            .map(|i| &self.step.rows[*i].image);
+            .find(|i| self.step.rows()[**i].action == RowAction::Insert)
+            .map(|i| &self.step.rows()[*i].image);
         let needed = match (r.action, current) {
             (RowAction::Delete, None) => false,
             (RowAction::Delete, Some(c)) if c == r.image => true,
             (RowAction::Delete, Some(c)) if Some(&c) == replacement => false,
             // Replaced under a collation-equal key by an earlier run of this step.
             (RowAction::Delete, Some(c))
-                if self.step.action == StepTemplate::ResyncRows && Some(&c) == r.after.as_ref() =>
+                if self.step.action() == StepTemplate::ResyncRows
+                    && Some(&c) == r.after.as_ref() =>
             {
                 false
             }
@@ -301,7 +301,7 @@ impl RowRun<'_> {
             (RowAction::Insert, Some(c)) if Some(&c) == replaced => true,
             (RowAction::Insert, Some(c)) if self.replaced_under_collation(row, &c) => true,
             (RowAction::Insert, Some(c)) if c == r.image => false,
-            _ if self.step.action == StepTemplate::ResyncRows => {
+            _ if self.step.action() == StepTemplate::ResyncRows => {
                 self.skip[row] = true;
                 self.left_alone.push(row);
                 return Ok(());
@@ -320,10 +320,10 @@ impl RowRun<'_> {
     /// other bytes its collation calls equal (`'ABC'` replaced by `'abc'`): it is gone
     /// before the insert runs.
     fn replaced_under_collation(&self, row: usize, current: &crate::value::Row) -> bool {
-        let r = &self.step.rows[row];
-        self.step.action == StepTemplate::ResyncRows
+        let r = &self.step.rows()[row];
+        self.step.action() == StepTemplate::ResyncRows
             && r.action == RowAction::Insert
-            && self.step.rows[..row].iter().enumerate().any(|(i, d)| {
+            && self.step.rows()[..row].iter().enumerate().any(|(i, d)| {
                 d.action == RowAction::Delete
                     && !self.skip[i]
                     && d.table == r.table
@@ -337,10 +337,10 @@ impl RowRun<'_> {
     fn take_intents(&mut self) -> journal::Intents {
         let built = self.prepared.take().and_then(|rx| rx.recv().ok());
         crate::timing::mark("intents received");
-        let all = self.needed.len() == self.step.rows.len()
+        let all = self.needed.len() == self.step.rows().len()
             && self.needed.iter().enumerate().all(|(i, &row)| i == row);
         match built {
-            Some(b) if all && b.ends.len() == self.step.rows.len() => {
+            Some(b) if all && b.ends.len() == self.step.rows().len() => {
                 journal::Intents::from_lines(b.text, b.ends.len())
             }
             _ => {
@@ -362,7 +362,7 @@ impl RowRun<'_> {
 /// The journal line of the intent of the step's row `row` (the plan's row: what the locking
 /// read then finds decides only whether it is needed).
 fn intent_line(step: &Step, n: usize, fingerprint: &str, row: usize) -> String {
-    let r = &step.rows[row];
+    let r = &step.rows()[row];
     let action = match r.action {
         RowAction::Delete => journal::Action::Delete,
         RowAction::Insert => journal::Action::Insert,
@@ -405,8 +405,8 @@ impl IntentLines {
 
 pub(super) fn intent_lines(step: &Step, n: usize, fingerprint: &str) -> IntentLines {
     let mut text = String::new();
-    let mut ends = Vec::with_capacity(step.rows.len());
-    for row in 0..step.rows.len() {
+    let mut ends = Vec::with_capacity(step.rows().len());
+    for row in 0..step.rows().len() {
         text.push_str(&intent_line(step, n, fingerprint, row));
         ends.push(text.len());
     }

@@ -14,7 +14,8 @@ use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::Diagnosis;
 use crate::inspect::Diagnosed;
 use crate::journal::{self, Entry, Journal};
-use crate::planner::playbook::{Playbook, StepTemplate};
+use crate::planner::plan::StepKind;
+use crate::planner::playbook::Playbook;
 use crate::planner::{Plan, PlanSet, Policy, RemedyId, Winner};
 use crate::status::Health;
 use crate::value::Cell;
@@ -289,7 +290,7 @@ fn source_endpoint(d: &Diagnosis) -> Vec<String> {
 fn changed_keys(plan: &Plan) -> Vec<Vec<Vec<(String, Cell)>>> {
     let mut seen = std::collections::HashSet::new();
     let mut groups: Vec<Vec<Vec<(String, Cell)>>> = Vec::new();
-    for r in plan.steps.iter().flat_map(|s| &s.rows) {
+    for r in plan.steps.iter().flat_map(|s| s.rows()) {
         if !seen.insert(&r.key) {
             continue;
         }
@@ -388,7 +389,7 @@ fn read_ahead(d: &mut Diagnosis, following: &[Following], nodes: &mut Nodes) -> 
 fn own_sessions(ps: &PlanSet) -> Vec<&str> {
     let mut nodes: Vec<&str> = Vec::new();
     for step in ps.plan.iter().flat_map(|p| &p.steps) {
-        let own = !step.rows.is_empty() || step.action == StepTemplate::SkipTransaction;
+        let own = !step.rows().is_empty() || matches!(step.kind, StepKind::Skip { .. });
         if own && !nodes.contains(&step.endpoint.as_str()) {
             nodes.push(&step.endpoint);
         }
@@ -400,7 +401,7 @@ fn own_sessions(ps: &PlanSet) -> Vec<&str> {
 /// ahead for it will run.
 fn first_row_steps(plan: &Plan) -> Vec<(&str, Vec<String>)> {
     let mut out: Vec<(&str, Vec<String>)> = Vec::new();
-    for step in plan.steps.iter().filter(|s| !s.rows.is_empty()) {
+    for step in plan.steps.iter().filter(|s| !s.rows().is_empty()) {
         if out.iter().any(|(ep, _)| *ep == step.endpoint) {
             continue;
         }

@@ -29,12 +29,12 @@ fn dual_master_one_winner_converges() {
             let deletes: Vec<_> = p
                 .steps
                 .iter()
-                .filter(|s| s.action == StepTemplate::DeleteConflictingRows)
+                .filter(|s| s.action() == StepTemplate::DeleteConflictingRows)
                 .collect();
             let skips: Vec<_> = p
                 .steps
                 .iter()
-                .filter(|s| s.action == StepTemplate::SkipTransaction)
+                .filter(|s| s.action() == StepTemplate::SkipTransaction)
                 .collect();
             assert_eq!(deletes.len(), 1, "only the loser's row is replaced");
             assert_eq!(deletes[0].node, loser_node);
@@ -43,7 +43,7 @@ fn dual_master_one_winner_converges() {
             assert_eq!(
                 p.steps
                     .iter()
-                    .filter(|s| s.action == StepTemplate::StartApplier)
+                    .filter(|s| s.action() == StepTemplate::StartApplier)
                     .count(),
                 2
             );
@@ -80,7 +80,7 @@ fn unrelated_reverse_incident_is_not_merged() {
     assert_eq!(ps.playbook, "dup-write-1062");
 }
 
-fn two_records(version: &'static str) -> Diagnosis {
+pub(super) fn two_records(version: &'static str) -> Diagnosis {
     let mut d = dual(version);
     let ak = AutoKey {
         column: "id".into(),
@@ -112,7 +112,7 @@ fn two_records_on_an_auto_increment_key_recommend_rekey() {
         );
         let p = ps.plan.as_ref().unwrap();
         use StepTemplate::*;
-        let actions: Vec<StepTemplate> = p.steps.iter().map(|s| s.action).collect();
+        let actions: Vec<StepTemplate> = p.steps.iter().map(|s| s.action()).collect();
         assert_eq!(
             actions,
             [
@@ -157,7 +157,7 @@ fn two_records_on_an_auto_increment_key_recommend_rekey() {
         );
         assert_eq!(sql[6], "COMMIT", "one transaction: {sql:?}");
         let fresh = |s: &crate::planner::plan::Step| {
-            s.rows
+            s.rows()
                 .iter()
                 .find(|r| r.action == crate::planner::plan::RowAction::Insert)
                 .map(|r| r.key.clone())
@@ -304,7 +304,7 @@ fn a_rekey_resumed_reuses_its_fresh_key_and_stays_rekey_once_the_old_row_is_gone
         let copy = step_of(&ps, StepTemplate::CopyUnderFreshKey);
         for s in [moved, copy] {
             let insert = s
-                .rows
+                .rows()
                 .iter()
                 .find(|r| r.action == crate::planner::plan::RowAction::Insert);
             assert_eq!(insert.unwrap().key[0].1, Cell::Number("50".into()), "{s:?}");
@@ -320,17 +320,17 @@ fn a_rekey_resumed_reuses_its_fresh_key_and_stays_rekey_once_the_old_row_is_gone
         let ps = planned(&gone, &asked);
         let p = ps.plan.as_ref().unwrap();
         assert_eq!(p.remedy, RemedyId::Rekey);
-        assert!(p.steps.iter().all(|s| s.rows.is_empty()), "{p:?}");
+        assert!(p.steps.iter().all(|s| s.rows().is_empty()), "{p:?}");
         assert!(
             !p.steps
                 .iter()
-                .any(|s| s.action == StepTemplate::ReinsertUnderFreshKey),
+                .any(|s| s.action() == StepTemplate::ReinsertUnderFreshKey),
             "{p:?}"
         );
         assert!(
             p.steps
                 .iter()
-                .any(|s| s.action == StepTemplate::SkipTransaction)
+                .any(|s| s.action() == StepTemplate::SkipTransaction)
         );
     }
 }
@@ -343,7 +343,7 @@ fn lift_read_only_wraps_exactly_the_steps_read_only_refuses() {
             .unwrap()
             .steps
             .iter()
-            .map(|s| s.action)
+            .map(|s| s.action())
             .collect()
     };
     let lift = Policy {

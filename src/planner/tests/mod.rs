@@ -17,6 +17,7 @@ mod dual_master;
 mod ranking;
 mod rendering;
 mod statements;
+mod step_json;
 
 const KEY: &str = "b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9";
 
@@ -206,7 +207,7 @@ fn sql_of(ps: &PlanSet, action: StepTemplate) -> Vec<String> {
         .unwrap()
         .steps
         .iter()
-        .filter(|s| s.action == action)
+        .filter(|s| s.action() == action)
         .flat_map(|s| s.statements.iter().map(|st| st.sql.clone()))
         .collect()
 }
@@ -217,5 +218,5 @@ fn option(ps: &PlanSet, r: RemedyId) -> &super::plan::RemedyOption {
 
 fn step_of(ps: &PlanSet, action: StepTemplate) -> &super::plan::Step {
     let p = ps.plan.as_ref().unwrap();
-    p.steps.iter().find(|s| s.action == action).unwrap()
+    p.steps.iter().find(|s| s.action() == action).unwrap()
 }

@@ -134,13 +134,10 @@ fn a_gtid_from_the_replicas_status_is_enough_to_inject_it() {
     let skip = plan
         .steps
         .iter()
-        .find(|s| s.action == StepTemplate::SkipTransaction)
+        .find(|s| s.action() == StepTemplate::SkipTransaction)
         .unwrap();
     let gtid = "3e11fa47-71ca-11e1-9e33-c80aa9429562:23";
-    assert_eq!(
-        skip.gtid.as_ref().map(|g| g.to_string()).as_deref(),
-        Some(gtid)
-    );
+    assert_eq!(skip.gtid().map(|g| g.to_string()).as_deref(), Some(gtid));
     assert!(
         skip.statements.iter().any(|s| s.sql.contains(gtid)),
         "{:?}",
@@ -172,7 +169,7 @@ fn overwrite_binds_values_and_keeps_binlog_off() {
         .unwrap()
         .steps
         .iter()
-        .find(|s| s.action == StepTemplate::DeleteConflictingRows)
+        .find(|s| s.action() == StepTemplate::DeleteConflictingRows)
         .unwrap();
     assert_eq!(
         step.session
@@ -211,7 +208,7 @@ fn missing_rows_insert_with_binlog_off() {
         .unwrap()
         .steps
         .iter()
-        .find(|s| s.action == StepTemplate::InsertMissingRows)
+        .find(|s| s.action() == StepTemplate::InsertMissingRows)
         .unwrap();
     let write = step
         .statements
@@ -226,7 +223,7 @@ fn missing_rows_insert_with_binlog_off() {
     let ps = planned(&fx.build(3307, 3306), &Policy::default());
     assert!(!ps.options[0].loses_data(), "{:?}", ps.options[0]);
 }
-fn golden(name: &str, actual: &str) {
+pub(super) fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src/planner/testdata")
         .join(name);
@@ -295,7 +292,7 @@ fn every_class_flavor_and_gtid_mode_gets_a_plan() {
                 let skips = p
                     .steps
                     .iter()
-                    .any(|s| s.action == crate::planner::playbook::StepTemplate::SkipTransaction);
+                    .any(|s| s.action() == crate::planner::playbook::StepTemplate::SkipTransaction);
                 let threads = match skips {
                     true => crate::flavor::Thread::Both,
                     false => crate::flavor::Thread::Sql,
