@@ -109,7 +109,7 @@ fn node(server: &mut Server, role: NodeRole) -> Result<Node> {
         .unwrap_or((0, 0));
     Ok(Node {
         role,
-        endpoint: server.spec.endpoint(),
+        endpoint: server.spec.address(),
         flavor: server.flavor,
         read_only: ReadOnly::from_flags(ro != 0, sro != 0),
     })
