@@ -148,7 +148,7 @@ mod tests {
     fn typed_outcomes_have_their_codes_and_words() {
         let code = |e: anyhow::Error| (exit_code(&e), message(&e));
         let healthy = NoIncident::NoneStopped {
-            endpoint: "r:3306".into(),
+            endpoint: crate::vocab::Endpoint::new("r", 3306),
         };
         assert_eq!(
             code(healthy.into()),
@@ -168,7 +168,7 @@ mod tests {
         };
         assert_eq!(exit_code(&not_rows.into()), exit::UNSUPPORTED_INCIDENT);
         let stopped = NotRunning {
-            endpoint: "r:3306".into(),
+            endpoint: crate::vocab::Endpoint::new("r", 3306),
             channel: String::new(),
             why: "its receiver stopped on an error",
         };

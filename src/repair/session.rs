@@ -51,7 +51,7 @@ pub enum RepairOutcome {
     "{endpoint}: channel '{channel}' is not running ({why}) but stopped on no applier error: nothing replmend can repair; see `replmend status`"
 )]
 pub struct NotRunning {
-    pub endpoint: String,
+    pub endpoint: Endpoint,
     pub channel: String,
     pub why: &'static str,
 }
