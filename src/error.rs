@@ -190,11 +190,11 @@ mod tests {
         .context("starting the watcher");
         assert_eq!(exit_code(&watched), exit::REFUSED);
         let lone = PairError::NotAReplica {
-            replica: "r:3306".into(),
+            replica: crate::vocab::Endpoint::new("r", 3306),
         };
         assert_eq!(exit_code(&lone.into()), exit::NOT_A_REPLICA);
         let two = PairError::WhichSource {
-            replica: "r:3306".into(),
+            replica: crate::vocab::Endpoint::new("r", 3306),
             sources: 2,
         };
         assert_eq!(exit_code(&two.into()), exit::BAD_INPUT);
