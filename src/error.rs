@@ -185,7 +185,7 @@ mod tests {
         );
         // Under a context, as a caller may add one: the cause still decides.
         let watched = anyhow::Error::from(WatchedElsewhere {
-            endpoint: "r:3306".into(),
+            endpoint: crate::vocab::Endpoint::new("r", 3306),
         })
         .context("starting the watcher");
         assert_eq!(exit_code(&watched), exit::REFUSED);
