@@ -653,6 +653,26 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].action, e[0].state), (Action::Delete, State::Done));
+        assert_eq!(e[0].node, Endpoint::new("h", 1));
+    }
+
+    #[test]
+    fn an_entry_naming_no_endpoint_is_malformed() {
+        let dir = tmp("badnode");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.jsonl");
+        let line = |node: &str| {
+            format!(
+                r#"{{"schema":"replmend.journal/1","at":1,"fingerprint":"f","node":"{node}","action":"delete","table":{{"schema":"s","name":"t"}},"sql_log_bin":false,"columns":["id"],"values":[{{"t":"number","v":"1"}}],"key":["id"]}}"#
+            )
+        };
+        std::fs::write(&path, format!("{}\n{}\n", line("nope"), line("h:1"))).unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("line 1") && e.contains("\"nope\" is not an endpoint"),
+            "{e}"
+        );
     }
 
     #[test]
