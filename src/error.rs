@@ -148,7 +148,7 @@ mod tests {
     fn typed_outcomes_have_their_codes_and_words() {
         let code = |e: anyhow::Error| (exit_code(&e), message(&e));
         let healthy = NoIncident::NoneStopped {
-            endpoint: "r:3306".into(),
+            endpoint: crate::vocab::Endpoint::new("r", 3306),
         };
         assert_eq!(
             code(healthy.into()),
@@ -168,7 +168,7 @@ mod tests {
         };
         assert_eq!(exit_code(&not_rows.into()), exit::UNSUPPORTED_INCIDENT);
         let stopped = NotRunning {
-            endpoint: "r:3306".into(),
+            endpoint: crate::vocab::Endpoint::new("r", 3306),
             channel: String::new(),
             why: "its receiver stopped on an error",
         };
@@ -185,16 +185,16 @@ mod tests {
         );
         // Under a context, as a caller may add one: the cause still decides.
         let watched = anyhow::Error::from(WatchedElsewhere {
-            endpoint: "r:3306".into(),
+            endpoint: crate::vocab::Endpoint::new("r", 3306),
         })
         .context("starting the watcher");
         assert_eq!(exit_code(&watched), exit::REFUSED);
         let lone = PairError::NotAReplica {
-            replica: "r:3306".into(),
+            replica: crate::vocab::Endpoint::new("r", 3306),
         };
         assert_eq!(exit_code(&lone.into()), exit::NOT_A_REPLICA);
         let two = PairError::WhichSource {
-            replica: "r:3306".into(),
+            replica: crate::vocab::Endpoint::new("r", 3306),
             sources: 2,
         };
         assert_eq!(exit_code(&two.into()), exit::BAD_INPUT);

@@ -25,7 +25,7 @@ use thiserror::Error;
 
 use crate::value::Row;
 use crate::value::{Cell, StoredCell};
-use crate::vocab::{ReadOnly, TableRef};
+use crate::vocab::{Endpoint, ReadOnly, TableRef};
 use lines::lines;
 pub use lines::{Intents, RowIntent};
 pub use read::{latest, pending_read_only, read, reinserted};
@@ -96,7 +96,7 @@ pub struct Entry {
     #[serde(default)]
     pub state: State,
     /// host:port of the node.
-    pub node: String,
+    pub node: Endpoint,
     pub action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<StoredTable>,
@@ -157,7 +157,7 @@ impl Entry {
     pub fn row(
         fingerprint: &str,
         id: String,
-        node: &str,
+        node: &Endpoint,
         action: Action,
         table: &TableRef,
         row: &Row,
@@ -168,7 +168,7 @@ impl Entry {
             fingerprint: fingerprint.to_string(),
             id,
             state: State::Intent,
-            node: node.to_string(),
+            node: node.clone(),
             action,
             table: Some(StoredTable {
                 schema: table.schema.clone(),
@@ -184,14 +184,14 @@ impl Entry {
     }
 
     /// A read-only lift or restore on a node (written once it happened).
-    pub fn read_only(fingerprint: &str, node: &str, action: Action, state: ReadOnly) -> Entry {
+    pub fn read_only(fingerprint: &str, node: &Endpoint, action: Action, state: ReadOnly) -> Entry {
         Entry {
             schema: JOURNAL_SCHEMA.to_string(),
             at: now(),
             fingerprint: fingerprint.to_string(),
             id: format!("{fingerprint}/{node}/read_only"),
             state: State::Done,
-            node: node.to_string(),
+            node: node.clone(),
             action,
             table: None,
             sql_log_bin: false,
@@ -493,7 +493,7 @@ mod tests {
             ..Entry::row(
                 "fp",
                 "fp/1/0".into(),
-                "127.0.0.1:3306",
+                &Endpoint::parse("127.0.0.1:3306").unwrap(),
                 Action::Delete,
                 table,
                 row,
@@ -544,7 +544,7 @@ mod tests {
             let part = RowIntent {
                 fingerprint: "fp",
                 id,
-                node: "127.0.0.1:3306",
+                node: &Endpoint::parse("127.0.0.1:3306").unwrap(),
                 action,
                 table: &table,
                 sql_log_bin,
@@ -559,7 +559,14 @@ mod tests {
                 sql_log_bin,
                 after: after.map(StoredRow::from_row),
                 at: entry.at,
-                ..Entry::row("fp", id.into(), "127.0.0.1:3306", action, &table, image)
+                ..Entry::row(
+                    "fp",
+                    id.into(),
+                    &Endpoint::parse("127.0.0.1:3306").unwrap(),
+                    action,
+                    &table,
+                    image,
+                )
             };
             assert_eq!(written, lines(std::slice::from_ref(&expected)));
             intents.push(&written);
@@ -646,6 +653,26 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].action, e[0].state), (Action::Delete, State::Done));
+        assert_eq!(e[0].node, Endpoint::new("h", 1));
+    }
+
+    #[test]
+    fn an_entry_naming_no_endpoint_is_malformed() {
+        let dir = tmp("badnode");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.jsonl");
+        let line = |node: &str| {
+            format!(
+                r#"{{"schema":"replmend.journal/1","at":1,"fingerprint":"f","node":"{node}","action":"delete","table":{{"schema":"s","name":"t"}},"sql_log_bin":false,"columns":["id"],"values":[{{"t":"number","v":"1"}}],"key":["id"]}}"#
+            )
+        };
+        std::fs::write(&path, format!("{}\n{}\n", line("nope"), line("h:1"))).unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("line 1") && e.contains("\"nope\" is not an endpoint"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -654,13 +681,28 @@ mod tests {
         let path = dir.join("j.jsonl");
         let mut j = Journal::new(&path).unwrap();
         j.append(&[
-            Entry::read_only("f", "a:1", Action::LiftReadOnly, ReadOnly::SuperReadOnly),
-            Entry::read_only("f", "b:1", Action::LiftReadOnly, ReadOnly::ReadOnly),
-            Entry::read_only("f", "a:1", Action::RestoreReadOnly, ReadOnly::SuperReadOnly),
+            Entry::read_only(
+                "f",
+                &Endpoint::new("a", 1),
+                Action::LiftReadOnly,
+                ReadOnly::SuperReadOnly,
+            ),
+            Entry::read_only(
+                "f",
+                &Endpoint::new("b", 1),
+                Action::LiftReadOnly,
+                ReadOnly::ReadOnly,
+            ),
+            Entry::read_only(
+                "f",
+                &Endpoint::new("a", 1),
+                Action::RestoreReadOnly,
+                ReadOnly::SuperReadOnly,
+            ),
         ])
         .unwrap();
         let p = pending_read_only(&[&path, &dir.join("absent")]).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(p, vec![("b:1".to_string(), ReadOnly::ReadOnly)]);
+        assert_eq!(p, vec![(Endpoint::new("b", 1), ReadOnly::ReadOnly)]);
     }
 }

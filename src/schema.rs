@@ -9,11 +9,11 @@ use crate::vocab::{ForeignKeyRef, KeyKind, KeyRef, ReferentialAction, TableRef};
 #[derive(Debug, Error)]
 pub enum SchemaError {
     #[error("table {0} does not exist on {1}")]
-    NoSuchTable(TableRef, String),
+    NoSuchTable(TableRef, crate::vocab::Endpoint),
     #[error("reading the definition of {table} on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Query {
         table: TableRef,
-        endpoint: String,
+        endpoint: crate::vocab::Endpoint,
         source: Box<mysql::Error>,
     },
 }

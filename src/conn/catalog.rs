@@ -9,10 +9,10 @@ use crate::vocab::{ForeignKeyRef, TableRef};
 
 /// The table's columns and unique keys on this server.
 pub fn load(server: &mut Server, table: &TableRef) -> Result<TableSchema, SchemaError> {
-    let endpoint = server.spec.endpoint();
+    let endpoint = server.spec.address();
     let err = |source| SchemaError::Query {
         table: table.clone(),
-        endpoint: endpoint.to_string(),
+        endpoint: endpoint.clone(),
         source: Box::new(source),
     };
     let cols: Vec<ColumnRow> = server
@@ -20,10 +20,7 @@ pub fn load(server: &mut Server, table: &TableRef) -> Result<TableSchema, Schema
         .map_err(err)?;
     crate::timing::mark(format_args!("schema of {table} read on {endpoint}"));
     if cols.is_empty() {
-        return Err(SchemaError::NoSuchTable(
-            table.clone(),
-            endpoint.to_string(),
-        ));
+        return Err(SchemaError::NoSuchTable(table.clone(), endpoint.clone()));
     }
     let key_rows: Vec<(String, String)> = server
         .all(&crate::sql::catalog::unique_key_columns(table))
@@ -42,7 +39,7 @@ pub fn referencing(
     server: &mut Server,
     table: &TableRef,
 ) -> Result<Vec<ForeignKeyRef>, SchemaError> {
-    let endpoint = server.spec.endpoint();
+    let endpoint = server.spec.address();
     let rows: Vec<ForeignKeyColumn> = server
         .all(&crate::sql::catalog::referencing_foreign_keys(table))
         .map_err(|source| SchemaError::Query {

@@ -100,7 +100,7 @@ fn ssl_opts(spec: &ConnSpec) -> Option<SslOpts> {
 
 /// Endpoints found without TLS under PREFERRED in this process: asked once, not at every
 /// connection, because each refused attempt counts in the server's Aborted_connects.
-static PLAIN_ONLY: std::sync::Mutex<std::collections::BTreeSet<String>> =
+static PLAIN_ONLY: std::sync::Mutex<std::collections::BTreeSet<crate::vocab::Endpoint>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Opens the session. PREFERRED falls back to a plain connection when the server offers no
@@ -109,11 +109,11 @@ static PLAIN_ONLY: std::sync::Mutex<std::collections::BTreeSet<String>> =
 fn open(spec: &ConnSpec, timeout: Duration) -> Result<Conn, ConnectError> {
     let preferred = spec.tls.mode == SslMode::Preferred;
     let plain_only = || PLAIN_ONLY.lock().unwrap_or_else(|p| p.into_inner());
-    let ssl = ssl_opts(spec).filter(|_| !(preferred && plain_only().contains(&spec.endpoint())));
+    let ssl = ssl_opts(spec).filter(|_| !(preferred && plain_only().contains(&spec.address())));
     let tried_tls = ssl.is_some();
     match Conn::new(opts(spec, timeout, ssl)) {
         Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)) if preferred => {
-            plain_only().insert(spec.endpoint());
+            plain_only().insert(spec.address());
             Conn::new(opts(spec, timeout, None)).map_err(|e| classify(spec, e, false))
         }
         r => r.map_err(|e| classify(spec, e, tried_tls)),
@@ -393,7 +393,7 @@ impl Server {
         if let Some(s) = self.schemas.get(table) {
             return Ok(Arc::clone(s));
         }
-        let key = (self.spec.endpoint(), table.clone());
+        let key = (self.spec.address(), table.clone());
         // Read before the definition: a change in between makes the next check read it again.
         let create = self.create_text(table);
         let known = create.as_ref().and_then(|text| DEFINITIONS.get(&key, text));
@@ -477,7 +477,7 @@ impl Idle {
 /// (diagnosis, re-check under the lock, each watch cycle) while the definition rarely changes.
 struct Definitions(std::sync::LazyLock<std::sync::Mutex<DefinitionMap>>);
 
-type DefinitionKey = (String, crate::vocab::TableRef);
+type DefinitionKey = (crate::vocab::Endpoint, crate::vocab::TableRef);
 type DefinitionMap = std::collections::HashMap<DefinitionKey, (String, Arc<TableSchema>)>;
 
 static DEFINITIONS: Definitions = Definitions(std::sync::LazyLock::new(Default::default));

@@ -7,17 +7,17 @@ use serde::Serialize;
 use crate::flavor::Flavor;
 use crate::value::Cell;
 pub use crate::value::Row;
-use crate::vocab::Gtid;
 pub use crate::vocab::{
     ConflictKind, ForeignKeyRef, KeyKind, KeyRef, ReadOnly, ReferentialAction, RowsEventKind,
     TableRef,
 };
+use crate::vocab::{Endpoint, Gtid};
 
 pub const DIAGNOSIS_SCHEMA: &str = "replmend.diagnosis/1";
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NodeRef {
-    pub endpoint: String,
+    pub endpoint: Endpoint,
     pub flavor: Flavor,
     pub server_id: u32,
     pub server_uuid: Option<String>,

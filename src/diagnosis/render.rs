@@ -59,8 +59,8 @@ fn reverse(out: &mut String, d: &Diagnosis, rev: &ReverseChannel) {
             "\nDual-master: the reverse channel on {} is stopped ({}).",
             d.source
                 .as_ref()
-                .map(|s| s.endpoint.as_str())
-                .unwrap_or("the source"),
+                .map(|s| s.endpoint.to_string())
+                .unwrap_or("the source".to_string()),
             rev.error.as_deref().unwrap_or("no applier error")
         );
     } else {
@@ -69,8 +69,8 @@ fn reverse(out: &mut String, d: &Diagnosis, rev: &ReverseChannel) {
             "\nDual-master: {} also replicates from this replica; that direction is running.",
             d.source
                 .as_ref()
-                .map(|s| s.endpoint.as_str())
-                .unwrap_or("the source")
+                .map(|s| s.endpoint.to_string())
+                .unwrap_or("the source".to_string())
         );
     }
 }
@@ -254,8 +254,8 @@ fn conflict(out: &mut String, d: &Diagnosis, c: &Conflict, indent: &str) {
         "source {}",
         d.source
             .as_ref()
-            .map(|s| s.endpoint.as_str())
-            .unwrap_or("?")
+            .map(|s| s.endpoint.to_string())
+            .unwrap_or("?".to_string())
     );
     let columns: Vec<&String> = c
         .replica_row

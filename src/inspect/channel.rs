@@ -45,7 +45,7 @@ pub(super) fn node_ref(s: &mut Server) -> NodeRef {
     let flags: Option<(i64, i64)> = s.first(&query).ok().flatten();
     let (ro, sro) = flags.unwrap_or((0, 0));
     NodeRef {
-        endpoint: s.spec.endpoint(),
+        endpoint: s.spec.address(),
         flavor: s.flavor,
         server_id: s.server_id,
         server_uuid: s.server_uuid.clone(),

@@ -32,7 +32,7 @@ pub enum NoIncident {
     #[error(
         "{endpoint}: no channel is stopped on an applier error; nothing to diagnose (see `replmend status`)"
     )]
-    NoneStopped { endpoint: String },
+    NoneStopped { endpoint: crate::vocab::Endpoint },
 }
 
 /// Why a replica cannot be diagnosed.

@@ -5,7 +5,7 @@
 use super::{Action, Entry, JOURNAL_SCHEMA, State, now};
 use crate::value::Cell;
 use crate::value::Row;
-use crate::vocab::TableRef;
+use crate::vocab::{Endpoint, TableRef};
 
 /// Row intents as their journal lines (`RowIntent::line`), in order: their outcomes are
 /// derived from the lines instead of serializing every row image again.
@@ -59,7 +59,7 @@ impl Intents {
 pub struct RowIntent<'a> {
     pub fingerprint: &'a str,
     pub id: &'a str,
-    pub node: &'a str,
+    pub node: &'a Endpoint,
     pub action: Action,
     pub table: &'a TableRef,
     pub sql_log_bin: bool,
@@ -80,7 +80,7 @@ impl RowIntent<'_> {
         out.extend_from_slice(b",\"id\":");
         s(&mut out, self.id);
         out.extend_from_slice(b",\"state\":\"intent\",\"node\":");
-        s(&mut out, self.node);
+        s(&mut out, &self.node.to_string());
         out.extend_from_slice(b",\"action\":");
         serde_json::to_writer(&mut out, &self.action).expect("an action");
         out.extend_from_slice(b",\"table\":{\"schema\":");

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{Action, Entry, JournalError, State};
 use crate::value::Row;
-use crate::vocab::ReadOnly;
+use crate::vocab::{Endpoint, ReadOnly};
 
 pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
     let file = File::open(path).map_err(|source| JournalError::Io {
@@ -81,13 +81,13 @@ pub fn reinserted(path: &Path, fingerprint: &str) -> Result<Vec<Row>, JournalErr
 
 /// Nodes whose read_only replmend lifted and never put back (a run killed in between), with
 /// the state to restore, from any of these journals.
-pub fn pending_read_only(paths: &[&Path]) -> Result<Vec<(String, ReadOnly)>, JournalError> {
+pub fn pending_read_only(paths: &[&Path]) -> Result<Vec<(Endpoint, ReadOnly)>, JournalError> {
     let mut entries = Vec::new();
     for path in paths.iter().filter(|p| p.exists()) {
         entries.extend(read(path)?);
     }
     entries.sort_by_key(|e| e.at);
-    let mut pending: Vec<(String, ReadOnly)> = Vec::new();
+    let mut pending: Vec<(Endpoint, ReadOnly)> = Vec::new();
     for e in entries {
         match (e.action, e.read_only) {
             (Action::LiftReadOnly, Some(state)) if !pending.iter().any(|(n, _)| *n == e.node) => {

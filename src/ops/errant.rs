@@ -86,7 +86,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
                 ),
             )
         })?;
-    let plan = crate::planner::errant::plan(&gtids, &source_spec.endpoint(), source.flavor);
+    let plan = crate::planner::errant::plan(&gtids, &source_spec.address(), source.flavor);
     let interactive = super::interactive(args.yes, args.dry_run)?;
     let mut applied = None;
     if !args.dry_run {

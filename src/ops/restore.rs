@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::Outcome;
@@ -43,7 +43,7 @@ enum RowOutcome {
 
 #[derive(Debug, Serialize)]
 struct Restored {
-    node: String,
+    node: Endpoint,
     table: String,
     key: Vec<String>,
     outcome: RowOutcome,
@@ -112,14 +112,14 @@ fn judge(e: &Entry, image: &Row, current: Option<&Row>) -> Result<Judged> {
 /// The nodes the journal names, each reached once, with its tables' definitions.
 struct World {
     creds: ConnSpec,
-    servers: HashMap<String, Server>,
+    servers: HashMap<Endpoint, Server>,
 }
 
 impl World {
-    fn server(&mut self, node: &str) -> Result<&mut Server> {
+    fn server(&mut self, node: &Endpoint) -> Result<&mut Server> {
         if !self.servers.contains_key(node) {
-            let server = Server::connect(&self.spec(node)?)?;
-            self.servers.insert(node.to_string(), server);
+            let server = Server::connect(&self.spec(node))?;
+            self.servers.insert(node.clone(), server);
         }
         Ok(self.servers.get_mut(node).expect("just inserted"))
     }
@@ -128,14 +128,12 @@ impl World {
     fn specs(&self, plan: &Plan) -> Result<Vec<ConnSpec>> {
         plan.endpoints()
             .into_iter()
-            .map(|ep| self.spec(ep))
+            .map(|ep| Ok(self.spec(ep)))
             .collect()
     }
 
-    fn spec(&self, node: &str) -> Result<ConnSpec> {
-        let at =
-            Endpoint::parse(node).with_context(|| format!("journal entry names node {node:?}"))?;
-        Ok(self.creds.at(&at))
+    fn spec(&self, node: &Endpoint) -> ConnSpec {
+        self.creds.at(node)
     }
 }
 
@@ -148,7 +146,7 @@ struct Restoring<'e> {
     current: Option<Row>,
 }
 
-type Schemas = HashMap<(String, TableRef), Arc<TableSchema>>;
+type Schemas = HashMap<(Endpoint, TableRef), Arc<TableSchema>>;
 
 fn restoring(e: &Entry) -> Result<Restoring<'_>> {
     let table = e.table_ref().expect("chosen entries have a table");
@@ -176,7 +174,7 @@ fn read_current<'e>(
         .iter()
         .map(|&i| restoring(&entries[i]))
         .collect::<Result<_>>()?;
-    let mut groups: HashMap<(String, TableRef), Vec<usize>> = HashMap::new();
+    let mut groups: HashMap<(Endpoint, TableRef), Vec<usize>> = HashMap::new();
     for (i, r) in out.iter().enumerate() {
         groups
             .entry((r.entry.node.clone(), r.table.clone()))
@@ -197,7 +195,7 @@ fn read_current<'e>(
     Ok((out, schemas))
 }
 
-type Slot = (String, String, String, String);
+type Slot = (Endpoint, String, String, String);
 
 /// Older deletes by node, fingerprint, table and image (their position in the journal): an
 /// insert whose key holds an older delete's image was undone by that delete's restore.
@@ -289,7 +287,7 @@ fn decide_all(
     older: &OlderDeletes,
     force: bool,
 ) -> Result<Decided> {
-    let mut gone: std::collections::HashSet<(String, TableRef, String)> = Default::default();
+    let mut gone: std::collections::HashSet<(Endpoint, TableRef, String)> = Default::default();
     let mut out = Vec::with_capacity(restoring.len());
     for (r, &i) in restoring.iter().zip(chosen) {
         let id = |row: &Row| {
@@ -314,8 +312,8 @@ fn decide_all(
 fn groups(
     restoring: &[Restoring<'_>],
     decided: &Decided,
-) -> Vec<((String, TableRef, bool), Vec<RowChange>)> {
-    let mut groups: Vec<((String, TableRef, bool), Vec<RowChange>)> = Vec::new();
+) -> Vec<((Endpoint, TableRef, bool), Vec<RowChange>)> {
+    let mut groups: Vec<((Endpoint, TableRef, bool), Vec<RowChange>)> = Vec::new();
     for (r, (_, changes)) in restoring.iter().zip(decided) {
         if changes.is_empty() {
             continue;
@@ -380,7 +378,7 @@ fn plan_node(server: &mut Server) -> Result<resync::Node> {
         .unwrap_or((0, 0));
     Ok(resync::Node {
         role: NodeRole::Replica,
-        endpoint: server.spec.endpoint(),
+        endpoint: server.spec.address(),
         flavor: server.flavor,
         read_only: ReadOnly::from_flags(ro != 0, sro != 0),
     })
@@ -543,9 +541,8 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
 
 /// The node `node` replicates from, when that node replicates from it too (a dual-master
 /// pair): its endpoint. Unknown (unreachable, not a replica) is None.
-fn dual_master_peer(creds: &ConnSpec, node: &str) -> Option<String> {
-    let at = Endpoint::parse(node)?;
-    let mut server = Server::connect(&creds.at(&at)).ok()?;
+fn dual_master_peer(creds: &ConnSpec, at: &Endpoint) -> Option<String> {
+    let mut server = Server::connect(&creds.at(at)).ok()?;
     let report = crate::status::read_status(&mut server).ok()?;
     report.channels.iter().find_map(|ch| {
         let peer = creds.with_endpoint(&ch.source_host, ch.source_port);
@@ -553,7 +550,7 @@ fn dual_master_peer(creds: &ConnSpec, node: &str) -> Option<String> {
         let back = crate::status::read_status(&mut other).ok()?;
         back.channels
             .iter()
-            .any(|c| c.replicates_from(&at, Some(server.server_id)))
+            .any(|c| c.replicates_from(at, Some(server.server_id)))
             .then(|| peer.endpoint())
     })
 }
@@ -567,7 +564,7 @@ fn dual_master_warnings(creds: &ConnSpec, entries: &[Entry], report: &Report) ->
             RowOutcome::Restored | RowOutcome::WouldRestore | RowOutcome::Overwritten
         )
     };
-    let mut nodes: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut nodes: Vec<(&Endpoint, Vec<&str>)> = Vec::new();
     for r in report.rows.iter().filter(|r| changed(r.outcome)) {
         let unlogged = entries
             .iter()
@@ -575,7 +572,7 @@ fn dual_master_warnings(creds: &ConnSpec, entries: &[Entry], report: &Report) ->
         if !unlogged {
             continue;
         }
-        match nodes.iter_mut().find(|(n, _)| *n == r.node) {
+        match nodes.iter_mut().find(|(n, _)| **n == r.node) {
             Some((_, tables)) if !tables.contains(&r.table.as_str()) => tables.push(&r.table),
             Some(_) => {}
             None => nodes.push((&r.node, vec![&r.table])),

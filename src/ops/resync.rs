@@ -26,8 +26,8 @@ use crate::vocab::ReadOnly;
 #[derive(Serialize)]
 struct ResyncReport<'a> {
     schema: &'static str,
-    source: &'a str,
-    replica: &'a str,
+    source: &'a crate::vocab::Endpoint,
+    replica: &'a crate::vocab::Endpoint,
     /// The drift resync started from.
     verify: &'a model::Summary,
     /// Tables resync does not touch, and why.
@@ -58,20 +58,7 @@ fn nodes_unnamed(args: &ResyncArgs) -> bool {
 /// give (as `mysql` would use them for any host).
 fn pair_of_report(args: &ResyncArgs, report: &Report) -> Result<Pair> {
     let base = super::connect::specs(&[None], &args.verify.replica.opts)?.remove(0);
-    let at = |endpoint: &str| {
-        crate::vocab::Endpoint::parse(endpoint).ok_or_else(|| {
-            Coded(
-                exit::BAD_INPUT,
-                format!(
-                    "the report names the node {endpoint:?}, not a host:port; nothing was changed"
-                ),
-            )
-        })
-    };
-    let (source, replica) = (
-        base.at(&at(&report.source)?),
-        base.at(&at(&report.replica)?),
-    );
+    let (source, replica) = (base.at(&report.source), base.at(&report.replica));
     Pair::between(&replica, Some(source))
 }
 
@@ -109,7 +96,7 @@ fn node(server: &mut Server, role: NodeRole) -> Result<Node> {
         .unwrap_or((0, 0));
     Ok(Node {
         role,
-        endpoint: server.spec.endpoint(),
+        endpoint: server.spec.address(),
         flavor: server.flavor,
         read_only: ReadOnly::from_flags(ro != 0, sro != 0),
     })
@@ -355,12 +342,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         Some(report) => report,
         None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
     };
-    if (report.source.as_str(), report.replica.as_str())
-        != (
-            pair.source.endpoint().as_str(),
-            pair.replica.endpoint().as_str(),
-        )
-    {
+    if (&report.source, &report.replica) != (&pair.source.address(), &pair.replica.address()) {
         return Err(Coded(
             exit::BAD_INPUT,
             format!(

@@ -77,7 +77,7 @@ fn pick_winner(theme: &ColorfulTheme, d: &Diagnosis) -> Result<Winner> {
     let src = d
         .source
         .as_ref()
-        .map(|s| s.endpoint.clone())
+        .map(|s| s.endpoint.to_string())
         .unwrap_or_default();
     let choices = [
         format!("source {src} (its row wins on both nodes)"),
@@ -128,7 +128,7 @@ fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<bool> {
         return Err(cancelled());
     }
     for ep in plan.endpoints() {
-        let steps: Vec<_> = plan.steps.iter().filter(|s| s.endpoint == ep).collect();
+        let steps: Vec<_> = plan.steps.iter().filter(|s| &s.endpoint == ep).collect();
         let role = steps[0].node_label();
         let prompt = format!("Apply the {} step(s) on the {role} {ep}?", steps.len());
         if !confirm(theme, prompt, false)? {

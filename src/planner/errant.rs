@@ -6,17 +6,17 @@ use super::plan::{NodeRole, Plan, Step, StepKind, StepLoss, Winner};
 use super::playbook::RemedyId;
 use crate::flavor::Flavor;
 use crate::sql::Statement;
-use crate::vocab::Gtid;
+use crate::vocab::{Endpoint, Gtid};
 
 /// More than this many errant transactions are not injected one by one.
 pub const MAX_INJECTED: usize = 10_000;
 
-pub fn plan(gtids: &[Gtid], source_endpoint: &str, flavor: Flavor) -> Plan {
+pub fn plan(gtids: &[Gtid], source_endpoint: &Endpoint, flavor: Flavor) -> Plan {
     let steps = gtids
         .iter()
         .map(|g| Step {
             node: NodeRole::Source,
-            endpoint: source_endpoint.to_string(),
+            endpoint: source_endpoint.clone(),
             flavor,
             channel: String::new(),
             kind: StepKind::Skip {
@@ -60,7 +60,7 @@ mod tests {
     #[test]
     fn each_gtid_is_one_empty_transaction_on_the_source() {
         let f = Flavor::parse("9.7.4").unwrap();
-        let p = plan(&[Gtid::parse("u:4").unwrap()], "s:1", f);
+        let p = plan(&[Gtid::parse("u:4").unwrap()], &Endpoint::new("s", 1), f);
         assert_eq!(p.steps.len(), 1);
         let sql: Vec<&str> = p.steps[0]
             .statements
@@ -76,6 +76,6 @@ mod tests {
                 "SET GTID_NEXT = 'AUTOMATIC'"
             ]
         );
-        assert_eq!(p.steps[0].endpoint, "s:1");
+        assert_eq!(p.steps[0].endpoint.to_string(), "s:1");
     }
 }

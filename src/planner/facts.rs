@@ -6,6 +6,7 @@ use super::plan::Policy;
 use super::playbook::{Playbook, RemedySpec, StepTemplate, When};
 use crate::diagnosis::render::key_words;
 use crate::diagnosis::{AutoKey, ConflictKind, Diagnosis, KeyKind, Verdict};
+use crate::vocab::Endpoint;
 
 /// Facts the playbook conditions are evaluated over.
 #[derive(Debug, Clone)]
@@ -168,15 +169,11 @@ pub(super) fn structural_why_not(spec: &RemedySpec, d: &Diagnosis) -> Option<Str
 }
 
 /// Both nodes' rekey facts (the replica's, and the other node's in a dual-master pair).
-fn auto_keys(d: &Diagnosis) -> Vec<(&str, &AutoKey)> {
+fn auto_keys(d: &Diagnosis) -> Vec<(&Endpoint, &AutoKey)> {
     [Some(d), dual(d)]
         .into_iter()
         .flatten()
-        .filter_map(|n| {
-            n.auto_key
-                .as_ref()
-                .map(|a| (n.replica.endpoint.as_str(), a))
-        })
+        .filter_map(|n| n.auto_key.as_ref().map(|a| (&n.replica.endpoint, a)))
         .collect()
 }
 
@@ -186,13 +183,13 @@ fn auto_keys(d: &Diagnosis) -> Vec<(&str, &AutoKey)> {
 fn children_why_not(d: &Diagnosis) -> Option<String> {
     let nodes = auto_keys(d);
     // Each constraint once, with the nodes it is on when not on all of them.
-    let mut named: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut named: Vec<(String, Vec<&Endpoint>)> = Vec::new();
     for (endpoint, a) in &nodes {
         for fk in &a.referenced_by {
             let text = format!("{} ({}, ON DELETE {})", fk.child, fk.name, fk.on_delete);
             match named.iter_mut().find(|(t, _)| *t == text) {
-                Some((_, on)) => on.push(endpoint),
-                None => named.push((text, vec![endpoint])),
+                Some((_, on)) => on.push(*endpoint),
+                None => named.push((text, vec![*endpoint])),
             }
         }
     }
@@ -201,7 +198,13 @@ fn children_why_not(d: &Diagnosis) -> Option<String> {
         .into_iter()
         .map(|(text, on)| match on.len() == nodes.len() {
             true => text,
-            false => format!("{text} on {}", on.join(", ")),
+            false => format!(
+                "{text} on {}",
+                on.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         })
         .collect();
     (!children.is_empty()).then(|| {

@@ -22,7 +22,7 @@ use crate::diagnosis::{Diagnosis, ReadOnly, Row};
 use crate::flavor::{Flavor, Thread};
 use crate::sql::Statement;
 use crate::value::Cell;
-use crate::vocab::Gtid;
+use crate::vocab::{Endpoint, Gtid};
 
 pub const PLAN_SCHEMA: &str = "replmend.plan/1";
 
@@ -171,7 +171,7 @@ impl StepKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub node: NodeRole,
-    pub endpoint: String,
+    pub endpoint: Endpoint,
     pub flavor: Flavor,
     pub channel: String,
     /// What the step does, and the data only that kind of step has; its action is `action()`.
@@ -296,7 +296,7 @@ pub struct Plan {
     pub remedy: RemedyId,
     pub winner: Option<Winner>,
     /// In a dual-master plan, which node's version both end with.
-    pub winner_endpoint: Option<String>,
+    pub winner_endpoint: Option<Endpoint>,
     pub loses: String,
     pub rows_lost: usize,
     pub versions_lost: usize,
@@ -333,10 +333,10 @@ impl Plan {
     }
 
     /// Every node the plan touches, in first-use order.
-    pub fn endpoints(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
+    pub fn endpoints(&self) -> Vec<&Endpoint> {
+        let mut out: Vec<&Endpoint> = Vec::new();
         for s in &self.steps {
-            if !out.contains(&s.endpoint.as_str()) {
+            if !out.contains(&&s.endpoint) {
                 out.push(&s.endpoint);
             }
         }

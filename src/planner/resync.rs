@@ -35,7 +35,7 @@ pub struct TableRows {
 #[derive(Debug, Clone)]
 pub struct Node {
     pub role: NodeRole,
-    pub endpoint: String,
+    pub endpoint: crate::vocab::Endpoint,
     pub flavor: Flavor,
     pub read_only: ReadOnly,
 }
@@ -406,7 +406,7 @@ mod tests {
     fn node(role: NodeRole, ep: &str) -> Node {
         Node {
             role,
-            endpoint: ep.into(),
+            endpoint: crate::vocab::Endpoint::parse(ep).unwrap(),
             flavor: Flavor::parse("10.11.6-MariaDB").unwrap(),
             read_only: ReadOnly::Off,
         }
@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(p.steps.len(), 1);
         let st = &p.steps[0];
         assert_eq!(
-            (st.endpoint.as_str(), st.action()),
+            (st.endpoint.to_string().as_str(), st.action()),
             ("r:2", StepTemplate::ResyncRows)
         );
         let actions: Vec<(RowAction, String)> = st
@@ -509,7 +509,7 @@ mod tests {
         let on = |ep: &str| -> Vec<(RowAction, String)> {
             p.steps
                 .iter()
-                .filter(|s| s.endpoint == ep)
+                .filter(|s| s.endpoint.to_string() == ep)
                 .flat_map(|s| s.rows().iter().map(|c| (c.action, c.key[0].1.display())))
                 .collect()
         };

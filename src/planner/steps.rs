@@ -74,7 +74,7 @@ fn stop(dir: &Direction<'_>) -> Step {
 /// A node that skips nothing keeps its receiver running: only the applier must be stopped
 /// for its rows to change, and the receiver is not reconnected to the source on restart.
 pub(super) fn narrow_stops(steps: &mut [Step]) {
-    let skipping: Vec<String> = steps
+    let skipping: Vec<crate::vocab::Endpoint> = steps
         .iter()
         .filter(|s| matches!(s.kind, StepKind::Skip { .. }))
         .map(|s| s.endpoint.clone())
@@ -112,7 +112,7 @@ fn start(dir: &Direction<'_>) -> Step {
     s
 }
 
-fn verify(dir: &Direction<'_>, other: &str) -> Step {
+fn verify(dir: &Direction<'_>, other: &dyn std::fmt::Display) -> Step {
     let mut s = step(
         dir,
         StepKind::Verify,
@@ -131,7 +131,7 @@ fn verify(dir: &Direction<'_>, other: &str) -> Step {
 /// The source could not be reached: the replica can only apply what it received, and no row
 /// can be compared with the source's.
 fn verify_unreachable_source(dir: &Direction<'_>) -> Step {
-    let mut s = verify(dir, "the source");
+    let mut s = verify(dir, &"the source");
     s.verification = "applier running, no error, everything received from the source applied; the source is unreachable, so no row is compared with it".into();
     s
 }

@@ -27,7 +27,7 @@ use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
 use crate::sql::Statement;
 use crate::status::model::ThreadState;
-use crate::vocab::{Gtid, ReadOnly};
+use crate::vocab::{Endpoint, Gtid, ReadOnly};
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -59,7 +59,7 @@ pub enum ApplyError {
     #[error("step {step} on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Sql {
         step: usize,
-        endpoint: String,
+        endpoint: Endpoint,
         source: mysql::Error,
     },
     #[error("step {step}: failure injected for testing (REPLMEND_TEST_FAIL_AT_STEP)")]
@@ -121,7 +121,7 @@ pub enum StepOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepResult {
     pub step: usize,
-    pub endpoint: String,
+    pub endpoint: Endpoint,
     pub action: StepTemplate,
     pub description: String,
     pub outcome: StepOutcome,
@@ -180,7 +180,7 @@ pub(super) fn injected_failure(step: usize) -> Result<(), ApplyError> {
 
 /// Something replmend changed on a node that must be put back if a later step fails.
 struct Undo {
-    endpoint: String,
+    endpoint: Endpoint,
     action: StepTemplate,
     statements: Vec<String>,
     words: String,
@@ -241,10 +241,13 @@ struct RowTally {
 }
 
 impl Applier<'_> {
-    pub(super) fn sql_err(step: usize, endpoint: &str) -> impl Fn(mysql::Error) -> ApplyError + '_ {
+    pub(super) fn sql_err(
+        step: usize,
+        endpoint: &Endpoint,
+    ) -> impl Fn(mysql::Error) -> ApplyError + '_ {
         move |source| ApplyError::Sql {
             step,
-            endpoint: endpoint.to_string(),
+            endpoint: endpoint.clone(),
             source,
         }
     }
@@ -386,8 +389,9 @@ impl Applier<'_> {
             })?;
         let named = format!("{}:{}", ch.source_host, ch.source_port);
         // The replica may name its source differently (a hostname) than we reached it.
-        let endpoint = match self.nodes.has(&named) {
-            true => Some(named.clone()),
+        let at = Endpoint::new(&ch.source_host, ch.source_port);
+        let endpoint = match self.nodes.has(&at) {
+            true => Some(at),
             false => self.nodes.port_endpoint(ch.source_port),
         };
         if let Some(endpoint) = endpoint {
@@ -428,7 +432,7 @@ impl Applier<'_> {
                 format!("still {bytes_behind} bytes behind"),
             ),
         };
-        report.resumed.insert(step.endpoint.clone(), r);
+        report.resumed.insert(step.endpoint.to_string(), r);
         Ok(out)
     }
 

@@ -4,18 +4,19 @@
 use thiserror::Error;
 
 use crate::conn::{ConnSpec, ConnectError, Server};
+use crate::vocab::Endpoint;
 
 pub const LOCK_NAME: &str = "replmend.repair";
 
 #[derive(Debug, Error)]
 pub enum LockError {
     #[error("another repair is running on {0} (lock '{LOCK_NAME}' is held); nothing was changed")]
-    Held(String),
+    Held(Endpoint),
     #[error(transparent)]
     Connect(#[from] ConnectError),
     #[error("taking lock '{LOCK_NAME}' on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Query {
-        endpoint: String,
+        endpoint: Endpoint,
         source: mysql::Error,
     },
 }
@@ -26,12 +27,12 @@ pub fn take(s: &mut Server) -> Result<(), LockError> {
         // A constant name: one text round trip, no statement to prepare.
         .first(&crate::sql::admin::get_lock_const(LOCK_NAME))
         .map_err(|source| LockError::Query {
-            endpoint: s.spec.endpoint(),
+            endpoint: s.spec.address(),
             source,
         })?;
     match got.flatten() {
         Some(1) => Ok(()),
-        _ => Err(LockError::Held(s.spec.endpoint())),
+        _ => Err(LockError::Held(s.spec.address())),
     }
 }
 
@@ -46,7 +47,7 @@ impl RepairLock {
         // directions of a dual-master pair (two watchers) then meet on the first lock
         // instead of each holding one and both giving up.
         let mut specs = specs.to_vec();
-        specs.sort_by_key(|s| s.endpoint());
+        specs.sort_by_key(|s| s.address());
         // The sessions are opened at once (each waits on its own server); the locks are
         // then taken one by one in that order.
         let sessions = crate::conn::connect_all(&specs);

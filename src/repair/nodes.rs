@@ -7,51 +7,52 @@ use std::collections::BTreeMap;
 use crate::sql::Statement;
 
 use crate::conn::{ConnSpec, Server};
+use crate::vocab::Endpoint;
 
 /// Connections by endpoint, opened on first use with the replica's credentials (or the
 /// source's own, when one was given).
 pub struct Nodes {
-    specs: BTreeMap<String, ConnSpec>,
-    open: BTreeMap<String, Server>,
+    specs: BTreeMap<Endpoint, ConnSpec>,
+    open: BTreeMap<Endpoint, Server>,
     /// Sessions being opened (and their statements prepared) ahead, in the background, each
     /// handed out once to a step that needs a session of its own.
-    spare: BTreeMap<String, std::thread::JoinHandle<Option<Server>>>,
+    spare: BTreeMap<Endpoint, std::thread::JoinHandle<Option<Server>>>,
     /// Nodes whose session holds the repair lock (`lock_all`).
-    locked: std::collections::BTreeSet<String>,
+    locked: std::collections::BTreeSet<Endpoint>,
 }
 
 impl Nodes {
     pub fn new(specs: impl IntoIterator<Item = ConnSpec>) -> Nodes {
         Nodes {
-            specs: specs.into_iter().map(|s| (s.endpoint(), s)).collect(),
+            specs: specs.into_iter().map(|s| (s.address(), s)).collect(),
             open: BTreeMap::new(),
             spare: BTreeMap::new(),
             locked: Default::default(),
         }
     }
 
-    pub fn has(&self, endpoint: &str) -> bool {
+    pub fn has(&self, endpoint: &Endpoint) -> bool {
         self.specs.contains_key(endpoint)
     }
 
-    pub fn spec(&self, endpoint: &str) -> anyhow::Result<&ConnSpec> {
+    pub fn spec(&self, endpoint: &Endpoint) -> anyhow::Result<&ConnSpec> {
         self.specs
             .get(endpoint)
             .ok_or_else(|| anyhow::anyhow!("no connection settings for {endpoint}"))
     }
 
-    pub fn port_endpoint(&self, port: u16) -> Option<String> {
+    pub fn port_endpoint(&self, port: u16) -> Option<Endpoint> {
         self.specs
             .values()
             .find(|s| s.port == port)
-            .map(|s| s.endpoint())
+            .map(|s| s.address())
     }
 
     /// The node's session, opened on first use. A session the server has closed meanwhile
     /// (seen under load while replication threads restart) is opened again: these sessions
     /// only read status and rows and run single statements; row writes have sessions of
     /// their own.
-    pub fn get(&mut self, endpoint: &str) -> anyhow::Result<&mut Server> {
+    pub fn get(&mut self, endpoint: &Endpoint) -> anyhow::Result<&mut Server> {
         if let Some(server) = self.open.get_mut(endpoint) {
             // A reopened session that held the repair lock takes it again, or another repair
             // got it meanwhile and this one stops.
@@ -60,7 +61,7 @@ impl Nodes {
             }
         } else {
             let server = Server::connect(self.spec(endpoint)?)?;
-            self.open.insert(endpoint.to_string(), server);
+            self.open.insert(endpoint.clone(), server);
         }
         Ok(self.open.get_mut(endpoint).expect("just inserted"))
     }
@@ -71,7 +72,7 @@ impl Nodes {
     /// that fails is left for `get` to report. A spare session on each node in `spare_on`
     /// (the nodes whose steps will want a session of their own) is opened in the background,
     /// for `session_of_its_own` to take later.
-    pub fn open_all(&mut self, spare_on: &[&str]) {
+    pub fn open_all(&mut self, spare_on: &[&Endpoint]) {
         let wanted: Vec<&ConnSpec> = self
             .specs
             .iter()
@@ -80,7 +81,7 @@ impl Nodes {
             .collect();
         let opened = crate::conn::connect_all(&wanted).into_iter().flatten();
         for server in opened {
-            self.open.insert(server.spec.endpoint(), server);
+            self.open.insert(server.spec.address(), server);
         }
         // After the nodes' own sessions, which take the ones a diagnosis handed back.
         for ep in spare_on {
@@ -91,7 +92,7 @@ impl Nodes {
                 continue;
             };
             let opening = std::thread::spawn(move || Server::connect(&spec).ok());
-            self.spare.insert(ep.to_string(), opening);
+            self.spare.insert((*ep).clone(), opening);
         }
     }
 
@@ -100,7 +101,7 @@ impl Nodes {
     /// on the first lock instead of each holding one). Held while these sessions are open;
     /// one lost and opened again takes it again (`get`).
     pub fn lock_all(&mut self) -> anyhow::Result<()> {
-        let endpoints: Vec<String> = self.specs.keys().cloned().collect();
+        let endpoints: Vec<Endpoint> = self.specs.keys().cloned().collect();
         for ep in endpoints {
             super::lock::take(self.get(&ep)?)?;
             self.locked.insert(ep);
@@ -110,7 +111,7 @@ impl Nodes {
 
     /// A session nothing else uses (its session settings stay its own): the spare opened
     /// ahead, if it is still alive, else a new one.
-    pub fn session_of_its_own(&mut self, endpoint: &str) -> anyhow::Result<Server> {
+    pub fn session_of_its_own(&mut self, endpoint: &Endpoint) -> anyhow::Result<Server> {
         match self.spare_session(endpoint) {
             Some(server) => Ok(server),
             None => Ok(Server::connect(self.spec(endpoint)?)?),
@@ -118,7 +119,7 @@ impl Nodes {
     }
 
     /// The spare session opened ahead on the node, if there is one and it is still alive.
-    pub fn spare_session(&mut self, endpoint: &str) -> Option<Server> {
+    pub fn spare_session(&mut self, endpoint: &Endpoint) -> Option<Server> {
         let mut server = self.spare.remove(endpoint)?.join().ok()??;
         server.ping().is_ok().then_some(server)
     }
@@ -128,7 +129,7 @@ impl Nodes {
     /// execute, and the row step that takes the session finds them ready (the driver keeps
     /// them by their text). A statement that fails to prepare is left for its step to run
     /// and report.
-    pub fn prepare_ahead(&mut self, endpoint: &str, statements: Vec<String>) {
+    pub fn prepare_ahead(&mut self, endpoint: &Endpoint, statements: Vec<String>) {
         let Some(opening) = self.spare.remove(endpoint) else {
             return;
         };
@@ -141,11 +142,15 @@ impl Nodes {
             }
             Some(server)
         });
-        self.spare.insert(endpoint.to_string(), preparing);
+        self.spare.insert(endpoint.clone(), preparing);
     }
 
     /// Two nodes' sessions at once (to work on both in parallel), opened on first use.
-    pub fn pair(&mut self, a: &str, b: &str) -> anyhow::Result<(&mut Server, &mut Server)> {
+    pub fn pair(
+        &mut self,
+        a: &Endpoint,
+        b: &Endpoint,
+    ) -> anyhow::Result<(&mut Server, &mut Server)> {
         self.get(a)?;
         self.get(b)?;
         let mut open = self.open.iter_mut().filter(|(ep, _)| *ep == a || *ep == b);

@@ -6,6 +6,8 @@
 
 use thiserror::Error;
 
+use crate::vocab::Endpoint;
+
 use super::apply::Nodes;
 use super::privileges::{self, Need};
 use crate::flavor::Flavor;
@@ -45,7 +47,7 @@ struct NodeFacts {
 }
 
 /// Every node's facts, the usual two at once (each is a few round trips).
-fn all_facts(nodes: &mut Nodes, endpoints: &[String]) -> Vec<anyhow::Result<NodeFacts>> {
+fn all_facts(nodes: &mut Nodes, endpoints: &[Endpoint]) -> Vec<anyhow::Result<NodeFacts>> {
     if let [a, b] = endpoints
         && let Ok((x, y)) = nodes.pair(a, b)
     {
@@ -89,7 +91,7 @@ pub struct Accept {
 }
 
 /// Checks the plan against every node it names; Ok only when every step can run.
-pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), PreflightError> {
+pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[Endpoint]) -> Result<(), PreflightError> {
     check_with(plan, nodes, extra, Accept::default())
 }
 
@@ -97,11 +99,11 @@ pub fn check(plan: &Plan, nodes: &mut Nodes, extra: &[String]) -> Result<(), Pre
 pub fn check_with(
     plan: &Plan,
     nodes: &mut Nodes,
-    extra: &[String],
+    extra: &[Endpoint],
     accept: Accept,
 ) -> Result<(), PreflightError> {
     let mut problems = Vec::new();
-    let mut endpoints: Vec<String> = plan.endpoints().into_iter().map(String::from).collect();
+    let mut endpoints: Vec<Endpoint> = plan.endpoints().into_iter().cloned().collect();
     endpoints.extend(
         extra
             .iter()
@@ -144,7 +146,12 @@ pub fn check_with(
     }
 }
 
-fn privilege_problems(ep: &str, steps: &[&Step], extra: &[Need], f: &NodeFacts) -> Vec<String> {
+fn privilege_problems(
+    ep: &Endpoint,
+    steps: &[&Step],
+    extra: &[Need],
+    f: &NodeFacts,
+) -> Vec<String> {
     let mut wanted: Vec<Need> = steps.iter().flat_map(|s| needs(s)).collect();
     wanted.extend_from_slice(extra);
     privileges::missing(&wanted, f.flavor, &f.grants)
@@ -160,7 +167,7 @@ fn privilege_problems(ep: &str, steps: &[&Step], extra: &[Need], f: &NodeFacts) 
         .collect()
 }
 
-fn read_only_problems(ep: &str, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
+fn read_only_problems(ep: &Endpoint, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
     if f.read_only == ReadOnly::Off {
         return Vec::new();
     }
@@ -171,7 +178,7 @@ fn read_only_problems(ep: &str, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> 
         .steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.endpoint == ep && s.blocked_by_read_only())
+        .filter(|(_, s)| s.endpoint == *ep && s.blocked_by_read_only())
         .map(|(i, _)| i + 1)
         .collect();
     if blocked.is_empty() || lifted {
@@ -196,7 +203,7 @@ fn read_only_problems(ep: &str, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> 
     )]
 }
 
-fn gtid_problems(ep: &str, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
+fn gtid_problems(ep: &Endpoint, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
     steps
         .iter()
         .filter(|s| matches!(s.kind, StepKind::Skip { gtid: None, .. }))
@@ -213,7 +220,7 @@ fn gtid_problems(ep: &str, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
 /// allows with every connection stopped. The plan stops only the failing one, and replmend
 /// never stops a healthy channel on its own, so the plan is refused before anything changes.
 fn other_channel_problems(
-    ep: &str,
+    ep: &Endpoint,
     steps: &[&Step],
     f: &NodeFacts,
     nodes: &mut Nodes,
@@ -320,7 +327,7 @@ fn written_tables<'p>(steps: &[&'p Step]) -> Vec<(&'p TableRef, Vec<&'p Row>)> {
 /// Triggers on the tables written (unless accepted) and child rows a delete would orphan:
 /// read on the node itself, just before the first change.
 fn world_problems(
-    ep: &str,
+    ep: &Endpoint,
     steps: &[&Step],
     plan: &Plan,
     nodes: &mut Nodes,
@@ -354,7 +361,7 @@ fn world_problems(
 
 fn table_problems(
     server: &mut crate::conn::Server,
-    ep: &str,
+    ep: &Endpoint,
     table: &TableRef,
     deleted: &[&Row],
     plan: &Plan,
@@ -393,7 +400,7 @@ fn table_problems(
 /// parents: they go with it.
 fn planned_child_deletes(
     plan: &Plan,
-    ep: &str,
+    ep: &Endpoint,
     fk: &crate::vocab::ForeignKeyRef,
     parents: &[&Row],
 ) -> u64 {
@@ -403,7 +410,7 @@ fn planned_child_deletes(
         .collect();
     plan.steps
         .iter()
-        .filter(|s| s.endpoint == ep)
+        .filter(|s| s.endpoint == *ep)
         .flat_map(|s| s.rows())
         .filter(|r| r.table == fk.child && r.action == RowAction::Delete && r.after.is_none())
         .filter(|r| {
@@ -419,7 +426,7 @@ fn planned_child_deletes(
 pub fn facts(plan: &Plan, nodes: &mut Nodes) -> Vec<String> {
     let mut out = Vec::new();
     for ep in plan.endpoints() {
-        let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.endpoint == ep).collect();
+        let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.endpoint == *ep).collect();
         for (table, _) in written_tables(&steps) {
             let read = nodes.get(ep).and_then(|server| table_facts(server, table));
             out.push(match read {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::apply::{Applier, ApplyReport, Nodes, StepResult};
@@ -52,7 +52,7 @@ pub enum RepairOutcome {
     "{endpoint}: channel '{channel}' is not running ({why}) but stopped on no applier error: nothing replmend can repair; see `replmend status`"
 )]
 pub struct NotRunning {
-    pub endpoint: String,
+    pub endpoint: Endpoint,
     pub channel: String,
     pub why: &'static str,
 }
@@ -86,7 +86,7 @@ pub struct Incident {
     pub table_ref: crate::vocab::TableRef,
     pub errno: u32,
     pub remedy: RemedyId,
-    pub winner: Option<String>,
+    pub winner: Option<Endpoint>,
     pub plan: Plan,
     pub applied: ApplyReport,
 }
@@ -219,9 +219,8 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
     let ledger = journal::read_only_ledger();
     let mut notes = Vec::new();
     for (node, state) in journal::pending_read_only(&[journal.path(), &ledger])? {
-        let at = Endpoint::parse(&node).with_context(|| format!("journal names node {node:?}"))?;
         let statements = crate::flavor::Flavor::restore_read_only_any(state);
-        let put_back = Server::connect(&creds.at(&at))
+        let put_back = Server::connect(&creds.at(&node))
             .map_err(anyhow::Error::from)
             .and_then(|mut server| {
                 // A run that lifted it and is still going holds the repair lock there (from
@@ -266,7 +265,7 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
 fn specs_for(d: &Diagnosis, replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Vec<ConnSpec>> {
     let mut specs = vec![replica.clone()];
     if let Some(src) = &d.source {
-        let at = Endpoint::parse(&src.endpoint).context("source endpoint")?;
+        let at = &src.endpoint;
         specs.push(crate::conn::other_spec(
             source_dsn,
             replica,
@@ -279,7 +278,7 @@ fn specs_for(d: &Diagnosis, replica: &ConnSpec, source_dsn: Option<&str>) -> Res
 
 /// The source the diagnosis names: the plan's verification needs it even when no step runs
 /// there, so the preflight checks it too.
-fn source_endpoint(d: &Diagnosis) -> Vec<String> {
+fn source_endpoint(d: &Diagnosis) -> Vec<Endpoint> {
     d.source.iter().map(|s| s.endpoint.clone()).collect()
 }
 
@@ -386,11 +385,11 @@ fn read_ahead(d: &mut Diagnosis, following: &[Following], nodes: &mut Nodes) -> 
 
 /// The nodes where the plan shown has row steps or a GTID skip (each runs on a session of its
 /// own): their sessions are opened ahead, in the background.
-fn own_sessions(ps: &PlanSet) -> Vec<&str> {
-    let mut nodes: Vec<&str> = Vec::new();
+fn own_sessions(ps: &PlanSet) -> Vec<&Endpoint> {
+    let mut nodes: Vec<&Endpoint> = Vec::new();
     for step in ps.plan.iter().flat_map(|p| &p.steps) {
         let own = !step.rows().is_empty() || matches!(step.kind, StepKind::Skip { .. });
-        if own && !nodes.contains(&step.endpoint.as_str()) {
+        if own && !nodes.contains(&&step.endpoint) {
             nodes.push(&step.endpoint);
         }
     }
@@ -399,10 +398,10 @@ fn own_sessions(ps: &PlanSet) -> Vec<&str> {
 
 /// Per node, the statements with parameters of its first row step: the ones the session opened
 /// ahead for it will run.
-fn first_row_steps(plan: &Plan) -> Vec<(&str, Vec<String>)> {
-    let mut out: Vec<(&str, Vec<String>)> = Vec::new();
+fn first_row_steps(plan: &Plan) -> Vec<(&Endpoint, Vec<String>)> {
+    let mut out: Vec<(&Endpoint, Vec<String>)> = Vec::new();
     for step in plan.steps.iter().filter(|s| !s.rows().is_empty()) {
-        if out.iter().any(|(ep, _)| *ep == step.endpoint) {
+        if out.iter().any(|(ep, _)| **ep == step.endpoint) {
             continue;
         }
         let statements = step.statements.iter().filter(|st| !st.params.is_empty());
@@ -417,8 +416,8 @@ fn first_row_steps(plan: &Plan) -> Vec<(&str, Vec<String>)> {
 /// The replica's session and the source's (None: it cannot be reached).
 fn sessions<'n>(
     nodes: &'n mut Nodes,
-    replica: &str,
-    source: Option<&str>,
+    replica: &Endpoint,
+    source: Option<&Endpoint>,
 ) -> Result<(&'n mut Server, Option<&'n mut Server>)> {
     if let Some(src) = source
         && nodes.get(src).is_ok()
@@ -570,7 +569,7 @@ impl Session {
             None => None,
         };
         // The failing transaction is not read again: an unchanged stop is the same one.
-        let refreshed = sessions(nodes, &replica, source.as_deref())
+        let refreshed = sessions(nodes, &replica, source.as_ref())
             .and_then(|(r, s)| crate::inspect::refresh(d, r, s, source_spec.as_ref()));
         let mut again = refreshed.map_err(|e| Refused::Changed(crate::describe::message(&e)))?;
         crate::timing::mark("refreshed");

@@ -7,7 +7,7 @@ use crate::flavor::Flavor;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServerInfo {
-    pub endpoint: String,
+    pub endpoint: crate::vocab::Endpoint,
     pub flavor: Flavor,
     pub version: String,
     pub server_id: u32,

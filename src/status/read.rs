@@ -214,7 +214,7 @@ pub fn server_info(server: &mut Server) -> Result<ServerInfo, StatusError> {
     })?;
     let (gtid_mode, gtid_executed, _, gtid_slave_pos) = row.unwrap_or_default();
     Ok(ServerInfo {
-        endpoint: server.spec.endpoint(),
+        endpoint: server.spec.address(),
         flavor,
         version: server.version_string.clone(),
         server_id: server.server_id,

@@ -70,13 +70,19 @@ impl Default for Options {
 pub enum PairError {
     /// A multi-source replica with no `--source`: which source is meant is not known.
     #[error("{replica} replicates from {sources} sources: name the one to compare with --source")]
-    WhichSource { replica: String, sources: usize },
+    WhichSource {
+        replica: crate::vocab::Endpoint,
+        sources: usize,
+    },
     /// No channel and no `--source`: nothing to compare with.
     #[error("{replica} is not a replica: give the node to compare it with as --source")]
-    NotAReplica { replica: String },
+    NotAReplica { replica: crate::vocab::Endpoint },
     /// A table named with `--tables` is on neither node.
     #[error("table {table} does not exist on {endpoint}")]
-    NoSuchTable { table: TableRef, endpoint: String },
+    NoSuchTable {
+        table: TableRef,
+        endpoint: crate::vocab::Endpoint,
+    },
 }
 
 /// The two nodes compared: the reference ("source") and the replica, with the channels that
@@ -127,7 +133,7 @@ impl Pair {
                 [] => None,
                 _ => {
                     return Err(PairError::WhichSource {
-                        replica: replica.endpoint(),
+                        replica: replica.address(),
                         sources: report.channels.len(),
                     }
                     .into());
@@ -141,7 +147,7 @@ impl Pair {
             }
             (None, None) => {
                 return Err(PairError::NotAReplica {
-                    replica: replica.endpoint(),
+                    replica: replica.address(),
                 }
                 .into());
             }
@@ -175,8 +181,8 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
     let mut replica = Server::connect(&pair.replica)?;
     let (on_source, on_replica) = (tables(&mut source, opts)?, tables(&mut replica, opts)?);
     let mut report = Report::new(
-        pair.source.endpoint(),
-        pair.replica.endpoint(),
+        pair.source.address(),
+        pair.replica.address(),
         pair.dual_master(),
     );
     let (replica_running, filters) = channel_facts(pair)?;

@@ -123,7 +123,7 @@ pub struct TableDrift {
     pub filtered: Option<String>,
     /// The one node the table exists on (its endpoint): drift no row comparison can fix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub only_on: Option<String>,
+    pub only_on: Option<crate::vocab::Endpoint>,
 }
 
 impl TableDrift {
@@ -157,7 +157,7 @@ impl TableDrift {
     }
 
     /// A table that exists on one node only (`node`, its endpoint).
-    pub fn only_on(table: TableRef, node: String) -> TableDrift {
+    pub fn only_on(table: TableRef, node: crate::vocab::Endpoint) -> TableDrift {
         TableDrift {
             only_on: Some(node),
             ..TableDrift::new(table, None)
@@ -194,8 +194,8 @@ pub struct Summary {
 pub struct Report {
     pub schema: String,
     /// The reference node (the replica's source, or the other node of a dual-master pair).
-    pub source: String,
-    pub replica: String,
+    pub source: crate::vocab::Endpoint,
+    pub replica: crate::vocab::Endpoint,
     pub dual_master: bool,
     /// What limits the result (e.g. the replica is not applying: lag counts as drift).
     pub warnings: Vec<String>,
@@ -205,7 +205,11 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(source: String, replica: String, dual_master: bool) -> Report {
+    pub fn new(
+        source: crate::vocab::Endpoint,
+        replica: crate::vocab::Endpoint,
+        dual_master: bool,
+    ) -> Report {
         Report {
             schema: VERIFY_SCHEMA.into(),
             source,

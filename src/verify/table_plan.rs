@@ -55,7 +55,7 @@ pub(super) fn select(
         if !on_source.iter().chain(&on_replica).any(|(o, _)| o == t) {
             return Err(PairError::NoSuchTable {
                 table: t.clone(),
-                endpoint: pair.source.endpoint(),
+                endpoint: pair.source.address(),
             }
             .into());
         }
@@ -67,7 +67,7 @@ pub(super) fn select(
         match (filters.iter().find_map(|f| f.excludes(&t)), replica_has(&t)) {
             (Some(why), _) => aside.push(TableDrift::filtered(t, why)),
             (None, true) => list.push((t, n)),
-            (None, false) => aside.push(TableDrift::only_on(t, pair.source.endpoint())),
+            (None, false) => aside.push(TableDrift::only_on(t, pair.source.address())),
         }
     }
     for (t, _) in on_replica {
@@ -76,7 +76,7 @@ pub(super) fn select(
         }
         aside.push(match filters.iter().find_map(|f| f.excludes(&t)) {
             Some(why) => TableDrift::filtered(t, why),
-            None => TableDrift::only_on(t, pair.replica.endpoint()),
+            None => TableDrift::only_on(t, pair.replica.address()),
         });
     }
     Ok((list, aside))

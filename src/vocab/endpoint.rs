@@ -3,7 +3,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A server's host and port. Written as given (`localhost:3306` stays so in messages and
 /// journals); compared and hashed normalized: host names case-insensitively, `localhost`,
@@ -76,6 +76,31 @@ impl Serialize for Endpoint {
     }
 }
 
+/// Read back from its Display form (journals, verify reports); a malformed one is an error
+/// naming it.
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Endpoint, D::Error> {
+        let s = String::deserialize(d)?;
+        Endpoint::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("{s:?} is not an endpoint (host:port or [v6]:port)"))
+        })
+    }
+}
+
+/// Ordered as compared: by normalized host, then port (consistent with `Eq`, so two
+/// spellings of one server are one map key).
+impl PartialOrd for Endpoint {
+    fn partial_cmp(&self, other: &Endpoint) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Endpoint {
+    fn cmp(&self, other: &Endpoint) -> std::cmp::Ordering {
+        (self.normalized_host(), self.port).cmp(&(other.normalized_host(), other.port))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +132,18 @@ mod tests {
         let set: std::collections::HashSet<_> =
             [local.clone(), Endpoint::new("127.0.0.1", 3306)].into();
         assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn serializes_as_written_and_reads_back() {
+        let v6 = Endpoint::new("::1", 3306);
+        assert_eq!(serde_json::to_string(&v6).unwrap(), "\"[::1]:3306\"");
+        let back: Endpoint = serde_json::from_str("\"[::1]:3306\"").unwrap();
+        assert_eq!((back.host(), back.port()), ("::1", 3306));
+        let err = serde_json::from_str::<Endpoint>("\"nope\"").unwrap_err();
+        assert!(
+            err.to_string().contains("\"nope\" is not an endpoint"),
+            "{err}"
+        );
     }
 }

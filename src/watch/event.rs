@@ -71,7 +71,7 @@ pub struct Event {
     /// UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     pub time: String,
     pub event: Kind,
-    pub replica: String,
+    pub replica: crate::vocab::Endpoint,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,12 +94,12 @@ pub fn now_utc() -> String {
 }
 
 impl Event {
-    pub fn new(event: Kind, replica: &str, message: String) -> Event {
+    pub fn new(event: Kind, replica: &crate::vocab::Endpoint, message: String) -> Event {
         Event {
             schema: EVENT_SCHEMA,
             time: now_utc(),
             event,
-            replica: replica.to_string(),
+            replica: replica.clone(),
             channel: None,
             incident: None,
             decision: None,
@@ -134,7 +134,12 @@ mod tests {
 
     #[test]
     fn text_and_json_lines() {
-        let e = Event::new(Kind::Incident, "127.0.0.1:3307", "error 1062".into()).on_channel("");
+        let e = Event::new(
+            Kind::Incident,
+            &crate::vocab::Endpoint::new("127.0.0.1", 3307),
+            "error 1062".into(),
+        )
+        .on_channel("");
         assert!(
             e.text().ends_with("Z 127.0.0.1:3307: error 1062"),
             "{}",
@@ -146,7 +151,12 @@ mod tests {
         assert_eq!(v["channel"], "");
         assert!(v.get("action").is_none());
         assert!(!e.json().contains('\n'));
-        let named = Event::new(Kind::Errant, "h:1", "x".into()).on_channel("n1");
+        let named = Event::new(
+            Kind::Errant,
+            &crate::vocab::Endpoint::new("h", 1),
+            "x".into(),
+        )
+        .on_channel("n1");
         assert!(named.text().contains("h:1 channel 'n1': x"));
         assert_eq!(now_utc().len(), 20);
     }

@@ -44,7 +44,7 @@ impl Watcher {
                     .sinks
                     .metrics()
                     .incidents
-                    .entry((r.endpoint.clone(), ch.name.clone(), errno))
+                    .entry((r.endpoint.to_string(), ch.name.clone(), errno))
                     .or_default() += 1;
             }
         }
@@ -207,7 +207,7 @@ impl Watcher {
                     .sinks
                     .metrics()
                     .rows_journaled
-                    .entry(r.endpoint.clone())
+                    .entry(r.endpoint.to_string())
                     .or_default() += inc.applied.journaled_rows as u64;
                 let facts = ActionFacts {
                     remedy: remedy.to_string(),
@@ -257,7 +257,7 @@ impl Watcher {
             .metrics()
             .actions
             .entry((
-                r.endpoint.clone(),
+                r.endpoint.to_string(),
                 ch.name.clone(),
                 remedy.to_string(),
                 result_label,

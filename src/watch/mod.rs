@@ -175,7 +175,7 @@ fn undiagnosed_retry(attempts: u32) -> Instant {
 /// One replica being watched.
 struct Replica {
     spec: ConnSpec,
-    endpoint: String,
+    endpoint: crate::vocab::Endpoint,
     conn: Option<Server>,
     /// The connection holding `replmend.watch` on this replica.
     lock: Option<Server>,
@@ -206,7 +206,7 @@ fn stop_key(ch: &ChannelStatus) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("another replmend watch is watching {endpoint} (lock '{WATCH_LOCK}' is held there)")]
 pub struct WatchedElsewhere {
-    pub endpoint: String,
+    pub endpoint: crate::vocab::Endpoint,
 }
 
 fn take_lock(server: &mut Server) -> Result<bool> {
@@ -225,7 +225,7 @@ impl Replica {
     fn new(spec: ConnSpec) -> Replica {
         let now = Instant::now();
         Replica {
-            endpoint: spec.endpoint(),
+            endpoint: spec.address(),
             spec,
             conn: None,
             lock: None,
@@ -283,7 +283,7 @@ impl Watcher {
             match r.connect() {
                 Ok(()) => r.ever_connected = true,
                 Err(e) if is_unreachable(&e) => {
-                    sinks.metrics().up.insert(r.endpoint.clone(), 0);
+                    sinks.metrics().up.insert(r.endpoint.to_string(), 0);
                     sinks.emit(&Event::new(
                         Kind::ConnectionLost,
                         &r.endpoint,
@@ -434,7 +434,7 @@ impl Watcher {
                         .sinks
                         .metrics()
                         .reconnects
-                        .entry(r.endpoint.clone())
+                        .entry(r.endpoint.to_string())
                         .or_default() += 1;
                 }
                 self.sinks.emit(&e);
@@ -454,7 +454,7 @@ impl Watcher {
     fn connection_lost(&mut self, i: usize, msg: String) {
         let r = &mut self.replicas[i];
         r.lost();
-        self.sinks.metrics().up.insert(r.endpoint.clone(), 0);
+        self.sinks.metrics().up.insert(r.endpoint.to_string(), 0);
         let e = Event::new(
             Kind::ConnectionLost,
             &r.endpoint,
@@ -466,14 +466,14 @@ impl Watcher {
     fn gauges(&self, i: usize, report: &StatusReport) {
         let r = &self.replicas[i];
         let mut m = self.sinks.metrics();
-        m.up.insert(r.endpoint.clone(), 1);
+        m.up.insert(r.endpoint.to_string(), 1);
         for ch in &report.channels {
             let waiting = matches!(
                 r.seen.get(&ch.name),
                 Some((_, Handled::Waiting | Handled::Undiagnosed { .. }))
             ) && ch.health == Health::SqlError;
             m.channels.insert(
-                (r.endpoint.clone(), ch.name.clone()),
+                (r.endpoint.to_string(), ch.name.clone()),
                 ChannelGauges {
                     io_running: ch.io_thread == crate::status::model::ThreadState::Running,
                     sql_running: ch.sql_thread == crate::status::model::ThreadState::Running,
@@ -534,7 +534,7 @@ impl Watcher {
         self.sinks
             .metrics()
             .errant
-            .insert(r.endpoint.clone(), found.len() as u64);
+            .insert(r.endpoint.to_string(), found.len() as u64);
         if r.errant.as_deref() == Some(summary.as_str()) {
             return;
         }

@@ -62,7 +62,13 @@ fn dual_master_one_winner_converges() {
             },
         );
         assert_eq!(
-            ps.plan.as_ref().unwrap().winner_endpoint.as_deref(),
+            ps.plan
+                .as_ref()
+                .unwrap()
+                .winner_endpoint
+                .as_ref()
+                .map(|e| e.to_string())
+                .as_deref(),
             Some("127.0.0.1:3307")
         );
     }

@@ -76,7 +76,7 @@ impl Fx {
             }
         };
         let node = |port: u16| NodeRef {
-            endpoint: format!("127.0.0.1:{port}"),
+            endpoint: crate::vocab::Endpoint::new("127.0.0.1", port),
             flavor,
             server_id: port as u32,
             server_uuid: None,

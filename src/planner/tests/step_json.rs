@@ -18,7 +18,7 @@ fn resync_plan() -> Plan {
     let flavor = Flavor::parse("10.11.6-MariaDB").unwrap();
     let node = |role, endpoint: &str| Node {
         role,
-        endpoint: endpoint.into(),
+        endpoint: crate::vocab::Endpoint::parse(endpoint).unwrap(),
         flavor,
         read_only: ReadOnly::ReadOnly,
     };
@@ -103,7 +103,7 @@ fn every_kind_of_step_serializes_as_before() {
     let g = Gtid::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:4").unwrap();
     plans.push((
         "inject-errant",
-        crate::planner::errant::plan(&[g], "s:1", flavor),
+        crate::planner::errant::plan(&[g], &crate::vocab::Endpoint::parse("s:1").unwrap(), flavor),
     ));
     plans.push(("resync, read_only lifted", resync_plan()));
     let mut out = String::new();
