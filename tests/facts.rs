@@ -50,11 +50,16 @@ fn run_json(args: &[&str]) -> (Run, Value) {
     (run, v)
 }
 
-/// `resync --yes` of the replica at `url`, journaled to `journal`, with more arguments.
-fn resync_yes(url: &str, journal: &str, more: &[&str]) -> Run {
-    let mut args = vec!["resync", "--replica", url, "--yes", "--journal", journal];
+/// `replmend COMMAND --replica URL --yes --journal JOURNAL` with more arguments.
+fn yes(command: &str, url: &str, journal: &str, more: &[&str]) -> Run {
+    let mut args = vec![command, "--replica", url, "--yes", "--journal", journal];
     args.extend_from_slice(more);
     replmend(&args)
+}
+
+/// `resync --yes` of the replica at `url`, journaled to `journal`, with more arguments.
+fn resync_yes(url: &str, journal: &str, more: &[&str]) -> Run {
+    yes("resync", url, journal, more)
 }
 
 fn restore(journal: &str, replica: &Node) -> Run {
@@ -517,18 +522,8 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
         // Allowed: the triggers fire. The BEFORE INSERT one changes the value written: the
         // read-back before COMMIT sees it, the step rolls back (its intents journaled as
         // rolled back), nothing changed, the AFTER DELETE trigger's row rolled back with it.
-        let allowed = [
-            "resync",
-            "--replica",
-            &url,
-            "--yes",
-            "--journal",
-            &journal,
-            "--tables",
-            "tg.t",
-            "--allow-triggers",
-        ];
-        let run = replmend(&allowed);
+        let allowed = ["--tables", "tg.t", "--allow-triggers"];
+        let run = resync_yes(&url, &journal, &allowed);
         assert_eq!(
             run.code,
             exit::REFUSED,
@@ -554,7 +549,7 @@ fn resync_names_triggers_on_the_replica_and_writes_through_them_only_when_allowe
         );
         // Only the audit trigger left: the rows are fixed and the audit row is the trigger's.
         drift(n2, "DROP TRIGGER tg.t_bump");
-        let run = replmend(&allowed);
+        let run = resync_yes(&url, &journal, &allowed);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(
             hex_rows(n2, "tg.t", &["id", "v"]),
@@ -1010,15 +1005,8 @@ fn a_lift_of_a_run_still_in_progress_is_not_recovered_under_it() {
             .query_first("SELECT GET_LOCK('replmend.repair', 0)")
             .unwrap();
         assert_eq!(got, Some(1));
-        let args = [
-            "repair",
-            "--replica",
-            &n2.url(),
-            "--yes",
-            "--journal",
-            &journal,
-        ];
-        let run = replmend(&args);
+        let repair = || yes("repair", &n2.url(), &journal, &[]);
+        let run = repair();
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         let read_only = || n2.query_value("SELECT @@global.read_only").unwrap();
         assert_eq!(
@@ -1032,7 +1020,7 @@ fn a_lift_of_a_run_still_in_progress_is_not_recovered_under_it() {
             .unwrap();
         assert_eq!(released, Some(1));
         drop(run_in_progress);
-        let run = replmend(&args);
+        let run = repair();
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stderr.contains("is ON again"),
