@@ -528,29 +528,6 @@ fn identify(conn: &mut Conn) -> mysql::Result<Option<(String, u32, Option<String
     }
 }
 
-/// A second server (e.g. the source) reached with a DSN of its own, or else with the replica's
-/// credentials at the given endpoint.
-pub fn other_spec(
-    dsn: Option<&str>,
-    fallback: &ConnSpec,
-    host: &str,
-    port: u16,
-) -> Result<ConnSpec, spec::SpecError> {
-    match dsn {
-        Some(d) => {
-            let input = SpecInput {
-                dsn: Some(d.to_string()),
-                env_password: fallback.password.as_ref().map(|p| p.expose().to_string()),
-                login_user: Some(fallback.user.clone()),
-                tls: (&fallback.tls).into(),
-                ..Default::default()
-            };
-            spec::resolve(&input, None)
-        }
-        None => Ok(fallback.with_endpoint(host, port)),
-    }
-}
-
 /// Runs `f` on both servers at once: each server does its own side of a comparison (hashing,
 /// looking rows up) while the other does.
 pub fn both<T: Send>(

@@ -136,10 +136,11 @@ pub(super) fn reverse_channel(
     previous: Option<&Diagnosis>,
 ) -> Option<ReverseChannel> {
     let report = status::read_status(source).ok()?;
-    let ch = report
-        .channels
-        .iter()
-        .find(|c| c.replicates_from(&replica.spec.address(), Some(replica.server_id)))?;
+    let ch = crate::status::topology::replicating_from(
+        &report,
+        &replica.spec.address(),
+        replica.server_id,
+    )?;
     let mut rc = ReverseChannel {
         dual_master: true,
         channel: ch.name.clone(),

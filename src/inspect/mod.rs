@@ -2,7 +2,7 @@
 //! the failing transaction from the source's binlog, and both nodes' current rows. This is
 //! the I/O side of diagnosis; the model and its pure logic are in `diagnosis`.
 //!
-//! This file holds the overall flow: `diagnose` / `diagnose_with_source`, one channel's
+//! This file holds the overall flow: `diagnose` / `diagnose_with_origin`, one channel's
 //! diagnosis (`diagnose_channel`) and its re-check under the repair lock (`refresh`). The
 //! parts it calls: `channel` (which channel failed and on what, the status and GTID reads, the
 //! reverse direction of a dual-master pair, the MTA worker positions), `transaction` (the
@@ -24,6 +24,7 @@ use crate::diagnosis::finder;
 use crate::diagnosis::*;
 use crate::status::errortext;
 use crate::status::model::ChannelStatus;
+use crate::status::topology::{Named, Topology};
 use crate::status::{self, StatusReport};
 use crate::vocab::Gtid;
 use channel::{
@@ -36,46 +37,31 @@ pub use transaction::following_transactions;
 use transaction::{Tables, failed_event, read_transaction, summarize, transaction_request};
 
 /// The whole diagnosis of the replica at `spec`, with the reverse direction when the pair is
-/// dual-master; or why there is nothing to diagnose.
+/// dual-master; or why there is nothing to diagnose. `source` is the server the command line
+/// named for the diagnosed channel (None: the address in the replica's status, with the
+/// replica's credentials; see `topology`).
 pub fn diagnose(
     spec: &ConnSpec,
-    source_dsn: Option<&str>,
+    source: Option<&ConnSpec>,
     channel: Option<&str>,
 ) -> Result<Diagnosed> {
-    diagnose_with_source(spec, SourceAt::Dsn(source_dsn), channel)
-}
-
-/// How to reach the source of the diagnosed channel.
-pub enum SourceAt<'a> {
-    /// A DSN of its own, or (None) the address in the replica's status with the replica's
-    /// credentials.
-    Dsn(Option<&'a str>),
-    /// Exactly this server (the other node of a dual-master pair, already known).
-    Spec(&'a ConnSpec),
-}
-
-pub fn diagnose_with_source(
-    spec: &ConnSpec,
-    source_at: SourceAt<'_>,
-    channel: Option<&str>,
-) -> Result<Diagnosed> {
-    diagnose_full(spec, source_at, channel, None)
+    diagnose_full(spec, source, channel, None)
 }
 
 /// `diagnose`, with each conflicting row's origin searched in both nodes' binary logs (within
 /// `budget`) and the incident's cause classified.
 pub fn diagnose_with_origin(
     spec: &ConnSpec,
-    source_dsn: Option<&str>,
+    source: Option<&ConnSpec>,
     channel: Option<&str>,
     budget: crate::binlog::origin::Budget,
 ) -> Result<Diagnosed> {
-    diagnose_full(spec, SourceAt::Dsn(source_dsn), channel, Some(budget))
+    diagnose_full(spec, source, channel, Some(budget))
 }
 
 fn diagnose_full(
     spec: &ConnSpec,
-    source_at: SourceAt<'_>,
+    named: Option<&ConnSpec>,
     channel: Option<&str>,
     origin_budget: Option<crate::binlog::origin::Budget>,
 ) -> Result<Diagnosed> {
@@ -86,10 +72,13 @@ fn diagnose_full(
         Ok(ch) => ch,
         Err(healthy) => return Ok(Diagnosed::Healthy(healthy)),
     };
-    let source_spec = match source_at {
-        SourceAt::Dsn(dsn) => crate::conn::other_spec(dsn, spec, &ch.source_host, ch.source_port)?,
-        SourceAt::Spec(s) => s.clone(),
-    };
+    // The named source stands for the diagnosed channel, whatever its address.
+    let named = named.map(|s| Named::new(s, Some(&ch.name)));
+    let topology = Topology::of(&replica.spec, &report, named);
+    let source_spec = topology
+        .source_of(&ch.name)
+        .cloned()
+        .unwrap_or_else(|| spec.at(&ch.source_endpoint()));
     let mut source = Server::connect(&source_spec);
     let mut d = diagnose_channel(&mut replica, &report, &ch, source.as_mut().ok())?;
     if let Err(e) = &source {
@@ -103,7 +92,7 @@ fn diagnose_full(
         d.reverse = reverse_channel(src, &mut replica, &d, None);
     }
     crate::timing::mark("reverse direction read");
-    d.errant = crate::status::errant::find(&mut replica, spec, &report, source.as_mut().ok());
+    d.errant = crate::status::errant::find(&mut replica, &report, source.as_mut().ok());
     if let Some(budget) = origin_budget {
         origin::attach(
             &mut d,
@@ -139,13 +128,8 @@ pub fn refresh(
     source_spec: Option<&ConnSpec>,
 ) -> Result<Diagnosis> {
     let spec = replica.spec.clone();
-    let full = || -> Result<Diagnosis> {
-        let diagnosed = match source_spec {
-            Some(s) => diagnose_with_source(&spec, SourceAt::Spec(s), Some(&d.channel)),
-            None => diagnose(&spec, None, Some(&d.channel)),
-        };
-        Ok(diagnosed?.stopped()?)
-    };
+    let full =
+        || -> Result<Diagnosis> { Ok(diagnose(&spec, source_spec, Some(&d.channel))?.stopped()?) };
     let report = status::read_status(replica)?;
     let ch = pick_channel(&report, Some(&d.channel))??;
     if source.is_none() != d.source.is_none() {

@@ -44,6 +44,23 @@ pub fn option_file(args: &ConnOpts) -> Result<Option<OptionFile>> {
     })
 }
 
+/// The server a `--source` DSN names, resolved once here: what the DSN leaves out (user,
+/// password, TLS) is the replica's. None: no source named (`topology` then reaches each
+/// source at the address the replica's status gives, with the replica's credentials).
+pub fn source_spec(dsn: Option<&str>, replica: &ConnSpec) -> Result<Option<ConnSpec>> {
+    let Some(d) = dsn else {
+        return Ok(None);
+    };
+    let input = SpecInput {
+        dsn: Some(d.to_string()),
+        env_password: replica.password.as_ref().map(|p| p.expose().to_string()),
+        login_user: Some(replica.user.clone()),
+        tls: (&replica.tls).into(),
+        ..Default::default()
+    };
+    Ok(Some(spec::resolve(&input, None)?))
+}
+
 pub fn replica_spec(args: &ReplicaConn) -> Result<ConnSpec> {
     Ok(specs(std::slice::from_ref(&args.replica), &args.opts)?.remove(0))
 }

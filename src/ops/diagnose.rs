@@ -28,9 +28,10 @@ struct Healthy {
 
 pub fn run(args: &DiagnoseArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.replica)?;
+    let source = super::connect::source_spec(args.source.as_deref(), &spec)?;
     match crate::inspect::diagnose_with_origin(
         &spec,
-        args.source.as_deref(),
+        source.as_ref(),
         args.channel.as_deref(),
         args.origin_budget,
     )? {
@@ -58,7 +59,7 @@ fn healthy(spec: &ConnSpec, message: String) -> Result<Healthy> {
         replica: spec.endpoint(),
         message,
         exit_code: exit::OK,
-        errant: errant::find(&mut server, spec, &status, None),
+        errant: errant::find(&mut server, &status, None),
     })
 }
 

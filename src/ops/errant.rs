@@ -16,6 +16,7 @@ use crate::planner::Plan;
 use crate::repair::apply::{Applier, ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::status::errant::Errant;
+use crate::status::topology::{Named, Topology};
 use crate::vocab::GtidSet;
 
 #[derive(Serialize)]
@@ -35,7 +36,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
     let mut replica = Server::connect(&spec)?;
     let report = crate::status::read_status(&mut replica)?;
-    let errant = crate::status::errant::find(&mut replica, &spec, &report, None);
+    let errant = crate::status::errant::find(&mut replica, &report, None);
     let Some(e) = errant.first() else {
         return Ok(Outcome {
             output: super::render(
@@ -55,7 +56,9 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
         )
         .into());
     }
-    let ch = match report.channels.as_slice() {
+    let named = super::connect::source_spec(args.target.source.as_deref(), &spec)?;
+    let topology = Topology::of(&spec, &report, named.as_ref().map(|s| Named::new(s, None)));
+    let link = match topology.links.as_slice() {
         [one] => one,
         _ => {
             return Err(Coded(
@@ -65,12 +68,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
             .into());
         }
     };
-    let source_spec = crate::conn::other_spec(
-        args.target.source.as_deref(),
-        &spec,
-        &ch.source_host,
-        ch.source_port,
-    )?;
+    let source_spec = link.source.clone();
     let source = Server::connect(&source_spec)?;
     let gtids = match &e.gtids {
         GtidSet::Mysql(set) => set.gtids(crate::planner::errant::MAX_INJECTED),
@@ -128,7 +126,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
         applied = Some(applier.apply(&plan)?);
     }
     let remaining = match applied.is_some() {
-        true => crate::status::errant::find(&mut replica, &spec, &report, None),
+        true => crate::status::errant::find(&mut replica, &report, None),
         false => errant.clone(),
     };
     let out = InjectReport {

@@ -45,16 +45,21 @@ pub fn report_text(d: &Diagnosis, ps: &PlanSet) -> String {
 pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
     // Nothing to plan (no incident) exits 0, saying why on stderr (`error`).
+    let source = super::connect::source_spec(args.target.source.as_deref(), &spec)?;
     let d = crate::inspect::diagnose_with_origin(
         &spec,
-        args.target.source.as_deref(),
+        source.as_ref(),
         args.target.channel.as_deref(),
         Default::default(),
     )?
     .stopped()?;
     let pbs = playbooks(args.policy.playbooks.as_deref())?;
     let mut ps = make(&d, &pbs, &policy(&args.policy))?;
-    crate::repair::session::plan_with_facts(&mut ps, &d, &spec, args.target.source.as_deref())?;
+    let target = crate::repair::session::Target {
+        replica: spec.clone(),
+        source,
+    };
+    crate::repair::session::plan_with_facts(&mut ps, &d, &target);
     let report = PlanReport {
         schema: "replmend.plan-report/1",
         diagnosis: &d,

@@ -17,7 +17,7 @@ use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::PlanSet;
 use crate::planner::Policy;
-use crate::repair::session::{self, Incident, Options, RepairOutcome, Session};
+use crate::repair::session::{self, Incident, Options, RepairOutcome, Session, Target};
 
 #[derive(Debug, Serialize)]
 pub struct RepairReport {
@@ -33,7 +33,7 @@ pub struct RepairReport {
 /// The incidents' tables (each once) verified between the replica and its source.
 pub fn verify_tables(
     spec: &ConnSpec,
-    source_dsn: Option<&str>,
+    source: Option<&ConnSpec>,
     incidents: &[Incident],
 ) -> Result<crate::verify::model::Report> {
     let mut tables: Vec<crate::vocab::TableRef> = Vec::new();
@@ -42,7 +42,7 @@ pub fn verify_tables(
             tables.push(i.table_ref.clone());
         }
     }
-    let pair = crate::verify::Pair::of_replica(spec, source_dsn)?;
+    let pair = crate::verify::Pair::of_replica(spec, source)?;
     let opts = crate::verify::Options {
         tables,
         progress: std::io::stderr().is_terminal(),
@@ -62,15 +62,15 @@ fn data_loss_refusal(ps: &PlanSet) -> Option<String> {
     })
 }
 
-fn options(args: &RepairArgs) -> Options {
-    Options {
-        source_dsn: args.target.source.clone(),
+fn options(args: &RepairArgs, spec: &ConnSpec) -> Result<Options> {
+    Ok(Options {
+        source: super::connect::source_spec(args.target.source.as_deref(), spec)?,
         channel: args.target.channel.clone(),
         timeout: Duration::from_secs(args.timeout),
         lookahead: if args.until_healthy { args.max } else { 0 },
         allow_data_loss: args.allow_data_loss,
         allow_triggers: args.policy.allow_triggers,
-    }
+    })
 }
 
 pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
@@ -85,7 +85,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
     // Checked now, created only when the first row is journaled.
     let mut journal = Journal::new(&journal_path)?;
-    let opts = options(args);
+    let opts = options(args, &spec)?;
     if !args.dry_run {
         for note in session::recover_read_only(&mut journal, &spec)? {
             eprintln!("replmend: {note}");
@@ -149,7 +149,7 @@ enum Next {
 fn scripted_one(
     args: &RepairArgs,
     session: &mut Session,
-    incident: &(Diagnosis, ConnSpec, Policy),
+    incident: &(Diagnosis, Target, Policy),
     incidents: &mut Vec<Incident>,
 ) -> Result<Next> {
     let (d, target, pol) = incident;
@@ -194,7 +194,7 @@ fn scripted(
     args: &RepairArgs,
     session: &mut Session,
     spec: &ConnSpec,
-    first: (Diagnosis, ConnSpec, Policy),
+    first: (Diagnosis, Target, Policy),
     format: Format,
 ) -> Result<Outcome> {
     let base_policy = policy(&args.policy);
@@ -222,7 +222,7 @@ fn scripted(
     let verify = match (args.verify_table, outcome) {
         (true, RepairOutcome::Repaired) => Some(verify_tables(
             spec,
-            args.target.source.as_deref(),
+            session.options.source.as_ref(),
             &incidents,
         )?),
         _ => None,

@@ -22,6 +22,7 @@ use crate::planner::{Plan, Step};
 use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::schema::TableSchema;
+use crate::status::topology::Topology;
 use crate::value::Cell;
 use crate::value::Row;
 use crate::vocab::Endpoint;
@@ -543,16 +544,9 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
 /// pair): its endpoint. Unknown (unreachable, not a replica) is None.
 fn dual_master_peer(creds: &ConnSpec, at: &Endpoint) -> Option<String> {
     let mut server = Server::connect(&creds.at(at)).ok()?;
-    let report = crate::status::read_status(&mut server).ok()?;
-    report.channels.iter().find_map(|ch| {
-        let peer = creds.with_endpoint(&ch.source_host, ch.source_port);
-        let mut other = Server::connect(&peer).ok()?;
-        let back = crate::status::read_status(&mut other).ok()?;
-        back.channels
-            .iter()
-            .any(|c| c.replicates_from(at, Some(server.server_id)))
-            .then(|| peer.endpoint())
-    })
+    let topology = Topology::read(&mut server, None).ok()?;
+    let (link, _) = topology.dual_master_peer()?;
+    Some(link.source.endpoint())
 }
 
 /// Rows restored with the binary log off (as the repair changed them) on a node of a

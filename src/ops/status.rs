@@ -13,7 +13,7 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome> {
     let mut report = status::read_status(&mut server)?;
     // Errant transactions are judged against every source, before any channel is set aside:
     // on a multi-source replica one source's transactions are not errant for lacking on another.
-    report.errant = errant::find(&mut server, &spec, &report, None);
+    report.errant = errant::find(&mut server, &report, None);
     if let Some(name) = &args.channel {
         report
             .retain_channel(name)

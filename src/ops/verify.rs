@@ -46,7 +46,8 @@ pub fn options(args: &VerifyArgs) -> Result<Options> {
 
 pub fn pair(args: &VerifyArgs) -> Result<Pair> {
     let spec = super::connect::replica_spec(&args.replica)?;
-    Pair::of_replica(&spec, args.source.as_deref())
+    let source = super::connect::source_spec(args.source.as_deref(), &spec)?;
+    Pair::of_replica(&spec, source.as_ref())
 }
 
 pub fn run(args: &VerifyArgs, format: Format) -> Result<Outcome> {

@@ -14,7 +14,7 @@ use crate::diagnosis::Diagnosis;
 use crate::exit::{self, Coded};
 use crate::planner::plan::RemedyOption;
 use crate::planner::{PlanSet, Policy, RemedyId, Winner};
-use crate::repair::session::{RepairOutcome, Session};
+use crate::repair::session::{RepairOutcome, Session, Target};
 
 fn say(text: &str) {
     eprint!("{text}");
@@ -144,7 +144,7 @@ fn one_incident(
     h: &mut Session,
     theme: &ColorfulTheme,
     d: &Diagnosis,
-    target: &ConnSpec,
+    target: &Target,
     policy: &Policy,
 ) -> Result<(bool, Policy, String)> {
     say(&crate::diagnosis::render::text(d));
@@ -199,7 +199,7 @@ pub fn run(
     h: &mut Session,
     spec: &ConnSpec,
     d: Diagnosis,
-    target: ConnSpec,
+    target: Target,
     policy: Policy,
     _format: Format,
 ) -> Result<Outcome> {
@@ -236,7 +236,7 @@ pub fn run(
         names.join(", ")
     );
     if confirm(&theme, prompt, true)? {
-        let pair = crate::verify::Pair::of_replica(spec, h.options.source_dsn.as_deref())?;
+        let pair = crate::verify::Pair::of_replica(spec, h.options.source.as_ref())?;
         let opts = crate::verify::Options {
             tables,
             progress: true,

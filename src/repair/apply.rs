@@ -388,17 +388,12 @@ impl Applier<'_> {
                 anyhow::anyhow!("channel '{}' is gone from {}", step.channel, step.endpoint)
             })?;
         let named = format!("{}:{}", ch.source_host, ch.source_port);
-        // The replica may name its source differently (a hostname) than we reached it.
-        let at = Endpoint::new(&ch.source_host, ch.source_port);
-        let endpoint = match self.nodes.has(&at) {
-            true => Some(at),
-            false => self.nodes.port_endpoint(ch.source_port),
-        };
-        if let Some(endpoint) = endpoint {
+        let ch = ch.clone();
+        if let Some(endpoint) = self.nodes.source_of(&ch) {
             let source = self.nodes.get(&endpoint)?;
             return Ok(CatchUp::SourceEnd(verify::binlog_end(source)?));
         }
-        verify::received(ch).map(CatchUp::Received).ok_or_else(|| {
+        verify::received(&ch).map(CatchUp::Received).ok_or_else(|| {
             anyhow::anyhow!(
                 "the source {named} of {} is not part of this plan, and {} reports nothing received from it",
                 step.endpoint,

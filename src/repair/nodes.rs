@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::sql::Statement;
 
 use crate::conn::{ConnSpec, Server};
+use crate::status::model::ChannelStatus;
 use crate::vocab::Endpoint;
 
 /// Connections by endpoint, opened on first use with the replica's credentials (or the
@@ -41,11 +42,15 @@ impl Nodes {
             .ok_or_else(|| anyhow::anyhow!("no connection settings for {endpoint}"))
     }
 
-    pub fn port_endpoint(&self, port: u16) -> Option<Endpoint> {
-        self.specs
-            .values()
-            .find(|s| s.port == port)
-            .map(|s| s.address())
+    /// The node `ch` (a channel of another node) replicates from, by the one rule
+    /// (`ChannelStatus::replicates_from`: server_id once known, else host and port). The
+    /// replica may name its source differently (a hostname) than the plan reached it.
+    pub fn source_of(&mut self, ch: &ChannelStatus) -> Option<Endpoint> {
+        let endpoints: Vec<Endpoint> = self.specs.keys().cloned().collect();
+        endpoints.into_iter().find(|e| {
+            self.get(e)
+                .is_ok_and(|s| ch.replicates_from(e, Some(s.server_id)))
+        })
     }
 
     /// The node's session, opened on first use. A session the server has closed meanwhile

@@ -18,14 +18,16 @@ use crate::planner::plan::StepKind;
 use crate::planner::playbook::Playbook;
 use crate::planner::{Plan, PlanSet, Policy, RemedyId, Winner};
 use crate::status::Health;
+use crate::status::topology::{Named, Topology};
 use crate::value::Cell;
 use crate::vocab::Endpoint;
 
 /// What the session needs besides the policy.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The source's own DSN, when it is not reached with the replica's credentials.
-    pub source_dsn: Option<String>,
+    /// The source named on the command line (resolved by `ops`), when it is not reached at
+    /// the address the replica's status gives with the replica's credentials.
+    pub source: Option<ConnSpec>,
     pub channel: Option<String>,
     pub timeout: Duration,
     /// Batch mode: how many following transactions to read ahead for the same conflicts.
@@ -100,6 +102,24 @@ impl Incident {
     }
 }
 
+/// The nodes of an incident: the replica stopped on it and how its source is reached (None:
+/// the replica's credentials at the address the diagnosis names, see `specs_for`).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub replica: ConnSpec,
+    pub source: Option<ConnSpec>,
+}
+
+impl Target {
+    /// A replica whose source is reached at the address its status gives.
+    pub fn replica(spec: &ConnSpec) -> Target {
+        Target {
+            replica: spec.clone(),
+            source: None,
+        }
+    }
+}
+
 pub struct Session {
     pub options: Options,
     pub playbooks: Vec<Playbook>,
@@ -114,13 +134,15 @@ pub fn find_incident(
     spec: &ConnSpec,
     options: &Options,
     policy: &Policy,
-) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
-    match crate::inspect::diagnose(
-        spec,
-        options.source_dsn.as_deref(),
-        options.channel.as_deref(),
-    )? {
-        Diagnosed::Stopped(d) => Ok(Some((*d, spec.clone(), policy.clone()))),
+) -> Result<Option<(Diagnosis, Target, Policy)>> {
+    match crate::inspect::diagnose(spec, options.source.as_ref(), options.channel.as_deref())? {
+        Diagnosed::Stopped(d) => {
+            let target = Target {
+                replica: spec.clone(),
+                source: options.source.clone(),
+            };
+            Ok(Some((*d, target, policy.clone())))
+        }
         Diagnosed::Healthy(_) => other_side(spec, options, policy),
     }
 }
@@ -129,24 +151,29 @@ fn other_side(
     spec: &ConnSpec,
     options: &Options,
     policy: &Policy,
-) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
+) -> Result<Option<(Diagnosis, Target, Policy)>> {
     let mut replica = Server::connect(spec)?;
     let report = crate::status::read_status(&mut replica)?;
+    let named = options
+        .source
+        .as_ref()
+        .map(|s| Named::new(s, options.channel.as_deref()));
+    let topology = Topology::of(&replica.spec, &report, named);
     // --channel names the one channel to look at: another channel of a multi-source replica,
     // stopped or not, is not this run's business.
-    let channels: Vec<&crate::status::model::ChannelStatus> = report
-        .channels
+    let links: Vec<&crate::status::topology::Link> = topology
+        .links
         .iter()
-        .filter(|c| options.channel.as_ref().is_none_or(|n| c.name == *n))
+        .filter(|l| {
+            options
+                .channel
+                .as_ref()
+                .is_none_or(|n| l.channel.name == *n)
+        })
         .collect();
-    for ch in &channels {
-        let src = crate::conn::other_spec(
-            options.source_dsn.as_deref(),
-            spec,
-            &ch.source_host,
-            ch.source_port,
-        )?;
-        let Ok(mut s) = Server::connect(&src) else {
+    for link in &links {
+        let (ch, src) = (&link.channel, &link.source);
+        let Ok(mut s) = Server::connect(src) else {
             continue;
         };
         // A direction restarted by an interrupted repair may still be applying: let it
@@ -158,17 +185,11 @@ fn other_side(
         let Ok(sr) = crate::status::read_status(&mut s) else {
             continue;
         };
-        let stopped_on_us = sr.channels.iter().any(|c| {
-            c.health == Health::SqlError
-                && c.replicates_from(&spec.address(), Some(replica.server_id))
-        });
+        let stopped_on_us = topology
+            .reverse_in(&sr)
+            .is_some_and(|c| c.health == Health::SqlError);
         if stopped_on_us {
-            let d = crate::inspect::diagnose_with_source(
-                &src,
-                crate::inspect::SourceAt::Spec(spec),
-                None,
-            )?
-            .stopped()?;
+            let d = crate::inspect::diagnose(src, Some(spec), None)?.stopped()?;
             let winner = match &policy.winner {
                 Winner::Source => Winner::Replica,
                 Winner::Replica => Winner::Source,
@@ -178,12 +199,20 @@ fn other_side(
                 winner,
                 ..policy.clone()
             };
-            return Ok(Some((d, src, pol)));
+            let target = Target {
+                replica: src.clone(),
+                source: Some(spec.clone()),
+            };
+            return Ok(Some((d, target, pol)));
         }
     }
     // Nothing stopped on an error anywhere: healthy, or stopped without an error — which is
     // not "nothing to do".
-    if let Some(ch) = channels.iter().find(|c| c.health != Health::Healthy) {
+    if let Some(ch) = links
+        .iter()
+        .map(|l| &l.channel)
+        .find(|c| c.health != Health::Healthy)
+    {
         return Err(NotRunning {
             endpoint: report.server.endpoint.clone(),
             channel: ch.name.clone(),
@@ -262,18 +291,16 @@ pub fn recover_read_only(journal: &mut Journal, creds: &ConnSpec) -> Result<Vec<
     Ok(notes)
 }
 
-fn specs_for(d: &Diagnosis, replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Vec<ConnSpec>> {
-    let mut specs = vec![replica.clone()];
+/// The nodes a plan for `d` may touch: the replica, and its source as the target reaches it.
+fn specs_for(d: &Diagnosis, target: &Target) -> Vec<ConnSpec> {
+    let mut specs = vec![target.replica.clone()];
     if let Some(src) = &d.source {
-        let at = &src.endpoint;
-        specs.push(crate::conn::other_spec(
-            source_dsn,
-            replica,
-            at.host(),
-            at.port(),
-        )?);
+        specs.push(match &target.source {
+            Some(s) => s.clone(),
+            None => target.replica.at(&src.endpoint),
+        });
     }
-    Ok(specs)
+    specs
 }
 
 /// The source the diagnosis names: the plan's verification needs it even when no step runs
@@ -431,13 +458,13 @@ fn sessions<'n>(
 /// The plan a dry run shows: the one the repair would apply, read-ahead rows included.
 pub fn dry_run_plan(
     d: &mut Diagnosis,
-    replica: &ConnSpec,
+    target: &Target,
     options: &Options,
     playbooks: &[Playbook],
     policy: &Policy,
 ) -> Result<PlanSet> {
     let mut ps = crate::planner::plan(d, playbooks, policy)?;
-    let specs = specs_for(d, replica, options.source_dsn.as_deref())?;
+    let specs = specs_for(d, target);
     if options.lookahead > 0 {
         let following = following(d, &ps, &specs, options)?;
         read_ahead(d, &following, &mut Nodes::new(specs.iter().cloned()))?;
@@ -456,15 +483,8 @@ pub fn with_facts(ps: &mut PlanSet, nodes: &mut Nodes) {
 }
 
 /// [`with_facts`] for a plan shown on its own (`replmend plan`).
-pub fn plan_with_facts(
-    ps: &mut PlanSet,
-    d: &Diagnosis,
-    replica: &ConnSpec,
-    source_dsn: Option<&str>,
-) -> Result<()> {
-    let specs = specs_for(d, replica, source_dsn)?;
-    with_facts(ps, &mut Nodes::new(specs));
-    Ok(())
+pub fn plan_with_facts(ps: &mut PlanSet, d: &Diagnosis, target: &Target) {
+    with_facts(ps, &mut Nodes::new(specs_for(d, target)));
 }
 
 impl Session {
@@ -473,7 +493,7 @@ impl Session {
         &self,
         spec: &ConnSpec,
         policy: &Policy,
-    ) -> Result<Option<(Diagnosis, ConnSpec, Policy)>> {
+    ) -> Result<Option<(Diagnosis, Target, Policy)>> {
         match find_incident(spec, &self.options, policy)? {
             Some((d, t, p)) => {
                 let p = with_history(&self.journal, &d, p)?;
@@ -488,13 +508,13 @@ impl Session {
         &mut self,
         d: &Diagnosis,
         ps: &PlanSet,
-        replica: &ConnSpec,
+        target: &Target,
         policy: &Policy,
     ) -> Result<Incident> {
         if ps.plan.is_none() {
             return Err(Refused::NoRemedy.into());
         }
-        let specs = specs_for(d, replica, self.options.source_dsn.as_deref())?;
+        let specs = specs_for(d, target);
         let mut nodes = Nodes::new(specs.iter().cloned());
         // The transactions a batch reads ahead are in the source's binlog, which does not
         // change: they are read while the lock is taken and the incident re-checked.

@@ -11,7 +11,8 @@ use crate::sql::admin;
 use serde::Serialize;
 
 use super::StatusReport;
-use crate::conn::{ConnSpec, Server};
+use super::topology::Topology;
+use crate::conn::Server;
 use crate::vocab::{GtidSet, MariadbGtidList, MysqlGtidSet};
 
 /// Errant transactions of a replica: executed there, on none of its sources.
@@ -60,25 +61,22 @@ pub fn mysql(
 /// diagnosis's), used instead of connecting again.
 pub fn find(
     replica: &mut Server,
-    spec: &ConnSpec,
     report: &StatusReport,
     mut open: Option<&mut Server>,
 ) -> Vec<Errant> {
     // One channel (the first whose source it reaches) is served by `open` (None below); every
     // other channel gets a session of its own.
+    let topology = Topology::of(&replica.spec, report, None);
     let mut owned: Vec<(String, Option<Server>)> = Vec::new();
-    for ch in &report.channels {
-        let Ok(src_spec) = crate::conn::other_spec(None, spec, &ch.source_host, ch.source_port)
-        else {
-            return Vec::new();
-        };
+    for link in &topology.links {
+        let (ch, src_spec) = (&link.channel, &link.source);
         let served_by_open = open
             .as_ref()
             .is_some_and(|s| s.spec.address() == src_spec.address())
             && owned.iter().all(|(_, s)| s.is_some());
         let session = match served_by_open {
             true => None,
-            false => match Server::connect(&src_spec) {
+            false => match Server::connect(src_spec) {
                 Ok(s) => Some(s),
                 Err(_) => return Vec::new(),
             },
@@ -97,8 +95,8 @@ pub fn find(
         return Vec::new();
     }
     let gtids = match replica.flavor.is_mariadb() {
-        true => mariadb_errant(replica, &mut sources, spec).map(GtidSet::Mariadb),
-        false => mysql_errant(replica, &mut sources, spec).map(GtidSet::Mysql),
+        true => mariadb_errant(replica, &mut sources, &topology).map(GtidSet::Mariadb),
+        false => mysql_errant(replica, &mut sources, &topology).map(GtidSet::Mysql),
     };
     match gtids.filter(|g| !g.is_empty()) {
         Some(g) => vec![Errant {
@@ -125,20 +123,16 @@ pub fn find(
 fn mariadb_errant(
     replica: &mut Server,
     sources: &mut [(String, &mut Server)],
-    spec: &ConnSpec,
+    topology: &Topology,
 ) -> Option<MariadbGtidList> {
-    let replica_id = replica.server_id;
     let mine: String = replica.first(&admin::gtid_binlog_state()).ok()??;
     let mut theirs = MariadbGtidList::default();
     for (_, s) in sources.iter_mut() {
         let st: String = s.first(&admin::gtid_binlog_state_and_slave_pos()).ok()??;
         theirs = theirs.union(&MariadbGtidList::parse(&st)?);
-        let in_flight = super::read_status(s).ok().and_then(|r| {
-            r.channels
-                .into_iter()
-                .find(|c| c.replicates_from(&spec.address(), Some(replica_id)))
-                .and_then(|c| c.gtid_io_pos)
-        });
+        let in_flight = super::read_status(s)
+            .ok()
+            .and_then(|r| topology.reverse_in(&r).and_then(|c| c.gtid_io_pos.clone()));
         if let Some(pos) = in_flight {
             theirs = theirs.union(&MariadbGtidList::parse(&pos)?);
         }
@@ -155,9 +149,8 @@ fn mariadb_errant(
 fn mysql_errant(
     replica: &mut Server,
     sources: &mut [(String, &mut Server)],
-    spec: &ConnSpec,
+    topology: &Topology,
 ) -> Option<MysqlGtidSet> {
-    let replica_id = replica.server_id;
     let mine: String = replica.first(&admin::gtid_executed()).ok()??;
     let mut theirs = Vec::new();
     for (_, source) in sources.iter_mut() {
@@ -165,10 +158,9 @@ fn mysql_errant(
         let in_flight = super::read_status(source)
             .ok()
             .and_then(|r| {
-                r.channels
-                    .into_iter()
-                    .find(|c| c.replicates_from(&spec.address(), Some(replica_id)))
-                    .and_then(|c| c.retrieved_gtid_set)
+                topology
+                    .reverse_in(&r)
+                    .and_then(|c| c.retrieved_gtid_set.clone())
             })
             .unwrap_or_default();
         theirs.push((

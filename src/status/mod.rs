@@ -6,6 +6,7 @@ pub mod filters;
 pub mod model;
 pub mod read;
 pub mod render;
+pub mod topology;
 
 pub use model::{Health, StatusReport};
 pub use read::{StatusError, read_status};

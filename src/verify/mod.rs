@@ -19,6 +19,7 @@ use anyhow::Result;
 use crate::conn::{ConnSpec, Server};
 use crate::sql;
 use crate::status::filters::Filters;
+use crate::status::topology::{Named, Topology};
 use crate::vocab::TableRef;
 use model::{Report, TableDrift};
 use table_plan::{select, tables};
@@ -102,49 +103,48 @@ impl Pair {
         self.source_channel.is_some()
     }
 
-    /// The pair a replica forms with its source (`source_dsn`, else the address in its
-    /// status, with the replica's credentials).
-    pub fn of_replica(replica: &ConnSpec, source_dsn: Option<&str>) -> Result<Pair> {
-        let wanted = match source_dsn {
-            Some(d) => Some(crate::conn::other_spec(Some(d), replica, "", 0)?),
-            None => None,
-        };
-        Pair::between(replica, wanted)
+    /// The pair a replica forms with its source (`source`, named on the command line, else
+    /// the address in its status with the replica's credentials).
+    pub fn of_replica(replica: &ConnSpec, source: Option<&ConnSpec>) -> Result<Pair> {
+        Pair::between(replica, source.cloned())
     }
 
     /// The pair of `replica` and `wanted` (None: the replica's one source, from its status).
-    /// The channel between them and the reverse one (a dual-master pair) are found by the one
-    /// rule, `ChannelStatus::replicates_from`.
+    /// The channel between them and the reverse one (a dual-master pair) are found by
+    /// `topology`'s one rule.
     pub fn between(replica: &ConnSpec, wanted: Option<ConnSpec>) -> Result<Pair> {
         let mut r = Server::connect(replica)?;
         let report = crate::status::read_status(&mut r)?;
-        let mut wanted_server = match &wanted {
+        let wanted_server = match &wanted {
             Some(w) => Some(Server::connect(w)?),
             None => None,
         };
-        let ch = match (&wanted, &wanted_server) {
-            (Some(w), Some(s)) => report
-                .channels
-                .iter()
-                .find(|c| c.replicates_from(&w.address(), Some(s.server_id)))
-                .or(report.channels.first()),
-            _ => match report.channels.as_slice() {
-                [one] => Some(one),
-                [] => None,
-                _ => {
-                    return Err(PairError::WhichSource {
-                        replica: replica.address(),
-                        sources: report.channels.len(),
-                    }
-                    .into());
+        let named = wanted
+            .as_ref()
+            .zip(wanted_server.as_ref())
+            .map(|(w, s)| Named {
+                source: w,
+                channel: None,
+                server_id: Some(s.server_id),
+            });
+        let topology = Topology::of(replica, &report, named);
+        let link = match (&wanted, topology.links.as_slice()) {
+            // A named source no channel replicates from is still compared with (the first
+            // channel's lag and filters stand for it).
+            (Some(_), links) => links.iter().find(|l| l.named).or(links.first()),
+            (None, [one]) => Some(one),
+            (None, []) => None,
+            (None, links) => {
+                return Err(PairError::WhichSource {
+                    replica: replica.address(),
+                    sources: links.len(),
                 }
-            },
-        };
-        let source = match (wanted, ch) {
-            (Some(w), _) => w,
-            (None, Some(c)) => {
-                crate::conn::other_spec(None, replica, &c.source_host, c.source_port)?
+                .into());
             }
+        };
+        let source = match (wanted, link) {
+            (Some(w), _) => w,
+            (None, Some(l)) => l.source.clone(),
             (None, None) => {
                 return Err(PairError::NotAReplica {
                     replica: replica.address(),
@@ -152,18 +152,16 @@ impl Pair {
                 .into());
             }
         };
-        let mut s = match wanted_server.take() {
+        let mut s = match wanted_server {
             Some(s) => s,
             None => Server::connect(&source)?,
         };
         // A source that replicates from the replica makes a dual-master pair; one that is
         // not a replica at all is the usual case.
-        let source_channel = crate::status::read_status(&mut s).ok().and_then(|back| {
-            back.channels
-                .iter()
-                .find(|c| c.replicates_from(&replica.address(), Some(r.server_id)))
-                .map(|c| c.name.clone())
-        });
+        let source_channel = crate::status::read_status(&mut s)
+            .ok()
+            .and_then(|back| topology.reverse_in(&back).map(|c| c.name.clone()));
+        let ch = link.map(|l| &l.channel);
         Ok(Pair {
             replica_channel: ch.map(|c| c.name.clone()),
             source,

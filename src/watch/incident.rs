@@ -296,7 +296,7 @@ impl Watcher {
         let ps = crate::planner::plan(d, &self.config.playbooks, &policy)?;
         let mut session = Session {
             options: Options {
-                source_dsn: None,
+                source: None,
                 channel: Some(ch.name.clone()),
                 timeout: self.config.timeout,
                 // Reading ahead replaces every upcoming conflicting row with the source's
@@ -313,7 +313,12 @@ impl Watcher {
             journal,
             on_step: crate::repair::report::print_step,
         };
-        session.apply_one(d, &ps, &r.spec, &policy)
+        session.apply_one(
+            d,
+            &ps,
+            &crate::repair::session::Target::replica(&r.spec),
+            &policy,
+        )
     }
 }
 fn incident_text(f: &IncidentFacts, d: &Decision) -> String {

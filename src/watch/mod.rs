@@ -516,7 +516,7 @@ impl Watcher {
             .name("errant".into())
             .spawn(move || {
                 let found = Server::connect(&spec)
-                    .map(|mut s| errant::find(&mut s, &spec, &report, None))
+                    .map(|mut s| errant::find(&mut s, &report, None))
                     .unwrap_or_default();
                 let _ = tx.send(found);
             });
