@@ -202,13 +202,18 @@ mod tests {
 
     #[test]
     fn connection_failures_have_their_codes() {
+        let account = crate::conn::Account {
+            user: "u".into(),
+            endpoint: crate::vocab::Endpoint::new("db1", 3306),
+            socket: None,
+        };
         let tls = crate::conn::ConnectError::Tls {
-            endpoint: "u@db1:3306".into(),
+            endpoint: account.clone(),
             reason: "the server does not offer TLS".into(),
         };
         assert_eq!(exit_code(&tls.into()), exit::TLS);
         let denied = crate::conn::ConnectError::AccessDenied {
-            who: "u@db1:3306".into(),
+            who: account,
             reason: "wrong password".into(),
         };
         assert_eq!(exit_code(&denied.into()), exit::ACCESS_DENIED);

@@ -80,7 +80,34 @@ pub struct TableSchema {
     pub unique_keys: Vec<KeyRef>,
 }
 
+/// What statements about a table need to know of its columns beyond their names, read once
+/// from its definition: the per-table builder (`sql::TableSql`) holds them, and a diagnosis
+/// carries them to the pure planner.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TableFacts {
+    /// Generated columns: an INSERT leaves them to the server.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generated_columns: Vec<String>,
+    /// `(column, charset)` of character columns in a set other than UTF-8: key comparisons
+    /// convert the bound value to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub converted_charsets: Vec<(String, String)>,
+    /// The table's integer columns: a batch's keys in runs of consecutive integers are
+    /// matched as ranges (see `sql`).
+    #[serde(skip)]
+    pub integer_columns: Vec<String>,
+}
+
 impl TableSchema {
+    /// The facts the statement builder needs (see [`TableFacts`]).
+    pub fn facts(&self) -> TableFacts {
+        TableFacts {
+            generated_columns: self.generated_columns(),
+            converted_charsets: self.converted_charsets(),
+            integer_columns: self.integer_columns(),
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
         self.columns.iter().find(|c| c.name == name)
     }

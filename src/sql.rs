@@ -10,16 +10,17 @@
 pub mod admin;
 pub mod catalog;
 mod checksum;
+mod table;
 
 use serde::Serialize;
 
 use crate::value::Cell;
-use crate::value::Row;
 use crate::vocab::TableRef;
 pub use checksum::{
     RowHash, bucket_row_hashes, chunk_bound, chunk_bucket_checksums, chunk_checksum,
     chunk_row_hashes, multiset_hashes, row_hash, row_hashes_by_key, rows_by_hash,
 };
+pub use table::TableSql;
 
 /// What a statement is for, so the applier knows what to do with its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,7 +122,7 @@ pub type Charsets = [(String, String)];
 /// `k1 <=> ? AND k2 <=> CONVERT(? USING gbk)`: NULL-safe, so a key holding NULL (unique keys
 /// allow it) matches; a parameter compared with a column of another character set (GBK,
 /// Big5, latin1 …) is converted to it, so the server compares in the column's own set.
-fn where_key(key: &[(String, Cell)], charsets: &Charsets) -> String {
+pub(crate) fn where_key(key: &[(String, Cell)], charsets: &Charsets) -> String {
     key.iter()
         .map(|(c, _)| {
             let cs = charsets
@@ -138,7 +139,7 @@ fn where_key(key: &[(String, Cell)], charsets: &Charsets) -> String {
         .join(" AND ")
 }
 
-fn key_params(key: &[(String, Cell)]) -> Vec<Cell> {
+pub(crate) fn key_params(key: &[(String, Cell)]) -> Vec<Cell> {
     key.iter().map(|(_, v)| v.clone()).collect()
 }
 
@@ -158,69 +159,8 @@ pub fn count_referencing(child: &TableRef, keys: &[Vec<(String, Cell)>]) -> Stat
     .params(keys.iter().flat_map(|k| key_params(k)).collect())
 }
 
-/// `SELECT cols FROM t WHERE key` (with `FOR UPDATE` inside a repair's transaction).
-pub fn select_by_key(
-    table: &TableRef,
-    columns: &[String],
-    key: &[(String, Cell)],
-    charsets: &Charsets,
-    for_update: bool,
-) -> Statement {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    Statement::plain(format!(
-        "SELECT {} FROM {} WHERE {}{}",
-        cols.join(", "),
-        table_sql(table),
-        where_key(key, charsets),
-        if for_update { " FOR UPDATE" } else { "" }
-    ))
-    .params(key_params(key))
-}
-
-/// Many rows by key in one round trip: `SELECT 0, cols FROM t WHERE key0 UNION ALL SELECT 1,
-/// cols FROM t WHERE key1 …`. Each branch is an index lookup compared by the server (its
-/// collation decides what is a duplicate); the leading number says which key a row answers.
-pub fn select_many_by_key(
-    table: &TableRef,
-    columns: &[String],
-    keys: &[Vec<(String, Cell)>],
-    charsets: &Charsets,
-) -> Statement {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let mut branches = Vec::with_capacity(keys.len());
-    let mut params = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        branches.push(format!(
-            "SELECT {i}, {} FROM {} WHERE {}",
-            cols.join(", "),
-            table_sql(table),
-            where_key(key, charsets)
-        ));
-        params.extend(key_params(key));
-    }
-    Statement::plain(branches.join(" UNION ALL ")).params(params)
-}
-
-/// Many rows by key, cheaply: `SELECT cols FROM t WHERE (k1, k2) IN ((?, ?), …)`. The server
-/// compares under the columns' collations; the caller maps rows back to keys and falls back
-/// to `select_many_by_key` when a row does not match its key byte for byte. Keys holding NULL
-/// never match IN: look them up with `select_many_by_key`.
-pub fn select_in(
-    table: &TableRef,
-    columns: &[String],
-    keys: &[Vec<(String, Cell)>],
-    charsets: &Charsets,
-    integers: &[String],
-) -> Statement {
-    if keys.is_empty() {
-        return Statement::plain("SELECT 1 FROM DUAL WHERE FALSE");
-    }
-    let (condition, params) = any_of(keys, charsets, integers);
-    select_where(table, columns, &condition, "", params)
-}
-
 /// `SELECT cols FROM t WHERE <condition><suffix>` with the condition's parameters.
-fn select_where(
+pub(crate) fn select_where(
     table: &TableRef,
     columns: &[String],
     condition: &str,
@@ -276,7 +216,7 @@ fn runs(values: &[i128]) -> Vec<(i128, i128)> {
 /// AUTO_INCREMENT keys is mostly runs: one index range each instead of a dive per key; an
 /// integer range holds no value but its integers, so it matches the same rows), the rest as an
 /// `IN` list.
-fn any_of(
+pub(crate) fn any_of(
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
     integers: &[String],
@@ -328,20 +268,10 @@ fn in_list(keys: &[Vec<(String, Cell)>], charsets: &Charsets) -> String {
     format!("{lhs} IN ({})", vec![one; keys.len()].join(", "))
 }
 
-/// `DELETE FROM t WHERE key` for exactly this key.
-pub fn delete_by_key(table: &TableRef, key: &[(String, Cell)], charsets: &Charsets) -> Statement {
-    Statement::plain(format!(
-        "DELETE FROM {} WHERE {}",
-        table_sql(table),
-        where_key(key, charsets)
-    ))
-    .params(key_params(key))
-}
-
 /// Matches exactly these keys: an `IN` list (three times faster for the server than as many
 /// `OR`ed lookups), or, when a key holds NULL (which never matches `IN`), `(key0) OR (key1)
 /// OR …` with `where_key`'s NULL-safe comparisons.
-fn where_any_key(
+pub(crate) fn where_any_key(
     keys: &[Vec<(String, Cell)>],
     charsets: &Charsets,
     integers: &[String],
@@ -355,73 +285,6 @@ fn where_any_key(
         .collect::<Vec<_>>()
         .join(" OR ");
     (condition, keys.iter().flat_map(|k| key_params(k)).collect())
-}
-
-/// `SELECT cols FROM t WHERE (key0) OR (key1) … FOR UPDATE`: a batch's locking read in one
-/// round trip. The caller maps the rows back to keys by the key columns' values.
-pub fn select_keys_for_update(
-    table: &TableRef,
-    columns: &[String],
-    keys: &[Vec<(String, Cell)>],
-    charsets: &Charsets,
-    integers: &[String],
-) -> Statement {
-    let (condition, params) = where_any_key(keys, charsets, integers);
-    select_where(table, columns, &condition, " FOR UPDATE", params)
-}
-
-/// `DELETE FROM t WHERE …` for exactly these keys (as `select_keys_for_update` matches them).
-pub fn delete_by_keys(
-    table: &TableRef,
-    keys: &[Vec<(String, Cell)>],
-    charsets: &Charsets,
-    integers: &[String],
-) -> Statement {
-    let (condition, params) = where_any_key(keys, charsets, integers);
-    Statement::plain(format!(
-        "DELETE FROM {} WHERE {condition}",
-        table_sql(table)
-    ))
-    .params(params)
-}
-
-/// `INSERT INTO t (cols) VALUES (?, …)` of a row image; generated columns are left to the
-/// server (it refuses values for them).
-pub fn insert_row(table: &TableRef, row: &Row, generated: &[String]) -> Statement {
-    insert_rows(table, std::slice::from_ref(row), generated)
-}
-
-/// `INSERT INTO t (cols) VALUES (?, …), (?, …) …` of row images with the same columns (the
-/// first row's), generated columns left out.
-pub fn insert_rows(table: &TableRef, rows: &[Row], generated: &[String]) -> Statement {
-    let Some(first) = rows.first() else {
-        return Statement::plain("DO 0");
-    };
-    let kept: Vec<bool> = first
-        .columns
-        .iter()
-        .map(|c| !generated.contains(c))
-        .collect();
-    let cols: Vec<String> = first
-        .columns
-        .iter()
-        .zip(&kept)
-        .filter(|(_, k)| **k)
-        .map(|(c, _)| quote_ident(c))
-        .collect();
-    let tuple = format!("({})", vec!["?"; cols.len()].join(", "));
-    let params = rows
-        .iter()
-        .flat_map(|r| r.values.iter().zip(&kept).filter(|(_, k)| **k))
-        .map(|(v, _)| v.clone())
-        .collect();
-    Statement::plain(format!(
-        "INSERT INTO {} ({}) VALUES {}",
-        table_sql(table),
-        cols.join(", "),
-        vec![tuple; rows.len()].join(", ")
-    ))
-    .params(params)
 }
 
 /// `SELECT COALESCE(MAX(col), 0) + 1 FROM t`: the first value above every row held.
@@ -523,6 +386,94 @@ pub fn quote_ident(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Row;
+
+    // The builder's statements under the arguments these tests were written with.
+    fn on(
+        t: &TableRef,
+        charsets: &Charsets,
+        integers: &[String],
+        generated: &[String],
+    ) -> Statement0 {
+        let facts = crate::schema::TableFacts {
+            converted_charsets: charsets.to_vec(),
+            integer_columns: integers.to_vec(),
+            generated_columns: generated.to_vec(),
+        };
+        Statement0(t.clone(), facts)
+    }
+
+    struct Statement0(TableRef, crate::schema::TableFacts);
+
+    impl Statement0 {
+        fn sql(&self) -> TableSql<'_> {
+            TableSql::of(&self.0, &self.1)
+        }
+    }
+
+    fn select_keys_for_update(
+        t: &TableRef,
+        cols: &[String],
+        keys: &[Vec<(String, Cell)>],
+        cs: &Charsets,
+        ints: &[String],
+    ) -> Statement {
+        on(t, cs, ints, &[])
+            .sql()
+            .select_keys_for_update(cols, keys)
+    }
+
+    fn delete_by_keys(
+        t: &TableRef,
+        keys: &[Vec<(String, Cell)>],
+        cs: &Charsets,
+        ints: &[String],
+    ) -> Statement {
+        on(t, cs, ints, &[]).sql().delete_by_keys(keys)
+    }
+
+    fn insert_rows(t: &TableRef, rows: &[Row], generated: &[String]) -> Statement {
+        on(t, &[], &[], generated).sql().insert_rows(rows)
+    }
+
+    fn insert_row(t: &TableRef, row: &Row, generated: &[String]) -> Statement {
+        on(t, &[], &[], generated).sql().insert_row(row)
+    }
+
+    fn select_in(
+        t: &TableRef,
+        cols: &[String],
+        keys: &[Vec<(String, Cell)>],
+        cs: &Charsets,
+        ints: &[String],
+    ) -> Statement {
+        on(t, cs, ints, &[]).sql().select_in(cols, keys)
+    }
+
+    fn delete_by_key(t: &TableRef, key: &[(String, Cell)], cs: &Charsets) -> Statement {
+        on(t, cs, &[], &[]).sql().delete_by_key(key)
+    }
+
+    fn select_many_by_key(
+        t: &TableRef,
+        cols: &[String],
+        keys: &[Vec<(String, Cell)>],
+        cs: &Charsets,
+    ) -> Statement {
+        on(t, cs, &[], &[]).sql().select_many_by_key(cols, keys)
+    }
+
+    fn select_by_key(
+        t: &TableRef,
+        cols: &[String],
+        key: &[(String, Cell)],
+        cs: &Charsets,
+        for_update: bool,
+    ) -> Statement {
+        on(t, cs, &[], &[])
+            .sql()
+            .select_by_key(cols, key, for_update)
+    }
 
     fn t() -> TableRef {
         TableRef {

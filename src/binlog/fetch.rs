@@ -22,7 +22,7 @@ pub enum FetchError {
     Connect(#[from] ConnectError),
     #[error("reading {file} from position {pos} on {endpoint}: {}", crate::describe::describe_mysql(.source))]
     Stream {
-        endpoint: String,
+        endpoint: Box<crate::conn::Account>,
         file: String,
         pos: u64,
         source: mysql::Error,
@@ -433,7 +433,7 @@ fn scan(
     let pos32 = u32::try_from(req.start_pos)
         .map_err(|_| FetchError::PositionTooLarge { pos: req.start_pos })?;
     let stream_err = |source| FetchError::Stream {
-        endpoint: spec.to_string(),
+        endpoint: Box::new(spec.account()),
         file: req.file.clone(),
         pos: req.start_pos,
         source,

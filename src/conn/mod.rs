@@ -1,5 +1,6 @@
 //! Connections: the edge where replmend meets a server.
 
+mod account;
 pub mod catalog;
 pub mod mycnf;
 pub mod mylogin;
@@ -13,6 +14,7 @@ use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 use thiserror::Error;
 
+pub use account::Account;
 pub use spec::{ConnSpec, SpecInput, SslMode, Tls};
 
 use crate::flavor::Flavor;
@@ -21,14 +23,14 @@ use crate::schema::{SchemaError, TableSchema};
 #[derive(Debug, Error)]
 pub enum ConnectError {
     #[error("cannot reach {endpoint}: {reason}")]
-    Unreachable { endpoint: String, reason: String },
+    Unreachable { endpoint: Account, reason: String },
     #[error("access denied for {who}: {reason}")]
-    AccessDenied { who: String, reason: String },
+    AccessDenied { who: Account, reason: String },
     #[error("{endpoint} answered, but {reason}")]
-    Protocol { endpoint: String, reason: String },
+    Protocol { endpoint: Account, reason: String },
     /// The connection could not be secured as `--ssl-mode` asks.
     #[error("TLS with {endpoint} failed: {reason}")]
-    Tls { endpoint: String, reason: String },
+    Tls { endpoint: Account, reason: String },
     /// The client certificate and key given cannot be used together.
     #[error("cannot use --ssl-cert {cert} with --ssl-key {key}: {reason}")]
     TlsInput {
@@ -123,7 +125,7 @@ fn open(spec: &ConnSpec, timeout: Duration) -> Result<Conn, ConnectError> {
 /// A failed connection in one sentence, with the exit code its kind stands for. `encrypted`:
 /// whether the attempt was made over TLS.
 fn classify(spec: &ConnSpec, err: mysql::Error, encrypted: bool) -> ConnectError {
-    let endpoint = spec.to_string();
+    let endpoint = spec.account();
     if let Some(reason) = tls_failure(spec, &err) {
         return reason;
     }
@@ -181,7 +183,7 @@ fn classify(spec: &ConnSpec, err: mysql::Error, encrypted: bool) -> ConnectError
 /// `InvalidCertificate(UnknownIssuer)`).
 fn tls_failure(spec: &ConnSpec, err: &mysql::Error) -> Option<ConnectError> {
     use rustls::{CertificateError as C, Error as R};
-    let endpoint = spec.to_string();
+    let endpoint = spec.account();
     let fail = |reason: String| {
         Some(ConnectError::Tls {
             endpoint: endpoint.clone(),
@@ -362,11 +364,11 @@ impl Server {
         let row = identify(&mut conn).map_err(|e| classify(spec, e, false))?;
         let (version_string, server_id, server_uuid) =
             row.ok_or_else(|| ConnectError::Protocol {
-                endpoint: spec.to_string(),
+                endpoint: spec.account(),
                 reason: "SELECT @@version returned nothing".into(),
             })?;
         let flavor = Flavor::parse(&version_string).ok_or_else(|| ConnectError::Protocol {
-            endpoint: spec.to_string(),
+            endpoint: spec.account(),
             reason: format!("its version {version_string:?} is not one replmend knows"),
         })?;
         crate::timing::mark(format_args!("connected to {}", spec.endpoint()));

@@ -171,10 +171,7 @@ pub struct ConnSpec {
 
 impl fmt::Display for ConnSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.socket {
-            Some(s) => write!(f, "{}@{}", self.user, s.display()),
-            None => write!(f, "{}@{}", self.user, self.endpoint()),
-        }
+        self.account().fmt(f)
     }
 }
 

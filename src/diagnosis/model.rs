@@ -178,17 +178,10 @@ pub struct Diagnosis {
     /// The columns that identify one row of the table: its primary key, else the
     /// conflicting unique key. A repair deletes a row by these.
     pub row_key: Vec<String>,
-    /// Generated columns: an INSERT leaves them to the server.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub generated_columns: Vec<String>,
-    /// `(column, charset)` of character columns in a set other than UTF-8: key comparisons
-    /// convert the bound value to it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub converted_charsets: Vec<(String, String)>,
-    /// The table's integer columns: a batch's keys in runs of consecutive integers are
-    /// matched as ranges (see `sql`).
-    #[serde(skip)]
-    pub integer_columns: Vec<String>,
+    /// What the statement builder needs to know of the table's columns (generated, other
+    /// character sets, integers), as read from the replica's definition.
+    #[serde(flatten)]
+    pub facts: crate::schema::TableFacts,
     /// Set when the conflicting key is a single AUTO_INCREMENT primary key column.
     pub auto_key: Option<AutoKey>,
     /// GTID-based replication is in use on this channel.

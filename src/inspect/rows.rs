@@ -10,6 +10,7 @@ use crate::conn::Server;
 use crate::diagnosis::finder;
 use crate::diagnosis::*;
 use crate::schema::TableSchema;
+use crate::sql::TableSql;
 use crate::status::errortext::ParsedError;
 use crate::value::Cell;
 
@@ -182,13 +183,10 @@ pub fn fetch_rows(
     keys: &[finder::Key],
 ) -> Result<Vec<Option<Row>>> {
     let columns = schema.column_names();
-    let charsets = schema.converted_charsets();
-    let integers = schema.integer_columns();
+    let sql = TableSql::new(schema);
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_QUERY) {
-        out.extend(fetch_chunk(
-            server, schema, &columns, &charsets, &integers, chunk,
-        )?);
+        out.extend(fetch_chunk(server, schema, &sql, &columns, chunk)?);
     }
     Ok(out)
 }
@@ -218,11 +216,11 @@ fn padded(keys: &[finder::Key]) -> std::borrow::Cow<'_, [finder::Key]> {
 fn fetch_chunk(
     server: &mut Server,
     schema: &TableSchema,
+    sql: &TableSql<'_>,
     columns: &[String],
-    charsets: &crate::sql::Charsets,
-    integers: &[String],
     keys: &[finder::Key],
 ) -> Result<Vec<Option<Row>>> {
+    let integers = &sql.facts().integer_columns;
     let has_null = keys.iter().any(|k| k.iter().any(|(_, v)| *v == Cell::Null));
     if !has_null && let Some(first) = keys.first() {
         // A one-column integer key's statement follows its runs, not the number of keys:
@@ -232,7 +230,7 @@ fn fetch_chunk(
             true => std::borrow::Cow::Borrowed(keys),
             false => padded(keys),
         };
-        let st = crate::sql::select_in(&schema.table, columns, &asked, charsets, integers);
+        let st = sql.select_in(columns, &asked);
         let found = server.read_rows(schema, columns, &st)?;
         if found.is_empty() {
             return Ok(vec![None; keys.len()]);
@@ -268,7 +266,7 @@ fn fetch_chunk(
             return Ok(out);
         }
     }
-    let st = crate::sql::select_many_by_key(&schema.table, columns, keys, charsets);
+    let st = sql.select_many_by_key(columns, keys);
     Ok(server.read_rows_by_index(schema, columns, &st, keys.len())?)
 }
 
@@ -279,13 +277,7 @@ pub fn fetch_row(
     key: &[(String, Cell)],
 ) -> Result<Option<Row>> {
     let columns = schema.column_names();
-    let st = crate::sql::select_by_key(
-        &schema.table,
-        &columns,
-        key,
-        &schema.converted_charsets(),
-        false,
-    );
+    let st = TableSql::new(schema).select_by_key(&columns, key, false);
     Ok(server.read_row(schema, &columns, &st)?)
 }
 

@@ -350,10 +350,9 @@ fn plan(
             .find(|n| n.endpoint == node)
             .expect("just added");
         let schema = &schemas[&(node.clone(), table.clone())];
-        let (charsets, generated) = (schema.converted_charsets(), schema.generated_columns());
+        let facts = schema.facts();
         let target = resync::RowTarget {
-            charsets: &charsets,
-            generated: &generated,
+            facts: &facts,
             log_bin,
             description: format!(
                 "journal, then put {} row change(s) of {table} on {node} back as the journal recorded them (binary log {}, as the change was made)",

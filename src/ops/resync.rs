@@ -186,8 +186,7 @@ fn read_rows(
         tables.push(TableRows {
             table: t.table.clone(),
             rows,
-            charsets: rs.converted_charsets(),
-            generated: rs.generated_columns(),
+            facts: rs.facts(),
             unique,
         });
     }

@@ -6,6 +6,8 @@
 use super::plan::{NodeRole, Plan, RowAction, RowChange, Step, StepKind, Winner};
 use super::playbook::{RemedyId, StepTemplate};
 use crate::flavor::Flavor;
+use crate::schema::TableFacts;
+use crate::sql::TableSql;
 use crate::sql::{self, Statement};
 use crate::value::Cell;
 use crate::value::Row;
@@ -24,8 +26,8 @@ pub struct RowPair {
 pub struct TableRows {
     pub table: TableRef,
     pub rows: Vec<RowPair>,
-    pub charsets: Vec<(String, String)>,
-    pub generated: Vec<String>,
+    /// What the row statements need to know of its columns (the replica's definition).
+    pub facts: TableFacts,
     /// The columns of each UNIQUE key beside the one the rows are addressed by: a row may
     /// take a value of one that another drifted row still holds.
     pub unique: Vec<Vec<String>>,
@@ -137,8 +139,7 @@ fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
         k.len()
     };
     let target = RowTarget {
-        charsets: &t.charsets,
-        generated: &t.generated,
+        facts: &t.facts,
         log_bin: false,
         description: format!(
             "journal, then make {keys} row(s) of {} on {} equal to the other node's (binary log off: the fix must not replicate)",
@@ -151,8 +152,7 @@ fn row_step(node: &Node, t: &TableRows, rows: Vec<RowChange>) -> Step {
 /// What a step of row changes writes into: the table's facts its statements need, whether
 /// the binary log stays on for them, and the step's description.
 pub struct RowTarget<'a> {
-    pub charsets: &'a [(String, String)],
-    pub generated: &'a [String],
+    pub facts: &'a TableFacts,
     pub log_bin: bool,
     pub description: String,
 }
@@ -168,18 +168,18 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
     rows.sort_by_key(|r| r.action != RowAction::Delete);
     let mut statements = vec![sql::start_transaction()];
     for (i, r) in rows.iter().enumerate() {
-        statements.push(
-            sql::select_by_key(&r.table, &r.image.columns, &r.key, target.charsets, true).check(i),
-        );
+        let t = TableSql::of(&r.table, target.facts);
+        statements.push(t.select_by_key(&r.image.columns, &r.key, true).check(i));
     }
     for (i, r) in rows.iter().enumerate() {
+        let t = TableSql::of(&r.table, target.facts);
         let write = match r.action {
-            RowAction::Delete => sql::delete_by_key(&r.table, &r.key, target.charsets),
-            RowAction::Insert => sql::insert_row(&r.table, &r.image, target.generated),
+            RowAction::Delete => t.delete_by_key(&r.key),
+            RowAction::Insert => t.insert_row(&r.image),
         };
         statements.push(write.write(i));
     }
-    statements.extend(read_back(&rows, target.charsets));
+    statements.extend(read_back(&rows, target.facts));
     statements.push(sql::commit());
     Step {
         node: node.role,
@@ -197,12 +197,12 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
 
 /// The read of the inserted rows (after the deletes, the step's last rows) before COMMIT:
 /// what the server wrote, compared with what was journaled.
-fn read_back(rows: &[RowChange], charsets: &[(String, String)]) -> Option<Statement> {
+fn read_back(rows: &[RowChange], facts: &TableFacts) -> Option<Statement> {
     let first = rows.iter().position(|r| r.action == RowAction::Insert)?;
     let inserted = &rows[first..];
     let keys: Vec<Vec<(String, Cell)>> = inserted.iter().map(|r| r.key.clone()).collect();
     let columns = &inserted[0].image.columns;
-    let st = sql::select_in(&inserted[0].table, columns, &keys, charsets, &[]);
+    let st = TableSql::of(&inserted[0].table, facts).select_in(columns, &keys);
     Some(st.read_back(first, inserted.len()))
 }
 
@@ -419,8 +419,7 @@ mod tests {
                 name: "t".into(),
             },
             rows,
-            charsets: Vec::new(),
-            generated: Vec::new(),
+            facts: Default::default(),
             unique: Vec::new(),
         }
     }

@@ -6,6 +6,7 @@ use std::ops::Range;
 use super::plan::{RowAction, RowChange};
 use super::playbook::StepTemplate;
 use crate::diagnosis::{Diagnosis, Row};
+use crate::sql::TableSql;
 use crate::sql::{self, Statement};
 use crate::value::Cell;
 
@@ -59,14 +60,9 @@ pub(super) fn row_statements(
 fn read_back_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statement {
     let r = &rows[b.start];
     let keys: Vec<Vec<(String, Cell)>> = rows[b.clone()].iter().map(|r| r.key.clone()).collect();
-    sql::select_in(
-        &r.table,
-        &r.image.columns,
-        &keys,
-        &d.converted_charsets,
-        &d.integer_columns,
-    )
-    .read_back(b.start, b.len())
+    TableSql::of(&r.table, &d.facts)
+        .select_in(&r.image.columns, &keys)
+        .read_back(b.start, b.len())
 }
 
 /// Rows one statement carries at most, and the bound parameters and value bytes: a batch of
@@ -121,31 +117,31 @@ fn row_bytes(row: &Row) -> usize {
 /// batch's by all its keys at once.
 fn check_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statement {
     let r = &rows[b.start];
-    let cs = &d.converted_charsets;
+    let t = TableSql::of(&r.table, &d.facts);
     if b.len() == 1 {
-        return sql::select_by_key(&r.table, &r.image.columns, &r.key, cs, true).check(b.start);
+        return t
+            .select_by_key(&r.image.columns, &r.key, true)
+            .check(b.start);
     }
     let keys: Vec<Vec<(String, Cell)>> = rows[b.clone()].iter().map(|r| r.key.clone()).collect();
-    sql::select_keys_for_update(&r.table, &r.image.columns, &keys, cs, &d.integer_columns)
+    t.select_keys_for_update(&r.image.columns, &keys)
         .check_rows(b.start, b.len())
 }
 
 fn write_statement(rows: &[RowChange], b: Range<usize>, d: &Diagnosis) -> Statement {
     let r = &rows[b.start];
-    let cs = &d.converted_charsets;
+    let t = TableSql::of(&r.table, &d.facts);
     match (r.action, b.len()) {
-        (RowAction::Delete, 1) => sql::delete_by_key(&r.table, &r.key, cs).write(b.start),
-        (RowAction::Insert, 1) => {
-            sql::insert_row(&r.table, &r.image, &d.generated_columns).write(b.start)
-        }
+        (RowAction::Delete, 1) => t.delete_by_key(&r.key).write(b.start),
+        (RowAction::Insert, 1) => t.insert_row(&r.image).write(b.start),
         (RowAction::Delete, n) => {
             let keys: Vec<Vec<(String, Cell)>> =
                 rows[b.clone()].iter().map(|r| r.key.clone()).collect();
-            sql::delete_by_keys(&r.table, &keys, cs, &d.integer_columns).write_rows(b.start, n)
+            t.delete_by_keys(&keys).write_rows(b.start, n)
         }
         (RowAction::Insert, n) => {
             let images: Vec<Row> = rows[b.clone()].iter().map(|r| r.image.clone()).collect();
-            sql::insert_rows(&r.table, &images, &d.generated_columns).write_rows(b.start, n)
+            t.insert_rows(&images).write_rows(b.start, n)
         }
     }
 }

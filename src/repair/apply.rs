@@ -135,7 +135,7 @@ pub struct ApplyReport {
     pub journal: String,
     pub journaled_rows: usize,
     /// Per node: how replication resumed.
-    pub resumed: BTreeMap<String, Resumed>,
+    pub resumed: BTreeMap<Endpoint, Resumed>,
     /// The incident's rows (its conflicting keys and every row the plan changed) are
     /// identical on both nodes; None when none were compared (not caught up, no source).
     pub rows_agree: Option<bool>,
@@ -427,7 +427,7 @@ impl Applier<'_> {
                 format!("still {bytes_behind} bytes behind"),
             ),
         };
-        report.resumed.insert(step.endpoint.to_string(), r);
+        report.resumed.insert(step.endpoint.clone(), r);
         Ok(out)
     }
 

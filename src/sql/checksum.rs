@@ -3,7 +3,7 @@
 //! column read as its exact bytes). Pure; re-exported from `sql`.
 
 use super::quote_ident;
-use super::{Charsets, Statement, select_in, table_sql};
+use super::{Charsets, Statement, table_sql};
 use crate::value::Cell;
 use crate::vocab::TableRef;
 
@@ -244,8 +244,11 @@ pub fn row_hashes_by_key(
     charsets: &Charsets,
 ) -> Statement {
     let columns: Vec<String> = key.to_vec();
-    let integers = schema.integer_columns();
-    let mut st = select_in(&schema.table, &columns, keys, charsets, &integers);
+    let facts = crate::schema::TableFacts {
+        converted_charsets: charsets.to_vec(),
+        ..schema.facts()
+    };
+    let mut st = super::TableSql::of(&schema.table, &facts).select_in(&columns, keys);
     let cols = key_list(key);
     st.sql = st.sql.replacen(
         &format!("SELECT {cols} FROM"),

@@ -13,12 +13,12 @@ use crate::sql::Statement;
 pub enum StatusError {
     #[error("{endpoint} is not a replica: {statement} returned no channel")]
     NotAReplica {
-        endpoint: String,
+        endpoint: crate::conn::Account,
         statement: &'static str,
     },
     #[error("{endpoint}: {statement} failed: {}", crate::describe::describe_mysql(.source))]
     Query {
-        endpoint: String,
+        endpoint: Box<crate::conn::Account>,
         statement: String,
         source: mysql::Error,
     },
@@ -30,7 +30,7 @@ pub type RowMap = BTreeMap<String, Option<String>>;
 
 pub fn query_maps(server: &mut Server, st: &Statement) -> Result<Vec<RowMap>, StatusError> {
     let rows: Vec<mysql::Row> = server.all(st).map_err(|source| StatusError::Query {
-        endpoint: server.spec.to_string(),
+        endpoint: Box::new(server.spec.account()),
         statement: st.sql.clone(),
         source,
     })?;
@@ -208,7 +208,7 @@ pub fn server_info(server: &mut Server) -> Result<ServerInfo, StatusError> {
     let flavor: Flavor = server.flavor;
     let q = Statement::plain(flavor.gtid_state_query());
     let row: Option<GtidState> = server.first(&q).map_err(|source| StatusError::Query {
-        endpoint: server.spec.to_string(),
+        endpoint: Box::new(server.spec.account()),
         statement: q.sql.clone(),
         source,
     })?;
@@ -241,7 +241,7 @@ pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
     let rows = query_maps(server, &Statement::plain(statement))?;
     if rows.is_empty() {
         return Err(StatusError::NotAReplica {
-            endpoint: server.spec.to_string(),
+            endpoint: server.spec.account(),
             statement,
         });
     }

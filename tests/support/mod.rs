@@ -86,14 +86,23 @@ pub fn incident(flavor: Flavor, topology: Topology, recipe: &str) -> Sandbox {
 
 /// A journal path of this test binary's own, under the temporary directory.
 pub fn journal_path(tag: &str) -> String {
-    std::env::temp_dir()
-        .join(format!(
-            "replmend-{}-{}-{tag}.jsonl",
-            env!("CARGO_CRATE_NAME"),
-            std::process::id()
-        ))
-        .display()
-        .to_string()
+    // The process id alone repeats across runs (ids are reused): a journal left by an
+    // earlier run of the same incident (same fingerprint on a fresh sandbox) would be taken
+    // for this run's history. The path is made fresh, and anything there removed.
+    static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    });
+    let path = std::env::temp_dir().join(format!(
+        "replmend-{}-{}-{run}-{tag}.jsonl",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path.display().to_string()
 }
 
 /// Rows a journal records as changed: entries whose latest record is `done` (an intent is

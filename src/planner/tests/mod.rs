@@ -121,9 +121,10 @@ impl Fx {
                 columns: vec!["id".into()],
             }),
             row_key: vec!["id".into()],
-            generated_columns: vec![],
-            converted_charsets: vec![],
-            integer_columns: vec!["id".into()],
+            facts: crate::schema::TableFacts {
+                integer_columns: vec!["id".into()],
+                ..Default::default()
+            },
             auto_key: None,
             gtid_positioning: self.positioning,
             gtid_enabled: self.gtid_on,

@@ -49,8 +49,7 @@ fn resync_plan() -> Plan {
                 replica: Some(row(3, "rep")),
             },
         ],
-        charsets: Vec::new(),
-        generated: Vec::new(),
+        facts: Default::default(),
         unique: Vec::new(),
     };
     let (s, r) = (
