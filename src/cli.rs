@@ -341,6 +341,13 @@ pub struct ResyncArgs {
     /// The journal file (default: ~/.local/state/replmend/journal-<time>.jsonl).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+
+    /// Fix what the last `verify` of the same nodes and tables found, when it finished at
+    /// most this many seconds ago, instead of hashing every table again (each row it names is
+    /// still read again just before it is written; drift newer than that verify is not
+    /// seen). 0: always verify again.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub reuse_verify: u64,
 }
 
 /// How a remedy is chosen.

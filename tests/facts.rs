@@ -993,8 +993,14 @@ fn a_lift_of_a_run_still_in_progress_is_not_recovered_under_it() {
         let sb = started(flavor, Topology::SourceReplica);
         let n2 = sb.node("n2");
         let journal = journal_path(&format!("lift-in-progress-{flavor}"));
+        // Recorded now: an older restore of the same port (an earlier sandbox) does not
+        // cancel it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let lift = serde_json::json!({
-            "schema": "replmend.journal/2", "at": 1, "fingerprint": "in-progress",
+            "schema": "replmend.journal/2", "at": now, "fingerprint": "in-progress",
             "state": "done", "node": format!("127.0.0.1:{}", n2.port),
             "action": "lift_read_only", "read_only": "read_only",
         });

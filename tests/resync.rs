@@ -1396,3 +1396,69 @@ fn read_only_replica_refused_by_the_preflight_unless_lift_read_only() {
         let _ = std::fs::remove_file(&journal);
     }
 }
+
+// A resync right after a verify of the same tables fixes what that verify found without
+// hashing the tables again (issue 21): it says so, reads each named row again, and misses
+// only drift newer than the verify; --reuse-verify 0 verifies again and finds that too.
+#[test]
+fn a_resync_right_after_a_verify_fixes_what_it_found_without_hashing_again() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE shop; \
+             CREATE TABLE shop.items (id INT PRIMARY KEY, pad CHAR(12) NOT NULL, qty INT NOT NULL, \
+               note VARCHAR(40) NULL, price DECIMAL(10,2))",
+        )
+        .unwrap();
+        insert(n1, "shop.items", item_ids().map(item_row));
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(n2, "UPDATE shop.items SET qty = qty + 1 WHERE id = 1234");
+        let (run, _) = verify(n2, &["--tables", "shop.items"]);
+        assert_eq!(run.code, exit::DRIFT, "{flavor}");
+        // Drift after the verify: not in its report.
+        drift(n2, "UPDATE shop.items SET qty = qty + 1 WHERE id = 77");
+        let journal = journal_path(&format!("reuse-{flavor}"));
+        let (run, out) = resync_json(
+            n2,
+            &["--tables", "shop.items", "--yes", "--journal", &journal],
+        );
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(out["drift_from"]["kind"], "recent", "{flavor}: {out}");
+        assert!(
+            out["drift_from"]["age_s"].as_u64().is_some_and(|a| a < 600),
+            "{flavor}: {out}"
+        );
+        assert!(
+            run.stderr.contains("drift since then is not seen"),
+            "{flavor}: {}",
+            run.stderr
+        );
+        assert_eq!(plan_rows(&out), expect_rows(&[1234], &[1234]), "{flavor}");
+        assert_eq!(items_at(n2, &[1234]), items_at(n1, &[1234]), "{flavor}");
+        assert_ne!(items_at(n2, &[77]), items_at(n1, &[77]), "{flavor}");
+        // Verifying again finds the newer drift, and fixes it.
+        let (run, out) = resync_json(
+            n2,
+            &[
+                "--tables",
+                "shop.items",
+                "--reuse-verify",
+                "0",
+                "--yes",
+                "--journal",
+                &journal,
+            ],
+        );
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(out["drift_from"]["kind"], "verified", "{flavor}: {out}");
+        assert_eq!(plan_rows(&out), expect_rows(&[77], &[77]), "{flavor}");
+        assert_eq!(checksum(n2, "shop", "items"), checksum(n1, "shop", "items"));
+        // That resync's own verify is kept too, and names nothing any more.
+        let (run, out) = resync_json(n2, &["--tables", "shop.items", "--dry-run"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}");
+        assert_eq!(out["drift_from"]["kind"], "recent", "{flavor}: {out}");
+        assert_eq!(out["plan"]["steps"], json!([]), "{flavor}: {out}");
+        sb.stop();
+    }
+}

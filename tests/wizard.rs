@@ -154,3 +154,71 @@ fn wizard_recommends_and_applies_rekey_for_two_records_on_one_key() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+// After the repair, the wizard's verify finds another row that differs: it offers to fix
+// exactly what that verify found (the resync path, no second hashing), shows the plan, and
+// the nodes end equal.
+#[test]
+fn wizard_resyncs_what_its_verify_found() {
+    const OTHER: &str = "SELECT hits FROM zeus.xinyan_cache WHERE id = '0000000000000000000000000000000000000000000000000000000000000001'";
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        drift(
+            n2,
+            "UPDATE zeus.xinyan_cache SET hits = 99 WHERE id = '0000000000000000000000000000000000000000000000000000000000000001'",
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "replmend-wizard-resync-{}-{flavor}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let done = dir.join("exit");
+        let journal = dir.join("journal.jsonl");
+        let cmd = format!(
+            "env HOME={home} NO_COLOR=1 {exe} repair --replica {url} --journal {journal}; echo $? > {done}; sleep 60",
+            home = dir.display(),
+            exe = env!("CARGO_BIN_EXE_replmend"),
+            url = n2.url(),
+            journal = journal.display(),
+            done = done.display(),
+        );
+        let session = Tmux::start(
+            format!("replmend-wizard-resync-{}-{flavor}", std::process::id()),
+            &cmd,
+        );
+        session.wait_for("Which remedy?");
+        session.keys(&["Enter"]);
+        session.wait_for("Whose row should both nodes keep?");
+        session.keys(&["Enter"]);
+        session.wait_for("Apply the");
+        session.keys(&["y"]);
+        session.wait_for_n("Apply the", 2);
+        session.keys(&["y"]);
+        session.wait_for("between the two nodes now");
+        session.keys(&["y"]);
+        let pane = session.wait_for("The nodes still differ");
+        assert!(pane.contains("1 different row(s)"), "{flavor}: {pane}");
+        session.keys(&["y"]);
+        let pane = session.wait_for("Apply these 1 step(s)");
+        assert!(
+            pane.contains("DELETE FROM `zeus`.`xinyan_cache`"),
+            "{flavor}: {pane}"
+        );
+        session.keys(&["y"]);
+        let code = session.exit_code(&done, Duration::from_secs(120));
+        assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
+        assert!(
+            session.pane().contains("now agree on both nodes"),
+            "{flavor}: {}",
+            session.pane()
+        );
+        assert_eq!(
+            n2.query_rows(OTHER).unwrap(),
+            n1.query_rows(OTHER).unwrap(),
+            "{flavor}"
+        );
+        drop(session);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

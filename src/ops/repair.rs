@@ -48,7 +48,9 @@ pub fn verify_tables(
         progress: std::io::stderr().is_terminal(),
         ..Default::default()
     };
-    crate::verify::run(&pair, &opts)
+    let report = crate::verify::run(&pair, &opts)?;
+    super::verify::keep(&report, &opts);
+    Ok(report)
 }
 
 fn data_loss_refusal(ps: &PlanSet) -> Option<String> {

@@ -4,6 +4,7 @@
 //! since it was read left alone. Afterwards the rows are compared again.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -15,12 +16,13 @@ use crate::conn::Server;
 use crate::exit::{self, Coded};
 use crate::journal::{self, Journal};
 use crate::planner::Plan;
+use crate::planner::Winner;
 use crate::planner::plan::NodeRole;
 use crate::planner::resync::{self, Node, RowPair, TableRows};
 use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
 use crate::verify::model::{self, Report, VERIFY_SCHEMA};
-use crate::verify::{self, Pair};
+use crate::verify::{self, Pair, saved};
 use crate::vocab::ReadOnly;
 
 #[derive(Serialize)]
@@ -30,6 +32,9 @@ struct ResyncReport<'a> {
     replica: &'a crate::vocab::Endpoint,
     /// The drift resync started from.
     verify: &'a model::Summary,
+    /// Where that drift was read: a verify run now, a report file (`--from`), or a recent
+    /// verify of the same tables (reused: drift newer than it is not seen).
+    drift_from: &'a DriftFrom,
     /// Tables resync does not touch, and why.
     refused: Vec<String>,
     /// What a dry run found that a real run refuses or was told to accept (a node's applier
@@ -41,6 +46,46 @@ struct ResyncReport<'a> {
     applied: Option<&'a ApplyReport>,
     /// Keys still different after the resync (left alone, or changed meanwhile).
     remaining: usize,
+}
+
+/// Where the drift a resync fixes was found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DriftFrom {
+    /// verify ran as part of this resync.
+    Verified,
+    /// `--from FILE`.
+    Report { path: PathBuf },
+    /// The pair's last verify (of these tables), `age_s` seconds old.
+    Recent { path: PathBuf, age_s: u64 },
+    /// A verify of this run (the wizard's, after a repair).
+    ThisRun,
+}
+
+/// What a resync is asked to do, from the command line or the wizard.
+pub struct Fix {
+    pub dry_run: bool,
+    /// Ask before applying (a terminal, no --yes).
+    pub interactive: bool,
+    pub winner: Winner,
+    pub lift_read_only: bool,
+    pub allow_pending_relay: bool,
+    pub allow_triggers: bool,
+    pub journal: Option<PathBuf>,
+}
+
+impl Fix {
+    fn of(args: &ResyncArgs, interactive: bool) -> Fix {
+        Fix {
+            dry_run: args.dry_run,
+            interactive,
+            winner: args.winner.clone(),
+            lift_read_only: args.lift_read_only,
+            allow_pending_relay: args.allow_pending_relay,
+            allow_triggers: args.allow_triggers,
+            journal: args.journal.clone(),
+        }
+    }
 }
 
 /// `--from` with no node named (no DSN, host, port, socket or --source): the report's own
@@ -264,7 +309,7 @@ const APPLIER_WAIT: Duration = Duration::from_secs(60);
 /// relay log refuses the resync (unless --allow-pending-relay), or is a warning of a dry run.
 /// Returns the warnings, and the facts found (nodes with nothing on its way).
 fn appliers(
-    args: &ResyncArgs,
+    fix: &Fix,
     pair: &Pair,
     source: &mut Server,
     replica: &mut Server,
@@ -282,7 +327,7 @@ fn appliers(
             ));
             continue;
         };
-        if !(args.dry_run || args.allow_pending_relay) {
+        if !(fix.dry_run || fix.allow_pending_relay) {
             return Err(Coded(
                 exit::REFUSED,
                 format!("{why}; nothing was changed (--allow-pending-relay writes anyway)"),
@@ -334,13 +379,102 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         Some(report) if nodes_unnamed(args) => pair_of_report(args, report)?,
         _ => super::verify::pair(&args.verify)?,
     };
+    let fix = Fix::of(args, interactive);
+    let opts = super::verify::options(&args.verify)?;
+    let drift = match (from, &args.from) {
+        (Some(report), Some(path)) => {
+            Drift::Given(report, DriftFrom::Report { path: path.clone() })
+        }
+        _ => match recent(args, &pair, &opts) {
+            Some(found) => Drift::Given(
+                found.report,
+                DriftFrom::Recent {
+                    path: found.path,
+                    age_s: found.age.as_secs(),
+                },
+            ),
+            None => Drift::Verify(opts),
+        },
+    };
+    let (out, code) = resync(&fix, &pair, drift)?;
+    Ok(Outcome {
+        output: super::render(format, &out.view(), text),
+        code,
+    })
+}
+
+/// The drift to fix: a report at hand, or verify to run now (after the appliers settled).
+pub enum Drift {
+    Given(Report, DriftFrom),
+    Verify(crate::verify::Options),
+}
+
+/// The pair's last verify when it answers this resync's tables and is recent enough
+/// (`--reuse-verify` seconds; 0 never reuses).
+fn recent(args: &ResyncArgs, pair: &Pair, opts: &verify::Options) -> Option<saved::Found> {
+    let max_age = Duration::from_secs(args.reuse_verify);
+    if max_age.is_zero() {
+        return None;
+    }
+    let selection = saved::Selection::of(opts);
+    let (s, r) = (pair.source.address(), pair.replica.address());
+    saved::recent(&saved::dir(), &s, &r, &selection, max_age)
+}
+
+/// A resync's result, owned (the wizard and `run` render it).
+pub struct Resynced {
+    report: Report,
+    drift_from: DriftFrom,
+    refused: Vec<String>,
+    warnings: Vec<String>,
+    plan: Plan,
+    dry_run: bool,
+    applied: Option<ApplyReport>,
+    remaining: usize,
+}
+
+impl Resynced {
+    fn view(&self) -> ResyncReport<'_> {
+        ResyncReport {
+            schema: "replmend.resync/1",
+            source: &self.report.source,
+            replica: &self.report.replica,
+            verify: &self.report.summary,
+            drift_from: &self.drift_from,
+            refused: self.refused.clone(),
+            warnings: self.warnings.clone(),
+            plan: &self.plan,
+            dry_run: self.dry_run,
+            applied: self.applied.as_ref(),
+            remaining: self.remaining,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        text(&self.view())
+    }
+}
+
+/// Fixes `drift` between the nodes of `pair` as `fix` asks: the exit code is DRIFT when rows
+/// still differ (or a table was left alone) after a real run.
+pub fn resync(fix: &Fix, pair: &Pair, drift: Drift) -> Result<(Resynced, u8)> {
     let mut source = Server::connect(&pair.source)?;
     let mut replica = Server::connect(&pair.replica)?;
-    let (mut warnings, settled) = appliers(args, &pair, &mut source, &mut replica)?;
-    let report = match from {
-        Some(report) => report,
-        None => verify::run(&pair, &super::verify::options(&args.verify)?)?,
+    let (mut warnings, settled) = appliers(fix, pair, &mut source, &mut replica)?;
+    let (report, drift_from) = match drift {
+        Drift::Given(report, from) => (report, from),
+        Drift::Verify(opts) => {
+            let report = verify::run(pair, &opts)?;
+            super::verify::keep(&report, &opts);
+            (report, DriftFrom::Verified)
+        }
     };
+    if let DriftFrom::Recent { path, age_s } = &drift_from {
+        eprintln!(
+            "replmend: fixing the drift found by the verify of {age_s} s ago ({}): each row it names is read again now; drift since then is not seen (--reuse-verify 0 verifies again)",
+            path.display()
+        );
+    }
     if (&report.source, &report.replica) != (&pair.source.address(), &pair.replica.address()) {
         return Err(Coded(
             exit::BAD_INPUT,
@@ -354,15 +488,15 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         )
         .into());
     }
-    let filters = channel_filters(&mut source, &mut replica, &pair)?;
+    let filters = channel_filters(&mut source, &mut replica, pair)?;
     let (tables, refused) = read_rows(&report, &filters, &mut source, &mut replica)?;
     let mut plan = resync::plan(
         &tables,
         &node(&mut source, NodeRole::Source)?,
         &node(&mut replica, NodeRole::Replica)?,
-        &args.winner,
+        &fix.winner,
         pair.dual_master(),
-        args.lift_read_only,
+        fix.lift_read_only,
     )
     .map_err(|e| Coded(exit::BAD_INPUT, e.to_string()))?;
     if !plan.steps.is_empty() {
@@ -371,12 +505,12 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
         plan.facts.extend(settled);
     }
     let rows: usize = plan.steps.iter().map(|s| s.rows().len()).sum();
-    if args.dry_run && !plan.steps.is_empty() {
-        warnings.extend(preflight_problems(args, &pair, &plan));
+    if fix.dry_run && !plan.steps.is_empty() {
+        warnings.extend(preflight_problems(fix, pair, &plan));
     }
     let mut applied = None;
-    if !args.dry_run && !plan.steps.is_empty() {
-        if interactive {
+    if !fix.dry_run && !plan.steps.is_empty() {
+        if fix.interactive {
             eprint!("{}", plan_text(&plan));
             if !confirm(&plan, rows)? {
                 return Err(
@@ -384,7 +518,7 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
                 );
             }
         }
-        let mut report = apply(args, &pair, &plan)?;
+        let mut report = apply(fix, pair, &plan)?;
         // A replaced row is two changes (its delete and its insert, not next to each other
         // since a step's deletes run first): left alone, it is one row.
         let mut seen = std::collections::HashSet::new();
@@ -401,35 +535,30 @@ pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
             .filter(|p| p.source != p.replica)
             .count(),
     };
-    let out = ResyncReport {
-        schema: "replmend.resync/1",
-        source: &report.source,
-        replica: &report.replica,
-        verify: &report.summary,
-        refused,
-        warnings,
-        plan: &plan,
-        dry_run: args.dry_run,
-        applied: applied.as_ref(),
-        remaining: left,
-    };
-    let code = match (args.dry_run, left == 0 && out.refused.is_empty()) {
+    let code = match (fix.dry_run, left == 0 && refused.is_empty()) {
         (true, _) => exit::OK,
         (false, true) => exit::OK,
         (false, false) => exit::DRIFT,
     };
-    Ok(Outcome {
-        output: super::render(format, &out, text),
-        code,
-    })
+    let done = Resynced {
+        report,
+        drift_from,
+        refused,
+        warnings,
+        plan,
+        dry_run: fix.dry_run,
+        applied,
+        remaining: left,
+    };
+    Ok((done, code))
 }
 
 /// A dry run shows what the preflight of a real run would refuse (triggers, child rows,
 /// read_only, privileges), each as a warning: the facts the plan rests on, checked now.
-fn preflight_problems(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Vec<String> {
+fn preflight_problems(fix: &Fix, pair: &Pair, plan: &Plan) -> Vec<String> {
     let mut nodes = Nodes::new(vec![pair.replica.clone(), pair.source.clone()]);
     let accept = crate::repair::preflight::Accept {
-        triggers: args.allow_triggers,
+        triggers: fix.allow_triggers,
     };
     match crate::repair::preflight::check_with(plan, &mut nodes, &[], accept) {
         Ok(()) => Vec::new(),
@@ -441,8 +570,8 @@ fn preflight_problems(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Vec<String
     }
 }
 
-fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
-    let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
+fn apply(fix: &Fix, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
+    let journal_path = fix.journal.clone().unwrap_or_else(journal::default_path);
     let mut journal = Journal::new(&journal_path)?;
     for note in crate::repair::session::recover_read_only(&mut journal, &pair.replica)? {
         eprintln!("replmend: {note}");
@@ -451,7 +580,7 @@ fn apply(args: &ResyncArgs, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
     let _lock = RepairLock::acquire(&[&pair.replica, &pair.source])?;
     let mut nodes = Nodes::new(specs);
     let accept = crate::repair::preflight::Accept {
-        triggers: args.allow_triggers,
+        triggers: fix.allow_triggers,
     };
     crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
     let what = [

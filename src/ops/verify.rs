@@ -44,6 +44,17 @@ pub fn options(args: &VerifyArgs) -> Result<Options> {
     })
 }
 
+/// Keeps the report as its pair's last verify (`verify::saved`): a resync soon after fixes
+/// what it found without hashing again. Not kept is only a warning: the verify itself worked.
+pub fn keep(report: &Report, opts: &Options) {
+    let selection = verify::saved::Selection::of(opts);
+    if let Err(e) = verify::saved::save(&verify::saved::dir(), report, &selection) {
+        eprintln!(
+            "replmend: warning: the verify report could not be kept for a later resync ({e})"
+        );
+    }
+}
+
 pub fn pair(args: &VerifyArgs) -> Result<Pair> {
     let spec = super::connect::replica_spec(&args.replica)?;
     let source = super::connect::source_spec(args.source.as_deref(), &spec)?;
@@ -54,6 +65,7 @@ pub fn run(args: &VerifyArgs, format: Format) -> Result<Outcome> {
     let pair = pair(args)?;
     let opts = options(args)?;
     let report = verify::run(&pair, &opts)?;
+    keep(&report, &opts);
     Ok(Outcome {
         output: super::render(format, &report, text),
         code: code(&report),

@@ -243,13 +243,13 @@ pub fn run(
             ..Default::default()
         };
         let report = crate::verify::run(&pair, &opts)?;
+        super::verify::keep(&report, &opts);
         say(&super::verify::text(&report));
         if report.drifted() {
-            transcript
-                .push_str("the table still differs between the nodes: see `replmend resync`\n");
+            let code = resync_offer(h, &theme, &pair, report, &mut transcript)?;
             return Ok(Outcome {
                 output: transcript,
-                code: exit::DRIFT,
+                code,
             });
         }
     }
@@ -257,4 +257,41 @@ pub fn run(
         output: transcript,
         code: exit::OK,
     })
+}
+
+/// The verify after a repair found drift: offer to fix exactly what it found (the rows it
+/// names, each read again before it is written), the same path as `resync --from`.
+fn resync_offer(
+    h: &Session,
+    theme: &ColorfulTheme,
+    pair: &crate::verify::Pair,
+    report: crate::verify::model::Report,
+    transcript: &mut String,
+) -> Result<u8> {
+    let s = &report.summary;
+    let prompt = format!(
+        "The nodes still differ ({} missing, {} extra, {} different row(s)). Make {} equal to {} for these rows now (each journaled first; you see the plan before it runs)?",
+        s.missing, s.extra, s.different, report.replica, report.source
+    );
+    if !confirm(theme, prompt, false)? {
+        transcript.push_str("the table still differs between the nodes: see `replmend resync`\n");
+        return Ok(exit::DRIFT);
+    }
+    let fix = super::resync::Fix {
+        dry_run: false,
+        interactive: true,
+        winner: Winner::Source,
+        lift_read_only: false,
+        allow_pending_relay: false,
+        allow_triggers: h.options.allow_triggers,
+        journal: Some(h.journal.path().to_path_buf()),
+    };
+    let drift = super::resync::Drift::Given(report, super::resync::DriftFrom::ThisRun);
+    let (done, code) = super::resync::resync(&fix, pair, drift)?;
+    say(&done.text());
+    transcript.push_str(match code {
+        exit::OK => "resynced: the rows the verify found now agree on both nodes\n",
+        _ => "resynced, but rows still differ (or a table was left alone): see above\n",
+    });
+    Ok(code)
 }

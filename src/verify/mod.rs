@@ -9,6 +9,7 @@ pub mod diff;
 mod differ;
 mod lag;
 pub mod model;
+pub mod saved;
 mod table_plan;
 mod walk;
 

@@ -55,10 +55,7 @@ pub fn replmend_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         .env_remove("MYSQL_PWD")
         .env_remove("REPLMEND_REPLICA")
         .env_remove("REPLMEND_SOURCE")
-        .env(
-            "HOME",
-            std::env::temp_dir().join("replmend-test-home-without-my-cnf"),
-        )
+        .env("HOME", test_home())
         .env("NO_COLOR", "1");
     for (k, v) in env {
         cmd.env(k, v);
@@ -85,21 +82,34 @@ pub fn incident(flavor: Flavor, topology: Topology, recipe: &str) -> Sandbox {
 }
 
 /// A journal path of this test binary's own, under the temporary directory.
+/// This test process's run: its id and start time (process ids alone repeat across runs).
+fn run_id() -> &'static str {
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("{}-{nanos}", std::process::id())
+    })
+}
+
+/// The HOME replmend runs with in tests: no ~/.my.cnf, and a state directory (default
+/// journals, the read_only ledger, kept verify reports) of this test process alone — another
+/// run's ledger entry for a reused port, or its verify report of a pair on the same ports,
+/// is not this run's history.
+pub fn test_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("replmend-test-home-{}", run_id()))
+}
+
 pub fn journal_path(tag: &str) -> String {
     // The process id alone repeats across runs (ids are reused): a journal left by an
     // earlier run of the same incident (same fingerprint on a fresh sandbox) would be taken
     // for this run's history. The path is made fresh, and anything there removed.
-    static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
-    let run = RUN.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    });
+    let run = run_id();
     let path = std::env::temp_dir().join(format!(
-        "replmend-{}-{}-{run}-{tag}.jsonl",
+        "replmend-{}-{run}-{tag}.jsonl",
         env!("CARGO_CRATE_NAME"),
-        std::process::id()
     ));
     let _ = std::fs::remove_file(&path);
     path.display().to_string()
