@@ -508,8 +508,19 @@ pub struct StatusArgs {
 
     /// Only this replication channel (MySQL) or connection name (MariaDB); the exit code is
     /// then that channel's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "topology")]
     pub channel: Option<String>,
+
+    /// The whole topology around this node: its sources, the replicas that replicate from
+    /// it (SHOW REPLICAS / SHOW SLAVE HOSTS, the binlog dump threads otherwise) and theirs, as
+    /// a tree with each node's health, lag and errant GTIDs. Every node is reached with this
+    /// node's credentials.
+    #[arg(long)]
+    pub topology: bool,
+
+    /// With --topology: how many hops from this node to follow.
+    #[arg(long, default_value_t = 3, requires = "topology", value_name = "HOPS")]
+    pub depth: usize,
 }
 
 /// How to reach the replica. Same meaning as the mysql client's options.

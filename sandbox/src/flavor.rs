@@ -148,7 +148,7 @@ impl FromStr for Build {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(try_from = "String", into = "String")]
 pub enum Topology {
     /// n1 → n2 by binlog file and position.
     SourceReplica,
@@ -159,13 +159,35 @@ pub enum Topology {
     /// n1 → n3 and n2 → n3 on two named channels (MySQL) / connections (MariaDB), `n1` and
     /// `n2`, GTID; n1 and n2 do not replicate. Three nodes.
     MultiSource,
+    /// One source and N replicas of it: n1 → n2 … n(N+1), GTID (`fan-out-N`, N from 1 to
+    /// `FAN_OUT_MAX`).
+    FanOut(u32),
+    /// n1 → n2 → n3: n2 is a relay (a replica of n1 that n3 replicates from), GTID.
+    Chain,
+}
+
+/// The most replicas a `fan-out-N` sandbox starts.
+pub const FAN_OUT_MAX: u32 = 32;
+
+impl TryFrom<String> for Topology {
+    type Error = anyhow::Error;
+    fn try_from(s: String) -> Result<Topology> {
+        s.parse()
+    }
+}
+
+impl From<Topology> for String {
+    fn from(t: Topology) -> String {
+        t.to_string()
+    }
 }
 
 impl Topology {
     /// How many servers the topology runs.
     pub fn nodes(self) -> u32 {
         match self {
-            Topology::MultiSource => 3,
+            Topology::MultiSource | Topology::Chain => 3,
+            Topology::FanOut(n) => n + 1,
             _ => 2,
         }
     }
@@ -173,12 +195,14 @@ impl Topology {
 
 impl std::fmt::Display for Topology {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Topology::SourceReplica => "source-replica",
-            Topology::SourceReplicaGtid => "source-replica-gtid",
-            Topology::DualMaster => "dual-master",
-            Topology::MultiSource => "multi-source",
-        })
+        match self {
+            Topology::SourceReplica => f.write_str("source-replica"),
+            Topology::SourceReplicaGtid => f.write_str("source-replica-gtid"),
+            Topology::DualMaster => f.write_str("dual-master"),
+            Topology::MultiSource => f.write_str("multi-source"),
+            Topology::FanOut(n) => write!(f, "fan-out-{n}"),
+            Topology::Chain => f.write_str("chain"),
+        }
     }
 }
 
@@ -190,9 +214,13 @@ impl FromStr for Topology {
             "source-replica-gtid" => Ok(Topology::SourceReplicaGtid),
             "dual-master" => Ok(Topology::DualMaster),
             "multi-source" => Ok(Topology::MultiSource),
-            _ => bail!(
-                "unknown topology {s:?} (source-replica, source-replica-gtid, dual-master, multi-source)"
-            ),
+            "chain" => Ok(Topology::Chain),
+            other => match other.strip_prefix("fan-out-").map(str::parse::<u32>) {
+                Some(Ok(n)) if (1..=FAN_OUT_MAX).contains(&n) => Ok(Topology::FanOut(n)),
+                _ => bail!(
+                    "unknown topology {s:?} (source-replica, source-replica-gtid, dual-master, multi-source, chain, fan-out-N with N from 1 to {FAN_OUT_MAX})"
+                ),
+            },
         }
     }
 }
@@ -210,6 +238,8 @@ mod tests {
             "source-replica-gtid",
             "dual-master",
             "multi-source",
+            "chain",
+            "fan-out-20",
         ] {
             assert_eq!(t.parse::<Topology>().unwrap().to_string(), t);
             let json = serde_json::to_string(&t.parse::<Topology>().unwrap()).unwrap();
@@ -217,6 +247,9 @@ mod tests {
         }
         assert_eq!(Topology::MultiSource.nodes(), 3);
         assert_eq!(Topology::DualMaster.nodes(), 2);
+        assert_eq!(Topology::FanOut(20).nodes(), 21);
+        assert!("fan-out-0".parse::<Topology>().is_err());
+        assert!("fan-out-x".parse::<Topology>().is_err());
     }
 
     #[test]

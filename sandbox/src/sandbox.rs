@@ -150,6 +150,18 @@ impl Sandbox {
                 },
             ];
             sb.nodes[2].gtid = true;
+        } else if let Topology::FanOut(n) = topology {
+            // n1 → n2 … n(N+1).
+            for replica in &mut sb.nodes[1..=n as usize] {
+                replica.source_port = Some(p1);
+                replica.gtid = true;
+            }
+        } else if topology == Topology::Chain {
+            // n1 → n2 → n3: n2 relays (every node logs what it applies).
+            sb.nodes[1].source_port = Some(p1);
+            sb.nodes[2].source_port = Some(p2);
+            sb.nodes[1].gtid = true;
+            sb.nodes[2].gtid = true;
         } else {
             sb.nodes[1].source_port = Some(p1);
             sb.nodes[1].gtid = gtid;

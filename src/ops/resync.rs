@@ -612,7 +612,11 @@ fn text(r: &ResyncReport<'_>) -> String {
         );
     }
     if r.plan.steps.is_empty() {
+        let verified_now = matches!(r.drift_from, DriftFrom::Verified);
         out.push_str(match (r.refused.is_empty(), r.verify.filtered) {
+            (true, 0) if !verified_now => {
+                "nothing to change: the rows the report named agree by now (rows it did not name were not compared again)\n"
+            }
             (true, 0) => "nothing to change: the rows already agree\n",
             (true, _) => "nothing to change in the tables compared\n",
             (false, _) => "nothing else to change: the tables left alone still differ\n",

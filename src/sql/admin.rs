@@ -41,6 +41,11 @@ pub fn show_grants() -> Statement {
 }
 
 /// The server's id.
+/// The server's threads (binlog dump threads among them: the replicas connected to it).
+pub fn processlist() -> Statement {
+    Statement::plain("SHOW PROCESSLIST")
+}
+
 pub fn server_id() -> Statement {
     Statement::plain("SELECT @@server_id")
 }

@@ -3,6 +3,8 @@
 pub mod errant;
 pub mod errortext;
 pub mod filters;
+pub mod fleet;
+pub mod fleet_render;
 pub mod model;
 pub mod read;
 pub mod render;

@@ -109,10 +109,10 @@ pub fn save(dir: &Path, report: &Report, selection: &Selection) -> std::io::Resu
     Ok(path)
 }
 
-/// The pair's last verify when it answers `selection` and is at most `max_age` old: it was
-/// asked for the same tables (or names every table `selection` names) and compared every
-/// table it found. Anything else (no file, another format, too old, a table that failed) is
-/// None: resync then verifies again.
+/// The pair's last verify when it answers `selection`, is at most `max_age` old and found
+/// drift there: it was asked for the same tables (or names every table `selection` names)
+/// and compared every table it found. Anything else (no file, another format, too old, a
+/// table that failed, no drift) is None: resync then verifies again.
 pub fn recent(
     dir: &Path,
     source: &Endpoint,
@@ -128,11 +128,36 @@ pub fn recent(
         && saved.report.summary.failed == 0
         && (&saved.report.source, &saved.report.replica) == (source, replica)
         && answers(&saved, selection);
-    usable.then_some(Found {
-        report: saved.report,
-        path,
-        age,
-    })
+    let report = match saved.selection == *selection {
+        true => saved.report,
+        false => only(saved.report, &selection.tables),
+    };
+    // A verify that found the tables identical is not reused: whoever runs resync after it
+    // suspects something newer, and only a verify now can say.
+    (usable && report.drifted()).then_some(Found { report, path, age })
+}
+
+/// The report narrowed to `tables` (a resync of some of the tables a verify compared acts on
+/// those only), its summary counted again.
+fn only(report: Report, tables: &[TableRef]) -> Report {
+    let mut out = Report {
+        tables: Vec::new(),
+        ..Report::new(
+            report.source.clone(),
+            report.replica.clone(),
+            report.dual_master,
+        )
+    };
+    out.warnings = report.warnings;
+    out.elapsed_ms = report.elapsed_ms;
+    for t in report
+        .tables
+        .into_iter()
+        .filter(|t| tables.contains(&t.table))
+    {
+        out.add(t);
+    }
+    out
 }
 
 /// The saved verify was asked for the same tables, or it compared each table `selection`
@@ -159,15 +184,16 @@ mod tests {
     }
 
     fn report() -> Report {
+        use super::super::model::TableDrift;
         let mut r = Report::new(
             Endpoint::new("db1", 3306),
             Endpoint::new("db2", 3306),
             false,
         );
-        r.tables
-            .push(super::super::model::TableDrift::new(t("a"), None));
-        r.tables
-            .push(super::super::model::TableDrift::new(t("b"), None));
+        r.add(TableDrift::new(t("a"), None));
+        let mut b = TableDrift::new(t("b"), None);
+        b.missing = 1;
+        r.add(b);
         r
     }
 
@@ -188,8 +214,12 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let (s, rep) = (&r.source, &r.replica);
         assert!(recent(&dir, s, rep, &selection(vec![]), hour).is_some());
-        assert!(recent(&dir, s, rep, &selection(vec![t("b")]), hour).is_some());
+        let narrowed = recent(&dir, s, rep, &selection(vec![t("b")]), hour).unwrap();
+        assert_eq!(narrowed.report.tables.len(), 1, "only the table asked for");
+        assert_eq!(narrowed.report.summary.tables, 1);
         assert!(recent(&dir, s, rep, &selection(vec![t("c")]), hour).is_none());
+        // Narrowed to a table found identical: nothing to reuse, verify again.
+        assert!(recent(&dir, s, rep, &selection(vec![t("a")]), hour).is_none());
         // Another pair, or the nodes the other way round, is not this report.
         assert!(recent(&dir, rep, s, &selection(vec![]), hour).is_none());
         use std::os::unix::fs::PermissionsExt;
