@@ -1454,10 +1454,10 @@ fn a_resync_right_after_a_verify_fixes_what_it_found_without_hashing_again() {
         assert_eq!(out["drift_from"]["kind"], "verified", "{flavor}: {out}");
         assert_eq!(plan_rows(&out), expect_rows(&[77], &[77]), "{flavor}");
         assert_eq!(checksum(n2, "shop", "items"), checksum(n1, "shop", "items"));
-        // That resync's own verify is kept too, and names nothing any more.
+        // A resync that acted used its report up: the next one verifies again.
         let (run, out) = resync_json(n2, &["--tables", "shop.items", "--dry-run"]);
         assert_eq!(run.code, exit::OK, "{flavor}: {out}");
-        assert_eq!(out["drift_from"]["kind"], "recent", "{flavor}: {out}");
+        assert_eq!(out["drift_from"]["kind"], "verified", "{flavor}: {out}");
         assert_eq!(out["plan"]["steps"], json!([]), "{flavor}: {out}");
         sb.stop();
     }

@@ -74,12 +74,14 @@ fn a_fan_out_is_found_from_any_node_with_each_replicas_state() {
         let listed = at(&j, n1)["replicas"].as_array().unwrap().len();
         assert_eq!(listed, 3, "{flavor}: {j}");
         // One replica stopped on an error, one with an errant write.
-        n2.exec("SET SESSION sql_log_bin = 0; CREATE DATABASE t; CREATE TABLE t.k (id INT PRIMARY KEY); INSERT INTO t.k VALUES (1)")
+        n1.exec("CREATE DATABASE t; CREATE TABLE t.k (id INT PRIMARY KEY)")
             .unwrap();
-        n1.exec(
-            "CREATE DATABASE t; CREATE TABLE t.k (id INT PRIMARY KEY); INSERT INTO t.k VALUES (1)",
-        )
-        .unwrap();
+        for r in [n2, n3, n4] {
+            r.wait_caught_up(Duration::from_secs(60)).unwrap();
+        }
+        n2.exec("SET SESSION sql_log_bin = 0; INSERT INTO t.k VALUES (1)")
+            .unwrap();
+        n1.exec("INSERT INTO t.k VALUES (1)").unwrap();
         n4.exec("CREATE DATABASE errant").unwrap();
         let stopped =
             wait_until(|| at(&topology(n1).1, n2)["channels"][0]["health"] == "sql_error");
@@ -126,7 +128,8 @@ fn a_chain_is_drawn_source_relay_leaf_from_the_leaf() {
         assert_eq!(sources(&j, n2), [endpoint(n1)], "{flavor}: {j}");
         assert!(sources(&j, n1).is_empty(), "{flavor}: {j}");
         let text = replmend(&["status", "--topology", "--replica", &n3.url()]);
-        let lines: Vec<&str> = text.stdout.lines().collect();
+        // After the heading (which names the node it started from).
+        let lines: Vec<&str> = text.stdout.lines().skip(1).collect();
         let line_of = |n: &Node| {
             lines
                 .iter()

@@ -703,3 +703,153 @@ fn a_reconnecting_receiver_is_one_state_reported_once_with_its_recovery() {
         sb.stop();
     }
 }
+
+/// Sends `sig` (`-STOP`, `-CONT`, `-HUP`) to a process.
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+// Issue 23: one watcher, twenty replicas, each polled on its own thread. One replica's server
+// frozen (SIGSTOP: it accepts connections and answers nothing) delays no other: a lossless
+// conflict on another replica is resolved while it is frozen. (`cargo bench --bench
+// watch_fleet` prints the reaction time; here only that it happened is asserted.)
+#[test]
+fn one_watcher_of_twenty_replicas_one_frozen_still_resolves_a_conflict_elsewhere() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::FanOut(20));
+        let n1 = sb.node("n1");
+        n1.exec("CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, v INT NOT NULL)")
+            .unwrap();
+        let replicas: Vec<&Node> = (2..=21).map(|i| sb.node(&format!("n{i}"))).collect();
+        for r in &replicas {
+            r.wait_caught_up(Duration::from_secs(60)).unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("replmend-watch-fleet-{}", std::process::id()));
+        let urls: Vec<String> = replicas.iter().map(|r| r.url()).collect();
+        let mut args: Vec<&str> = Vec::new();
+        for u in &urls {
+            args.extend(["--replica", u.as_str()]);
+        }
+        let w = Watch::start(&dir, &format!("fleet-{flavor}"), &args);
+        let started = Instant::now();
+        while w
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "watching")
+            .count()
+            < 20
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{}\n{}",
+                w.stdout(),
+                w.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (frozen, target) = (sb.node("n5"), sb.node("n12"));
+        signal(frozen.pid, "-STOP");
+        target
+            .exec("SET SESSION sql_log_bin = 0; INSERT INTO w.t VALUES (1, 7)")
+            .unwrap();
+        let conflict_at = Instant::now();
+        n1.exec("INSERT INTO w.t VALUES (1, 7)").unwrap();
+        let at = format!("127.0.0.1:{}", target.port);
+        let action = w.wait_event("action on the live replica", |e| {
+            e["event"] == "action" && e["replica"] == at.as_str()
+        });
+        let reaction = conflict_at.elapsed();
+        signal(frozen.pid, "-CONT");
+        assert_eq!(action["action"]["remedy"], "skip", "{flavor}: {action}");
+        assert!(healthy(target), "{flavor}");
+        eprintln!(
+            "{flavor}: 20 replicas, one frozen: a lossless 1062 elsewhere resolved {reaction:?} after the source's write"
+        );
+        let (code, _) = w.stop();
+        assert_eq!(code, 0, "{flavor}");
+        let _ = std::fs::remove_dir_all(&dir);
+        sb.stop();
+    }
+}
+
+// Issue 23: the policy's max_actions_per_minute hands a replica to a human after N automatic
+// actions; SIGHUP reads the policy file again, and the incident waiting under the old policy
+// is decided again under the new one.
+#[test]
+fn a_rate_limit_waits_for_a_human_and_sighup_reloads_the_policy() {
+    let flavor = Flavor::MariaDb;
+    let sb = started(flavor, Topology::SourceReplica);
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n1.exec("CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, v INT NOT NULL)")
+        .unwrap();
+    n2.wait_caught_up(Duration::from_secs(60)).unwrap();
+    let dir = std::env::temp_dir().join(format!("replmend-watch-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(&policy, r#"{"max_actions_per_minute": 1}"#).unwrap();
+    let url = n2.url();
+    let w = Watch::start(
+        &dir,
+        "hup",
+        &["--replica", &url, "--policy", policy.to_str().unwrap()],
+    );
+    w.wait_event("watching", |e| e["event"] == "watching");
+    conflict(
+        &sb,
+        "INSERT INTO w.t VALUES (1, 1)",
+        "INSERT INTO w.t VALUES (1, 1)",
+    );
+    w.wait_event("first action", |e| e["event"] == "action");
+    assert!(healthy(n2));
+    conflict(
+        &sb,
+        "INSERT INTO w.t VALUES (2, 2)",
+        "INSERT INTO w.t VALUES (2, 2)",
+    );
+    let held = w.wait_event("the rate limit", |e| {
+        e["event"] == "incident" && e["decision"]["action"] == "wait"
+    });
+    assert!(
+        held["decision"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("max_actions_per_minute (1)")),
+        "{held}"
+    );
+    assert!(n2.sql_error().unwrap().is_some(), "left for a human");
+    // The human raises the limit and reloads: the waiting incident is decided again.
+    std::fs::write(&policy, r#"{"max_actions_per_minute": 10}"#).unwrap();
+    signal(w.child.id(), "-HUP");
+    let started = Instant::now();
+    while w.events().iter().filter(|e| e["event"] == "action").count() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}\n{}",
+            w.stdout(),
+            w.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(healthy(n2));
+    assert!(w.stderr().contains("policy reloaded"), "{}", w.stderr());
+    // A policy file broken later is refused on SIGHUP; the running policy stays.
+    std::fs::write(&policy, "{not json").unwrap();
+    signal(w.child.id(), "-HUP");
+    let started = Instant::now();
+    while !w.stderr().contains("the running policy stays") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            w.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _) = w.stop();
+    assert_eq!(code, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+    sb.stop();
+}

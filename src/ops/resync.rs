@@ -535,6 +535,10 @@ pub fn resync(fix: &Fix, pair: &Pair, drift: Drift) -> Result<(Resynced, u8)> {
             .filter(|p| p.source != p.replica)
             .count(),
     };
+    if !fix.dry_run {
+        // Acted on: the next resync verifies again.
+        saved::forget(&saved::dir(), &report.source, &report.replica);
+    }
     let code = match (fix.dry_run, left == 0 && refused.is_empty()) {
         (true, _) => exit::OK,
         (false, true) => exit::OK,

@@ -38,6 +38,7 @@ fn config(args: &WatchArgs) -> Result<Config> {
     Ok(Config {
         replicas: super::connect::specs(&dsns, &args.conn)?,
         policy,
+        policy_file: args.policy.clone(),
         playbooks: super::plan::playbooks(args.playbooks.as_deref())?,
         journal: args.journal.clone(),
         interval: seconds("interval", args.interval)?,
@@ -121,7 +122,7 @@ pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
     }
     // A closed stdout (the log reader went away) must not stop a repair halfway: the error
     // is ignored where println! would panic.
-    let print: Box<dyn Fn(&Event)> = match format {
+    let print: Box<dyn Fn(&Event) + Send + Sync> = match format {
         Format::Json => Box::new(|e: &Event| {
             let _ = writeln!(std::io::stdout(), "{}", e.json());
         }),
@@ -134,7 +135,10 @@ pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
         hooks: Hooks::start(args.hook.clone()),
         metrics: shared,
     };
-    Watcher::start(config, sinks, stop)?.run()?;
+    // SIGHUP reads the policy file again (the main thread does, between polls).
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))?;
+    Watcher::start(config, sinks, stop)?.run(reload)?;
     Ok(Outcome {
         output: String::new(),
         code: exit::OK,

@@ -5,7 +5,8 @@
 //! report, never write on stale data; it says which report it used and how old it is.
 //!
 //! One file per pair (`<state>/replmend/verify/<source>--<replica>.json`, private like the
-//! journal: it names drifted keys), replaced atomically by each verify.
+//! journal: it names drifted keys), replaced atomically by each verify, and forgotten by the
+//! resync that acts on it (it is used once).
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -107,6 +108,13 @@ pub fn save(dir: &Path, report: &Report, selection: &Selection) -> std::io::Resu
     file.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// Forgets the pair's last verify: a resync that ran on it fixed what it named (or left it
+/// reported), so the next resync verifies again instead of fixing the same keys twice and
+/// missing newer drift.
+pub fn forget(dir: &Path, source: &Endpoint, replica: &Endpoint) {
+    let _ = std::fs::remove_file(path_for(dir, source, replica));
 }
 
 /// The pair's last verify when it answers `selection`, is at most `max_age` old and found

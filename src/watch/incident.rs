@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::event::{ActionFacts, ActionOutcome, Event, IncidentFacts, Kind};
 use super::policy::{self, Decision};
-use super::{Again, Handled, Replica, Watcher, stop_key, undiagnosed_retry};
+use super::{Again, Handled, Replica, Worker, stop_key, undiagnosed_retry};
 use crate::diagnosis::Diagnosis;
 use crate::journal::{self, Journal};
 use crate::planner::{Policy, RemedyId, Winner};
@@ -18,11 +18,11 @@ use crate::repair::session::{self, Options, Session};
 use crate::repair::verify::Resumed;
 use crate::status::model::ChannelStatus;
 
-impl Watcher {
+impl Worker<'_> {
     /// A channel stopped on an applier error: new ones are diagnosed and decided on.
-    pub(super) fn incident(&mut self, i: usize, ch: &ChannelStatus) -> bool {
+    pub(super) fn incident(&mut self, ch: &ChannelStatus) -> bool {
         let key = stop_key(ch);
-        let r = &self.replicas[i];
+        let r = &self.r;
         let mut again = Again::New;
         match r.seen.get(&ch.name) {
             Some((k, Handled::LockHeld { retry_at, .. })) if *k == key => {
@@ -57,7 +57,8 @@ impl Watcher {
             table: None,
             kind: None,
         };
-        let (decision, diagnosis) = self.decide(i, ch, &mut facts);
+        let (decision, diagnosis) = self.decide(ch, &mut facts);
+        let decision = self.rate_limited(decision);
         if self.stop.load(Ordering::SeqCst) {
             // Interrupted by a signal: nothing was decided, nothing to report.
             return false;
@@ -89,7 +90,7 @@ impl Watcher {
                     ..
                 },
                 Some(d),
-            ) if !self.config.dry_run => self.repair(i, ch, &d, remedy, policy, allow_data_loss),
+            ) if !self.config.dry_run => self.repair(ch, &d, remedy, policy, allow_data_loss),
             (_, None) => {
                 let attempts = match again {
                     Again::Undiagnosed(n) => n + 1,
@@ -103,9 +104,7 @@ impl Watcher {
             _ => Handled::Waiting,
         };
         let acted = handled == Handled::Acted;
-        self.replicas[i]
-            .seen
-            .insert(ch.name.clone(), (key, handled));
+        self.r.seen.insert(ch.name.clone(), (key, handled));
         acted
     }
 
@@ -114,9 +113,9 @@ impl Watcher {
     /// the watcher must keep answering signals and watching its other replicas. Past
     /// `diagnose_timeout` the diagnosis is abandoned (it only reads) and the incident waits;
     /// on SIGTERM/SIGINT it is abandoned at once.
-    fn diagnose_within(&self, i: usize, channel: &str) -> Result<Diagnosis> {
+    fn diagnose_within(&self, channel: &str) -> Result<Diagnosis> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let (spec, name) = (self.replicas[i].spec.clone(), channel.to_string());
+        let (spec, name) = (self.r.spec.clone(), channel.to_string());
         std::thread::Builder::new()
             .name("diagnose".into())
             .spawn(move || {
@@ -145,14 +144,44 @@ impl Watcher {
         }
     }
 
+    /// The policy's `max_actions_per_minute` on this replica: an action past it is not taken,
+    /// and the replica's incidents wait for a human until the policy is reloaded (a new
+    /// generation) or the watcher restarts.
+    fn rate_limited(&mut self, decision: Decision) -> Decision {
+        let generation = self.r.generation;
+        let max = self.live.policy().max_actions_per_minute;
+        let (Decision::Repair { .. }, Some(max)) = (&decision, max) else {
+            return decision;
+        };
+        let now = Instant::now();
+        self.r
+            .actions
+            .retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+        if self.r.held.is_none() && self.r.actions.len() < max as usize {
+            if !self.config.dry_run {
+                self.r.actions.push_back(now);
+            }
+            return decision;
+        }
+        self.r.held = Some(generation);
+        self.sinks
+            .metrics()
+            .held
+            .insert(self.r.endpoint.to_string(), 1);
+        Decision::Wait {
+            reason: format!(
+                "the policy's max_actions_per_minute ({max}) was reached on this replica: its automatic actions stop until a human looks (SIGHUP reloading the policy, or a restart, resumes them)"
+            ),
+        }
+    }
+
     /// Diagnoses the channel and applies the policy; the facts get what was learnt.
     fn decide(
         &self,
-        i: usize,
         ch: &ChannelStatus,
         facts: &mut IncidentFacts,
     ) -> (Decision, Option<Diagnosis>) {
-        let d = match self.diagnose_within(i, &ch.name) {
+        let d = match self.diagnose_within(&ch.name) {
             Ok(d) => d,
             Err(e) => {
                 let reason = format!(
@@ -168,7 +197,7 @@ impl Watcher {
         let pbs = &self.config.playbooks;
         let plan_for = |p: &Policy| crate::planner::plan(&d, pbs, p).ok();
         let decision = match plan_for(&Policy::default()) {
-            Some(ps) => policy::decide(&d, &ps, &self.config.policy, &plan_for),
+            Some(ps) => policy::decide(&d, &ps, &self.live.policy(), &plan_for),
             None => Decision::Wait {
                 reason: "no playbook handles this incident; waiting for a human".into(),
             },
@@ -179,14 +208,13 @@ impl Watcher {
     /// Runs the allowed remedy through a repair session and reports what happened.
     fn repair(
         &mut self,
-        i: usize,
         ch: &ChannelStatus,
         d: &Diagnosis,
         remedy: RemedyId,
         policy: Policy,
         allow_data_loss: bool,
     ) -> Handled {
-        let r = &self.replicas[i];
+        let r = &self.r;
         let result = self.apply(r, ch, d, remedy, policy, allow_data_loss);
         let (handled, action) = match result {
             Ok(inc) => {

@@ -30,7 +30,12 @@ pub struct Metrics {
     pub actions: BTreeMap<(String, String, String, &'static str), u64>,
     pub rows_journaled: BTreeMap<String, u64>,
     pub errant: BTreeMap<String, u64>,
+    /// 1 while the replica's automatic actions are held for a human (the policy's
+    /// `max_actions_per_minute` was reached).
+    pub held: BTreeMap<String, u64>,
     pub channels: BTreeMap<(String, String), ChannelGauges>,
+    /// Policy files read again on SIGHUP.
+    pub policy_reloads: u64,
 }
 
 pub type Shared = Arc<Mutex<Metrics>>;
@@ -98,11 +103,20 @@ impl Metrics {
             );
         }
         self.render_channels(&mut f);
+        f.header(
+            "replmend_watch_policy_reloads_total",
+            "counter",
+            "Policy files read again on SIGHUP.",
+        );
+        out.push_str(&format!(
+            "replmend_watch_policy_reloads_total {}\n",
+            self.policy_reloads
+        ));
         out
     }
 
     fn render_per_replica(&self, f: &mut Family<'_>) {
-        let families: [(&str, &str, &str, &BTreeMap<String, u64>); 4] = [
+        let families: [(&str, &str, &str, &BTreeMap<String, u64>); 5] = [
             (
                 "replmend_watch_up",
                 "gauge",
@@ -126,6 +140,12 @@ impl Metrics {
                 "gauge",
                 "Errant GTID sets (executed on the replica, absent from its sources).",
                 &self.errant,
+            ),
+            (
+                "replmend_watch_held_for_human",
+                "gauge",
+                "1 while the policy's max_actions_per_minute holds the replica's automatic actions for a human.",
+                &self.held,
             ),
         ];
         for (name, kind, help, values) in families {

@@ -16,7 +16,8 @@ pub mod policy;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -38,6 +39,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub struct Config {
     pub replicas: Vec<ConnSpec>,
     pub policy: WatchPolicy,
+    /// Where `policy` was read (SIGHUP reads it again); None: the built-in policy.
+    pub policy_file: Option<PathBuf>,
     pub playbooks: Vec<Playbook>,
     /// None: the dated default journal, chosen at each repair.
     pub journal: Option<PathBuf>,
@@ -55,7 +58,7 @@ pub struct Config {
 
 /// Where events go: the log (stdout), the hooks, and nothing else.
 pub struct Sinks {
-    pub print: Box<dyn Fn(&Event)>,
+    pub print: Box<dyn Fn(&Event) + Send + Sync>,
     pub hooks: hook::Hooks,
     pub metrics: Shared,
 }
@@ -188,6 +191,12 @@ struct Replica {
     /// An errant-GTID look running on its own thread.
     errant_job: Option<std::sync::mpsc::Receiver<Vec<errant::Errant>>>,
     ever_connected: bool,
+    /// When its automatic actions of the last minute were taken (`max_actions_per_minute`).
+    actions: std::collections::VecDeque<Instant>,
+    /// Held for a human by the rate limit, under this policy generation.
+    held: Option<u64>,
+    /// The policy generation this replica's decisions were last made under.
+    generation: u64,
 }
 
 /// The identity of an applier stop: the same error at the same place is the same incident.
@@ -236,6 +245,9 @@ impl Replica {
             next_errant: now,
             errant_job: None,
             ever_connected: false,
+            actions: Default::default(),
+            held: None,
+            generation: 0,
         }
     }
 
@@ -270,17 +282,42 @@ pub struct Watcher {
     sinks: Sinks,
     replicas: Vec<Replica>,
     stop: Arc<AtomicBool>,
+    live: Live,
+}
+
+/// What every replica's worker reads and the main thread may change while they run: the
+/// policy (reloaded on SIGHUP) and its generation (a reload also releases the replicas a
+/// rate limit handed to a human).
+pub(crate) struct Live {
+    policy: RwLock<WatchPolicy>,
+    generation: AtomicU64,
+}
+
+impl Live {
+    fn policy(&self) -> std::sync::RwLockReadGuard<'_, WatchPolicy> {
+        self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Watcher {
-    /// Connects to every replica and takes its watch lock. A replica that cannot be reached
-    /// is retried in the loop (a daemon may start before its servers); one held by another
-    /// watcher, refusing the credentials or not a replica fails here.
+    /// Connects to every replica (all at once) and takes its watch lock. A replica that
+    /// cannot be reached is retried in the loop (a daemon may start before its servers); one
+    /// held by another watcher, refusing the credentials or not a replica fails here.
     pub fn start(config: Config, sinks: Sinks, stop: Arc<AtomicBool>) -> Result<Watcher> {
         let mut replicas: Vec<Replica> =
             config.replicas.iter().cloned().map(Replica::new).collect();
-        for r in &mut replicas {
-            match r.connect() {
+        let tried: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = replicas
+                .iter_mut()
+                .map(|r| s.spawn(|| r.connect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for (r, result) in replicas.iter_mut().zip(tried) {
+            match result {
                 Ok(()) => r.ever_connected = true,
                 Err(e) if is_unreachable(&e) => {
                     sinks.metrics().up.insert(r.endpoint.to_string(), 0);
@@ -294,11 +331,16 @@ impl Watcher {
                 Err(e) => return Err(e),
             }
         }
+        let live = Live {
+            policy: RwLock::new(config.policy.clone()),
+            generation: AtomicU64::new(0),
+        };
         let w = Watcher {
             config,
             sinks,
             replicas,
             stop,
+            live,
         };
         for r in w.replicas.iter().filter(|r| r.conn.is_some()) {
             w.sinks.emit(&Event::new(
@@ -310,30 +352,93 @@ impl Watcher {
         Ok(w)
     }
 
-    /// Polls until SIGTERM/SIGINT. A repair in progress finishes first.
-    pub fn run(mut self) -> Result<()> {
-        while !self.stop.load(Ordering::SeqCst) {
-            let mut acted = false;
-            for i in 0..self.replicas.len() {
-                acted |= self.poll(i);
-                if self.stop.load(Ordering::SeqCst) {
-                    break;
+    /// Watches every replica, each on its own thread, until SIGTERM/SIGINT (a repair in
+    /// progress finishes first); `reload` (set by SIGHUP) reloads the policy file.
+    pub fn run(self, reload: Arc<AtomicBool>) -> Result<()> {
+        let Watcher {
+            config,
+            sinks,
+            replicas,
+            stop,
+            live,
+        } = self;
+        let endpoints: Vec<crate::vocab::Endpoint> =
+            replicas.iter().map(|r| r.endpoint.clone()).collect();
+        std::thread::scope(|s| {
+            for r in replicas {
+                let worker = Worker {
+                    config: &config,
+                    sinks: &sinks,
+                    stop: &stop,
+                    live: &live,
+                    r,
+                };
+                let name = format!("watch {}", worker.r.endpoint);
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn_scoped(s, move || worker.run())
+                    .expect("a thread per watched replica");
+            }
+            while !stop.load(Ordering::SeqCst) {
+                if reload.swap(false, Ordering::SeqCst) {
+                    reload_policy(&config, &live, &sinks);
                 }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            // Right after a repair the next conflict of a stream is usually waiting.
-            if !acted {
-                self.sleep(self.config.interval);
-            }
-        }
-        for r in &self.replicas {
-            self.sinks.emit(&Event::new(
+        });
+        for endpoint in &endpoints {
+            sinks.emit(&Event::new(
                 Kind::Stopped,
-                &r.endpoint,
+                endpoint,
                 "stopped on a signal".into(),
             ));
         }
-        self.sinks.hooks.finish();
+        sinks.hooks.finish();
         Ok(())
+    }
+}
+
+/// SIGHUP: the policy file read again. A file that does not parse leaves the running policy
+/// in place, and says why.
+fn reload_policy(config: &Config, live: &Live, sinks: &Sinks) {
+    let Some(path) = &config.policy_file else {
+        eprintln!("replmend: SIGHUP: no --policy file to reload; the built-in policy stays");
+        return;
+    };
+    match WatchPolicy::load(path) {
+        Ok(p) => {
+            *live.policy.write().unwrap_or_else(|e| e.into_inner()) = p;
+            let g = live.generation.fetch_add(1, Ordering::SeqCst) + 1;
+            let msg = format!(
+                "policy reloaded from {} (generation {g}); replicas held by the rate limit are released",
+                path.display()
+            );
+            eprintln!("replmend: {msg}");
+            sinks.metrics().policy_reloads += 1;
+        }
+        Err(e) => eprintln!("replmend: SIGHUP: {e}; the running policy stays"),
+    }
+}
+
+/// One replica's watch, on a thread of its own: a replica that stalls (accepts connections,
+/// answers nothing) holds up only its own thread, never another replica's reaction.
+pub(crate) struct Worker<'w> {
+    config: &'w Config,
+    sinks: &'w Sinks,
+    stop: &'w AtomicBool,
+    live: &'w Live,
+    r: Replica,
+}
+
+impl Worker<'_> {
+    /// Polls this replica until SIGTERM/SIGINT, on its own schedule.
+    fn run(mut self) {
+        while !self.stop.load(Ordering::SeqCst) {
+            // Right after a repair the next conflict of a stream is usually waiting.
+            if !self.poll() {
+                self.sleep(self.config.interval);
+            }
+        }
     }
 
     fn sleep(&self, d: Duration) {
@@ -343,32 +448,51 @@ impl Watcher {
         }
     }
 
+    /// A policy reloaded since the last poll: the incidents waiting for a human here are
+    /// decided again under it (as new ones), and a rate-limit hold is released.
+    fn policy_changed(&mut self) {
+        let generation = self.live.generation.load(Ordering::SeqCst);
+        if self.r.generation == generation {
+            return;
+        }
+        self.r.generation = generation;
+        self.r.seen.retain(|_, (_, h)| *h != Handled::Waiting);
+        if self.r.held.take().is_some() {
+            self.r.actions.clear();
+            self.sinks
+                .metrics()
+                .held
+                .insert(self.r.endpoint.to_string(), 0);
+        }
+    }
+
     /// One look at one replica; true when a repair ran.
-    fn poll(&mut self, i: usize) -> bool {
-        if !self.ensure_connected(i) {
+    fn poll(&mut self) -> bool {
+        self.policy_changed();
+        if !self.ensure_connected() {
             return false;
         }
-        let r = &mut self.replicas[i];
+        let r = &mut self.r;
         let conn = r.conn.as_mut().expect("connected");
         let report = match crate::status::read_status(conn) {
             Ok(report) => report,
             Err(e) => {
                 let msg = crate::describe::message(&anyhow::Error::from(e));
-                self.connection_lost(i, msg);
+                self.connection_lost(msg);
                 return false;
             }
         };
-        self.gauges(i, &report);
-        if !self.check_errant(i, &report) {
-            self.connection_lost(i, "the connection holding the watch lock was lost".into());
+        self.gauges(&report);
+        if !self.check_errant(&report) {
+            self.connection_lost("the connection holding the watch lock was lost".into());
             return false;
         }
         let mut acted = false;
         for ch in &report.channels {
             match ch.health {
-                Health::SqlError => acted |= self.incident(i, ch),
-                Health::Healthy => self.running(i, ch),
-                Health::IoError | Health::NotRunning => self.not_running(i, ch),
+                Health::SqlError => acted |= self.incident(ch),
+                Health::Healthy => self.running(ch),
+                Health::IoError | Health::NotRunning => self.not_running(ch),
             }
         }
         acted
@@ -376,8 +500,8 @@ impl Watcher {
 
     /// A healthy channel: whatever was seen on it is over; a stop or a reconnecting receiver
     /// that was reported gets its recovery reported, once.
-    fn running(&mut self, i: usize, ch: &ChannelStatus) {
-        let r = &mut self.replicas[i];
+    fn running(&mut self, ch: &ChannelStatus) {
+        let r = &mut self.r;
         let Some((key, _)) = r.seen.remove(&ch.name) else {
             return;
         };
@@ -397,10 +521,10 @@ impl Watcher {
     /// the other direction), whose receiver failed, or whose receiver is reconnecting to its
     /// source: nothing the watcher repairs, reported once per state (a reconnect's attempt
     /// counter is not a new state) so a human knows.
-    fn not_running(&mut self, i: usize, ch: &ChannelStatus) {
+    fn not_running(&mut self, ch: &ChannelStatus) {
         let state = NotRunning::of(ch);
         let key = state.key();
-        let r = &mut self.replicas[i];
+        let r = &mut self.r;
         if r.seen.get(&ch.name).is_some_and(|(k, _)| *k == key) {
             return;
         }
@@ -409,8 +533,8 @@ impl Watcher {
         self.sinks.emit(&e);
     }
 
-    fn ensure_connected(&mut self, i: usize) -> bool {
-        let r = &mut self.replicas[i];
+    fn ensure_connected(&mut self) -> bool {
+        let r = &mut self.r;
         if r.conn.is_some() {
             return true;
         }
@@ -451,8 +575,8 @@ impl Watcher {
         }
     }
 
-    fn connection_lost(&mut self, i: usize, msg: String) {
-        let r = &mut self.replicas[i];
+    fn connection_lost(&mut self, msg: String) {
+        let r = &mut self.r;
         r.lost();
         self.sinks.metrics().up.insert(r.endpoint.to_string(), 0);
         let e = Event::new(
@@ -463,8 +587,8 @@ impl Watcher {
         self.sinks.emit(&e);
     }
 
-    fn gauges(&self, i: usize, report: &StatusReport) {
-        let r = &self.replicas[i];
+    fn gauges(&self, report: &StatusReport) {
+        let r = &self.r;
         let mut m = self.sinks.metrics();
         m.up.insert(r.endpoint.to_string(), 1);
         for ch in &report.channels {
@@ -489,20 +613,20 @@ impl Watcher {
     /// gone), and errant GTIDs. Those connect to every source, which may hang until a
     /// connect timeout when a source is down: they are looked for on a thread of their own,
     /// and the result is taken at a later poll, so a reaction is never delayed by them.
-    fn check_errant(&mut self, i: usize, report: &StatusReport) -> bool {
-        let r = &mut self.replicas[i];
+    fn check_errant(&mut self, report: &StatusReport) -> bool {
+        let r = &mut self.r;
         if let Some(rx) = &r.errant_job {
             match rx.try_recv() {
                 Ok(found) => {
                     r.errant_job = None;
-                    self.errant_found(i, found);
+                    self.errant_found(found);
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => {}
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => r.errant_job = None,
             }
             return true;
         }
-        let r = &mut self.replicas[i];
+        let r = &mut self.r;
         if Instant::now() < r.next_errant {
             return true;
         }
@@ -527,8 +651,8 @@ impl Watcher {
     }
 
     /// Reports errant GTIDs when they differ from the last ones reported.
-    fn errant_found(&mut self, i: usize, found: Vec<errant::Errant>) {
-        let r = &mut self.replicas[i];
+    fn errant_found(&mut self, found: Vec<errant::Errant>) {
+        let r = &mut self.r;
         let summary: Vec<String> = found.iter().map(|e| e.gtids.to_string()).collect();
         let summary = summary.join(",");
         self.sinks

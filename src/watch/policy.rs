@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use crate::diagnosis::{Diagnosis, TableRef};
 use crate::planner::{PlanSet, Policy, RemedyId, Winner};
+use crate::vocab::Endpoint;
 
 pub const POLICY_SCHEMA: &str = "replmend.watch-policy/1";
 
@@ -38,6 +39,11 @@ pub struct WatchPolicy {
     /// read-only, and a MariaDB skip by GTID is a write there.
     #[serde(default)]
     pub lift_read_only: bool,
+    /// At most this many automatic actions per replica in any minute; past it the replica's
+    /// incidents wait for a human until the policy is reloaded (SIGHUP) or the watcher
+    /// restarts: a stream of conflicts that fast means something upstream is wrong.
+    #[serde(default)]
+    pub max_actions_per_minute: Option<u32>,
     /// Tried in order; the first whose `match` fits the incident decides.
     #[serde(default)]
     pub rules: Vec<Rule>,
@@ -53,6 +59,7 @@ impl Default for WatchPolicy {
             schema: None,
             lossless_skip: true,
             lift_read_only: false,
+            max_actions_per_minute: None,
             rules: Vec::new(),
         }
     }
@@ -77,7 +84,8 @@ pub struct Rule {
     pub allow_data_loss: bool,
 }
 
-/// `tables`: `db.table`, `db.*` or `*`; `errnos`: empty means any.
+/// `tables`: `db.table`, `db.*` or `*`; `errnos`: empty means any; `replicas`: the
+/// replicas (`host:port`, as watched) the rule is for, empty means any.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Match {
@@ -85,6 +93,8 @@ pub struct Match {
     pub tables: Vec<String>,
     #[serde(default)]
     pub errnos: Vec<u32>,
+    #[serde(default)]
+    pub replicas: Vec<String>,
 }
 
 /// A remedy as a policy file names it (the CLI's spelling).
@@ -108,9 +118,14 @@ impl Match {
         }
     }
 
-    pub fn fits(&self, table: &TableRef, errno: u32) -> bool {
+    pub fn fits(&self, table: &TableRef, errno: u32, replica: &Endpoint) -> bool {
         (self.tables.is_empty() || self.tables.iter().any(|p| Match::table_fits(p, table)))
             && (self.errnos.is_empty() || self.errnos.contains(&errno))
+            && (self.replicas.is_empty()
+                || self
+                    .replicas
+                    .iter()
+                    .any(|r| Endpoint::parse(r).is_some_and(|e| e == *replica)))
     }
 }
 
@@ -147,6 +162,16 @@ impl WatchPolicy {
             if let Some(w) = &r.winner {
                 w.parse::<Winner>()
                     .map_err(|e| bad(format!("rules[{i}].winner: {e}")))?;
+            }
+            if let Some(e) = r
+                .matches
+                .replicas
+                .iter()
+                .find(|e| Endpoint::parse(e).is_none())
+            {
+                return Err(bad(format!(
+                    "rules[{i}].match.replicas: {e:?} is not host:port"
+                )));
             }
             if let Some(t) = r.matches.tables.iter().find(|t| !table_pattern_ok(t)) {
                 return Err(bad(format!(
@@ -216,7 +241,7 @@ pub fn decide(
         .rules
         .iter()
         .enumerate()
-        .find(|(_, r)| r.matches.fits(&d.table, d.error.errno))
+        .find(|(_, r)| r.matches.fits(&d.table, d.error.errno, &d.replica.endpoint))
     else {
         return Decision::Wait {
             reason: wait_reason(
@@ -328,14 +353,28 @@ mod tests {
         let m = |tables: &[&str], errnos: &[u32]| Match {
             tables: tables.iter().map(|s| s.to_string()).collect(),
             errnos: errnos.to_vec(),
+            replicas: Vec::new(),
         };
-        assert!(m(&[], &[]).fits(&t, 1062));
-        assert!(m(&["*"], &[1062]).fits(&t, 1062));
-        assert!(m(&["shop.*"], &[]).fits(&t, 1032));
-        assert!(m(&["shop.orders"], &[]).fits(&t, 1032));
-        assert!(!m(&["shop.items"], &[]).fits(&t, 1032));
-        assert!(!m(&["shopx.*"], &[]).fits(&t, 1032));
-        assert!(!m(&["shop.*"], &[1032]).fits(&t, 1062));
+        let r = Endpoint::new("127.0.0.1", 3307);
+        assert!(m(&[], &[]).fits(&t, 1062, &r));
+        assert!(m(&["*"], &[1062]).fits(&t, 1062, &r));
+        assert!(m(&["shop.*"], &[]).fits(&t, 1032, &r));
+        assert!(m(&["shop.orders"], &[]).fits(&t, 1032, &r));
+        assert!(!m(&["shop.items"], &[]).fits(&t, 1032, &r));
+        assert!(!m(&["shopx.*"], &[]).fits(&t, 1032, &r));
+        assert!(!m(&["shop.*"], &[1032]).fits(&t, 1062, &r));
+        // A rule for some replicas only.
+        let only = |replicas: &[&str]| Match {
+            replicas: replicas.iter().map(|s| s.to_string()).collect(),
+            ..m(&[], &[])
+        };
+        assert!(only(&["127.0.0.1:3307"]).fits(&t, 1062, &r));
+        assert!(!only(&["127.0.0.1:3308", "db9:3307"]).fits(&t, 1062, &r));
+        let bad = WatchPolicy::parse(
+            "p.json",
+            r#"{"rules": [{"match": {"replicas": ["db2"]}, "remedies": ["skip"]}]}"#,
+        );
+        assert!(bad.unwrap_err().to_string().contains("is not host:port"));
     }
 
     fn decided(fx: &crate::planner::tests::Fx, policy: &str) -> Decision {
