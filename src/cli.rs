@@ -496,9 +496,11 @@ pub struct DiagnoseArgs {
     pub channel: Option<String>,
 
     /// How much of each node's binary log the search for the conflicting rows' writers may
-    /// read: bytes (K/M/G) and/or seconds, per node, e.g. `1G,30s`.
-    #[arg(long, value_name = "BYTES,SECONDS", default_value = "256M,10s")]
-    pub origin_budget: crate::binlog::origin::Budget,
+    /// read: bytes (K/M/G) and/or seconds, per node, e.g. `1G,30s` (default 256M,10s).
+    /// `diagnose`, `plan`, `repair --dry-run` and the wizard search; a scripted `repair --yes`
+    /// only when this is given (its journal then records the cause for `replmend report`).
+    #[arg(long, value_name = "BYTES,SECONDS")]
+    pub origin_budget: Option<crate::binlog::origin::Budget>,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,12 @@ fn wizard_repairs_the_seed_by_keystrokes() {
             pane.contains("overwrite — loses nothing (recommended)"),
             "{pane}"
         );
+        // Why it happened comes before the remedies: both masters wrote the key.
+        let cause = pane.find("Cause: dual_master_race");
+        assert!(
+            cause.is_some_and(|at| at < pane.find("Which remedy?").unwrap()),
+            "{flavor}: {pane}"
+        );
         session.keys(&["Enter"]);
         session.wait_for("Whose row should both nodes keep?");
         session.keys(&["Enter"]);

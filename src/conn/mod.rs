@@ -60,7 +60,18 @@ impl std::fmt::Debug for Server {
     }
 }
 
-fn opts(spec: &ConnSpec, connect_timeout: Duration, ssl: Option<SslOpts>) -> OptsBuilder {
+/// How long connecting, and each read or write afterwards, may take.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    connect: Duration,
+    io: Duration,
+}
+
+/// A statement of replmend's may run long (a chunk of a big table, a catch-up wait): reads
+/// and writes wait up to this long unless the caller asked for less.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn opts(spec: &ConnSpec, t: Deadlines, ssl: Option<SslOpts>) -> OptsBuilder {
     OptsBuilder::new()
         .ip_or_hostname(Some(spec.host.clone()))
         .tcp_port(spec.port)
@@ -69,9 +80,9 @@ fn opts(spec: &ConnSpec, connect_timeout: Duration, ssl: Option<SslOpts>) -> Opt
         // Without this the crate silently switches to the server's @@socket on loopback,
         // which is a different path inside a chroot or container.
         .prefer_socket(false)
-        .tcp_connect_timeout(Some(connect_timeout))
-        .read_timeout(Some(Duration::from_secs(60)))
-        .write_timeout(Some(Duration::from_secs(60)))
+        .tcp_connect_timeout(Some(t.connect))
+        .read_timeout(Some(t.io))
+        .write_timeout(Some(t.io))
         .socket(spec.socket.as_ref().map(|s| s.display().to_string()))
         .ssl_opts(ssl)
 }
@@ -108,7 +119,7 @@ static PLAIN_ONLY: std::sync::Mutex<std::collections::BTreeSet<crate::vocab::End
 /// Opens the session. PREFERRED falls back to a plain connection when the server offers no
 /// TLS, as the mysql client does; the driver has no such mode (it refuses the server), so
 /// the connection is opened again without TLS.
-fn open(spec: &ConnSpec, timeout: Duration) -> Result<Conn, ConnectError> {
+fn open(spec: &ConnSpec, timeout: Deadlines) -> Result<Conn, ConnectError> {
     let preferred = spec.tls.mode == SslMode::Preferred;
     let plain_only = || PLAIN_ONLY.lock().unwrap_or_else(|p| p.into_inner());
     let ssl = ssl_opts(spec).filter(|_| !(preferred && plain_only().contains(&spec.address())));
@@ -360,6 +371,25 @@ impl Server {
         spec: &ConnSpec,
         timeout: Duration,
     ) -> Result<Server, ConnectError> {
+        let t = Deadlines {
+            connect: timeout,
+            io: IO_TIMEOUT,
+        };
+        Server::open_with(spec, t)
+    }
+
+    /// A session for looking only (fleet discovery): connecting and every read or write
+    /// afterwards each give up after `deadline`, so a server that accepts connections and
+    /// answers nothing (frozen, swapping) costs at most that.
+    pub fn connect_within(spec: &ConnSpec, deadline: Duration) -> Result<Server, ConnectError> {
+        let t = Deadlines {
+            connect: deadline,
+            io: deadline,
+        };
+        Server::open_with(spec, t)
+    }
+
+    fn open_with(spec: &ConnSpec, timeout: Deadlines) -> Result<Server, ConnectError> {
         let mut conn = open(spec, timeout)?;
         let row = identify(&mut conn).map_err(|e| classify(spec, e, false))?;
         let (version_string, server_id, server_uuid) =

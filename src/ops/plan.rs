@@ -50,7 +50,7 @@ pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
         &spec,
         source.as_ref(),
         args.target.channel.as_deref(),
-        Default::default(),
+        args.target.origin_budget.unwrap_or_default(),
     )?
     .stopped()?;
     let pbs = playbooks(args.policy.playbooks.as_deref())?;

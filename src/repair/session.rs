@@ -36,6 +36,9 @@ pub struct Options {
     pub allow_data_loss: bool,
     /// Rows may be written in tables with triggers on the written node.
     pub allow_triggers: bool,
+    /// Search both nodes' binary logs for who wrote the conflicting rows (the cause the
+    /// wizard shows and the journal records), within this budget; None: not searched.
+    pub origin_budget: Option<crate::binlog::origin::Budget>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,7 +138,12 @@ pub fn find_incident(
     options: &Options,
     policy: &Policy,
 ) -> Result<Option<(Diagnosis, Target, Policy)>> {
-    match crate::inspect::diagnose(spec, options.source.as_ref(), options.channel.as_deref())? {
+    let (source, channel) = (options.source.as_ref(), options.channel.as_deref());
+    let diagnosed = match options.origin_budget {
+        Some(budget) => crate::inspect::diagnose_with_origin(spec, source, channel, budget)?,
+        None => crate::inspect::diagnose(spec, source, channel)?,
+    };
+    match diagnosed {
         Diagnosed::Stopped(d) => {
             let target = Target {
                 replica: spec.clone(),

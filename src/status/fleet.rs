@@ -23,7 +23,7 @@ use crate::vocab::Endpoint;
 
 pub const FLEET_SCHEMA: &str = "replmend.topology/1";
 
-/// How long connecting to one node may take.
+/// How long connecting to one node, and each read from it, may take.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Every node found, in the order found (the start first).
@@ -181,7 +181,7 @@ fn look(spec: &ConnSpec, hops: usize) -> FleetNode {
         replicas: Vec::new(),
         errant: Vec::new(),
     };
-    let mut server = match Server::connect_with_timeout(spec, CONNECT_DEADLINE) {
+    let mut server = match Server::connect_within(spec, CONNECT_DEADLINE) {
         Ok(s) => s,
         Err(e) => {
             node.error = Some(e.to_string());
@@ -323,7 +323,7 @@ impl Listed {
         let mut tried = Vec::new();
         for host in dumps {
             let at = Endpoint::new(host, port);
-            match Server::connect_with_timeout(&creds.at(&at), CONNECT_DEADLINE) {
+            match Server::connect_within(&creds.at(&at), CONNECT_DEADLINE) {
                 Ok(s) if Some(s.server_id) == self.server_id => {
                     return seen(Some(at), FoundBy::DumpThread, None);
                 }

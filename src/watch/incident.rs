@@ -336,6 +336,7 @@ impl Worker<'_> {
                 allow_data_loss,
                 // A daemon never writes through triggers: that is a human's call.
                 allow_triggers: false,
+                origin_budget: None,
             },
             playbooks: self.config.playbooks.clone(),
             journal,

@@ -4,8 +4,10 @@
 //! everything else for a human — as log lines, hook commands and Prometheus metrics.
 //!
 //! One watcher per replica: it holds the named lock `replmend.watch` there for as long as it
-//! watches. A lost server is retried with a growing backoff; SIGTERM/SIGINT let the current
-//! repair finish, then the watcher exits.
+//! watches. Each replica is polled by a `Worker` on a thread of its own (a replica that hangs
+//! delays no other); the main thread waits for signals: SIGHUP reloads the policy,
+//! SIGTERM/SIGINT let the current repairs finish, then the watcher exits. A lost server is
+//! retried with a growing backoff.
 
 pub mod event;
 pub mod hook;
