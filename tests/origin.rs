@@ -172,3 +172,36 @@ fn written_with_binary_log_off() {
         assert_eq!(d["cause"]["kind"], "no_trace", "{flavor}: {}", d["cause"]);
     }
 }
+
+/// A replica that runs without a binary log (`--skip-log-bin`): its row's writer cannot be
+/// known, and the diagnosis says so rather than searching.
+#[test]
+fn a_replica_without_a_binary_log() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start_with_node_args(
+            flavor.into(),
+            Topology::SourceReplica,
+            "n2",
+            &["--skip-log-bin"],
+        )
+        .unwrap_or_else(|e| panic!("{flavor}: {e:#}"));
+        let log_bin = sb.node("n2").query_value("SELECT @@log_bin").unwrap();
+        assert_eq!(
+            log_bin.as_deref(),
+            Some("0"),
+            "{flavor}: n2 runs without a binary log"
+        );
+        sb.recipe("case-insensitive-key-1062")
+            .unwrap_or_else(|e| panic!("{flavor}: {e:#}"));
+        let d = diagnose(&sb, &[]);
+        let o = &d["conflicts"][0]["origin"]["replica"];
+        assert_eq!(o["found"], false, "{flavor}: {o}");
+        assert_eq!(o["reason"], "no_binary_log", "{flavor}: {o}");
+        assert!(
+            o["explanation"].as_str().unwrap().contains("log_bin=OFF"),
+            "{flavor}: {o}"
+        );
+        assert_eq!(d["cause"]["kind"], "no_trace", "{flavor}: {}", d["cause"]);
+        sb.stop();
+    }
+}

@@ -82,16 +82,38 @@ impl Sandbox {
 
     /// Like [`Sandbox::start`], with the servers of `build` (e.g. [`Build::MariaDb118`]).
     pub fn start_build(build: Build, topology: Topology) -> Result<Sandbox> {
-        Sandbox::start_inner(build, topology, None)
+        Sandbox::start_inner(build, topology, None, &[])
     }
 
     /// Like [`Sandbox::start_build`], every server offering TLS with the given CA, certificate
     /// and key (copied into the sandbox directory, where a chroot build's server can read them).
     pub fn start_with_tls(build: Build, topology: Topology, tls: &ServerTls) -> Result<Sandbox> {
-        Sandbox::start_inner(build, topology, Some(tls))
+        Sandbox::start_inner(build, topology, Some(tls), &[])
     }
 
-    fn start_inner(build: Build, topology: Topology, tls: Option<&ServerTls>) -> Result<Sandbox> {
+    /// Like [`Sandbox::start_build`], one node started with extra server options (given after
+    /// the sandbox's own, so they win): e.g. `("n2", &["--skip-log-bin"])` for a replica
+    /// without a binary log.
+    pub fn start_with_node_args(
+        build: Build,
+        topology: Topology,
+        node: &str,
+        args: &[&str],
+    ) -> Result<Sandbox> {
+        let i: u32 = node
+            .strip_prefix('n')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| anyhow!("no node {node}"))?;
+        let extra = [(i, args.iter().map(|a| a.to_string()).collect())];
+        Sandbox::start_inner(build, topology, None, &extra)
+    }
+
+    fn start_inner(
+        build: Build,
+        topology: Topology,
+        tls: Option<&ServerTls>,
+        extra: &[(u32, Vec<String>)],
+    ) -> Result<Sandbox> {
         let flavor = build.flavor();
         sweep_stale();
         let tpl = template(build)?;
@@ -120,7 +142,7 @@ impl Sandbox {
             None => Vec::new(),
         };
         let mut first_err = None;
-        for r in start_nodes(build, &tpl, &dir, topology.nodes(), &server_args) {
+        for r in start_nodes(build, &tpl, &dir, topology.nodes(), &server_args, extra) {
             match r {
                 Ok((node, inst)) => {
                     sb.nodes.push(node);
@@ -302,10 +324,17 @@ fn start_nodes(
     dir: &Path,
     count: u32,
     server_args: &[String],
+    extra: &[(u32, Vec<String>)],
 ) -> Vec<Result<(Node, Instance)>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = (1..=count)
-            .map(|i| s.spawn(move || start_node(build, tpl, dir, i, server_args)))
+            .map(|i| {
+                let mut args = server_args.to_vec();
+                for (_, more) in extra.iter().filter(|(n, _)| *n == i) {
+                    args.extend(more.iter().cloned());
+                }
+                s.spawn(move || start_node(build, tpl, dir, i, &args))
+            })
             .collect();
         handles
             .into_iter()

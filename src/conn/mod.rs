@@ -165,6 +165,19 @@ fn classify(spec: &ConnSpec, err: mysql::Error, encrypted: bool) -> ConnectError
             endpoint,
             reason: e.to_string(),
         },
+        // A read that timed out during the handshake: the port accepted the connection (the
+        // kernel does that for a frozen server too) and nothing answered.
+        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            ConnectError::Unreachable {
+                endpoint,
+                reason: "it accepted the connection but did not answer in time (hung, frozen or overloaded)".into(),
+            }
+        }
         mysql::Error::DriverError(
             e @ (mysql::DriverError::ConnectTimeout | mysql::DriverError::CouldNotConnect(_)),
         ) => ConnectError::Unreachable {
