@@ -128,6 +128,20 @@ fn dual_master_race() {
         let c = &d["cause"];
         assert_eq!(c["kind"], "dual_master_race", "{flavor}: {c}");
         assert!(c["gap_seconds"].is_u64(), "{flavor}: {c}");
+        // The other direction, stopped on the same key: the same origins, nodes swapped.
+        let rd = &d["reverse"]["diagnosis"];
+        let back = &rd["conflicts"][0]["origin"];
+        assert_eq!(
+            back["replica"]["server_id"],
+            server_id(&sb, "n1"),
+            "{flavor}: {rd}"
+        );
+        assert_eq!(
+            back["source"]["server_id"],
+            server_id(&sb, "n2"),
+            "{flavor}: {rd}"
+        );
+        assert_eq!(rd["cause"]["kind"], "dual_master_race", "{flavor}: {rd}");
     }
 }
 

@@ -101,6 +101,7 @@ fn diagnose_full(
             &ch.filters,
             budget,
         );
+        origin::mirror_to_reverse(&mut d);
         crate::timing::mark("origins searched");
     }
     // Only read on: the repair that usually follows takes them instead of connecting again.

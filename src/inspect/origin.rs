@@ -56,6 +56,33 @@ pub fn attach(
     d.cause = Some(cause::classify(d, &facts));
 }
 
+/// The other direction of a dual-master pair stopped on the same keys: its replica is this
+/// incident's source and the other way round, so each key's origins are the ones found
+/// already, the two nodes swapped (nothing is searched twice); the cause is the same one.
+pub fn mirror_to_reverse(d: &mut Diagnosis) {
+    let found: Vec<(Key, Origins)> = d
+        .conflicts
+        .iter()
+        .filter_map(|c| Some((c.key.clone(), c.origin.clone()?)))
+        .collect();
+    let cause = d.cause.clone();
+    let Some(rd) = d.reverse.as_mut().and_then(|r| r.diagnosis.as_deref_mut()) else {
+        return;
+    };
+    for c in &mut rd.conflicts {
+        let Some((_, o)) = found.iter().find(|(k, _)| *k == c.key) else {
+            continue;
+        };
+        if let Some(source) = &o.source {
+            c.origin = Some(Origins {
+                replica: source.clone(),
+                source: Some(o.replica.clone()),
+            });
+        }
+    }
+    rd.cause = cause;
+}
+
 fn ids(s: &Server) -> NodeIds {
     NodeIds {
         server_id: s.server_id,
