@@ -299,9 +299,10 @@ pub struct ResyncArgs {
     #[command(flatten)]
     pub verify: VerifyArgs,
 
-    /// Resync the drift of a `verify --format json` report instead of verifying again (each
-    /// row is still read again and checked just before it is written). With no node named
-    /// (no DSN, -h, -P, -S or --source), the nodes are the report's.
+    /// Resync the drift of a `verify --format json` report (or of a `repair --verify-table
+    /// --format json` report's verify) instead of verifying again (each row is still read
+    /// again and checked just before it is written). With no node named (no DSN, -h, -P, -S
+    /// or --source), the nodes are the report's.
     #[arg(long, value_name = "VERIFY.json")]
     pub from: Option<PathBuf>,
 

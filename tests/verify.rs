@@ -173,6 +173,20 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
                 run.stdout
             );
         }
+        // Piped (no progress bar): a plain line per table on stderr as it finishes.
+        let finished: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("verify: ") && l.contains(" rows in "))
+            .collect();
+        assert_eq!(finished.len(), 3, "{flavor}: {}", run.stderr);
+        assert!(
+            finished
+                .iter()
+                .any(|l| l.contains("DRIFT: 1 missing, 3 extra")),
+            "{flavor}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -805,6 +819,28 @@ fn repair_verify_table_reports_the_incident_table() {
         assert_eq!(t["missing"], 0, "{flavor}: {t}");
         assert_eq!(t["extra"], 0, "{flavor}: {t}");
         assert_eq!(t["different"], 0, "{flavor}: {t}");
+        // The repair's own report is a resync's input as a verify report is.
+        let report = format!("{journal}.repair.json");
+        std::fs::write(&report, &run.stdout).unwrap();
+        let run = replmend(&[
+            "resync",
+            "--from",
+            &report,
+            "--dry-run",
+            "--user",
+            "root",
+            "--format",
+            "json",
+        ]);
+        let out = run.json();
+        assert_eq!(run.code, exit::OK, "{flavor}: {out}\n{}", run.stderr);
+        assert_eq!(out["drift_from"]["kind"], "report", "{flavor}: {out}");
+        assert_eq!(
+            out["plan"]["steps"],
+            serde_json::json!([]),
+            "{flavor}: {out}"
+        );
+        let _ = std::fs::remove_file(&report);
         let _ = std::fs::remove_file(&journal);
     }
 }

@@ -110,11 +110,17 @@ fn pair_of_report(args: &ResyncArgs, report: &Report) -> Result<Pair> {
 fn load_report(path: &std::path::Path) -> Result<Report> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the verify report {}", path.display()))?;
+    // A `repair --verify-table --format json` report carries its verify: fixed the same way.
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let text = match (doc["schema"].as_str(), doc.get("verify")) {
+        (Some("replmend.repair/1"), Some(v)) if !v.is_null() => v.to_string(),
+        _ => text,
+    };
     let report: Report = serde_json::from_str(&text).map_err(|e| {
         Coded(
             exit::BAD_INPUT,
             format!(
-                "{} is not a `replmend verify --format json` report ({e})",
+                "{} is not a `replmend verify --format json` report, nor a repair report with its verify ({e})",
                 path.display()
             ),
         )

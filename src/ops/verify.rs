@@ -40,6 +40,7 @@ pub fn options(args: &VerifyArgs) -> Result<Options> {
         chunk_time: seconds(args.chunk_time, "chunk-time")?,
         max_lag: seconds(args.max_lag, "max-lag")?,
         progress: std::io::stderr().is_terminal(),
+        lines: !std::io::stderr().is_terminal(),
         ..Options::default()
     })
 }
