@@ -55,7 +55,7 @@ impl Walk<'_> {
         if let Some(last) = ranges.last().copied() {
             ranges.resize(ranges.len().next_power_of_two(), last);
         }
-        let st = sql::bucket_row_hashes(ss, self.hash, key, &ranges, lo, hi);
+        let st = sql::bucket_row_hashes(ss, key, &ranges, lo, hi);
         let (x, y) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, &keys, &st)
         })?;
@@ -71,7 +71,7 @@ impl Walk<'_> {
         hi: Option<&[(String, Cell)]>,
         charsets: &sql::Charsets,
     ) -> Result<(u64, ChunkDiff)> {
-        let st = sql::chunk_row_hashes(ss, self.hash, key, lo, hi, charsets);
+        let st = sql::chunk_row_hashes(ss, key, lo, hi, charsets);
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, key, &st)
         })?;
@@ -102,7 +102,7 @@ impl Walk<'_> {
             let mut a = Vec::new();
             let mut b = Vec::new();
             for chunk in keys.chunks(1000) {
-                let st = sql::row_hashes_by_key(ss, self.hash, key, chunk, charsets);
+                let st = sql::row_hashes_by_key(ss, key, chunk, charsets);
                 let (x, y) = crate::conn::both(self.source, self.replica, |s| {
                     read_key_hashes(s, ss, key, &st)
                 })?;
@@ -219,7 +219,7 @@ impl Walk<'_> {
 
     /// A table without a usable key: compared whole, as a multiset of rows.
     pub(super) fn multiset(&mut self, ss: &TableSchema, drift: &mut TableDrift) -> Result<()> {
-        let st = sql::chunk_checksum(ss, self.hash, None, None, &[], true);
+        let st = sql::chunk_checksum(ss, None, None, &[], true);
         let mut sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         for _ in 0..self.opts.rechecks {
             if sums.0 == sums.1 {
@@ -234,7 +234,7 @@ impl Walk<'_> {
         if sums.0 == sums.1 {
             return Ok(());
         }
-        let st = sql::multiset_hashes(ss, self.hash);
+        let st = sql::multiset_hashes(ss);
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             let rows: Vec<(String, u64)> = s.all_prepared(&st)?;
             Ok(rows)
@@ -249,7 +249,7 @@ impl Walk<'_> {
                 true => &mut *self.source,
                 false => &mut *self.replica,
             };
-            let st = sql::rows_by_hash(ss, self.hash, &columns, std::slice::from_ref(&hash));
+            let st = sql::rows_by_hash(ss, &columns, std::slice::from_ref(&hash));
             let row = read_row_by_hash(holder, ss, &columns, &st)?;
             drift.multiset_rows.push(model::MultisetRow {
                 hash,

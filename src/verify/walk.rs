@@ -25,7 +25,6 @@ pub(super) struct Walk<'a> {
     pub(super) bar: &'a indicatif::ProgressBar,
     /// The source's row estimate for the table being walked.
     pub(super) estimate: u64,
-    pub(super) hash: sql::RowHash,
 }
 /// Rows of (key…, hash) as a statement returns them.
 pub(super) fn read_key_hashes(
@@ -118,7 +117,6 @@ impl Sums {
 
 fn chunk_sums(
     server: &mut Server,
-    hash: sql::RowHash,
     ss: &TableSchema,
     key: &[String],
     charsets: &sql::Charsets,
@@ -128,11 +126,11 @@ fn chunk_sums(
     let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
     match int_key {
         true => {
-            let st = sql::chunk_bucket_checksums(ss, hash, &key[0], chunk.step, lo, hi);
+            let st = sql::chunk_bucket_checksums(ss, &key[0], chunk.step, lo, hi);
             Ok(Sums::Buckets(read_buckets(server, &st)?))
         }
         false => {
-            let st = sql::chunk_checksum(ss, hash, lo, hi, charsets, false);
+            let st = sql::chunk_checksum(ss, lo, hi, charsets, false);
             Ok(Sums::Whole(read_checksum(server, &st)?))
         }
     }
@@ -261,7 +259,6 @@ impl Walk<'_> {
             false => None,
         };
         let estimate = self.estimate;
-        let hash = self.hash;
         let (src, rep) = (&mut *self.source, &mut *self.replica);
         let (to_src, from_bounds_src) = sync_channel::<Arc<Chunk>>(PIPELINE);
         let (to_rep, from_bounds_rep) = sync_channel::<Arc<Chunk>>(PIPELINE);
@@ -322,7 +319,7 @@ impl Walk<'_> {
                 s.spawn(move || {
                     for chunk in inbox {
                         let started = Instant::now();
-                        let r = chunk_sums(server, hash, ss, key, charsets, int_key, &chunk);
+                        let r = chunk_sums(server, ss, key, charsets, int_key, &chunk);
                         let failed = r.is_err();
                         if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
                             return;
