@@ -93,7 +93,12 @@ struct Run {
 
 fn timed(nodes: [&Node; 2], cmd: &mut Command) -> Run {
     let before: f64 = nodes.iter().map(|n| cpu_seconds(n.pid)).sum();
-    let (wall, rss, code) = measure(cmd.stdout(Stdio::null()).stderr(Stdio::null()));
+    // REPLMEND_VERIFY_TIMING=1 shows verify's phases (pass, narrowed, settled) on stderr.
+    let stderr = match std::env::var_os("REPLMEND_VERIFY_TIMING") {
+        Some(_) => Stdio::inherit(),
+        None => Stdio::null(),
+    };
+    let (wall, rss, code) = measure(cmd.stdout(Stdio::null()).stderr(stderr));
     let cpu = nodes.iter().map(|n| cpu_seconds(n.pid)).sum::<f64>() - before;
     Run {
         wall,

@@ -6,7 +6,6 @@ use anyhow::Result;
 
 use super::diff::ChunkDiff;
 use super::model::{Key, TableDrift};
-use super::table_plan::bucket_bounds;
 use super::walk::{Walk, read_checksum, read_key_hashes, value_text};
 use super::{diff, model};
 use crate::conn::Server;
@@ -36,26 +35,22 @@ fn versions(source: &Hashed, replica: &Hashed) -> Versions {
 pub(super) const RECHECK_BATCH: usize = 2000;
 /// Narrowing a differing chunk to rows, rechecking them and recording the drift.
 impl Walk<'_> {
-    /// The differing buckets of a chunk (a few dozen rows each) read as row hashes on both
-    /// nodes and compared.
-    pub(super) fn narrow_buckets(
+    /// Differing buckets (a few dozen rows each, of any chunks: key ranges cut to their
+    /// chunks) read as row hashes on both nodes in one statement and compared.
+    pub(super) fn narrow_ranges(
         &mut self,
         ss: &TableSchema,
         key: &str,
-        step: u64,
-        buckets: &[i128],
-        lo: Option<&[(String, Cell)]>,
-        hi: Option<&[(String, Cell)]>,
+        ranges: &[(i128, i128)],
     ) -> Result<ChunkDiff> {
         let keys = [key.to_string()];
-        let mut ranges: Vec<(i128, i128)> =
-            buckets.iter().map(|b| bucket_bounds(*b, step)).collect();
+        let mut ranges = ranges.to_vec();
         // As many ranges as the next power of two (the last repeated): few distinct statement
         // texts, so the prepared statements are reused.
         if let Some(last) = ranges.last().copied() {
             ranges.resize(ranges.len().next_power_of_two(), last);
         }
-        let st = sql::bucket_row_hashes(ss, key, &ranges, lo, hi);
+        let st = sql::bucket_row_hashes(ss, key, &ranges, None, None);
         let (x, y) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, &keys, &st)
         })?;
