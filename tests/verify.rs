@@ -941,3 +941,67 @@ fn the_row_digest_sees_swaps_nulls_and_trailing_bytes_in_one_bucket() {
         assert_drift(table(&r, "dg", "n"), vec![], vec![], nulls, &what);
     }
 }
+
+/// The replica's Seconds_Behind_Master (MariaDB) / Seconds_Behind_Source (MySQL).
+fn lag_seconds(replica: &Node) -> Option<u64> {
+    let st = replica.replica_status().unwrap()?;
+    ["Seconds_Behind_Master", "Seconds_Behind_Source"]
+        .iter()
+        .find_map(|f| st.get(*f).cloned().flatten())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A row written to the source (in a table verify does not read), then waited for until the
+/// delayed replica lags at least 3 s behind it.
+fn lag_behind(source: &Node, replica: &Node, id: u32) {
+    source
+        .exec(&format!("INSERT INTO lagdb.other VALUES ({id})"))
+        .unwrap();
+    let t = Instant::now();
+    while lag_seconds(replica).unwrap_or(0) < 3 {
+        assert!(t.elapsed() < CATCH_UP, "the replica never lagged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn applied(replica: &Node, id: u32) -> bool {
+    let q = format!("SELECT COUNT(*) FROM lagdb.other WHERE id = {id}");
+    replica.query_value(&q).unwrap().as_deref() == Some("1")
+}
+
+/// `--max-lag`: on a replica held 8 s behind (SOURCE_DELAY), verify waits until the lag is
+/// back under the limit before reading a chunk; without it, verify reads at once (the row
+/// written before is not on the replica yet when it ends). verify itself writes nothing, so
+/// it cannot put the replica further behind.
+#[test]
+fn max_lag_waits_for_a_lagging_replica() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE lagdb; CREATE TABLE lagdb.t (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE lagdb.other (id INT PRIMARY KEY); \
+             INSERT INTO lagdb.t VALUES (1, 1), (2, 2), (3, 3)",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        replica_delay(n2, 8);
+        lag_behind(n1, n2, 1);
+        let (run, _) = verify(n2, &["--tables", "lagdb.t"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            !applied(n2, 1),
+            "{flavor}: without --max-lag verify did not wait"
+        );
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        lag_behind(n1, n2, 2);
+        let (run, _) = verify(n2, &["--tables", "lagdb.t", "--max-lag", "2"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            applied(n2, 2),
+            "{flavor}: --max-lag 2 read the table while the replica was {:?} s behind",
+            lag_seconds(n2)
+        );
+        replica_delay(n2, 0);
+    }
+}

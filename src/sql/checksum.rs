@@ -199,14 +199,15 @@ pub fn bucket_row_hashes(
     lo: Option<&[(String, Cell)]>,
     hi: Option<&[(String, Cell)]>,
 ) -> Statement {
-    let (filter, mut params) = chunk_where(lo, hi, &[]);
+    let (filter, params) = chunk_where(lo, hi, &[]);
     let k = quote_ident(key);
-    let mut any = Vec::with_capacity(ranges.len());
-    for (first, last) in ranges {
-        any.push(format!("{k} BETWEEN ? AND ?"));
-        params.push(Cell::Number(first.to_string()));
-        params.push(Cell::Number(last.to_string()));
-    }
+    // Integer literals, not parameters: a parameter arrives as text, and the server
+    // compares every row read with each range as a DOUBLE (measured: 256 ranges read 8 times
+    // slower). The bounds are numbers this program computed, never user text.
+    let any: Vec<String> = ranges
+        .iter()
+        .map(|(first, last)| format!("{k} BETWEEN {first} AND {last}"))
+        .collect();
     let buckets = format!("({})", any.join(" OR "));
     let filter = match filter.is_empty() {
         true => format!(" WHERE {buckets}"),

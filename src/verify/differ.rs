@@ -44,13 +44,7 @@ impl Walk<'_> {
         ranges: &[(i128, i128)],
     ) -> Result<ChunkDiff> {
         let keys = [key.to_string()];
-        let mut ranges = ranges.to_vec();
-        // As many ranges as the next power of two (the last repeated): few distinct statement
-        // texts, so the prepared statements are reused.
-        if let Some(last) = ranges.last().copied() {
-            ranges.resize(ranges.len().next_power_of_two(), last);
-        }
-        let st = sql::bucket_row_hashes(ss, key, &ranges, None, None);
+        let st = sql::bucket_row_hashes(ss, key, ranges, None, None);
         let (x, y) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, &keys, &st)
         })?;
