@@ -20,6 +20,7 @@ use replmend_sandbox::{Flavor, Node, Sandbox, Topology};
 /// Rows of the drift made on the replica.
 const DRIFTED: u64 = 1000;
 
+/// Rows made with SHA2 (MySQL 9 has no MD5).
 struct Shape {
     name: &'static str,
     create: &'static str,
@@ -34,7 +35,7 @@ const SHAPES: [Shape; 3] = [
         name: "narrow",
         create: "(id INT PRIMARY KEY, a INT NOT NULL, b VARCHAR(32) NOT NULL, \
                  c DATETIME NOT NULL, d DECIMAL(10,2))",
-        row: "n, n * 7 % 100000, LEFT(MD5(n), 8 + n % 24), '2020-01-01' + INTERVAL n SECOND, \
+        row: "n, n * 7 % 100000, LEFT(SHA2(n, 256), 8 + n % 24), '2020-01-01' + INTERVAL n SECOND, \
               IF(n % 10 = 0, NULL, n % 100000 / 100)",
         drift: "a = a + 1",
     },
@@ -42,15 +43,15 @@ const SHAPES: [Shape; 3] = [
         name: "sysbench",
         create: "(id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, \
                  pad CHAR(60) NOT NULL, KEY (k))",
-        row: "n, n * 7 % 100000, CONCAT(MD5(n), MD5(n * 3), MD5(n * 7), LEFT(MD5(n * 11), 23)), \
-              CONCAT(MD5(n * 13), LEFT(MD5(n * 17), 27))",
+        row: "n, n * 7 % 100000, CONCAT(LEFT(SHA2(n, 256), 32), LEFT(SHA2(n * 3, 256), 32), LEFT(SHA2(n * 7, 256), 32), LEFT(SHA2(n * 11, 256), 23)), \
+              CONCAT(LEFT(SHA2(n * 13, 256), 32), LEFT(SHA2(n * 17, 256), 27))",
         drift: "c = REVERSE(c)",
     },
     Shape {
         name: "wide",
         create: "(id INT PRIMARY KEY, v VARCHAR(255), t TEXT, j JSON)",
-        row: "n, REPEAT(MD5(n), 1 + n % 7), REPEAT(MD5(n * 3), 32), \
-              JSON_OBJECT('id', n, 'name', MD5(n), 'tags', JSON_ARRAY(n % 10, n % 7), 'score', n / 7)",
+        row: "n, REPEAT(LEFT(SHA2(n, 256), 32), 1 + n % 7), REPEAT(LEFT(SHA2(n * 3, 256), 32), 32), \
+              JSON_OBJECT('id', n, 'name', LEFT(SHA2(n, 256), 32), 'tags', JSON_ARRAY(n % 10, n % 7), 'score', n / 7)",
         drift: "t = REVERSE(t)",
     },
 ];
