@@ -284,3 +284,53 @@ pub fn rows_by_hash(
     ))
     .params(hashes.iter().map(|h| Cell::Text(h.clone())).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ColumnDef, TableSchema};
+
+    fn col(name: &str, data_type: &str, nullable: bool) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            data_type: data_type.into(),
+            column_type: data_type.into(),
+            unsigned: false,
+            fsp: 0,
+            binary: false,
+            charset: None,
+            generated: false,
+            auto_increment: false,
+            invisible: false,
+            nullable,
+        }
+    }
+
+    #[test]
+    fn the_digest_marks_nullable_columns_only_and_reads_the_text_twice() {
+        let schema = TableSchema {
+            table: TableRef {
+                schema: "d".into(),
+                name: "t".into(),
+            },
+            columns: vec![
+                col("id", "int", false),
+                col("v", "varchar", true),
+                col("f", "float", false),
+            ],
+            unique_keys: Vec::new(),
+        };
+        let text = "CONCAT_WS('#', `id`, CAST(`v` AS BINARY), (`f` + 0e0), ISNULL(`v`))";
+        assert_eq!(
+            row_digest(&schema),
+            format!("(CRC32({text}) * 4294967291 + CRC32(REVERSE({text})))")
+        );
+        assert_eq!(
+            row_hash(&schema),
+            format!("CAST({} AS CHAR)", row_digest(&schema))
+        );
+        // (2^32 - 1) * M + (2^32 - 1) stays below 2^64: no BIGINT UNSIGNED overflow.
+        let max = u32::MAX as u128;
+        assert!(max * DIGEST_MULTIPLIER as u128 + max < 1u128 << 64);
+    }
+}
