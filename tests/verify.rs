@@ -3,8 +3,10 @@
 //! integer key, a composite key with hostile identifiers, GBK and latin1 keys, a table
 //! without a key; no false positives while the source is being written to (also with the
 //! replica lagging); table selection; a dual-master pair checked from both sides; chunks of
-//! the size asked for even when information_schema's row count is stale. Drift is made on one
-//! node with `sql_log_bin = 0`, so it does not replicate.
+//! the size asked for even when information_schema's row count is stale; what the row digest
+//! must see in one bucket (equal-length swaps, NULL against '', trailing bytes); `--max-lag`
+//! waiting for a lagging replica. Drift is made on one node with `sql_log_bin = 0`, so it does
+//! not replicate.
 
 mod support;
 
