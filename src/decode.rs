@@ -183,6 +183,7 @@ mod tests {
             generated: false,
             auto_increment: false,
             invisible: false,
+            nullable: true,
         }
     }
 

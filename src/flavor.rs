@@ -274,11 +274,6 @@ impl Flavor {
         ])
     }
 
-    /// MD5() exists (MySQL 9 removed it, with SHA1()).
-    pub fn has_md5(&self) -> bool {
-        self.kind == Kind::Mariadb || !self.at_least(9, 0, 0)
-    }
-
     /// The statement reporting the server's current binlog file and position. MySQL 8.2
     /// added SHOW BINARY LOG STATUS and 8.4 removed SHOW MASTER STATUS.
     pub fn show_binlog_status(&self) -> &'static str {

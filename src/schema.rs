@@ -36,6 +36,10 @@ pub struct ColumnDef {
     pub auto_increment: bool,
     /// INVISIBLE (MySQL's generated invisible primary key my_row_id is one).
     pub invisible: bool,
+    /// IS_NULLABLE: only such columns carry a NULL marker in verify's row text. Not
+    /// serialized (the forms plans and reports print stay as they were).
+    #[serde(skip)]
+    pub nullable: bool,
 }
 
 impl ColumnDef {
@@ -173,7 +177,8 @@ impl TableSchema {
     }
 }
 
-/// COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, DATETIME_PRECISION, CHARACTER_SET_NAME, EXTRA.
+/// COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, DATETIME_PRECISION, CHARACTER_SET_NAME, EXTRA,
+/// IS_NULLABLE = 'YES'.
 pub type ColumnRow = (
     String,
     String,
@@ -181,6 +186,7 @@ pub type ColumnRow = (
     Option<u64>,
     Option<String>,
     Option<String>,
+    bool,
 );
 
 /// Whether EXTRA holds `word` as a word of its own: MySQL marks a column with an expression
@@ -195,7 +201,7 @@ fn extra_has(extra: &Option<String>, word: &str) -> bool {
 
 /// A column's definition from its information_schema row.
 pub fn column_def(row: ColumnRow) -> ColumnDef {
-    let (name, data_type, column_type, fsp, charset, extra) = row;
+    let (name, data_type, column_type, fsp, charset, extra, nullable) = row;
     ColumnDef {
         unsigned: column_type.contains("unsigned"),
         fsp: fsp.unwrap_or(0) as u8,
@@ -210,6 +216,7 @@ pub fn column_def(row: ColumnRow) -> ColumnDef {
         // INVISIBLE` on MySQL: look for words, not a fixed string.
         auto_increment: extra_has(&extra, "auto_increment"),
         invisible: extra_has(&extra, "invisible"),
+        nullable,
         name,
         data_type,
         column_type,
@@ -300,6 +307,7 @@ mod tests {
             generated: false,
             auto_increment: false,
             invisible: false,
+            nullable: true,
         };
         assert_eq!(c.enum_or_set_values(), vec!["a", "it's", "c,d"]);
     }

@@ -3,8 +3,10 @@
 //! integer key, a composite key with hostile identifiers, GBK and latin1 keys, a table
 //! without a key; no false positives while the source is being written to (also with the
 //! replica lagging); table selection; a dual-master pair checked from both sides; chunks of
-//! the size asked for even when information_schema's row count is stale. Drift is made on one
-//! node with `sql_log_bin = 0`, so it does not replicate.
+//! the size asked for even when information_schema's row count is stale; what the row digest
+//! must see in one bucket (equal-length swaps, NULL against '', trailing bytes); `--max-lag`
+//! waiting for a lagging replica. Drift is made on one node with `sql_log_bin = 0`, so it does
+//! not replicate.
 
 mod support;
 
@@ -899,5 +901,145 @@ fn threads_and_chunk_time_find_the_same_drift() {
         assert_eq!(table(&tuned, "par", "a")["different"], 1, "{flavor}");
         assert_eq!(table(&tuned, "par", "b")["missing"], 1, "{flavor}");
         assert_eq!(table(&tuned, "par", "c")["extra"], 1, "{flavor}");
+    }
+}
+
+/// The changes a cheap row digest could miss, each found and named by column: values of equal
+/// length swapped between rows of one bucket (one bit apart: a XOR of CRC32s cancels them),
+/// alone in their table so no other change gets the bucket read row by row, on an integer key
+/// (buckets) and on a text key (whole chunks); NULL against '' and a NULL moved to the next
+/// column, a BINARY's and a VARBINARY's trailing bytes.
+#[test]
+fn the_row_digest_sees_swaps_nulls_and_trailing_bytes_in_one_bucket() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE dg; \
+             CREATE TABLE dg.t (id INT PRIMARY KEY, a INT NOT NULL, s CHAR(8) NOT NULL, \
+               n1 VARCHAR(10) NULL, n2 VARCHAR(10) NULL, bin BINARY(4) NOT NULL, vb VARBINARY(8)); \
+             INSERT INTO dg.t SELECT seq, seq + 10, CONCAT('s', LPAD(seq, 7, '0')), NULL, 'x', 'ab', 'ab' \
+               FROM (SELECT 1 AS seq UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 \
+                 UNION SELECT 6 UNION SELECT 7 UNION SELECT 8 UNION SELECT 9 UNION SELECT 10 \
+                 UNION SELECT 11 UNION SELECT 12 UNION SELECT 13 UNION SELECT 14 UNION SELECT 15 \
+                 UNION SELECT 16) AS n; \
+             CREATE TABLE dg.c (id VARCHAR(8) PRIMARY KEY, a INT NOT NULL, s CHAR(8) NOT NULL, \
+               n1 VARCHAR(10) NULL, n2 VARCHAR(10) NULL, bin BINARY(4) NOT NULL, vb VARBINARY(8)); \
+             INSERT INTO dg.c SELECT CONCAT('k', id), a, s, n1, n2, bin, vb FROM dg.t; \
+             CREATE TABLE dg.n LIKE dg.t; INSERT INTO dg.n SELECT * FROM dg.t",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let (run, _) = verify(n2, &["--databases", "dg"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        for (t, k) in [("dg.t", ""), ("dg.c", "k")] {
+            let swaps = format!(
+                "UPDATE {t} SET a = CASE id WHEN '{k}4' THEN 15 ELSE 14 END WHERE id IN ('{k}4', '{k}5'); \
+                 UPDATE {t} SET s = CASE id WHEN '{k}6' THEN 's0000007' ELSE 's0000006' END \
+                   WHERE id IN ('{k}6', '{k}7'); \
+                 UPDATE {t} SET s = CASE id WHEN '{k}8' THEN 's0000009' ELSE 's0000008' END \
+                   WHERE id IN ('{k}8', '{k}9')"
+            );
+            drift(n2, &swaps);
+        }
+        drift(
+            n2,
+            "UPDATE dg.n SET n1 = '' WHERE id = 12; \
+             UPDATE dg.n SET n1 = 'x', n2 = NULL WHERE id = 13; \
+             UPDATE dg.n SET bin = 0x61620001 WHERE id = 14; \
+             UPDATE dg.n SET vb = 0x616200 WHERE id = 15",
+        );
+        // --chunk-size 100000: each table's 16 rows share one bucket.
+        let (run, r) = verify(n2, &["--databases", "dg", "--chunk-size", "100000"]);
+        assert_eq!(
+            run.code,
+            exit::DRIFT,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        for (name, k) in [("t", ""), ("c", "k")] {
+            let row = |i: i64| match k {
+                "" => id(i),
+                _ => key(&[("id", &format!("k{i}"))]),
+            };
+            let swapped = [(4, "a"), (5, "a"), (6, "s"), (7, "s"), (8, "s"), (9, "s")]
+                .map(|(i, c)| different(row(i), &[c]))
+                .to_vec();
+            let what = format!("{flavor} dg.{name}");
+            assert_drift(table(&r, "dg", name), vec![], vec![], swapped, &what);
+        }
+        let nulls = vec![
+            different(id(12), &["n1"]),
+            different(id(13), &["n1", "n2"]),
+            different(id(14), &["bin"]),
+            different(id(15), &["vb"]),
+        ];
+        let what = format!("{flavor} dg.n");
+        assert_drift(table(&r, "dg", "n"), vec![], vec![], nulls, &what);
+    }
+}
+
+/// The replica's Seconds_Behind_Master (MariaDB) / Seconds_Behind_Source (MySQL).
+fn lag_seconds(replica: &Node) -> Option<u64> {
+    let st = replica.replica_status().unwrap()?;
+    ["Seconds_Behind_Master", "Seconds_Behind_Source"]
+        .iter()
+        .find_map(|f| st.get(*f).cloned().flatten())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A row written to the source (in a table verify does not read), then waited for until the
+/// delayed replica lags at least 3 s behind it.
+fn lag_behind(source: &Node, replica: &Node, id: u32) {
+    source
+        .exec(&format!("INSERT INTO lagdb.other VALUES ({id})"))
+        .unwrap();
+    let t = Instant::now();
+    while lag_seconds(replica).unwrap_or(0) < 3 {
+        assert!(t.elapsed() < CATCH_UP, "the replica never lagged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn applied(replica: &Node, id: u32) -> bool {
+    let q = format!("SELECT COUNT(*) FROM lagdb.other WHERE id = {id}");
+    replica.query_value(&q).unwrap().as_deref() == Some("1")
+}
+
+/// `--max-lag`: on a replica held 8 s behind (SOURCE_DELAY), verify waits until the lag is
+/// back under the limit before reading a chunk; without it, verify reads at once (the row
+/// written before is not on the replica yet when it ends). verify itself writes nothing, so
+/// it cannot put the replica further behind.
+#[test]
+fn max_lag_waits_for_a_lagging_replica() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE lagdb; CREATE TABLE lagdb.t (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE lagdb.other (id INT PRIMARY KEY); \
+             INSERT INTO lagdb.t VALUES (1, 1), (2, 2), (3, 3)",
+        )
+        .unwrap();
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        replica_delay(n2, 8);
+        lag_behind(n1, n2, 1);
+        let (run, _) = verify(n2, &["--tables", "lagdb.t"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            !applied(n2, 1),
+            "{flavor}: without --max-lag verify did not wait"
+        );
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        lag_behind(n1, n2, 2);
+        let (run, _) = verify(n2, &["--tables", "lagdb.t", "--max-lag", "2"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(
+            applied(n2, 2),
+            "{flavor}: --max-lag 2 read the table while the replica was {:?} s behind",
+            lag_seconds(n2)
+        );
+        replica_delay(n2, 0);
     }
 }

@@ -391,6 +391,7 @@ mod tests {
             generated: false,
             auto_increment: false,
             invisible: false,
+            nullable: true,
         }
     }
 

@@ -17,7 +17,7 @@ fn names(t: &TableRef) -> Vec<Cell> {
 pub fn table_columns(t: &TableRef) -> Statement {
     Statement::plain(
         "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), DATETIME_PRECISION, \
-         CHARACTER_SET_NAME, EXTRA \
+         CHARACTER_SET_NAME, EXTRA, IS_NULLABLE = 'YES' \
          FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
          ORDER BY ORDINAL_POSITION",
     )

@@ -6,7 +6,6 @@ use anyhow::Result;
 
 use super::diff::ChunkDiff;
 use super::model::{Key, TableDrift};
-use super::table_plan::bucket_bounds;
 use super::walk::{Walk, read_checksum, read_key_hashes, value_text};
 use super::{diff, model};
 use crate::conn::Server;
@@ -36,26 +35,16 @@ fn versions(source: &Hashed, replica: &Hashed) -> Versions {
 pub(super) const RECHECK_BATCH: usize = 2000;
 /// Narrowing a differing chunk to rows, rechecking them and recording the drift.
 impl Walk<'_> {
-    /// The differing buckets of a chunk (a few dozen rows each) read as row hashes on both
-    /// nodes and compared.
-    pub(super) fn narrow_buckets(
+    /// Differing buckets (a few dozen rows each, of any chunks: key ranges cut to their
+    /// chunks) read as row hashes on both nodes in one statement and compared.
+    pub(super) fn narrow_ranges(
         &mut self,
         ss: &TableSchema,
         key: &str,
-        step: u64,
-        buckets: &[i128],
-        lo: Option<&[(String, Cell)]>,
-        hi: Option<&[(String, Cell)]>,
+        ranges: &[(i128, i128)],
     ) -> Result<ChunkDiff> {
         let keys = [key.to_string()];
-        let mut ranges: Vec<(i128, i128)> =
-            buckets.iter().map(|b| bucket_bounds(*b, step)).collect();
-        // As many ranges as the next power of two (the last repeated): few distinct statement
-        // texts, so the prepared statements are reused.
-        if let Some(last) = ranges.last().copied() {
-            ranges.resize(ranges.len().next_power_of_two(), last);
-        }
-        let st = sql::bucket_row_hashes(ss, self.hash, key, &ranges, lo, hi);
+        let st = sql::bucket_row_hashes(ss, key, ranges, None, None);
         let (x, y) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, &keys, &st)
         })?;
@@ -71,7 +60,7 @@ impl Walk<'_> {
         hi: Option<&[(String, Cell)]>,
         charsets: &sql::Charsets,
     ) -> Result<(u64, ChunkDiff)> {
-        let st = sql::chunk_row_hashes(ss, self.hash, key, lo, hi, charsets);
+        let st = sql::chunk_row_hashes(ss, key, lo, hi, charsets);
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, key, &st)
         })?;
@@ -102,7 +91,7 @@ impl Walk<'_> {
             let mut a = Vec::new();
             let mut b = Vec::new();
             for chunk in keys.chunks(1000) {
-                let st = sql::row_hashes_by_key(ss, self.hash, key, chunk, charsets);
+                let st = sql::row_hashes_by_key(ss, key, chunk, charsets);
                 let (x, y) = crate::conn::both(self.source, self.replica, |s| {
                     read_key_hashes(s, ss, key, &st)
                 })?;
@@ -219,7 +208,7 @@ impl Walk<'_> {
 
     /// A table without a usable key: compared whole, as a multiset of rows.
     pub(super) fn multiset(&mut self, ss: &TableSchema, drift: &mut TableDrift) -> Result<()> {
-        let st = sql::chunk_checksum(ss, self.hash, None, None, &[], true);
+        let st = sql::chunk_checksum(ss, None, None, &[], true);
         let mut sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         for _ in 0..self.opts.rechecks {
             if sums.0 == sums.1 {
@@ -234,7 +223,7 @@ impl Walk<'_> {
         if sums.0 == sums.1 {
             return Ok(());
         }
-        let st = sql::multiset_hashes(ss, self.hash);
+        let st = sql::multiset_hashes(ss);
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             let rows: Vec<(String, u64)> = s.all_prepared(&st)?;
             Ok(rows)
@@ -249,7 +238,7 @@ impl Walk<'_> {
                 true => &mut *self.source,
                 false => &mut *self.replica,
             };
-            let st = sql::rows_by_hash(ss, self.hash, &columns, std::slice::from_ref(&hash));
+            let st = sql::rows_by_hash(ss, &columns, std::slice::from_ref(&hash));
             let row = read_row_by_hash(holder, ss, &columns, &st)?;
             drift.multiset_rows.push(model::MultisetRow {
                 hash,

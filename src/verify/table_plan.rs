@@ -177,6 +177,24 @@ fn key_number(k: Option<&[(String, Cell)]>) -> Option<i128> {
     }
 }
 
+/// A chunk's differing buckets as key ranges, cut to the chunk's (lo, hi]: a bucket at the
+/// chunk's edge reaches into the next chunk, whose rows that chunk answers for.
+pub(super) fn chunk_bucket_ranges(
+    lo: Option<&[(String, Cell)]>,
+    hi: Option<&[(String, Cell)]>,
+    step: u64,
+    buckets: &[i128],
+) -> Vec<(i128, i128)> {
+    let lo = key_number(lo).map(|k| k + 1).unwrap_or(i128::MIN);
+    let hi = key_number(hi).unwrap_or(i128::MAX);
+    buckets
+        .iter()
+        .map(|b| bucket_bounds(*b, step))
+        .map(|(first, last)| (first.max(lo), last.min(hi)))
+        .filter(|(first, last)| first <= last)
+        .collect()
+}
+
 /// The keys `k DIV step = b` covers (DIV truncates toward zero: bucket 0 spans both signs).
 pub(super) fn bucket_bounds(b: i128, step: u64) -> (i128, i128) {
     let step = step as i128;
@@ -218,6 +236,10 @@ mod tests {
         assert_eq!(r.next_hi(None, 5000), Some(n(5000)));
         assert_eq!(r.next_hi(Some(&n(5000)), 5000), Some(n(10000)));
         assert_eq!(r.next_hi(Some(&n(995_000)), 5000), None);
+        // Buckets at a chunk's edges are cut to the chunk (5000, 10000].
+        let cut = chunk_bucket_ranges(Some(&n(5000)), Some(&n(10000)), 19, &[263, 300, 526]);
+        assert_eq!(cut, vec![(5001, 5015), (5700, 5718), (9994, 10000)]);
+        assert_eq!(chunk_bucket_ranges(None, None, 10, &[-1]), vec![(-19, -10)]);
     }
 
     #[test]

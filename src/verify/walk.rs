@@ -9,7 +9,7 @@ use super::diff::ChunkDiff;
 use super::differ::{RECHECK_BATCH, read_buckets};
 use super::lag::LagGuard;
 use super::model::{Key, TableDrift};
-use super::table_plan::{IntRanges, adapt, chunk_key, is_integer, min_max};
+use super::table_plan::{IntRanges, adapt, chunk_bucket_ranges, chunk_key, is_integer, min_max};
 use super::{Options, Pair};
 use crate::conn::Server;
 use crate::schema::TableSchema;
@@ -25,7 +25,6 @@ pub(super) struct Walk<'a> {
     pub(super) bar: &'a indicatif::ProgressBar,
     /// The source's row estimate for the table being walked.
     pub(super) estimate: u64,
-    pub(super) hash: sql::RowHash,
 }
 /// Rows of (key…, hash) as a statement returns them.
 pub(super) fn read_key_hashes(
@@ -72,6 +71,8 @@ pub(super) fn read_checksum(server: &mut Server, st: &Statement) -> Result<(u64,
 }
 /// Chunks in flight between the bounds thread and each node's hashing thread.
 const PIPELINE: usize = 16;
+/// Differing buckets narrowed in one statement (a few dozen rows each).
+const NARROW_RANGES: usize = 256;
 
 /// One chunk of a table: (lo, hi] along its key, and the bucket width for an integer key.
 #[derive(Debug)]
@@ -118,7 +119,6 @@ impl Sums {
 
 fn chunk_sums(
     server: &mut Server,
-    hash: sql::RowHash,
     ss: &TableSchema,
     key: &[String],
     charsets: &sql::Charsets,
@@ -128,11 +128,11 @@ fn chunk_sums(
     let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
     match int_key {
         true => {
-            let st = sql::chunk_bucket_checksums(ss, hash, &key[0], chunk.step, lo, hi);
+            let st = sql::chunk_bucket_checksums(ss, &key[0], chunk.step, lo, hi);
             Ok(Sums::Buckets(read_buckets(server, &st)?))
         }
         false => {
-            let st = sql::chunk_checksum(ss, hash, lo, hi, charsets, false);
+            let st = sql::chunk_checksum(ss, lo, hi, charsets, false);
             Ok(Sums::Whole(read_checksum(server, &st)?))
         }
     }
@@ -200,16 +200,27 @@ impl Walk<'_> {
             );
         }
         let mut suspects = ChunkDiff::default();
-        for (chunk, buckets) in differing {
-            let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
-            let diff = match int_key {
-                true => self.narrow_buckets(ss, &key[0], chunk.step, &buckets, lo, hi)?,
-                false => self.row_hashes(ss, key, lo, hi, &charsets)?.1,
-            };
-            suspects.absorb(diff);
-            // Suspects are rechecked together: one catch-up for many chunks.
-            if suspects.len() >= RECHECK_BATCH {
-                self.settle(ss, key, &charsets, std::mem::take(&mut suspects), drift)?;
+        match int_key {
+            // Differing buckets of many chunks read in one statement: a round trip per
+            // chunk was most of the time of 1,000 rows drifted over 1,000 chunks.
+            true => {
+                let ranges: Vec<(i128, i128)> = differing
+                    .iter()
+                    .flat_map(|(c, b)| {
+                        chunk_bucket_ranges(c.lo.as_deref(), c.hi.as_deref(), c.step, b)
+                    })
+                    .collect();
+                for batch in ranges.chunks(NARROW_RANGES) {
+                    suspects.absorb(self.narrow_ranges(ss, &key[0], batch)?);
+                    self.settle_batch(ss, key, &charsets, &mut suspects, drift)?;
+                }
+            }
+            false => {
+                for (chunk, _) in differing {
+                    let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
+                    suspects.absorb(self.row_hashes(ss, key, lo, hi, &charsets)?.1);
+                    self.settle_batch(ss, key, &charsets, &mut suspects, drift)?;
+                }
             }
         }
         if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
@@ -220,6 +231,21 @@ impl Walk<'_> {
             eprintln!("settled {:?}", t0.elapsed());
         }
         Ok(())
+    }
+
+    /// Suspects are rechecked together, once there are many: one catch-up for many chunks.
+    fn settle_batch(
+        &mut self,
+        ss: &TableSchema,
+        key: &[String],
+        charsets: &sql::Charsets,
+        suspects: &mut ChunkDiff,
+        drift: &mut TableDrift,
+    ) -> Result<()> {
+        match suspects.len() >= RECHECK_BATCH {
+            true => self.settle(ss, key, charsets, std::mem::take(suspects), drift),
+            false => Ok(()),
+        }
     }
 
     pub(super) fn settle(
@@ -261,7 +287,6 @@ impl Walk<'_> {
             false => None,
         };
         let estimate = self.estimate;
-        let hash = self.hash;
         let (src, rep) = (&mut *self.source, &mut *self.replica);
         let (to_src, from_bounds_src) = sync_channel::<Arc<Chunk>>(PIPELINE);
         let (to_rep, from_bounds_rep) = sync_channel::<Arc<Chunk>>(PIPELINE);
@@ -322,7 +347,7 @@ impl Walk<'_> {
                 s.spawn(move || {
                     for chunk in inbox {
                         let started = Instant::now();
-                        let r = chunk_sums(server, hash, ss, key, charsets, int_key, &chunk);
+                        let r = chunk_sums(server, ss, key, charsets, int_key, &chunk);
                         let failed = r.is_err();
                         if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
                             return;
