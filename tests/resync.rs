@@ -207,6 +207,21 @@ fn assert_words(run: &Run, what: &str) {
 
 /// Ids of `shop.items` on the source: 1..=6000 but for every hundredth from 50 (gaps an
 /// extra row can fall in).
+/// A source and replica holding `shop.items` (`item_ids()`), caught up.
+fn items_sandbox(flavor: Flavor) -> Sandbox {
+    let sb = started(flavor, Topology::SourceReplica);
+    sb.node("n1")
+        .exec(
+            "CREATE DATABASE shop; \
+             CREATE TABLE shop.items (id INT PRIMARY KEY, pad CHAR(12) NOT NULL, qty INT NOT NULL, \
+               note VARCHAR(40) NULL, price DECIMAL(10,2))",
+        )
+        .unwrap();
+    insert(sb.node("n1"), "shop.items", item_ids().map(item_row));
+    sb.node("n2").wait_caught_up(CATCH_UP).unwrap();
+    sb
+}
+
 fn item_ids() -> impl Iterator<Item = i64> {
     (1..=6000).filter(|i| i % 100 != 50)
 }
@@ -233,16 +248,8 @@ fn items_at(n: &Node, ids: &[i64]) -> Vec<Vec<Option<String>>> {
 #[test]
 fn every_kind_of_drift_is_fixed_on_the_replica_only_restore_undoes_it_and_from_a_report() {
     for flavor in FLAVORS {
-        let sb = started(flavor, Topology::SourceReplica);
+        let sb = items_sandbox(flavor);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
-        n1.exec(
-            "CREATE DATABASE shop; \
-             CREATE TABLE shop.items (id INT PRIMARY KEY, pad CHAR(12) NOT NULL, qty INT NOT NULL, \
-               note VARCHAR(40) NULL, price DECIMAL(10,2))",
-        )
-        .unwrap();
-        insert(n1, "shop.items", item_ids().map(item_row));
-        n2.wait_caught_up(CATCH_UP).unwrap();
         let source_sum = checksum(n1, "shop", "items");
         assert_eq!(checksum(n2, "shop", "items"), source_sum);
 
@@ -1403,16 +1410,8 @@ fn read_only_replica_refused_by_the_preflight_unless_lift_read_only() {
 #[test]
 fn a_resync_right_after_a_verify_fixes_what_it_found_without_hashing_again() {
     for flavor in FLAVORS {
-        let sb = started(flavor, Topology::SourceReplica);
+        let sb = items_sandbox(flavor);
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
-        n1.exec(
-            "CREATE DATABASE shop; \
-             CREATE TABLE shop.items (id INT PRIMARY KEY, pad CHAR(12) NOT NULL, qty INT NOT NULL, \
-               note VARCHAR(40) NULL, price DECIMAL(10,2))",
-        )
-        .unwrap();
-        insert(n1, "shop.items", item_ids().map(item_row));
-        n2.wait_caught_up(CATCH_UP).unwrap();
         drift(n2, "UPDATE shop.items SET qty = qty + 1 WHERE id = 1234");
         let (run, _) = verify(n2, &["--tables", "shop.items"]);
         assert_eq!(run.code, exit::DRIFT, "{flavor}");

@@ -50,15 +50,6 @@ fn sources(j: &Value, n: &Node) -> Vec<String> {
         .collect()
 }
 
-fn signal(n: &Node, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &n.pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {}", n.pid);
-}
-
 #[test]
 fn a_fan_out_is_found_from_any_node_with_each_replicas_state() {
     for flavor in FLAVORS {
@@ -104,11 +95,11 @@ fn a_fan_out_is_found_from_any_node_with_each_replicas_state() {
             text.stdout
         );
         // A frozen replica: named unreachable, the others still looked at in time.
-        signal(n3, "-STOP");
+        signal(n3.pid, "-STOP");
         let started = Instant::now();
         let (run, j) = topology(n1);
         let took = started.elapsed();
-        signal(n3, "-CONT");
+        signal(n3.pid, "-CONT");
         assert_ne!(run.code, exit::OK, "{flavor}: {j}");
         // Named unreachable: as a node (its host was listed: MariaDB), or, listed without a
         // host (MySQL), as the source's replica that could not be confirmed at its address.

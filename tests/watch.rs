@@ -704,16 +704,6 @@ fn a_reconnecting_receiver_is_one_state_reported_once_with_its_recovery() {
     }
 }
 
-/// Sends `sig` (`-STOP`, `-CONT`, `-HUP`) to a process.
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 // Issue 23: one watcher, twenty replicas, each polled on its own thread. One replica's server
 // frozen (SIGSTOP: it accepts connections and answers nothing) delays no other: a lossless
 // conflict on another replica is resolved while it is frozen. (`cargo bench --bench

@@ -82,6 +82,16 @@ pub fn incident(flavor: Flavor, topology: Topology, recipe: &str) -> Sandbox {
 }
 
 /// A journal path of this test binary's own, under the temporary directory.
+/// Sends `sig` (`-STOP`, `-CONT`, `-HUP`) to a process: a server frozen, thawed, a daemon
+/// told to reload.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
 /// This test process's run: its id and start time (process ids alone repeat across runs).
 fn run_id() -> &'static str {
     static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
