@@ -70,9 +70,50 @@ pub fn missing(
     out
 }
 
+/// MySQL's CURRENT_ROLE(): `` `r1`@`%`,`we``ird`@`h` `` into (name, host) pairs, backquotes
+/// undone; anything else is no role.
+pub fn parse_roles(text: &str) -> Vec<(String, String)> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.trim().chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('`', true) if chars.peek() == Some(&'`') => {
+                chars.next();
+                cur.push('`');
+            }
+            ('`', _) => quoted = !quoted,
+            ('@' | ',', false) => parts.push(std::mem::take(&mut cur)),
+            (c, true) => cur.push(c),
+            _ => {}
+        }
+    }
+    parts.push(cur);
+    match parts.len() % 2 {
+        0 => parts
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn current_roles_are_read_back_as_name_and_host() {
+        assert_eq!(
+            parse_roles("`fix`@`%`,`we``ird`@`10.0.0.%`"),
+            vec![
+                ("fix".to_string(), "%".to_string()),
+                ("we`ird".to_string(), "10.0.0.%".to_string())
+            ]
+        );
+        assert!(parse_roles("NONE").is_empty());
+    }
 
     fn f(v: &str) -> Flavor {
         Flavor::parse(v).unwrap()

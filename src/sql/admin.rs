@@ -40,12 +40,36 @@ pub fn show_grants() -> Statement {
     Statement::plain("SHOW GRANTS FOR CURRENT_USER()")
 }
 
-/// The server's id.
+/// The roles active in this session: MySQL `NONE` or `` `r1`@`%`,`r2`@`%` ``; MariaDB NULL
+/// or the role's name.
+pub fn current_role() -> Statement {
+    Statement::plain("SELECT CURRENT_ROLE()")
+}
+
+/// MySQL: the account's grants with those of its active roles expanded (plain SHOW GRANTS
+/// names a role granted, not what it grants).
+pub fn show_grants_using(roles: &[(String, String)]) -> Statement {
+    let list: Vec<String> = roles
+        .iter()
+        .map(|(name, host)| format!("{}@{}", quote_string(name), quote_string(host)))
+        .collect();
+    Statement::plain(format!(
+        "SHOW GRANTS FOR CURRENT_USER() USING {}",
+        list.join(", ")
+    ))
+}
+
+/// MariaDB: what a role grants.
+pub fn show_grants_for_role(role: &str) -> Statement {
+    Statement::plain(format!("SHOW GRANTS FOR {}", quote_string(role)))
+}
+
 /// The server's threads (binlog dump threads among them: the replicas connected to it).
 pub fn processlist() -> Statement {
     Statement::plain("SHOW PROCESSLIST")
 }
 
+/// The server's id.
 pub fn server_id() -> Statement {
     Statement::plain("SELECT @@server_id")
 }
