@@ -8,6 +8,10 @@
 //! 0700 directory, and replmend refuses to append to one that is a symlink or that other users
 //! can read or write. Nothing is created until the first entry is written.
 //!
+//! Beside the rows, a repair or resync appends *records* of what it saw and did (the
+//! diagnosis, the plan, each step, the verification): lines with a `record` field, carried
+//! here as JSON and modelled by `report`, which writes the incident's postmortem from them.
+//!
 //! This file holds the entry model and the `Journal` that appends (and its file checks); the
 //! lines it appends are built in `lines`, and journals are read back by `read`.
 
@@ -28,9 +32,12 @@ use crate::value::{Cell, StoredCell};
 use crate::vocab::{Endpoint, ReadOnly, TableRef};
 use lines::lines;
 pub use lines::{Intents, RowIntent};
-pub use read::{latest, pending_read_only, read, reinserted};
+pub use read::{Line, latest, pending_read_only, read, read_lines, reinserted};
 
 pub const JOURNAL_SCHEMA: &str = "replmend.journal/2";
+
+/// The field that makes a journal line a record (not a row entry), naming its kind.
+pub const RECORD_TAG: &str = "record";
 
 #[derive(Debug, Error)]
 pub enum JournalError {
@@ -381,6 +388,17 @@ impl Journal {
             (intents, done)
         });
         Ok(Syncing { sync, path })
+    }
+
+    /// Appends records (JSON objects with a `record` field, see `Line::Record`) and syncs
+    /// once: what the run saw and did, beside its rows, for `replmend report`.
+    pub fn append_records<T: Serialize>(&mut self, records: &[T]) -> Result<(), JournalError> {
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&serde_json::to_string(r).expect("records serialize"));
+            text.push('\n');
+        }
+        self.write_text(&text)
     }
 
     /// Appends intents and syncs once (outside a transaction).

@@ -6,6 +6,7 @@ pub mod errant;
 pub mod generate;
 pub mod plan;
 pub mod repair;
+pub mod report;
 pub mod restore;
 pub mod resync;
 pub mod status;
@@ -48,6 +49,14 @@ pub fn main(cli: &Cli) -> u8 {
             .print();
         return crate::exit::USAGE;
     };
+    if matches!(cli.format, Format::Markdown | Format::Html)
+        && !matches!(command, Command::Report(_))
+    {
+        eprintln!(
+            "replmend: --format markdown and html are for `replmend report`; use text or json"
+        );
+        return crate::exit::USAGE;
+    }
     let result = match command {
         Command::Status(args) => status::run(args, cli.format),
         Command::Diagnose(args) => diagnose::run(args, cli.format),
@@ -58,6 +67,7 @@ pub fn main(cli: &Cli) -> u8 {
         Command::Verify(args) => verify::run(args, cli.format),
         Command::Resync(args) => resync::run(args, cli.format),
         Command::Watch(args) => watch::run(args, cli.format),
+        Command::Report(args) => report::run(args, cli.format),
     };
     match result {
         Ok(outcome) => {
@@ -159,6 +169,7 @@ pub fn render<T: serde::Serialize>(
 ) -> String {
     match format {
         Format::Json => to_json(value),
-        Format::Text => text(value),
+        // Markdown and html are refused before any other command than `report` runs.
+        Format::Text | Format::Markdown | Format::Html => text(value),
     }
 }

@@ -78,7 +78,9 @@ pub fn run_playbooks(args: &PlaybooksArgs, format: Format) -> Result<Outcome> {
         Format::Json => {
             super::to_json(&serde_json::json!({"schema": "replmend.playbooks/1", "playbooks": pbs}))
         }
-        Format::Text => crate::planner::render::playbooks_text(&pbs),
+        Format::Text | Format::Markdown | Format::Html => {
+            crate::planner::render::playbooks_text(&pbs)
+        }
     };
     Ok(Outcome {
         output,

@@ -70,6 +70,7 @@ fn options(args: &RepairArgs) -> Options {
         lookahead: if args.until_healthy { args.max } else { 0 },
         allow_data_loss: args.allow_data_loss,
         allow_triggers: args.policy.allow_triggers,
+        origin_budget: Some(args.target.origin_budget),
     }
 }
 

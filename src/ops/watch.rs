@@ -125,7 +125,7 @@ pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
         Format::Json => Box::new(|e: &Event| {
             let _ = writeln!(std::io::stdout(), "{}", e.json());
         }),
-        Format::Text => Box::new(|e: &Event| {
+        Format::Text | Format::Markdown | Format::Html => Box::new(|e: &Event| {
             let _ = writeln!(std::io::stdout(), "{}", e.text());
         }),
     };

@@ -308,6 +308,8 @@ impl Watcher {
                 allow_data_loss,
                 // A daemon never writes through triggers: that is a human's call.
                 allow_triggers: false,
+                // The watcher's diagnosis is its own (bounded by --diagnose-timeout).
+                origin_budget: None,
             },
             playbooks: self.config.playbooks.clone(),
             journal,
