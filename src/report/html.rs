@@ -31,9 +31,10 @@ h3{font-size:1.05em;margin:1.2em 0 .4em}
 .banner{padding:8px 12px;border-radius:6px;margin:.6em 0;font-weight:600}
 .banner.ok{background:var(--okbg);color:var(--ok)}.banner.bad{background:var(--badbg);color:var(--bad)}
 table{border-collapse:collapse;width:100%;margin:.4em 0 1em;table-layout:auto}
-th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f6f8fa;font-weight:600}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th{background:#f6f8fa;font-weight:600;white-space:nowrap}
 td.k{color:var(--mut);white-space:nowrap;width:1%}
+td.v,td.w{overflow-wrap:anywhere}
 tr.bad td{color:var(--bad);font-weight:600}
 tr.d td{background:var(--diff)}
 td.mark{white-space:nowrap;font-weight:700;color:var(--bad);width:1%}
@@ -42,7 +43,11 @@ code,td.v{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-
 .row{margin:.8em 0 1.2em}.row .t{font-weight:600}
 .cause{border-left:4px solid var(--bad);padding:4px 12px;background:#fafbfc}
 ul{padding-left:1.2em}
-@media (max-width:600px){body{padding:10px;font-size:14px}th,td{padding:3px 5px}td.k{white-space:normal}}
+@media (max-width:600px){body{padding:10px;font-size:14px}th,td{padding:3px 5px}
+table.kv,table.kv tbody,table.kv tr,table.kv td,table.timeline,table.timeline tbody,table.timeline tr,table.timeline td{display:block;width:auto;border:0}
+table.kv tr,table.timeline tr{border-top:1px solid var(--line);padding:4px 0}
+table.kv td,table.timeline td{padding:1px 0}table.kv td.k,table.timeline td.k{font-size:.9em}
+table.timeline tr.h{display:none}}
 @media print{body{max-width:none;padding:0;font-size:11pt}h2{break-before:auto}.row,tr{break-inside:avoid}a{color:inherit}}
 ";
 
@@ -111,22 +116,23 @@ fn incident(out: &mut String, inc: &IncidentView) {
     };
     let outcome = inc.summary.last().map(|(_, v)| v.as_str()).unwrap_or("");
     out.push_str(&format!(
-        "<div class=\"banner {class}\">{words}: {}</div>\n<table>",
+        "<div class=\"banner {class}\">{words}: {}</div>\n<table class=\"kv\">",
         esc(outcome)
     ));
     for (k, v) in &inc.summary {
         out.push_str(&format!(
-            "<tr><td class=\"k\">{}</td><td>{}</td></tr>",
+            "<tr><td class=\"k\">{}</td><td class=\"w\">{}</td></tr>",
             esc(k),
             esc(v)
         ));
     }
     out.push_str("</table>\n");
-    section(out, inc, "timeline", "Timeline (UTC)");
-    out.push_str("<table class=\"timeline\"><tr><th>time</th><th>what</th><th>result</th></tr>\n");
+    let heading = format!("Timeline ({})", super::markdown::timeline_heading(inc));
+    section(out, inc, "timeline", &heading);
+    out.push_str("<table class=\"timeline\"><tr class=\"h\"><th>time</th><th>what</th><th>result</th></tr>\n");
     for e in &inc.timeline {
         out.push_str(&format!(
-            "<tr{}><td class=\"k\">{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr{}><td class=\"k\">{}</td><td class=\"w\">{}</td><td class=\"w\">{}</td></tr>\n",
             if e.bad { " class=\"bad\"" } else { "" },
             esc(&e.at),
             esc(&e.what),

@@ -55,13 +55,24 @@ fn pair(out: &mut String, p: &RowPair) {
     out.push('\n');
 }
 
+/// "UTC" and the day, when every event falls on one.
+pub fn timeline_heading(inc: &IncidentView) -> String {
+    match &inc.timeline_date {
+        Some(d) => format!("UTC, {d}"),
+        None => "UTC".into(),
+    }
+}
+
 fn incident(out: &mut String, inc: &IncidentView) {
     out.push_str(&format!("## {}\n\n", esc(&inc.title)));
     out.push_str("| | |\n|---|---|\n");
     for (k, v) in &inc.summary {
         out.push_str(&format!("| {} | {} |\n", esc(k), esc(v)));
     }
-    out.push_str("\n### Timeline (UTC)\n\n| time | what | result |\n|---|---|---|\n");
+    out.push_str(&format!(
+        "\n### Timeline ({})\n\n| time | what | result |\n|---|---|---|\n",
+        timeline_heading(inc)
+    ));
     for e in &inc.timeline {
         let result = match e.bad {
             true => format!("**{}**", esc(&e.result)),

@@ -59,6 +59,27 @@ pub fn end_words(end: RunEnd) -> &'static str {
     }
 }
 
+/// The events with the date taken out of their times when they all fall on one day: that
+/// date, and the events (times of day only).
+pub fn on_one_day(mut events: Vec<Event>) -> (Option<String>, Vec<Event>) {
+    let dated = |e: &Event| {
+        let b = e.at.as_bytes();
+        (b.len() > 11 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ')
+            .then(|| e.at[..10].to_string())
+    };
+    let dates: Vec<Option<String>> = events.iter().map(dated).collect();
+    let first = dates.iter().flatten().next().cloned();
+    let Some(day) = first.filter(|d| dates.iter().flatten().all(|x| x == d)) else {
+        return (None, events);
+    };
+    for (e, d) in events.iter_mut().zip(&dates) {
+        if d.is_some() {
+            e.at = e.at[11..].to_string();
+        }
+    }
+    (Some(day), events)
+}
+
 /// The events the records tell, in order.
 pub fn events(inc: &Incident) -> Vec<Event> {
     let mut out = Vec::new();

@@ -37,6 +37,8 @@ pub struct IncidentView {
     pub title: String,
     /// Label and value: where, what, when, outcome.
     pub summary: Vec<(String, String)>,
+    /// The day every timeline event falls on (then their times are times of day).
+    pub timeline_date: Option<String>,
     pub timeline: Vec<Event>,
     pub cause: Option<CauseView>,
     /// Who last wrote each conflicting key, per node, in words.
@@ -260,12 +262,14 @@ pub fn incident(inc: &Incident) -> IncidentView {
         Some((v, _)) => verification(v),
         None => vec!["unknown: no verification recorded".into()],
     };
+    let (timeline_date, timeline) = timeline::on_one_day(timeline::events(inc));
     IncidentView {
         id: inc.fingerprint.clone(),
         kind: inc.kind(),
         title: title(inc),
         summary: summary(inc),
-        timeline: timeline::events(inc),
+        timeline_date,
+        timeline,
         cause: diagnosis.and_then(|d| d.cause.as_ref()).map(|c| CauseView {
             kind: c.kind,
             title: capitalized(cause_words(c.kind)),
