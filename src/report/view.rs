@@ -92,12 +92,13 @@ fn title(inc: &Incident) -> String {
 fn summary(inc: &Incident) -> Vec<(String, String)> {
     let mut s = vec![("Incident".to_string(), inc.fingerprint.clone())];
     if let Some((d, _)) = inc.diagnosis() {
+        let channel = match d.channel.as_str() {
+            "" => String::new(),
+            c => format!(", channel '{c}'"),
+        };
         s.push((
             "Replica".into(),
-            format!(
-                "{} ({}), channel '{}'",
-                d.replica, d.replica_server, d.channel
-            ),
+            format!("{} ({}){channel}", d.replica, d.replica_server),
         ));
         if let Some(src) = &d.source {
             let server = d.source_server.as_deref().unwrap_or("?");
