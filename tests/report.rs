@@ -8,8 +8,11 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use support::*;
+
+const CATCH_UP: Duration = Duration::from_secs(60);
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("replmend-report-test-{}", std::process::id()));
@@ -237,4 +240,47 @@ fn bad_input_is_refused_in_one_sentence() {
     // markdown and html are the report's formats only.
     let status = replmend(&["status", "--format", "html"]);
     assert_eq!(status.code, exit::USAGE, "{}", status.stderr);
+}
+
+/// A resync's journal gives a drift report the same way: tables, rows, what changed.
+#[test]
+fn a_resync_journal_gives_a_drift_report() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::SourceReplica);
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec("CREATE DATABASE t; CREATE TABLE t.x (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)")
+            .unwrap();
+        insert(n1, "t.x", (1..=20).map(|i| format!("({i}, 'v{i}')")));
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        drift(
+            n2,
+            "UPDATE t.x SET v = 'drift' WHERE id = 5; DELETE FROM t.x WHERE id = 6; \
+             INSERT INTO t.x VALUES (200, 'extra')",
+        );
+        let journal = journal_path(&format!("resync-report-{flavor}"));
+        let _ = std::fs::remove_file(&journal);
+        let url = n2.url();
+        let run = replmend(&["resync", "--replica", &url, "--yes", "--journal", &journal]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        let md = report(&[&journal]);
+        assert_eq!(md.code, exit::OK, "{flavor}: {}", md.stderr);
+        let text = md.stdout.replace(&n2.port.to_string(), "PORT");
+        assert!(!text.contains("### Cause"), "{text}");
+        assert_contains(
+            &text,
+            &[
+                "## Drift repair (resync) of t.x",
+                "| Drift found | 1 drifted table(s): 1 row(s) missing on the replica, 1 extra, 1 different |",
+                "| plan chosen | resync",
+                "| verified | every row written; the rows resync wrote agree on both nodes (compared again) |",
+                "| v | `'extra'` | *no row left at this key (or not recorded)* |  |",
+                "**127.0.0.1:PORT · t.x · id=5** — replaced (the old version journaled whole)",
+                "| v | `'drift'` | `'v5'` | **≠ differs** |",
+                "| v | *no row at this key* | `'v6'` |  |",
+                "the rows resync wrote are identical on both nodes (compared again)",
+            ],
+            &format!("{flavor} resync report"),
+        );
+        let _ = std::fs::remove_file(&journal);
+    }
 }

@@ -147,6 +147,9 @@ pub struct ApplyReport {
     /// resync: rows that changed since they were read and were left alone ("table key").
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_alone: Vec<String>,
+    /// The run's fingerprint, as its journal entries and records carry it.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 /// A row left alone as the report names it: "table key".
@@ -594,6 +597,7 @@ impl Applier<'_> {
             rows_agree: None,
             rows_differ: Vec::new(),
             left_alone: Vec::new(),
+            fingerprint: self.fingerprint.clone(),
         };
         let mut undo = Vec::new();
         // Each step with its times, journaled once the plan ran (or failed): one sync for all.

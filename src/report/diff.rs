@@ -133,6 +133,66 @@ pub fn change(e: &Entry) -> RowPair {
     }
 }
 
+/// A row's key values in its image, to tell two entries of the same row.
+fn key_of(e: &Entry) -> Option<Vec<StoredCellText>> {
+    let row = e.image().ok()?;
+    e.key
+        .iter()
+        .map(|k| {
+            let i = row.columns.iter().position(|c| c == k)?;
+            Some(row.values[i].display())
+        })
+        .collect()
+}
+
+type StoredCellText = String;
+
+/// The changed rows before and after: a delete and a later insert of the same row (a resync
+/// replaces a row so) are one row, replaced.
+pub fn changes<'e>(rows: impl IntoIterator<Item = &'e Entry>) -> Vec<RowPair> {
+    let rows: Vec<&Entry> = rows.into_iter().collect();
+    let same = |a: &Entry, b: &Entry| {
+        a.node == b.node && a.table == b.table && a.key == b.key && key_of(a) == key_of(b)
+    };
+    let mut merged = vec![false; rows.len()];
+    let mut out = Vec::new();
+    for (i, e) in rows.iter().enumerate() {
+        if merged[i] {
+            continue;
+        }
+        let insert = (e.action == Action::Delete)
+            .then(|| {
+                (i + 1..rows.len())
+                    .find(|&j| !merged[j] && rows[j].action == Action::Insert && same(e, rows[j]))
+            })
+            .flatten();
+        match insert {
+            Some(j) => {
+                merged[j] = true;
+                out.push(replaced(e, rows[j]));
+            }
+            None => out.push(change(e)),
+        }
+    }
+    out
+}
+
+/// A row deleted and inserted again in another version.
+fn replaced(delete: &Entry, insert: &Entry) -> RowPair {
+    let before = delete.image().ok();
+    let after = insert.image().ok();
+    RowPair {
+        what: format!(
+            "replaced (the old version journaled whole){}",
+            state_words(insert.state)
+        ),
+        left_absent: before.is_none().then(|| "unknown".to_string()),
+        right_absent: after.is_none().then(|| "unknown".to_string()),
+        columns: pair_columns(before.as_ref(), after.as_ref()),
+        ..change(delete)
+    }
+}
+
 /// The two nodes' versions of a conflicting row, as diagnosed.
 pub fn conflict(
     title: String,

@@ -3,7 +3,7 @@
 //! phone's width and prints on paper. Pure.
 
 use super::diff::RowPair;
-use super::view::{IncidentView, Postmortem, ended_well};
+use super::view::{IncidentView, Postmortem};
 
 /// Text as HTML: the five characters that could open markup escaped.
 pub fn esc(s: &str) -> String {
@@ -110,7 +110,7 @@ fn incident(out: &mut String, inc: &IncidentView) {
         esc(&inc.id),
         esc(&inc.title)
     ));
-    let (class, words) = match ended_well(inc) {
+    let (class, words) = match inc.resolved {
         true => ("ok", "Resolved"),
         false => ("bad", "Not resolved, or not known to be"),
     };
@@ -140,8 +140,12 @@ fn incident(out: &mut String, inc: &IncidentView) {
         ));
     }
     out.push_str("</table>\n");
-    section(out, inc, "cause", "Cause");
+    // A resync mends drift it found, not an incident with a cause.
+    if inc.kind != super::incident::Kind::Resync {
+        section(out, inc, "cause", "Cause");
+    }
     match &inc.cause {
+        None if inc.kind == super::incident::Kind::Resync => {}
         Some(c) => out.push_str(&format!(
             "<div class=\"cause\"><p><b>{}.</b> {}</p><p><b>Prevention:</b> {}</p></div>\n",
             esc(&c.title),

@@ -84,8 +84,13 @@ fn incident(out: &mut String, inc: &IncidentView) {
             esc(&e.what)
         ));
     }
-    out.push_str("\n### Cause\n\n");
+    out.push('\n');
+    // A resync mends drift it found, not an incident with a cause.
+    if inc.kind != super::incident::Kind::Resync {
+        out.push_str("### Cause\n\n");
+    }
     match &inc.cause {
+        None if inc.kind == super::incident::Kind::Resync => {}
         Some(c) => out.push_str(&format!(
             "**{}.** {}\n\n**Prevention:** {}\n\n",
             esc(&c.title),

@@ -120,6 +120,9 @@ pub struct PlanRecord {
     /// resync: the tables it makes equal.
     #[serde(default)]
     pub tables: Vec<TableRef>,
+    /// resync: the drift verify found, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
     pub steps: Vec<PlannedStep>,
     #[serde(default)]
     pub advice: Vec<String>,
@@ -166,6 +169,8 @@ pub enum RunEnd {
     Repaired,
     StoppedAgain,
     StillBehind,
+    /// resync: rows still differ when compared again.
+    Differs,
     /// A step failed; what was put back is in `notes`.
     Failed,
     #[serde(other)]
@@ -315,6 +320,7 @@ pub fn plan(p: &Plan, kind: RunKind, tables: &[TableRef]) -> Body {
         records_lost: p.records_lost,
         loss_unknown: p.loss_unknown,
         tables: tables.to_vec(),
+        drift: None,
         steps: p
             .steps
             .iter()

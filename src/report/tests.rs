@@ -97,6 +97,7 @@ fn repair_lines() -> Vec<Line> {
         records_lost: 0,
         loss_unknown: false,
         tables: Vec::new(),
+        drift: None,
         steps: Vec::new(),
         advice: Vec::new(),
     });

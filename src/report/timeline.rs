@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::incident::Incident;
+use super::incident::{Incident, Kind};
 use super::record::{RunEnd, StepEnd};
 use crate::journal::State;
 
@@ -49,13 +49,20 @@ fn step_result(end: StepEnd, detail: &str) -> (String, bool) {
     (format!("{word} — {detail}"), bad)
 }
 
-pub fn end_words(end: RunEnd) -> &'static str {
-    match end {
-        RunEnd::Repaired => "replication running and caught up",
-        RunEnd::StoppedAgain => "replication stopped again (another incident)",
-        RunEnd::StillBehind => "replication still behind when the wait ended",
-        RunEnd::Failed => "a step failed; what replmend had changed on the topology was put back",
-        RunEnd::Other => "ended",
+/// How the run ended, in words: a resync's success is its rows, a repair's is replication.
+pub fn end_words(end: RunEnd, kind: Kind) -> &'static str {
+    match (end, kind) {
+        (RunEnd::Repaired, Kind::Resync) => {
+            "every row written; the rows resync wrote agree on both nodes (compared again)"
+        }
+        (RunEnd::Repaired, _) => "replication running and caught up",
+        (RunEnd::StoppedAgain, _) => "replication stopped again (another incident)",
+        (RunEnd::StillBehind, _) => "replication still behind when the wait ended",
+        (RunEnd::Differs, _) => "rows still differ between the nodes (compared again)",
+        (RunEnd::Failed, _) => {
+            "a step failed; what replmend had changed on the topology was put back"
+        }
+        (RunEnd::Other, _) => "ended",
     }
 }
 
@@ -140,7 +147,7 @@ pub fn events(inc: &Incident) -> Vec<Event> {
         out.push(event(
             utc_ms(at),
             "verified".into(),
-            end_words(v.end).to_string(),
+            end_words(v.end, inc.kind()).to_string(),
             v.end != RunEnd::Repaired,
         ));
     }

@@ -34,6 +34,8 @@ pub struct CauseView {
 pub struct IncidentView {
     pub id: String,
     pub kind: Kind,
+    /// The run ended as it should (replication caught up; resync: the rows agree).
+    pub resolved: bool,
     pub title: String,
     /// Label and value: where, what, when, outcome.
     pub summary: Vec<(String, String)>,
@@ -111,6 +113,9 @@ fn summary(inc: &Incident) -> Vec<(String, String)> {
             s.push(("Failing transaction".into(), g.clone()));
         }
     }
+    if let Some(drift) = inc.plan().and_then(|(p, _)| p.drift.as_ref()) {
+        s.push(("Drift found".into(), drift.clone()));
+    }
     if let Some((p, _)) = inc.plan() {
         let winner = p.winner.as_ref().map(|w| format!(", winner {w}"));
         s.push((
@@ -130,7 +135,7 @@ fn summary(inc: &Incident) -> Vec<(String, String)> {
         }));
     }
     let outcome = match inc.verification() {
-        Some((v, _)) => timeline::end_words(v.end).to_string(),
+        Some((v, _)) => timeline::end_words(v.end, inc.kind()).to_string(),
         None => "unknown (no verification recorded)".into(),
     };
     s.push(("Outcome".into(), outcome));
@@ -192,10 +197,13 @@ fn lost(p: &PlanRecord) -> Vec<String> {
     out
 }
 
-fn verification(v: &VerificationRecord) -> Vec<String> {
-    let mut out = vec![timeline::end_words(v.end).to_string()];
+fn verification(v: &VerificationRecord, kind: Kind) -> Vec<String> {
+    let mut out = vec![timeline::end_words(v.end, kind).to_string()];
     out.extend(v.resumed.iter().map(|(n, w)| format!("{n}: {w}")));
     out.push(match v.rows_agree {
+        Some(true) if kind == Kind::Resync => {
+            "the rows resync wrote are identical on both nodes (compared again)".into()
+        }
         Some(true) => "the incident's rows are identical on both nodes (compared)".into(),
         Some(false) => format!(
             "{} row(s) still differ between the nodes: {}",
@@ -260,13 +268,17 @@ pub fn incident(inc: &Incident) -> IncidentView {
         })
         .unwrap_or_default();
     let verification = match inc.verification() {
-        Some((v, _)) => verification(v),
+        Some((v, _)) => verification(v, inc.kind()),
         None => vec!["unknown: no verification recorded".into()],
     };
     let (timeline_date, timeline) = timeline::on_one_day(timeline::events(inc));
+    let changes = diff::changes(&inc.rows);
     IncidentView {
         id: inc.fingerprint.clone(),
         kind: inc.kind(),
+        resolved: inc
+            .verification()
+            .is_some_and(|(v, _)| v.end == RunEnd::Repaired),
         title: title(inc),
         summary: summary(inc),
         timeline_date,
@@ -279,8 +291,8 @@ pub fn incident(inc: &Incident) -> IncidentView {
         }),
         origins: diagnosis.map(origins).unwrap_or_default(),
         conflicts,
-        changes: inc.rows.iter().take(ROWS_SHOWN).map(diff::change).collect(),
-        changes_not_shown: inc.rows.len().saturating_sub(ROWS_SHOWN),
+        changes_not_shown: changes.len().saturating_sub(ROWS_SHOWN),
+        changes: changes.into_iter().take(ROWS_SHOWN).collect(),
         lost: inc.plan().map(|(p, _)| lost(p)).unwrap_or_default(),
         verification,
         advice: inc
@@ -289,9 +301,4 @@ pub fn incident(inc: &Incident) -> IncidentView {
             .unwrap_or_default(),
         unknown: unknown(inc),
     }
-}
-
-/// Whether the run ended well (for the report's headline colour).
-pub fn ended_well(inc: &IncidentView) -> bool {
-    inc.verification.first().map(String::as_str) == Some(timeline::end_words(RunEnd::Repaired))
 }
