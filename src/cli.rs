@@ -213,6 +213,11 @@ pub struct WatchArgs {
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
 
+    /// Write each handled incident's postmortem (as `replmend report` writes it: Markdown
+    /// and HTML, 0600) into this directory, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+
     /// Seconds between two looks at a replica's channels.
     #[arg(long, default_value_t = 0.25, value_name = "SECONDS")]
     pub interval: f64,

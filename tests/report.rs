@@ -284,3 +284,74 @@ fn a_resync_journal_gives_a_drift_report() {
         let _ = std::fs::remove_file(&journal);
     }
 }
+
+/// `watch --reports DIR` writes one report per incident it handles.
+#[test]
+fn watch_writes_a_report_per_incident_it_handles() {
+    let flavor = Flavor::MariaDb;
+    let sb = started(flavor, Topology::SourceReplica);
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n1.exec("CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, v VARCHAR(20))")
+        .unwrap();
+    n2.wait_caught_up(CATCH_UP).unwrap();
+    let reports = tmp("watch-reports");
+    let _ = std::fs::remove_dir_all(&reports);
+    let journal = journal_path("watch-report");
+    let _ = std::fs::remove_file(&journal);
+    let stdout = tmp("watch-stdout");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_replmend"))
+        .args(["watch", "--replica", &n2.url(), "--interval", "0.1"])
+        .args([
+            "--journal",
+            &journal,
+            "--reports",
+            reports.to_str().unwrap(),
+        ])
+        .env_remove("MYSQL_PWD")
+        .env_remove("REPLMEND_REPLICA")
+        .env("HOME", tmp("watch-home"))
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A 1062 on identical rows: the default policy skips it on its own.
+    n2.exec("SET SESSION sql_log_bin = 0; INSERT INTO w.t VALUES (1, 'same')")
+        .unwrap();
+    n1.exec("INSERT INTO w.t VALUES (1, 'same')").unwrap();
+    let started = std::time::Instant::now();
+    let html = loop {
+        let found = std::fs::read_dir(&reports).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "html"))
+        });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no report written: {}",
+            std::fs::read_to_string(&stdout).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // SAFETY: the child is ours; SIGTERM asks it to finish and exit.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let md = std::fs::read_to_string(html.with_extension("md")).unwrap();
+    assert_contains(
+        &md,
+        &[
+            "## Replication incident: error 1062 on w.t",
+            "| plan chosen | skip",
+            "| verified | replication running and caught up |",
+        ],
+        "watch report",
+    );
+    let mode = std::fs::metadata(&html).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let log = std::fs::read_to_string(&stdout).unwrap();
+    assert!(log.contains("report: "), "{log}");
+    let _ = std::fs::remove_file(&journal);
+}

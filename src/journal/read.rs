@@ -22,6 +22,8 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
 /// One line of a journal: a row or read-only entry, or a record of what the run saw and did
 /// (the diagnosis, the plan, a step, the verification: what `replmend report` writes up),
 /// kept as JSON — its model belongs to `report`, the journal only carries it.
+// Nearly every line is an entry: boxing them would cost an allocation per row for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Line {
     Entry(Entry),

@@ -1,8 +1,6 @@
 //! `replmend report`: glue from the command line to the postmortem — read the journal, pick
 //! the incident, render, write to stdout or a private file.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::Result;
@@ -63,22 +61,14 @@ pub fn from_journal(path: &Path, incident: Option<&str>, format: Format) -> Resu
 }
 
 /// Writes a report to `path`, created 0600 (it holds whole rows, as the journal does).
-pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| {
-            Coded(
-                exit::BAD_INPUT,
-                format!("report {}: cannot write it ({e})", path.display()),
-            )
-        })?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    report::file::write_private(path, text).map_err(|e| {
+        Coded(
+            exit::BAD_INPUT,
+            format!("report {}: cannot write it ({e})", path.display()),
+        )
+        .into()
+    })
 }
 
 pub fn run(args: &ReportArgs, format: Format) -> Result<Outcome> {

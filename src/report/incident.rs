@@ -33,7 +33,7 @@ const RECOVERY: &str = "recovery";
 impl Incident {
     pub fn diagnosis(&self) -> Option<(&DiagnosisRecord, u64)> {
         self.records.iter().find_map(|r| match &r.body {
-            Body::Diagnosis(d) => Some((d, r.at_ms)),
+            Body::Diagnosis(d) => Some((&**d, r.at_ms)),
             _ => None,
         })
     }

@@ -4,9 +4,10 @@
 //!
 //! `record` is the model of what a run journals beside its rows; `incident` groups a
 //! journal's lines; `view` turns an incident into the report's data (`timeline`, `diff`);
-//! `markdown` and `html` render it. All of it is pure: reading the file is the caller's.
+//! `markdown` and `html` render it. All of it is pure but `file`, which writes reports.
 
 pub mod diff;
+pub mod file;
 pub mod html;
 pub mod incident;
 pub mod markdown;

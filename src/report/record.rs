@@ -28,7 +28,7 @@ pub struct Record {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum Body {
-    Diagnosis(DiagnosisRecord),
+    Diagnosis(Box<DiagnosisRecord>),
     Plan(PlanRecord),
     Step(StepRecord),
     Verification(VerificationRecord),
@@ -275,7 +275,7 @@ fn conflict(c: &Conflict) -> ConflictRecord {
 /// The diagnosis as the journal keeps it.
 pub fn diagnosis(d: &Diagnosis) -> Body {
     let all: Vec<&Conflict> = d.conflicts.iter().chain(&d.upcoming).collect();
-    Body::Diagnosis(DiagnosisRecord {
+    Body::Diagnosis(Box::new(DiagnosisRecord {
         replica: d.replica.endpoint.clone(),
         replica_server: d.replica.flavor.to_string(),
         source: d.source.as_ref().map(|s| s.endpoint.clone()),
@@ -305,7 +305,7 @@ pub fn diagnosis(d: &Diagnosis) -> Body {
             prevention: c.prevention.clone(),
         }),
         missing: d.missing.clone(),
-    })
+    }))
 }
 
 /// The plan as the journal keeps it (`tables`: what a resync makes equal).

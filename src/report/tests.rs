@@ -49,7 +49,7 @@ fn deleted() -> Entry {
 
 fn repair_lines() -> Vec<Line> {
     let replica = Endpoint::new("db2", 3306);
-    let diagnosis = Body::Diagnosis(DiagnosisRecord {
+    let diagnosis = Body::Diagnosis(Box::new(DiagnosisRecord {
         replica: replica.clone(),
         replica_server: "MariaDB 10.11.6".into(),
         source: Some(Endpoint::new("db1", 3306)),
@@ -86,7 +86,7 @@ fn repair_lines() -> Vec<Line> {
             prevention: "SET PERSIST super_read_only = ON".into(),
         }),
         missing: Vec::new(),
-    });
+    }));
     let plan = Body::Plan(PlanRecord {
         kind: RunKind::Repair,
         remedy: RemedyId::Overwrite,
