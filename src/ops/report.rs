@@ -42,8 +42,8 @@ pub fn rendered(pm: &report::Postmortem, format: Format) -> String {
     }
 }
 
-/// The postmortem of a journal (or of one of its incidents), rendered.
-pub fn from_journal(path: &Path, incident: Option<&str>, format: Format) -> Result<String> {
+/// The postmortem of a journal's incidents (those `ids` name; all when none), rendered.
+pub fn from_journal(path: &Path, ids: &[&str], format: Format) -> Result<String> {
     if !path.is_file() {
         return Err(Coded(
             exit::BAD_INPUT,
@@ -55,13 +55,13 @@ pub fn from_journal(path: &Path, incident: Option<&str>, format: Format) -> Resu
         .into());
     }
     let lines = journal::read_lines(path).map_err(|e| not_a_journal(path, e))?;
-    let pm = report::postmortem(&path.display().to_string(), &lines, incident)
+    let pm = report::postmortem_of(&path.display().to_string(), &lines, ids)
         .map_err(|e| Coded(exit::BAD_INPUT, e.to_string()))?;
     Ok(rendered(&pm, format))
 }
 
 /// Writes a report to `path`, created 0600 (it holds whole rows, as the journal does).
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
     report::file::write_private(path, text).map_err(|e| {
         Coded(
             exit::BAD_INPUT,
@@ -72,7 +72,8 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 pub fn run(args: &ReportArgs, format: Format) -> Result<Outcome> {
-    let text = from_journal(&args.journal, args.incident.as_deref(), format)?;
+    let ids: Vec<&str> = args.incident.as_deref().into_iter().collect();
+    let text = from_journal(&args.journal, &ids, format)?;
     let output = match &args.output {
         Some(path) => {
             write_private(path, &text)?;

@@ -41,24 +41,31 @@ pub enum Style {
 
 /// The postmortem of the journal's incidents (or of the one `id` names).
 pub fn postmortem(path: &str, lines: &[Line], id: Option<&str>) -> Result<Postmortem, ReportError> {
+    let ids: Vec<&str> = id.into_iter().collect();
+    postmortem_of(path, lines, &ids)
+}
+
+/// The postmortem of the incidents `ids` name (each its fingerprint or a prefix only it
+/// has), in that order; of every incident of the journal when `ids` is empty.
+pub fn postmortem_of(path: &str, lines: &[Line], ids: &[&str]) -> Result<Postmortem, ReportError> {
     let all = incident::group(lines);
     if all.is_empty() {
         return Err(ReportError::Empty {
             path: path.to_string(),
         });
     }
-    let chosen: Vec<&incident::Incident> = match id {
-        None => all.iter().collect(),
-        Some(id) => match incident::find(&all, id) {
-            Some(i) => vec![i],
-            None => {
-                return Err(ReportError::UnknownIncident {
+    let chosen: Vec<&incident::Incident> = match ids {
+        [] => all.iter().collect(),
+        ids => ids
+            .iter()
+            .map(|id| {
+                incident::find(&all, id).ok_or_else(|| ReportError::UnknownIncident {
                     path: path.to_string(),
                     id: id.to_string(),
                     known: all.iter().map(|i| i.fingerprint.clone()).collect(),
-                });
-            }
-        },
+                })
+            })
+            .collect::<Result<_, _>>()?,
     };
     Ok(Postmortem {
         schema: REPORT_SCHEMA,
