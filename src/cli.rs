@@ -526,7 +526,9 @@ pub struct DiagnoseArgs {
     pub channel: Option<String>,
 
     /// How much of each node's binary log the search for the conflicting rows' writers may
-    /// read: bytes (K/M/G) and/or seconds, per node, e.g. `1G,30s`.
+    /// read: bytes (K/M/G) and/or seconds, per node, e.g. `1G,30s`. `repair` searches too,
+    /// before it changes anything, so that its journal records the cause for `replmend
+    /// report`; `--origin-budget 0` skips the search there.
     #[arg(long, value_name = "BYTES,SECONDS", default_value = "256M,10s")]
     pub origin_budget: crate::binlog::origin::Budget,
 }

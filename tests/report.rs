@@ -46,13 +46,17 @@ fn assert_contains(text: &str, wants: &[&str], what: &str) {
 fn markdown_checked(flavor: Flavor, journal: &str) {
     let md = report(&[journal, "--format", "markdown"]);
     assert_eq!(md.code, exit::OK, "{flavor}: {}", md.stderr);
+    // Kept for a human to read, beside the screenshots.
+    let kept = tmp(&format!("report-{flavor}.md"));
+    std::fs::write(&kept, &md.stdout).unwrap();
+    eprintln!("{flavor}: markdown {}", kept.display());
     assert_contains(
         &md.stdout,
         &[
             "## Replication incident: error 1062 on hr.staff",
             "### Timeline (UTC",
-            "| diagnosed | a duplicate key on insert on hr.staff; cause: a write made directly on the replica |",
-            "| plan chosen | overwrite",
+            "| diagnosis confirmed under the repair lock | a duplicate key on insert on hr.staff; cause: a write made directly on the replica |",
+            "| plan to run | overwrite",
             "| verified | replication running and caught up |",
             "**A write made directly on the replica.**",
             "**Prevention:**",
@@ -271,7 +275,7 @@ fn a_resync_journal_gives_a_drift_report() {
             &[
                 "## Drift repair (resync) of t.x",
                 "| Drift found | 1 drifted table(s): 1 row(s) missing on the replica, 1 extra, 1 different |",
-                "| plan chosen | resync",
+                "| plan to run | resync",
                 "| verified | every row written; the rows resync wrote agree on both nodes (compared again) |",
                 "| v | `'extra'` | *no row left at this key (or not recorded)* |  |",
                 "**127.0.0.1:PORT · t.x · id=5** — replaced (the old version journaled whole)",
@@ -344,7 +348,7 @@ fn watch_writes_a_report_per_incident_it_handles() {
         &md,
         &[
             "## Replication incident: error 1062 on w.t",
-            "| plan chosen | skip",
+            "| plan to run | skip",
             "| verified | replication running and caught up |",
         ],
         "watch report",

@@ -106,6 +106,11 @@ pub fn change(e: &Entry) -> RowPair {
     let after = e.after.as_ref().and_then(decoded);
     let (before, after, what) = match e.action {
         Action::Insert => (None, image.clone(), "inserted"),
+        Action::Delete if e.after.is_some() => (
+            image.clone(),
+            after,
+            "deleted (journaled whole); after: the version the repair left at this key",
+        ),
         Action::Delete => (image.clone(), after, "deleted (journaled whole)"),
         Action::Overwrite => (image.clone(), after, "overwritten by restore --force"),
         Action::LiftReadOnly | Action::RestoreReadOnly => (None, None, "read_only changed"),
@@ -253,7 +258,10 @@ mod tests {
         };
         let p = change(&e);
         assert_eq!(p.title, "db2:3306 · shop.orders · id=7");
-        assert_eq!(p.what, "deleted (journaled whole)");
+        assert_eq!(
+            p.what,
+            "deleted (journaled whole); after: the version the repair left at this key"
+        );
         let marks: Vec<(&str, bool)> = p
             .columns
             .iter()

@@ -137,7 +137,7 @@ fn a_repair_journal_gives_timeline_cause_rows_and_verification() {
     for want in [
         "## Replication incident: error 1062 on shop.orders",
         "### Timeline (UTC, 2025-12-06)",
-        "| 05:46:40.000 | diagnosed | a duplicate key on insert on shop.orders; cause: a write made directly on the replica |",
+        "| 05:46:40.000 | diagnosis confirmed under the repair lock | a duplicate key on insert on shop.orders; cause: a write made directly on the replica |",
         "| 05:46:40.200 | step 2 on db2:3306: step 2 | done — 1 row(s) journaled and deleted |",
         "**A write made directly on the replica.**",
         "**Prevention:** SET PERSIST super_read_only",

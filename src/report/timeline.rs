@@ -87,6 +87,15 @@ pub fn on_one_day(mut events: Vec<Event>) -> (Option<String>, Vec<Event>) {
     (Some(day), events)
 }
 
+/// The server's error text, cut for the timeline (the summary has it whole).
+fn shortened(message: &str) -> String {
+    const SHOWN: usize = 160;
+    match message.char_indices().nth(SHOWN) {
+        Some((i, _)) => format!("{}…", &message[..i]),
+        None => message.to_string(),
+    }
+}
+
 /// The events the records tell, in order.
 pub fn events(inc: &Incident) -> Vec<Event> {
     let mut out = Vec::new();
@@ -97,12 +106,14 @@ pub fn events(inc: &Incident) -> Vec<Event> {
                 .map(|t| format!("{t} (server)"))
                 .unwrap_or_else(|| "unknown".into()),
             format!("applier of {} stopped", d.replica),
-            format!("error {}: {}", d.errno, d.message),
+            format!("error {}: {}", d.errno, shortened(&d.message)),
             true,
         ));
         out.push(event(
             utc_ms(at),
-            "diagnosed".into(),
+            // Written once the diagnosis was confirmed under the repair lock, right before
+            // the first step.
+            "diagnosis confirmed under the repair lock".into(),
             format!(
                 "{} on {}{}",
                 d.kind,
@@ -118,7 +129,7 @@ pub fn events(inc: &Incident) -> Vec<Event> {
     if let Some((p, at)) = inc.plan() {
         out.push(event(
             utc_ms(at),
-            "plan chosen".into(),
+            "plan to run".into(),
             format!(
                 "{}{} — {} step(s)",
                 p.remedy,

@@ -286,7 +286,7 @@ pub fn incident(inc: &Incident) -> IncidentView {
         cause: diagnosis.and_then(|d| d.cause.as_ref()).map(|c| CauseView {
             kind: c.kind,
             title: capitalized(cause_words(c.kind)),
-            evidence: c.evidence.clone(),
+            evidence: capitalized(&c.evidence),
             prevention: c.prevention.clone(),
         }),
         origins: diagnosis.map(origins).unwrap_or_default(),
