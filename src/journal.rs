@@ -390,15 +390,24 @@ impl Journal {
         Ok(Syncing { sync, path })
     }
 
-    /// Appends records (JSON objects with a `record` field, see `Line::Record`) and syncs
-    /// once: what the run saw and did, beside its rows, for `replmend report`.
+    /// Appends records (JSON objects with a `record` field, see `Line::Record`): what the run
+    /// saw and did, beside its rows, for `replmend report`. Not synced: they are an account,
+    /// not a safety record (restore never reads them), and a repair's time is counted in
+    /// milliseconds; the next synced append or the kernel puts them on disk.
     pub fn append_records<T: Serialize>(&mut self, records: &[T]) -> Result<(), JournalError> {
+        self.flush()?;
+        if records.is_empty() {
+            return Ok(());
+        }
         let mut text = String::new();
         for r in records {
             text.push_str(&serde_json::to_string(r).expect("records serialize"));
             text.push('\n');
         }
-        self.write_text(&text)
+        let path = self.path.display().to_string();
+        self.file()?
+            .write_all(text.as_bytes())
+            .map_err(|source| JournalError::Io { path, source })
     }
 
     /// Appends intents and syncs once (outside a transaction).

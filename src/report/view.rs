@@ -232,7 +232,7 @@ fn unknown(inc: &Incident) -> Vec<String> {
         ),
         Some((d, _)) => {
             if d.stopped_at.is_none() {
-                out.push("when the applier stopped: the server does not report it (MariaDB); the diagnosis time is when replmend first saw it".into());
+                out.push("when the applier stopped: the server does not report it (MariaDB); it was before the diagnosis the timeline shows".into());
             }
             if d.cause.is_none() {
                 out.push("the cause: the conflicting rows' origins were not searched".into());
