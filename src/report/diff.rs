@@ -139,7 +139,7 @@ pub fn change(e: &Entry) -> RowPair {
 }
 
 /// A row's key values in its image, to tell two entries of the same row.
-fn key_of(e: &Entry) -> Option<Vec<StoredCellText>> {
+fn key_of(e: &Entry) -> Option<Vec<String>> {
     let row = e.image().ok()?;
     e.key
         .iter()
@@ -149,8 +149,6 @@ fn key_of(e: &Entry) -> Option<Vec<StoredCellText>> {
         })
         .collect()
 }
-
-type StoredCellText = String;
 
 /// The changed rows before and after: a delete and a later insert of the same row (a resync
 /// replaces a row so) are one row, replaced.
