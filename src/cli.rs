@@ -43,7 +43,8 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
 
-    /// Output format: human-readable text, or a stable, versioned JSON document (docs/json.md).
+    /// Output format: human-readable text, or a stable, versioned JSON document (docs/json.md);
+    /// `report` also writes markdown (its text) and html.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text, env = "REPLMEND_FORMAT")]
     pub format: Format,
 
@@ -69,6 +70,10 @@ pub enum Generate {
 pub enum Format {
     Text,
     Json,
+    /// `report` only (its default, as text).
+    Markdown,
+    /// `report` only: one self-contained HTML file.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +151,33 @@ pub enum Command {
         after_help = "Examples:\n  replmend watch --replica mysql://repl_admin@db2:3306 --metrics-addr 9104\n  replmend watch --replica mysql://a@db1 --replica mysql://a@db2 --policy /etc/replmend/watch.json --hook /usr/local/bin/page-dba"
     )]
     Watch(WatchArgs),
+
+    /// Write an incident's postmortem from a repair's (or resync's) journal: a timeline (when
+    /// the applier stopped, the diagnosis, each step with its time and result), the cause and
+    /// origin, each changed row before and after, what was lost, and the verification.
+    ///
+    /// --format markdown (the default; pastes into a ticket), html (one self-contained file,
+    /// readable on a phone and printable) or json. Reads the journal only. Exit code 8 when
+    /// the journal is missing, is not a journal, or has no such incident.
+    #[command(
+        after_help = "Examples:\n  replmend report ~/.local/state/replmend/journal-2026-12-07.jsonl > incident.md\n  replmend report J --incident 3f2a9c --format html -o incident.html"
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The journal (JSON lines) a repair or resync wrote.
+    pub journal: PathBuf,
+
+    /// Only this incident: its fingerprint (as repair prints it), or a prefix only it has.
+    /// Default: every incident of the journal, in order.
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+
+    /// Write the report to FILE (created 0600: it holds rows) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +212,11 @@ pub struct WatchArgs {
     /// The journal file. Default: ~/.local/state/replmend/journal-DATE.jsonl at each repair.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+
+    /// Write each handled incident's postmortem (as `replmend report` writes it: Markdown
+    /// and HTML, 0600) into this directory, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
 
     /// Seconds between two looks at a replica's channels.
     #[arg(long, default_value_t = 0.25, value_name = "SECONDS")]
@@ -497,11 +534,11 @@ pub struct DiagnoseArgs {
     pub channel: Option<String>,
 
     /// How much of each node's binary log the search for the conflicting rows' writers may
-    /// read: bytes (K/M/G) and/or seconds, per node, e.g. `1G,30s` (default 256M,10s).
-    /// `diagnose`, `plan`, `repair --dry-run` and the wizard search; a scripted `repair --yes`
-    /// only when this is given (its journal then records the cause for `replmend report`).
-    #[arg(long, value_name = "BYTES,SECONDS")]
-    pub origin_budget: Option<crate::binlog::origin::Budget>,
+    /// read: bytes (K/M/G) and/or seconds, per node, e.g. `1G,30s`. `repair` searches too,
+    /// before it changes anything, so that its journal records the cause for `replmend
+    /// report`; `--origin-budget 0` skips the search there.
+    #[arg(long, value_name = "BYTES,SECONDS", default_value = "256M,10s")]
+    pub origin_budget: crate::binlog::origin::Budget,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,10 @@
 //! 0700 directory, and replmend refuses to append to one that is a symlink or that other users
 //! can read or write. Nothing is created until the first entry is written.
 //!
+//! Beside the rows, a repair or resync appends *records* of what it saw and did (the
+//! diagnosis, the plan, each step, the verification): lines with a `record` field, carried
+//! here as JSON and modelled by `report`, which writes the incident's postmortem from them.
+//!
 //! This file holds the entry model and the `Journal` that appends (and its file checks); the
 //! lines it appends are built in `lines`, and journals are read back by `read`.
 
@@ -28,9 +32,12 @@ use crate::value::{Cell, StoredCell};
 use crate::vocab::{Endpoint, ReadOnly, TableRef};
 use lines::lines;
 pub use lines::{Intents, RowIntent};
-pub use read::{latest, pending_read_only, read, reinserted};
+pub use read::{Line, latest, pending_read_only, read, read_lines, reinserted};
 
 pub const JOURNAL_SCHEMA: &str = "replmend.journal/2";
+
+/// The field that makes a journal line a record (not a row entry), naming its kind.
+pub const RECORD_TAG: &str = "record";
 
 #[derive(Debug, Error)]
 pub enum JournalError {
@@ -381,6 +388,26 @@ impl Journal {
             (intents, done)
         });
         Ok(Syncing { sync, path })
+    }
+
+    /// Appends records (JSON objects with a `record` field, see `Line::Record`): what the run
+    /// saw and did, beside its rows, for `replmend report`. Not synced: they are an account,
+    /// not a safety record (restore never reads them), and a repair's time is counted in
+    /// milliseconds; the next synced append or the kernel puts them on disk.
+    pub fn append_records<T: Serialize>(&mut self, records: &[T]) -> Result<(), JournalError> {
+        self.flush()?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&serde_json::to_string(r).expect("records serialize"));
+            text.push('\n');
+        }
+        let path = self.path.display().to_string();
+        self.file()?
+            .write_all(text.as_bytes())
+            .map_err(|source| JournalError::Io { path, source })
     }
 
     /// Appends intents and syncs once (outside a transaction).

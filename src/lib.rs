@@ -22,6 +22,7 @@ pub mod journal;
 pub mod ops;
 pub mod planner;
 pub mod repair;
+pub mod report;
 pub mod schema;
 pub mod sql;
 pub mod status;

@@ -54,9 +54,25 @@ fn wizard_repairs_the_seed_by_keystrokes() {
         // Once repaired, the wizard offers to verify the incident's table.
         session.wait_for("between the two nodes now");
         session.keys(&["y"]);
+        // Then it offers the postmortem, at a default path beside the journal.
+        session.wait_for("Write the incident's postmortem");
+        session.keys(&["y"]);
+        session.wait_for("Report file");
+        session.keys(&["Enter"]);
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
         assert!(session.pane().contains("identical"), "{}", session.pane());
+        let report = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "html"))
+            .unwrap_or_else(|| panic!("no report in {}:\n{}", dir.display(), session.pane()));
+        let html = std::fs::read_to_string(&report).unwrap();
+        assert!(
+            html.contains("class=\"timeline\"") && html.contains("class=\"diff\""),
+            "{html}"
+        );
         // Each step is printed once, as it runs.
         assert_eq!(
             session.pane().matches("step  1 [").count(),
@@ -144,6 +160,8 @@ fn wizard_recommends_and_applies_rekey_for_two_records_on_one_key() {
         session.keys(&["y"]);
         session.wait_for("between the two nodes now");
         session.keys(&["n"]);
+        session.wait_for("Write the incident's postmortem");
+        session.keys(&["n"]);
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
         let (n1, n2) = (sb.node("n1"), sb.node("n2"));
@@ -212,6 +230,8 @@ fn wizard_resyncs_what_its_verify_found() {
             "{flavor}: {pane}"
         );
         session.keys(&["y"]);
+        session.wait_for("Write the incident's postmortem");
+        session.keys(&["n"]);
         let code = session.exit_code(&done, Duration::from_secs(120));
         assert_eq!(code, "0", "{flavor}:\n{}", session.pane());
         assert!(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::model::{ConflictKind, Diagnosis};
 use super::origin::{NodeOrigin, NotFoundReason, Writer};
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CauseKind {
     ErrantWrite,

@@ -163,6 +163,10 @@ pub struct ErrorFacts {
     /// The value as the error quotes it: display only, it is ambiguous for composite keys.
     pub quoted_value: Option<String>,
     pub worker: Option<u32>,
+    /// When the applier stopped, as the server reports it (MySQL's LAST_ERROR_TIMESTAMP;
+    /// MariaDB reports none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

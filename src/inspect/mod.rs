@@ -319,6 +319,7 @@ pub fn diagnose_channel(
             key_name: parsed.key_name.clone(),
             quoted_value: parsed.quoted_value.clone(),
             worker: parsed.worker,
+            timestamp: err.timestamp.clone(),
         },
         row_key: replica_schema
             .identifying_key()

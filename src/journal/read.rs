@@ -5,11 +5,33 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::{Action, Entry, JournalError, State};
+use super::{Action, Entry, JournalError, RECORD_TAG, State};
 use crate::value::Row;
 use crate::vocab::{Endpoint, ReadOnly};
 
 pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
+    Ok(read_lines(path)?
+        .into_iter()
+        .filter_map(|l| match l {
+            Line::Entry(e) => Some(e),
+            Line::Record(_) => None,
+        })
+        .collect())
+}
+
+/// One line of a journal: a row or read-only entry, or a record of what the run saw and did
+/// (the diagnosis, the plan, a step, the verification: what `replmend report` writes up),
+/// kept as JSON — its model belongs to `report`, the journal only carries it.
+// Nearly every line is an entry: boxing them would cost an allocation per row for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    Entry(Entry),
+    Record(serde_json::Value),
+}
+
+/// Every line of a journal, entries and records, in the order written.
+pub fn read_lines(path: &Path) -> Result<Vec<Line>, JournalError> {
     let file = File::open(path).map_err(|source| JournalError::Io {
         path: path.display().to_string(),
         source,
@@ -25,8 +47,8 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Entry>(&line) {
-            Ok(e) => out.push(e),
+        match parse_line(&line) {
+            Ok(l) => out.push(l),
             // A kill -9 mid-write can leave a torn last line: that intent was never acted on
             // (the row is written only after the sync returned).
             Err(_) if i + 1 == last => {}
@@ -40,6 +62,19 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
         }
     }
     Ok(out)
+}
+
+/// An entry, else a record (a JSON object naming its `record` kind); the entry's error when
+/// it is neither. Entries are tried first: they are nearly all of a journal's lines.
+fn parse_line(line: &str) -> Result<Line, serde_json::Error> {
+    let entry_error = match serde_json::from_str::<Entry>(line) {
+        Ok(e) => return Ok(Line::Entry(e)),
+        Err(e) => e,
+    };
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(v) if v.get(RECORD_TAG).is_some_and(|r| r.is_string()) => Ok(Line::Record(v)),
+        _ => Err(entry_error),
+    }
 }
 
 /// Each change's latest record (an intent followed by its outcome reads as the outcome), in

@@ -33,7 +33,7 @@ pub fn run(args: &DiagnoseArgs, format: Format) -> Result<Outcome> {
         &spec,
         source.as_ref(),
         args.channel.as_deref(),
-        args.origin_budget.unwrap_or_default(),
+        args.origin_budget,
     )? {
         Diagnosed::Stopped(diagnosis) => Ok(Outcome {
             output: super::render(format, &*diagnosis, render::text),

@@ -6,6 +6,7 @@ pub mod errant;
 pub mod generate;
 pub mod plan;
 pub mod repair;
+pub mod report;
 pub mod restore;
 pub mod resync;
 pub mod status;
@@ -48,6 +49,14 @@ pub fn main(cli: &Cli) -> u8 {
             .print();
         return crate::exit::USAGE;
     };
+    if matches!(cli.format, Format::Markdown | Format::Html)
+        && !matches!(command, Command::Report(_))
+    {
+        eprintln!(
+            "replmend: --format markdown and html are for `replmend report`; use text or json"
+        );
+        return crate::exit::USAGE;
+    }
     let result = match command {
         Command::Status(args) => status::run(args, cli.format),
         Command::Diagnose(args) => diagnose::run(args, cli.format),
@@ -58,6 +67,7 @@ pub fn main(cli: &Cli) -> u8 {
         Command::Verify(args) => verify::run(args, cli.format),
         Command::Resync(args) => resync::run(args, cli.format),
         Command::Watch(args) => watch::run(args, cli.format),
+        Command::Report(args) => report::run(args, cli.format),
     };
     match result {
         Ok(outcome) => {
@@ -90,12 +100,14 @@ pub fn main(cli: &Cli) -> u8 {
 
 /// A plan of row steps applied, once the lock is held and the preflight passed (resync,
 /// restore): its fingerprint names what ran and when (each run is its own), the steps are
-/// printed as they run.
+/// printed as they run. `records` (the plan, for a resync's report) are journaled first,
+/// under that fingerprint.
 pub fn apply_plan(
     what: &[String],
     nodes: &mut crate::repair::apply::Nodes,
     journal: &mut crate::journal::Journal,
     plan: &crate::planner::Plan,
+    records: Vec<crate::report::record::Body>,
 ) -> anyhow::Result<crate::repair::apply::ApplyReport> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -103,11 +115,17 @@ pub fn apply_plan(
         .unwrap_or_default();
     let mut parts: Vec<&str> = what.iter().map(String::as_str).collect();
     parts.push(&now);
+    let fingerprint = crate::diagnosis::compare::fingerprint(&parts);
+    let records: Vec<_> = records
+        .into_iter()
+        .map(|b| crate::report::record::Record::new(&fingerprint, b))
+        .collect();
+    journal.append_records(&records)?;
     let mut printer = print_step;
     let mut applier = crate::repair::apply::Applier {
         nodes,
         journal,
-        fingerprint: crate::diagnosis::compare::fingerprint(&parts),
+        fingerprint,
         timeout: std::time::Duration::from_secs(60),
         on_step: &mut printer,
         prepared: Default::default(),
@@ -159,6 +177,7 @@ pub fn render<T: serde::Serialize>(
 ) -> String {
     match format {
         Format::Json => to_json(value),
-        Format::Text => text(value),
+        // Markdown and html are refused before any other command than `report` runs.
+        Format::Text | Format::Markdown | Format::Html => text(value),
     }
 }

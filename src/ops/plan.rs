@@ -50,7 +50,7 @@ pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
         &spec,
         source.as_ref(),
         args.target.channel.as_deref(),
-        args.target.origin_budget.unwrap_or_default(),
+        args.target.origin_budget,
     )?
     .stopped()?;
     let pbs = playbooks(args.policy.playbooks.as_deref())?;
@@ -83,7 +83,9 @@ pub fn run_playbooks(args: &PlaybooksArgs, format: Format) -> Result<Outcome> {
         Format::Json => {
             super::to_json(&serde_json::json!({"schema": "replmend.playbooks/1", "playbooks": pbs}))
         }
-        Format::Text => crate::planner::render::playbooks_text(&pbs),
+        Format::Text | Format::Markdown | Format::Html => {
+            crate::planner::render::playbooks_text(&pbs)
+        }
     };
     Ok(Outcome {
         output,

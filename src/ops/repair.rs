@@ -72,11 +72,8 @@ fn options(args: &RepairArgs, spec: &ConnSpec) -> Result<Options> {
         lookahead: if args.until_healthy { args.max } else { 0 },
         allow_data_loss: args.allow_data_loss,
         allow_triggers: args.policy.allow_triggers,
-        // A human reads the cause (the wizard, a dry run); a script only when it asks.
-        origin_budget: match args.yes && !args.dry_run {
-            true => args.target.origin_budget,
-            false => Some(args.target.origin_budget.unwrap_or_default()),
-        },
+        // For the journal's postmortem (the cause); `--origin-budget 0` skips the search.
+        origin_budget: Some(args.target.origin_budget).filter(|b| b.bytes > 0 && b.seconds > 0),
     })
 }
 

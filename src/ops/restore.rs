@@ -536,6 +536,7 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
         &mut nodes,
         &mut journal,
         plan,
+        Vec::new(),
     )?))
 }
 

@@ -21,9 +21,10 @@ use crate::planner::plan::NodeRole;
 use crate::planner::resync::{self, Node, RowPair, TableRows};
 use crate::repair::apply::{ApplyReport, Nodes};
 use crate::repair::lock::RepairLock;
+use crate::report::record::{self, Body, Record, RunEnd, RunKind, VerificationRecord};
 use crate::verify::model::{self, Report, VERIFY_SCHEMA};
 use crate::verify::{self, Pair, saved};
-use crate::vocab::ReadOnly;
+use crate::vocab::{ReadOnly, TableRef};
 
 #[derive(Serialize)]
 struct ResyncReport<'a> {
@@ -524,7 +525,8 @@ pub fn resync(fix: &Fix, pair: &Pair, drift: Drift) -> Result<(Resynced, u8)> {
                 );
             }
         }
-        let mut report = apply(fix, pair, &plan)?;
+        let record = plan_record(&plan, &tables, &report.summary);
+        let mut report = apply(fix, pair, &plan, record)?;
         // A replaced row is two changes (its delete and its insert, not next to each other
         // since a step's deletes run first): left alone, it is one row.
         let mut seen = std::collections::HashSet::new();
@@ -541,6 +543,9 @@ pub fn resync(fix: &Fix, pair: &Pair, drift: Drift) -> Result<(Resynced, u8)> {
             .filter(|p| p.source != p.replica)
             .count(),
     };
+    if let Some(a) = &applied {
+        journal_end(fix, a, left)?;
+    }
     if !fix.dry_run {
         // Acted on: the next resync verifies again.
         saved::forget(&saved::dir(), &report.source, &report.replica);
@@ -580,7 +585,43 @@ fn preflight_problems(fix: &Fix, pair: &Pair, plan: &Plan) -> Vec<String> {
     }
 }
 
-fn apply(fix: &Fix, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
+/// The plan as a resync's journal keeps it, with the drift verify found.
+fn plan_record(plan: &Plan, tables: &[TableRows], verify: &model::Summary) -> Body {
+    let tables: Vec<TableRef> = tables.iter().map(|t| t.table.clone()).collect();
+    let mut body = record::plan(plan, RunKind::Resync, &tables);
+    if let Body::Plan(p) = &mut body {
+        p.drift = Some(format!(
+            "{} drifted table(s): {} row(s) missing on the replica, {} extra, {} different",
+            verify.drifted, verify.missing, verify.extra, verify.different
+        ));
+    }
+    body
+}
+
+/// How the resync ended, journaled beside its rows: the rows still differing, compared again.
+fn journal_end(fix: &Fix, applied: &ApplyReport, left: usize) -> Result<()> {
+    let path = fix.journal.clone().unwrap_or_else(journal::default_path);
+    let end = Body::Verification(VerificationRecord {
+        end: if left == 0 {
+            RunEnd::Repaired
+        } else {
+            RunEnd::Differs
+        },
+        resumed: Vec::new(),
+        rows_agree: Some(left == 0),
+        rows_differ: match left {
+            0 => Vec::new(),
+            n => vec![format!("{n} row(s) still differ (run verify again)")],
+        },
+        left_alone: applied.left_alone.clone(),
+        journaled_rows: applied.journaled_rows,
+        notes: Vec::new(),
+    });
+    Journal::new(&path)?.append_records(&[Record::new(&applied.fingerprint, end)])?;
+    Ok(())
+}
+
+fn apply(fix: &Fix, pair: &Pair, plan: &Plan, record: Body) -> Result<ApplyReport> {
     let journal_path = fix.journal.clone().unwrap_or_else(journal::default_path);
     let mut journal = Journal::new(&journal_path)?;
     for note in crate::repair::session::recover_read_only(&mut journal, &pair.replica)? {
@@ -598,7 +639,7 @@ fn apply(fix: &Fix, pair: &Pair, plan: &Plan) -> Result<ApplyReport> {
         pair.source.endpoint(),
         pair.replica.endpoint(),
     ];
-    super::apply_plan(&what, &mut nodes, &mut journal, plan)
+    super::apply_plan(&what, &mut nodes, &mut journal, plan, vec![record])
 }
 
 fn text(r: &ResyncReport<'_>) -> String {

@@ -47,6 +47,7 @@ fn config(args: &WatchArgs) -> Result<Config> {
         diagnose_timeout: seconds("diagnose-timeout", args.diagnose_timeout)?,
         lookahead: 10_000,
         dry_run: args.dry_run,
+        reports: args.reports.clone(),
     })
 }
 
@@ -83,6 +84,25 @@ fn writable_dir(journal: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `--reports DIR` is made now (0700) and must be writable: a report is written at each
+/// incident, maybe days from now.
+fn reports_dir(dir: &std::path::Path) -> Result<()> {
+    let refuse = |why: String| {
+        Coded(
+            exit::BAD_INPUT,
+            format!("--reports {}: {why}", dir.display()),
+        )
+    };
+    crate::report::file::private_dir(dir).map_err(|e| refuse(e.to_string()))?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| refuse("the path holds a NUL byte".into()))?;
+    // SAFETY: a NUL-terminated path; access() only reads it.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        return Err(refuse("not writable".into()).into());
+    }
+    Ok(())
+}
+
 pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
     // Everything that can be wrong in the arguments is found before any server is touched.
     let config = config(args)?;
@@ -94,6 +114,9 @@ pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
         .unwrap_or_else(crate::journal::default_path);
     crate::journal::Journal::new(&journal)?;
     writable_dir(&journal)?;
+    if let Some(dir) = &config.reports {
+        reports_dir(dir)?;
+    }
     let listen = args
         .metrics_addr
         .as_deref()
@@ -126,7 +149,7 @@ pub fn run(args: &WatchArgs, format: Format) -> Result<Outcome> {
         Format::Json => Box::new(|e: &Event| {
             let _ = writeln!(std::io::stdout(), "{}", e.json());
         }),
-        Format::Text => Box::new(|e: &Event| {
+        Format::Text | Format::Markdown | Format::Html => Box::new(|e: &Event| {
             let _ = writeln!(std::io::stdout(), "{}", e.text());
         }),
     };

@@ -2,6 +2,8 @@
 //! remedies (recommended first, each with what it loses), the exact SQL, a confirmation per
 //! node, then apply, verify, and offer the next conflict if replication stops again.
 
+use std::path::Path;
+
 use anyhow::Result;
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Select};
@@ -207,8 +209,10 @@ pub fn run(
     let (mut d, mut target, mut policy) = (d, target, policy);
     let mut transcript = String::new();
     let mut tables: Vec<crate::vocab::TableRef> = Vec::new();
+    let mut repaired: Vec<String> = Vec::new();
     loop {
         let (stopped, chosen, line) = one_incident(h, &theme, &d, &target, &policy)?;
+        repaired.push(d.fingerprint.clone());
         transcript.push_str(&line);
         transcript.push('\n');
         if !tables.contains(&d.table) {
@@ -220,6 +224,7 @@ pub fn run(
         let prompt =
             "Replication stopped again on another conflict. Diagnose and repair it?".to_string();
         if !confirm(&theme, prompt, true)? {
+            offer_report(&theme, h.journal.path(), &repaired);
             return Ok(Outcome {
                 output: transcript,
                 code: exit::REPLICATION_ERROR,
@@ -246,12 +251,17 @@ pub fn run(
         super::verify::keep(&report, &opts);
         say(&super::verify::text(&report));
         if report.drifted() {
+            // The fix first: the postmortem offered after it covers the resync too.
             let code = resync_offer(h, &theme, &pair, report, &mut transcript)?;
+            offer_report(&theme, h.journal.path(), &repaired);
             return Ok(Outcome {
                 output: transcript,
                 code,
             });
         }
+        offer_report(&theme, h.journal.path(), &repaired);
+    } else {
+        offer_report(&theme, h.journal.path(), &repaired);
     }
     Ok(Outcome {
         output: transcript,
@@ -294,4 +304,40 @@ fn resync_offer(
         _ => "resynced, but rows still differ (or a table was left alone): see above\n",
     });
     Ok(code)
+}
+
+/// Offers the postmortem of the incidents this run repaired (`replmend report`), written
+/// from the journal to a path the DBA may change. The repair is done by now: a prompt left
+/// or a report that cannot be written is said, never turned into a failure of the run.
+fn offer_report(theme: &ColorfulTheme, journal: &Path, ids: &[String]) {
+    let Some(first) = ids.first() else {
+        return;
+    };
+    let prompt = "Write the incident's postmortem (timeline, cause, rows before and after)?";
+    if !confirm(theme, prompt.into(), true).unwrap_or(false) {
+        return;
+    }
+    let dir = journal.parent().unwrap_or(Path::new("."));
+    let default = dir.join(format!("report-{first}.html"));
+    let path = Input::<String>::with_theme(theme)
+        .with_prompt("Report file (.md: Markdown, else HTML)")
+        .default(default.display().to_string())
+        .interact_text();
+    let Ok(path) = path else {
+        return;
+    };
+    let format = match path.ends_with(".md") {
+        true => Format::Markdown,
+        false => Format::Html,
+    };
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let written = super::report::from_journal(journal, &ids, format)
+        .and_then(|text| super::report::write_private(Path::new(&path), &text));
+    match written {
+        Ok(()) => say(&format!("postmortem written to {path}\n")),
+        Err(e) => say(&format!(
+            "the postmortem was not written: {}\n",
+            crate::describe::message(&e)
+        )),
+    }
 }

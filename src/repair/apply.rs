@@ -25,6 +25,7 @@ use crate::planner::plan::RowChange;
 use crate::planner::plan::StepKind;
 use crate::planner::playbook::StepTemplate;
 use crate::planner::{Plan, Step};
+use crate::report::record::{self, Body, Record, RunEnd, StepEnd, StepRecord, VerificationRecord};
 use crate::sql::Statement;
 use crate::status::model::ThreadState;
 use crate::vocab::{Endpoint, Gtid, ReadOnly};
@@ -146,6 +147,9 @@ pub struct ApplyReport {
     /// resync: rows that changed since they were read and were left alone ("table key").
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_alone: Vec<String>,
+    /// The run's fingerprint, as its journal entries and records carry it.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 /// A row left alone as the report names it: "table key".
@@ -588,19 +592,28 @@ impl Applier<'_> {
             rows_agree: None,
             rows_differ: Vec::new(),
             left_alone: Vec::new(),
+            fingerprint: self.fingerprint.clone(),
         };
         let mut undo = Vec::new();
+        // Each step with its times, journaled once the plan ran (or failed): one sync for all.
+        let mut records = Vec::new();
         for (i, step) in plan.steps.iter().enumerate() {
+            let started = record::now_ms();
             let (outcome, detail) = match self.run_step(i + 1, step, &mut undo, &mut report) {
                 Ok(r) => r,
                 Err(error) => {
                     let _ = self.journal.flush();
                     let undone = self.undo(undo);
-                    return Err(Box::new(ApplyFailure {
+                    let failure = ApplyFailure {
                         error,
                         completed: report.steps.iter().map(|s| s.step).collect(),
                         undone,
-                    }));
+                    };
+                    records.extend(self.failure_records(i + 1, step, started, &failure, &report));
+                    // The failure is what the caller reports; a journal that cannot take its
+                    // record too has already said so on the rows.
+                    let _ = self.journal.append_records(&records);
+                    return Err(Box::new(failure));
                 }
             };
             let result = StepResult {
@@ -618,10 +631,15 @@ impl Applier<'_> {
                 result.detail
             ));
             (self.on_step)(&result);
+            records.push(self.step_record(&result, started));
             report.steps.push(result);
             crash_point(i + 1);
         }
-        if let Err(e) = self.journal.flush() {
+        let written = self
+            .journal
+            .flush()
+            .and_then(|()| self.journal.append_records(&records));
+        if let Err(e) = written {
             return Err(Box::new(ApplyFailure {
                 error: e.into(),
                 completed: report.steps.iter().map(|s| s.step).collect(),
@@ -629,6 +647,64 @@ impl Applier<'_> {
             }));
         }
         Ok(report)
+    }
+
+    fn step_record(&self, r: &StepResult, started_ms: u64) -> Record {
+        let end = match r.outcome {
+            StepOutcome::Done => StepEnd::Done,
+            StepOutcome::AlreadyDone => StepEnd::AlreadyDone,
+            StepOutcome::CaughtUp => StepEnd::CaughtUp,
+            StepOutcome::StoppedAgain => StepEnd::StoppedAgain,
+            StepOutcome::StillBehind => StepEnd::StillBehind,
+        };
+        Record::new(
+            &self.fingerprint,
+            Body::Step(StepRecord {
+                step: r.step,
+                endpoint: r.endpoint.clone(),
+                description: r.description.clone(),
+                end,
+                detail: r.detail.clone(),
+                started_ms,
+            }),
+        )
+    }
+
+    /// The failed step, and the run's end with what was put back.
+    fn failure_records(
+        &self,
+        n: usize,
+        step: &Step,
+        started_ms: u64,
+        failure: &ApplyFailure,
+        report: &ApplyReport,
+    ) -> [Record; 2] {
+        let failed = Record::new(
+            &self.fingerprint,
+            Body::Step(StepRecord {
+                step: n,
+                endpoint: step.endpoint.clone(),
+                description: step.description.clone(),
+                end: StepEnd::Failed,
+                detail: failure.error.to_string(),
+                started_ms,
+            }),
+        );
+        // The failure's words say which steps completed and what was put back.
+        let notes = vec![failure.to_string()];
+        let end = Record::new(
+            &self.fingerprint,
+            Body::Verification(VerificationRecord {
+                end: RunEnd::Failed,
+                resumed: Vec::new(),
+                rows_agree: None,
+                rows_differ: Vec::new(),
+                left_alone: report.left_alone.clone(),
+                journaled_rows: report.journaled_rows,
+                notes,
+            }),
+        );
+        [failed, end]
     }
 
     /// Puts back, newest first, what the completed steps changed on the topology; says what

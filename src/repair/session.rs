@@ -17,6 +17,7 @@ use crate::journal::{self, Entry, Journal};
 use crate::planner::plan::StepKind;
 use crate::planner::playbook::Playbook;
 use crate::planner::{Plan, PlanSet, Policy, RemedyId, Winner};
+use crate::report::record::{self, Record, RunEnd, RunKind, VerificationRecord};
 use crate::status::Health;
 use crate::status::topology::{Named, Topology};
 use crate::value::Cell;
@@ -36,8 +37,8 @@ pub struct Options {
     pub allow_data_loss: bool,
     /// Rows may be written in tables with triggers on the written node.
     pub allow_triggers: bool,
-    /// Search both nodes' binary logs for who wrote the conflicting rows (the cause the
-    /// wizard shows and the journal records), within this budget; None: not searched.
+    /// Search the conflicting rows' origins (and so the cause) within this budget when the
+    /// incident is found: the journal records them for the postmortem. None: not searched.
     pub origin_budget: Option<crate::binlog::origin::Budget>,
 }
 
@@ -495,6 +496,41 @@ pub fn plan_with_facts(ps: &mut PlanSet, d: &Diagnosis, target: &Target) {
     with_facts(ps, &mut Nodes::new(specs_for(d, target)));
 }
 
+/// How the repair ended, as the journal keeps it.
+pub fn verification(applied: &ApplyReport) -> record::Body {
+    let resumed = applied.resumed.values();
+    let end = if resumed.clone().all(|r| *r == Resumed::CaughtUp) {
+        RunEnd::Repaired
+    } else if resumed
+        .clone()
+        .any(|r| matches!(r, Resumed::StoppedAgain { .. }))
+    {
+        RunEnd::StoppedAgain
+    } else {
+        RunEnd::StillBehind
+    };
+    let words = |r: &Resumed| match r {
+        Resumed::CaughtUp => "running and caught up".to_string(),
+        Resumed::StoppedAgain { errno, message } => {
+            format!("stopped again with {errno}: {message}")
+        }
+        Resumed::StillBehind { bytes_behind } => format!("still {bytes_behind} bytes behind"),
+    };
+    record::Body::Verification(VerificationRecord {
+        end,
+        resumed: applied
+            .resumed
+            .iter()
+            .map(|(n, r)| (n.clone(), words(r)))
+            .collect(),
+        rows_agree: applied.rows_agree,
+        rows_differ: applied.rows_differ.clone(),
+        left_alone: applied.left_alone.clone(),
+        journaled_rows: applied.journaled_rows,
+        notes: Vec::new(),
+    })
+}
+
 impl Session {
     /// The next incident with its policy resumed from the journal.
     pub fn find(
@@ -550,6 +586,11 @@ impl Session {
             };
             super::preflight::check_with(&plan, &mut nodes, &source_endpoint(&again), accept)?;
             crate::timing::mark("preflight passed");
+            // What was diagnosed and what will run, beside the rows, before anything changes.
+            self.journal.append_records(&[
+                Record::new(&d.fingerprint, record::diagnosis(d)),
+                Record::new(&d.fingerprint, record::plan(&plan, RunKind::Repair, &[])),
+            ])?;
             let mut printer = |r: &StepResult| (self.on_step)(r);
             let mut applier = Applier {
                 nodes: &mut nodes,
@@ -567,6 +608,8 @@ impl Session {
             (applied.rows_agree, applied.rows_differ) = rows_agree(&again, &plan, &mut nodes)?;
             crate::timing::mark("rows compared on both nodes");
         }
+        self.journal
+            .append_records(&[Record::new(&d.fingerprint, verification(&applied))])?;
         Ok(Incident {
             fingerprint: d.fingerprint.clone(),
             table: d.table.to_string(),

@@ -63,6 +63,10 @@ pub struct ActionFacts {
     pub rows_journaled: usize,
     pub journal: Option<String>,
     pub error: Option<String>,
+    /// `--reports DIR`: the incident's postmortem written there (its HTML; the Markdown
+    /// beside it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

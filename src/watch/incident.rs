@@ -244,6 +244,7 @@ impl Worker<'_> {
                     rows_journaled: inc.applied.journaled_rows,
                     journal: (inc.applied.journaled_rows > 0).then(|| inc.applied.journal.clone()),
                     error: None,
+                    report: None,
                 };
                 (Handled::Acted, facts)
             }
@@ -272,10 +273,13 @@ impl Worker<'_> {
                     rows_journaled: 0,
                     journal: None,
                     error: Some(crate::describe::message(&e)),
+                    report: None,
                 };
                 (Handled::Waiting, facts)
             }
         };
+        let mut action = action;
+        action.report = self.write_report(&d.fingerprint);
         let result_label = match action.outcome {
             ActionOutcome::Failed | ActionOutcome::Unverified => "failed",
             ActionOutcome::Repaired | ActionOutcome::StoppedAgain => "ok",
@@ -305,6 +309,30 @@ impl Worker<'_> {
         handled
     }
 
+    /// `--reports DIR`: the incident's postmortem from the journal its repair wrote. A
+    /// report that cannot be written is said on stderr; it never stops the watcher.
+    fn write_report(&self, fingerprint: &str) -> Option<String> {
+        let dir = self.config.reports.as_ref()?;
+        let journal = self.journal_path();
+        match crate::report::file::write_incident(dir, &journal, fingerprint) {
+            Ok(path) => Some(path.display().to_string()),
+            Err(e) => {
+                eprintln!(
+                    "replmend: the report of incident {fingerprint} was not written: {}",
+                    crate::describe::message(&e)
+                );
+                None
+            }
+        }
+    }
+
+    fn journal_path(&self) -> std::path::PathBuf {
+        self.config
+            .journal
+            .clone()
+            .unwrap_or_else(journal::default_path)
+    }
+
     fn apply(
         &self,
         r: &Replica,
@@ -314,12 +342,7 @@ impl Worker<'_> {
         policy: Policy,
         allow_data_loss: bool,
     ) -> Result<session::Incident> {
-        let path = self
-            .config
-            .journal
-            .clone()
-            .unwrap_or_else(journal::default_path);
-        let journal = Journal::new(&path)?;
+        let journal = Journal::new(&self.journal_path())?;
         let policy = session::with_history(&journal, d, policy)?;
         let ps = crate::planner::plan(d, &self.config.playbooks, &policy)?;
         let mut session = Session {
@@ -336,6 +359,7 @@ impl Worker<'_> {
                 allow_data_loss,
                 // A daemon never writes through triggers: that is a human's call.
                 allow_triggers: false,
+                // The watcher's diagnosis is its own (bounded by --diagnose-timeout).
                 origin_budget: None,
             },
             playbooks: self.config.playbooks.clone(),
@@ -378,8 +402,12 @@ fn action_text(a: &ActionFacts) -> String {
                 }
                 _ => "replication is running and caught up",
             };
+            let report = match &a.report {
+                Some(r) => format!("; report: {r}"),
+                None => String::new(),
+            };
             format!(
-                "{} applied in {} step(s){journal}; {how}",
+                "{} applied in {} step(s){journal}; {how}{report}",
                 a.remedy, a.steps
             )
         }

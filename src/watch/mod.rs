@@ -56,6 +56,8 @@ pub struct Config {
     pub lookahead: usize,
     /// Report what the policy would do, never do it.
     pub dry_run: bool,
+    /// Where each incident's postmortem is written once it was handled.
+    pub reports: Option<PathBuf>,
 }
 
 /// Where events go: the log (stdout), the hooks, and nothing else.

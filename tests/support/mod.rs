@@ -134,7 +134,9 @@ pub fn journaled_rows(path: &str) -> usize {
     let mut latest: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("journal line is JSON");
-        if v["table"].is_null() {
+        // Records (the diagnosis, plan, steps and verification a report is written from)
+        // are not rows.
+        if v["table"].is_null() || v.get("record").is_some() {
             continue;
         }
         let id = v["id"].as_str().unwrap_or_default().to_string();

@@ -110,6 +110,7 @@ impl Fx {
                 key_name: Some("PRIMARY".into()),
                 quoted_value: None,
                 worker: None,
+                timestamp: None,
             },
             table: TableRef {
                 schema: "zeus".into(),
