@@ -614,3 +614,52 @@ fn missing_privileges_are_named_before_anything_changes() {
         );
     }
 }
+
+// Privileges held through a role count (issue 24): SHOW GRANTS alone names the role granted,
+// not what it grants, and the preflight refused an account that holds everything through its
+// default role.
+#[test]
+fn privileges_held_through_a_default_role_pass_the_preflight() {
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "batch-50-one-conflict-1062",
+        );
+        let (grants, setup) = match flavor {
+            Flavor::MariaDb => (
+                "SELECT, INSERT, DELETE, SUPER, REPLICATION SLAVE, REPLICATION SLAVE ADMIN, SLAVE MONITOR, BINLOG ADMIN, BINLOG MONITOR",
+                "CREATE ROLE fixer; GRANT {g} ON *.* TO fixer; \
+                 CREATE USER 'viarole'@'127.0.0.1'; GRANT fixer TO 'viarole'@'127.0.0.1'; \
+                 SET DEFAULT ROLE fixer FOR 'viarole'@'127.0.0.1'",
+            ),
+            Flavor::MySql => (
+                "SELECT, INSERT, DELETE, REPLICATION SLAVE, REPLICATION CLIENT, REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN",
+                "CREATE ROLE 'fixer'; GRANT {g} ON *.* TO 'fixer'; \
+                 CREATE USER 'viarole'@'127.0.0.1'; GRANT 'fixer' TO 'viarole'@'127.0.0.1'; \
+                 SET DEFAULT ROLE 'fixer' TO 'viarole'@'127.0.0.1'",
+            ),
+        };
+        for n in &sb.nodes {
+            n.exec(&format!(
+                "SET SESSION sql_log_bin = 0; {}",
+                setup.replace("{g}", grants)
+            ))
+            .unwrap();
+        }
+        let url = sb.node("n2").url().replace("root@", "viarole@");
+        let journal = journal_path(&format!("role-{flavor}"));
+        let run = replmend(&[
+            "repair",
+            "--replica",
+            &url,
+            "--yes",
+            "--remedy",
+            "overwrite",
+            "--journal",
+            &journal,
+        ]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        assert!(sb.node("n2").sql_error().unwrap().is_none(), "{flavor}");
+    }
+}

@@ -465,7 +465,12 @@ fn table_facts(server: &mut crate::conn::Server, table: &TableRef) -> anyhow::Re
 fn effective_grants(server: &mut crate::conn::Server) -> anyhow::Result<Vec<String>> {
     use crate::sql::admin;
     let mut grants: Vec<String> = server.all(&admin::show_grants())?;
-    let active: Option<String> = server.first(&admin::current_role()).ok().flatten();
+    // NULL (MariaDB, no role) is a row holding NULL: Option<Option<_>>.
+    let active: Option<String> = server
+        .first::<Option<String>>(&admin::current_role())
+        .ok()
+        .flatten()
+        .flatten();
     let Some(active) = active.filter(|r| !r.is_empty() && r != "NONE") else {
         return Ok(grants);
     };
