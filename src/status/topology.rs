@@ -98,16 +98,6 @@ impl Topology {
         self.link(channel).map(|l| &l.source)
     }
 
-    /// The server at `at` (a node a diagnosis or journal names): the named source when it is
-    /// that one, else this node's credentials pointed there.
-    pub fn reach(&self, at: &Endpoint) -> ConnSpec {
-        self.links
-            .iter()
-            .find(|l| l.channel.source_endpoint() == *at)
-            .map(|l| l.source.clone())
-            .unwrap_or_else(|| self.node.at(at))
-    }
-
     /// The channel of `source` (its status) that replicates from this node: Some makes the two
     /// a dual-master pair. The one place that question is answered.
     pub fn reverse_in<'r>(&self, source: &'r StatusReport) -> Option<&'r ChannelStatus> {

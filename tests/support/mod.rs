@@ -116,9 +116,12 @@ pub fn journal_path(tag: &str) -> String {
     // The process id alone repeats across runs (ids are reused): a journal left by an
     // earlier run of the same incident (same fingerprint on a fresh sandbox) would be taken
     // for this run's history. The path is made fresh, and anything there removed.
+    // Each call its own file: tests running at once may use the same tag.
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let run = run_id();
     let path = std::env::temp_dir().join(format!(
-        "replmend-{}-{run}-{tag}.jsonl",
+        "replmend-{}-{run}-{seq}-{tag}.jsonl",
         env!("CARGO_CRATE_NAME"),
     ));
     let _ = std::fs::remove_file(&path);
