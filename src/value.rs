@@ -454,6 +454,14 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row from (column, value) pairs, in that order.
+    pub fn of(pairs: &[(&str, Cell)]) -> Row {
+        Row {
+            columns: pairs.iter().map(|(c, _)| c.to_string()).collect(),
+            values: pairs.iter().map(|(_, v)| v.clone()).collect(),
+        }
+    }
+
     pub fn get(&self, column: &str) -> Option<&Cell> {
         self.columns
             .iter()

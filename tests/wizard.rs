@@ -8,6 +8,35 @@ use std::time::Duration;
 use support::tmux::Tmux;
 use support::*;
 
+/// The wizard (`repair` in a terminal) on `url`, in a tmux session of its own: its
+/// directory (HOME, journal, the exit code's file) and the session.
+struct Wizard {
+    session: Tmux,
+    dir: std::path::PathBuf,
+    done: std::path::PathBuf,
+    journal: std::path::PathBuf,
+}
+
+fn wizard(url: &str, tag: &str) -> Wizard {
+    let name = format!("replmend-wizard-{tag}-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (done, journal) = (dir.join("exit"), dir.join("journal.jsonl"));
+    let cmd = format!(
+        "env HOME={home} NO_COLOR=1 {exe} repair --replica {url} --journal {journal}; echo $? > {done}; sleep 60",
+        home = dir.display(),
+        exe = env!("CARGO_BIN_EXE_replmend"),
+        journal = journal.display(),
+        done = done.display(),
+    );
+    Wizard {
+        session: Tmux::start(name, &cmd),
+        dir,
+        done,
+        journal,
+    }
+}
+
 const SEED_ROW: &str = "SELECT payload, hits FROM zeus.xinyan_cache WHERE id = 'b98e4fab203607559fc5347b60cb64a41cf50a79650fbda3a1a4be5a1cfd16d9'";
 
 #[test]
@@ -15,23 +44,12 @@ fn wizard_repairs_the_seed_by_keystrokes() {
     for flavor in FLAVORS {
         let sb = incident(flavor, Topology::DualMaster, "seed-dual-master-1062");
         let winner = sb.node("n1").query_rows(SEED_ROW).unwrap();
-        let dir =
-            std::env::temp_dir().join(format!("replmend-wizard-{}-{flavor}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let done = dir.join("exit");
-        let journal = dir.join("journal.jsonl");
-        let cmd = format!(
-            "env HOME={home} NO_COLOR=1 {exe} repair --replica {url} --journal {journal}; echo $? > {done}; sleep 60",
-            home = dir.display(),
-            exe = env!("CARGO_BIN_EXE_replmend"),
-            url = sb.node("n2").url(),
-            journal = journal.display(),
-            done = done.display(),
-        );
-        let session = Tmux::start(
-            format!("replmend-wizard-{}-{flavor}", std::process::id()),
-            &cmd,
-        );
+        let Wizard {
+            session,
+            dir,
+            done,
+            journal,
+        } = wizard(&sb.node("n2").url(), &format!("seed-{flavor}"));
         let pane = session.wait_for("Which remedy?");
         assert!(
             pane.contains("overwrite — loses nothing (recommended)"),
@@ -127,24 +145,9 @@ fn wizard_recommends_and_applies_rekey_for_two_records_on_one_key() {
     let query = "SELECT id, name FROM app.customers ORDER BY id";
     for flavor in FLAVORS {
         let sb = incident(flavor, Topology::DualMaster, "autoinc-dual-master-1062");
-        let dir = std::env::temp_dir().join(format!(
-            "replmend-wizard-rk-{}-{flavor}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let done = dir.join("exit");
-        let cmd = format!(
-            "env HOME={home} NO_COLOR=1 {exe} repair --replica {url} --journal {journal}; echo $? > {done}; sleep 60",
-            home = dir.display(),
-            exe = env!("CARGO_BIN_EXE_replmend"),
-            url = sb.node("n2").url(),
-            journal = dir.join("journal.jsonl").display(),
-            done = done.display(),
-        );
-        let session = Tmux::start(
-            format!("replmend-wizard-rk-{}-{flavor}", std::process::id()),
-            &cmd,
-        );
+        let Wizard {
+            session, dir, done, ..
+        } = wizard(&sb.node("n2").url(), &format!("rk-{flavor}"));
         let pane = session.wait_for("Which remedy?");
         assert!(
             pane.contains("rekey — loses nothing (recommended)"),
@@ -192,25 +195,9 @@ fn wizard_resyncs_what_its_verify_found() {
             n2,
             "UPDATE zeus.xinyan_cache SET hits = 99 WHERE id = '0000000000000000000000000000000000000000000000000000000000000001'",
         );
-        let dir = std::env::temp_dir().join(format!(
-            "replmend-wizard-resync-{}-{flavor}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let done = dir.join("exit");
-        let journal = dir.join("journal.jsonl");
-        let cmd = format!(
-            "env HOME={home} NO_COLOR=1 {exe} repair --replica {url} --journal {journal}; echo $? > {done}; sleep 60",
-            home = dir.display(),
-            exe = env!("CARGO_BIN_EXE_replmend"),
-            url = n2.url(),
-            journal = journal.display(),
-            done = done.display(),
-        );
-        let session = Tmux::start(
-            format!("replmend-wizard-resync-{}-{flavor}", std::process::id()),
-            &cmd,
-        );
+        let Wizard {
+            session, dir, done, ..
+        } = wizard(&n2.url(), &format!("resync-{flavor}"));
         session.wait_for("Which remedy?");
         session.keys(&["Enter"]);
         session.wait_for("Whose row should both nodes keep?");

@@ -46,10 +46,7 @@ mod tests {
     use crate::value::Cell;
 
     fn row(vals: &[(&str, Cell)]) -> Row {
-        Row {
-            columns: vals.iter().map(|(c, _)| c.to_string()).collect(),
-            values: vals.iter().map(|(_, v)| v.clone()).collect(),
-        }
+        Row::of(vals)
     }
 
     #[test]

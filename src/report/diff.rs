@@ -221,10 +221,7 @@ mod tests {
     use crate::vocab::{Endpoint, TableRef};
 
     fn row(vals: &[(&str, Cell)]) -> Row {
-        Row {
-            columns: vals.iter().map(|(c, _)| c.to_string()).collect(),
-            values: vals.iter().map(|(_, v)| v.clone()).collect(),
-        }
+        Row::of(vals)
     }
 
     #[test]
