@@ -7,6 +7,8 @@
 //!     cargo bench --bench big_transaction               # 200,000 rows, both flavors
 //!     REPLMEND_BENCH_ROWS=2000000 cargo bench --bench big_transaction
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,17 +23,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn binlog_tool(flavor: Flavor) -> Vec<String> {
-    match flavor {
-        Flavor::MariaDb => vec!["mariadb-binlog".into()],
-        Flavor::MySql => vec![
-            "chroot".into(),
-            replmend_sandbox::mysql_chroot().display().to_string(),
-            "mysqlbinlog".into(),
-        ],
-    }
 }
 
 /// Runs a command under /usr/bin/time-like accounting: wall time and peak RSS (KiB) of the
@@ -78,22 +69,14 @@ fn run_case(flavor: Flavor, rows: u64) -> Case {
     ))
     .unwrap();
     eprintln!("[bench] {flavor}: one INSERT … SELECT of {rows} rows");
-    n1.exec(&format!(
-        "SET SESSION cte_max_recursion_depth = {}; \
-         INSERT INTO bench.big WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {rows}) \
-         SELECT n, REPEAT('x', 60) FROM s",
-        rows + 1
-    ))
-    .or_else(|_| {
-        // MariaDB has no cte_max_recursion_depth (max_recursive_iterations instead).
-        n1.exec(&format!(
-            "SET SESSION max_recursive_iterations = {}; \
-             INSERT INTO bench.big WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {rows}) \
-             SELECT n, REPEAT('x', 60) FROM s",
-            rows + 1
-        ))
-    })
-    .unwrap();
+    common::exec_recursive(
+        n1,
+        rows + 1,
+        &format!(
+            "INSERT INTO bench.big WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {rows}) \
+             SELECT n, REPEAT('x', 60) FROM s"
+        ),
+    );
     n2.wait_sql_error(1062, Duration::from_secs(600)).unwrap();
 
     let exe = env!("CARGO_BIN_EXE_replmend");
@@ -134,7 +117,7 @@ fn run_case(flavor: Flavor, rows: u64) -> Case {
     let file = ch["relay_source_log_file"].as_str().unwrap().to_string();
     let start = ch["exec_source_log_pos"].as_u64().unwrap();
     let end = ch["read_source_log_pos"].as_u64().unwrap();
-    let tool = binlog_tool(flavor);
+    let tool = common::binlog_tool(flavor);
     let port = n1.port.to_string();
     let mut tool_times = Vec::new();
     for _ in 0..RUNS {

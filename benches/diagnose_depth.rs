@@ -7,6 +7,8 @@
 //!     cargo bench --bench diagnose_depth            # both depths, both flavors
 //!     REPLMEND_BENCH_DEPTHS_MIB=1,64 cargo bench --bench diagnose_depth
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,20 +43,6 @@ struct Case {
     binlog_positioned: Duration,
     binlog_full_scan: Duration,
     bytes_read: u64,
-}
-
-fn binlog_tool(flavor: Flavor) -> Vec<String> {
-    match flavor {
-        Flavor::MariaDb => vec!["mariadb-binlog".into()],
-        Flavor::MySql => {
-            let chroot = replmend_sandbox::mysql_chroot();
-            vec![
-                "chroot".into(),
-                chroot.display().to_string(),
-                "mysqlbinlog".into(),
-            ]
-        }
-    }
 }
 
 fn run_case(flavor: Flavor, depth_mib: u64) -> Case {
@@ -115,7 +103,7 @@ fn run_case(flavor: Flavor, depth_mib: u64) -> Case {
     let file = ch["relay_source_log_file"].as_str().unwrap().to_string();
     let start = ch["exec_source_log_pos"].as_u64().unwrap();
     let end = ch["read_source_log_pos"].as_u64().unwrap();
-    let tool = binlog_tool(flavor);
+    let tool = common::binlog_tool(flavor);
     let port = n1.port.to_string();
     let remote = |extra: &[String]| {
         let mut c = Command::new(&tool[0]);

@@ -11,6 +11,8 @@
 //!     cargo bench --bench origin_depth              # 1 and 1000 MiB, both flavors
 //!     REPLMEND_BENCH_DEPTHS_MIB=1,64 REPLMEND_BENCH_FLAVORS=mariadb cargo bench --bench origin_depth
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,17 +27,6 @@ struct Case {
     grep: Duration,
 }
 
-fn binlog_tool(flavor: Flavor) -> Vec<String> {
-    match flavor {
-        Flavor::MariaDb => vec!["mariadb-binlog".into()],
-        Flavor::MySql => vec![
-            "chroot".into(),
-            replmend_sandbox::mysql_chroot().display().to_string(),
-            "mysqlbinlog".into(),
-        ],
-    }
-}
-
 /// Every binlog file of the node, read over the network and grepped for the table: how a
 /// DBA finds who wrote a row today.
 fn binlog_grep(flavor: Flavor, node: &Node) -> Duration {
@@ -45,7 +36,7 @@ fn binlog_grep(flavor: Flavor, node: &Node) -> Duration {
         .into_iter()
         .filter_map(|r| r.into_iter().next().flatten())
         .collect();
-    let tool = binlog_tool(flavor);
+    let tool = common::binlog_tool(flavor);
     let started = Instant::now();
     let mut child = Command::new(&tool[0])
         .args(&tool[1..])
@@ -117,13 +108,8 @@ fn main() {
         .split(',')
         .filter_map(|d| d.trim().parse().ok())
         .collect();
-    let flavors: Vec<Flavor> = std::env::var("REPLMEND_BENCH_FLAVORS")
-        .unwrap_or_else(|_| "mariadb,mysql".into())
-        .split(',')
-        .filter_map(|f| f.trim().parse().ok())
-        .collect();
     let mut cases = Vec::new();
-    for &flavor in &flavors {
+    for flavor in common::flavors() {
         for &d in &depths {
             cases.push(run_case(flavor, d));
         }

@@ -7,6 +7,8 @@
 //!     cargo bench --bench restore
 //!     REPLMEND_BENCH_FLAVORS=mariadb REPLMEND_BENCH_ROWS=100000 cargo bench --bench restore
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,17 +35,7 @@ fn fill(n1: &Node, table: &str, shape: &(&str, &str, &str), rows: u64) {
          SELECT {} FROM s",
         shape.2
     );
-    n1.exec(&format!(
-        "SET SESSION cte_max_recursion_depth = {}; {rec}",
-        rows + 1
-    ))
-    .or_else(|_| {
-        n1.exec(&format!(
-            "SET SESSION max_recursive_iterations = {}; {rec}",
-            rows + 1
-        ))
-    })
-    .unwrap();
+    common::exec_recursive(n1, rows + 1, &rec);
 }
 
 /// Every 8th row changed, every 8th (offset 1) deleted, as many added above the keys: 3/8 of

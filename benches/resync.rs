@@ -7,6 +7,8 @@
 //!     cargo bench --bench resync                         # 1,000,000 rows, both flavors
 //!     REPLMEND_BENCH_ROWS=1000000,10000000 REPLMEND_BENCH_FLAVORS=mariadb cargo bench --bench resync
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,28 +39,12 @@ fn fill(n1: &Node, table: &str, rows: u64) {
          pad CHAR(60) NOT NULL, KEY (k))"
     ))
     .unwrap();
-    // In slices: one huge INSERT … SELECT would be one huge transaction on the replica.
-    let slice = 250_000;
-    let mut from = 1;
-    while from <= rows {
-        let to = (from + slice - 1).min(rows);
-        let rec = format!(
+    common::insert_in_slices(n1, rows, 250_000, |from, to| {
+        format!(
             "INSERT INTO {table} WITH RECURSIVE s(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM s WHERE n < {to}) \
              SELECT n, n * 7 % 100000, LEFT(SHA2(n, 256), 32), LEFT(SHA2(n * 3, 256), 32) FROM s"
-        );
-        n1.exec(&format!(
-            "SET SESSION cte_max_recursion_depth = {}; {rec}",
-            slice + 1
-        ))
-        .or_else(|_| {
-            n1.exec(&format!(
-                "SET SESSION max_recursive_iterations = {}; {rec}",
-                slice + 1
-            ))
-        })
-        .unwrap();
-        from = to + 1;
-    }
+        )
+    });
 }
 
 /// 1,000 drifted rows per 1,000,000, spread out: changed, deleted and added on the replica

@@ -12,6 +12,8 @@
 //!     REPLMEND_BENCH_ROWS=1000000 REPLMEND_BENCH_SHAPES=narrow cargo bench --bench verify_shapes
 //!     REPLMEND_BENCH_FLAVORS=mysql cargo bench --bench verify_shapes   # verify only (no pt)
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -115,29 +117,13 @@ fn fill(n1: &Node, shape: &Shape, rows: u64) {
         shape.name, shape.create
     ))
     .unwrap();
-    // In slices: one huge INSERT … SELECT would be one huge transaction on the replica.
-    let slice = 100_000;
-    let mut from = 1;
-    while from <= rows {
-        let to = (from + slice - 1).min(rows);
-        let rec = format!(
+    common::insert_in_slices(n1, rows, 100_000, |from, to| {
+        format!(
             "INSERT INTO bench.{} WITH RECURSIVE s(n) AS (SELECT {from} UNION ALL \
              SELECT n + 1 FROM s WHERE n < {to}) SELECT {} FROM s",
             shape.name, shape.row
-        );
-        n1.exec(&format!(
-            "SET SESSION max_recursive_iterations = {}; {rec}",
-            slice + 1
-        ))
-        .or_else(|_| {
-            n1.exec(&format!(
-                "SET SESSION cte_max_recursion_depth = {}; {rec}",
-                slice + 1
-            ))
-        })
-        .unwrap();
-        from = to + 1;
-    }
+        )
+    });
 }
 
 /// DRIFTED rows changed on the replica only (binary log off), spread over the table.

@@ -13,24 +13,13 @@
 //! REPLMEND_BENCH_FLAVORS=mariadb REPLMEND_BENCH_REPLICAS=20 cargo bench --bench watch_fleet
 //! ```
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use replmend_sandbox::{Flavor, Sandbox, Topology};
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn flavors() -> Vec<Flavor> {
-    let list = std::env::var("REPLMEND_BENCH_FLAVORS").unwrap_or("mariadb,mysql".into());
-    list.split(',')
-        .filter_map(|f| f.trim().parse().ok())
-        .collect()
-}
+use common::{env_num, flavors};
+use replmend_sandbox::{Sandbox, Topology};
 
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").args([sig, &pid.to_string()]).status();

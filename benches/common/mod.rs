@@ -1,0 +1,65 @@
+//! What several benchmarks share: reading their settings from the environment, the binlog
+//! tool a DBA would run, and bulk rows made by a recursive CTE on either flavor.
+// Each benchmark is its own crate and uses only some of these.
+#![allow(dead_code)]
+
+use replmend_sandbox::{Flavor, Node};
+
+/// A number from the environment, or `default`.
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// REPLMEND_BENCH_FLAVORS (default `mariadb,mysql`); names that are no flavor are left out.
+pub fn flavors() -> Vec<Flavor> {
+    std::env::var("REPLMEND_BENCH_FLAVORS")
+        .unwrap_or_else(|_| "mariadb,mysql".into())
+        .split(',')
+        .filter_map(|f| f.trim().parse().ok())
+        .collect()
+}
+
+/// mysqlbinlog of the flavor, as a command line (MySQL's runs in its chroot).
+pub fn binlog_tool(flavor: Flavor) -> Vec<String> {
+    match flavor {
+        Flavor::MariaDb => vec!["mariadb-binlog".into()],
+        Flavor::MySql => vec![
+            "chroot".into(),
+            replmend_sandbox::mysql_chroot().display().to_string(),
+            "mysqlbinlog".into(),
+        ],
+    }
+}
+
+/// Runs `statement`, a recursive CTE of up to `depth` levels, with the recursion limit raised
+/// as the server names it: MySQL's cte_max_recursion_depth, MariaDB's max_recursive_iterations.
+pub fn exec_recursive(node: &Node, depth: u64, statement: &str) {
+    node.exec(&format!(
+        "SET SESSION cte_max_recursion_depth = {depth}; {statement}"
+    ))
+    .or_else(|_| {
+        node.exec(&format!(
+            "SET SESSION max_recursive_iterations = {depth}; {statement}"
+        ))
+    })
+    .unwrap();
+}
+
+/// Rows 1..=`rows` inserted in slices of `slice` (one huge INSERT … SELECT would be one huge
+/// transaction on the replica): `statement(from, to)` inserts one slice with a recursive CTE.
+pub fn insert_in_slices(
+    node: &Node,
+    rows: u64,
+    slice: u64,
+    statement: impl Fn(u64, u64) -> String,
+) {
+    let mut from = 1;
+    while from <= rows {
+        let to = (from + slice - 1).min(rows);
+        exec_recursive(node, slice + 1, &statement(from, to));
+        from = to + 1;
+    }
+}
