@@ -128,9 +128,9 @@ pub enum Command {
     /// what the source had committed (rechecked a bounded number of times). Reads only.
     /// Exit code 0 when identical, 11 when drift is found.
     #[command(
-        after_help = "Examples:\n  replmend verify --replica mysql://root@db2:3306\n  replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json"
+        after_help = "Examples:\n  replmend verify --replica mysql://root@db2:3306\n  replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json\n  replmend verify --replica mysql://root@db2 --resume   # continue a verify that was stopped"
     )]
-    Verify(VerifyArgs),
+    Verify(VerifyCmd),
 
     /// Make the replica's rows equal to its source's (or, in a dual-master pair, the loser's to
     /// the winner's): verify, plan the exact SQL per row, confirm, then apply with every row
@@ -284,6 +284,20 @@ mod table_tests {
         assert!(parse_table("shop.").is_err());
         assert!(parse_table("`shop.orders").is_err());
     }
+}
+
+/// `replmend verify`: what to compare, and whether to continue a stopped verify.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyCmd {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    /// Continue the last verify of the same nodes and tables that was stopped (Ctrl-C,
+    /// killed, a lost connection) from where it got to, instead of from the first row.
+    /// Tables it finished keep their result; rows compared before the stop are not read
+    /// again (a change to them since is not seen: the report says so).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// Which tables verify compares and how it walks them.

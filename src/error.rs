@@ -101,6 +101,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 PairError::NotAReplica { .. } => exit::NOT_A_REPLICA,
             };
         }
+        if cause
+            .downcast_ref::<crate::verify::checkpoint::ResumeError>()
+            .is_some()
+        {
+            return exit::BAD_INPUT;
+        }
         if let Some(code) = cause.downcast_ref::<Coded>() {
             return code.0;
         }

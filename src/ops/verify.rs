@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Outcome;
-use crate::cli::{Format, VerifyArgs};
+use crate::cli::{Format, VerifyArgs, VerifyCmd};
 use crate::exit;
 use crate::verify::model::{KeyOut, Report, TableDrift};
 use crate::verify::{self, Options, Pair};
@@ -62,10 +62,23 @@ pub fn pair(args: &VerifyArgs) -> Result<Pair> {
     Pair::of_replica(&spec, source.as_ref())
 }
 
-pub fn run(args: &VerifyArgs, format: Format) -> Result<Outcome> {
+pub fn run(cmd: &VerifyCmd, format: Format) -> Result<Outcome> {
+    let args = &cmd.verify;
     let pair = pair(args)?;
-    let opts = options(args)?;
-    let report = verify::run(&pair, &opts)?;
+    let opts = Options {
+        checkpoint: match cmd.resume {
+            true => verify::checkpoint::Mode::Resume,
+            false => verify::checkpoint::Mode::Fresh,
+        },
+        ..options(args)?
+    };
+    let mut report = verify::run(&pair, &opts)?;
+    if report.summary.failed > 0 {
+        report.warnings.push(
+            "`replmend verify --resume` (same options) walks the tables not compared again, and only them"
+                .into(),
+        );
+    }
     keep(&report, &opts);
     Ok(Outcome {
         output: super::render(format, &report, text),

@@ -202,6 +202,10 @@ pub struct Report {
     pub tables: Vec<TableDrift>,
     pub summary: Summary,
     pub elapsed_ms: u64,
+    /// When this verify continued a stopped one (`--resume`): when that one started (seconds
+    /// since the epoch). Rows compared before the stop were read then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<u64>,
 }
 
 impl Report {
@@ -230,6 +234,7 @@ impl Report {
                 only_on_one_node: 0,
             },
             elapsed_ms: 0,
+            resumed: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub(super) struct Walk<'a> {
     pub(super) bar: &'a indicatif::ProgressBar,
     /// The source's row estimate for the table being walked.
     pub(super) estimate: u64,
+    /// Where the walk got to, for `--resume`.
+    pub(super) checkpoint: &'a super::checkpoint::Checkpoint,
 }
 /// Rows of (key…, hash) as a statement returns them.
 pub(super) fn read_key_hashes(
@@ -191,7 +193,13 @@ impl Walk<'_> {
         let charsets = ss.converted_charsets();
         let int_key = key.len() == 1 && ss.column(&key[0]).is_some_and(is_integer);
         let t0 = Instant::now();
-        let differing = self.pass(ss, key, &charsets, int_key, drift)?;
+        let start = self.checkpoint.start(&ss.table);
+        (drift.rows, drift.chunks) = (start.rows, start.chunks);
+        self.bar.inc(start.rows);
+        let differing = match start.walked {
+            true => start.differing,
+            false => self.pass(ss, key, &charsets, int_key, drift, start)?,
+        };
         if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
             eprintln!(
                 "pass {:?}, {} differing chunks",
@@ -266,8 +274,9 @@ impl Walk<'_> {
         self.record(ss, still, drift)
     }
 
-    /// The checksum pass; returns the chunks whose checksums differ (with their differing
-    /// buckets when the key is a single integer).
+    /// The checksum pass from `start` (the table's first key unless resumed); returns the
+    /// chunks whose checksums differ (with their differing buckets when the key is a single
+    /// integer).
     pub(super) fn pass(
         &mut self,
         ss: &TableSchema,
@@ -275,6 +284,7 @@ impl Walk<'_> {
         charsets: &sql::Charsets,
         int_key: bool,
         drift: &mut TableDrift,
+        start: super::checkpoint::Start,
     ) -> Result<Vec<(std::sync::Arc<Chunk>, Vec<i128>)>> {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -286,19 +296,20 @@ impl Walk<'_> {
             true => Some(min_max(self.replica, ss, &key[0])?),
             false => None,
         };
-        let estimate = self.estimate;
+        let (estimate, checkpoint) = (self.estimate, self.checkpoint);
         let (src, rep) = (&mut *self.source, &mut *self.replica);
         let (to_src, from_bounds_src) = sync_channel::<Arc<Chunk>>(PIPELINE);
         let (to_rep, from_bounds_rep) = sync_channel::<Arc<Chunk>>(PIPELINE);
         let (results, sums) = channel::<(usize, Arc<Chunk>, Result<Sums>, Duration)>();
-        let mut differing = Vec::new();
+        let mut differing = start.differing;
+        let first_lo = start.lo;
         let size = &size;
         std::thread::scope(|s| -> Result<()> {
             // Owns both senders: when it ends, the hashing threads' inboxes close.
             let bounds = s.spawn(move || -> Result<()> {
                 let mut conn = Server::connect(&pair.source)?;
                 let mut lag = LagGuard::new(pair, opts)?;
-                let mut lo: Option<Key> = None;
+                let mut lo: Option<Key> = first_lo;
                 // A single integer key is cut by value (no bound query: on a clustered
                 // primary key, finding the 5000th next key reads 5000 whole rows).
                 let ranges = match int_key {
@@ -370,9 +381,12 @@ impl Walk<'_> {
                 drift.chunks += 1;
                 drift.rows += a.rows();
                 bar.inc(a.rows());
+                let through = chunk.hi.clone();
                 if let Some(buckets) = a.differing(&b) {
                     differing.push((chunk, buckets));
                 }
+                let walked = through.is_none();
+                checkpoint.progress(&ss.table, through.as_ref(), walked, drift, &differing);
                 if let Some(target) = opts.chunk_time {
                     let n = size.load(Ordering::Relaxed);
                     size.store(adapt(n, took, target), Ordering::Relaxed);
