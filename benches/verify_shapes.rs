@@ -15,7 +15,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use replmend_sandbox::{Flavor, Node, Sandbox, Topology};
 
@@ -58,34 +58,6 @@ const SHAPES: [Shape; 3] = [
     },
 ];
 
-/// Wall time, peak RSS (KiB) and exit code of a child, from wait4's rusage.
-fn measure(cmd: &mut Command) -> (Duration, u64, Option<i32>) {
-    let t = Instant::now();
-    let child = cmd.spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain wait4 on our own child; rusage is zero-initialised plain data.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let elapsed = t.elapsed();
-    std::mem::forget(child);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (elapsed, usage.ru_maxrss as u64, code)
-}
-
-/// A process's CPU seconds so far (utime + stime, /proc/<pid>/stat fields 14 and 15).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The command name may hold spaces: count fields after its closing parenthesis.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / ticks
-}
-
 /// One tool's run: wall time, peak RSS (KiB), both servers' CPU seconds, exit code.
 struct Run {
     wall: Duration,
@@ -95,14 +67,18 @@ struct Run {
 }
 
 fn timed(nodes: [&Node; 2], cmd: &mut Command) -> Run {
-    let before: f64 = nodes.iter().map(|n| cpu_seconds(n.pid)).sum();
+    let before: f64 = nodes.iter().map(|n| common::cpu_seconds(n.pid)).sum();
     // REPLMEND_VERIFY_TIMING=1 shows verify's phases (pass, narrowed, settled) on stderr.
     let stderr = match std::env::var_os("REPLMEND_VERIFY_TIMING") {
         Some(_) => Stdio::inherit(),
         None => Stdio::null(),
     };
-    let (wall, rss, code) = measure(cmd.stdout(Stdio::null()).stderr(stderr));
-    let cpu = nodes.iter().map(|n| cpu_seconds(n.pid)).sum::<f64>() - before;
+    let (wall, rss, code) = common::measure(cmd.stdout(Stdio::null()).stderr(stderr));
+    let cpu = nodes
+        .iter()
+        .map(|n| common::cpu_seconds(n.pid))
+        .sum::<f64>()
+        - before;
     Run {
         wall,
         rss,

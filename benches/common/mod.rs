@@ -3,6 +3,9 @@
 // Each benchmark is its own crate and uses only some of these.
 #![allow(dead_code)]
 
+use std::process::Command;
+use std::time::{Duration, Instant};
+
 use replmend_sandbox::{Flavor, Node};
 
 /// A number from the environment, or `default`.
@@ -62,4 +65,32 @@ pub fn insert_in_slices(
         exec_recursive(node, slice + 1, &statement(from, to));
         from = to + 1;
     }
+}
+
+/// Wall time, peak RSS (KiB) and exit code of a child, from wait4's rusage.
+pub fn measure(cmd: &mut Command) -> (Duration, u64, Option<i32>) {
+    let t = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child; rusage is zero-initialised plain data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = t.elapsed();
+    std::mem::forget(child);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (elapsed, usage.ru_maxrss as u64, code)
+}
+
+/// A process's CPU seconds so far (utime + stime, /proc/<pid>/stat fields 14 and 15).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces: count fields after its closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / ticks
 }

@@ -211,12 +211,19 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
         report.warnings.push(resumed_words(r));
     }
     let threads = opts.threads.clamp(1, list.len().max(1));
-    let queue = std::sync::Mutex::new(list.into_iter().enumerate());
     let results = std::sync::Mutex::new(Vec::new());
     let bars = indicatif::MultiProgress::new();
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let total = bars.add(total_bar(&list));
+    let (done, count) = (std::sync::atomic::AtomicUsize::new(0), list.len());
+    let table_done = |estimate: u64| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        total.inc(estimate);
+        total.set_prefix(format!("{n}/{count} tables"));
+    };
+    let queue = std::sync::Mutex::new(list.into_iter().enumerate());
     std::thread::scope(|s| -> Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -232,6 +239,7 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
                             if opts.lines {
                                 eprintln!("verify: {table}: compared before the stop");
                             }
+                            table_done(estimate);
                             results.lock().expect("results").push((i, before));
                             continue;
                         }
@@ -248,6 +256,7 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
                         let table_started = Instant::now();
                         let drift = walk.table(&table);
                         bar.finish_and_clear();
+                        table_done(estimate);
                         // A table that failed is walked again by --resume.
                         if drift.error.is_none() {
                             checkpoint.finished(&drift);
@@ -265,6 +274,7 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
         }
         Ok(())
     })?;
+    total.finish_and_clear();
     let mut results: Vec<TableDrift> = results
         .into_inner()
         .expect("results")
@@ -310,6 +320,26 @@ fn table_line(t: &TableDrift, took: Duration) -> String {
         t.rows,
         took.as_secs_f64()
     )
+}
+
+/// The whole verify: tables done of all, rows by the source's estimates, ETA. Hidden for one
+/// table (its own bar says it all).
+fn total_bar(list: &[(TableRef, u64)]) -> indicatif::ProgressBar {
+    let rows: u64 = list.iter().map(|(_, e)| e).sum();
+    let bar = indicatif::ProgressBar::new(rows.max(1));
+    if list.len() < 2 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        return bar;
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:30} [{bar:30}] ~{human_pos}/~{human_len} rows, {per_sec}, ETA {eta}",
+        )
+        .expect("static template")
+        .progress_chars("#> "),
+    );
+    bar.set_prefix(format!("0/{} tables", list.len()));
+    bar
 }
 
 fn table_bar(table: &TableRef, estimate: u64) -> indicatif::ProgressBar {
