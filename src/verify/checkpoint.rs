@@ -3,8 +3,8 @@
 //! row, as VDiff v2 resumes from each table's last key.
 //!
 //! One file per pair of nodes, beside the saved reports (private: it names drifted keys),
-//! rewritten atomically at most once a second and when a table finishes, removed when the
-//! verify finishes. A stopped verify loses at most the last second of its walk.
+//! rewritten atomically at most once a second, removed when the verify finishes. A stopped
+//! verify loses at most the last second of its walk.
 //!
 //! What a resumed verify means: the tables and key ranges compared before the stop were read
 //! then, the rest now; a row changed in a finished range after the stop is not seen. The
@@ -152,6 +152,8 @@ pub enum ResumeError {
 /// A running verify's checkpoint, shared by its workers.
 pub struct Checkpoint {
     path: Option<PathBuf>,
+    /// How often it is written, at most (EVERY).
+    every: Duration,
     state: Mutex<(File, Instant)>,
     /// What was resumed: tables finished before, and when that verify started.
     pub resumed: Option<Resumed>,
@@ -239,6 +241,7 @@ impl Checkpoint {
         };
         let cp = Checkpoint {
             path: (mode != Mode::Off).then_some(path),
+            every: EVERY,
             state: Mutex::new((file, Instant::now())),
             resumed,
         };
@@ -268,7 +271,7 @@ impl Checkpoint {
         drift: &TableDrift,
         differing: &[(std::sync::Arc<Chunk>, Vec<i128>)],
     ) {
-        if self.path.is_none() || !(walked || self.due()) {
+        if self.path.is_none() || !self.due() {
             return;
         }
         let partial = Partial {
@@ -297,7 +300,7 @@ impl Checkpoint {
     /// Whether the last write is a second old: the progress of a walk is only built then (a
     /// table with thousands of differing chunks is not copied per chunk).
     fn due(&self) -> bool {
-        self.state.lock().expect("checkpoint").1.elapsed() >= EVERY
+        self.state.lock().expect("checkpoint").1.elapsed() >= self.every
     }
 
     /// A table finished: its result is kept, its progress dropped.
@@ -309,8 +312,13 @@ impl Checkpoint {
         state.0.partial.retain(|p| p.table != drift.table);
         state.0.done.retain(|t| t.table != drift.table);
         state.0.done.push(drift.clone());
-        state.1 = Instant::now();
-        self.write(&state.0);
+        // At most once a second too: a schema of a thousand small tables would otherwise
+        // rewrite a growing file per table. A table finished in the last second is walked
+        // again by --resume.
+        if state.1.elapsed() >= self.every {
+            state.1 = Instant::now();
+            self.write(&state.0);
+        }
     }
 
     /// The verify finished: nothing is left to resume.
@@ -346,7 +354,8 @@ impl Checkpoint {
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            serde_json::to_writer(&mut out, file)?;
+            // One write, not one per JSON token.
+            std::io::Write::write_all(&mut out, &serde_json::to_vec(file)?)?;
             std::fs::rename(&tmp, path)
         };
         let _ = go();
@@ -402,7 +411,8 @@ mod tests {
             schema: "shop".into(),
             name: "items".into(),
         };
-        let cp = Checkpoint::open(Mode::Fresh, &dir, &ep(1), &ep(2), &sel).unwrap();
+        let mut cp = Checkpoint::open(Mode::Fresh, &dir, &ep(1), &ep(2), &sel).unwrap();
+        cp.every = Duration::ZERO;
         let mut drift = TableDrift::new(t.clone(), None);
         drift.rows = 500;
         drift.chunks = 5;

@@ -11,21 +11,21 @@ use crate::conn::Server;
 
 /// Pauses while the replica lags more than --max-lag (checked at most once a second), on a
 /// connection of its own.
-pub(super) struct LagGuard<'a> {
-    pub(super) channel: Option<&'a str>,
+pub(super) struct LagGuard {
+    pub(super) channel: Option<String>,
     pub(super) max: Option<Duration>,
     pub(super) replica: Option<Server>,
     pub(super) last: Option<Instant>,
 }
 
-impl<'a> LagGuard<'a> {
-    pub(super) fn new(pair: &'a Pair, opts: &Options) -> Result<LagGuard<'a>> {
+impl LagGuard {
+    pub(super) fn new(pair: &Pair, opts: &Options) -> Result<LagGuard> {
         let replica = match (opts.max_lag, &pair.replica_channel) {
             (Some(_), Some(_)) => Some(Server::connect(&pair.replica)?),
             _ => None,
         };
         Ok(LagGuard {
-            channel: pair.replica_channel.as_deref(),
+            channel: pair.replica_channel.clone(),
             max: opts.max_lag,
             replica,
             last: None,
@@ -34,7 +34,7 @@ impl<'a> LagGuard<'a> {
 
     pub(super) fn respect(&mut self, bar: &indicatif::ProgressBar) -> Result<()> {
         let (Some(max), Some(name), Some(replica)) =
-            (self.max, self.channel, self.replica.as_mut())
+            (self.max, self.channel.as_deref(), self.replica.as_mut())
         else {
             return Ok(());
         };

@@ -230,6 +230,8 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
                 s.spawn(|| -> Result<()> {
                     let mut src = Server::connect(&pair.source)?;
                     let mut rep = Server::connect(&pair.replica)?;
+                    let mut bounds = Server::connect(&pair.source)?;
+                    let mut lag = lag::LagGuard::new(pair, opts)?;
                     loop {
                         let next = queue.lock().expect("queue").next();
                         let Some((i, (table, estimate))) = next else {
@@ -249,6 +251,8 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
                             opts,
                             source: &mut src,
                             replica: &mut rep,
+                            bounds: &mut bounds,
+                            lag: &mut lag,
                             bar: &bar,
                             estimate,
                             checkpoint: &checkpoint,

@@ -104,7 +104,7 @@ pub fn save(dir: &Path, report: &Report, selection: &Selection) -> std::io::Resu
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    serde_json::to_writer(&mut file, &saved)?;
+    std::io::Write::write_all(&mut file, &serde_json::to_vec(&saved)?)?;
     file.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)

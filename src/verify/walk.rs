@@ -22,6 +22,10 @@ pub(super) struct Walk<'a> {
     pub(super) opts: &'a Options,
     pub(super) source: &'a mut Server,
     pub(super) replica: &'a mut Server,
+    /// The worker's second session on the source, for chunk bounds and the lag guard's
+    /// reads: kept across tables (a connection per table was most of a small table's cost).
+    pub(super) bounds: &'a mut Server,
+    pub(super) lag: &'a mut LagGuard,
     pub(super) bar: &'a indicatif::ProgressBar,
     /// The source's row estimate for the table being walked.
     pub(super) estimate: u64,
@@ -290,7 +294,7 @@ impl Walk<'_> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::mpsc::{channel, sync_channel};
         let size = AtomicUsize::new(self.opts.chunk_size.max(1));
-        let (pair, opts, bar) = (self.pair, self.opts, self.bar);
+        let (opts, bar) = (self.opts, self.bar);
         // The replica's key range too: rows above the source's largest key are extra rows.
         let rep_min_max = match int_key {
             true => Some(min_max(self.replica, ss, &key[0])?),
@@ -298,6 +302,7 @@ impl Walk<'_> {
         };
         let (estimate, checkpoint) = (self.estimate, self.checkpoint);
         let (src, rep) = (&mut *self.source, &mut *self.replica);
+        let (conn, lag) = (&mut *self.bounds, &mut *self.lag);
         let (to_src, from_bounds_src) = sync_channel::<Arc<Chunk>>(PIPELINE);
         let (to_rep, from_bounds_rep) = sync_channel::<Arc<Chunk>>(PIPELINE);
         let (results, sums) = channel::<(usize, Arc<Chunk>, Result<Sums>, Duration)>();
@@ -307,19 +312,11 @@ impl Walk<'_> {
         std::thread::scope(|s| -> Result<()> {
             // Owns both senders: when it ends, the hashing threads' inboxes close.
             let bounds = s.spawn(move || -> Result<()> {
-                let mut conn = Server::connect(&pair.source)?;
-                let mut lag = LagGuard::new(pair, opts)?;
                 let mut lo: Option<Key> = first_lo;
                 // A single integer key is cut by value (no bound query: on a clustered
                 // primary key, finding the 5000th next key reads 5000 whole rows).
                 let ranges = match int_key {
-                    true => Some(IntRanges::new(
-                        &mut conn,
-                        rep_min_max,
-                        ss,
-                        &key[0],
-                        estimate,
-                    )?),
+                    true => Some(IntRanges::new(conn, rep_min_max, ss, &key[0], estimate)?),
                     false => None,
                 };
                 for index in 0.. {
@@ -329,7 +326,7 @@ impl Walk<'_> {
                         Some(r) => r.next_hi(lo.as_deref(), n),
                         None => {
                             let st = sql::chunk_bound(&ss.table, key, lo.as_deref(), n, charsets);
-                            read_bound(&mut conn, ss, key, &st)?
+                            read_bound(conn, ss, key, &st)?
                         }
                     };
                     let step = match &ranges {
