@@ -67,7 +67,7 @@ fn all_facts(nodes: &mut Nodes, endpoints: &[Endpoint]) -> Vec<anyhow::Result<No
 }
 
 fn facts_of(server: &mut crate::conn::Server) -> anyhow::Result<NodeFacts> {
-    let grants = effective_grants(server)?;
+    let grants = crate::capability::effective_grants(server)?;
     let (ro, sro): (i64, i64) = server
         .first(&Statement::plain(server.flavor.read_only_query()))?
         .unwrap_or((0, 0));
@@ -455,37 +455,4 @@ fn table_facts(server: &mut crate::conn::Server, table: &TableRef) -> anyhow::Re
                 .collect()
         )
     ))
-}
-
-/// The account's grants with those of its active roles: SHOW GRANTS alone names a role
-/// granted (`GRANT `fix`@`%` TO …`), not what the role grants, and an account that holds its
-/// privileges through a role would be refused. MySQL expands the active roles with `USING`;
-/// MariaDB's one active role is read with `SHOW GRANTS FOR role`. A role that cannot be read
-/// adds nothing (the preflight then names what is missing).
-fn effective_grants(server: &mut crate::conn::Server) -> anyhow::Result<Vec<String>> {
-    use crate::sql::admin;
-    let mut grants: Vec<String> = server.all(&admin::show_grants())?;
-    // NULL (MariaDB, no role) is a row holding NULL: Option<Option<_>>.
-    let active: Option<String> = server
-        .first::<Option<String>>(&admin::current_role())
-        .ok()
-        .flatten()
-        .flatten();
-    let Some(active) = active.filter(|r| !r.is_empty() && r != "NONE") else {
-        return Ok(grants);
-    };
-    if server.flavor.is_mariadb() {
-        let more: Vec<String> = server
-            .all(&admin::show_grants_for_role(&active))
-            .unwrap_or_default();
-        grants.extend(more);
-        return Ok(grants);
-    }
-    let roles = super::privileges::parse_roles(&active);
-    if !roles.is_empty()
-        && let Ok(expanded) = server.all::<String>(&admin::show_grants_using(&roles))
-    {
-        grants = expanded;
-    }
-    Ok(grants)
 }
