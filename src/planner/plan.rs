@@ -17,7 +17,7 @@ use super::losses::losses;
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate};
 use super::steps::{
     add_read_only_steps, auto_increment_advice, dual_steps, errant_consequences, narrow_stops,
-    single_steps, source_wins,
+    retention_warnings, single_steps, source_wins,
 };
 use crate::diagnosis::{Diagnosis, ReadOnly, Row};
 use crate::flavor::{Flavor, Procedure, Thread};
@@ -510,6 +510,7 @@ fn build(
         add_read_only_steps(&mut steps, d);
     }
     let consequences = errant_consequences(&steps, d);
+    advice.extend(retention_warnings(d));
     Ok(Ok(Plan {
         remedy: spec.remedy,
         winner,

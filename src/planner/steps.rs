@@ -704,6 +704,20 @@ fn logged_in_pair(spec: &RemedySpec, nodes: [&Direction<'_>; 2]) -> Option<Strin
     ))
 }
 
+/// Nodes that keep their binary logs too briefly for the failing transaction to be read
+/// (the source's, where it is fetched from; the replica's, for the origin search).
+pub(super) fn retention_warnings(d: &Diagnosis) -> Vec<String> {
+    [Some(&d.replica), d.source.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let c = &n.capabilities;
+            let w = c.binlog_retention.warning(c.provider)?;
+            Some(format!("{}: {w}", n.endpoint))
+        })
+        .collect()
+}
+
 /// What a plan's row steps logged with the node's own GTID leave behind, with the follow-up.
 pub(super) fn errant_consequences(steps: &[Step], d: &Diagnosis) -> Vec<String> {
     let mut out = Vec::new();

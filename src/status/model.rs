@@ -234,6 +234,10 @@ pub struct StatusReport {
     /// when it can reach the sources).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errant: Vec<super::errant::Errant>,
+    /// What this account may do here: the provider, privileges, binlog retention (`status`
+    /// fills it in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::capability::Capabilities>,
 }
 
 pub const STATUS_SCHEMA: &str = "replmend.status/1";

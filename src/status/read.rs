@@ -264,6 +264,7 @@ pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
         server: server_info,
         channels,
         errant: Vec::new(),
+        capabilities: None,
     })
 }
 
