@@ -104,25 +104,34 @@ impl Capabilities {
 
     /// What replmend can do here, in words (status).
     pub fn words(&self) -> Vec<String> {
-        let how = |need: Need, plain: &str, call: Option<(Procedure, String)>| {
-            match (self.allows(need), call) {
-                (true, _) => format!("{plain}: yes"),
-                (false, Some((p, _))) if self.procedures.contains(&p) => {
-                    format!("{plain}: through CALL {p}")
-                }
-                (false, Some((p, _))) => format!("{plain}: no ({p} not executable here)"),
-                (false, None) => format!("{plain}: no"),
+        let how = |need: Need, plain: &str, call: Option<(Procedure, String)>| match (
+            self.allows(need),
+            call,
+        ) {
+            (true, _) => format!("{plain}: yes"),
+            (false, Some((p, _))) if self.procedures.contains(&p) => {
+                format!("{plain}: through CALL {p}")
             }
+            (false, Some((p, _))) => format!("{plain}: no ({p} not executable here)"),
+            (false, None) => format!("{plain}: no"),
         };
         let gtid = crate::vocab::Gtid::parse("00000000-0000-0000-0000-000000000000:1");
         let mut out = vec![
-            how(Need::ControlReplication, "stop/start replication", self.provider.stop("")),
+            how(
+                Need::ControlReplication,
+                "stop/start replication",
+                self.provider.stop(""),
+            ),
             how(
                 Need::GtidPosition,
                 "skip a transaction by its GTID",
                 gtid.and_then(|g| self.provider.skip_gtid(&g)),
             ),
-            how(Need::SkipCounter, "skip the current error", self.provider.skip_current()),
+            how(
+                Need::SkipCounter,
+                "skip the current error",
+                self.provider.skip_current(),
+            ),
         ];
         out.push(match self.allows(Need::SqlLogBin) {
             true => "overwrite rows with the binary log off: yes".into(),

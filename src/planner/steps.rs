@@ -61,7 +61,9 @@ fn row_step(
         // The plan says what the session cannot avoid: the rows go to this node's binlog.
         true => format!(
             "{} — binary log ON: {} (managed service) lets no account turn it off, so this change is logged there with its own GTID (an errant transaction)",
-            description.replace(" (binary log off: the delete must not replicate)", "").replace(" (binary log off)", ""),
+            description
+                .replace(" (binary log off: the delete must not replicate)", "")
+                .replace(" (binary log off)", ""),
             dir.d.replica.endpoint
         ),
     };

@@ -123,9 +123,12 @@ pub fn text(report: &StatusReport) -> String {
 /// The provider and what replmend can do there with this account, and the warnings that
 /// matter on a managed service.
 fn capabilities_text(c: &crate::capability::Capabilities) -> String {
-    let mut out = format!("
+    let mut out = format!(
+        "
 provider     {}
-", c.provider.words());
+",
+        c.provider.words()
+    );
     for w in c.words() {
         let _ = writeln!(out, "  {w}");
     }
