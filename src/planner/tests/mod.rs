@@ -14,6 +14,7 @@ use crate::value::Cell;
 use crate::vocab::Gtid;
 
 mod dual_master;
+mod providers;
 mod ranking;
 mod rendering;
 mod statements;
