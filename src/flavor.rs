@@ -547,6 +547,7 @@ pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
         "source_uuid" => &["Source_UUID", "Master_UUID"],
         "channel" => &["Channel_Name", "Connection_name"],
         "auto_position" => &["Auto_Position"],
+        "source_ssl_allowed" => &["Source_SSL_Allowed", "Master_SSL_Allowed"],
         "using_gtid" => &["Using_Gtid"],
         "gtid_io_pos" => &["Gtid_IO_Pos"],
         "retrieved_gtid_set" => &["Retrieved_Gtid_Set"],

@@ -52,6 +52,24 @@ impl Retention {
     }
 }
 
+/// RDS for MySQL 8.4 creates replication users with caching_sha2_password, which its
+/// procedures only connect with over TLS (SOURCE_SSL=1): a receiver without TLS fails at its
+/// next reconnect (restart, failover) unless it fetches the source's public key.
+pub fn tls_warning(
+    flavor: crate::flavor::Flavor,
+    provider: Provider,
+    tls: Option<bool>,
+) -> Option<String> {
+    let newer = !flavor.is_mariadb() && flavor.version >= crate::flavor::Version::new(8, 4, 0);
+    (provider != Provider::None && newer && tls == Some(false)).then(|| {
+        format!(
+            "this channel connects to its source without TLS; on {} {} replication users authenticate with caching_sha2_password, which needs TLS (SOURCE_SSL=1 in the provider's procedure that sets the source) or the source's public key, or the receiver fails at its next reconnect",
+            provider.words(),
+            flavor.version
+        )
+    })
+}
+
 /// What the account may do on one node. `Default`: not probed — every plain statement is
 /// assumed allowed (the preflight reads the grants again and names what is missing).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -103,6 +103,9 @@ pub struct ChannelStatus {
     /// The channel's replication filters (empty: every table is replicated).
     #[serde(skip_serializing_if = "super::filters::Filters::is_empty")]
     pub filters: super::filters::Filters,
+    /// The receiver connects to its source over TLS (Source_SSL_Allowed); None: not shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ssl: Option<bool>,
 }
 
 impl ChannelStatus {

@@ -116,6 +116,16 @@ pub fn text(report: &StatusReport) -> String {
     }
     if let Some(c) = &report.capabilities {
         out.push_str(&capabilities_text(c));
+        for ch in &report.channels {
+            if let Some(w) = crate::capability::tls_warning(s.flavor, c.provider, ch.source_ssl) {
+                let _ = writeln!(
+                    out,
+                    "{} channel '{}': {w}",
+                    style("warning:").yellow().bold(),
+                    ch.name
+                );
+            }
+        }
     }
     out
 }
