@@ -453,6 +453,7 @@ fn skip(dir: &Direction<'_>) -> Result<Step, String> {
                 .via_provider(Need::GtidPosition)
                 .and_then(|p| p.skip_gtid(&g))
             {
+                s.description.push_str(" (the provider's procedure)");
                 through(&mut s, call);
             }
         }
