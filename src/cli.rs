@@ -461,6 +461,12 @@ pub struct RepairArgs {
     #[arg(long)]
     pub allow_data_loss: bool,
 
+    /// Allow row changes logged with the replica's own GTID (an errant transaction) where the
+    /// binary log cannot be turned off for a session (a managed service: RDS, Azure). The plan
+    /// states the consequence and the follow-up. Default: the preflight refuses.
+    #[arg(long)]
+    pub allow_errant_gtid: bool,
+
     /// The journal file (JSON lines). Default: ~/.local/state/replmend/journal-DATE.jsonl.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,

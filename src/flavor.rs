@@ -2,7 +2,10 @@
 //! the one place per flavor difference: callers ask "what is the statement here", never
 //! "is this MariaDB".
 
+pub mod provider;
+
 pub use crate::sql::{quote_ident, quote_string};
+pub use provider::{Procedure, Provider};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -80,6 +83,8 @@ pub enum Need {
     /// SHOW MASTER STATUS / SHOW BINARY LOG STATUS on a source, to verify that its replica
     /// caught up with it.
     ReadBinlogPosition,
+    /// CALL of a managed service's procedure (EXECUTE on it, and the procedure present).
+    Execute(Procedure),
 }
 
 impl Need {
@@ -94,6 +99,7 @@ impl Need {
             Need::ReadBinlogPosition => {
                 "reading its binary log position (to verify that its replica caught up)"
             }
+            Need::Execute(_) => "calling the provider's procedure",
         }
     }
 }
@@ -333,6 +339,7 @@ impl Flavor {
             }
             (Need::ReadBinlogPosition, Kind::Mysql) => &["REPLICATION CLIENT", "SUPER"],
             (Need::RowWrite, _) => &["INSERT", "DELETE", "SELECT"],
+            (Need::Execute(_), _) => &["EXECUTE"],
             (Need::SetReadOnly, _) => self.set_read_only_privileges(),
             (_, Kind::Mysql) => &["SUPER"],
         }
@@ -540,6 +547,7 @@ pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
         "source_uuid" => &["Source_UUID", "Master_UUID"],
         "channel" => &["Channel_Name", "Connection_name"],
         "auto_position" => &["Auto_Position"],
+        "source_ssl_allowed" => &["Source_SSL_Allowed", "Master_SSL_Allowed"],
         "using_gtid" => &["Using_Gtid"],
         "gtid_io_pos" => &["Gtid_IO_Pos"],
         "retrieved_gtid_set" => &["Retrieved_Gtid_Set"],

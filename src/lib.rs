@@ -9,6 +9,7 @@
 //! words.
 
 pub mod binlog;
+pub mod capability;
 pub mod cli;
 pub mod conn;
 pub mod decode;

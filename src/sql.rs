@@ -96,6 +96,19 @@ pub fn row_write_session(log_bin: bool) -> Vec<Statement> {
     ]
 }
 
+/// `row_write_session` without touching sql_log_bin: a managed service's account may not set
+/// it, so the writes are logged (with this node's own GTID).
+pub fn row_write_session_logged() -> Vec<Statement> {
+    row_write_session(false).split_off(1)
+}
+
+/// The statement is one of `row_write_session`'s sql_log_bin settings (either value).
+pub fn sets_sql_log_bin(st: &Statement) -> bool {
+    [false, true]
+        .iter()
+        .any(|on| row_write_session(*on)[0] == *st)
+}
+
 /// The statements that open and end a row step's transaction; the applier knows them by
 /// their role.
 pub fn start_transaction() -> Statement {

@@ -23,6 +23,9 @@ pub struct NodeRef {
     pub server_uuid: Option<String>,
     /// read_only / super_read_only when the node was diagnosed.
     pub read_only: ReadOnly,
+    /// What this account may do there (the probe): plain statements, or the managed
+    /// service's procedures instead.
+    pub capabilities: crate::capability::Capabilities,
 }
 
 /// The conflicting key is one AUTO_INCREMENT column (a generated invisible primary key is

@@ -50,6 +50,7 @@ pub(super) fn node_ref(s: &mut Server) -> NodeRef {
         server_id: s.server_id,
         server_uuid: s.server_uuid.clone(),
         read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+        capabilities: crate::capability::probe(s),
     }
 }
 

@@ -72,6 +72,7 @@ fn options(args: &RepairArgs, spec: &ConnSpec) -> Result<Options> {
         lookahead: if args.until_healthy { args.max } else { 0 },
         allow_data_loss: args.allow_data_loss,
         allow_triggers: args.policy.allow_triggers,
+        allow_errant_gtid: args.allow_errant_gtid,
         // For the journal's postmortem (the cause); `--origin-budget 0` skips the search.
         origin_budget: Some(args.target.origin_budget).filter(|b| b.bytes > 0 && b.seconds > 0),
     })

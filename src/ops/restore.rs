@@ -518,6 +518,7 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
     let mut nodes = Nodes::new(specs.clone());
     let accept = crate::repair::preflight::Accept {
         triggers: args.allow_triggers,
+        ..Default::default()
     };
     if args.dry_run {
         crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;

@@ -574,6 +574,7 @@ fn preflight_problems(fix: &Fix, pair: &Pair, plan: &Plan) -> Vec<String> {
     let mut nodes = Nodes::new(vec![pair.replica.clone(), pair.source.clone()]);
     let accept = crate::repair::preflight::Accept {
         triggers: fix.allow_triggers,
+        ..Default::default()
     };
     match crate::repair::preflight::check_with(plan, &mut nodes, &[], accept) {
         Ok(()) => Vec::new(),
@@ -632,6 +633,7 @@ fn apply(fix: &Fix, pair: &Pair, plan: &Plan, record: Body) -> Result<ApplyRepor
     let mut nodes = Nodes::new(specs);
     let accept = crate::repair::preflight::Accept {
         triggers: fix.allow_triggers,
+        ..Default::default()
     };
     crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
     let what = [

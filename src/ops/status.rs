@@ -17,6 +17,7 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome> {
     // Errant transactions are judged against every source, before any channel is set aside:
     // on a multi-source replica one source's transactions are not errant for lacking on another.
     report.errant = errant::find(&mut server, &report, None);
+    report.capabilities = Some(crate::capability::probe(&mut server));
     if let Some(name) = &args.channel {
         report
             .retain_channel(name)

@@ -34,6 +34,7 @@ pub fn plan(gtids: &[Gtid], source_endpoint: &Endpoint, flavor: Flavor) -> Plan 
                 .collect(),
             precondition: format!("{g} is not yet in the source's gtid_executed (already there: done)"),
             verification: String::new(),
+            calls: None,
         })
         .collect();
     Plan {
@@ -50,6 +51,7 @@ pub fn plan(gtids: &[Gtid], source_endpoint: &Endpoint, flavor: Flavor) -> Plan 
             "make the replica read-only (super_read_only=ON) so writes cannot go to it directly".into(),
         ],
         facts: Vec::new(),
+        consequences: Vec::new(),
     }
 }
 

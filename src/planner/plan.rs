@@ -16,10 +16,11 @@ use super::facts::{Facts, dual, facts, structural_why_not, why_not};
 use super::losses::losses;
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate};
 use super::steps::{
-    add_read_only_steps, auto_increment_advice, dual_steps, narrow_stops, single_steps, source_wins,
+    add_read_only_steps, auto_increment_advice, dual_steps, errant_consequences, narrow_stops,
+    retention_warnings, single_steps, source_wins,
 };
 use crate::diagnosis::{Diagnosis, ReadOnly, Row};
-use crate::flavor::{Flavor, Thread};
+use crate::flavor::{Flavor, Procedure, Thread};
 use crate::sql::Statement;
 use crate::value::Cell;
 use crate::vocab::{Endpoint, Gtid};
@@ -184,6 +185,9 @@ pub struct Step {
     /// What is checked first; a step whose effect is already there is skipped (re-runs converge).
     pub precondition: String,
     pub verification: String,
+    /// The managed service's procedure the step's statement calls instead of the plain
+    /// statement the account may not run (None: plain SQL).
+    pub calls: Option<Procedure>,
 }
 
 /// The plan's JSON (`steps[]` in docs/json.md): `rows` on every step (empty but on row
@@ -192,7 +196,8 @@ impl Serialize for Step {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let read_only = self.read_only();
-        let mut st = s.serialize_struct("Step", 12 + usize::from(read_only.is_some()))?;
+        let fields = 12 + usize::from(read_only.is_some()) + usize::from(self.calls.is_some());
+        let mut st = s.serialize_struct("Step", fields)?;
         st.serialize_field("node", &self.node)?;
         st.serialize_field("endpoint", &self.endpoint)?;
         st.serialize_field("flavor", &self.flavor)?;
@@ -208,6 +213,10 @@ impl Serialize for Step {
         match read_only {
             Some(state) => st.serialize_field("read_only", &state)?,
             None => st.skip_field("read_only")?,
+        }
+        match self.calls {
+            Some(p) => st.serialize_field("calls", &p.to_string())?,
+            None => st.skip_field("calls")?,
         }
         st.end()
     }
@@ -249,6 +258,14 @@ impl Step {
             StepKind::LiftReadOnly { state } | StepKind::RestoreReadOnly { state } => Some(state),
             _ => None,
         }
+    }
+
+    /// A row step whose writes go to the node's binary log with its own GTID (the session
+    /// cannot turn it off: a managed service): an errant transaction there.
+    pub fn logs_errant_rows(&self) -> bool {
+        matches!(self.kind, StepKind::Rows { .. })
+            && !self.statements.is_empty()
+            && !self.session.iter().any(crate::sql::sets_sql_log_bin)
     }
 
     /// Steps whose statements a read-only node refuses (error 1290) unless the account may
@@ -311,6 +328,10 @@ pub struct Plan {
     /// change and refuses what they forbid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub facts: Vec<String>,
+    /// What the plan does beyond what it loses, that the DBA must accept and follow up: rows
+    /// changed with the binary log on where it cannot be turned off (errant GTIDs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consequences: Vec<String>,
 }
 
 impl Plan {
@@ -329,6 +350,7 @@ impl Plan {
             steps,
             advice: Vec::new(),
             facts: Vec::new(),
+            consequences: Vec::new(),
         }
     }
 
@@ -487,6 +509,8 @@ fn build(
     if policy.lift_read_only {
         add_read_only_steps(&mut steps, d);
     }
+    let consequences = errant_consequences(&steps, d);
+    advice.extend(retention_warnings(d));
     Ok(Ok(Plan {
         remedy: spec.remedy,
         winner,
@@ -499,5 +523,6 @@ fn build(
         steps,
         advice,
         facts: Vec::new(),
+        consequences,
     }))
 }

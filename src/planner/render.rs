@@ -126,6 +126,9 @@ pub fn plan_text(ps: &PlanSet) -> String {
                 ps.fingerprint
             );
             let _ = writeln!(out, "  loses: {}", p.loses);
+            for c in &p.consequences {
+                let _ = writeln!(out, "  {} {c}", style("consequence:").bold());
+            }
             out.push_str(&facts_text(p));
             for (i, s) in p.steps.iter().enumerate() {
                 out.push_str(&step_text(i, s));

@@ -192,6 +192,7 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
         statements,
         precondition: "each row still holds the version read for this plan (else it is left alone and reported)".into(),
         verification: "the rows are equal on both nodes".into(),
+        calls: None,
     }
 }
 
@@ -249,6 +250,7 @@ fn read_only_step(node: &Node, lift: bool) -> Step {
         },
         precondition: String::new(),
         verification: String::new(),
+        calls: None,
     }
 }
 

@@ -10,7 +10,7 @@ use super::playbook::{RemedyId, RemedySpec, StepTemplate};
 use super::rows::{after_image, row_key, row_statements};
 use crate::diagnosis::render::key_words;
 use crate::diagnosis::{ConflictKind, Diagnosis, ReadOnly, Row, Verdict};
-use crate::flavor::Thread;
+use crate::flavor::{Need, Thread};
 use crate::sql::Statement;
 use crate::value::Cell;
 
@@ -32,7 +32,19 @@ fn step(dir: &Direction<'_>, kind: StepKind, description: String) -> Step {
         statements: Vec::new(),
         precondition: String::new(),
         verification: String::new(),
+        calls: None,
     }
+}
+
+/// What the account may do on the direction's node (the probe's facts).
+fn caps<'d>(dir: &Direction<'d>) -> &'d crate::capability::Capabilities {
+    &dir.d.replica.capabilities
+}
+
+/// Puts the provider's procedure in the step in place of its plain statements.
+fn through(s: &mut Step, (p, call): (crate::flavor::Procedure, String)) {
+    s.statements = vec![Statement::plain(call)];
+    s.calls = Some(p);
 }
 
 /// A row step: its rows, then their statements (`rows::row_statements`).
@@ -43,8 +55,23 @@ fn row_step(
     description: String,
 ) -> Step {
     let statements = row_statements(action, &rows, dir.d);
+    let logged = caps(dir).via_provider(Need::SqlLogBin).is_some();
+    let description = match logged {
+        false => description,
+        // The plan says what the session cannot avoid: the rows go to this node's binlog.
+        true => format!(
+            "{} — binary log ON: {} (managed service) lets no account turn it off, so this change is logged there with its own GTID (an errant transaction)",
+            description
+                .replace(" (binary log off: the delete must not replicate)", "")
+                .replace(" (binary log off)", ""),
+            dir.d.replica.endpoint
+        ),
+    };
     let mut s = step(dir, StepKind::rows(action, rows), description);
-    s.session = unlogged_session();
+    s.session = match logged {
+        false => unlogged_session(),
+        true => crate::sql::row_write_session_logged(),
+    };
     s.statements = statements;
     s
 }
@@ -68,6 +95,12 @@ fn stop(dir: &Direction<'_>) -> Step {
         "the channel is still stopped on incident {}",
         dir.d.fingerprint
     );
+    if let Some(call) = caps(dir)
+        .via_provider(Need::ControlReplication)
+        .and_then(|p| p.stop(&dir.d.channel))
+    {
+        through(&mut s, call);
+    }
     s
 }
 
@@ -80,7 +113,11 @@ pub(super) fn narrow_stops(steps: &mut [Step]) {
         .map(|s| s.endpoint.clone())
         .collect();
     for s in steps.iter_mut() {
-        if !matches!(s.kind, StepKind::Stop { .. }) || skipping.contains(&s.endpoint) {
+        // A provider's procedure stops both threads: there is no narrower one.
+        if !matches!(s.kind, StepKind::Stop { .. })
+            || skipping.contains(&s.endpoint)
+            || s.calls.is_some()
+        {
             continue;
         }
         s.statements = vec![Statement::plain(
@@ -109,6 +146,12 @@ fn start(dir: &Direction<'_>) -> Step {
             .start_replica(Thread::Both, &dir.d.channel),
     ));
     s.verification = "the applier runs and the error is cleared".into();
+    if let Some(call) = caps(dir)
+        .via_provider(Need::ControlReplication)
+        .and_then(|p| p.start(&dir.d.channel))
+    {
+        through(&mut s, call);
+    }
     s
 }
 
@@ -406,6 +449,13 @@ fn skip(dir: &Direction<'_>) -> Result<Step, String> {
                 Some(_) => format!("{g} is not yet in gtid_executed (already there: done)"),
                 None => format!("gtid_slave_pos is still {current:?}"),
             };
+            if let Some(call) = caps(dir)
+                .via_provider(Need::GtidPosition)
+                .and_then(|p| p.skip_gtid(&g))
+            {
+                s.description.push_str(" (the provider's procedure)");
+                through(&mut s, call);
+            }
         }
         None if gtids_on(d) => {
             return Err(format!(
@@ -429,6 +479,16 @@ fn skip(dir: &Direction<'_>) -> Result<Step, String> {
                 .map(Statement::plain)
                 .collect();
             s.precondition = "the channel is still stopped on the diagnosed incident".into();
+            if let Some(call) = caps(dir)
+                .via_provider(Need::SkipCounter)
+                .and_then(|p| p.skip_current())
+            {
+                s.description = format!(
+                    "skip the failing transaction on {} with the provider's procedure (it starts replication again)",
+                    d.replica.endpoint
+                );
+                through(&mut s, call);
+            }
         }
     }
     s.verification = "the applier moves past the transaction".into();
@@ -547,6 +607,9 @@ pub(super) fn dual_steps(
         (&there, &here)
     };
     let rekeying = spec.steps.contains(&StepTemplate::ReinsertUnderFreshKey);
+    if let Some(why) = logged_in_pair(spec, [&here, &there]) {
+        return Err(why);
+    }
     let mut steps = Vec::new();
     for t in &spec.steps {
         match t {
@@ -624,6 +687,57 @@ pub(super) fn add_read_only_steps(steps: &mut Vec<Step>, d: &Diagnosis) {
         steps.insert(last + 1, restore_read_only(&dir, state));
         steps.insert(first, lift_read_only(&dir, state));
     }
+}
+
+/// In a dual-master pair a row change that cannot be kept out of the binary log replicates
+/// to the other node and undoes the fix there: no row remedy on such a node.
+fn logged_in_pair(spec: &RemedySpec, nodes: [&Direction<'_>; 2]) -> Option<String> {
+    if !spec.steps.iter().any(|t| t.writes_rows()) {
+        return None;
+    }
+    let [a, b] = nodes;
+    let (node, other) = [(a, b), (b, a)]
+        .into_iter()
+        .find(|(n, _)| caps(n).via_provider(Need::SqlLogBin).is_some())?;
+    Some(format!(
+        "{} ({}) lets no account turn the binary log off for a session, so a row change there would replicate to {} and undo the fix on that node",
+        node.d.replica.endpoint,
+        caps(node).provider.words(),
+        other.d.replica.endpoint
+    ))
+}
+
+/// Nodes that keep their binary logs too briefly for the failing transaction to be read
+/// (the source's, where it is fetched from; the replica's, for the origin search).
+pub(super) fn retention_warnings(d: &Diagnosis) -> Vec<String> {
+    [Some(&d.replica), d.source.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let c = &n.capabilities;
+            let w = c.binlog_retention.warning(c.provider)?;
+            Some(format!("{}: {w}", n.endpoint))
+        })
+        .collect()
+}
+
+/// What a plan's row steps logged with the node's own GTID leave behind, with the follow-up.
+pub(super) fn errant_consequences(steps: &[Step], d: &Diagnosis) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in steps.iter().filter(|s| s.logs_errant_rows()) {
+        let words = format!(
+            "{} writes its {} row(s) with the binary log on ({}: sql_log_bin cannot be turned off): the change is logged on {} with its own GTID, an errant transaction that replicas of {} receive, and that makes {} differ from its source at a failover; follow-up: after the repair, `replmend status --replica {}` names the errant GTID; inject it on the source as an empty transaction (`replmend repair --remedy inject-errant`, where the source allows SET GTID_NEXT), or rebuild the replica from the source",
+            s.description.split(" — ").next().unwrap_or_default(),
+            s.rows().len(),
+            d.replica.capabilities.provider.words(),
+            s.endpoint,
+            s.endpoint,
+            s.endpoint,
+            s.endpoint,
+        );
+        out.push(words);
+    }
+    out
 }
 
 pub(super) fn auto_increment_advice(d: &Diagnosis, rev: &Diagnosis) -> Vec<String> {

@@ -307,7 +307,12 @@ impl Applier<'_> {
         };
         self.run_statements(n, step)?;
         if let Some(t) = running {
-            let sql = step.flavor.start_replica(t, &step.channel);
+            // Stopped through the provider's procedure: started through it again.
+            let call = step
+                .calls
+                .and_then(|p| p.provider().start(&step.channel))
+                .map(|(_, call)| call);
+            let sql = call.unwrap_or_else(|| step.flavor.start_replica(t, &step.channel));
             undo.push(Undo {
                 endpoint: step.endpoint.clone(),
                 action: StepTemplate::StartApplier,

@@ -24,10 +24,15 @@ pub struct PreflightError {
     pub problems: Vec<String>,
 }
 
-/// What a step needs from the account on its node.
+/// What a step needs from the account on its node: EXECUTE on the provider's procedure it
+/// calls, or the plain statement's privilege.
 fn needs(step: &Step) -> Vec<Need> {
+    if let Some(p) = step.calls {
+        return vec![Need::Execute(p)];
+    }
     match step.kind {
         StepKind::Stop { .. } | StepKind::Start => vec![Need::ControlReplication],
+        StepKind::Rows { .. } if step.logs_errant_rows() => vec![Need::RowWrite],
         StepKind::Rows { .. } => vec![Need::SqlLogBin, Need::RowWrite],
         StepKind::Skip { gtid: Some(_), .. } => vec![Need::GtidPosition],
         StepKind::Skip { gtid: None, .. } => vec![Need::SkipCounter],
@@ -41,6 +46,8 @@ fn needs(step: &Step) -> Vec<Need> {
 /// A node's state as the preflight reads it.
 struct NodeFacts {
     flavor: Flavor,
+    /// The provider's procedures present here (whatever the account may execute).
+    procedures: Vec<crate::flavor::Procedure>,
     grants: Vec<String>,
     read_only: ReadOnly,
     gtid_mode_on: bool,
@@ -67,7 +74,7 @@ fn all_facts(nodes: &mut Nodes, endpoints: &[Endpoint]) -> Vec<anyhow::Result<No
 }
 
 fn facts_of(server: &mut crate::conn::Server) -> anyhow::Result<NodeFacts> {
-    let grants = effective_grants(server)?;
+    let grants = crate::capability::effective_grants(server)?;
     let (ro, sro): (i64, i64) = server
         .first(&Statement::plain(server.flavor.read_only_query()))?
         .unwrap_or((0, 0));
@@ -75,8 +82,15 @@ fn facts_of(server: &mut crate::conn::Server) -> anyhow::Result<NodeFacts> {
         None => false,
         Some(q) => server.first::<String>(&Statement::plain(q))?.as_deref() == Some("ON"),
     };
+    let procedures = server
+        .all::<String>(&crate::sql::admin::provider_procedures())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| crate::flavor::Procedure::from_name(n))
+        .collect();
     Ok(NodeFacts {
         flavor: server.flavor,
+        procedures,
         grants,
         read_only: ReadOnly::from_flags(ro != 0, sro != 0),
         gtid_mode_on,
@@ -88,6 +102,9 @@ fn facts_of(server: &mut crate::conn::Server) -> anyhow::Result<NodeFacts> {
 pub struct Accept {
     /// `--allow-triggers`: write tables that have triggers on the written node.
     pub triggers: bool,
+    /// `--allow-errant-gtid`: write rows with the binary log on where it cannot be turned off
+    /// (a managed service), leaving an errant transaction on that node.
+    pub errant: bool,
 }
 
 /// Checks the plan against every node it names; Ok only when every step can run.
@@ -134,6 +151,8 @@ pub fn check_with(
             false => Vec::new(),
         };
         problems.extend(privilege_problems(ep, &steps, &extra_needs, &facts));
+        problems.extend(procedure_problems(ep, &steps, &facts));
+        problems.extend(errant_problems(ep, &steps, accept));
         problems.extend(read_only_problems(ep, plan, &steps, &facts));
         problems.extend(gtid_problems(ep, &steps, &facts));
         problems.extend(other_channel_problems(ep, &steps, &facts, nodes));
@@ -165,6 +184,31 @@ fn privilege_problems(
             )
         })
         .collect()
+}
+
+/// A step calls a procedure this node does not have.
+fn procedure_problems(ep: &Endpoint, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
+    let mut absent: Vec<String> = Vec::new();
+    for p in steps.iter().filter_map(|s| s.calls) {
+        if !f.procedures.contains(&p) && !absent.contains(&p.to_string()) {
+            absent.push(p.to_string());
+        }
+    }
+    absent
+        .into_iter()
+        .map(|p| format!("{ep}: the plan calls {p}, which this server does not have (or this account cannot see)"))
+        .collect()
+}
+
+/// Row steps logged with the node's own GTID run only when the DBA accepted that.
+fn errant_problems(ep: &Endpoint, steps: &[&Step], accept: Accept) -> Vec<String> {
+    let n = steps.iter().filter(|s| s.logs_errant_rows()).count();
+    if n == 0 || accept.errant {
+        return Vec::new();
+    }
+    vec![format!(
+        "{ep}: the binary log cannot be turned off there (managed service), so the plan's {n} row step(s) would be logged with {ep}'s own GTID, an errant transaction (the plan's consequence); pass --allow-errant-gtid to accept it, or choose --remedy skip or inject-gtid"
+    )]
 }
 
 fn read_only_problems(ep: &Endpoint, plan: &Plan, steps: &[&Step], f: &NodeFacts) -> Vec<String> {
@@ -455,37 +499,4 @@ fn table_facts(server: &mut crate::conn::Server, table: &TableRef) -> anyhow::Re
                 .collect()
         )
     ))
-}
-
-/// The account's grants with those of its active roles: SHOW GRANTS alone names a role
-/// granted (`GRANT `fix`@`%` TO …`), not what the role grants, and an account that holds its
-/// privileges through a role would be refused. MySQL expands the active roles with `USING`;
-/// MariaDB's one active role is read with `SHOW GRANTS FOR role`. A role that cannot be read
-/// adds nothing (the preflight then names what is missing).
-fn effective_grants(server: &mut crate::conn::Server) -> anyhow::Result<Vec<String>> {
-    use crate::sql::admin;
-    let mut grants: Vec<String> = server.all(&admin::show_grants())?;
-    // NULL (MariaDB, no role) is a row holding NULL: Option<Option<_>>.
-    let active: Option<String> = server
-        .first::<Option<String>>(&admin::current_role())
-        .ok()
-        .flatten()
-        .flatten();
-    let Some(active) = active.filter(|r| !r.is_empty() && r != "NONE") else {
-        return Ok(grants);
-    };
-    if server.flavor.is_mariadb() {
-        let more: Vec<String> = server
-            .all(&admin::show_grants_for_role(&active))
-            .unwrap_or_default();
-        grants.extend(more);
-        return Ok(grants);
-    }
-    let roles = super::privileges::parse_roles(&active);
-    if !roles.is_empty()
-        && let Ok(expanded) = server.all::<String>(&admin::show_grants_using(&roles))
-    {
-        grants = expanded;
-    }
-    Ok(grants)
 }

@@ -37,6 +37,9 @@ pub struct Options {
     pub allow_data_loss: bool,
     /// Rows may be written in tables with triggers on the written node.
     pub allow_triggers: bool,
+    /// Rows may be written with the binary log on where it cannot be turned off (a managed
+    /// service), leaving an errant GTID on that node.
+    pub allow_errant_gtid: bool,
     /// Search the conflicting rows' origins (and so the cause) within this budget when the
     /// incident is found: the journal records them for the postmortem. None: not searched.
     pub origin_budget: Option<crate::binlog::origin::Budget>,
@@ -583,6 +586,7 @@ impl Session {
             s.spawn(build);
             let accept = super::preflight::Accept {
                 triggers: self.options.allow_triggers,
+                errant: self.options.allow_errant_gtid,
             };
             super::preflight::check_with(&plan, &mut nodes, &source_endpoint(&again), accept)?;
             crate::timing::mark("preflight passed");

@@ -115,6 +115,25 @@ pub fn applier_workers(trx_column: &'static str) -> Statement {
     ))
 }
 
+/// The managed services' procedures in the `mysql` schema this account can see (a routine
+/// is listed to an account that may execute, alter or create it, or is its definer).
+pub fn provider_procedures() -> Statement {
+    Statement::plain(
+        "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' \
+         AND ROUTINE_TYPE = 'PROCEDURE' AND (ROUTINE_NAME LIKE 'rds\\_%' OR ROUTINE_NAME LIKE 'az\\_%')",
+    )
+}
+
+/// Amazon RDS: its settings (name, value, description), `binlog retention hours` among them.
+pub fn rds_show_configuration() -> Statement {
+    Statement::plain("CALL mysql.rds_show_configuration()")
+}
+
+/// MySQL 8.0+ and MariaDB 10.6+: seconds before binary logs are purged (0: never).
+pub fn binlog_expire_logs_seconds() -> Statement {
+    Statement::plain("SELECT @@GLOBAL.binlog_expire_logs_seconds")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,9 @@ pub struct ChannelStatus {
     /// The channel's replication filters (empty: every table is replicated).
     #[serde(skip_serializing_if = "super::filters::Filters::is_empty")]
     pub filters: super::filters::Filters,
+    /// The receiver connects to its source over TLS (Source_SSL_Allowed); None: not shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ssl: Option<bool>,
 }
 
 impl ChannelStatus {
@@ -234,6 +237,10 @@ pub struct StatusReport {
     /// when it can reach the sources).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errant: Vec<super::errant::Errant>,
+    /// What this account may do here: the provider, privileges, binlog retention (`status`
+    /// fills it in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::capability::Capabilities>,
 }
 
 pub const STATUS_SCHEMA: &str = "replmend.status/1";

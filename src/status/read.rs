@@ -140,6 +140,7 @@ pub fn channel_from_row(row: &RowMap) -> ChannelStatus {
         gtid_io_pos: get_nonempty(row, "gtid_io_pos"),
         workers: Vec::new(),
         filters: filters_from_row(row),
+        source_ssl: get(row, "source_ssl_allowed").map(|v| !v.eq_ignore_ascii_case("no")),
     }
 }
 
@@ -264,6 +265,7 @@ pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
         server: server_info,
         channels,
         errant: Vec::new(),
+        capabilities: None,
     })
 }
 

@@ -114,6 +114,37 @@ pub fn text(report: &StatusReport) -> String {
             e.gtids, e.source
         );
     }
+    if let Some(c) = &report.capabilities {
+        out.push_str(&capabilities_text(c));
+        for ch in &report.channels {
+            if let Some(w) = crate::capability::tls_warning(s.flavor, c.provider, ch.source_ssl) {
+                let _ = writeln!(
+                    out,
+                    "{} channel '{}': {w}",
+                    style("warning:").yellow().bold(),
+                    ch.name
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The provider and what replmend can do there with this account, and the warnings that
+/// matter on a managed service.
+fn capabilities_text(c: &crate::capability::Capabilities) -> String {
+    let mut out = format!(
+        "
+provider     {}
+",
+        c.provider.words()
+    );
+    for w in c.words() {
+        let _ = writeln!(out, "  {w}");
+    }
+    if let Some(w) = c.binlog_retention.warning(c.provider) {
+        let _ = writeln!(out, "{} {w}", style("warning:").yellow().bold());
+    }
     out
 }
 

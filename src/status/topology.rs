@@ -177,6 +177,7 @@ mod tests {
             },
             channels,
             errant: Vec::new(),
+            capabilities: None,
         }
     }
 

@@ -359,6 +359,8 @@ impl Worker<'_> {
                 allow_data_loss,
                 // A daemon never writes through triggers: that is a human's call.
                 allow_triggers: false,
+                // Nor leaves errant GTIDs behind.
+                allow_errant_gtid: false,
                 // The watcher's diagnosis is its own (bounded by --diagnose-timeout).
                 origin_budget: None,
             },

@@ -14,6 +14,7 @@ use crate::value::Cell;
 use crate::vocab::Gtid;
 
 mod dual_master;
+mod providers;
 mod ranking;
 mod rendering;
 mod statements;
@@ -44,6 +45,8 @@ pub(crate) struct Fx {
     /// The replica's status names the GTID (a MySQL worker's APPLYING_TRANSACTION) while the
     /// transaction itself could not be read.
     pub(crate) gtid_from_status: bool,
+    /// What the account may do on the replica (a managed service's admin: procedures).
+    pub(crate) capabilities: crate::capability::Capabilities,
 }
 
 impl Fx {
@@ -57,6 +60,7 @@ impl Fx {
             identical: false,
             transaction_known: true,
             gtid_from_status: false,
+            capabilities: Default::default(),
         }
     }
 
@@ -81,6 +85,7 @@ impl Fx {
             server_id: port as u32,
             server_uuid: None,
             read_only: ReadOnly::Off,
+            capabilities: self.capabilities.clone(),
         };
         let (replica_row, source_row) = match self.kind {
             ConflictKind::MissingOnUpdate | ConflictKind::MissingOnDelete => {
