@@ -290,10 +290,11 @@ mod table_tests {
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub replica: ReplicaConn,
+    pub replica: ReplicasConn,
 
     /// The node to compare with, as a DSN. Default: the replica's source (the address in its
-    /// status, with the replica's credentials).
+    /// status, with the replica's credentials). With no replica named (no --replica, -h, -P
+    /// or -S): the whole fleet, every replica this source lists, reached with its credentials.
     #[arg(
         long,
         value_name = "DSN",
@@ -574,6 +575,24 @@ pub struct ReplicaConn {
         hide_env_values = true
     )]
     pub replica: Option<String>,
+
+    #[command(flatten)]
+    pub opts: ConnOpts,
+}
+
+/// The replicas verify and resync compare with one source: one, as for the other commands, or
+/// several (`--replica` repeated: a fleet).
+#[derive(Debug, Args, Clone)]
+pub struct ReplicasConn {
+    /// A replica, as mysql://user[:password]@host[:port]; repeat to compare several with the
+    /// source in one pass.
+    #[arg(
+        long = "replica",
+        env = "REPLMEND_REPLICA",
+        value_name = "DSN",
+        hide_env_values = true
+    )]
+    pub replicas: Vec<String>,
 
     #[command(flatten)]
     pub opts: ConnOpts,

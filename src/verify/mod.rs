@@ -7,6 +7,7 @@
 
 pub mod diff;
 mod differ;
+pub mod fleet;
 mod lag;
 pub mod model;
 pub mod saved;
@@ -23,7 +24,7 @@ use crate::status::topology::{Named, Topology};
 use crate::vocab::TableRef;
 use model::{Report, TableDrift};
 use table_plan::{select, tables};
-use walk::Walk;
+use walk::{Fan, Side};
 
 /// How verify walks the tables.
 #[derive(Debug, Clone)]
@@ -175,20 +176,82 @@ impl Pair {
     }
 }
 
-/// Verifies every selected table; tables are spread over `threads` workers, each with its
-/// own connections to both nodes.
+/// Verifies every selected table between `pair`'s nodes.
 pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
+    let mut reports = run_fleet(std::slice::from_ref(pair), opts)?;
+    Ok(reports.remove(0))
+}
+
+/// A table to walk, with the source's row estimate and the replicas (indexes into the pairs)
+/// that compare it.
+type Work = (TableRef, u64, Vec<usize>);
+
+/// Verifies every selected table between one source and each replica of `pairs` (all pairs
+/// of that source) in one pass: each chunk is hashed once on the source and once on each
+/// replica. One report per pair, in the order of `pairs`. Tables are spread over `threads`
+/// workers, each with its own connections to every node.
+pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
     let started = Instant::now();
-    let mut source = Server::connect(&pair.source)?;
+    let Some(first) = pairs.first() else {
+        return Ok(Vec::new());
+    };
+    let mut source = Server::connect(&first.source)?;
+    let on_source = tables(&mut source, opts)?;
+    let mut reports = Vec::new();
+    let mut lists = Vec::new();
+    let mut aside = Vec::new();
+    for pair in pairs {
+        let (report, list, set_aside) = prepare(pair, opts, &on_source)?;
+        reports.push(report);
+        lists.push(list);
+        aside.push(set_aside);
+    }
+    // Each table of the source once, with every replica that compares it.
+    let work: Vec<Work> = on_source
+        .iter()
+        .map(|(t, n)| {
+            let which = (0..lists.len())
+                .filter(|r| lists[*r].iter().any(|(o, _)| o == t))
+                .collect();
+            (t.clone(), *n, which)
+        })
+        .filter(|(_, _, which): &Work| !which.is_empty())
+        .collect();
+    let mut results = walk_tables(pairs, opts, work)?;
+    for (r, (report, set_aside)) in reports.iter_mut().zip(aside).enumerate() {
+        let mut tables: Vec<TableDrift> = results
+            .iter_mut()
+            .filter(|(_, of, _)| *of == r)
+            .filter_map(|(_, _, t)| t.take())
+            .chain(set_aside)
+            .collect();
+        tables.sort_by(|a, b| {
+            (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name))
+        });
+        for t in tables {
+            report.add(t);
+        }
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+    }
+    Ok(reports)
+}
+
+/// A pair's report before the walk (its warnings), the tables it compares and the entries
+/// of those it does not (filtered, on one node only).
+fn prepare(
+    pair: &Pair,
+    opts: &Options,
+    on_source: &table_plan::Estimated,
+) -> Result<(Report, table_plan::Estimated, Vec<TableDrift>)> {
     let mut replica = Server::connect(&pair.replica)?;
-    let (on_source, on_replica) = (tables(&mut source, opts)?, tables(&mut replica, opts)?);
+    let on_replica = tables(&mut replica, opts)?;
     let mut report = Report::new(
         pair.source.address(),
         pair.replica.address(),
         pair.dual_master(),
     );
     let (replica_running, filters) = channel_facts(pair)?;
-    let (list, aside) = select(pair, opts, on_source, on_replica, &filters)?;
+    let (list, aside) = select(pair, opts, on_source.clone(), on_replica, &filters)?;
     if !replica_running {
         report.warnings.push(format!(
             "{}'s replication from {} is not running: rows it has not applied yet count as drift",
@@ -196,40 +259,64 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
             pair.source.endpoint()
         ));
     }
-    let threads = opts.threads.clamp(1, list.len().max(1));
-    let queue = std::sync::Mutex::new(list.into_iter().enumerate());
+    Ok((report, list, aside))
+}
+
+/// Every table of `work` walked by the workers: (work index, replica, its drift).
+fn walk_tables(
+    pairs: &[Pair],
+    opts: &Options,
+    work: Vec<Work>,
+) -> Result<Vec<(usize, usize, Option<TableDrift>)>> {
+    let threads = opts.threads.clamp(1, work.len().max(1));
+    let queue = std::sync::Mutex::new(work.into_iter().enumerate());
     let results = std::sync::Mutex::new(Vec::new());
     let bars = indicatif::MultiProgress::new();
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    // A fleet's lines name the replica each is about.
+    let fleet = pairs.len() > 1;
     std::thread::scope(|s| -> Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
-                    let mut src = Server::connect(&pair.source)?;
-                    let mut rep = Server::connect(&pair.replica)?;
+                    let mut src = Server::connect(&pairs[0].source)?;
+                    let mut reps = pairs
+                        .iter()
+                        .map(|p| Server::connect(&p.replica))
+                        .collect::<Result<Vec<_>, _>>()?;
                     loop {
                         let next = queue.lock().expect("queue").next();
-                        let Some((i, (table, estimate))) = next else {
+                        let Some((i, (table, estimate, which))) = next else {
                             return Ok(());
                         };
                         let bar = bars.add(table_bar(&table, estimate));
-                        let mut walk = Walk {
-                            pair,
+                        let replicas = reps
+                            .iter_mut()
+                            .zip(pairs)
+                            .enumerate()
+                            .filter(|(r, _)| which.contains(r))
+                            .map(|(_, (server, pair))| Side { pair, server })
+                            .collect();
+                        let mut fan = Fan {
                             opts,
                             source: &mut src,
-                            replica: &mut rep,
+                            replicas,
                             bar: &bar,
                             estimate,
                         };
                         let table_started = Instant::now();
-                        let drift = walk.table(&table);
+                        let drifts = fan.table(&table);
                         bar.finish_and_clear();
-                        if opts.lines {
-                            eprintln!("{}", table_line(&drift, table_started.elapsed()));
+                        for (r, drift) in which.into_iter().zip(drifts) {
+                            if opts.lines {
+                                let on = fleet.then(|| pairs[r].replica.address());
+                                let took = table_started.elapsed();
+                                eprintln!("{}", table_line(&drift, on, took));
+                            }
+                            results.lock().expect("results").push((i, r, Some(drift)));
                         }
-                        results.lock().expect("results").push((i, drift));
                     }
                 })
             })
@@ -239,23 +326,12 @@ pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
         }
         Ok(())
     })?;
-    let mut results: Vec<TableDrift> = results
-        .into_inner()
-        .expect("results")
-        .into_iter()
-        .map(|(_, t)| t)
-        .chain(aside)
-        .collect();
-    results.sort_by(|a, b| (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name)));
-    for t in results {
-        report.add(t);
-    }
-    report.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    Ok(results.into_inner().expect("results"))
 }
 
-/// `verify: shop.items: 1000000 rows in 2.3 s (434783 rows/s): identical`
-fn table_line(t: &TableDrift, took: Duration) -> String {
+/// `verify: shop.items: 1000000 rows in 2.3 s (434783 rows/s): identical` (a fleet's line
+/// adds `on REPLICA` after the table).
+fn table_line(t: &TableDrift, on: Option<crate::vocab::Endpoint>, took: Duration) -> String {
     let verdict = match (&t.error, t.identical()) {
         (Some(e), _) => format!("not compared ({e})"),
         (None, true) => "identical".to_string(),
@@ -265,8 +341,9 @@ fn table_line(t: &TableDrift, took: Duration) -> String {
         ),
     };
     let rate = t.rows as f64 / took.as_secs_f64().max(0.001);
+    let on = on.map(|e| format!(" on {e}")).unwrap_or_default();
     format!(
-        "verify: {}: {} rows in {:.1} s ({rate:.0} rows/s): {verdict}",
+        "verify: {}{on}: {} rows in {:.1} s ({rate:.0} rows/s): {verdict}",
         t.table,
         t.rows,
         took.as_secs_f64()
