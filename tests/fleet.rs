@@ -177,7 +177,11 @@ fn a_fleet_drifted_two_ways_is_named_per_replica_and_resync_from_fixes_both() {
         // Piped: a line per table and replica as each finishes.
         for n in [n2, n3] {
             let line = format!("verify: shop.items on {}: 3000 rows", endpoint(n));
-            assert!(run.stderr.contains(&line), "{flavor}: {line} in {}", run.stderr);
+            assert!(
+                run.stderr.contains(&line),
+                "{flavor}: {line} in {}",
+                run.stderr
+            );
         }
 
         // The text report: per table, the drifted replicas and what differs on each.
@@ -209,7 +213,11 @@ fn a_fleet_drifted_two_ways_is_named_per_replica_and_resync_from_fixes_both() {
             assert!(!r["resync"]["plan"]["steps"].as_array().unwrap().is_empty());
         }
         let (again, _) = fleet_verify(&["--source", &n1.url()]);
-        assert_eq!(again.code, exit::DRIFT, "{flavor}: the dry run changed nothing");
+        assert_eq!(
+            again.code,
+            exit::DRIFT,
+            "{flavor}: the dry run changed nothing"
+        );
 
         // Fixed: one guarded apply per replica, each with its own journal.
         let journal = journal_path(&format!("fleet-resync-{flavor}"));
@@ -240,7 +248,9 @@ fn a_fleet_drifted_two_ways_is_named_per_replica_and_resync_from_fixes_both() {
         let skip = replmend(&["resync", "--from", &report2, "--yes"]);
         assert_eq!(skip.code, exit::OK, "{flavor}: {}", skip.stderr);
         assert_eq!(
-            skip.stdout.matches("identical to the source in the report: skipped").count(),
+            skip.stdout
+                .matches("identical to the source in the report: skipped")
+                .count(),
             2,
             "{flavor}: {}",
             skip.stdout
@@ -279,7 +289,51 @@ fn replicas_named_with_repeated_replica_and_one_unreachable_named_not_compared()
         // One replica: the report of a pair, as always.
         let (run, r) = verify(n2, &["--source", &n1.url()]);
         assert_eq!(run.code, exit::DRIFT, "{flavor}");
-        assert_drift(table(&r, "shop", "items"), vec![id(1500)], vec![], vec![], "pair");
+        assert_drift(
+            table(&r, "shop", "items"),
+            vec![id(1500)],
+            vec![],
+            vec![],
+            "pair",
+        );
+        sb.stop();
+    }
+}
+
+/// `--max-lag` over a fleet watches every replica: with one of two replicas held 8 s behind
+/// (SOURCE_DELAY), verify reads nothing until that one is back under the limit.
+#[test]
+fn max_lag_waits_for_the_replica_furthest_behind() {
+    for flavor in FLAVORS {
+        let sb = started(flavor, Topology::FanOut(2));
+        let (n1, n2, n3) = (sb.node("n1"), sb.node("n2"), sb.node("n3"));
+        n1.exec(
+            "CREATE DATABASE lagdb; CREATE TABLE lagdb.t (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE lagdb.other (id INT PRIMARY KEY); \
+             INSERT INTO lagdb.t VALUES (1, 1), (2, 2), (3, 3)",
+        )
+        .unwrap();
+        for n in [n2, n3] {
+            n.wait_caught_up(CATCH_UP).unwrap();
+        }
+        lag::replica_delay(n3, 8);
+        lag::lag_behind(n1, n3, 1);
+        let args = [
+            "--source",
+            &n1.url(),
+            "--tables",
+            "lagdb.t",
+            "--max-lag",
+            "2",
+        ];
+        let (run, j) = fleet_verify(&args);
+        assert_eq!(run.code, exit::OK, "{flavor}: {j}\n{}", run.stderr);
+        assert!(
+            lag::applied(n3, 1),
+            "{flavor}: --max-lag 2 read the table while n3 was {:?} s behind",
+            lag::lag_seconds(n3)
+        );
+        lag::replica_delay(n3, 0);
         sb.stop();
     }
 }

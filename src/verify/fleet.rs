@@ -70,6 +70,8 @@ pub fn discover(source: &ConnSpec) -> Result<Fleet> {
             }),
         }
     }
+    // In the order of their addresses: the same fleet reads the same every time.
+    fleet.pairs.sort_by_key(|p| p.replica.address());
     Ok(fleet)
 }
 
