@@ -217,14 +217,12 @@ pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
         })
         .filter(|(_, _, which): &Work| !which.is_empty())
         .collect();
-    let mut results = walk_tables(pairs, opts, work)?;
-    for (r, (report, set_aside)) in reports.iter_mut().zip(aside).enumerate() {
-        let mut tables: Vec<TableDrift> = results
-            .iter_mut()
-            .filter(|(_, of, _)| *of == r)
-            .filter_map(|(_, _, t)| t.take())
-            .chain(set_aside)
-            .collect();
+    // Each replica's tables: those set aside, then those walked.
+    let mut per_replica = aside;
+    for (r, drift) in walk_tables(pairs, opts, work)? {
+        per_replica[r].push(drift);
+    }
+    for (report, mut tables) in reports.iter_mut().zip(per_replica) {
         tables.sort_by(|a, b| {
             (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name))
         });
@@ -262,14 +260,10 @@ fn prepare(
     Ok((report, list, aside))
 }
 
-/// Every table of `work` walked by the workers: (work index, replica, its drift).
-fn walk_tables(
-    pairs: &[Pair],
-    opts: &Options,
-    work: Vec<Work>,
-) -> Result<Vec<(usize, usize, Option<TableDrift>)>> {
+/// Every table of `work` walked by the workers: (replica, its drift of the table).
+fn walk_tables(pairs: &[Pair], opts: &Options, work: Vec<Work>) -> Result<Vec<(usize, TableDrift)>> {
     let threads = opts.threads.clamp(1, work.len().max(1));
-    let queue = std::sync::Mutex::new(work.into_iter().enumerate());
+    let queue = std::sync::Mutex::new(work.into_iter());
     let results = std::sync::Mutex::new(Vec::new());
     let bars = indicatif::MultiProgress::new();
     if !opts.progress {
@@ -288,7 +282,7 @@ fn walk_tables(
                         .collect::<Result<Vec<_>, _>>()?;
                     loop {
                         let next = queue.lock().expect("queue").next();
-                        let Some((i, (table, estimate, which))) = next else {
+                        let Some((table, estimate, which)) = next else {
                             return Ok(());
                         };
                         let bar = bars.add(table_bar(&table, estimate));
@@ -315,7 +309,7 @@ fn walk_tables(
                                 let took = table_started.elapsed();
                                 eprintln!("{}", table_line(&drift, on, took));
                             }
-                            results.lock().expect("results").push((i, r, Some(drift)));
+                            results.lock().expect("results").push((r, drift));
                         }
                     }
                 })

@@ -646,3 +646,73 @@ pub(super) fn value_text(v: mysql::Value) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(index: usize) -> Arc<Chunk> {
+        Arc::new(Chunk {
+            index,
+            lo: None,
+            hi: None,
+            step: 1,
+        })
+    }
+
+    fn sums(rows: u64, xor: &str) -> Sums {
+        Sums::Whole((rows, xor.into(), String::new()))
+    }
+
+    // Sums arrive in any order: a chunk is done (its rows counted once) when the source and
+    // every replica have been compared; a differing replica's chunk is its own.
+    #[test]
+    fn each_replica_is_paired_with_the_source_in_any_order() {
+        let mut p = Pairing::new(2);
+        assert_eq!(p.replica(0, chunk(0), Ok(sums(10, "a"))), None);
+        assert_eq!(
+            p.source(chunk(0), sums(10, "a")),
+            None,
+            "replica 1 not in yet"
+        );
+        assert_eq!(p.replica(1, chunk(0), Ok(sums(10, "b"))), Some(10));
+        assert_eq!(p.source(chunk(1), sums(5, "c")), None);
+        assert_eq!(p.replica(1, chunk(1), Ok(sums(5, "c"))), None);
+        assert_eq!(p.replica(0, chunk(1), Ok(sums(4, "c"))), Some(5));
+        assert!(p.source.is_empty() && p.early.is_empty());
+        let mut drifts = vec![
+            TableDrift::new(
+                TableRef {
+                    schema: "s".into(),
+                    name: "t".into()
+                },
+                None
+            );
+            3
+        ];
+        // Replicas 0 and 1 of the pass are the walk's replicas 0 and 2.
+        let found = p.into_found(&[0, 2], &mut drifts);
+        let indexes = |f: &Result<Differing>| -> Vec<usize> {
+            f.as_ref().unwrap().iter().map(|(c, _)| c.index).collect()
+        };
+        assert_eq!(indexes(&found[0]), [1]);
+        assert_eq!(indexes(&found[1]), Vec::<usize>::new());
+        assert_eq!(indexes(&found[2]), [0]);
+        assert_eq!((drifts[0].chunks, drifts[0].rows), (2, 15));
+        assert_eq!((drifts[1].chunks, drifts[1].rows), (0, 0));
+    }
+
+    // A replica whose hashing fails is dropped: the chunks that waited for it alone are done,
+    // the other replica goes on, and the failure is that replica's.
+    #[test]
+    fn a_failing_replica_does_not_hold_up_the_others() {
+        let mut p = Pairing::new(2);
+        assert_eq!(p.source(chunk(0), sums(7, "a")), None);
+        assert_eq!(p.replica(0, chunk(0), Ok(sums(7, "a"))), None);
+        let failed = anyhow::anyhow!("lost");
+        assert_eq!(p.replica(1, chunk(0), Err(failed)), Some(7));
+        assert_eq!(p.source(chunk(1), sums(3, "b")), None);
+        assert_eq!(p.replica(0, chunk(1), Ok(sums(3, "b"))), Some(3));
+        assert!(p.found[0].is_ok() && p.found[1].is_err());
+    }
+}
