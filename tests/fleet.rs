@@ -337,3 +337,45 @@ fn max_lag_waits_for_the_replica_furthest_behind() {
         sb.stop();
     }
 }
+
+/// A replica of the fleet that answers nothing (its server frozen with SIGSTOP) is named as
+/// not compared, with why, and does not hold up the others beyond the connect deadline.
+#[test]
+fn a_frozen_replica_is_named_not_compared_and_the_others_are_verified() {
+    for flavor in FLAVORS {
+        let sb = fleet(flavor);
+        let (n1, n2, n3) = (sb.node("n1"), sb.node("n2"), sb.node("n3"));
+        drift(n2, "DELETE FROM shop.items WHERE id = 7");
+        signal(n3.pid, "-STOP");
+        let started = std::time::Instant::now();
+        let run = replmend(&["verify", "--source", &n1.url(), "--format", "json"]);
+        let took = started.elapsed();
+        signal(n3.pid, "-CONT");
+        let j = run.json();
+        assert_eq!(run.code, exit::DRIFT, "{flavor}: {j}\n{}", run.stderr);
+        assert_eq!(j["summary"]["compared"], 1, "{flavor}: {j}");
+        assert_eq!(j["summary"]["not_compared"], 1, "{flavor}: {j}");
+        assert_drift(
+            table(of(&j, n2), "shop", "items"),
+            vec![id(7)],
+            vec![],
+            vec![],
+            &format!("{flavor} n2"),
+        );
+        // Named by its address (its host was listed: MariaDB) or, listed without a host
+        // (MySQL), by its server_id.
+        let named = &j["not_compared"][0];
+        assert!(
+            named["replica"] == endpoint(n3) || named["server_id"] == 3,
+            "{flavor}: {j}"
+        );
+        assert!(
+            named["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("did not answer in time")),
+            "{flavor}: {j}"
+        );
+        assert!(took < Duration::from_secs(40), "{flavor}: {took:?}");
+        sb.stop();
+    }
+}

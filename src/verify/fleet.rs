@@ -4,6 +4,8 @@
 //! source's credentials. A replica that cannot be reached, or that does not replicate from
 //! this source, is kept with why: a fleet report names it as not compared.
 
+use std::time::Duration;
+
 use anyhow::Result;
 
 use super::Pair;
@@ -56,8 +58,9 @@ pub fn discover(source: &ConnSpec) -> Result<Fleet> {
     };
     for seen in listed {
         let paired = match (&seen.endpoint, &seen.error) {
-            (Some(at), None) => Pair::between(&source.at(at), Some(source.clone()))
-                .map_err(|e| crate::describe::message(&e)),
+            (Some(at), None) => {
+                reach(&source.at(at), source).map_err(|e| crate::describe::message(&e))
+            }
             (_, Some(why)) => Err(why.clone()),
             (None, None) => Err("listed without an address".into()),
         };
@@ -73,6 +76,16 @@ pub fn discover(source: &ConnSpec) -> Result<Fleet> {
     // In the order of their addresses: the same fleet reads the same every time.
     fleet.pairs.sort_by_key(|p| p.replica.address());
     Ok(fleet)
+}
+
+/// How long a discovered replica may take to answer before it is named as not compared: a
+/// frozen one (it accepts connections and answers nothing) must not hold up the fleet.
+const REACH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A discovered replica paired with its source, once it answered within the deadline.
+fn reach(replica: &ConnSpec, source: &ConnSpec) -> Result<Pair> {
+    Server::connect_within(replica, REACH_DEADLINE)?;
+    Pair::between(replica, Some(source.clone()))
 }
 
 /// The replicas named, each with `source` (None: the source in its status; then they must

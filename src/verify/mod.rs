@@ -261,7 +261,11 @@ fn prepare(
 }
 
 /// Every table of `work` walked by the workers: (replica, its drift of the table).
-fn walk_tables(pairs: &[Pair], opts: &Options, work: Vec<Work>) -> Result<Vec<(usize, TableDrift)>> {
+fn walk_tables(
+    pairs: &[Pair],
+    opts: &Options,
+    work: Vec<Work>,
+) -> Result<Vec<(usize, TableDrift)>> {
     let threads = opts.threads.clamp(1, work.len().max(1));
     let queue = std::sync::Mutex::new(work.into_iter());
     let results = std::sync::Mutex::new(Vec::new());
