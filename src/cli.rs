@@ -127,8 +127,12 @@ pub enum Command {
     /// A row counts as drift only if it still differs after the replica has caught up with
     /// what the source had committed (rechecked a bounded number of times). Reads only.
     /// Exit code 0 when identical, 11 when drift is found.
+    ///
+    /// A fleet: `--source` with no replica named compares every replica the source lists
+    /// (`--replica` repeated: those replicas) in one pass, each chunk hashed once on the source;
+    /// `resync --from` its JSON report fixes each drifted replica.
     #[command(
-        after_help = "Examples:\n  replmend verify --replica mysql://root@db2:3306\n  replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json"
+        after_help = "Examples:\n  replmend verify --replica mysql://root@db2:3306\n  replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json\n  replmend verify --source mysql://root@db1 --format json > fleet.json\n  replmend resync --from fleet.json --dry-run"
     )]
     Verify(VerifyArgs),
 
@@ -327,7 +331,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "SECONDS")]
     pub chunk_time: Option<f64>,
 
-    /// Pause while the replica is more than this many seconds behind.
+    /// Pause while the replica (any replica of a fleet) is more than this many seconds behind.
     #[arg(long, value_name = "SECONDS")]
     pub max_lag: Option<f64>,
 }
@@ -340,7 +344,9 @@ pub struct ResyncArgs {
     /// Resync the drift of a `verify --format json` report (or of a `repair --verify-table
     /// --format json` report's verify) instead of verifying again (each row is still read
     /// again and checked just before it is written). With no node named (no DSN, -h, -P, -S
-    /// or --source), the nodes are the report's.
+    /// or --source), the nodes are the report's. A fleet verify's report: each drifted replica
+    /// fixed on its own (its own preflight, lock, confirmation and journal: --journal with the
+    /// replica's address added to the file name).
     #[arg(long, value_name = "VERIFY.json")]
     pub from: Option<PathBuf>,
 
