@@ -3,8 +3,10 @@
 //! row), found by `verify --source` alone (the replicas discovered from the source) and by
 //! `--replica` repeated, each replica named exactly with its own drift; `resync --from` the
 //! fleet report fixes both, each with its own journal, and a second verify finds both
-//! identical. A replica that cannot be reached is named as not compared. Drift is made on
-//! one replica with `sql_log_bin = 0`, so it does not replicate.
+//! identical; one replica's resync refused (a trigger) does not stop the other's. A replica
+//! that cannot be reached, or is frozen, is named as not compared; `--max-lag` waits for the
+//! replica furthest behind. Drift is made on one replica with `sql_log_bin = 0`, so it does
+//! not replicate.
 
 mod support;
 
@@ -271,6 +273,59 @@ fn replicas_named_with_repeated_replica_and_one_unreachable_named_not_compared()
         assert_eq!(j["source"], endpoint(n1), "{flavor}");
         assert_each_named(&j, n2, n3, &format!("{flavor} named"));
 
+        // One replica's resync refused (a trigger on its table) does not stop the other's.
+        let report = journal_path(&format!("fleet-named-{flavor}"));
+        std::fs::write(&report, &run.stdout).unwrap();
+        drift(
+            n3,
+            "CREATE TRIGGER shop.items_bi BEFORE INSERT ON shop.items FOR EACH ROW SET @x = 1",
+        );
+        let journal = journal_path(&format!("fleet-named-resync-{flavor}"));
+        let fix = replmend(&[
+            "resync",
+            "--from",
+            &report,
+            "--yes",
+            "--journal",
+            &journal,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(
+            fix.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            fix.stdout,
+            fix.stderr
+        );
+        let f = fix.json();
+        let outcome = |n: &Node| {
+            f["replicas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["replica"] == endpoint(n))
+                .unwrap_or_else(|| panic!("{f}"))
+                .clone()
+        };
+        assert_eq!(outcome(n2)["outcome"], "resynced", "{flavor}: {f}");
+        assert_eq!(outcome(n2)["exit_code"], exit::OK, "{flavor}: {f}");
+        assert_eq!(outcome(n3)["outcome"], "failed", "{flavor}: {f}");
+        assert_eq!(outcome(n3)["exit_code"], exit::REFUSED, "{flavor}: {f}");
+        assert!(
+            outcome(n3)["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("trigger")),
+            "{flavor}: {f}"
+        );
+        let (_, after) = fleet_verify(&["--replica", &n2.url(), "--replica", &n3.url()]);
+        assert_eq!(
+            fleet_table(&after, "items"),
+            (vec![endpoint(n3)], vec![endpoint(n2)]),
+            "{flavor}: n2 fixed, n3 left as it was: {after}"
+        );
+        drift(n3, "DROP TRIGGER shop.items_bi");
+
         // A replica that cannot be reached is named, not dropped; the other is compared.
         let nowhere = "mysql://root@127.0.0.1:1";
         let (run, j) = fleet_verify(&[
@@ -287,13 +342,13 @@ fn replicas_named_with_repeated_replica_and_one_unreachable_named_not_compared()
         assert!(j["not_compared"][0]["error"].is_string(), "{j}");
 
         // One replica: the report of a pair, as always.
-        let (run, r) = verify(n2, &["--source", &n1.url()]);
+        let (run, r) = verify(n3, &["--source", &n1.url()]);
         assert_eq!(run.code, exit::DRIFT, "{flavor}");
         assert_drift(
             table(&r, "shop", "items"),
-            vec![id(1500)],
             vec![],
-            vec![],
+            vec![id(9000)],
+            vec![different(id(42), &["qty"])],
             "pair",
         );
         sb.stop();
