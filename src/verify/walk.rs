@@ -287,6 +287,9 @@ impl<'a> Fan<'a> {
         let live: Vec<usize> = (0..drifts.len())
             .filter(|i| drifts[*i].error.is_none())
             .collect();
+        if live.is_empty() {
+            return Ok(drifts.iter().map(|_| Ok(Vec::new())).collect());
+        }
         let size = &AtomicUsize::new(self.opts.chunk_size.max(1));
         let (opts, bar, estimate) = (self.opts, self.bar, self.estimate);
         let rep_min_max = match int_key {
