@@ -351,6 +351,28 @@ fn replicas_named_with_repeated_replica_and_one_unreachable_named_not_compared()
             vec![different(id(42), &["qty"])],
             "pair",
         );
+
+        // A table whose columns differ on one replica: not compared there, compared on the
+        // other; no drift, so exit 1 (something was not compared).
+        drift(n3, "ALTER TABLE shop.codes ADD COLUMN extra INT");
+        let (run, j) = fleet_verify(&[
+            "--replica",
+            &n2.url(),
+            "--replica",
+            &n3.url(),
+            "--tables",
+            "shop.codes",
+        ]);
+        assert_eq!(run.code, exit::FAILURE, "{flavor}: {j}");
+        let codes = &j["tables"][0];
+        assert_eq!(codes["failed"], serde_json::json!([endpoint(n3)]), "{j}");
+        assert_eq!(codes["identical"], serde_json::json!([endpoint(n2)]), "{j}");
+        assert!(
+            table(of(&j, n3), "shop", "codes")["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("columns differ")),
+            "{flavor}: {j}"
+        );
         sb.stop();
     }
 }
