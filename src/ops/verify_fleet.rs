@@ -10,7 +10,7 @@ use super::Outcome;
 use crate::cli::{Format, VerifyArgs};
 use crate::exit;
 use crate::verify::fleet::{self, Fleet};
-use crate::verify::model::{FleetReport, Report, TableDrift};
+use crate::verify::model::{FleetReport, FleetTable, Report, TableDrift};
 use crate::vocab::Endpoint;
 
 pub fn run(args: &VerifyArgs, format: Format) -> Result<Outcome> {
@@ -82,8 +82,8 @@ fn table_of<'a>(
         .find(|d| d.table == *t)
 }
 
-pub fn text(r: &FleetReport) -> String {
-    let mut out = String::new();
+/// The heading: the source, the replicas compared, those not compared and why, warnings.
+fn heading(out: &mut String, r: &FleetReport) {
     let names: Vec<String> = r.replicas.iter().map(|x| x.replica.to_string()).collect();
     let _ = writeln!(
         out,
@@ -108,40 +108,46 @@ pub fn text(r: &FleetReport) -> String {
             let _ = writeln!(out, "warning: {}: {w}", x.replica);
         }
     }
-    out.push('\n');
-    for t in &r.tables {
-        let mut parts = Vec::new();
-        if !t.drifted.is_empty() {
-            let who: Vec<String> = t
-                .drifted
-                .iter()
-                .map(|e| {
-                    let what = table_of(&r.replicas, e, &t.table)
-                        .map(counts)
-                        .unwrap_or_default();
-                    format!("{e} ({what})")
-                })
-                .collect();
-            parts.push(
-                console::style(format!("DRIFT on {}", who.join(", ")))
-                    .red()
-                    .bold()
-                    .to_string(),
-            );
-        }
-        for (list, what) in [
-            (&t.identical, "identical"),
-            (&t.filtered, "filtered"),
-            (&t.failed, "not compared"),
-        ] {
-            if list.is_empty() {
-                continue;
-            }
+}
+
+/// `shop.items  DRIFT on A (1 missing), B (1 extra); identical on C`.
+fn table_line(r: &FleetReport, t: &FleetTable) -> String {
+    let mut parts = Vec::new();
+    if !t.drifted.is_empty() {
+        let who: Vec<String> = t
+            .drifted
+            .iter()
+            .map(|e| {
+                let what = table_of(&r.replicas, e, &t.table)
+                    .map(counts)
+                    .unwrap_or_default();
+                format!("{e} ({what})")
+            })
+            .collect();
+        let drift = format!("DRIFT on {}", who.join(", "));
+        parts.push(console::style(drift).red().bold().to_string());
+    }
+    for (list, what) in [
+        (&t.identical, "identical"),
+        (&t.filtered, "filtered"),
+        (&t.failed, "not compared"),
+    ] {
+        if !list.is_empty() {
             let who: Vec<String> = list.iter().map(ToString::to_string).collect();
             parts.push(format!("{what} on {}", who.join(", ")));
         }
-        let _ = writeln!(out, "{:<40} {}", t.table.to_string(), parts.join("; "));
     }
+    format!("{:<40} {}", t.table.to_string(), parts.join("; "))
+}
+
+pub fn text(r: &FleetReport) -> String {
+    let mut out = String::new();
+    heading(&mut out, r);
+    out.push('\n');
+    for t in &r.tables {
+        let _ = writeln!(out, "{}", table_line(r, t));
+    }
+    // Each drifted replica's rows, as a pair verify lists them.
     for x in r
         .replicas
         .iter()
