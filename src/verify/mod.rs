@@ -10,6 +10,7 @@ mod differ;
 pub mod fleet;
 mod lag;
 pub mod model;
+mod pairing;
 pub mod saved;
 mod table_plan;
 mod walk;
