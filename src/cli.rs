@@ -127,9 +127,16 @@ pub enum Command {
     /// A row counts as drift only if it still differs after the replica has caught up with
     /// what the source had committed (rechecked a bounded number of times). Reads only.
     /// Exit code 0 when identical, 11 when drift is found.
-    #[command(
-        after_help = "Examples:\n  replmend verify --replica mysql://root@db2:3306\n  replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json\n  replmend verify --replica mysql://root@db2 --resume   # continue a verify that was stopped"
-    )]
+    ///
+    /// A fleet: `--source` with no replica named compares every replica the source lists
+    /// (`--replica` repeated: those replicas) in one pass, each chunk hashed once on the source;
+    /// `resync --from` its JSON report fixes each drifted replica.
+    #[command(after_help = "Examples:
+  replmend verify --replica mysql://root@db2:3306
+  replmend verify --replica mysql://root@db2 --tables shop.orders,shop.items --format json > drift.json
+  replmend verify --replica mysql://root@db2 --resume   # continue a verify that was stopped
+  replmend verify --source mysql://root@db1 --format json > fleet.json
+  replmend resync --from fleet.json --dry-run")]
     Verify(VerifyCmd),
 
     /// Make the replica's rows equal to its source's (or, in a dual-master pair, the loser's to
@@ -304,10 +311,11 @@ pub struct VerifyCmd {
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub replica: ReplicaConn,
+    pub replica: ReplicasConn,
 
     /// The node to compare with, as a DSN. Default: the replica's source (the address in its
-    /// status, with the replica's credentials).
+    /// status, with the replica's credentials). With no replica named (no --replica, -h, -P
+    /// or -S): the whole fleet, every replica this source lists, reached with its credentials.
     #[arg(
         long,
         value_name = "DSN",
@@ -340,7 +348,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "SECONDS")]
     pub chunk_time: Option<f64>,
 
-    /// Pause while the replica is more than this many seconds behind.
+    /// Pause while the replica (any replica of a fleet) is more than this many seconds behind.
     #[arg(long, value_name = "SECONDS")]
     pub max_lag: Option<f64>,
 }
@@ -353,7 +361,9 @@ pub struct ResyncArgs {
     /// Resync the drift of a `verify --format json` report (or of a `repair --verify-table
     /// --format json` report's verify) instead of verifying again (each row is still read
     /// again and checked just before it is written). With no node named (no DSN, -h, -P, -S
-    /// or --source), the nodes are the report's.
+    /// or --source), the nodes are the report's. A fleet verify's report: each drifted replica
+    /// fixed on its own (its own preflight, lock, confirmation and journal: --journal with the
+    /// replica's address added to the file name).
     #[arg(long, value_name = "VERIFY.json")]
     pub from: Option<PathBuf>,
 
@@ -594,6 +604,24 @@ pub struct ReplicaConn {
         hide_env_values = true
     )]
     pub replica: Option<String>,
+
+    #[command(flatten)]
+    pub opts: ConnOpts,
+}
+
+/// The replicas verify and resync compare with one source: one, as for the other commands, or
+/// several (`--replica` repeated: a fleet).
+#[derive(Debug, Args, Clone)]
+pub struct ReplicasConn {
+    /// A replica, as mysql://user[:password]@host[:port]; repeat to compare several with the
+    /// source in one pass.
+    #[arg(
+        long = "replica",
+        env = "REPLMEND_REPLICA",
+        value_name = "DSN",
+        hide_env_values = true
+    )]
+    pub replicas: Vec<String>,
 
     #[command(flatten)]
     pub opts: ConnOpts,

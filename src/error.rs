@@ -21,6 +21,7 @@ use crate::repair::preflight::PreflightError;
 use crate::repair::session::{NotRunning, Refused};
 use crate::status::StatusError;
 use crate::verify::PairError;
+use crate::verify::fleet::FleetError;
 use crate::watch::WatchedElsewhere;
 
 /// The error and its causes on one line, for the user.
@@ -94,6 +95,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || cause.downcast_ref::<WatchedElsewhere>().is_some()
         {
             return exit::REFUSED;
+        }
+        if cause.downcast_ref::<FleetError>().is_some() {
+            // No replica listed, or replicas of different sources named: what was asked for
+            // cannot be compared as one fleet.
+            return exit::BAD_INPUT;
         }
         if let Some(e) = cause.downcast_ref::<PairError>() {
             return match e {

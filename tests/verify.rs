@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
-use replmend_sandbox::Node;
 use serde_json::{Value, json};
+use support::lag::*;
 use support::*;
 
 const CATCH_UP: Duration = Duration::from_secs(60);
@@ -418,18 +418,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n.max(1)
     }
-}
-
-/// Makes the replica apply each transaction `seconds` after its source committed it.
-fn replica_delay(replica: &Node, seconds: u32) {
-    replica.stop_replication().unwrap();
-    replica
-        .exec(&match replica.flavor {
-            Flavor::MariaDb => format!("CHANGE MASTER TO MASTER_DELAY = {seconds}"),
-            Flavor::MySql => format!("CHANGE REPLICATION SOURCE TO SOURCE_DELAY = {seconds}"),
-        })
-        .unwrap();
-    replica.start_replication().unwrap();
 }
 
 /// Sets the flag when dropped, also while a panic unwinds (the writer thread then stops and
@@ -981,32 +969,6 @@ fn the_row_digest_sees_swaps_nulls_and_trailing_bytes_in_one_bucket() {
 }
 
 /// The replica's Seconds_Behind_Master (MariaDB) / Seconds_Behind_Source (MySQL).
-fn lag_seconds(replica: &Node) -> Option<u64> {
-    let st = replica.replica_status().unwrap()?;
-    ["Seconds_Behind_Master", "Seconds_Behind_Source"]
-        .iter()
-        .find_map(|f| st.get(*f).cloned().flatten())
-        .and_then(|v| v.parse().ok())
-}
-
-/// A row written to the source (in a table verify does not read), then waited for until the
-/// delayed replica lags at least 3 s behind it.
-fn lag_behind(source: &Node, replica: &Node, id: u32) {
-    source
-        .exec(&format!("INSERT INTO lagdb.other VALUES ({id})"))
-        .unwrap();
-    let t = Instant::now();
-    while lag_seconds(replica).unwrap_or(0) < 3 {
-        assert!(t.elapsed() < CATCH_UP, "the replica never lagged");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn applied(replica: &Node, id: u32) -> bool {
-    let q = format!("SELECT COUNT(*) FROM lagdb.other WHERE id = {id}");
-    replica.query_value(&q).unwrap().as_deref() == Some("1")
-}
-
 /// `--max-lag`: on a replica held 8 s behind (SOURCE_DELAY), verify waits until the lag is
 /// back under the limit before reading a chunk; without it, verify reads at once (the row
 /// written before is not on the replica yet when it ends). verify itself writes nothing, so

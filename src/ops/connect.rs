@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{ConnOpts, ReplicaConn};
+use crate::cli::{ConnOpts, ReplicaConn, ReplicasConn};
 use crate::conn::mycnf::OptionFile;
 use crate::conn::spec::{self, ConnSpec, SpecInput, TlsInput};
 
@@ -63,6 +63,15 @@ pub fn source_spec(dsn: Option<&str>, replica: &ConnSpec) -> Result<Option<ConnS
 
 pub fn replica_spec(args: &ReplicaConn) -> Result<ConnSpec> {
     Ok(specs(std::slice::from_ref(&args.replica), &args.opts)?.remove(0))
+}
+
+/// Each `--replica` named (none: the server the options name), the password asked for once.
+pub fn replica_specs(args: &ReplicasConn) -> Result<Vec<ConnSpec>> {
+    let dsns: Vec<Option<String>> = match args.replicas.is_empty() {
+        true => vec![None],
+        false => args.replicas.iter().cloned().map(Some).collect(),
+    };
+    specs(&dsns, &args.opts)
 }
 
 /// One spec per DSN (None: the server the options name), the password asked for once.

@@ -9,8 +9,10 @@ pub mod repair;
 pub mod report;
 pub mod restore;
 pub mod resync;
+pub mod resync_fleet;
 pub mod status;
 pub mod verify;
+pub mod verify_fleet;
 pub mod watch;
 pub mod wizard;
 

@@ -76,7 +76,7 @@ pub struct Fix {
 }
 
 impl Fix {
-    fn of(args: &ResyncArgs, interactive: bool) -> Fix {
+    pub(super) fn of(args: &ResyncArgs, interactive: bool) -> Fix {
         Fix {
             dry_run: args.dry_run,
             interactive,
@@ -91,9 +91,9 @@ impl Fix {
 
 /// `--from` with no node named (no DSN, host, port, socket or --source): the report's own
 /// nodes are the ones to fix.
-fn nodes_unnamed(args: &ResyncArgs) -> bool {
+pub(super) fn nodes_unnamed(args: &ResyncArgs) -> bool {
     let (target, opts) = (&args.verify.replica, &args.verify.replica.opts);
-    target.replica.is_none()
+    target.replicas.is_empty()
         && args.verify.source.is_none()
         && opts.host.is_none()
         && opts.port.is_none()
@@ -102,7 +102,7 @@ fn nodes_unnamed(args: &ResyncArgs) -> bool {
 
 /// The nodes a report compared, reached with the credentials the options and option files
 /// give (as `mysql` would use them for any host).
-fn pair_of_report(args: &ResyncArgs, report: &Report) -> Result<Pair> {
+pub(super) fn pair_of_report(args: &ResyncArgs, report: &Report) -> Result<Pair> {
     let base = super::connect::specs(&[None], &args.verify.replica.opts)?.remove(0);
     let (source, replica) = (base.at(&report.source), base.at(&report.replica));
     Pair::between(&replica, Some(source))
@@ -380,6 +380,11 @@ fn confirm(plan: &Plan, rows: usize) -> Result<bool> {
 }
 
 pub fn run(args: &ResyncArgs, format: Format) -> Result<Outcome> {
+    if let Some(path) = &args.from
+        && super::resync_fleet::is_fleet_report(path)
+    {
+        return super::resync_fleet::run(args, format, path);
+    }
     let interactive = super::interactive(args.yes, args.dry_run)?;
     let from = args.from.as_deref().map(load_report).transpose()?;
     let pair: Pair = match &from {
@@ -459,6 +464,11 @@ impl Resynced {
 
     pub fn text(&self) -> String {
         text(&self.view())
+    }
+
+    /// The `replmend.resync/1` document.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self.view()).expect("report types always serialize")
     }
 }
 

@@ -56,14 +56,44 @@ pub fn keep(report: &Report, opts: &Options) {
     }
 }
 
+/// Several `--replica`, or `--source` with no replica named (no --replica, -h, -P, -S): the
+/// source's fleet.
+pub fn fleet_asked(args: &VerifyArgs) -> bool {
+    let (r, o) = (&args.replica, &args.replica.opts);
+    r.replicas.len() > 1
+        || (args.source.is_some()
+            && r.replicas.is_empty()
+            && o.host.is_none()
+            && o.port.is_none()
+            && o.socket.is_none())
+}
+
 pub fn pair(args: &VerifyArgs) -> Result<Pair> {
-    let spec = super::connect::replica_spec(&args.replica)?;
+    if fleet_asked(args) {
+        return Err(exit::Coded(
+            exit::BAD_INPUT,
+            "resync fixes one replica at a time: for a fleet, run `replmend verify … --format json > fleet.json`, then `replmend resync --from fleet.json`".into(),
+        )
+        .into());
+    }
+    let spec = super::connect::replica_specs(&args.replica)?.remove(0);
     let source = super::connect::source_spec(args.source.as_deref(), &spec)?;
     Pair::of_replica(&spec, source.as_ref())
 }
 
 pub fn run(cmd: &VerifyCmd, format: Format) -> Result<Outcome> {
     let args = &cmd.verify;
+    if fleet_asked(args) {
+        if cmd.resume {
+            return Err(exit::Coded(
+                exit::BAD_INPUT,
+                "--resume continues the verify of one replica; a fleet's verify is run again whole"
+                    .into(),
+            )
+            .into());
+        }
+        return super::verify_fleet::run(args, format);
+    }
     let pair = pair(args)?;
     let opts = Options {
         checkpoint: match cmd.resume {
@@ -94,7 +124,7 @@ pub fn code(report: &Report) -> u8 {
     }
 }
 
-fn key_text(k: &KeyOut) -> String {
+pub(super) fn key_text(k: &KeyOut) -> String {
     k.iter()
         .map(|p| {
             let v = match &p.value {
@@ -123,7 +153,7 @@ fn list(out: &mut String, what: &str, keys: Vec<String>) {
     out.push('\n');
 }
 
-fn table_lines(out: &mut String, t: &TableDrift) {
+pub(super) fn table_lines(out: &mut String, t: &TableDrift) {
     if let Some(e) = &t.error {
         let _ = writeln!(out, "{}: not compared: {e}", t.table);
         return;

@@ -263,14 +263,16 @@ impl Checkpoint {
     }
 
     /// Chunks through `through` are compared (`differing` so far): written within a second.
+    /// `at`: the last key compared (None: the table's end when `walked`); `counted`: chunks
+    /// and rows compared.
     pub(super) fn progress(
         &self,
         table: &TableRef,
-        through: Option<&Key>,
-        walked: bool,
-        drift: &TableDrift,
+        at: (Option<&Key>, bool),
+        counted: (u64, u64),
         differing: &[(std::sync::Arc<Chunk>, Vec<i128>)],
     ) {
+        let ((through, walked), (chunks, rows)) = (at, counted);
         if self.path.is_none() || !self.due() {
             return;
         }
@@ -278,8 +280,8 @@ impl Checkpoint {
             table: table.clone(),
             through: through.map(store),
             walked,
-            rows: drift.rows,
-            chunks: drift.chunks,
+            rows,
+            chunks,
             differing: differing
                 .iter()
                 .map(|(c, b)| PendingChunk {
@@ -413,9 +415,7 @@ mod tests {
         };
         let mut cp = Checkpoint::open(Mode::Fresh, &dir, &ep(1), &ep(2), &sel).unwrap();
         cp.every = Duration::ZERO;
-        let mut drift = TableDrift::new(t.clone(), None);
-        drift.rows = 500;
-        drift.chunks = 5;
+        let drift = TableDrift::new(t.clone(), None);
         let k = |n: u64| vec![("id".to_string(), Cell::Number(n.to_string()))];
         let chunk = std::sync::Arc::new(Chunk {
             index: 3,
@@ -423,7 +423,7 @@ mod tests {
             hi: Some(k(400)),
             step: 1,
         });
-        cp.progress(&t, Some(&k(500)), true, &drift, &[(chunk, vec![7])]);
+        cp.progress(&t, (Some(&k(500)), true), (5, 500), &[(chunk, vec![7])]);
         drop(cp);
         let again = Checkpoint::open(Mode::Resume, &dir, &ep(1), &ep(2), &sel).unwrap();
         let start = again.start(&t);

@@ -1,4 +1,4 @@
-//! Replica lag: the guard that pauses a walk while the replica lags more than --max-lag, and
+//! Replica lag: the guard that pauses a walk while a replica lags more than --max-lag, and
 //! the catch-up wait after which a difference still there is not lag but drift.
 
 use std::time::{Duration, Instant};
@@ -9,33 +9,34 @@ use super::walk::Walk;
 use super::{Options, Pair};
 use crate::conn::Server;
 
-/// Pauses while the replica lags more than --max-lag (checked at most once a second), on a
-/// connection of its own.
+/// Pauses while any replica lags more than --max-lag (checked at most once a second), each
+/// watched on a connection of its own.
 pub(super) struct LagGuard {
-    pub(super) channel: Option<String>,
     pub(super) max: Option<Duration>,
-    pub(super) replica: Option<Server>,
+    /// Each replica watched: its channel from the source and the connection to it.
+    pub(super) replicas: Vec<(String, Server)>,
     pub(super) last: Option<Instant>,
 }
 
 impl LagGuard {
-    pub(super) fn new(pair: &Pair, opts: &Options) -> Result<LagGuard> {
-        let replica = match (opts.max_lag, &pair.replica_channel) {
-            (Some(_), Some(_)) => Some(Server::connect(&pair.replica)?),
-            _ => None,
-        };
+    pub(super) fn new(pairs: &[&Pair], opts: &Options) -> Result<LagGuard> {
+        let mut replicas = Vec::new();
+        if opts.max_lag.is_some() {
+            for p in pairs {
+                if let Some(ch) = &p.replica_channel {
+                    replicas.push((ch.clone(), Server::connect(&p.replica)?));
+                }
+            }
+        }
         Ok(LagGuard {
-            channel: pair.replica_channel.clone(),
             max: opts.max_lag,
-            replica,
+            replicas,
             last: None,
         })
     }
 
     pub(super) fn respect(&mut self, bar: &indicatif::ProgressBar) -> Result<()> {
-        let (Some(max), Some(name), Some(replica)) =
-            (self.max, self.channel.as_deref(), self.replica.as_mut())
-        else {
+        let Some(max) = self.max.filter(|_| !self.replicas.is_empty()) else {
             return Ok(());
         };
         if self
@@ -46,20 +47,36 @@ impl LagGuard {
         }
         loop {
             self.last = Some(Instant::now());
-            let report = crate::status::read_status(replica)?;
-            let lag = report
-                .channels
-                .iter()
-                .find(|c| c.name == name)
-                .and_then(|c| c.seconds_behind_source);
-            match lag {
-                Some(l) if Duration::from_secs(l) > max => {
-                    bar.set_message(format!("paused: replica {l} s behind"));
+            match self.furthest_behind()? {
+                Some((who, l)) if Duration::from_secs(l) > max => {
+                    bar.set_message(format!("paused: {who} {l} s behind"));
                     std::thread::sleep(Duration::from_secs(1));
                 }
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// The replica furthest behind, and by how many seconds (a stopped channel says none).
+    fn furthest_behind(&mut self) -> Result<Option<(String, u64)>> {
+        let mut worst: Option<(String, u64)> = None;
+        let one = self.replicas.len() == 1;
+        for (name, replica) in self.replicas.iter_mut() {
+            let report = crate::status::read_status(replica)?;
+            let lag = report
+                .channels
+                .iter()
+                .find(|c| c.name == *name)
+                .and_then(|c| c.seconds_behind_source);
+            if let Some(l) = lag.filter(|l| worst.as_ref().is_none_or(|w| *l > w.1)) {
+                let who = match one {
+                    true => "replica".to_string(),
+                    false => format!("replica {}", replica.spec.endpoint()),
+                };
+                worst = Some((who, l));
+            }
+        }
+        Ok(worst)
     }
 }
 /// Replica lag: a walk waits for it before calling a difference drift.

@@ -8,8 +8,10 @@
 pub mod checkpoint;
 pub mod diff;
 mod differ;
+pub mod fleet;
 mod lag;
 pub mod model;
+mod pairing;
 pub mod saved;
 mod table_plan;
 mod walk;
@@ -24,7 +26,7 @@ use crate::status::topology::{Named, Topology};
 use crate::vocab::TableRef;
 use model::{Report, TableDrift};
 use table_plan::{select, tables};
-use walk::Walk;
+use walk::{Fan, Side};
 
 /// How verify walks the tables.
 #[derive(Debug, Clone)]
@@ -51,7 +53,7 @@ pub struct Options {
     /// Without a progress bar (stderr not a terminal): one plain line per table as it
     /// finishes (stderr), so a log shows the walk advance.
     pub lines: bool,
-    /// Keep a checkpoint to resume from (`verify` only), or resume from one.
+    /// Keep a checkpoint to resume from (`verify` of one replica only), or resume from one.
     pub checkpoint: checkpoint::Mode,
 }
 
@@ -179,123 +181,81 @@ impl Pair {
     }
 }
 
-/// Verifies every selected table; tables are spread over `threads` workers, each with its
-/// own connections to both nodes.
+/// Verifies every selected table between `pair`'s nodes.
 pub fn run(pair: &Pair, opts: &Options) -> Result<Report> {
+    let mut reports = run_fleet(std::slice::from_ref(pair), opts)?;
+    Ok(reports.remove(0))
+}
+
+/// A table to walk, with the source's row estimate and the replicas (indexes into the pairs)
+/// that compare it.
+type Work = (TableRef, u64, Vec<usize>);
+
+/// Verifies every selected table between one source and each replica of `pairs` (all pairs
+/// of that source) in one pass: each chunk is hashed once on the source and once on each
+/// replica. One report per pair, in the order of `pairs`. Tables are spread over `threads`
+/// workers, each with its own connections to every node.
+pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
     let started = Instant::now();
-    let mut source = Server::connect(&pair.source)?;
-    let mut replica = Server::connect(&pair.replica)?;
-    let (on_source, on_replica) = (tables(&mut source, opts)?, tables(&mut replica, opts)?);
-    let mut report = Report::new(
-        pair.source.address(),
-        pair.replica.address(),
-        pair.dual_master(),
-    );
-    let (replica_running, filters) = channel_facts(pair)?;
-    let (list, aside) = select(pair, opts, on_source, on_replica, &filters)?;
-    if !replica_running {
-        report.warnings.push(format!(
-            "{}'s replication from {} is not running: rows it has not applied yet count as drift",
-            pair.replica.endpoint(),
-            pair.source.endpoint()
-        ));
+    let Some(first) = pairs.first() else {
+        return Ok(Vec::new());
+    };
+    let mut source = Server::connect(&first.source)?;
+    let on_source = tables(&mut source, opts)?;
+    let mut reports = Vec::new();
+    let mut lists = Vec::new();
+    let mut aside = Vec::new();
+    for pair in pairs {
+        let (report, list, set_aside) = prepare(pair, opts, &on_source)?;
+        reports.push(report);
+        lists.push(list);
+        aside.push(set_aside);
     }
+    // Each table of the source once, with every replica that compares it.
+    let work: Vec<Work> = on_source
+        .iter()
+        .map(|(t, n)| {
+            let which = (0..lists.len())
+                .filter(|r| lists[*r].iter().any(|(o, _)| o == t))
+                .collect();
+            (t.clone(), *n, which)
+        })
+        .filter(|(_, _, which): &Work| !which.is_empty())
+        .collect();
+    // One replica's verify can be resumed; a fleet's is run again whole.
+    let mode = match pairs.len() {
+        1 => opts.checkpoint,
+        _ => checkpoint::Mode::Off,
+    };
     let checkpoint = checkpoint::Checkpoint::open(
-        opts.checkpoint,
+        mode,
         &saved::dir(),
-        &pair.source.address(),
-        &pair.replica.address(),
+        &first.source.address(),
+        &first.replica.address(),
         &saved::Selection::of(opts),
     )?;
     if let Some(r) = checkpoint.resumed {
-        report.warnings.push(resumed_words(r));
+        reports[0].warnings.push(resumed_words(r));
+        reports[0].resumed = Some(r.started_at);
     }
-    let threads = opts.threads.clamp(1, list.len().max(1));
-    let results = std::sync::Mutex::new(Vec::new());
-    let bars = indicatif::MultiProgress::new();
-    if !opts.progress {
-        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    // Each replica's tables: those set aside, then those walked.
+    let mut per_replica = aside;
+    for (r, drift) in walk_tables(pairs, opts, work, &checkpoint)? {
+        per_replica[r].push(drift);
     }
-    let total = bars.add(total_bar(&list));
-    let (done, count) = (std::sync::atomic::AtomicUsize::new(0), list.len());
-    let table_done = |estimate: u64| {
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        total.inc(estimate);
-        total.set_prefix(format!("{n}/{count} tables"));
-    };
-    let queue = std::sync::Mutex::new(list.into_iter().enumerate());
-    std::thread::scope(|s| -> Result<()> {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    let mut src = Server::connect(&pair.source)?;
-                    let mut rep = Server::connect(&pair.replica)?;
-                    let mut bounds = Server::connect(&pair.source)?;
-                    let mut lag = lag::LagGuard::new(pair, opts)?;
-                    loop {
-                        let next = queue.lock().expect("queue").next();
-                        let Some((i, (table, estimate))) = next else {
-                            return Ok(());
-                        };
-                        if let Some(before) = checkpoint.done(&table) {
-                            if opts.lines {
-                                eprintln!("verify: {table}: compared before the stop");
-                            }
-                            table_done(estimate);
-                            results.lock().expect("results").push((i, before));
-                            continue;
-                        }
-                        let bar = bars.add(table_bar(&table, estimate));
-                        let mut walk = Walk {
-                            pair,
-                            opts,
-                            source: &mut src,
-                            replica: &mut rep,
-                            bounds: &mut bounds,
-                            lag: &mut lag,
-                            bar: &bar,
-                            estimate,
-                            checkpoint: &checkpoint,
-                        };
-                        let table_started = Instant::now();
-                        let drift = walk.table(&table);
-                        bar.finish_and_clear();
-                        table_done(estimate);
-                        // A table that failed is walked again by --resume.
-                        if drift.error.is_none() {
-                            checkpoint.finished(&drift);
-                        }
-                        if opts.lines {
-                            eprintln!("{}", table_line(&drift, table_started.elapsed()));
-                        }
-                        results.lock().expect("results").push((i, drift));
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+    for (report, mut tables) in reports.iter_mut().zip(per_replica) {
+        tables.sort_by(|a, b| {
+            (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name))
+        });
+        for t in tables {
+            report.add(t);
         }
-        Ok(())
-    })?;
-    total.finish_and_clear();
-    let mut results: Vec<TableDrift> = results
-        .into_inner()
-        .expect("results")
-        .into_iter()
-        .map(|(_, t)| t)
-        .chain(aside)
-        .collect();
-    results.sort_by(|a, b| (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name)));
-    for t in results {
-        report.add(t);
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
     }
-    if report.summary.failed == 0 {
+    if reports.iter().all(|r| r.summary.failed == 0) {
         checkpoint.complete();
     }
-    report.resumed = checkpoint.resumed.map(|r| r.started_at);
-    report.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    Ok(reports)
 }
 
 /// What a resumed verify's result means.
@@ -307,31 +267,137 @@ fn resumed_words(r: checkpoint::Resumed) -> String {
     )
 }
 
-/// `verify: shop.items: 1000000 rows in 2.3 s (434783 rows/s): identical`
-fn table_line(t: &TableDrift, took: Duration) -> String {
-    let verdict = match (&t.error, t.identical()) {
-        (Some(e), _) => format!("not compared ({e})"),
-        (None, true) => "identical".to_string(),
-        (None, false) => format!(
-            "DRIFT: {} missing, {} extra, {} different",
-            t.missing, t.extra, t.different
-        ),
+/// A pair's report before the walk (its warnings), the tables it compares and the entries
+/// of those it does not (filtered, on one node only).
+fn prepare(
+    pair: &Pair,
+    opts: &Options,
+    on_source: &table_plan::Estimated,
+) -> Result<(Report, table_plan::Estimated, Vec<TableDrift>)> {
+    let mut replica = Server::connect(&pair.replica)?;
+    let on_replica = tables(&mut replica, opts)?;
+    let mut report = Report::new(
+        pair.source.address(),
+        pair.replica.address(),
+        pair.dual_master(),
+    );
+    let (replica_running, filters) = channel_facts(pair)?;
+    let (list, aside) = select(pair, opts, on_source.clone(), on_replica, &filters)?;
+    if !replica_running {
+        report.warnings.push(format!(
+            "{}'s replication from {} is not running: rows it has not applied yet count as drift",
+            pair.replica.endpoint(),
+            pair.source.endpoint()
+        ));
+    }
+    Ok((report, list, aside))
+}
+
+/// Every table of `work` walked by the workers: (replica, its drift of the table).
+fn walk_tables(
+    pairs: &[Pair],
+    opts: &Options,
+    work: Vec<Work>,
+    checkpoint: &checkpoint::Checkpoint,
+) -> Result<Vec<(usize, TableDrift)>> {
+    let threads = opts.threads.clamp(1, work.len().max(1));
+    let results = std::sync::Mutex::new(Vec::new());
+    let bars = indicatif::MultiProgress::new();
+    if !opts.progress {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let total = bars.add(total_bar(&work));
+    let (done, count) = (std::sync::atomic::AtomicUsize::new(0), work.len());
+    let table_done = |estimate: u64| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        total.inc(estimate);
+        total.set_prefix(format!("{n}/{count} tables"));
     };
-    let rate = t.rows as f64 / took.as_secs_f64().max(0.001);
-    format!(
-        "verify: {}: {} rows in {:.1} s ({rate:.0} rows/s): {verdict}",
-        t.table,
-        t.rows,
-        took.as_secs_f64()
-    )
+    let queue = std::sync::Mutex::new(work.into_iter());
+    let all: Vec<&Pair> = pairs.iter().collect();
+    // A fleet's lines name the replica each is about.
+    let fleet = pairs.len() > 1;
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    let mut src = Server::connect(&pairs[0].source)?;
+                    let mut reps = pairs
+                        .iter()
+                        .map(|p| Server::connect(&p.replica))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // The worker's second source session (chunk bounds) and lag guard, kept
+                    // across tables: a connection per table was most of a small table's cost.
+                    let mut bounds = Server::connect(&pairs[0].source)?;
+                    let mut lag = lag::LagGuard::new(&all, opts)?;
+                    loop {
+                        let next = queue.lock().expect("queue").next();
+                        let Some((table, estimate, which)) = next else {
+                            return Ok(());
+                        };
+                        if let Some(before) = checkpoint.done(&table) {
+                            if opts.lines {
+                                eprintln!("verify: {table}: compared before the stop");
+                            }
+                            table_done(estimate);
+                            results.lock().expect("results").push((0, before));
+                            continue;
+                        }
+                        let bar = bars.add(table_bar(&table, estimate));
+                        let replicas = reps
+                            .iter_mut()
+                            .zip(pairs)
+                            .enumerate()
+                            .filter(|(r, _)| which.contains(r))
+                            .map(|(_, (server, pair))| Side { pair, server })
+                            .collect();
+                        let mut fan = Fan {
+                            opts,
+                            source: &mut src,
+                            replicas,
+                            bounds: &mut bounds,
+                            lag: &mut lag,
+                            bar: &bar,
+                            estimate,
+                            checkpoint,
+                        };
+                        let table_started = Instant::now();
+                        let drifts = fan.table(&table);
+                        bar.finish_and_clear();
+                        table_done(estimate);
+                        // A table that failed is walked again by --resume.
+                        if let [one] = drifts.as_slice()
+                            && one.error.is_none()
+                        {
+                            checkpoint.finished(one);
+                        }
+                        for (r, drift) in which.into_iter().zip(drifts) {
+                            if opts.lines {
+                                let on = fleet.then(|| pairs[r].replica.address());
+                                let took = table_started.elapsed();
+                                eprintln!("{}", table_line(&drift, on, took));
+                            }
+                            results.lock().expect("results").push((r, drift));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        }
+        Ok(())
+    })?;
+    total.finish_and_clear();
+    Ok(results.into_inner().expect("results"))
 }
 
 /// The whole verify: tables done of all, rows by the source's estimates, ETA. Hidden for one
 /// table (its own bar says it all).
-fn total_bar(list: &[(TableRef, u64)]) -> indicatif::ProgressBar {
-    let rows: u64 = list.iter().map(|(_, e)| e).sum();
+fn total_bar(work: &[Work]) -> indicatif::ProgressBar {
+    let rows: u64 = work.iter().map(|(_, e, _)| e).sum();
     let bar = indicatif::ProgressBar::new(rows.max(1));
-    if list.len() < 2 {
+    if work.len() < 2 {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         return bar;
     }
@@ -342,8 +408,29 @@ fn total_bar(list: &[(TableRef, u64)]) -> indicatif::ProgressBar {
         .expect("static template")
         .progress_chars("#> "),
     );
-    bar.set_prefix(format!("0/{} tables", list.len()));
+    bar.set_prefix(format!("0/{} tables", work.len()));
     bar
+}
+
+/// `verify: shop.items: 1000000 rows in 2.3 s (434783 rows/s): identical` (a fleet's line
+/// adds `on REPLICA` after the table).
+fn table_line(t: &TableDrift, on: Option<crate::vocab::Endpoint>, took: Duration) -> String {
+    let verdict = match (&t.error, t.identical()) {
+        (Some(e), _) => format!("not compared ({e})"),
+        (None, true) => "identical".to_string(),
+        (None, false) => format!(
+            "DRIFT: {} missing, {} extra, {} different",
+            t.missing, t.extra, t.different
+        ),
+    };
+    let rate = t.rows as f64 / took.as_secs_f64().max(0.001);
+    let on = on.map(|e| format!(" on {e}")).unwrap_or_default();
+    format!(
+        "verify: {}{on}: {} rows in {:.1} s ({rate:.0} rows/s): {verdict}",
+        t.table,
+        t.rows,
+        took.as_secs_f64()
+    )
 }
 
 fn table_bar(table: &TableRef, estimate: u64) -> indicatif::ProgressBar {

@@ -259,3 +259,116 @@ impl Report {
         self.summary.drifted > 0
     }
 }
+
+pub const FLEET_SCHEMA: &str = "replmend.verify-fleet/1";
+
+/// A replica a fleet verify did not compare, and why (never left out silently).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotCompared {
+    /// Where it is (None: its source lists it, but where it is could not be found).
+    pub replica: Option<crate::vocab::Endpoint>,
+    pub server_id: Option<u32>,
+    pub error: String,
+}
+
+/// One table across the fleet: how each compared replica stands against the source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetTable {
+    pub table: TableRef,
+    /// The replicas whose rows differ (or that lack the table, or hold it alone).
+    pub drifted: Vec<crate::vocab::Endpoint>,
+    pub identical: Vec<crate::vocab::Endpoint>,
+    /// The replicas whose replication filters keep the table out.
+    pub filtered: Vec<crate::vocab::Endpoint>,
+    /// The replicas where the table could not be compared.
+    pub failed: Vec<crate::vocab::Endpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetSummary {
+    /// Replicas found or named.
+    pub replicas: usize,
+    pub compared: usize,
+    /// Compared replicas with no drift (some tables may have failed: see `failed`).
+    pub identical: usize,
+    pub drifted: usize,
+    /// Compared replicas where some table could not be compared.
+    pub failed: usize,
+    pub not_compared: usize,
+}
+
+/// `replmend verify` of one source against several replicas: one `replmend.verify/1` report
+/// per compared replica (what `resync --from` fixes, replica by replica), and per table which
+/// replicas differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetReport {
+    pub schema: String,
+    pub source: crate::vocab::Endpoint,
+    pub summary: FleetSummary,
+    pub tables: Vec<FleetTable>,
+    pub not_compared: Vec<NotCompared>,
+    pub replicas: Vec<Report>,
+    pub elapsed_ms: u64,
+}
+
+impl FleetReport {
+    pub fn new(
+        source: crate::vocab::Endpoint,
+        replicas: Vec<Report>,
+        not_compared: Vec<NotCompared>,
+    ) -> FleetReport {
+        let summary = FleetSummary {
+            replicas: replicas.len() + not_compared.len(),
+            compared: replicas.len(),
+            identical: replicas.iter().filter(|r| !r.drifted()).count(),
+            drifted: replicas.iter().filter(|r| r.drifted()).count(),
+            failed: replicas.iter().filter(|r| r.summary.failed > 0).count(),
+            not_compared: not_compared.len(),
+        };
+        FleetReport {
+            schema: FLEET_SCHEMA.into(),
+            source,
+            summary,
+            tables: fleet_tables(&replicas),
+            elapsed_ms: replicas.iter().map(|r| r.elapsed_ms).max().unwrap_or(0),
+            not_compared,
+            replicas,
+        }
+    }
+
+    pub fn drifted(&self) -> bool {
+        self.summary.drifted > 0
+    }
+}
+
+/// Every table any replica's report names, sorted, with where it drifted.
+fn fleet_tables(replicas: &[Report]) -> Vec<FleetTable> {
+    let mut out: Vec<FleetTable> = Vec::new();
+    for r in replicas {
+        for t in &r.tables {
+            let i = match out.iter().position(|f| f.table == t.table) {
+                Some(i) => i,
+                None => {
+                    out.push(FleetTable {
+                        table: t.table.clone(),
+                        drifted: Vec::new(),
+                        identical: Vec::new(),
+                        filtered: Vec::new(),
+                        failed: Vec::new(),
+                    });
+                    out.len() - 1
+                }
+            };
+            let f = &mut out[i];
+            let list = match (&t.error, &t.filtered, t.identical()) {
+                (Some(_), _, _) => &mut f.failed,
+                (None, Some(_), _) => &mut f.filtered,
+                (None, None, true) => &mut f.identical,
+                (None, None, false) => &mut f.drifted,
+            };
+            list.push(r.replica.clone());
+        }
+    }
+    out.sort_by(|a, b| (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name)));
+    out
+}

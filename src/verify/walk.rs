@@ -1,6 +1,9 @@
-//! The walk over one table: its chunks read and hashed by both nodes at once (pipelined,
-//! each node on its own connection), paired, and the differing ones handed to the differ.
+//! The walk over one table: its chunks read and hashed by the source and every replica at
+//! once (pipelined, each node on its own connection), each replica's sums paired with the
+//! source's, and each replica's differing chunks handed to the differ between the source and
+//! that replica alone.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -9,6 +12,7 @@ use super::diff::ChunkDiff;
 use super::differ::{RECHECK_BATCH, read_buckets};
 use super::lag::LagGuard;
 use super::model::{Key, TableDrift};
+use super::pairing::Pairing;
 use super::table_plan::{IntRanges, adapt, chunk_bucket_ranges, chunk_key, is_integer, min_max};
 use super::{Options, Pair};
 use crate::conn::Server;
@@ -16,22 +20,43 @@ use crate::schema::TableSchema;
 use crate::sql::{self, Statement};
 use crate::vocab::TableRef;
 
-/// One worker's walk over a table.
+/// One worker's walk over a table, between the source and one replica: what is narrowed,
+/// rechecked and recorded pair by pair (the differ, the catch-up wait).
 pub(super) struct Walk<'a> {
     pub(super) pair: &'a Pair,
     pub(super) opts: &'a Options,
     pub(super) source: &'a mut Server,
     pub(super) replica: &'a mut Server,
-    /// The worker's second session on the source, for chunk bounds and the lag guard's
-    /// reads: kept across tables (a connection per table was most of a small table's cost).
+    pub(super) bar: &'a indicatif::ProgressBar,
+}
+
+/// One replica of a walk: its pair with the source, and the worker's connection to it.
+pub(super) struct Side<'a> {
+    pub(super) pair: &'a Pair,
+    pub(super) server: &'a mut Server,
+}
+
+/// One worker's walk over a table: the source and each replica compared with it (one for
+/// `verify --replica`, several for a fleet). Each chunk is hashed once on the source and once
+/// on each replica, all at once; a replica's differing chunks are narrowed between the source
+/// and that replica alone (`Walk`).
+pub(super) struct Fan<'a> {
+    pub(super) opts: &'a Options,
+    pub(super) source: &'a mut Server,
+    pub(super) replicas: Vec<Side<'a>>,
+    /// The worker's second session on the source, for chunk bounds: kept across tables.
     pub(super) bounds: &'a mut Server,
     pub(super) lag: &'a mut LagGuard,
     pub(super) bar: &'a indicatif::ProgressBar,
     /// The source's row estimate for the table being walked.
     pub(super) estimate: u64,
-    /// Where the walk got to, for `--resume`.
+    /// Where the walk got to, for `--resume` (one replica only: a fleet's is off).
     pub(super) checkpoint: &'a super::checkpoint::Checkpoint,
 }
+
+/// A replica's chunks whose sums differ from the source's (with the differing buckets when
+/// the key is a single integer).
+pub(super) type Differing = Vec<(std::sync::Arc<Chunk>, Vec<i128>)>;
 /// Rows of (key…, hash) as a statement returns them.
 pub(super) fn read_key_hashes(
     server: &mut Server,
@@ -143,74 +168,298 @@ fn chunk_sums(
         }
     }
 }
-impl Walk<'_> {
-    pub(super) fn table(&mut self, table: &TableRef) -> TableDrift {
-        let mut drift = TableDrift::new(table.clone(), None);
-        if let Err(e) = self.compare_table(table, &mut drift) {
-            drift.error = Some(crate::describe::message(&e));
-        }
-        drift
-    }
-
-    pub(super) fn schemas(&mut self, table: &TableRef) -> Result<(TableSchema, TableSchema)> {
-        let ss = crate::conn::catalog::load(self.source, table)?;
-        let rs = crate::conn::catalog::load(self.replica, table)?;
-        let names = |s: &TableSchema| -> Vec<String> {
-            s.columns
-                .iter()
-                .filter(|c| !c.generated)
-                .map(|c| format!("{} {}", c.name, c.column_type))
-                .collect()
-        };
-        if names(&ss) != names(&rs) {
-            anyhow::bail!(
-                "the table's columns differ between the nodes ({} vs {}): compare the definitions first",
-                names(&ss).join(", "),
-                names(&rs).join(", ")
-            );
-        }
-        Ok((ss, rs))
-    }
-
-    pub(super) fn compare_table(&mut self, table: &TableRef, drift: &mut TableDrift) -> Result<()> {
-        let (ss, _rs) = self.schemas(table)?;
-        match chunk_key(self.source, &ss)? {
-            Some(key) => {
-                drift.key = Some(key.clone());
-                self.chunks(&ss, &key, drift)
+impl<'a> Fan<'a> {
+    /// Each replica's drift of `table`, in the order of `replicas`.
+    pub(super) fn table(&mut self, table: &TableRef) -> Vec<TableDrift> {
+        let mut drifts: Vec<TableDrift> = self
+            .replicas
+            .iter()
+            .map(|_| TableDrift::new(table.clone(), None))
+            .collect();
+        if let Err(e) = self.compare_table(table, &mut drifts) {
+            // The source's side failed: no replica was compared.
+            let message = crate::describe::message(&e);
+            for d in drifts.iter_mut().filter(|d| d.error.is_none()) {
+                d.error = Some(message.clone());
             }
-            None => self.multiset(&ss, drift),
+        }
+        drifts
+    }
+
+    /// The walk between the source and replica `i`.
+    fn pairwise(&mut self, i: usize) -> Walk<'_> {
+        let side = &mut self.replicas[i];
+        Walk {
+            pair: side.pair,
+            opts: self.opts,
+            source: &mut *self.source,
+            replica: &mut *side.server,
+            bar: self.bar,
         }
     }
 
-    /// The table's chunks, pipelined: one thread finds the chunk bounds on the source, each
-    /// node hashes the chunks on its own connection as fast as it can (no waiting for the
-    /// other node between chunks), and this thread pairs their results. Differing chunks are
-    /// narrowed afterwards (by bucket for a single integer key, else by row hashes), then
-    /// rechecked after a catch-up, then recorded.
+    fn compare_table(&mut self, table: &TableRef, drifts: &mut [TableDrift]) -> Result<()> {
+        let ss = crate::conn::catalog::load(self.source, table)?;
+        // A replica whose columns differ is not compared; the others are.
+        for (side, drift) in self.replicas.iter_mut().zip(drifts.iter_mut()) {
+            let same = crate::conn::catalog::load(side.server, table)
+                .map_err(anyhow::Error::from)
+                .and_then(|rs| same_columns(&ss, &rs));
+            if let Err(e) = same {
+                drift.error = Some(crate::describe::message(&e));
+            }
+        }
+        let Some(key) = chunk_key(self.source, &ss)? else {
+            for (i, drift) in drifts.iter_mut().enumerate() {
+                if drift.error.is_none()
+                    && let Err(e) = self.pairwise(i).multiset(&ss, drift)
+                {
+                    drift.error = Some(crate::describe::message(&e));
+                }
+            }
+            return Ok(());
+        };
+        for d in drifts.iter_mut() {
+            d.key = Some(key.clone());
+        }
+        self.chunks(&ss, &key, drifts)
+    }
+
+    /// The table's chunks, pipelined (`pass`); then each replica's differing chunks narrowed,
+    /// rechecked after a catch-up and recorded, between the source and that replica alone.
     pub(super) fn chunks(
         &mut self,
         ss: &TableSchema,
         key: &[String],
-        drift: &mut TableDrift,
+        drifts: &mut [TableDrift],
     ) -> Result<()> {
         let charsets = ss.converted_charsets();
         let int_key = key.len() == 1 && ss.column(&key[0]).is_some_and(is_integer);
         let t0 = Instant::now();
-        let start = self.checkpoint.start(&ss.table);
-        (drift.rows, drift.chunks) = (start.rows, start.chunks);
-        self.bar.inc(start.rows);
-        let differing = match start.walked {
-            true => start.differing,
-            false => self.pass(ss, key, &charsets, int_key, drift, start)?,
-        };
+        let found = self.pass(ss, key, &charsets, int_key, drifts)?;
         if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
-            eprintln!(
-                "pass {:?}, {} differing chunks",
-                t0.elapsed(),
-                differing.len()
-            );
+            let n: usize = found.iter().flatten().map(Vec::len).sum();
+            eprintln!("pass {:?}, {n} differing chunks", t0.elapsed());
         }
+        for (i, differing) in found.into_iter().enumerate() {
+            let drift = &mut drifts[i];
+            let narrowed = differing.and_then(|d| {
+                self.pairwise(i)
+                    .narrow(ss, key, &charsets, int_key, d, drift)
+            });
+            if let Err(e) = narrowed {
+                drift.error = Some(crate::describe::message(&e));
+            }
+        }
+        if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
+            eprintln!("settled {:?}", t0.elapsed());
+        }
+        Ok(())
+    }
+
+    /// Every compared replica's key range joined: rows above the source's largest key are
+    /// extra rows of some replica.
+    fn replica_range(
+        &mut self,
+        ss: &TableSchema,
+        key: &str,
+        live: &[usize],
+    ) -> Result<Option<(i128, i128)>> {
+        let mut range: Option<(i128, i128)> = None;
+        for &i in live {
+            if let Some((a, b)) = min_max(self.replicas[i].server, ss, key)? {
+                range = Some(range.map_or((a, b), |(c, d)| (a.min(c), b.max(d))));
+            }
+        }
+        Ok(range)
+    }
+
+    /// The checksum pass: one thread finds the chunk bounds on the source, the source and
+    /// each replica hash the chunks on their own connections as fast as they can (no waiting
+    /// for another node between chunks), and this thread pairs each replica's sums with the
+    /// source's. Returns, per replica, its differing chunks, or why its hashing failed (the
+    /// other replicas go on); a replica already not compared (`drifts[i].error`) is left out.
+    pub(super) fn pass(
+        &mut self,
+        ss: &TableSchema,
+        key: &[String],
+        charsets: &sql::Charsets,
+        int_key: bool,
+        drifts: &mut [TableDrift],
+    ) -> Result<Vec<Result<Differing>>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::mpsc::{channel, sync_channel};
+        let live: Vec<usize> = (0..drifts.len())
+            .filter(|i| drifts[*i].error.is_none())
+            .collect();
+        if live.is_empty() {
+            return Ok(drifts.iter().map(|_| Ok(Vec::new())).collect());
+        }
+        let size = &AtomicUsize::new(self.opts.chunk_size.max(1));
+        let (opts, bar, estimate) = (self.opts, self.bar, self.estimate);
+        // A resumed table starts after the last key compared, with what was found before.
+        let start = self.checkpoint.start(&ss.table);
+        let checkpoint = self.checkpoint;
+        bar.inc(start.rows);
+        if start.walked && drifts.len() == 1 && live.len() == 1 {
+            // Stopped while narrowing: only that is left.
+            (drifts[0].rows, drifts[0].chunks) = (start.rows, start.chunks);
+            return Ok(vec![Ok(start.differing)]);
+        }
+        let rep_min_max = match int_key {
+            true => Some(self.replica_range(ss, &key[0], &live)?),
+            false => None,
+        };
+        let (conn, lag) = (&mut *self.bounds, &mut *self.lag);
+        let src = &mut *self.source;
+        let reps: Vec<&mut Server> = self
+            .replicas
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| live.contains(i))
+            .map(|(_, s)| &mut *s.server)
+            .collect();
+        let (to_src, src_inbox) = sync_channel::<Arc<Chunk>>(PIPELINE);
+        let (to_reps, rep_inboxes): (Vec<_>, Vec<_>) = (0..reps.len())
+            .map(|_| sync_channel::<Arc<Chunk>>(PIPELINE))
+            .unzip();
+        let (results, sums) = channel::<(usize, Arc<Chunk>, Result<Sums>, Duration)>();
+        let mut pairing = Pairing::new(reps.len());
+        let first_lo = match reps.len() {
+            1 => pairing.resume(start),
+            _ => None,
+        };
+        std::thread::scope(|s| -> Result<()> {
+            // Owns every sender: when it ends, the hashing threads' inboxes close.
+            let bounds = s.spawn(move || -> Result<()> {
+                let ranges = match int_key {
+                    true => Some(IntRanges::new(
+                        &mut *conn,
+                        rep_min_max,
+                        ss,
+                        &key[0],
+                        estimate,
+                    )?),
+                    false => None,
+                };
+                let mut bounds = Bounds {
+                    conn,
+                    ranges,
+                    lo: first_lo,
+                };
+                let mut to_reps: Vec<Option<_>> = to_reps.into_iter().map(Some).collect();
+                for index in 0.. {
+                    lag.respect(bar)?;
+                    let chunk = Arc::new(bounds.next(ss, key, charsets, index, size)?);
+                    // Without the source's sums no chunk is compared; a replica whose
+                    // hashing failed takes no more chunks, the others go on.
+                    if to_src.send(chunk.clone()).is_err() {
+                        return Ok(());
+                    }
+                    for to in to_reps.iter_mut() {
+                        if to.as_ref().is_some_and(|t| t.send(chunk.clone()).is_err()) {
+                            *to = None;
+                        }
+                    }
+                    if chunk.hi.is_none() || to_reps.iter().all(Option::is_none) {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            });
+            let servers = std::iter::once(src).chain(reps);
+            let inboxes = std::iter::once(src_inbox).chain(rep_inboxes);
+            for (side, (server, inbox)) in servers.zip(inboxes).enumerate() {
+                let results = results.clone();
+                s.spawn(move || {
+                    for chunk in inbox {
+                        let started = Instant::now();
+                        let r = chunk_sums(server, ss, key, charsets, int_key, &chunk);
+                        let failed = r.is_err();
+                        if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(results);
+            for (side, chunk, r, took) in sums {
+                let through = chunk.hi.clone();
+                let done = match side {
+                    0 => pairing.source(chunk, r?),
+                    n => pairing.replica(n - 1, chunk, r),
+                };
+                if let Some(rows) = done {
+                    bar.inc(rows);
+                    if let Some((differing, counted)) = pairing.only() {
+                        let walked = through.is_none();
+                        let at = (through.as_ref(), walked);
+                        checkpoint.progress(&ss.table, at, counted, differing);
+                    }
+                    if let Some(target) = opts.chunk_time {
+                        let n = size.load(Ordering::Relaxed);
+                        size.store(adapt(n, took, target), Ordering::Relaxed);
+                    }
+                }
+            }
+            bounds
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            Ok(())
+        })?;
+        Ok(pairing.into_found(&live, drifts))
+    }
+}
+
+/// The bounds thread's state: the next chunk starts after `lo`.
+struct Bounds<'c> {
+    conn: &'c mut Server,
+    /// A single integer key is cut by value (no bound query: on a clustered primary key,
+    /// finding the 5000th next key reads 5000 whole rows).
+    ranges: Option<IntRanges>,
+    lo: Option<Key>,
+}
+
+impl Bounds<'_> {
+    fn next(
+        &mut self,
+        ss: &TableSchema,
+        key: &[String],
+        charsets: &sql::Charsets,
+        index: usize,
+        size: &std::sync::atomic::AtomicUsize,
+    ) -> Result<Chunk> {
+        let n = size.load(std::sync::atomic::Ordering::Relaxed);
+        let hi = match &self.ranges {
+            Some(r) => r.next_hi(self.lo.as_deref(), n),
+            None => {
+                let st = sql::chunk_bound(&ss.table, key, self.lo.as_deref(), n, charsets);
+                read_bound(self.conn, ss, key, &st)?
+            }
+        };
+        let step = self.ranges.as_ref().map_or(1, |r| r.step(n));
+        let lo = std::mem::replace(&mut self.lo, hi.clone());
+        Ok(Chunk {
+            index,
+            lo,
+            hi,
+            step,
+        })
+    }
+}
+
+impl Walk<'_> {
+    /// A replica's differing chunks narrowed to rows (by bucket for a single integer key,
+    /// else by row hashes), rechecked after a catch-up, and recorded.
+    pub(super) fn narrow(
+        &mut self,
+        ss: &TableSchema,
+        key: &[String],
+        charsets: &sql::Charsets,
+        int_key: bool,
+        differing: Differing,
+        drift: &mut TableDrift,
+    ) -> Result<()> {
         let mut suspects = ChunkDiff::default();
         match int_key {
             // Differing buckets of many chunks read in one statement: a round trip per
@@ -224,25 +473,18 @@ impl Walk<'_> {
                     .collect();
                 for batch in ranges.chunks(NARROW_RANGES) {
                     suspects.absorb(self.narrow_ranges(ss, &key[0], batch)?);
-                    self.settle_batch(ss, key, &charsets, &mut suspects, drift)?;
+                    self.settle_batch(ss, key, charsets, &mut suspects, drift)?;
                 }
             }
             false => {
                 for (chunk, _) in differing {
                     let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
-                    suspects.absorb(self.row_hashes(ss, key, lo, hi, &charsets)?.1);
-                    self.settle_batch(ss, key, &charsets, &mut suspects, drift)?;
+                    suspects.absorb(self.row_hashes(ss, key, lo, hi, charsets)?.1);
+                    self.settle_batch(ss, key, charsets, &mut suspects, drift)?;
                 }
             }
         }
-        if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
-            eprintln!("narrowed {:?}", t0.elapsed());
-        }
-        self.settle(ss, key, &charsets, suspects, drift)?;
-        if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
-            eprintln!("settled {:?}", t0.elapsed());
-        }
-        Ok(())
+        self.settle(ss, key, charsets, suspects, drift)
     }
 
     /// Suspects are rechecked together, once there are many: one catch-up for many chunks.
@@ -277,125 +519,25 @@ impl Walk<'_> {
         drift.converged += first.saturating_sub(still.len() + unsettled);
         self.record(ss, still, drift)
     }
+}
 
-    /// The checksum pass from `start` (the table's first key unless resumed); returns the
-    /// chunks whose checksums differ (with their differing buckets when the key is a single
-    /// integer).
-    pub(super) fn pass(
-        &mut self,
-        ss: &TableSchema,
-        key: &[String],
-        charsets: &sql::Charsets,
-        int_key: bool,
-        drift: &mut TableDrift,
-        start: super::checkpoint::Start,
-    ) -> Result<Vec<(std::sync::Arc<Chunk>, Vec<i128>)>> {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::mpsc::{channel, sync_channel};
-        let size = AtomicUsize::new(self.opts.chunk_size.max(1));
-        let (opts, bar) = (self.opts, self.bar);
-        // The replica's key range too: rows above the source's largest key are extra rows.
-        let rep_min_max = match int_key {
-            true => Some(min_max(self.replica, ss, &key[0])?),
-            false => None,
-        };
-        let (estimate, checkpoint) = (self.estimate, self.checkpoint);
-        let (src, rep) = (&mut *self.source, &mut *self.replica);
-        let (conn, lag) = (&mut *self.bounds, &mut *self.lag);
-        let (to_src, from_bounds_src) = sync_channel::<Arc<Chunk>>(PIPELINE);
-        let (to_rep, from_bounds_rep) = sync_channel::<Arc<Chunk>>(PIPELINE);
-        let (results, sums) = channel::<(usize, Arc<Chunk>, Result<Sums>, Duration)>();
-        let mut differing = start.differing;
-        let first_lo = start.lo;
-        let size = &size;
-        std::thread::scope(|s| -> Result<()> {
-            // Owns both senders: when it ends, the hashing threads' inboxes close.
-            let bounds = s.spawn(move || -> Result<()> {
-                let mut lo: Option<Key> = first_lo;
-                // A single integer key is cut by value (no bound query: on a clustered
-                // primary key, finding the 5000th next key reads 5000 whole rows).
-                let ranges = match int_key {
-                    true => Some(IntRanges::new(conn, rep_min_max, ss, &key[0], estimate)?),
-                    false => None,
-                };
-                for index in 0.. {
-                    lag.respect(bar)?;
-                    let n = size.load(Ordering::Relaxed);
-                    let hi = match &ranges {
-                        Some(r) => r.next_hi(lo.as_deref(), n),
-                        None => {
-                            let st = sql::chunk_bound(&ss.table, key, lo.as_deref(), n, charsets);
-                            read_bound(conn, ss, key, &st)?
-                        }
-                    };
-                    let step = match &ranges {
-                        Some(r) => r.step(n),
-                        None => 1,
-                    };
-                    let last = hi.is_none();
-                    let chunk = Arc::new(Chunk {
-                        index,
-                        lo: lo.take(),
-                        hi,
-                        step,
-                    });
-                    if to_src.send(chunk.clone()).is_err() || to_rep.send(chunk.clone()).is_err() {
-                        return Ok(());
-                    }
-                    if last {
-                        return Ok(());
-                    }
-                    lo = chunk.hi.clone();
-                }
-                Ok(())
-            });
-            for (side, server, inbox) in [(0, src, from_bounds_src), (1, rep, from_bounds_rep)] {
-                let results = results.clone();
-                s.spawn(move || {
-                    for chunk in inbox {
-                        let started = Instant::now();
-                        let r = chunk_sums(server, ss, key, charsets, int_key, &chunk);
-                        let failed = r.is_err();
-                        if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
-                            return;
-                        }
-                    }
-                });
-            }
-            drop(results);
-            let mut pending: std::collections::HashMap<usize, Sums> = Default::default();
-            for (side, chunk, r, took) in sums {
-                let mine = r?;
-                let Some(other) = pending.remove(&chunk.index) else {
-                    pending.insert(chunk.index, mine);
-                    continue;
-                };
-                let (a, b) = match side {
-                    1 => (other, mine),
-                    _ => (mine, other),
-                };
-                drift.chunks += 1;
-                drift.rows += a.rows();
-                bar.inc(a.rows());
-                let through = chunk.hi.clone();
-                if let Some(buckets) = a.differing(&b) {
-                    differing.push((chunk, buckets));
-                }
-                let walked = through.is_none();
-                checkpoint.progress(&ss.table, through.as_ref(), walked, drift, &differing);
-                if let Some(target) = opts.chunk_time {
-                    let n = size.load(Ordering::Relaxed);
-                    size.store(adapt(n, took, target), Ordering::Relaxed);
-                }
-            }
-            bounds
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-            Ok(())
-        })?;
-        Ok(differing)
+/// A replica's table has the source's columns (generated ones aside), else it is not compared.
+fn same_columns(ss: &TableSchema, rs: &TableSchema) -> Result<()> {
+    let names = |s: &TableSchema| -> Vec<String> {
+        s.columns
+            .iter()
+            .filter(|c| !c.generated)
+            .map(|c| format!("{} {}", c.name, c.column_type))
+            .collect()
+    };
+    if names(ss) != names(rs) {
+        anyhow::bail!(
+            "the table's columns differ between the nodes ({} vs {}): compare the definitions first",
+            names(ss).join(", "),
+            names(rs).join(", ")
+        );
     }
+    Ok(())
 }
 /// The chunk's upper bound: the key of the row the bound statement finds (None: fewer rows
 /// are left than a chunk holds; this chunk is the last, open-ended).

@@ -3,6 +3,7 @@
 
 use std::process::{Command, Output};
 
+pub mod lag;
 pub mod report;
 pub mod tmux;
 
