@@ -153,11 +153,11 @@ fn chunk_sums(
     ss: &TableSchema,
     key: &[String],
     charsets: &sql::Charsets,
-    int_key: bool,
+    buckets: bool,
     chunk: &Chunk,
 ) -> Result<Sums> {
     let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
-    match int_key {
+    match buckets {
         true => {
             let st = sql::chunk_bucket_checksums(ss, &key[0], chunk.step, lo, hi);
             Ok(Sums::Buckets(read_buckets(server, &st)?))
@@ -237,6 +237,7 @@ impl<'a> Fan<'a> {
         let int_key = key.len() == 1 && ss.column(&key[0]).is_some_and(is_integer);
         let t0 = Instant::now();
         let found = self.pass(ss, key, &charsets, int_key, drifts)?;
+        let buckets = int_key && self.source.flavor.buckets_cheaply();
         if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
             let n: usize = found.iter().flatten().map(Vec::len).sum();
             eprintln!("pass {:?}, {n} differing chunks", t0.elapsed());
@@ -245,7 +246,7 @@ impl<'a> Fan<'a> {
             let drift = &mut drifts[i];
             let narrowed = differing.and_then(|d| {
                 self.pairwise(i)
-                    .narrow(ss, key, &charsets, int_key, d, drift)
+                    .narrow(ss, key, &charsets, buckets, d, drift)
             });
             if let Err(e) = narrowed {
                 drift.error = Some(crate::describe::message(&e));
@@ -306,6 +307,9 @@ impl<'a> Fan<'a> {
             (drifts[0].rows, drifts[0].chunks) = (start.rows, start.chunks);
             return Ok(vec![Ok(start.differing)]);
         }
+        // Chunks are still cut by value on an integer key; summed by bucket where the
+        // server groups cheaply.
+        let buckets = int_key && self.source.flavor.buckets_cheaply();
         let rep_min_max = match int_key {
             true => Some(self.replica_range(ss, &key[0], &live)?),
             false => None,
@@ -374,7 +378,7 @@ impl<'a> Fan<'a> {
                 s.spawn(move || {
                     for chunk in inbox {
                         let started = Instant::now();
-                        let r = chunk_sums(server, ss, key, charsets, int_key, &chunk);
+                        let r = chunk_sums(server, ss, key, charsets, buckets, &chunk);
                         let failed = r.is_err();
                         if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
                             return;
@@ -449,19 +453,19 @@ impl Bounds<'_> {
 }
 
 impl Walk<'_> {
-    /// A replica's differing chunks narrowed to rows (by bucket for a single integer key,
+    /// A replica's differing chunks narrowed to rows (by bucket when the pass summed buckets,
     /// else by row hashes), rechecked after a catch-up, and recorded.
     pub(super) fn narrow(
         &mut self,
         ss: &TableSchema,
         key: &[String],
         charsets: &sql::Charsets,
-        int_key: bool,
+        buckets: bool,
         differing: Differing,
         drift: &mut TableDrift,
     ) -> Result<()> {
         let mut suspects = ChunkDiff::default();
-        match int_key {
+        match buckets {
             // Differing buckets of many chunks read in one statement: a round trip per
             // chunk was most of the time of 1,000 rows drifted over 1,000 chunks.
             true => {
