@@ -3,6 +3,7 @@
 
 use std::process::{Command, Output};
 
+pub mod providers;
 pub mod report;
 pub mod tmux;
 
