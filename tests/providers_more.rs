@@ -104,3 +104,184 @@ fn wizard_states_the_errant_gtid_of_an_overwrite_and_takes_the_confirmation_as_c
     drop(session);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const ROWS: &str = "SELECT id, v FROM shop.t ORDER BY id";
+
+/// A source and its replica with a drifted table (row 2 different, row 3 missing on the
+/// replica), the RDS procedures and administrator installed on both.
+fn drifted_rds() -> Sandbox {
+    let sb = Sandbox::start(Flavor::MySql, Topology::SourceReplica).unwrap();
+    sb.node("n1")
+        .exec(
+            "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20)); \
+             INSERT INTO shop.t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        )
+        .unwrap();
+    sb.node("n2")
+        .wait_caught_up(Duration::from_secs(30))
+        .unwrap();
+    install(&sb, &RDS);
+    drift(
+        sb.node("n2"),
+        "UPDATE shop.t SET v = 'drift' WHERE id = 2; DELETE FROM shop.t WHERE id = 3",
+    );
+    sb
+}
+
+fn table_world(sb: &Sandbox) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &sb.nodes {
+        out.push(format!("{:?}", n.query_rows(ROWS).unwrap()));
+        out.push(gtid_executed(n));
+    }
+    out
+}
+
+#[test]
+fn resync_and_restore_on_a_managed_replica_state_the_errant_gtid_and_refuse_until_accepted() {
+    let sb = drifted_rds();
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    let url = url_of(n2, &RDS);
+    let own = n2.query_value("SELECT @@server_uuid").unwrap().unwrap();
+
+    // The dry run: the rows written with the binary log on, the consequence and its
+    // follow-up stated, and what a real run's preflight refuses.
+    let dry = replmend(&[
+        "resync",
+        "--replica",
+        &url,
+        "--tables",
+        "shop.t",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(dry.code, exit::OK, "{}{}", dry.stdout, dry.stderr);
+    let doc = dry.json();
+    let sql = statements(&doc["plan"]);
+    assert!(!sql.iter().any(|s| s.contains("sql_log_bin")), "{sql:?}");
+    let session = doc["plan"]["steps"][0]["session"].to_string();
+    assert!(!session.contains("sql_log_bin"), "{session}");
+    let consequence = doc["plan"]["consequences"][0].as_str().unwrap_or_default();
+    assert!(
+        consequence.contains("errant transaction") && consequence.contains("follow-up"),
+        "{doc}"
+    );
+    assert!(
+        doc["warnings"].to_string().contains("--allow-errant-gtid"),
+        "{doc}"
+    );
+    let text = replmend(&[
+        "resync",
+        "--replica",
+        &url,
+        "--tables",
+        "shop.t",
+        "--dry-run",
+    ]);
+    assert!(text.stdout.contains("consequence:"), "{}", text.stdout);
+
+    // Without the flag: one sentence, before any change, naming what is missing and what
+    // would do.
+    let before = table_world(&sb);
+    let journal = journal_path("provider-resync");
+    let args = [
+        "resync",
+        "--replica",
+        &url,
+        "--tables",
+        "shop.t",
+        "--yes",
+        "--journal",
+        &journal,
+    ];
+    let refused = replmend(&args);
+    refused_in_one_sentence(&refused, "--allow-errant-gtid");
+    assert!(
+        refused.stderr.contains("SESSION_VARIABLES_ADMIN")
+            && refused.stderr.contains("rebuild the replica"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(table_world(&sb), before, "a refusal changes nothing");
+
+    // Accepted: the rows agree, logged with the replica's own GTID as the plan said.
+    let mut accepted = args.to_vec();
+    accepted.push("--allow-errant-gtid");
+    let run = replmend(&accepted);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
+    assert_eq!(n2.query_rows(ROWS).unwrap(), n1.query_rows(ROWS).unwrap());
+    assert!(gtid_executed(n2).contains(&own), "{}", gtid_executed(n2));
+    assert!(replica_running(n2));
+
+    // Restore: the same refusal, then the drifted rows back (logged, as they were changed).
+    let resynced = table_world(&sb);
+    let restore = ["restore", &journal, "--replica", &url];
+    let refused = replmend(&restore);
+    assert_eq!(
+        refused.code,
+        exit::REFUSED,
+        "{}{}",
+        refused.stdout,
+        refused.stderr
+    );
+    let lines: Vec<&str> = refused
+        .stderr
+        .lines()
+        .filter(|l| l.contains("refused"))
+        .collect();
+    assert!(
+        lines.len() == 1
+            && lines[0].contains("--allow-errant-gtid")
+            && lines[0].contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(table_world(&sb), resynced);
+    let mut accepted = restore.to_vec();
+    accepted.push("--allow-errant-gtid");
+    let run = replmend(&accepted);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        n2.query_rows(ROWS).unwrap(),
+        vec![
+            vec![Some("1".to_string()), Some("a".to_string())],
+            vec![Some("2".to_string()), Some("drift".to_string())],
+        ]
+    );
+}
+
+/// A dual-master pair where a node logs every change: resync refuses before any change.
+#[test]
+fn resync_refuses_a_dual_master_pair_whose_written_node_cannot_turn_its_binlog_off() {
+    let sb = Sandbox::start(Flavor::MySql, Topology::DualMaster).unwrap();
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n1.exec(
+        "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20)); \
+         INSERT INTO shop.t VALUES (1, 'a'), (2, 'b')",
+    )
+    .unwrap();
+    n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+    n1.wait_caught_up(Duration::from_secs(30)).unwrap();
+    install(&sb, &RDS);
+    drift(n2, "UPDATE shop.t SET v = 'drift' WHERE id = 2");
+    let before = table_world(&sb);
+    let run = replmend(&[
+        "resync",
+        "--replica",
+        &url_of(n2, &RDS),
+        "--tables",
+        "shop.t",
+        "--yes",
+        "--allow-errant-gtid",
+        "--journal",
+        &journal_path("provider-resync-dual"),
+    ]);
+    assert_eq!(run.code, exit::REFUSED, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("undo the fix") && run.stderr.contains("nothing was changed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(table_world(&sb), before);
+}

@@ -334,6 +334,7 @@ fn resync_offer(
         lift_read_only: false,
         allow_pending_relay: false,
         allow_triggers: h.options.allow_triggers,
+        allow_errant_gtid: h.options.allow_errant_gtid,
         journal: Some(h.journal.path().to_path_buf()),
     };
     let drift = super::resync::Drift::Given(report, super::resync::DriftFrom::ThisRun);

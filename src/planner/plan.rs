@@ -16,8 +16,8 @@ use super::facts::{Facts, dual, facts, structural_why_not, why_not};
 use super::losses::losses;
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate};
 use super::steps::{
-    add_read_only_steps, auto_increment_advice, dual_steps, errant_consequences, narrow_stops,
-    retention_warnings, single_steps, source_wins,
+    add_read_only_steps, auto_increment_advice, dual_steps, narrow_stops, retention_warnings,
+    single_steps, source_wins,
 };
 use crate::diagnosis::{Diagnosis, ReadOnly, Row};
 use crate::flavor::{Flavor, Procedure, Thread};
@@ -509,7 +509,7 @@ fn build(
     if policy.lift_read_only {
         add_read_only_steps(&mut steps, d);
     }
-    let consequences = errant_consequences(&steps, d);
+    let consequences = super::logged::consequences(&steps, d.replica.capabilities.provider);
     advice.extend(retention_warnings(d));
     Ok(Ok(Plan {
         remedy: spec.remedy,

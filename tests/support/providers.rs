@@ -130,4 +130,3 @@ pub fn world(sb: &Sandbox) -> Vec<String> {
     }
     out
 }
-
