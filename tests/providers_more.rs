@@ -285,3 +285,88 @@ fn resync_refuses_a_dual_master_pair_whose_written_node_cannot_turn_its_binlog_o
     );
     assert_eq!(table_world(&sb), before);
 }
+
+/// Both nodes taken to gtid_mode=OFF online (the replica replicates by file and position), as
+/// MySQL's manual describes: ON_PERMISSIVE everywhere, OFF_PERMISSIVE everywhere, the replica
+/// caught up, then OFF.
+fn gtids_off(sb: &Sandbox) {
+    for mode in ["ON_PERMISSIVE", "OFF_PERMISSIVE"] {
+        for n in &sb.nodes {
+            n.exec(&format!("SET GLOBAL gtid_mode = {mode}")).unwrap();
+        }
+    }
+    sb.node("n2")
+        .wait_caught_up(Duration::from_secs(30))
+        .unwrap();
+    for n in &sb.nodes {
+        n.exec("SET GLOBAL gtid_mode = OFF").unwrap();
+    }
+}
+
+#[test]
+fn rds_1062_without_gtids_is_skipped_through_rds_skip_repl_error() {
+    let sb = Sandbox::start(Flavor::MySql, Topology::SourceReplica).unwrap();
+    gtids_off(&sb);
+    sb.recipe("unique-secondary-1062").unwrap();
+    install(&sb, &RDS);
+    let n2 = sb.node("n2");
+    assert_eq!(
+        n2.query_value("SELECT @@GLOBAL.gtid_mode")
+            .unwrap()
+            .as_deref(),
+        Some("OFF")
+    );
+    let url = url_of(n2, &RDS);
+    let dry = replmend(&[
+        "repair",
+        "--replica",
+        &url,
+        "--dry-run",
+        "--remedy",
+        "skip",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(dry.code, exit::OK, "{}{}", dry.stdout, dry.stderr);
+    let plan = dry.json()["plan"]["plan"].clone();
+    let sql = statements(&plan);
+    assert!(
+        sql.contains(&"CALL mysql.rds_skip_repl_error()".to_string())
+            && !sql
+                .iter()
+                .any(|s| s.contains("skip_counter") || s.contains("GTID_NEXT")),
+        "{plan}"
+    );
+    let run = replmend(&[
+        "repair",
+        "--replica",
+        &url,
+        "--yes",
+        "--remedy",
+        "skip",
+        "--allow-data-loss",
+        "--journal",
+        &journal_path("provider-skip-counter"),
+    ]);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
+    n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+    assert!(replica_running(n2));
+    // What the dry run showed ran: the procedure once; the source's row 17 was skipped, the
+    // replica's own row kept.
+    assert_eq!(calls_of(n2, "rds_skip_repl_error"), 1);
+    let ids = n2
+        .query_rows("SELECT id FROM shop.users ORDER BY id")
+        .unwrap();
+    assert_eq!(ids, vec![vec![Some("900".to_string())]], "{ids:?}");
+    // As the manual says: no effect on a replica without a replication error.
+    let before = world(&sb);
+    let mut conn = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
+    let said: Option<String> =
+        mysql::prelude::Queryable::query_first(&mut conn, "CALL mysql.rds_skip_repl_error()")
+            .unwrap();
+    assert_eq!(
+        said.as_deref(),
+        Some("Replica is running normally. No errors to skip.")
+    );
+    assert_eq!(world(&sb), before);
+}
