@@ -370,3 +370,53 @@ fn rds_1062_without_gtids_is_skipped_through_rds_skip_repl_error() {
     );
     assert_eq!(world(&sb), before);
 }
+
+/// The TLS warning reads the replication user's plugin on the source where this account may
+/// (RDS's administrator may SELECT mysql.user), and says it is unknown where it may not.
+#[test]
+fn tls_warning_names_the_replication_users_plugin_or_says_it_is_unknown() {
+    let sb = Sandbox::start(Flavor::MySql, Topology::SourceReplica).unwrap();
+    install(&sb, &RDS);
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    let url = url_of(n2, &RDS);
+    // Measured on 9.7: the sandbox's receivers show Source_SSL_Allowed Yes and fetch the
+    // source's public key. Without TLS but with the key, caching_sha2_password works: nothing
+    // to warn.
+    n2.exec("STOP REPLICA; CHANGE REPLICATION SOURCE TO SOURCE_SSL = 0; START REPLICA")
+        .unwrap();
+    let status = replmend(&["status", "--replica", &url]);
+    assert!(!status.stdout.contains("without TLS"), "{}", status.stdout);
+    n2.exec("STOP REPLICA; CHANGE REPLICATION SOURCE TO GET_SOURCE_PUBLIC_KEY = 0; START REPLICA")
+        .unwrap();
+    let status = replmend(&["status", "--replica", &url]);
+    assert!(
+        status.stdout.contains("without TLS")
+            && status
+                .stdout
+                .contains("replication user 'root' authenticates with caching_sha2_password"),
+        "{}\n{:?}",
+        status.stdout,
+        n2.replica_status().unwrap()
+    );
+    let json = replmend(&["status", "--replica", &url, "--format", "json"]).json();
+    assert_eq!(
+        json["channels"][0]["source_user_plugin"],
+        serde_json::json!({"state": "known", "plugin": "caching_sha2_password"}),
+        "{json}"
+    );
+    // Where this account may not read mysql.user on the source: unknown, and why.
+    n1.exec(
+        "SET SESSION sql_log_bin = 0; REVOKE SELECT ON *.* FROM 'admin'@'127.0.0.1'; \
+         GRANT SELECT ON shop.* TO 'admin'@'127.0.0.1'",
+    )
+    .unwrap();
+    let status = replmend(&["status", "--replica", &url]);
+    assert!(
+        status.stdout.contains("without TLS")
+            && status
+                .stdout
+                .contains("authentication plugin is unknown (this account may not read mysql.user"),
+        "{}",
+        status.stdout
+    );
+}
