@@ -1,8 +1,10 @@
 //! Managed services (issue 24), continued on real MySQL 9.7 servers with the emulated
 //! provider procedures (tests/fixtures/providers/*.sql): the wizard states an overwrite's
-//! errant GTID before its confirmation and takes the DBA's answer as the consent; resync and
-//! restore on a managed node refused in one sentence before any change; a skip without GTIDs
-//! through `mysql.rds_skip_repl_error`.
+//! errant GTID (in its menu and before its confirmation) and takes the DBA's answer as the
+//! consent; resync and restore on a managed node state the same consequence and are refused in
+//! one sentence before any change until it is accepted (flag or prompt), and refused in a
+//! dual-master pair; a skip without GTIDs through `mysql.rds_skip_repl_error`; the TLS warning
+//! naming the replication user's plugin, or why it is unknown.
 
 mod support;
 
@@ -15,13 +17,18 @@ use support::*;
 /// The wizard (`repair` in a terminal) on `url` in a tmux session of its own; returns the
 /// session, its directory and the file its exit code is written to.
 fn wizard(url: &str, tag: &str) -> (Tmux, std::path::PathBuf, std::path::PathBuf) {
+    terminal(&format!("repair --replica '{url}'"), tag)
+}
+
+/// `replmend ARGS --journal …` in a terminal (a tmux session of its own).
+fn terminal(args: &str, tag: &str) -> (Tmux, std::path::PathBuf, std::path::PathBuf) {
     let name = format!("replmend-provider-{tag}-{}", std::process::id());
     let dir = std::env::temp_dir().join(&name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let done = dir.join("exit");
     let cmd = format!(
-        "env HOME={home} NO_COLOR=1 {exe} repair --replica '{url}' --journal {journal}; echo $? > {done}; sleep 60",
+        "env HOME={home} NO_COLOR=1 {exe} {args} --journal {journal}; echo $? > {done}; sleep 60",
         home = dir.display(),
         exe = env!("CARGO_BIN_EXE_replmend"),
         journal = dir.join("journal.jsonl").display(),
@@ -64,6 +71,11 @@ fn wizard_states_the_errant_gtid_of_an_overwrite_and_takes_the_confirmation_as_c
     let before = world(&sb);
     let (session, dir, done) = wizard(&url, "errant-no");
     let pane = session.wait_for("Which remedy?");
+    // The menu says it before anything is chosen.
+    assert!(
+        pane.contains("overwrite — loses nothing, leaves an errant GTID (binary log on)"),
+        "{pane}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     pick(&session, &session.pane(), "overwrite");
     let pane_after = session.wait_for(prompt);
@@ -249,6 +261,30 @@ fn resync_and_restore_on_a_managed_replica_state_the_errant_gtid_and_refuse_unti
             vec![Some("2".to_string()), Some("drift".to_string())],
         ]
     );
+}
+
+/// In a terminal, resync shows the consequence and asks for it: the answer is the consent.
+#[test]
+fn interactive_resync_on_a_managed_replica_asks_for_the_errant_gtid() {
+    let sb = drifted_rds();
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    let url = url_of(n2, &RDS);
+    let prompt = "an errant transaction (the consequence and follow-up above). Accept it?";
+    let (session, dir, done) = terminal(
+        &format!("resync --replica '{url}' --tables shop.t"),
+        "resync-errant",
+    );
+    let pane = session.wait_for(prompt);
+    let shown = pane.find("consequence:").unwrap_or(usize::MAX);
+    assert!(shown < pane.find(prompt).unwrap(), "{pane}");
+    session.keys(&["y"]);
+    session.wait_for("Apply these");
+    session.keys(&["y"]);
+    let code = session.exit_code(&done, Duration::from_secs(60));
+    assert_eq!(code, "0", "{}", session.pane());
+    assert_eq!(n2.query_rows(ROWS).unwrap(), n1.query_rows(ROWS).unwrap());
+    drop(session);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A dual-master pair where a node logs every change: resync refuses before any change.

@@ -50,7 +50,11 @@ fn option_label(o: &RemedyOption) -> String {
         "loses nothing".into()
     };
     let recommended = if o.recommended { " (recommended)" } else { "" };
-    format!("{} — {loses}{recommended}", o.remedy)
+    let errant = match o.leaves_errant_gtid {
+        true => ", leaves an errant GTID (binary log on)",
+        false => "",
+    };
+    format!("{} — {loses}{errant}{recommended}", o.remedy)
 }
 
 /// The remedy the DBA picks among the applicable ones.

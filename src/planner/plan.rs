@@ -300,6 +300,10 @@ pub struct RemedyOption {
     pub rows_journaled: usize,
     pub loses: String,
     pub recommended: bool,
+    /// Its plan writes rows with the binary log on where it cannot be turned off: an errant
+    /// GTID on that node (the plan's consequence).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leaves_errant_gtid: bool,
 }
 
 impl RemedyOption {
@@ -403,6 +407,7 @@ fn option(
         rows_journaled: 0,
         loses: String::new(),
         recommended: false,
+        leaves_errant_gtid: false,
     };
     let plan = built.ok().map(|mut p| {
         let l = losses(&p, f.two_records);
@@ -412,6 +417,7 @@ fn option(
         (p.rows_lost, p.versions_lost, p.records_lost) = (l.rows, l.versions, l.records);
         p.loss_unknown = l.unknown;
         p.loses = o.loses.clone();
+        o.leaves_errant_gtid = !p.consequences.is_empty();
         p
     });
     Ok((o, plan))

@@ -37,6 +37,13 @@ pub fn remedies(ps: &PlanSet) -> String {
             } else {
                 style("loses nothing").green().to_string()
             };
+            let lost = match o.leaves_errant_gtid {
+                true => format!(
+                    "{lost}, {}",
+                    style("leaves an errant GTID (binary log on)").yellow()
+                ),
+                false => lost,
+            };
             let _ = writeln!(
                 out,
                 "  {}. {:<12} risk {:<6}  {}{}\n       {} — {}",
