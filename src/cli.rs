@@ -400,6 +400,13 @@ pub struct ResyncArgs {
     #[arg(long)]
     pub allow_triggers: bool,
 
+    /// Write the rows with the binary log on where it cannot be turned off for a session (a
+    /// managed service: RDS, Azure), each change logged there with that node's own GTID (an
+    /// errant transaction). The plan states the consequence and the follow-up. Default: the
+    /// preflight refuses.
+    #[arg(long)]
+    pub allow_errant_gtid: bool,
+
     /// The journal file (default: ~/.local/state/replmend/journal-<time>.jsonl).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -540,6 +547,12 @@ pub struct RestoreArgs {
     /// Write tables that have triggers on the written node. Default: refuse, naming them.
     #[arg(long)]
     pub allow_triggers: bool,
+
+    /// Put changes back with the binary log on where it cannot be turned off for a session (a
+    /// managed service), logged there with that node's own GTID (an errant transaction).
+    /// Default: the preflight refuses.
+    #[arg(long)]
+    pub allow_errant_gtid: bool,
 
     #[command(flatten)]
     pub creds: ReplicaConn,

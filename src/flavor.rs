@@ -561,6 +561,8 @@ pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
         "channel" => &["Channel_Name", "Connection_name"],
         "auto_position" => &["Auto_Position"],
         "source_ssl_allowed" => &["Source_SSL_Allowed", "Master_SSL_Allowed"],
+        "get_source_public_key" => &["Get_Source_public_key", "Get_master_public_key"],
+        "source_public_key_path" => &["Source_public_key_path", "Master_public_key_path"],
         "using_gtid" => &["Using_Gtid"],
         "gtid_io_pos" => &["Gtid_IO_Pos"],
         "retrieved_gtid_set" => &["Retrieved_Gtid_Set"],

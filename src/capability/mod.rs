@@ -52,22 +52,83 @@ impl Retention {
     }
 }
 
+/// A replication user's authentication plugin, as read on its source.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AuthPlugin {
+    Known {
+        plugin: String,
+    },
+    /// Not read, and why (the account may not read mysql.user there, the source is not
+    /// reached, no such account, accounts of that name with different plugins).
+    Unknown {
+        why: String,
+    },
+}
+
+impl AuthPlugin {
+    /// Connecting with it needs TLS or the source's RSA public key (MySQL 8.4: the
+    /// `caching_sha2_password` default, and `sha256_password`).
+    fn needs_tls_or_key(&self) -> bool {
+        match self {
+            AuthPlugin::Known { plugin } => {
+                plugin == "caching_sha2_password" || plugin == "sha256_password"
+            }
+            AuthPlugin::Unknown { .. } => true,
+        }
+    }
+}
+
+/// How a channel's receiver authenticates to its source (the replica's status, and the
+/// user's plugin where it was read on the source).
+pub struct Receiver<'a> {
+    /// Source_SSL_Allowed.
+    pub tls: Option<bool>,
+    /// Get_Source_public_key (or a key path).
+    pub public_key: Option<bool>,
+    pub user: Option<&'a str>,
+    pub plugin: Option<&'a AuthPlugin>,
+}
+
 /// RDS for MySQL 8.4 creates replication users with caching_sha2_password, which its
-/// procedures only connect with over TLS (SOURCE_SSL=1): a receiver without TLS fails at its
-/// next reconnect (restart, failover) unless it fetches the source's public key.
+/// procedures only connect with over TLS (SOURCE_SSL=1): a receiver without TLS that does not
+/// fetch the source's public key fails at its next reconnect (restart, failover). Warned on a
+/// managed 8.4+ replica unless the channel uses TLS, fetches the key, or its user's plugin is
+/// known not to need either.
 pub fn tls_warning(
     flavor: crate::flavor::Flavor,
     provider: Provider,
-    tls: Option<bool>,
+    ch: &Receiver<'_>,
 ) -> Option<String> {
     let newer = !flavor.is_mariadb() && flavor.version >= crate::flavor::Version::new(8, 4, 0);
-    (provider != Provider::None && newer && tls == Some(false)).then(|| {
-        format!(
-            "this channel connects to its source without TLS; on {} {} replication users authenticate with caching_sha2_password, which needs TLS (SOURCE_SSL=1 in the provider's procedure that sets the source) or the source's public key, or the receiver fails at its next reconnect",
+    if provider == Provider::None || !newer || ch.tls != Some(false) {
+        return None;
+    }
+    if ch.public_key == Some(true) {
+        return None;
+    }
+    let user = ch.user.unwrap_or("?");
+    let plugin = match ch.plugin {
+        Some(p) if !p.needs_tls_or_key() => return None,
+        Some(AuthPlugin::Known { plugin }) => {
+            format!(
+                "its replication user '{user}' authenticates with {plugin} (read on the source)"
+            )
+        }
+        Some(AuthPlugin::Unknown { why }) => format!(
+            "its replication user '{user}'s authentication plugin is unknown ({why}); on {} {} replication users authenticate with caching_sha2_password",
             provider.words(),
             flavor.version
-        )
-    })
+        ),
+        None => format!(
+            "on {} {} replication users authenticate with caching_sha2_password",
+            provider.words(),
+            flavor.version
+        ),
+    };
+    Some(format!(
+        "this channel connects to its source without TLS and does not fetch the source's public key; {plugin}, which needs TLS (SOURCE_SSL=1 in the provider's procedure that sets the source) or the source's RSA public key (GET_SOURCE_PUBLIC_KEY=1), or the receiver fails at its next reconnect"
+    ))
 }
 
 /// What the account may do on one node. `Default`: not probed — every plain statement is
@@ -235,4 +296,45 @@ pub fn effective_grants(server: &mut crate::conn::Server) -> anyhow::Result<Vec<
         grants = expanded;
     }
     Ok(grants)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_warning_weighs_tls_the_public_key_and_the_plugin() {
+        let f = crate::flavor::Flavor::parse("8.4.3").unwrap();
+        let sha2 = AuthPlugin::Known {
+            plugin: "caching_sha2_password".into(),
+        };
+        let other = AuthPlugin::Known {
+            plugin: "auth_socket".into(),
+        };
+        let unknown = AuthPlugin::Unknown {
+            why: "this account may not read mysql.user".into(),
+        };
+        let rx = |tls, key, plugin| Receiver {
+            tls: Some(tls),
+            public_key: Some(key),
+            user: Some("repl"),
+            plugin,
+        };
+        let warn = |r: Receiver<'_>| tls_warning(f, Provider::Rds, &r);
+        assert!(warn(rx(true, false, Some(&sha2))).is_none());
+        assert!(warn(rx(false, true, Some(&sha2))).is_none());
+        assert!(warn(rx(false, false, Some(&other))).is_none());
+        let w = warn(rx(false, false, Some(&sha2))).unwrap();
+        assert!(
+            w.contains("'repl' authenticates with caching_sha2_password"),
+            "{w}"
+        );
+        let w = warn(rx(false, false, Some(&unknown))).unwrap();
+        assert!(
+            w.contains("unknown (this account may not read mysql.user)"),
+            "{w}"
+        );
+        assert!(warn(rx(false, false, None)).is_some());
+        assert!(tls_warning(f, Provider::None, &rx(false, false, Some(&sha2))).is_none());
+    }
 }

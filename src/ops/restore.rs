@@ -363,11 +363,25 @@ fn plan(
         steps.push(resync::rows_step(n, target, rows));
     }
     let steps = with_read_only_lifted(steps, &nodes, lift_read_only);
-    Ok(Plan::lossless(
+    let mut consequences = Vec::new();
+    for n in &nodes {
+        let Some(provider) = n.binlog_stays_on else {
+            continue;
+        };
+        let mine: Vec<Step> = steps
+            .iter()
+            .filter(|s| s.endpoint == n.endpoint)
+            .cloned()
+            .collect();
+        consequences.extend(crate::planner::logged::consequences(&mine, provider));
+    }
+    let mut plan = Plan::lossless(
         RemedyId::Resync,
         "nothing: every row deleted or replaced is journaled first",
         steps,
-    ))
+    );
+    plan.consequences = consequences;
+    Ok(plan)
 }
 
 fn plan_node(server: &mut Server) -> Result<resync::Node> {
@@ -381,6 +395,7 @@ fn plan_node(server: &mut Server) -> Result<resync::Node> {
         endpoint: server.spec.address(),
         flavor: server.flavor,
         read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+        binlog_stays_on: super::resync::binlog_stays_on(server),
     })
 }
 
@@ -518,7 +533,7 @@ fn apply(args: &RestoreArgs, world: &mut World, plan: &Plan) -> Result<Option<Ap
     let mut nodes = Nodes::new(specs.clone());
     let accept = crate::repair::preflight::Accept {
         triggers: args.allow_triggers,
-        ..Default::default()
+        errant: args.allow_errant_gtid,
     };
     if args.dry_run {
         crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;

@@ -72,6 +72,10 @@ pub struct Fix {
     pub lift_read_only: bool,
     pub allow_pending_relay: bool,
     pub allow_triggers: bool,
+    /// Rows may be written with the binary log on where it cannot be turned off (a managed
+    /// service), leaving an errant GTID there: `--allow-errant-gtid`, or the consequence
+    /// confirmed at the prompt.
+    pub allow_errant_gtid: bool,
     pub journal: Option<PathBuf>,
 }
 
@@ -84,6 +88,7 @@ impl Fix {
             lift_read_only: args.lift_read_only,
             allow_pending_relay: args.allow_pending_relay,
             allow_triggers: args.allow_triggers,
+            allow_errant_gtid: args.allow_errant_gtid,
             journal: args.journal.clone(),
         }
     }
@@ -140,6 +145,12 @@ fn load_report(path: &std::path::Path) -> Result<Report> {
     Ok(report)
 }
 
+/// The provider, where no account may turn the binary log off for a session (the probe's
+/// facts: the provider's procedures present, sql_log_bin not granted).
+pub(super) fn binlog_stays_on(server: &mut Server) -> Option<crate::flavor::Provider> {
+    crate::capability::probe(server).via_provider(crate::flavor::Need::SqlLogBin)
+}
+
 fn node(server: &mut Server, role: NodeRole) -> Result<Node> {
     let (ro, sro): (i64, i64) = server
         .first(&crate::sql::Statement::plain(
@@ -151,6 +162,7 @@ fn node(server: &mut Server, role: NodeRole) -> Result<Node> {
         endpoint: server.spec.address(),
         flavor: server.flavor,
         read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+        binlog_stays_on: binlog_stays_on(server),
     })
 }
 
@@ -347,7 +359,8 @@ fn appliers(
 }
 
 fn plan_text(plan: &Plan) -> String {
-    let mut out = crate::planner::render::facts_text(plan);
+    let mut out = crate::planner::render::consequences_text(plan);
+    out.push_str(&crate::planner::render::facts_text(plan));
     for (i, s) in plan.steps.iter().enumerate() {
         out.push_str(&crate::planner::render::step_text(i, s));
     }
@@ -366,6 +379,33 @@ fn remaining(tables: &[TableRows], source: &mut Server, replica: &mut Server) ->
         n += a.iter().zip(&b).filter(|(x, y)| x != y).count();
     }
     Ok(n)
+}
+
+/// The plan's errant-GTID consequence (shown above) accepted at a prompt, when it has one
+/// and --allow-errant-gtid did not accept it already: that answer is the consent.
+fn confirm_errant(plan: &Plan, allowed: bool) -> Result<bool> {
+    let nodes: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.logs_errant_rows())
+        .map(|s| s.endpoint.to_string())
+        .fold(Vec::new(), |mut v, e| {
+            if !v.contains(&e) {
+                v.push(e);
+            }
+            v
+        });
+    if allowed || nodes.is_empty() {
+        return Ok(allowed);
+    }
+    let theme = dialoguer::theme::ColorfulTheme::default();
+    Ok(dialoguer::Confirm::with_theme(&theme)
+        .with_prompt(format!(
+            "The binary log cannot be turned off on {}: the row changes are logged there with that node's own GTID, an errant transaction (the consequence and follow-up above). Accept it?",
+            nodes.join(" and ")
+        ))
+        .default(false)
+        .interact()?)
 }
 
 fn confirm(plan: &Plan, rows: usize) -> Result<bool> {
@@ -515,7 +555,11 @@ pub fn resync(fix: &Fix, pair: &Pair, drift: Drift) -> Result<(Resynced, u8)> {
         pair.dual_master(),
         fix.lift_read_only,
     )
-    .map_err(|e| Coded(exit::BAD_INPUT, e.to_string()))?;
+    .map_err(|e| match e {
+        // Nothing wrong with the input: the pair cannot be fixed this way.
+        resync::ResyncError::LoggedInPair(..) => Coded(exit::REFUSED, e.to_string()),
+        e => Coded(exit::BAD_INPUT, e.to_string()),
+    })?;
     if !plan.steps.is_empty() {
         let mut nodes = Nodes::new(vec![pair.replica.clone(), pair.source.clone()]);
         plan.facts = crate::repair::preflight::facts(&plan, &mut nodes);
@@ -526,9 +570,18 @@ pub fn resync(fix: &Fix, pair: &Pair, drift: Drift) -> Result<(Resynced, u8)> {
         warnings.extend(preflight_problems(fix, pair, &plan));
     }
     let mut applied = None;
+    let mut errant = fix.allow_errant_gtid;
     if !fix.dry_run && !plan.steps.is_empty() {
         if fix.interactive {
             eprint!("{}", plan_text(&plan));
+            errant = confirm_errant(&plan, errant)?;
+            if !errant && plan.steps.iter().any(|s| s.logs_errant_rows()) {
+                return Err(Coded(
+                    exit::REFUSED,
+                    "the errant transaction was not accepted; nothing was changed".into(),
+                )
+                .into());
+            }
             if !confirm(&plan, rows)? {
                 return Err(
                     Coded(exit::REFUSED, "not confirmed; nothing was changed".into()).into(),
@@ -536,7 +589,7 @@ pub fn resync(fix: &Fix, pair: &Pair, drift: Drift) -> Result<(Resynced, u8)> {
             }
         }
         let record = plan_record(&plan, &tables, &report.summary);
-        let mut report = apply(fix, pair, &plan, record)?;
+        let mut report = apply(fix, pair, &plan, record, errant)?;
         // A replaced row is two changes (its delete and its insert, not next to each other
         // since a step's deletes run first): left alone, it is one row.
         let mut seen = std::collections::HashSet::new();
@@ -584,7 +637,7 @@ fn preflight_problems(fix: &Fix, pair: &Pair, plan: &Plan) -> Vec<String> {
     let mut nodes = Nodes::new(vec![pair.replica.clone(), pair.source.clone()]);
     let accept = crate::repair::preflight::Accept {
         triggers: fix.allow_triggers,
-        ..Default::default()
+        errant: fix.allow_errant_gtid,
     };
     match crate::repair::preflight::check_with(plan, &mut nodes, &[], accept) {
         Ok(()) => Vec::new(),
@@ -632,7 +685,7 @@ fn journal_end(fix: &Fix, applied: &ApplyReport, left: usize) -> Result<()> {
     Ok(())
 }
 
-fn apply(fix: &Fix, pair: &Pair, plan: &Plan, record: Body) -> Result<ApplyReport> {
+fn apply(fix: &Fix, pair: &Pair, plan: &Plan, record: Body, errant: bool) -> Result<ApplyReport> {
     let journal_path = fix.journal.clone().unwrap_or_else(journal::default_path);
     let mut journal = Journal::new(&journal_path)?;
     for note in crate::repair::session::recover_read_only(&mut journal, &pair.replica)? {
@@ -643,7 +696,7 @@ fn apply(fix: &Fix, pair: &Pair, plan: &Plan, record: Body) -> Result<ApplyRepor
     let mut nodes = Nodes::new(specs);
     let accept = crate::repair::preflight::Accept {
         triggers: fix.allow_triggers,
-        ..Default::default()
+        errant,
     };
     crate::repair::preflight::check_with(plan, &mut nodes, &[], accept)?;
     let what = [

@@ -17,7 +17,14 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome> {
     // Errant transactions are judged against every source, before any channel is set aside:
     // on a multi-source replica one source's transactions are not errant for lacking on another.
     report.errant = errant::find(&mut server, &report, None);
-    report.capabilities = Some(crate::capability::probe(&mut server));
+    let caps = crate::capability::probe(&mut server);
+    // The TLS warning's facts: only on a managed MySQL 8.4+ replica, where it is given.
+    let newer = !server.flavor.is_mariadb()
+        && server.flavor.version >= crate::flavor::Version::new(8, 4, 0);
+    if caps.provider != crate::flavor::Provider::None && newer {
+        status::auth::read_plugins(&server, &mut report);
+    }
+    report.capabilities = Some(caps);
     if let Some(name) = &args.channel {
         report
             .retain_channel(name)

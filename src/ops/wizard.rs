@@ -50,7 +50,11 @@ fn option_label(o: &RemedyOption) -> String {
         "loses nothing".into()
     };
     let recommended = if o.recommended { " (recommended)" } else { "" };
-    format!("{} — {loses}{recommended}", o.remedy)
+    let errant = match o.leaves_errant_gtid {
+        true => ", leaves an errant GTID (binary log on)",
+        false => "",
+    };
+    format!("{} — {loses}{errant}{recommended}", o.remedy)
 }
 
 /// The remedy the DBA picks among the applicable ones.
@@ -107,9 +111,30 @@ fn pick_winner(theme: &ColorfulTheme, d: &Diagnosis) -> Result<Winner> {
     })
 }
 
-/// The chosen plan shown in full, then a confirmation for its losses and one per node.
-/// Returns whether the DBA accepted a loss of data.
-fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<bool> {
+/// What the DBA accepted at the prompts, beyond the steps themselves.
+struct Accepted {
+    /// A remedy that loses data.
+    loss: bool,
+    /// Rows logged with the node's own GTID where the binary log cannot be turned off (the
+    /// plan's consequence, shown above the prompt): `--allow-errant-gtid`, said at the prompt.
+    errant: bool,
+}
+
+/// The nodes where the plan's row steps are logged with the node's own GTID, in plan order.
+fn errant_nodes(plan: &crate::planner::Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in plan.steps.iter().filter(|s| s.logs_errant_rows()) {
+        let ep = s.endpoint.to_string();
+        if !out.contains(&ep) {
+            out.push(ep);
+        }
+    }
+    out
+}
+
+/// The chosen plan shown in full, then a confirmation for its losses, one for an errant
+/// transaction it leaves (its consequence), and one per node.
+fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<Accepted> {
     let Some(plan) = &ps.plan else {
         return Err(Coded(
             exit::REFUSED,
@@ -129,6 +154,19 @@ fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<bool> {
     {
         return Err(cancelled());
     }
+    let errant = errant_nodes(plan);
+    if !errant.is_empty()
+        && !confirm(
+            theme,
+            format!(
+                "The binary log cannot be turned off on {}: the row change is logged there with that node's own GTID, an errant transaction (the consequence and follow-up above). Accept it?",
+                errant.join(" and ")
+            ),
+            false,
+        )?
+    {
+        return Err(cancelled());
+    }
     for ep in plan.endpoints() {
         let steps: Vec<_> = plan.steps.iter().filter(|s| &s.endpoint == ep).collect();
         let role = steps[0].node_label();
@@ -137,7 +175,10 @@ fn confirm_plan(theme: &ColorfulTheme, ps: &PlanSet) -> Result<bool> {
             return Err(cancelled());
         }
     }
-    Ok(loses.is_some())
+    Ok(Accepted {
+        loss: loses.is_some(),
+        errant: !errant.is_empty(),
+    })
 }
 
 /// One incident: choose, confirm, apply. Returns whether replication stopped again and the
@@ -169,11 +210,14 @@ fn one_incident(
         ..policy.clone()
     };
     let ps = crate::planner::plan(d, &h.playbooks, &chosen)?;
-    let accepted_loss = confirm_plan(theme, &ps)?;
-    let allowed = h.options.allow_data_loss;
-    h.options.allow_data_loss = allowed || accepted_loss;
+    let accepted = confirm_plan(theme, &ps)?;
+    // What was accepted at the prompts holds for this plan only.
+    let (loss, errant) = (h.options.allow_data_loss, h.options.allow_errant_gtid);
+    h.options.allow_data_loss = loss || accepted.loss;
+    h.options.allow_errant_gtid = errant || accepted.errant;
     let inc = h.apply_one(d, &ps, target, &chosen);
-    h.options.allow_data_loss = allowed;
+    h.options.allow_data_loss = loss;
+    h.options.allow_errant_gtid = errant;
     let inc = inc?;
     let stopped = inc.stopped_again();
     let text = repair_text(&RepairReport {
@@ -294,6 +338,7 @@ fn resync_offer(
         lift_read_only: false,
         allow_pending_relay: false,
         allow_triggers: h.options.allow_triggers,
+        allow_errant_gtid: h.options.allow_errant_gtid,
         journal: Some(h.journal.path().to_path_buf()),
     };
     let drift = super::resync::Drift::Given(report, super::resync::DriftFrom::ThisRun);

@@ -2,6 +2,7 @@
 
 pub mod errant;
 mod facts;
+pub mod logged;
 mod losses;
 pub mod plan;
 pub mod playbook;

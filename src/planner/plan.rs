@@ -16,8 +16,8 @@ use super::facts::{Facts, dual, facts, structural_why_not, why_not};
 use super::losses::losses;
 use super::playbook::{Playbook, RemedyId, RemedySpec, Risk, StepTemplate};
 use super::steps::{
-    add_read_only_steps, auto_increment_advice, dual_steps, errant_consequences, narrow_stops,
-    retention_warnings, single_steps, source_wins,
+    add_read_only_steps, auto_increment_advice, dual_steps, narrow_stops, retention_warnings,
+    single_steps, source_wins,
 };
 use crate::diagnosis::{Diagnosis, ReadOnly, Row};
 use crate::flavor::{Flavor, Procedure, Thread};
@@ -300,6 +300,10 @@ pub struct RemedyOption {
     pub rows_journaled: usize,
     pub loses: String,
     pub recommended: bool,
+    /// Its plan writes rows with the binary log on where it cannot be turned off: an errant
+    /// GTID on that node (the plan's consequence).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leaves_errant_gtid: bool,
 }
 
 impl RemedyOption {
@@ -403,6 +407,7 @@ fn option(
         rows_journaled: 0,
         loses: String::new(),
         recommended: false,
+        leaves_errant_gtid: false,
     };
     let plan = built.ok().map(|mut p| {
         let l = losses(&p, f.two_records);
@@ -412,6 +417,7 @@ fn option(
         (p.rows_lost, p.versions_lost, p.records_lost) = (l.rows, l.versions, l.records);
         p.loss_unknown = l.unknown;
         p.loses = o.loses.clone();
+        o.leaves_errant_gtid = !p.consequences.is_empty();
         p
     });
     Ok((o, plan))
@@ -509,7 +515,7 @@ fn build(
     if policy.lift_read_only {
         add_read_only_steps(&mut steps, d);
     }
-    let consequences = errant_consequences(&steps, d);
+    let consequences = super::logged::consequences(&steps, d.replica.capabilities.provider);
     advice.extend(retention_warnings(d));
     Ok(Ok(Plan {
         remedy: spec.remedy,

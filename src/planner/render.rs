@@ -37,6 +37,13 @@ pub fn remedies(ps: &PlanSet) -> String {
             } else {
                 style("loses nothing").green().to_string()
             };
+            let lost = match o.leaves_errant_gtid {
+                true => format!(
+                    "{lost}, {}",
+                    style("leaves an errant GTID (binary log on)").yellow()
+                ),
+                false => lost,
+            };
             let _ = writeln!(
                 out,
                 "  {}. {:<12} risk {:<6}  {}{}\n       {} — {}",
@@ -65,6 +72,15 @@ pub fn remedies(ps: &PlanSet) -> String {
 }
 
 /// The facts the plan rests on, as a list printed above its steps.
+/// What the plan leaves behind that the DBA must accept and follow up, one line each.
+pub fn consequences_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for c in &plan.consequences {
+        let _ = writeln!(out, "  {} {c}", style("consequence:").bold());
+    }
+    out
+}
+
 pub fn facts_text(plan: &Plan) -> String {
     let mut out = String::new();
     if !plan.facts.is_empty() {
@@ -126,9 +142,7 @@ pub fn plan_text(ps: &PlanSet) -> String {
                 ps.fingerprint
             );
             let _ = writeln!(out, "  loses: {}", p.loses);
-            for c in &p.consequences {
-                let _ = writeln!(out, "  {} {c}", style("consequence:").bold());
-            }
+            out.push_str(&consequences_text(p));
             out.push_str(&facts_text(p));
             for (i, s) in p.steps.iter().enumerate() {
                 out.push_str(&step_text(i, s));

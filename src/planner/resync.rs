@@ -5,7 +5,7 @@
 
 use super::plan::{NodeRole, Plan, RowAction, RowChange, Step, StepKind, Winner};
 use super::playbook::{RemedyId, StepTemplate};
-use crate::flavor::Flavor;
+use crate::flavor::{Flavor, Provider};
 use crate::schema::TableFacts;
 use crate::sql::TableSql;
 use crate::sql::{self, Statement};
@@ -40,6 +40,9 @@ pub struct Node {
     pub endpoint: crate::vocab::Endpoint,
     pub flavor: Flavor,
     pub read_only: ReadOnly,
+    /// A managed service where no account may turn the binary log off for a session: its
+    /// row changes are logged there with its own GTID (the plan's consequence).
+    pub binlog_stays_on: Option<Provider>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -50,6 +53,12 @@ pub enum ResyncError {
     NeedsDualMaster(String),
     #[error("--winner newest:{0}: table {1} has no column {0}")]
     NoSuchColumn(String, TableRef),
+    /// A dual-master pair where a node to be written logs every change: it would replicate
+    /// to the other node and undo (or break on) the fix there.
+    #[error(
+        "{0} ({1}) lets no account turn the binary log off for a session, so resync's row changes there would replicate to {2} and undo the fix on that node (or stop its applier); nothing was changed"
+    )]
+    LoggedInPair(crate::vocab::Endpoint, &'static str, crate::vocab::Endpoint),
 }
 
 /// Rows per step (one transaction each): small enough for short locks and any
@@ -166,6 +175,15 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
     // replica). Every row is checked before the first write, so the order of the writes
     // changes nothing else.
     rows.sort_by_key(|r| r.action != RowAction::Delete);
+    // Where the binary log cannot be turned off (nor set, on or off), the writes are logged
+    // with this node's own GTID: the step says so (`Step::logs_errant_rows`).
+    let (session, description) = match node.binlog_stays_on {
+        None => (sql::row_write_session(target.log_bin), target.description),
+        Some(_) => (
+            sql::row_write_session_logged(),
+            super::logged::description(&target.description, &node.endpoint),
+        ),
+    };
     let mut statements = vec![sql::start_transaction()];
     for (i, r) in rows.iter().enumerate() {
         let t = TableSql::of(&r.table, target.facts);
@@ -187,8 +205,8 @@ pub fn rows_step(node: &Node, target: RowTarget<'_>, mut rows: Vec<RowChange>) -
         flavor: node.flavor,
         channel: String::new(),
         kind: StepKind::rows(StepTemplate::ResyncRows, rows),
-        description: target.description,
-        session: sql::row_write_session(target.log_bin),
+        description,
+        session,
         statements,
         precondition: "each row still holds the version read for this plan (else it is left alone and reported)".into(),
         verification: "the rows are equal on both nodes".into(),
@@ -272,6 +290,7 @@ pub fn plan(
         return Err(ResyncError::NeedsDualMaster(w));
     }
     let mut steps = Vec::new();
+    let mut consequences = Vec::new();
     for node in [replica, source] {
         let mut node_steps = Vec::new();
         for t in tables {
@@ -305,6 +324,22 @@ pub fn plan(
                 node_steps.push(row_step(node, t, pending));
             }
         }
+        if let Some(provider) = node.binlog_stays_on
+            && !node_steps.is_empty()
+        {
+            if dual_master {
+                let other = match node.role {
+                    NodeRole::Replica => source,
+                    NodeRole::Source => replica,
+                };
+                return Err(ResyncError::LoggedInPair(
+                    node.endpoint.clone(),
+                    provider.words(),
+                    other.endpoint.clone(),
+                ));
+            }
+            consequences.extend(super::logged::consequences(&node_steps, provider));
+        }
         steps.extend(lifted(node, node_steps, lift_read_only));
     }
     let mut plan = Plan::lossless(
@@ -312,6 +347,7 @@ pub fn plan(
         "nothing: every row deleted or replaced is journaled first (restore puts it back)",
         steps,
     );
+    plan.consequences = consequences;
     plan.winner = Some(winner.clone());
     plan.winner_endpoint = match winner {
         Winner::Source => Some(source.endpoint.clone()),
@@ -411,6 +447,7 @@ mod tests {
             endpoint: crate::vocab::Endpoint::parse(ep).unwrap(),
             flavor: Flavor::parse("10.11.6-MariaDB").unwrap(),
             read_only: ReadOnly::Off,
+            binlog_stays_on: None,
         }
     }
 
@@ -493,6 +530,34 @@ mod tests {
                 == 4
         );
         assert_eq!(p.rows_lost + p.versions_lost + p.records_lost, 0);
+    }
+
+    #[test]
+    fn a_managed_replica_is_written_logged_with_the_consequence_stated() {
+        let s = node(NodeRole::Source, "s:1");
+        let mut r = node(NodeRole::Replica, "r:2");
+        r.binlog_stays_on = Some(Provider::Rds);
+        let p = plan(&[table(drift())], &s, &r, &Winner::Source, false, false).unwrap();
+        let st = &p.steps[0];
+        assert!(st.logs_errant_rows());
+        assert!(!st.session.iter().any(sql::sets_sql_log_bin));
+        assert!(
+            st.description.contains("binary log ON"),
+            "{}",
+            st.description
+        );
+        assert!(
+            !st.description.contains("binary log off"),
+            "{}",
+            st.description
+        );
+        assert_eq!(p.consequences.len(), 1);
+        assert!(p.consequences[0].contains("errant transaction"));
+        // In a dual-master pair the logged change would replicate back: refused.
+        assert!(matches!(
+            plan(&[table(drift())], &s, &r, &Winner::Source, true, false),
+            Err(ResyncError::LoggedInPair(..))
+        ));
     }
 
     #[test]

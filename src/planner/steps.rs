@@ -59,13 +59,7 @@ fn row_step(
     let description = match logged {
         false => description,
         // The plan says what the session cannot avoid: the rows go to this node's binlog.
-        true => format!(
-            "{} — binary log ON: {} (managed service) lets no account turn it off, so this change is logged there with its own GTID (an errant transaction)",
-            description
-                .replace(" (binary log off: the delete must not replicate)", "")
-                .replace(" (binary log off)", ""),
-            dir.d.replica.endpoint
-        ),
+        true => super::logged::description(&description, &dir.d.replica.endpoint),
     };
     let mut s = step(dir, StepKind::rows(action, rows), description);
     s.session = match logged {
@@ -719,25 +713,6 @@ pub(super) fn retention_warnings(d: &Diagnosis) -> Vec<String> {
             Some(format!("{}: {w}", n.endpoint))
         })
         .collect()
-}
-
-/// What a plan's row steps logged with the node's own GTID leave behind, with the follow-up.
-pub(super) fn errant_consequences(steps: &[Step], d: &Diagnosis) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in steps.iter().filter(|s| s.logs_errant_rows()) {
-        let words = format!(
-            "{} writes its {} row(s) with the binary log on ({}: sql_log_bin cannot be turned off): the change is logged on {} with its own GTID, an errant transaction that replicas of {} receive, and that makes {} differ from its source at a failover; follow-up: after the repair, `replmend status --replica {}` names the errant GTID; inject it on the source as an empty transaction (`replmend repair --remedy inject-errant`, where the source allows SET GTID_NEXT), or rebuild the replica from the source",
-            s.description.split(" — ").next().unwrap_or_default(),
-            s.rows().len(),
-            d.replica.capabilities.provider.words(),
-            s.endpoint,
-            s.endpoint,
-            s.endpoint,
-            s.endpoint,
-        );
-        out.push(words);
-    }
-    out
 }
 
 pub(super) fn auto_increment_advice(d: &Diagnosis, rev: &Diagnosis) -> Vec<String> {

@@ -152,7 +152,7 @@ pub fn check_with(
         };
         problems.extend(privilege_problems(ep, &steps, &extra_needs, &facts));
         problems.extend(procedure_problems(ep, &steps, &facts));
-        problems.extend(errant_problems(ep, &steps, accept));
+        problems.extend(errant_problems(ep, plan, &steps, &facts, accept));
         problems.extend(read_only_problems(ep, plan, &steps, &facts));
         problems.extend(gtid_problems(ep, &steps, &facts));
         problems.extend(other_channel_problems(ep, &steps, &facts, nodes));
@@ -200,14 +200,28 @@ fn procedure_problems(ep: &Endpoint, steps: &[&Step], f: &NodeFacts) -> Vec<Stri
         .collect()
 }
 
-/// Row steps logged with the node's own GTID run only when the DBA accepted that.
-fn errant_problems(ep: &Endpoint, steps: &[&Step], accept: Accept) -> Vec<String> {
+/// Row steps logged with the node's own GTID run only when the DBA accepted that: refused in
+/// one sentence naming what is missing (the privilege to set sql_log_bin, which the managed
+/// service grants no account) and what would do.
+fn errant_problems(
+    ep: &Endpoint,
+    plan: &Plan,
+    steps: &[&Step],
+    f: &NodeFacts,
+    accept: Accept,
+) -> Vec<String> {
     let n = steps.iter().filter(|s| s.logs_errant_rows()).count();
     if n == 0 || accept.errant {
         return Vec::new();
     }
+    let instead = match plan.remedy {
+        // resync and restore: every change of theirs is a row change.
+        crate::planner::RemedyId::Resync => "or rebuild the replica from its source",
+        _ => "or choose --remedy skip or inject-gtid",
+    };
     vec![format!(
-        "{ep}: the binary log cannot be turned off there (managed service), so the plan's {n} row step(s) would be logged with {ep}'s own GTID, an errant transaction (the plan's consequence); pass --allow-errant-gtid to accept it, or choose --remedy skip or inject-gtid"
+        "{ep}: the binary log cannot be turned off there (a managed service grants no account {}, which SET SESSION sql_log_bin needs), so the plan's {n} row step(s) would be logged with {ep}'s own GTID, an errant transaction (the plan's consequence); pass --allow-errant-gtid to accept it, {instead}",
+        f.flavor.privileges(Need::SqlLogBin).join(" or ")
     )]
 }
 

@@ -124,6 +124,13 @@ pub fn provider_procedures() -> Statement {
     )
 }
 
+/// The authentication plugin of each account named `user` (any host), on the server holding
+/// the account (a replication user: the source). Needs SELECT on mysql.user.
+pub fn account_plugins(user: &str) -> Statement {
+    Statement::plain("SELECT DISTINCT plugin FROM mysql.user WHERE user = ? ORDER BY plugin")
+        .params(vec![crate::value::Cell::Text(user.to_string())])
+}
+
 /// Amazon RDS: its settings (name, value, description), `binlog retention hours` among them.
 pub fn rds_show_configuration() -> Statement {
     Statement::plain("CALL mysql.rds_show_configuration()")

@@ -1,5 +1,6 @@
 //! `replmend status`: what every replication channel of a replica is doing.
 
+pub mod auth;
 pub mod errant;
 pub mod errortext;
 pub mod filters;

@@ -106,9 +106,30 @@ pub struct ChannelStatus {
     /// The receiver connects to its source over TLS (Source_SSL_Allowed); None: not shown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_ssl: Option<bool>,
+    /// The account the receiver connects as (Source_User).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_user: Option<String>,
+    /// The receiver asks the source for its RSA public key (Get_Source_public_key = 1, or a
+    /// Source_public_key_path): caching_sha2_password then works without TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_public_key: Option<bool>,
+    /// The replication user's authentication plugin, as read on the source (status on a
+    /// managed replica whose receiver connects without TLS); None: not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_user_plugin: Option<crate::capability::AuthPlugin>,
 }
 
 impl ChannelStatus {
+    /// How its receiver authenticates to the source, as the TLS warning reads it.
+    pub fn receiver(&self) -> crate::capability::Receiver<'_> {
+        crate::capability::Receiver {
+            tls: self.source_ssl,
+            public_key: self.source_public_key,
+            user: self.source_user.as_deref(),
+            plugin: self.source_user_plugin.as_ref(),
+        }
+    }
+
     /// The source this channel replicates from.
     pub fn source_endpoint(&self) -> crate::vocab::Endpoint {
         crate::vocab::Endpoint::new(&self.source_host, self.source_port)

@@ -141,6 +141,10 @@ pub fn channel_from_row(row: &RowMap) -> ChannelStatus {
         workers: Vec::new(),
         filters: filters_from_row(row),
         source_ssl: get(row, "source_ssl_allowed").map(|v| !v.eq_ignore_ascii_case("no")),
+        source_user: get_nonempty(row, "source_user"),
+        source_public_key: get(row, "get_source_public_key")
+            .map(|v| v == "1" || get_nonempty(row, "source_public_key_path").is_some()),
+        source_user_plugin: None,
     }
 }
 

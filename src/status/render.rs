@@ -117,7 +117,7 @@ pub fn text(report: &StatusReport) -> String {
     if let Some(c) = &report.capabilities {
         out.push_str(&capabilities_text(c));
         for ch in &report.channels {
-            if let Some(w) = crate::capability::tls_warning(s.flavor, c.provider, ch.source_ssl) {
+            if let Some(w) = crate::capability::tls_warning(s.flavor, c.provider, &ch.receiver()) {
                 let _ = writeln!(
                     out,
                     "{} channel '{}': {w}",

@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 
 pub mod lag;
+pub mod providers;
 pub mod report;
 pub mod tmux;
 

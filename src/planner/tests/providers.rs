@@ -81,6 +81,9 @@ fn overwrite_without_sql_log_bin_states_the_errant_gtid() {
         p.consequences
     );
     assert!(p.consequences[0].contains("follow-up"));
+    // The menu says it before the plan is chosen; a skip leaves none.
+    assert!(option(&ps, RemedyId::Overwrite).leaves_errant_gtid);
+    assert!(!option(&ps, RemedyId::InjectGtid).leaves_errant_gtid);
 }
 
 #[test]

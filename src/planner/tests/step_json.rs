@@ -21,6 +21,7 @@ fn resync_plan() -> Plan {
         endpoint: crate::vocab::Endpoint::parse(endpoint).unwrap(),
         flavor,
         read_only: ReadOnly::ReadOnly,
+        binlog_stays_on: None,
     };
     let row = |id: i64, v: &str| Row {
         columns: vec!["id".into(), "v".into()],
