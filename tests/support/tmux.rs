@@ -81,7 +81,13 @@ impl Tmux {
     /// Waits for the program to write its exit code to `done` and returns it.
     pub fn exit_code(&self, done: &Path, timeout: Duration) -> String {
         let started = Instant::now();
-        while !done.exists() {
+        // The shell creates the file before it writes the code into it: an
+        // empty read means "not yet", not an empty exit code.
+        loop {
+            let code = std::fs::read_to_string(done).unwrap_or_default();
+            if code.ends_with('\n') {
+                return code.trim().to_string();
+            }
             assert!(
                 started.elapsed() < timeout,
                 "did not finish:\n{}",
@@ -89,7 +95,6 @@ impl Tmux {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        std::fs::read_to_string(done).unwrap().trim().to_string()
     }
 }
 
