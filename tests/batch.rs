@@ -135,10 +135,32 @@ fn runs_of_integer_keys_are_matched_as_ranges_and_the_gaps_left_alone() {
             text.contains("`id` BETWEEN ? AND ?") && text.contains("`id` IN (?, ?"),
             "{flavor}: runs as ranges, lone keys by value: {text}"
         );
-        let run = replmend(&[&overwrite[..], &["--yes"]].concat());
+        let run = replmend_env(
+            &[&overwrite[..], &["--yes"]].concat(),
+            &[("REPLMEND_TIMING", "1")],
+        );
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
         assert_eq!(run.json()["outcome"], "repaired", "{flavor}");
         assert_eq!(journaled_rows(&journal), 15, "{flavor}");
+        // A scripted run diagnoses once, under the lock, and does not re-check (issue 21).
+        let at = |mark: &str| run.stderr.find(mark);
+        assert!(
+            at("repair lock held") < at("incident diagnosed")
+                && at("not re-checked").is_some()
+                && at("refreshed").is_none_or(|r| r > at("not re-checked").unwrap()),
+            "{flavor}: {}",
+            run.stderr
+        );
+        // Its journal still records the cause, searched beside the repair.
+        let report = replmend(&["report", &journal, "--format", "markdown"]);
+        assert_eq!(report.code, exit::OK, "{flavor}: {}", report.stderr);
+        assert!(
+            report.stdout.contains("### Cause")
+                && !report.stdout.contains("the journal records no cause")
+                && report.stdout.contains("### Origin"),
+            "{flavor}: {}",
+            report.stdout
+        );
         n2.wait_caught_up(Duration::from_secs(30)).unwrap();
         let rows = n2
             .query_rows("SELECT id, owner FROM gaps.ids ORDER BY id")

@@ -52,6 +52,9 @@ pub struct Server {
     /// Table definitions used by this session, each checked once: a session lives for one
     /// phase (a diagnosis, one repair under its lock), whose reads must agree with each other.
     schemas: std::collections::HashMap<crate::vocab::TableRef, Arc<TableSchema>>,
+    /// This session took the repair lock (`repair::lock::take`). A lock belongs to its
+    /// connection: a session opened again (`revive`) starts without it.
+    repair_lock: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -371,6 +374,17 @@ impl Server {
         Self::connect_with_timeout(spec, Duration::from_secs(10))
     }
 
+    /// Whether this session holds the repair lock (taken on it and its connection alive
+    /// since: a lost connection comes back as a new session, without it).
+    pub fn holds_repair_lock(&self) -> bool {
+        self.repair_lock
+    }
+
+    /// Records that the repair lock was taken on this session.
+    pub fn set_repair_lock(&mut self) {
+        self.repair_lock = true;
+    }
+
     /// Hands the session to the next `connect` to the same server with the same settings: a
     /// repair opens its sessions right after the diagnosis is done with its own. Only for
     /// sessions that ran reads and left no state behind; the definitions it used are
@@ -423,6 +437,7 @@ impl Server {
             server_id,
             server_uuid,
             schemas: Default::default(),
+            repair_lock: false,
         })
     }
 

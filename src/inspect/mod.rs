@@ -45,7 +45,7 @@ pub fn diagnose(
     source: Option<&ConnSpec>,
     channel: Option<&str>,
 ) -> Result<Diagnosed> {
-    diagnose_full(spec, source, channel, None)
+    diagnose_full(spec, source, channel, None, None)
 }
 
 /// `diagnose`, with each conflicting row's origin searched in both nodes' binary logs (within
@@ -56,7 +56,48 @@ pub fn diagnose_with_origin(
     channel: Option<&str>,
     budget: crate::binlog::origin::Budget,
 ) -> Result<Diagnosed> {
-    diagnose_full(spec, source, channel, Some(budget))
+    diagnose_full(spec, source, channel, Some(budget), None)
+}
+
+/// Runs on the diagnosis's own sessions (the replica's; the source's when reachable) once
+/// both are open and before anything is read: a scripted repair takes its lock there, so
+/// the one diagnosis it plans from is made under the lock (`repair::session`).
+pub type Guard<'a> = dyn FnMut(&mut Server, Option<&mut Server>) -> Result<()> + 'a;
+
+/// `diagnose` (no origin search), after `guard` ran on its sessions. The sessions are handed
+/// on (`Server::release`) with whatever `guard` left on them.
+pub fn diagnose_guarded(
+    spec: &ConnSpec,
+    source: Option<&ConnSpec>,
+    channel: Option<&str>,
+    guard: &mut Guard,
+) -> Result<Diagnosed> {
+    diagnose_full(spec, source, channel, None, Some(guard))
+}
+
+/// Each conflicting row's origin and the cause, searched after the diagnosis on sessions of
+/// its own (a repair runs it beside its other work): the replica's channel is read again for
+/// its filters. What cannot be read is said in the origins, as in `diagnose_with_origin`.
+pub fn search_origins(
+    d: &mut Diagnosis,
+    replica: &ConnSpec,
+    source: Option<&ConnSpec>,
+    budget: crate::binlog::origin::Budget,
+) -> Result<()> {
+    let mut r = Server::connect_with_timeout(replica, std::time::Duration::from_secs(10))?;
+    let report = status::read_status(&mut r)?;
+    let filters = report
+        .channels
+        .iter()
+        .find(|c| c.name == d.channel)
+        .map(|c| c.filters.clone())
+        .unwrap_or_default();
+    let mut s = source
+        .and_then(|s| Server::connect_with_timeout(s, std::time::Duration::from_secs(10)).ok());
+    origin::attach(d, &mut r, s.as_mut(), &filters, budget);
+    origin::mirror_to_reverse(d);
+    crate::timing::mark("origins searched");
+    Ok(())
 }
 
 fn diagnose_full(
@@ -64,11 +105,12 @@ fn diagnose_full(
     named: Option<&ConnSpec>,
     channel: Option<&str>,
     origin_budget: Option<crate::binlog::origin::Budget>,
+    guard: Option<&mut Guard>,
 ) -> Result<Diagnosed> {
     let mut replica = Server::connect(spec)?;
-    let report = status::read_status(&mut replica)?;
+    let mut report = status::read_status(&mut replica)?;
     crate::timing::mark("replica's status read");
-    let ch = match pick_channel(&report, channel)? {
+    let mut ch = match pick_channel(&report, channel)? {
         Ok(ch) => ch,
         Err(healthy) => return Ok(Diagnosed::Healthy(healthy)),
     };
@@ -80,6 +122,23 @@ fn diagnose_full(
         .cloned()
         .unwrap_or_else(|| spec.at(&ch.source_endpoint()));
     let mut source = Server::connect(&source_spec);
+    if let Some(guard) = guard {
+        guard(&mut replica, source.as_mut().ok())?;
+        // The status read before the guard may predate another run's repair: read again.
+        let was = ch.source_endpoint();
+        report = status::read_status(&mut replica)?;
+        ch = match pick_channel(&report, Some(&ch.name))? {
+            Ok(ch) => ch,
+            Err(healthy) => return Ok(Diagnosed::Healthy(healthy)),
+        };
+        anyhow::ensure!(
+            ch.source_endpoint() == was,
+            "channel '{}' of {} changed its source to {} while it was being diagnosed",
+            ch.name,
+            spec.endpoint(),
+            ch.source_endpoint()
+        );
+    }
     let mut d = diagnose_channel(&mut replica, &report, &ch, source.as_mut().ok())?;
     if let Err(e) = &source {
         d.missing.push(format!(

@@ -58,6 +58,7 @@ pub fn run(args: &PlanArgs, format: Format) -> Result<Outcome> {
     let target = crate::repair::session::Target {
         replica: spec.clone(),
         source,
+        under_lock: false,
     };
     crate::repair::session::plan_with_facts(&mut ps, &d, &target);
     let report = PlanReport {

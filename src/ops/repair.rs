@@ -75,6 +75,8 @@ fn options(args: &RepairArgs, spec: &ConnSpec) -> Result<Options> {
         allow_errant_gtid: args.allow_errant_gtid,
         // For the journal's postmortem (the cause); `--origin-budget 0` skips the search.
         origin_budget: Some(args.target.origin_budget).filter(|b| b.bytes > 0 && b.seconds > 0),
+        // Set by `run` for a scripted run.
+        diagnose_under_lock: false,
     })
 }
 
@@ -90,7 +92,9 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
     // Checked now, created only when the first row is journaled.
     let mut journal = Journal::new(&journal_path)?;
-    let opts = options(args, &spec)?;
+    let mut opts = options(args, &spec)?;
+    // Scripted: one diagnosis, made under the repair lock (no human thinks in between).
+    opts.diagnose_under_lock = !interactive && !args.dry_run;
     if !args.dry_run {
         for note in session::recover_read_only(&mut journal, &spec)? {
             eprintln!("replmend: {note}");

@@ -23,6 +23,10 @@ pub enum LockError {
 
 /// Takes the lock on this session (it holds it until it closes, also after a crash).
 pub fn take(s: &mut Server) -> Result<(), LockError> {
+    // Taken on this very connection already (a diagnosis under the lock handed it on).
+    if s.holds_repair_lock() {
+        return Ok(());
+    }
     let got: Option<Option<i64>> = s
         // A constant name: one text round trip, no statement to prepare.
         .first(&crate::sql::admin::get_lock_const(LOCK_NAME))
@@ -31,7 +35,10 @@ pub fn take(s: &mut Server) -> Result<(), LockError> {
             source,
         })?;
     match got.flatten() {
-        Some(1) => Ok(()),
+        Some(1) => {
+            s.set_repair_lock();
+            Ok(())
+        }
         _ => Err(LockError::Held(s.spec.address())),
     }
 }

@@ -104,14 +104,19 @@ impl Nodes {
     /// Takes the repair lock on every node's own session, always in the same order whichever
     /// node is the replica (two repairs of the two directions of a dual-master pair then meet
     /// on the first lock instead of each holding one). Held while these sessions are open;
-    /// one lost and opened again takes it again (`get`).
-    pub fn lock_all(&mut self) -> anyhow::Result<()> {
+    /// one lost and opened again takes it again (`get`). True when every session already
+    /// held it: each is a session a diagnosis under the lock handed on, its connection alive
+    /// since, so nothing another repair does can have come between that diagnosis and now.
+    pub fn lock_all(&mut self) -> anyhow::Result<bool> {
         let endpoints: Vec<Endpoint> = self.specs.keys().cloned().collect();
+        let mut all_held = true;
         for ep in endpoints {
-            super::lock::take(self.get(&ep)?)?;
+            let server = self.get(&ep)?;
+            all_held &= server.holds_repair_lock();
+            super::lock::take(server)?;
             self.locked.insert(ep);
         }
-        Ok(())
+        Ok(all_held)
     }
 
     /// A session nothing else uses (its session settings stay its own): the spare opened

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::apply::{Applier, ApplyReport, Nodes, StepResult};
 use super::verify::Resumed;
 use crate::binlog::fetch::Following;
+use crate::binlog::origin::Budget;
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::Diagnosis;
 use crate::inspect::Diagnosed;
@@ -43,6 +44,11 @@ pub struct Options {
     /// Search the conflicting rows' origins (and so the cause) within this budget when the
     /// incident is found: the journal records them for the postmortem. None: not searched.
     pub origin_budget: Option<crate::binlog::origin::Budget>,
+    /// A scripted run: the repair lock is taken before the diagnosis (held by the sessions
+    /// the repair then uses), so the incident is diagnosed once, under the lock, and not
+    /// re-checked; the origins are searched beside the repair's own reads. Not for a wizard,
+    /// whose human may think for minutes, nor a dry run, which takes no lock.
+    pub diagnose_under_lock: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -115,6 +121,8 @@ impl Incident {
 pub struct Target {
     pub replica: ConnSpec,
     pub source: Option<ConnSpec>,
+    /// Diagnosed on sessions holding the repair lock (`Options::diagnose_under_lock`).
+    pub under_lock: bool,
 }
 
 impl Target {
@@ -123,6 +131,7 @@ impl Target {
         Target {
             replica: spec.clone(),
             source: None,
+            under_lock: false,
         }
     }
 }
@@ -144,6 +153,9 @@ pub fn find_incident(
 ) -> Result<Option<(Diagnosis, Target, Policy)>> {
     let (source, channel) = (options.source.as_ref(), options.channel.as_deref());
     let diagnosed = match options.origin_budget {
+        _ if options.diagnose_under_lock => {
+            crate::inspect::diagnose_guarded(spec, source, channel, &mut lock_both)?
+        }
         Some(budget) => crate::inspect::diagnose_with_origin(spec, source, channel, budget)?,
         None => crate::inspect::diagnose(spec, source, channel)?,
     };
@@ -152,11 +164,33 @@ pub fn find_incident(
             let target = Target {
                 replica: spec.clone(),
                 source: options.source.clone(),
+                under_lock: options.diagnose_under_lock,
             };
             Ok(Some((*d, target, policy.clone())))
         }
         Diagnosed::Healthy(_) => other_side(spec, options, policy),
     }
+}
+
+/// `d` with its origins and cause searched (on sessions of its own); `d` as it was when the
+/// search could not start (what it could not read is said in the origins otherwise).
+fn with_origins(d: &Diagnosis, specs: &[ConnSpec], budget: Budget) -> Diagnosis {
+    let mut searched = d.clone();
+    match crate::inspect::search_origins(&mut searched, &specs[0], specs.get(1), budget) {
+        Ok(()) => searched,
+        Err(_) => d.clone(),
+    }
+}
+
+/// The repair lock on a diagnosis's sessions, in address order as everywhere (`lock`).
+fn lock_both(replica: &mut Server, source: Option<&mut Server>) -> Result<()> {
+    let mut sessions: Vec<&mut Server> = std::iter::once(replica).chain(source).collect();
+    sessions.sort_by_key(|s| s.spec.address());
+    for s in sessions {
+        super::lock::take(s)?;
+    }
+    crate::timing::mark("repair lock held");
+    Ok(())
 }
 
 fn other_side(
@@ -214,6 +248,7 @@ fn other_side(
             let target = Target {
                 replica: src.clone(),
                 source: Some(spec.clone()),
+                under_lock: false,
             };
             return Ok(Some((d, target, pol)));
         }
@@ -347,13 +382,19 @@ fn changed_keys(plan: &Plan) -> Vec<Vec<Vec<(String, Cell)>>> {
 /// of the incident (a skip or keep changes none, yet its rows may differ).
 fn compared_keys(d: &Diagnosis, plan: &Plan) -> Vec<Vec<Vec<(String, Cell)>>> {
     let mut groups = changed_keys(plan);
+    // A batch's thousands of conflicts are mostly the changed rows again: a set, not a scan
+    // of the group per key (1,000 conflicts cost 9 ms of CPU that way).
+    let mut seen: std::collections::HashSet<Vec<(String, Cell)>> =
+        groups.iter().flatten().cloned().collect();
     for c in d.conflicts.iter().chain(&d.upcoming) {
+        if !seen.insert(c.key.clone()) {
+            continue;
+        }
         let same_columns = |g: &&mut Vec<Vec<(String, Cell)>>| {
             g[0].iter().map(|(c, _)| c).eq(c.key.iter().map(|(c, _)| c))
         };
         match groups.iter_mut().find(same_columns) {
-            Some(g) if !g.contains(&c.key) => g.push(c.key.clone()),
-            Some(_) => {}
+            Some(g) => g.push(c.key.clone()),
             None => groups.push(vec![c.key.clone()]),
         }
     }
@@ -562,20 +603,39 @@ impl Session {
             return Err(Refused::NoRemedy.into());
         }
         let specs = specs_for(d, target);
+        // A diagnosis made under the lock left its origins for now: searched on sessions of
+        // their own beside the repair's reads, wanted only for the journal's record.
+        let budget = self.options.origin_budget.filter(|_| target.under_lock);
+        std::thread::scope(|outer| {
+            let specs = &specs;
+            let origins = budget.map(|b| outer.spawn(move || with_origins(d, specs, b)));
+            self.apply_with(d, ps, target, policy, specs, origins)
+        })
+    }
+
+    fn apply_with(
+        &mut self,
+        d: &Diagnosis,
+        ps: &PlanSet,
+        target: &Target,
+        policy: &Policy,
+        specs: &[ConnSpec],
+        origins: Option<std::thread::ScopedJoinHandle<'_, Diagnosis>>,
+    ) -> Result<Incident> {
         let mut nodes = Nodes::new(specs.iter().cloned());
         // The transactions a batch reads ahead are in the source's binlog, which does not
         // change: they are read while the lock is taken and the incident re-checked.
         let (again, plan) = std::thread::scope(|scope| -> Result<_> {
-            let ahead = scope.spawn(|| following(d, ps, &specs, &self.options));
+            let ahead = scope.spawn(|| following(d, ps, specs, &self.options));
             nodes.open_all(&own_sessions(ps));
-            nodes.lock_all()?;
+            let held_since_diagnosis = nodes.lock_all()? && target.under_lock;
             crate::timing::mark("repair lock held");
             let joined = || {
                 ahead
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
             };
-            self.recheck(d, ps, &mut nodes, joined, policy)
+            self.recheck(d, ps, &mut nodes, joined, policy, held_since_diagnosis)
         })?;
         crate::timing::mark("re-checked and planned");
         for (endpoint, statements) in first_row_steps(&plan) {
@@ -591,8 +651,13 @@ impl Session {
             super::preflight::check_with(&plan, &mut nodes, &source_endpoint(&again), accept)?;
             crate::timing::mark("preflight passed");
             // What was diagnosed and what will run, beside the rows, before anything changes.
+            let searched =
+                origins.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             self.journal.append_records(&[
-                Record::new(&d.fingerprint, record::diagnosis(d)),
+                Record::new(
+                    &d.fingerprint,
+                    record::diagnosis(searched.as_ref().unwrap_or(d)),
+                ),
                 Record::new(&d.fingerprint, record::plan(&plan, RunKind::Repair, &[])),
             ])?;
             let mut printer = |r: &StepResult| (self.on_step)(r);
@@ -627,7 +692,9 @@ impl Session {
     }
 
     /// The incident must still be the one the plan was made for: diagnosed again under the
-    /// lock, planned again, fingerprints compared. Returns the fresh diagnosis and plan.
+    /// lock, planned again, fingerprints compared. Returns the fresh diagnosis and plan. A
+    /// diagnosis made under the lock still held (`held_since_diagnosis`) is that diagnosis:
+    /// only the read-ahead and the plan are done again.
     fn recheck(
         &self,
         d: &Diagnosis,
@@ -635,6 +702,7 @@ impl Session {
         nodes: &mut Nodes,
         following: impl FnOnce() -> Result<Vec<Following>>,
         policy: &Policy,
+        held_since_diagnosis: bool,
     ) -> Result<(Diagnosis, Plan)> {
         crate::timing::mark("re-checking");
         let replica = d.replica.endpoint.clone();
@@ -644,8 +712,14 @@ impl Session {
             None => None,
         };
         // The failing transaction is not read again: an unchanged stop is the same one.
-        let refreshed = sessions(nodes, &replica, source.as_ref())
-            .and_then(|(r, s)| crate::inspect::refresh(d, r, s, source_spec.as_ref()));
+        let refreshed = match held_since_diagnosis {
+            true => {
+                crate::timing::mark("diagnosed under the lock, still held: not re-checked");
+                Ok(d.clone())
+            }
+            false => sessions(nodes, &replica, source.as_ref())
+                .and_then(|(r, s)| crate::inspect::refresh(d, r, s, source_spec.as_ref())),
+        };
         let mut again = refreshed.map_err(|e| Refused::Changed(crate::describe::message(&e)))?;
         crate::timing::mark("refreshed");
         let following = following()?;

@@ -363,6 +363,8 @@ impl Worker<'_> {
                 allow_errant_gtid: false,
                 // The watcher's diagnosis is its own (bounded by --diagnose-timeout).
                 origin_budget: None,
+                // A watcher's diagnosis is its own; the session re-checks under the lock.
+                diagnose_under_lock: false,
             },
             playbooks: self.config.playbooks.clone(),
             journal,
