@@ -1019,3 +1019,79 @@ fn rekey_killed_at_every_step_then_rerun_converges() {
         }
     }
 }
+
+/// A scripted repair diagnoses once, under its lock; the lock keeps out other replmend runs,
+/// not a DBA. Here a DBA fixes the row and restarts the applier between the diagnosis and the
+/// repair's first change: the last look finds the replica moved on and the repair refuses,
+/// changing nothing (an overwrite, or a skip, of whatever came next would be wrong).
+#[test]
+fn a_dba_acting_between_the_diagnosis_and_the_repair_is_seen_before_any_change() {
+    for flavor in FLAVORS {
+        let sb = incident(flavor, Topology::SourceReplica, "errant-replica-write-1062");
+        let n2 = sb.node("n2");
+        let journal = journal_path(&format!("last-look-{flavor}"));
+        let gate =
+            std::env::temp_dir().join(format!("replmend-gate-{flavor}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&gate);
+        let url = n2.url();
+        let args = [
+            "repair",
+            "--replica",
+            &url,
+            "--yes",
+            "--remedy",
+            "overwrite",
+            "--allow-data-loss",
+            "--journal",
+            &journal,
+        ];
+        let gate_text = gate.to_string_lossy().to_string();
+        let run = std::thread::scope(|s| {
+            let run = s.spawn(|| {
+                replmend_env(
+                    &args,
+                    &[("REPLMEND_TEST_GATE_BEFORE_LAST_LOOK", &gate_text)],
+                )
+            });
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            while !gate.exists() {
+                assert!(
+                    std::time::Instant::now() < until,
+                    "{flavor}: never reached the gate"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let start = match flavor {
+                Flavor::MariaDb => "START SLAVE",
+                Flavor::MySql => "START REPLICA",
+            };
+            n2.exec(&format!(
+                "SET SESSION sql_log_bin = 0; DELETE FROM hr.staff WHERE id = 42; {start}"
+            ))
+            .unwrap();
+            n2.wait_caught_up(Duration::from_secs(30)).unwrap();
+            std::fs::remove_file(&gate).unwrap();
+            run.join().unwrap()
+        });
+        assert_eq!(
+            run.code,
+            exit::REFUSED,
+            "{flavor}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("changed since it was diagnosed")
+                && run.stderr.contains("no longer stopped on an error")
+                && run.stderr.contains("nothing was changed"),
+            "{flavor}: {}",
+            run.stderr
+        );
+        assert_words(&run);
+        assert_eq!(journaled_rows(&journal), 0, "{flavor}");
+        let row = value(n2, "SELECT name FROM hr.staff WHERE id = 42");
+        assert_eq!(row, "written on the source", "{flavor}");
+        assert!(n2.sql_error().unwrap().is_none(), "{flavor}");
+        let _ = std::fs::remove_file(&journal);
+    }
+}

@@ -41,17 +41,22 @@ pub(super) fn pick_channel(
 }
 
 pub(super) fn node_ref(s: &mut Server) -> NodeRef {
-    let query = crate::sql::Statement::plain(s.flavor.read_only_query());
-    let flags: Option<(i64, i64)> = s.first(&query).ok().flatten();
-    let (ro, sro) = flags.unwrap_or((0, 0));
     NodeRef {
         endpoint: s.spec.address(),
         flavor: s.flavor,
         server_id: s.server_id,
         server_uuid: s.server_uuid.clone(),
-        read_only: ReadOnly::from_flags(ro != 0, sro != 0),
+        read_only: read_only(s),
         capabilities: crate::capability::probe(s),
     }
+}
+
+/// The node's read_only / super_read_only (off when they cannot be read).
+pub(super) fn read_only(s: &mut Server) -> ReadOnly {
+    let query = crate::sql::Statement::plain(s.flavor.read_only_query());
+    let flags: Option<(i64, i64)> = s.first(&query).ok().flatten();
+    let (ro, sro) = flags.unwrap_or((0, 0));
+    ReadOnly::from_flags(ro != 0, sro != 0)
 }
 
 /// The conflict class of an applier error, or why replmend cannot diagnose it.

@@ -16,6 +16,7 @@ mod origin;
 mod outcome;
 mod rows;
 mod transaction;
+mod unchanged;
 
 use anyhow::Result;
 
@@ -35,6 +36,7 @@ pub use rows::{Versions, fetch_row, fetch_rows, look_ahead, rows_on, rows_on_bot
 use rows::{auto_key, conflicting_key, rekey_facts};
 pub use transaction::following_transactions;
 use transaction::{Tables, failed_event, read_transaction, summarize, transaction_request};
+pub use unchanged::what_changed;
 
 /// The whole diagnosis of the replica at `spec`, with the reverse direction when the pair is
 /// dual-master; or why there is nothing to diagnose. `source` is the server the command line
@@ -205,17 +207,10 @@ pub fn refresh(
     Ok(again)
 }
 
-/// `d` looked at again on the same channel; None when the incident is not the same any more.
-fn refresh_channel(
-    d: &Diagnosis,
-    replica: &mut Server,
-    report: &StatusReport,
-    ch: &ChannelStatus,
-    mut source: Option<&mut Server>,
-) -> Result<Option<Diagnosis>> {
-    let Some(err) = ch.applier_error() else {
-        return Ok(None);
-    };
+/// Whether `ch` is still stopped on `d`'s incident (the same error at the same place, by the
+/// fingerprint); Some with the failing transaction's GTID (when known) if so.
+fn same_stop(d: &Diagnosis, report: &StatusReport, ch: &ChannelStatus) -> Option<Option<Gtid>> {
+    let err = ch.applier_error()?;
     let parsed = errortext::parse(err.number, &err.message);
     // The same stop (file, position, end_log_pos) is the same transaction, so its GTID is
     // the one read from the binlog before.
@@ -229,9 +224,20 @@ fn refresh_channel(
                 .or_else(|| parsed.gtid.clone())
                 .and_then(|g| Gtid::parse(&g))
         });
-    if incident_fingerprint(report, ch, err, &parsed, gtid.as_ref()) != d.fingerprint {
+    (incident_fingerprint(report, ch, err, &parsed, gtid.as_ref()) == d.fingerprint).then_some(gtid)
+}
+
+/// `d` looked at again on the same channel; None when the incident is not the same any more.
+fn refresh_channel(
+    d: &Diagnosis,
+    replica: &mut Server,
+    report: &StatusReport,
+    ch: &ChannelStatus,
+    mut source: Option<&mut Server>,
+) -> Result<Option<Diagnosis>> {
+    let Some(gtid) = same_stop(d, report, ch) else {
         return Ok(None);
-    }
+    };
     let mut again = d.clone();
     again.replica = node_ref(replica);
     again.source = source.as_deref_mut().map(node_ref);

@@ -47,7 +47,9 @@ pub struct Options {
     /// A scripted run: the repair lock is taken before the diagnosis (held by the sessions
     /// the repair then uses), so the incident is diagnosed once, under the lock, and not
     /// re-checked; the origins are searched beside the repair's own reads. Not for a wizard,
-    /// whose human may think for minutes, nor a dry run, which takes no lock.
+    /// whose human may think for minutes, nor a dry run, which takes no lock. The diagnosis's
+    /// sessions wait in the idle pool with the lock until the repair takes them or the
+    /// process exits: for a run that repairs right after, not for a long-lived caller.
     pub diagnose_under_lock: bool,
 }
 
@@ -176,9 +178,41 @@ pub fn find_incident(
 /// search could not start (what it could not read is said in the origins otherwise).
 fn with_origins(d: &Diagnosis, specs: &[ConnSpec], budget: Budget) -> Diagnosis {
     let mut searched = d.clone();
-    match crate::inspect::search_origins(&mut searched, &specs[0], specs.get(1), budget) {
-        Ok(()) => searched,
-        Err(_) => d.clone(),
+    if let Err(e) = crate::inspect::search_origins(&mut searched, &specs[0], specs.get(1), budget) {
+        searched.missing.push(format!(
+            "the conflicting rows' origins were not searched: {}",
+            crate::describe::message(&e)
+        ));
+    }
+    searched
+}
+
+/// A diagnosis made under the lock is not made again, but the lock keeps out only other
+/// replmend runs: one status read per node, just before the preflight, confirms the stop, the
+/// GTID position, read_only and the other direction are still as diagnosed (`inspect`).
+fn last_look(d: &Diagnosis, nodes: &mut Nodes) -> Result<()> {
+    test_gate("REPLMEND_TEST_GATE_BEFORE_LAST_LOOK");
+    let source = d.source.as_ref().map(|s| s.endpoint.clone());
+    let (replica, source) = sessions(nodes, &d.replica.endpoint, source.as_ref())?;
+    match crate::inspect::what_changed(d, replica, source)? {
+        Some(why) => Err(Refused::Changed(why).into()),
+        None => {
+            crate::timing::mark("last look: unchanged since the diagnosis");
+            Ok(())
+        }
+    }
+}
+
+/// Test hook: with `VAR=PATH` set, creates PATH and waits (up to a minute) until it is
+/// removed, so a test can change the world at this point of a run. Never set in production.
+fn test_gate(var: &str) {
+    let Some(path) = std::env::var_os(var) else {
+        return;
+    };
+    let _ = std::fs::write(&path, b"waiting\n");
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while std::path::Path::new(&path).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -608,8 +642,14 @@ impl Session {
         let budget = self.options.origin_budget.filter(|_| target.under_lock);
         std::thread::scope(|outer| {
             let specs = &specs;
-            let origins = budget.map(|b| outer.spawn(move || with_origins(d, specs, b)));
-            self.apply_with(d, ps, target, policy, specs, origins)
+            let mut origins = budget.map(|b| outer.spawn(move || with_origins(d, specs, b)));
+            let applied = self.apply_with(d, ps, target, policy, specs, &mut origins);
+            // Joined whatever happened (a refusal returns before it is wanted): a panic of
+            // the search is the search's, not the repair's.
+            if let Some(h) = origins {
+                let _ = h.join();
+            }
+            applied
         })
     }
 
@@ -620,12 +660,12 @@ impl Session {
         target: &Target,
         policy: &Policy,
         specs: &[ConnSpec],
-        origins: Option<std::thread::ScopedJoinHandle<'_, Diagnosis>>,
+        origins: &mut Option<std::thread::ScopedJoinHandle<'_, Diagnosis>>,
     ) -> Result<Incident> {
         let mut nodes = Nodes::new(specs.iter().cloned());
         // The transactions a batch reads ahead are in the source's binlog, which does not
         // change: they are read while the lock is taken and the incident re-checked.
-        let (again, plan) = std::thread::scope(|scope| -> Result<_> {
+        let (again, plan, held) = std::thread::scope(|scope| -> Result<_> {
             let ahead = scope.spawn(|| following(d, ps, specs, &self.options));
             nodes.open_all(&own_sessions(ps));
             let held_since_diagnosis = nodes.lock_all()? && target.under_lock;
@@ -635,9 +675,16 @@ impl Session {
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
             };
-            self.recheck(d, ps, &mut nodes, joined, policy, held_since_diagnosis)
+            let (again, plan) =
+                self.recheck(d, ps, &mut nodes, joined, policy, held_since_diagnosis)?;
+            Ok((again, plan, held_since_diagnosis))
         })?;
         crate::timing::mark("re-checked and planned");
+        // Waited for before the last look and the preflight, so neither goes stale meanwhile.
+        let searched = origins.take().and_then(|h| h.join().ok());
+        if held {
+            last_look(d, &mut nodes)?;
+        }
         for (endpoint, statements) in first_row_steps(&plan) {
             nodes.prepare_ahead(endpoint, statements);
         }
@@ -651,8 +698,6 @@ impl Session {
             super::preflight::check_with(&plan, &mut nodes, &source_endpoint(&again), accept)?;
             crate::timing::mark("preflight passed");
             // What was diagnosed and what will run, beside the rows, before anything changes.
-            let searched =
-                origins.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             self.journal.append_records(&[
                 Record::new(
                     &d.fingerprint,
