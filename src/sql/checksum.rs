@@ -190,29 +190,6 @@ pub fn chunk_bucket_checksums(
     .params(params)
 }
 
-/// The checksums of each range [first, last] of an integer key, one row per range (its
-/// index, count, XOR of the row digests), as a `UNION ALL` of range reads: each reads its
-/// rows by the key's index and sums them as it goes, where MySQL 9.7 aggregates a
-/// `GROUP BY key DIV step` in a temporary table (narrowing a differing chunk that way cost
-/// three times its sum).
-pub fn range_checksums(
-    schema: &crate::schema::TableSchema,
-    key: &str,
-    ranges: &[(i128, i128)],
-) -> Statement {
-    let x = row_digest(schema);
-    let (k, t) = (quote_ident(key), table_sql(&schema.table));
-    // Integer literals, as in `bucket_row_hashes`: numbers this program computed.
-    let parts: Vec<String> = ranges
-        .iter()
-        .enumerate()
-        .map(|(i, (first, last))| {
-            format!("SELECT {i}, COUNT(*), COALESCE(BIT_XOR({x}), 0) FROM {t} WHERE {k} BETWEEN {first} AND {last}")
-        })
-        .collect();
-    Statement::plain(parts.join(" UNION ALL "))
-}
-
 /// (key, row hash) of the rows of the chunk whose integer key lies in one of the ranges
 /// [first, last] (a chunk's differing buckets, read in one round trip).
 pub fn bucket_row_hashes(

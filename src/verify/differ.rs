@@ -51,24 +51,6 @@ impl Walk<'_> {
         Ok(diff::compare(x, y))
     }
 
-    /// The ranges of an integer key whose checksums differ between the nodes (both summed at
-    /// once, in one statement each).
-    pub(super) fn differing_ranges(
-        &mut self,
-        ss: &TableSchema,
-        key: &str,
-        ranges: &[(i128, i128)],
-    ) -> Result<Vec<(i128, i128)>> {
-        let st = sql::range_checksums(ss, key, ranges);
-        let (a, b) = crate::conn::both(self.source, self.replica, |s| read_buckets(s, &st))?;
-        Ok(ranges
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| a.get(&(*i as i128)) != b.get(&(*i as i128)))
-            .map(|(_, r)| *r)
-            .collect())
-    }
-
     /// Both nodes' (key, hash) rows of the chunk, compared.
     pub(super) fn row_hashes(
         &mut self,

@@ -195,27 +195,6 @@ pub(super) fn chunk_bucket_ranges(
         .collect()
 }
 
-/// A chunk (lo, hi] of an integer key split into `parts` ranges [first, last] of equal width
-/// that cover it; None for a chunk open at either end (the table's first or last), whose
-/// extent is not known here.
-pub(super) fn split_chunk(
-    lo: Option<&[(String, Cell)]>,
-    hi: Option<&[(String, Cell)]>,
-    parts: i128,
-) -> Option<Vec<(i128, i128)>> {
-    let first = key_number(lo)?.checked_add(1)?;
-    let last = key_number(hi)?;
-    let width = (last.checked_sub(first)? / parts.max(1)) + 1;
-    let mut out = Vec::new();
-    let mut at = first;
-    while at <= last {
-        let end = at.saturating_add(width - 1).min(last);
-        out.push((at, end));
-        at = end.checked_add(1)?;
-    }
-    Some(out)
-}
-
 /// The keys `k DIV step = b` covers (DIV truncates toward zero: bucket 0 spans both signs).
 pub(super) fn bucket_bounds(b: i128, step: u64) -> (i128, i128) {
     let step = step as i128;
@@ -235,33 +214,6 @@ pub(super) fn adapt(size: usize, took: Duration, target: Duration) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_chunk_splits_into_ranges_that_cover_it_exactly() {
-        let k = |n: i128| Some(vec![("id".to_string(), Cell::Number(n.to_string()))]);
-        // (100, 200]: 101..=200 in 32 ranges of at most 4 keys, contiguous, nothing outside.
-        let r = split_chunk(k(100).as_deref(), k(200).as_deref(), 32).unwrap();
-        assert_eq!(r.first().unwrap().0, 101);
-        assert_eq!(r.last().unwrap().1, 200);
-        assert!(r.windows(2).all(|w| w[1].0 == w[0].1 + 1));
-        assert!(r.len() <= 32 && r.iter().all(|(a, b)| a <= b));
-        // Fewer keys than parts, negative keys, one key.
-        assert_eq!(
-            split_chunk(k(-3).as_deref(), k(-1).as_deref(), 32).unwrap(),
-            vec![(-2, -2), (-1, -1)]
-        );
-        assert_eq!(
-            split_chunk(k(5).as_deref(), k(6).as_deref(), 32).unwrap(),
-            vec![(6, 6)]
-        );
-        // Open at either end: not split here.
-        assert_eq!(split_chunk(None, k(6).as_deref(), 32), None);
-        assert_eq!(split_chunk(k(6).as_deref(), None, 32), None);
-        // The largest BIGINT UNSIGNED key does not overflow.
-        let top = u64::MAX as i128;
-        let r = split_chunk(k(top - 100).as_deref(), k(top).as_deref(), 32).unwrap();
-        assert_eq!(r.last().unwrap().1, top);
-    }
 
     #[test]
     fn buckets_cover_keys_as_div_truncates() {

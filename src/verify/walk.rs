@@ -13,9 +13,7 @@ use super::differ::{RECHECK_BATCH, read_buckets};
 use super::lag::LagGuard;
 use super::model::{Key, TableDrift};
 use super::pairing::Pairing;
-use super::table_plan::{
-    IntRanges, adapt, chunk_bucket_ranges, chunk_key, is_integer, min_max, split_chunk,
-};
+use super::table_plan::{IntRanges, adapt, chunk_bucket_ranges, chunk_key, is_integer, min_max};
 use super::{Options, Pair};
 use crate::conn::Server;
 use crate::schema::TableSchema;
@@ -106,10 +104,6 @@ pub(super) fn read_checksum(server: &mut Server, st: &Statement) -> Result<(u64,
 const PIPELINE: usize = 16;
 /// Differing buckets narrowed in one statement (a few dozen rows each).
 const NARROW_RANGES: usize = 256;
-/// A differing chunk summed whole is split into this many ranges to narrow it...
-const SPLIT_PARTS: i128 = 32;
-/// ...and this many chunks' ranges are summed in one statement.
-const SPLIT_CHUNKS: usize = 8;
 
 /// One chunk of a table: (lo, hi] along its key, and the bucket width for an integer key.
 #[derive(Debug)]
@@ -486,26 +480,10 @@ impl Walk<'_> {
                     self.settle_batch(ss, key, charsets, &mut suspects, drift)?;
                 }
             }
-            // Where the pass summed chunks whole, an integer key's differing chunks are
-            // split into ranges summed again (a few chunks a statement), and only the
-            // differing ranges are read as row hashes; other keys' chunks are read whole.
             false => {
-                let int_key = key.len() == 1 && ss.column(&key[0]).is_some_and(is_integer);
-                for batch in differing.chunks(SPLIT_CHUNKS) {
-                    let mut ranges = Vec::new();
-                    for (chunk, _) in batch {
-                        let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
-                        match split_chunk(lo, hi, SPLIT_PARTS).filter(|_| int_key) {
-                            Some(parts) => ranges.extend(parts),
-                            None => suspects.absorb(self.row_hashes(ss, key, lo, hi, charsets)?.1),
-                        }
-                    }
-                    if !ranges.is_empty() {
-                        let differ = self.differing_ranges(ss, &key[0], &ranges)?;
-                        for part in differ.chunks(NARROW_RANGES) {
-                            suspects.absorb(self.narrow_ranges(ss, &key[0], part)?);
-                        }
-                    }
+                for (chunk, _) in differing {
+                    let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
+                    suspects.absorb(self.row_hashes(ss, key, lo, hi, charsets)?.1);
                     self.settle_batch(ss, key, charsets, &mut suspects, drift)?;
                 }
             }
