@@ -225,6 +225,14 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DIR")]
     pub reports: Option<PathBuf>,
 
+    /// How much of each node's binary log the search for an incident's conflicting rows'
+    /// writers (its cause, in the `cause` event, the journal and the report) may read, per
+    /// node: bytes (K/M/G) and/or seconds. The watcher searches after it decided and acted,
+    /// while that replica's polling waits: smaller than diagnose's `256M,10s` so a slow
+    /// search cannot hold the next incident back for long; `0` skips the search.
+    #[arg(long, value_name = "BYTES,SECONDS", default_value = "64M,2s")]
+    pub origin_budget: crate::binlog::origin::Budget,
+
     /// Seconds between two looks at a replica's channels.
     #[arg(long, default_value_t = 0.25, value_name = "SECONDS")]
     pub interval: f64,

@@ -45,12 +45,36 @@ fn errant_write_found_in_an_older_binlog_and_budget_too_small() {
         assert_eq!(o["operation"], "write");
         assert!(o["gtid"].is_string(), "{flavor}: {o}");
         assert!(o["timestamp"].is_string(), "{flavor}: {o}");
-        if flavor == Flavor::MySql {
-            let statement = o["statement"].as_str().unwrap_or_default();
-            assert!(
-                statement.contains("written on the replica"),
-                "{flavor}: the statement is logged: {o}"
-            );
+        // MySQL: the Rows_query event (binlog_rows_query_log_events, n2.mysql.sql); MariaDB:
+        // the Annotate_rows event (on by default), read with SHOW BINLOG EVENTS.
+        let statement = o["statement"].as_str().unwrap_or_default();
+        assert!(
+            statement.contains("INSERT INTO hr.staff")
+                && statement.contains("written on the replica"),
+            "{flavor}: the statement is logged: {o}"
+        );
+        assert!(o["statement_note"].is_null(), "{flavor}: {o}");
+        // The source's row: MySQL's source session did not log its statement, and says so;
+        // MariaDB annotates it.
+        let s = &d["conflicts"][0]["origin"]["source"];
+        match flavor {
+            Flavor::MySql => {
+                assert!(s["statement"].is_null(), "{flavor}: {s}");
+                assert!(
+                    s["statement_note"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("binlog_rows_query_log_events was OFF"),
+                    "{flavor}: {s}"
+                );
+            }
+            Flavor::MariaDb => assert!(
+                s["statement"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("written on the source"),
+                "{flavor}: {s}"
+            ),
         }
         assert_eq!(
             o["row"]["values"][1], "written on the replica",
@@ -92,6 +116,11 @@ fn errant_write_found_in_an_older_binlog_and_budget_too_small() {
         assert!(
             text.stdout.contains("Cause: errant_write"),
             "{}",
+            text.stdout
+        );
+        assert!(
+            text.stdout.contains("; statement: INSERT INTO hr.staff"),
+            "{flavor}: {}",
             text.stdout
         );
 
@@ -217,5 +246,91 @@ fn a_replica_without_a_binary_log() {
         );
         assert_eq!(d["cause"]["kind"], "no_trace", "{flavor}: {}", d["cause"]);
         sb.stop();
+    }
+}
+
+/// The replica's errant write sits in an older binlog file than 2 MiB it applied from the
+/// source: its file (found from each file's Previous_gtids / Gtid_list) is read first. With a
+/// budget (1 MiB) that newest first cannot get past the newest file, the write is named as a
+/// candidate (newer files unread: not the answer, no cause guessed); with the default budget
+/// it is the origin, the same one newest first finds, and the text says which file was read
+/// first.
+#[test]
+fn errant_gtids_files_are_read_first() {
+    for flavor in FLAVORS {
+        let sb = incident(
+            flavor,
+            Topology::SourceReplica,
+            "errant-write-older-log-1062",
+        );
+        let logs = sb.node("n2").query_rows("SHOW BINARY LOGS").unwrap();
+        let newest = logs.last().unwrap();
+        let newest_size: u64 = newest[1].clone().unwrap().parse().unwrap();
+        assert!(
+            newest_size > 2 << 20,
+            "{flavor}: the newest file alone exceeds the 1 MiB budget: {logs:?}"
+        );
+        let newest = newest[0].clone().unwrap();
+
+        let d = diagnose(&sb, &["--origin-budget", "1M,30s"]);
+        let o = &d["conflicts"][0]["origin"]["replica"];
+        assert_eq!(o["found"], false, "{flavor}: {o}");
+        assert_eq!(o["reason"], "budget_exhausted", "{flavor}: {o}");
+        let c = &o["candidate"];
+        assert_eq!(c["writer"], "this_node", "{flavor}: {o}");
+        assert_eq!(c["server_id"], server_id(&sb, "n2"), "{flavor}: {o}");
+        assert!(c["gtid"].is_string(), "{flavor}: {o}");
+        let errant_file = c["log_file"].as_str().unwrap().to_string();
+        assert_ne!(errant_file, newest, "{flavor}: {o}");
+        assert_eq!(
+            c["unread_newer"],
+            serde_json::json!([newest]),
+            "{flavor}: {o}"
+        );
+        assert_eq!(
+            o["searched_first"],
+            serde_json::json!([errant_file]),
+            "{flavor}: {o}"
+        );
+        let why = o["explanation"].as_str().unwrap();
+        assert!(
+            why.contains(&format!("the errant GTIDs' file(s) {errant_file} first"))
+                && why.contains("a later writer is not ruled out"),
+            "{flavor}: {why}"
+        );
+        assert_ne!(d["cause"]["kind"], "errant_write", "{flavor}: no guess");
+        // The candidate's GTID is one of the replica's errant GTIDs.
+        let errant = d["errant"][0]["gtids"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let gtid = c["gtid"].as_str().unwrap();
+        match flavor {
+            Flavor::MySql => assert!(
+                errant.starts_with(gtid.rsplit_once(':').unwrap().0),
+                "{flavor}: {gtid} in {errant}"
+            ),
+            Flavor::MariaDb => assert_eq!(errant, gtid, "{flavor}"),
+        }
+
+        let d = diagnose(&sb, &[]);
+        let o = &d["conflicts"][0]["origin"]["replica"];
+        assert_eq!(o["found"], true, "{flavor}: {o}");
+        assert_eq!(o["log_file"], errant_file.as_str(), "{flavor}: {o}");
+        assert_eq!(o["gtid"], c["gtid"], "{flavor}: {o}");
+        assert_eq!(o["searched_first"], serde_json::json!([errant_file]));
+        assert_eq!(
+            d["cause"]["kind"], "errant_write",
+            "{flavor}: {}",
+            d["cause"]
+        );
+        let text = replmend(&["diagnose", "--replica", &sb.node("n2").url()]);
+        assert!(
+            text.stdout.contains(&format!(
+                "the errant GTIDs' file(s) {errant_file} read first"
+            )),
+            "{flavor}: {}",
+            text.stdout
+        );
     }
 }

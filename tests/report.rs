@@ -289,22 +289,32 @@ fn a_resync_journal_gives_a_drift_report() {
     }
 }
 
-/// `watch --reports DIR` writes one report per incident it handles.
+/// `watch --reports DIR` writes one report per incident it handles, and names its cause: the
+/// watcher searches the conflicting rows' origins after it acted (within its
+/// `--origin-budget`), journals them beside the repair's diagnosis and reports them in a
+/// `cause` event, after the `action` event.
 #[test]
 fn watch_writes_a_report_per_incident_it_handles() {
-    let flavor = Flavor::MariaDb;
+    for flavor in FLAVORS {
+        watch_report(flavor);
+    }
+}
+
+fn watch_report(flavor: Flavor) {
     let sb = started(flavor, Topology::SourceReplica);
     let (n1, n2) = (sb.node("n1"), sb.node("n2"));
     n1.exec("CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, v VARCHAR(20))")
         .unwrap();
     n2.wait_caught_up(CATCH_UP).unwrap();
-    let reports = tmp("watch-reports");
+    let n2_id = n2.query_value("SELECT @@server_id").unwrap().unwrap();
+    let reports = tmp(&format!("watch-reports-{flavor}"));
     let _ = std::fs::remove_dir_all(&reports);
-    let journal = journal_path("watch-report");
+    let journal = journal_path(&format!("watch-report-{flavor}"));
     let _ = std::fs::remove_file(&journal);
-    let stdout = tmp("watch-stdout");
+    let stdout = tmp(&format!("watch-stdout-{flavor}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_replmend"))
         .args(["watch", "--replica", &n2.url(), "--interval", "0.1"])
+        .args(["--format", "json"])
         .args([
             "--journal",
             &journal,
@@ -318,9 +328,9 @@ fn watch_writes_a_report_per_incident_it_handles() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // A 1062 on identical rows: the default policy skips it on its own.
-    n2.exec("SET SESSION sql_log_bin = 0; INSERT INTO w.t VALUES (1, 'same')")
-        .unwrap();
+    // A 1062 on identical rows: the default policy skips it on its own. The replica's row
+    // was written on the replica with its binary log on: an errant write.
+    n2.exec("INSERT INTO w.t VALUES (1, 'same')").unwrap();
     n1.exec("INSERT INTO w.t VALUES (1, 'same')").unwrap();
     let started = std::time::Instant::now();
     let html = loop {
@@ -334,8 +344,26 @@ fn watch_writes_a_report_per_incident_it_handles() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no report written: {}",
+            "{flavor}: no report written: {}",
             std::fs::read_to_string(&stdout).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The cause event follows the report.
+    let events = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&stdout)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let cause = loop {
+        if let Some(e) = events().into_iter().find(|e| e["event"] == "cause") {
+            break e;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{flavor}: no cause event"
         );
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -344,18 +372,52 @@ fn watch_writes_a_report_per_incident_it_handles() {
     let _ = child.wait();
     std::thread::sleep(Duration::from_millis(200));
     let md = std::fs::read_to_string(html.with_extension("md")).unwrap();
+    // The transaction skipped: MariaDB's skip counter, MySQL's empty transaction of its GTID.
+    let remedy = match flavor {
+        Flavor::MariaDb => "| plan to run | skip",
+        Flavor::MySql => "| plan to run | inject-gtid",
+    };
     assert_contains(
         &md,
         &[
             "## Replication incident: error 1062 on w.t",
-            "| plan to run | skip",
+            remedy,
             "| verified | replication running and caught up |",
+            "a write made directly on the replica",
+            &format!("replica's row was written on the replica itself (server_id {n2_id}"),
+            "super_read_only",
+            "### Origin",
         ],
-        "watch report",
+        &format!("{flavor} watch report"),
+    );
+    assert!(
+        !md.contains("the journal records no cause"),
+        "{flavor}: {md}"
     );
     let mode = std::fs::metadata(&html).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let log = std::fs::read_to_string(&stdout).unwrap();
-    assert!(log.contains("report: "), "{log}");
+    // The JSON event: the cause and origins, the report; after the action event.
+    assert_eq!(cause["cause"]["kind"], "errant_write", "{flavor}: {cause}");
+    let o = &cause["origins"][0]["replica"];
+    assert_eq!(o["found"], true, "{flavor}: {cause}");
+    assert_eq!(o["writer"], "this_node", "{flavor}: {cause}");
+    assert_eq!(
+        cause["report"].as_str(),
+        Some(html.to_str().unwrap()),
+        "{flavor}: {cause}"
+    );
+    assert!(
+        cause["message"].as_str().unwrap().contains("errant_write")
+            && cause["message"].as_str().unwrap().contains("report: "),
+        "{flavor}: {cause}"
+    );
+    let all = events();
+    let at = |kind: &str| all.iter().position(|e| e["event"] == kind).unwrap();
+    assert!(at("action") < at("cause"), "{flavor}: {all:?}");
+    assert_eq!(
+        all[at("action")]["action"]["outcome"],
+        "repaired",
+        "{flavor}"
+    );
     let _ = std::fs::remove_file(&journal);
 }

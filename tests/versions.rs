@@ -125,3 +125,34 @@ fn every_recipe_is_repaired_with_its_recommended_remedy_on_mariadb_10_5_and_11_8
         let _ = std::fs::remove_file(&journal);
     }
 }
+
+/// The origin search on 10.5 and 11.8 (events inside a transaction at end_log_pos 0): the
+/// errant write is found in the file read first (its Gtid_list bisected) and its statement
+/// read from its Annotate_rows event with SHOW BINLOG EVENTS.
+#[test]
+fn the_origin_and_its_statement_on_mariadb_10_5_and_11_8() {
+    for build in BUILDS {
+        let sb = incident_on(
+            build,
+            Topology::SourceReplica,
+            "errant-write-older-log-1062",
+        );
+        let n2 = sb.node("n2");
+        let d = replmend(&["diagnose", "--replica", &n2.url(), "--format", "json"]);
+        assert_eq!(d.code, exit::REPLICATION_ERROR, "{build:?}: {}", d.stderr);
+        let j = d.json();
+        let o = &j["conflicts"][0]["origin"]["replica"];
+        assert_eq!(o["found"], true, "{build:?}: {o}");
+        assert_eq!(o["writer"], "this_node", "{build:?}: {o}");
+        assert_eq!(
+            o["statement"], "INSERT INTO eo.staff VALUES (42, 'written on the replica')",
+            "{build:?}: {o}"
+        );
+        assert_eq!(o["searched_first"][0], o["log_file"], "{build:?}: {o}");
+        assert_eq!(
+            j["cause"]["kind"], "errant_write",
+            "{build:?}: {}",
+            j["cause"]
+        );
+    }
+}

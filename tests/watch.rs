@@ -258,6 +258,18 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
                 .contains("no rule"),
             "{waiting}"
         );
+        // Its cause, searched once decided (after the incident event, nothing written): the
+        // replica's row was written with sql_log_bin=0, so its binary log holds no trace.
+        let cause = a.wait_event("cause of the waiting incident", |e| {
+            e["event"] == "cause"
+                && e["incident"]["fingerprint"] == waiting["incident"]["fingerprint"]
+        });
+        assert_eq!(cause["cause"]["kind"], "no_trace", "{cause}");
+        assert_eq!(
+            cause["origins"][0]["replica"]["reason"], "not_in_retained_logs",
+            "{cause}"
+        );
+        assert_eq!(cause["origins"][0]["source"]["found"], true, "{cause}");
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(n2.sql_error().unwrap().map(|e| e.0), Some(1062));
         assert_eq!(
@@ -292,7 +304,9 @@ fn watch_repairs_what_the_policy_allows_and_waits_for_a_human_otherwise() {
                     .to_string()
             })
             .collect();
-        for k in ["watching", "incident", "action", "errant", "stopped"] {
+        for k in [
+            "watching", "incident", "action", "cause", "errant", "stopped",
+        ] {
             assert!(kinds.iter().any(|x| x == k), "{k} not hooked: {kinds:?}");
         }
 

@@ -1,10 +1,24 @@
-//! The origin search's I/O: a node's own binary log, read over the replication protocol
-//! newest file first, for the transactions that last wrote some keys. Which rows events hold a
-//! key is the caller's (pure) matcher; this file only reads, within a budget of bytes and
-//! seconds, and keeps per key the newest transaction that matched.
+//! The origin search's I/O: a node's own binary log, read over the replication protocol, for
+//! the transactions that last wrote some keys. Which rows events hold a key is the caller's
+//! (pure) matcher; this file only reads, within a budget of bytes and seconds, and keeps per
+//! key the newest transaction that matched.
 //!
 //! Each file is read from its start to its end on a dump connection of its own (the newest
 //! match of a file is its last one), so memory stays flat: one rows event at a time.
+//!
+//! Order: the files the caller names first (those holding the node's errant GTIDs), newest of
+//! them first, then every other file newest first; no file is read twice. The rule that keeps
+//! the answer the newest writer whatever the order: a key's match in file i is *final* only
+//! once every file newer than i has been read (nothing can tell, short of reading them, that a
+//! newer file does not write the key: neither a file's GTIDs nor the row's current values
+//! do). Until then it is a *candidate*: a newer match replaces it, an older one never does,
+//! and files older than a key's match are not read for that key. When the budget ends first,
+//! the key is reported not found (budget exhausted) and the candidate is named beside it as
+//! such, never as the writer. Reading a file ahead of its turn so never makes a final answer
+//! cheaper (the same newer files must still be read); what it buys is the candidate when the
+//! budget cannot reach that far back newest first. A file named first that does not fit in
+//! the bytes left is not read ahead: it waits for its turn, so reading ahead never spends
+//! more than the budget's bytes would have reached anyway on one file.
 
 use std::time::{Duration, Instant};
 
@@ -49,76 +63,156 @@ pub struct KeyHit {
 #[derive(Debug, Clone)]
 pub struct Hit {
     pub file: String,
+    /// The file's index in the list searched (oldest 0).
+    pub file_index: usize,
     pub trx: RawTransaction,
     pub kind: RowsEventKind,
     pub image: Option<ImageRow>,
+    /// Which rows event of the transaction (0: its first) last wrote the key.
+    pub rows_index: usize,
+}
+
+/// A match in a file read ahead of its turn whose newer files were not all read: maybe the
+/// writer, maybe not.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub hit: Hit,
+    /// The files newer than the match that were not read, oldest first.
+    pub unread_newer: Vec<String>,
 }
 
 /// What a search found and how far it read.
 #[derive(Debug, Default)]
 pub struct Searched {
-    /// Per wanted key, its newest writer.
+    /// Per wanted key, its newest writer (final).
     pub hits: Vec<Option<Hit>>,
+    /// Per wanted key without a final writer, a candidate found ahead of order.
+    pub candidates: Vec<Option<Candidate>>,
     pub bytes: u64,
     pub elapsed: Duration,
-    /// Files read whole, newest first.
+    /// Files read whole, in the order read.
     pub files_read: Vec<String>,
+    /// Of those, the ones read ahead of their turn (errant GTIDs' files), in the order read.
+    pub read_first: Vec<String>,
     /// The budget ran out here (file, position reached) before every key was found.
     pub exhausted_at: Option<(String, u64)>,
     /// The oldest retained log and the time of its first event, when it was read.
     pub oldest: Option<(String, Option<u32>)>,
 }
 
-/// Searches `logs` (oldest first, as listed) newest first for the `keys` keys `matcher`
-/// recognizes, until each is found, the oldest log was read, or the budget is spent.
+/// Searches `logs` (oldest first, as listed) for the `keys` keys `matcher` recognizes: the
+/// files `first` names (indices into `logs`) newest first, then the others newest first,
+/// until each key's writer is final, the oldest log was read, or the budget is spent.
 pub fn search(
     spec: &ConnSpec,
     flavor: Flavor,
     logs: &[LogFile],
     budget: Budget,
     keys: usize,
+    first: &[usize],
     matcher: &mut dyn FnMut(&RawRowsEvent) -> Vec<KeyHit>,
+) -> Result<Searched, FetchError> {
+    search_with(
+        logs,
+        budget,
+        keys,
+        first,
+        matcher,
+        &mut |file, limits, sink| fetch::scan_file(spec, flavor, file, limits, sink),
+    )
+}
+
+/// How one file is read: its name, the limits, where its items go.
+type ScanFile<'a> = dyn FnMut(&str, Limits, &mut dyn FnMut(Item) -> bool) -> Result<fetch::Scanned, FetchError>
+    + 'a;
+
+/// `search`, with the reading of a file given (the order and the rule testable without a
+/// server).
+fn search_with(
+    logs: &[LogFile],
+    budget: Budget,
+    keys: usize,
+    first: &[usize],
+    matcher: &mut dyn FnMut(&RawRowsEvent) -> Vec<KeyHit>,
+    scan_file: &mut ScanFile<'_>,
 ) -> Result<Searched, FetchError> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(budget.seconds);
-    let mut out = Searched {
-        hits: (0..keys).map(|_| None).collect(),
-        ..Default::default()
+    let n = logs.len();
+    let mut out = Searched::default();
+    let mut best: Vec<Option<Hit>> = (0..keys).map(|_| None).collect();
+    let mut read = vec![false; n];
+    let is_final = |best: &[Option<Hit>], read: &[bool], k: usize| {
+        best[k]
+            .as_ref()
+            .is_some_and(|h| read[h.file_index + 1..].iter().all(|r| *r))
     };
-    for (i, log) in logs.iter().enumerate().rev() {
-        if out.hits.iter().all(Option::is_some) {
+    // A file can change key k's answer when k is not final and has no match as new as it.
+    let could_change = |best: &[Option<Hit>], read: &[bool], k: usize, i: usize| {
+        !is_final(best, read, k) && best[k].as_ref().is_none_or(|h| h.file_index < i)
+    };
+    let mut ahead: Vec<usize> = first.iter().copied().filter(|&i| i < n).collect();
+    ahead.sort_unstable_by(|a, b| b.cmp(a));
+    ahead.dedup();
+    let ahead_count = ahead.len();
+    // Ahead files first, then every file newest first (those already read are passed over).
+    let order = ahead.into_iter().chain((0..n).rev());
+    for (step, i) in order.enumerate() {
+        let is_ahead = step < ahead_count;
+        if (0..keys).all(|k| is_final(&best, &read, k)) {
             break;
         }
+        if read[i] || !(0..keys).any(|k| could_change(&best, &read, k, i)) {
+            continue;
+        }
+        let log = &logs[i];
         let left = budget.bytes.saturating_sub(out.bytes);
+        if is_ahead && log.size > left {
+            continue;
+        }
         if left == 0 || Instant::now() >= deadline {
             out.exhausted_at = Some((log.name.clone(), 4));
             break;
         }
+        let wanted: Vec<bool> = (0..keys)
+            .map(|k| could_change(&best, &read, k, i))
+            .collect();
         let mut in_file: Vec<Option<Hit>> = (0..keys).map(|_| None).collect();
-        let mut pending: Vec<KeyHit> = Vec::new();
-        let found_before: Vec<bool> = out.hits.iter().map(Option::is_some).collect();
+        let mut pending: Vec<(KeyHit, usize)> = Vec::new();
+        let mut rows_seen = 0usize;
         let limits = Limits {
             max_bytes: left,
             deadline: Some(deadline),
             one_file: true,
         };
-        let scanned = fetch::scan_file(spec, flavor, &log.name, limits, &mut |item| {
+        let scanned = scan_file(&log.name, limits, &mut |item| {
             match item {
-                Item::Begin => pending.clear(),
-                Item::Rows(ev) => pending.extend(
-                    matcher(&ev)
-                        .into_iter()
-                        .filter(|h| h.key < keys && !found_before[h.key]),
-                ),
+                Item::Begin => {
+                    pending.clear();
+                    rows_seen = 0;
+                }
+                Item::Rows(ev) => {
+                    let at = rows_seen;
+                    rows_seen += 1;
+                    pending.extend(
+                        matcher(&ev)
+                            .into_iter()
+                            .filter(|h| h.key < keys && wanted[h.key])
+                            .map(|h| (h, at)),
+                    );
+                }
                 Item::Done(trx) => {
-                    for h in pending.drain(..) {
+                    for (h, rows_index) in pending.drain(..) {
                         in_file[h.key] = Some(Hit {
                             file: log.name.clone(),
+                            file_index: i,
                             trx: trx.clone(),
                             kind: h.kind,
                             image: h.image,
+                            rows_index,
                         });
                     }
+                    rows_seen = 0;
                 }
             }
             true
@@ -130,15 +224,34 @@ pub fn search(
             out.exhausted_at = Some((log.name.clone(), scanned.last_pos));
             break;
         }
-        for (slot, hit) in out.hits.iter_mut().zip(in_file) {
-            if slot.is_none() {
+        read[i] = true;
+        for (slot, hit) in best.iter_mut().zip(in_file) {
+            if hit.is_some() {
                 *slot = hit;
             }
         }
         out.files_read.push(log.name.clone());
+        if is_ahead {
+            out.read_first.push(log.name.clone());
+        }
         if i == 0 {
             out.oldest = Some((log.name.clone(), scanned.first_timestamp));
         }
+    }
+    for k in 0..keys {
+        let done = is_final(&best, &read, k);
+        let hit = best[k].take();
+        out.candidates.push(match (&hit, done) {
+            (Some(h), false) => Some(Candidate {
+                unread_newer: (h.file_index + 1..n)
+                    .filter(|&j| !read[j])
+                    .map(|j| logs[j].name.clone())
+                    .collect(),
+                hit: h.clone(),
+            }),
+            _ => None,
+        });
+        out.hits.push(hit.filter(|_| done));
     }
     out.elapsed = start.elapsed();
     Ok(out)
@@ -175,7 +288,138 @@ impl std::str::FromStr for Budget {
 
 #[cfg(test)]
 mod tests {
-    use super::Budget;
+    use super::*;
+    use crate::vocab::TableRef;
+
+    /// Files of `size` bytes, each writing the keys listed (transaction start = the key * 10
+    /// + the file's index, to tell which file a hit came from).
+    fn run(
+        files: &[(u64, &[usize])],
+        first: &[usize],
+        bytes: u64,
+        keys: usize,
+    ) -> (Searched, Vec<String>) {
+        let logs: Vec<LogFile> = files
+            .iter()
+            .enumerate()
+            .map(|(i, (size, _))| LogFile {
+                name: format!("f{i}"),
+                size: *size,
+            })
+            .collect();
+        let mut opened = Vec::new();
+        let mut matcher = |ev: &RawRowsEvent| {
+            vec![KeyHit {
+                key: ev.end_log_pos as usize,
+                kind: RowsEventKind::Write,
+                image: None,
+            }]
+        };
+        let budget = Budget { bytes, seconds: 60 };
+        let searched = search_with(
+            &logs,
+            budget,
+            keys,
+            first,
+            &mut matcher,
+            &mut |file, limits, sink| {
+                opened.push(file.to_string());
+                let i: usize = file[1..].parse().unwrap();
+                let (size, writes) = files[i];
+                for &k in writes {
+                    sink(Item::Begin);
+                    sink(Item::Rows(RawRowsEvent {
+                        kind: RowsEventKind::Write,
+                        table: TableRef {
+                            schema: "d".into(),
+                            name: "t".into(),
+                        },
+                        end_log_pos: k as u64,
+                        rows: Vec::new(),
+                    }));
+                    sink(Item::Done(RawTransaction {
+                        start_pos: (k * 10 + i) as u64,
+                        ..Default::default()
+                    }));
+                }
+                let complete = size <= limits.max_bytes;
+                Ok(fetch::Scanned {
+                    bytes: size.min(limits.max_bytes),
+                    complete,
+                    first_timestamp: None,
+                    last_pos: 4,
+                })
+            },
+        )
+        .unwrap();
+        (searched, opened)
+    }
+
+    fn from(h: &Option<Hit>) -> Option<usize> {
+        h.as_ref().map(|h| h.file_index)
+    }
+
+    #[test]
+    fn newest_first_stops_at_the_newest_writer() {
+        let (s, opened) = run(&[(10, &[0]), (10, &[0]), (10, &[])], &[], 1000, 1);
+        assert_eq!(opened, ["f2", "f1"]);
+        assert_eq!(from(&s.hits[0]), Some(1));
+        assert!(s.read_first.is_empty());
+    }
+
+    #[test]
+    fn an_errant_file_read_first_never_outranks_a_newer_writer() {
+        // Key 0 written in f0 (errant, read first) and again in f2: f2 wins; f1 is read
+        // because the f0 match is not final before it is.
+        let (s, opened) = run(
+            &[(10, &[0]), (10, &[]), (10, &[0]), (10, &[])],
+            &[0],
+            1000,
+            1,
+        );
+        assert_eq!(opened, ["f0", "f3", "f2"]);
+        assert_eq!(from(&s.hits[0]), Some(2));
+        assert_eq!(s.read_first, ["f0"]);
+        // Only in f0: final once every newer file was read; nothing read twice.
+        let (s, opened) = run(&[(10, &[0]), (10, &[]), (10, &[])], &[0], 1000, 1);
+        assert_eq!(opened, ["f0", "f2", "f1"]);
+        assert_eq!(from(&s.hits[0]), Some(0));
+        assert!(s.candidates[0].is_none());
+    }
+
+    #[test]
+    fn a_budget_too_small_for_the_newer_files_leaves_a_candidate_not_an_answer() {
+        let files: &[(u64, &[usize])] = &[(10, &[]), (10, &[0]), (500, &[]), (500, &[])];
+        // Newest first: the budget ends in f3, nothing found, nothing to name.
+        let (s, _) = run(files, &[], 300, 1);
+        assert!(s.hits[0].is_none() && s.candidates[0].is_none());
+        assert_eq!(s.exhausted_at.as_ref().unwrap().0, "f3");
+        // The errant file first: its match is named as a candidate, with the unread files.
+        let (s, opened) = run(files, &[1], 300, 1);
+        assert_eq!(opened, ["f1", "f3"]);
+        assert!(s.hits[0].is_none());
+        let c = s.candidates[0].as_ref().unwrap();
+        assert_eq!(c.hit.file_index, 1);
+        assert_eq!(c.unread_newer, ["f2", "f3"]);
+        assert_eq!(s.exhausted_at.as_ref().unwrap().0, "f3");
+    }
+
+    #[test]
+    fn an_errant_file_bigger_than_the_bytes_left_waits_for_its_turn() {
+        let (s, opened) = run(&[(900, &[0]), (10, &[0])], &[0], 100, 1);
+        assert_eq!(opened, ["f1"]);
+        assert_eq!(from(&s.hits[0]), Some(1));
+        assert!(s.read_first.is_empty());
+    }
+
+    #[test]
+    fn several_keys_each_final_on_its_own() {
+        // Key 0 in f0 (errant) only, key 1 in f2 and f0: key 1's newest is f2.
+        let (s, opened) = run(&[(10, &[0, 1]), (10, &[]), (10, &[1])], &[0], 1000, 2);
+        assert_eq!(opened, ["f0", "f2", "f1"]);
+        assert_eq!(from(&s.hits[0]), Some(0));
+        assert_eq!(from(&s.hits[1]), Some(2));
+    }
 
     #[test]
     fn budgets_parse() {

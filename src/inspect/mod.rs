@@ -173,6 +173,35 @@ fn diagnose_full(
     Ok(Diagnosed::Stopped(Box::new(d)))
 }
 
+/// The origins and cause of an incident diagnosed earlier without them (`d`), searched now:
+/// `watch` searches after it decided and acted, so that its reaction is not delayed. The
+/// writers are in the binary logs whatever a repair did since: a repair writes rows with the
+/// binary log off (the watcher never leaves an errant GTID), and a skip logs an empty
+/// transaction. The channel is found by name whether it runs again or not.
+pub fn search_origins(
+    spec: &ConnSpec,
+    d: &mut Diagnosis,
+    budget: crate::binlog::origin::Budget,
+) -> Result<()> {
+    let mut replica = Server::connect(spec)?;
+    let report = status::read_status(&mut replica)?;
+    let ch = report
+        .channels
+        .iter()
+        .find(|c| c.name == d.channel)
+        .cloned()
+        .ok_or_else(|| InspectError::NoSuchChannel(d.channel.clone()))?;
+    let topology = Topology::of(&replica.spec, &report, None);
+    let source_spec = topology
+        .source_of(&ch.name)
+        .cloned()
+        .unwrap_or_else(|| spec.at(&ch.source_endpoint()));
+    let mut source = Server::connect(&source_spec).ok();
+    origin::attach(d, &mut replica, source.as_mut(), &ch.filters, budget);
+    origin::mirror_to_reverse(d);
+    Ok(())
+}
+
 /// The same incident, looked at again just before a repair acts (under the repair lock):
 /// where the replica stopped and on what must be unchanged, and then the failing transaction
 /// is the same one and is not read again; only what can have changed meanwhile is read again

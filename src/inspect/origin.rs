@@ -7,9 +7,11 @@ use crate::binlog::origin::{self as search, Budget, LogFile};
 use crate::conn::Server;
 use crate::diagnosis::cause::{self, AutoIncrement, Facts};
 use crate::diagnosis::finder::Key;
-use crate::diagnosis::origin::{self, KeyMatcher, NodeIds, NodeOrigin, Origins};
+use crate::diagnosis::origin::{self, ErrantSpan, KeyMatcher, NodeIds, NodeOrigin, Origins};
 use crate::diagnosis::*;
+use crate::status::errant::Errant;
 use crate::status::filters::Filters;
+use crate::vocab::{GtidSet, MariadbGtidList, MysqlGtidSet};
 
 /// Conflicts whose origins are searched (a batch's thousands of rows are one cause).
 const MAX_KEYS: usize = 16;
@@ -34,10 +36,30 @@ pub fn attach(
     if let Some(key) = d.key.clone()
         && !keys.is_empty()
     {
-        let on_replica = node_origins(replica, &d.table, &key, &keys, source_ids.as_ref(), budget);
+        let replica_errant = span(&d.errant);
+        // The source has errant GTIDs only as a replica itself: of this node, in a pair.
+        let dual = d.reverse.as_ref().is_some_and(|r| r.dual_master);
+        let source_errant = match (dual, source.as_deref_mut()) {
+            (true, Some(s)) => crate::status::read_status(s)
+                .ok()
+                .and_then(|r| span(&crate::status::errant::find(s, &r, Some(&mut *replica)))),
+            _ => None,
+        };
+        let node = |table, errant| Node {
+            table,
+            key: &key,
+            keys: &keys,
+            errant,
+            budget,
+        };
+        let on_replica = node_origins(
+            replica,
+            &node(&d.table, replica_errant),
+            source_ids.as_ref(),
+        );
         let on_source = source
             .as_deref_mut()
-            .map(|s| node_origins(s, &d.table, &key, &keys, Some(&replica_ids), budget));
+            .map(|s| node_origins(s, &node(&d.table, source_errant), Some(&replica_ids)));
         for (i, (c, r)) in d.conflicts.iter_mut().zip(on_replica).enumerate() {
             c.origin = Some(Origins {
                 replica: r,
@@ -50,7 +72,7 @@ pub fn attach(
             (true, Some(s)) => auto_increment(replica).zip(auto_increment(s)),
             _ => None,
         },
-        journal: journal_evidence(&d.table, &keys),
+        journal: journal_evidence(&d.table, &keys, &d.fingerprint),
         filtered: filters.excludes(&d.table),
     };
     d.cause = Some(cause::classify(d, &facts));
@@ -90,15 +112,107 @@ fn ids(s: &Server) -> NodeIds {
     }
 }
 
-/// Each key's origin on one node.
-fn node_origins(
-    node: &mut Server,
-    table: &TableRef,
-    key: &KeyRef,
-    keys: &[Key],
-    other: Option<&NodeIds>,
+/// The errant GTIDs as the search locates them (None: there are none).
+fn span(errant: &[Errant]) -> Option<ErrantSpan> {
+    let e = errant.first()?;
+    match &e.gtids {
+        GtidSet::Mysql(set) => (!set.is_empty()).then(|| ErrantSpan::Mysql(set.clone())),
+        GtidSet::Mariadb(list) => {
+            let logged = e.sources_logged.clone().unwrap_or_default();
+            let entries: Vec<_> = list
+                .iter()
+                .filter_map(|g| match g {
+                    crate::vocab::Gtid::Mariadb {
+                        domain,
+                        server_id,
+                        seq,
+                    } => Some((
+                        domain,
+                        server_id,
+                        logged.seq_of(domain, server_id).unwrap_or(0),
+                        seq,
+                    )),
+                    _ => None,
+                })
+                .collect();
+            (!entries.is_empty()).then_some(ErrantSpan::Mariadb(entries))
+        }
+    }
+}
+
+/// What one node's search looks for.
+struct Node<'a> {
+    table: &'a TableRef,
+    key: &'a KeyRef,
+    keys: &'a [Key],
+    /// The node's errant GTIDs: their files are read first.
+    errant: Option<ErrantSpan>,
     budget: Budget,
-) -> Vec<NodeOrigin> {
+}
+
+/// The GTID state binary log `file` starts with: MySQL's Previous_gtids event, MariaDB's
+/// Gtid_list (the second event of every file; SHOW BINLOG EVENTS reads no further).
+fn file_start_state(node: &mut Server, file: &str) -> Option<GtidSet> {
+    let rows: Vec<mysql::Row> = node
+        .all(&crate::sql::admin::binlog_events(file, 4, 3))
+        .ok()?;
+    rows.iter().find_map(|row| {
+        let kind: String = row.get(2)?;
+        let info: String = row
+            .get::<Option<String>, _>(5)
+            .flatten()
+            .unwrap_or_default();
+        match kind.as_str() {
+            "Previous_gtids" => MysqlGtidSet::parse(&info).map(GtidSet::Mysql),
+            "Gtid_list" => {
+                MariadbGtidList::parse(info.trim().trim_start_matches('[').trim_end_matches(']'))
+                    .map(GtidSet::Mariadb)
+            }
+            _ => None,
+        }
+    })
+}
+
+/// MariaDB: the statement of a found transaction's rows event, from its Annotate_rows event
+/// (the dump cannot ask for them: the driver masks BINLOG_SEND_ANNOTATE_ROWS_EVENT), read
+/// with SHOW BINLOG EVENTS from the transaction's start. Sets `statement` or says why not.
+fn read_annotate(node: &mut Server, o: &mut NodeOrigin, hit: &search::Hit) {
+    if !node.flavor.is_mariadb() || o.statement.is_some() {
+        return;
+    }
+    let limit = (64 + 4 * hit.rows_index as u64).min(4096);
+    let st = crate::sql::admin::binlog_events(&hit.file, hit.trx.start_pos, limit);
+    let events: Vec<(String, String)> = match node.all::<mysql::Row>(&st) {
+        Ok(rows) => rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>(2).unwrap_or_default(),
+                    r.get::<Option<String>, _>(5).flatten().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        Err(e) => {
+            let refused = matches!(&e, mysql::Error::MySqlError(m) if m.code == 1227);
+            o.statement_note = Some(match refused {
+                true => "reading its Annotate_rows event was refused (SHOW BINLOG EVENTS needs BINLOG MONITOR)".into(),
+                false => format!(
+                    "reading its Annotate_rows event failed: {}",
+                    crate::describe::describe_mysql(&e)
+                ),
+            });
+            return;
+        }
+    };
+    match origin::annotate_of(&events, hit.rows_index) {
+        Ok(text) => o.statement = Some(text),
+        Err(why) => o.statement_note = Some(why),
+    }
+}
+
+/// Each key's origin on one node.
+fn node_origins(node: &mut Server, n: &Node<'_>, other: Option<&NodeIds>) -> Vec<NodeOrigin> {
+    let (table, key, keys, budget) = (n.table, n.key, n.keys, n.budget);
     let all = |o: NodeOrigin| vec![o; keys.len()];
     match node.first::<u32>(&crate::sql::admin::log_bin()) {
         Ok(Some(0)) => return all(origin::no_binary_log()),
@@ -120,6 +234,17 @@ fn node_origins(
         Err(e) => return all(origin::unreadable(e.to_string())),
     };
     let this = ids(node);
+    // The files holding the errant GTIDs (a few SHOW BINLOG EVENTS … LIMIT 3); when a file's
+    // state cannot be read, every file is read newest first.
+    let first = n
+        .errant
+        .as_ref()
+        .and_then(|span| {
+            origin::errant_files(logs.len(), span, &mut |i| {
+                file_start_state(node, &logs[i].name)
+            })
+        })
+        .unwrap_or_default();
     let matcher = KeyMatcher::new(table, key, &schema, keys);
     let searched = search::search(
         &node.spec,
@@ -127,6 +252,7 @@ fn node_origins(
         &logs,
         budget,
         keys.len(),
+        &first,
         &mut |ev| matcher.hits(ev),
     );
     crate::timing::mark("origin searched");
@@ -135,9 +261,14 @@ fn node_origins(
         Ok(s) => s
             .hits
             .iter()
-            .map(|h| match h {
-                Some(h) => origin::found(h, &schema, &this, other, &s),
-                None => origin::not_found(&s, budget),
+            .enumerate()
+            .map(|(k, h)| match h {
+                Some(h) => {
+                    let mut o = origin::found(h, &schema, &this, other, &s);
+                    read_annotate(node, &mut o, h);
+                    o
+                }
+                None => origin::not_found(&s, k, budget, &this, other),
             })
             .collect(),
     }
@@ -155,7 +286,9 @@ const JOURNALS_READ: usize = 14;
 
 /// An earlier replmend repair that changed one of `keys` of `table`, from the journals in the
 /// default journal directory, in words.
-fn journal_evidence(table: &TableRef, keys: &[Key]) -> Option<String> {
+/// Entries of the incident itself (`fingerprint`: a repair of it, this run's or an earlier
+/// attempt's) are not evidence of an earlier one.
+fn journal_evidence(table: &TableRef, keys: &[Key], fingerprint: &str) -> Option<String> {
     let dir = crate::journal::default_path().parent()?.to_path_buf();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .ok()?
@@ -172,7 +305,7 @@ fn journal_evidence(table: &TableRef, keys: &[Key]) -> Option<String> {
             continue;
         };
         for e in entries.iter().rev() {
-            if e.table_ref().as_ref() != Some(table) {
+            if e.table_ref().as_ref() != Some(table) || e.fingerprint == fingerprint {
                 continue;
             }
             let Ok(row) = e.image() else { continue };

@@ -48,6 +48,7 @@ fn config(args: &WatchArgs) -> Result<Config> {
         lookahead: 10_000,
         dry_run: args.dry_run,
         reports: args.reports.clone(),
+        origin_budget: Some(args.origin_budget).filter(|b| b.bytes > 0 && b.seconds > 0),
     })
 }
 

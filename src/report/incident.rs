@@ -122,6 +122,9 @@ pub fn group(lines: &[Line]) -> Vec<Incident> {
             }
         }
     }
+    for inc in out.iter_mut() {
+        complete_diagnosis(inc);
+    }
     for (inc, es) in out.iter_mut().zip(entries) {
         let (ro, rows): (Vec<Entry>, Vec<Entry>) = crate::journal::latest(&es)
             .into_iter()
@@ -130,6 +133,28 @@ pub fn group(lines: &[Line]) -> Vec<Incident> {
         inc.read_only = ro;
     }
     out
+}
+
+/// A later origins record (watch searches after it acted) completes the incident's first
+/// diagnosis record, which is the one the report reads.
+fn complete_diagnosis(inc: &mut Incident) {
+    let found: Vec<_> = inc
+        .records
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Origins(o) => Some(o.clone()),
+            _ => None,
+        })
+        .collect();
+    let Some(d) = inc.records.iter_mut().find_map(|r| match &mut r.body {
+        Body::Diagnosis(d) => Some(d),
+        _ => None,
+    }) else {
+        return;
+    };
+    for o in &found {
+        d.complete_with(o);
+    }
 }
 
 /// The incident `id` names: its fingerprint, or a prefix of it that only it has.

@@ -32,6 +32,17 @@ pub enum Body {
     Plan(PlanRecord),
     Step(StepRecord),
     Verification(VerificationRecord),
+    /// The origins and cause searched after the repair (`watch`): they complete the
+    /// incident's diagnosis record where it has none.
+    Origins(OriginsRecord),
+}
+
+/// The cause and each recorded conflict's origins (in the diagnosis record's order), from a
+/// search made after the diagnosis record was written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OriginsRecord {
+    pub cause: Option<CauseRecord>,
+    pub origins: Vec<Option<Vec<OriginRecord>>>,
 }
 
 /// What the repair found, as diagnosed before it changed anything.
@@ -239,8 +250,8 @@ fn verdict_words(v: &Verdict) -> String {
     }
 }
 
-fn conflict(c: &Conflict) -> ConflictRecord {
-    let origins = c.origin.as_ref().map(|o| {
+fn origin_records(c: &Conflict) -> Option<Vec<OriginRecord>> {
+    c.origin.as_ref().map(|o| {
         let mut v = vec![OriginRecord {
             node: "replica".into(),
             found: o.replica.found,
@@ -254,7 +265,11 @@ fn conflict(c: &Conflict) -> ConflictRecord {
             });
         }
         v
-    });
+    })
+}
+
+fn conflict(c: &Conflict) -> ConflictRecord {
+    let origins = origin_records(c);
     ConflictRecord {
         key: c
             .key
@@ -299,13 +314,45 @@ pub fn diagnosis(d: &Diagnosis) -> Body {
             .map(|c| conflict(c))
             .collect(),
         more_conflicts: all.len().saturating_sub(CONFLICTS_KEPT),
-        cause: d.cause.as_ref().map(|c| CauseRecord {
-            kind: c.kind,
-            evidence: c.evidence.clone(),
-            prevention: c.prevention.clone(),
-        }),
+        cause: cause_record(d),
         missing: d.missing.clone(),
     }))
+}
+
+fn cause_record(d: &Diagnosis) -> Option<CauseRecord> {
+    d.cause.as_ref().map(|c| CauseRecord {
+        kind: c.kind,
+        evidence: c.evidence.clone(),
+        prevention: c.prevention.clone(),
+    })
+}
+
+/// The origins and cause of `d`, searched after its diagnosis record was written.
+pub fn origins(d: &Diagnosis) -> Body {
+    Body::Origins(OriginsRecord {
+        cause: cause_record(d),
+        origins: d
+            .conflicts
+            .iter()
+            .chain(&d.upcoming)
+            .take(CONFLICTS_KEPT)
+            .map(origin_records)
+            .collect(),
+    })
+}
+
+impl DiagnosisRecord {
+    /// Completes the record with a later search's cause and origins where it has none.
+    pub fn complete_with(&mut self, o: &OriginsRecord) {
+        if self.cause.is_none() {
+            self.cause = o.cause.clone();
+        }
+        for (c, found) in self.conflicts.iter_mut().zip(&o.origins) {
+            if c.origins.is_none() {
+                c.origins = found.clone();
+            }
+        }
+    }
 }
 
 /// The plan as the journal keeps it (`tables`: what a resync makes equal).

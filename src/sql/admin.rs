@@ -84,6 +84,16 @@ pub fn binary_logs() -> Statement {
     Statement::plain("SHOW BINARY LOGS")
 }
 
+/// Up to `limit` events of binary log `file` from position `pos` (Log_name, Pos, Event_type,
+/// Server_id, End_log_pos, Info). MySQL needs REPLICATION SLAVE, MariaDB 10.5.2+ BINLOG
+/// MONITOR. The server stops reading at the limit.
+pub fn binlog_events(file: &str, pos: u64, limit: u64) -> Statement {
+    Statement::plain(format!(
+        "SHOW BINLOG EVENTS IN {} FROM {pos} LIMIT {limit}",
+        quote_string(file)
+    ))
+}
+
 /// The AUTO_INCREMENT settings new sessions get: increment and offset.
 pub fn auto_increment_settings() -> Statement {
     Statement::plain("SELECT @@GLOBAL.auto_increment_increment, @@GLOBAL.auto_increment_offset")
@@ -158,6 +168,10 @@ mod tests {
         let st = get_lock("replmend.watch");
         assert_eq!(st.sql, "SELECT GET_LOCK(?, 0)");
         assert_eq!(st.params, vec![Cell::Text("replmend.watch".into())]);
+        assert_eq!(
+            binlog_events("n2-bin.000001", 4, 3).sql,
+            "SHOW BINLOG EVENTS IN 'n2-bin.000001' FROM 4 LIMIT 3"
+        );
         assert_eq!(
             session_wait_timeout(31536000).sql,
             "SET SESSION wait_timeout = 31536000"

@@ -25,6 +25,11 @@ pub struct Errant {
     /// MySQL: a GTID set; MariaDB: `domain-server_id-seq` entries (up to seq). Serialized as
     /// the server writes it.
     pub gtids: GtidSet,
+    /// MariaDB: what the sources have logged (binlog state, slave position, in flight): the
+    /// errant transactions of an entry (domain, server_id, seq) are those after the sources'
+    /// seq for that domain and server_id, up to seq. Not serialized.
+    #[serde(skip)]
+    pub sources_logged: Option<MariadbGtidList>,
 }
 
 /// MariaDB: the replica's own entries (written under its server_id) that the source's binlog
@@ -94,9 +99,15 @@ pub fn find(
     if sources.is_empty() {
         return Vec::new();
     }
-    let gtids = match replica.flavor.is_mariadb() {
-        true => mariadb_errant(replica, &mut sources, &topology).map(GtidSet::Mariadb),
-        false => mysql_errant(replica, &mut sources, &topology).map(GtidSet::Mysql),
+    let (gtids, sources_logged) = match replica.flavor.is_mariadb() {
+        true => match mariadb_errant(replica, &mut sources, &topology) {
+            Some((e, logged)) => (Some(GtidSet::Mariadb(e)), Some(logged)),
+            None => (None, None),
+        },
+        false => (
+            mysql_errant(replica, &mut sources, &topology).map(GtidSet::Mysql),
+            None,
+        ),
     };
     match gtids.filter(|g| !g.is_empty()) {
         Some(g) => vec![Errant {
@@ -111,6 +122,7 @@ pub fn find(
                 .collect::<Vec<_>>()
                 .join(","),
             gtids: g,
+            sources_logged,
         }],
         None => Vec::new(),
     }
@@ -124,7 +136,7 @@ fn mariadb_errant(
     replica: &mut Server,
     sources: &mut [(String, &mut Server)],
     topology: &Topology,
-) -> Option<MariadbGtidList> {
+) -> Option<(MariadbGtidList, MariadbGtidList)> {
     let mine: String = replica.first(&admin::gtid_binlog_state()).ok()??;
     let mut theirs = MariadbGtidList::default();
     for (_, s) in sources.iter_mut() {
@@ -137,11 +149,8 @@ fn mariadb_errant(
             theirs = theirs.union(&MariadbGtidList::parse(&pos)?);
         }
     }
-    Some(mariadb(
-        &MariadbGtidList::parse(&mine)?,
-        replica.server_id,
-        &theirs,
-    ))
+    let errant = mariadb(&MariadbGtidList::parse(&mine)?, replica.server_id, &theirs);
+    Some((errant, theirs))
 }
 
 /// What the replica executed that each source has not, nor, in a dual-master pair, has

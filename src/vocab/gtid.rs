@@ -390,6 +390,15 @@ impl MariadbGtidList {
         out
     }
 
+    /// As a binlog state: the last seq logged for (domain, server_id), if any.
+    pub fn seq_of(&self, domain: u32, server_id: u32) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter(|e| e.0 == domain && e.1 == server_id)
+            .map(|e| e.2)
+            .max()
+    }
+
     /// The entries written under one server_id.
     pub fn from_server(&self, server_id: u32) -> MariadbGtidList {
         MariadbGtidList {

@@ -18,6 +18,9 @@ pub enum Kind {
     Incident,
     /// A repair the policy allowed ran (or failed: `action.outcome`).
     Action,
+    /// An incident's cause and its conflicting rows' origins, searched once it was decided
+    /// on and acted upon (after its `action` event, when there is one).
+    Cause,
     /// New errant GTIDs on the replica.
     Errant,
     /// A channel stopped without an applier error, or its receiver stopped on an error:
@@ -63,10 +66,6 @@ pub struct ActionFacts {
     pub rows_journaled: usize,
     pub journal: Option<String>,
     pub error: Option<String>,
-    /// `--reports DIR`: the incident's postmortem written there (its HTML; the Markdown
-    /// beside it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +85,16 @@ pub struct Event {
     pub action: Option<ActionFacts>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errant: Vec<Errant>,
+    /// `cause` events: the incident's cause (as `diagnose` classifies it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::diagnosis::cause::Cause>,
+    /// `cause` events: each searched conflict's origins, in the diagnosis's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<crate::diagnosis::origin::Origins>,
+    /// `cause` events after a repair, with `--reports DIR`: the incident's postmortem written
+    /// there (its HTML; the Markdown beside it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
     /// The event in one sentence.
     pub message: String,
 }
@@ -109,6 +118,9 @@ impl Event {
             decision: None,
             action: None,
             errant: Vec::new(),
+            cause: None,
+            origins: Vec::new(),
+            report: None,
             message,
         }
     }

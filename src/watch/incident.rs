@@ -81,6 +81,11 @@ impl Worker<'_> {
             e.decision = Some(decision.clone());
             self.sinks.emit(&e);
         }
+        let repairing = matches!(decision, Decision::Repair { .. })
+            && diagnosis.is_some()
+            && !self.config.dry_run;
+        // Not repaired (waiting, or a dry run): the cause once decided, nothing written.
+        let cause_of = (report && !repairing).then(|| diagnosis.clone()).flatten();
         let handled = match (decision, diagnosis) {
             (
                 Decision::Repair {
@@ -105,7 +110,93 @@ impl Worker<'_> {
         };
         let acted = handled == Handled::Acted;
         self.r.seen.insert(ch.name.clone(), (key, handled));
+        if let Some(d) = cause_of
+            && let Some(searched) = self.origins(&d)
+        {
+            self.emit_cause(ch, &searched, None);
+        }
         acted
+    }
+
+    /// The incident's origins and cause (`d` as diagnosed, searched now within
+    /// --origin-budget), on a thread of its own like the diagnosis: a node that stops
+    /// answering cannot hold the watcher past twice the budget's seconds (two nodes) and a
+    /// margin for connecting. None: not searched (no budget, a signal, an error: said on
+    /// stderr).
+    fn origins(&self, d: &Diagnosis) -> Option<Diagnosis> {
+        let budget = self.config.origin_budget?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (spec, mut found) = (self.r.spec.clone(), d.clone());
+        let spawned = std::thread::Builder::new()
+            .name("origins".into())
+            .spawn(move || {
+                let searched = crate::inspect::search_origins(&spec, &mut found, budget);
+                let _ = tx.send(searched.map(|()| found));
+            });
+        let fail = |why: String| {
+            eprintln!(
+                "replmend: the cause of incident {} was not searched: {why}",
+                d.fingerprint
+            );
+            None
+        };
+        if let Err(e) = spawned {
+            return fail(e.to_string());
+        }
+        let limit = Duration::from_secs(2 * budget.seconds + 20);
+        let started = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(found)) => return Some(found),
+                Ok(Err(e)) => return fail(crate::describe::message(&e)),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return fail("the search ended without a result".into());
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            if started.elapsed() > limit {
+                return fail(format!(
+                    "it did not finish within {} s: a node accepts connections but does not answer",
+                    limit.as_secs()
+                ));
+            }
+        }
+    }
+
+    /// The `cause` event: the incident's cause and origins (`d` searched; unsearched: the
+    /// cause is unknown), and the report written with `--reports`.
+    fn emit_cause(&self, ch: &ChannelStatus, d: &Diagnosis, report: Option<String>) {
+        let mut text = match &d.cause {
+            Some(c) => format!(
+                "cause of the applier error {} on {}: {}: {}",
+                d.error.errno,
+                d.table,
+                serde_json::to_string(&c.kind)
+                    .unwrap_or_default()
+                    .trim_matches('"'),
+                c.evidence
+            ),
+            None => format!(
+                "cause of the applier error {} on {}: unknown (the origins were not searched)",
+                d.error.errno, d.table
+            ),
+        };
+        if let Some(r) = &report {
+            text.push_str(&format!("; report: {r}"));
+        }
+        let mut e = Event::new(Kind::Cause, &self.r.endpoint, text).on_channel(&ch.name);
+        e.incident = Some(facts_of(d));
+        e.cause = d.cause.clone();
+        e.origins = d
+            .conflicts
+            .iter()
+            .filter_map(|c| c.origin.clone())
+            .collect();
+        e.report = report;
+        self.sinks.emit(&e);
     }
 
     /// The channel's diagnosis, on a thread of its own: a node that accepts connections but
@@ -244,7 +335,6 @@ impl Worker<'_> {
                     rows_journaled: inc.applied.journaled_rows,
                     journal: (inc.applied.journaled_rows > 0).then(|| inc.applied.journal.clone()),
                     error: None,
-                    report: None,
                 };
                 (Handled::Acted, facts)
             }
@@ -273,13 +363,10 @@ impl Worker<'_> {
                     rows_journaled: 0,
                     journal: None,
                     error: Some(crate::describe::message(&e)),
-                    report: None,
                 };
                 (Handled::Waiting, facts)
             }
         };
-        let mut action = action;
-        action.report = self.write_report(&d.fingerprint);
         let result_label = match action.outcome {
             ActionOutcome::Failed | ActionOutcome::Unverified => "failed",
             ActionOutcome::Repaired | ActionOutcome::StoppedAgain => "ok",
@@ -297,16 +384,35 @@ impl Worker<'_> {
             .or_default() += 1;
         let mut e =
             Event::new(Kind::Action, &r.endpoint, action_text(&action)).on_channel(&ch.name);
-        e.incident = Some(IncidentFacts {
-            errno: d.error.errno,
-            error: d.error.message.clone(),
-            fingerprint: Some(d.fingerprint.clone()),
-            table: Some(d.table.to_string()),
-            kind: Some(d.kind.to_string()),
-        });
+        e.incident = Some(facts_of(d));
         e.action = Some(action);
         self.sinks.emit(&e);
+        // After the action event (its time is the watcher's reaction): the origins and cause,
+        // recorded beside the repair's diagnosis, then the report that names them.
+        let searched = self.origins(d);
+        if let Some(found) = &searched {
+            self.record_origins(found);
+        }
+        let report = self.write_report(&d.fingerprint);
+        self.emit_cause(ch, searched.as_ref().unwrap_or(d), report);
         handled
+    }
+
+    /// The searched origins and cause appended to the journal the repair wrote (a record the
+    /// report merges into the incident's diagnosis). Not written: said on stderr.
+    fn record_origins(&self, d: &Diagnosis) {
+        let record =
+            crate::report::record::Record::new(&d.fingerprint, crate::report::record::origins(d));
+        let written = Journal::new(&self.journal_path())
+            .map_err(anyhow::Error::from)
+            .and_then(|mut j| Ok(j.append_records(&[record])?));
+        if let Err(e) = written {
+            eprintln!(
+                "replmend: the cause of incident {} was not journaled: {}",
+                d.fingerprint,
+                crate::describe::message(&e)
+            );
+        }
     }
 
     /// `--reports DIR`: the incident's postmortem from the journal its repair wrote. A
@@ -378,6 +484,16 @@ impl Worker<'_> {
         )
     }
 }
+fn facts_of(d: &Diagnosis) -> IncidentFacts {
+    IncidentFacts {
+        errno: d.error.errno,
+        error: d.error.message.clone(),
+        fingerprint: Some(d.fingerprint.clone()),
+        table: Some(d.table.to_string()),
+        kind: Some(d.kind.to_string()),
+    }
+}
+
 fn incident_text(f: &IncidentFacts, d: &Decision) -> String {
     let on = f
         .table
@@ -406,12 +522,8 @@ fn action_text(a: &ActionFacts) -> String {
                 }
                 _ => "replication is running and caught up",
             };
-            let report = match &a.report {
-                Some(r) => format!("; report: {r}"),
-                None => String::new(),
-            };
             format!(
-                "{} applied in {} step(s){journal}; {how}{report}",
+                "{} applied in {} step(s){journal}; {how}",
                 a.remedy, a.steps
             )
         }

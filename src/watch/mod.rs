@@ -58,6 +58,9 @@ pub struct Config {
     pub dry_run: bool,
     /// Where each incident's postmortem is written once it was handled.
     pub reports: Option<PathBuf>,
+    /// Each diagnosed incident's origins and cause are searched within this budget once it
+    /// was decided on and acted upon (None: not searched).
+    pub origin_budget: Option<crate::binlog::origin::Budget>,
 }
 
 /// Where events go: the log (stdout), the hooks, and nothing else.
