@@ -77,31 +77,6 @@ pub fn diagnose_guarded(
     diagnose_full(spec, source, channel, None, Some(guard))
 }
 
-/// Each conflicting row's origin and the cause, searched after the diagnosis on sessions of
-/// its own (a repair runs it beside its other work): the replica's channel is read again for
-/// its filters. What cannot be read is said in the origins, as in `diagnose_with_origin`.
-pub fn search_origins(
-    d: &mut Diagnosis,
-    replica: &ConnSpec,
-    source: Option<&ConnSpec>,
-    budget: crate::binlog::origin::Budget,
-) -> Result<()> {
-    let mut r = Server::connect_with_timeout(replica, std::time::Duration::from_secs(10))?;
-    let report = status::read_status(&mut r)?;
-    let filters = report
-        .channels
-        .iter()
-        .find(|c| c.name == d.channel)
-        .map(|c| c.filters.clone())
-        .unwrap_or_default();
-    let mut s = source
-        .and_then(|s| Server::connect_with_timeout(s, std::time::Duration::from_secs(10)).ok());
-    origin::attach(d, &mut r, s.as_mut(), &filters, budget);
-    origin::mirror_to_reverse(d);
-    crate::timing::mark("origins searched");
-    Ok(())
-}
-
 fn diagnose_full(
     spec: &ConnSpec,
     named: Option<&ConnSpec>,
@@ -173,17 +148,21 @@ fn diagnose_full(
     Ok(Diagnosed::Stopped(Box::new(d)))
 }
 
-/// The origins and cause of an incident diagnosed earlier without them (`d`), searched now:
-/// `watch` searches after it decided and acted, so that its reaction is not delayed. The
-/// writers are in the binary logs whatever a repair did since: a repair writes rows with the
-/// binary log off (the watcher never leaves an errant GTID), and a skip logs an empty
-/// transaction. The channel is found by name whether it runs again or not.
+/// The origins and cause of an incident diagnosed earlier without them (`d`), searched now,
+/// on sessions of its own (never the idle pool's, which may hold a repair's lock): `watch`
+/// searches after it decided and acted, and a scripted repair beside its own reads, so that
+/// neither is delayed. The writers are in the binary logs whatever a repair did since: a
+/// repair writes rows with the binary log off (or leaves an errant GTID it said it would),
+/// and a skip logs an empty transaction. The channel is found by name whether it runs again
+/// or not; its source is `source` when given, else as the replica's status names it.
 pub fn search_origins(
-    spec: &ConnSpec,
     d: &mut Diagnosis,
+    spec: &ConnSpec,
+    source: Option<&ConnSpec>,
     budget: crate::binlog::origin::Budget,
 ) -> Result<()> {
-    let mut replica = Server::connect(spec)?;
+    let open = |s: &ConnSpec| Server::connect_with_timeout(s, std::time::Duration::from_secs(10));
+    let mut replica = open(spec)?;
     let report = status::read_status(&mut replica)?;
     let ch = report
         .channels
@@ -191,14 +170,17 @@ pub fn search_origins(
         .find(|c| c.name == d.channel)
         .cloned()
         .ok_or_else(|| InspectError::NoSuchChannel(d.channel.clone()))?;
-    let topology = Topology::of(&replica.spec, &report, None);
-    let source_spec = topology
-        .source_of(&ch.name)
-        .cloned()
-        .unwrap_or_else(|| spec.at(&ch.source_endpoint()));
-    let mut source = Server::connect(&source_spec).ok();
+    let source_spec = match source {
+        Some(s) => s.clone(),
+        None => Topology::of(&replica.spec, &report, None)
+            .source_of(&ch.name)
+            .cloned()
+            .unwrap_or_else(|| spec.at(&ch.source_endpoint())),
+    };
+    let mut source = open(&source_spec).ok();
     origin::attach(d, &mut replica, source.as_mut(), &ch.filters, budget);
     origin::mirror_to_reverse(d);
+    crate::timing::mark("origins searched");
     Ok(())
 }
 

@@ -130,7 +130,7 @@ impl Worker<'_> {
         let spawned = std::thread::Builder::new()
             .name("origins".into())
             .spawn(move || {
-                let searched = crate::inspect::search_origins(&spec, &mut found, budget);
+                let searched = crate::inspect::search_origins(&mut found, &spec, None, budget);
                 let _ = tx.send(searched.map(|()| found));
             });
         let fail = |why: String| {
