@@ -10,4 +10,5 @@ pub mod privileges;
 pub mod report;
 mod row_run;
 pub mod session;
+mod under_lock;
 pub mod verify;

@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::apply::{Applier, ApplyReport, Nodes, StepResult};
 use super::verify::Resumed;
 use crate::binlog::fetch::Following;
-use crate::binlog::origin::Budget;
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::Diagnosis;
 use crate::inspect::Diagnosed;
@@ -155,9 +154,12 @@ pub fn find_incident(
 ) -> Result<Option<(Diagnosis, Target, Policy)>> {
     let (source, channel) = (options.source.as_ref(), options.channel.as_deref());
     let diagnosed = match options.origin_budget {
-        _ if options.diagnose_under_lock => {
-            crate::inspect::diagnose_guarded(spec, source, channel, &mut lock_both)?
-        }
+        _ if options.diagnose_under_lock => crate::inspect::diagnose_guarded(
+            spec,
+            source,
+            channel,
+            &mut super::under_lock::lock_both,
+        )?,
         Some(budget) => crate::inspect::diagnose_with_origin(spec, source, channel, budget)?,
         None => crate::inspect::diagnose(spec, source, channel)?,
     };
@@ -172,59 +174,6 @@ pub fn find_incident(
         }
         Diagnosed::Healthy(_) => other_side(spec, options, policy),
     }
-}
-
-/// `d` with its origins and cause searched (on sessions of its own); `d` as it was when the
-/// search could not start (what it could not read is said in the origins otherwise).
-fn with_origins(d: &Diagnosis, specs: &[ConnSpec], budget: Budget) -> Diagnosis {
-    let mut searched = d.clone();
-    if let Err(e) = crate::inspect::search_origins(&mut searched, &specs[0], specs.get(1), budget) {
-        searched.missing.push(format!(
-            "the conflicting rows' origins were not searched: {}",
-            crate::describe::message(&e)
-        ));
-    }
-    searched
-}
-
-/// A diagnosis made under the lock is not made again, but the lock keeps out only other
-/// replmend runs: one status read per node, just before the preflight, confirms the stop, the
-/// GTID position, read_only and the other direction are still as diagnosed (`inspect`).
-fn last_look(d: &Diagnosis, nodes: &mut Nodes) -> Result<()> {
-    test_gate("REPLMEND_TEST_GATE_BEFORE_LAST_LOOK");
-    let source = d.source.as_ref().map(|s| s.endpoint.clone());
-    let (replica, source) = sessions(nodes, &d.replica.endpoint, source.as_ref())?;
-    match crate::inspect::what_changed(d, replica, source)? {
-        Some(why) => Err(Refused::Changed(why).into()),
-        None => {
-            crate::timing::mark("last look: unchanged since the diagnosis");
-            Ok(())
-        }
-    }
-}
-
-/// Test hook: with `VAR=PATH` set, creates PATH and waits (up to a minute) until it is
-/// removed, so a test can change the world at this point of a run. Never set in production.
-fn test_gate(var: &str) {
-    let Some(path) = std::env::var_os(var) else {
-        return;
-    };
-    let _ = std::fs::write(&path, b"waiting\n");
-    let until = std::time::Instant::now() + Duration::from_secs(60);
-    while std::path::Path::new(&path).exists() && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The repair lock on a diagnosis's sessions, in address order as everywhere (`lock`).
-fn lock_both(replica: &mut Server, source: Option<&mut Server>) -> Result<()> {
-    let mut sessions: Vec<&mut Server> = std::iter::once(replica).chain(source).collect();
-    sessions.sort_by_key(|s| s.spec.address());
-    for s in sessions {
-        super::lock::take(s)?;
-    }
-    crate::timing::mark("repair lock held");
-    Ok(())
 }
 
 fn other_side(
@@ -528,7 +477,7 @@ fn first_row_steps(plan: &Plan) -> Vec<(&Endpoint, Vec<String>)> {
 }
 
 /// The replica's session and the source's (None: it cannot be reached).
-fn sessions<'n>(
+pub(super) fn sessions<'n>(
     nodes: &'n mut Nodes,
     replica: &Endpoint,
     source: Option<&Endpoint>,
@@ -642,7 +591,8 @@ impl Session {
         let budget = self.options.origin_budget.filter(|_| target.under_lock);
         std::thread::scope(|outer| {
             let specs = &specs;
-            let mut origins = budget.map(|b| outer.spawn(move || with_origins(d, specs, b)));
+            let mut origins =
+                budget.map(|b| outer.spawn(move || super::under_lock::with_origins(d, specs, b)));
             let applied = self.apply_with(d, ps, target, policy, specs, &mut origins);
             // Joined whatever happened (a refusal returns before it is wanted): a panic of
             // the search is the search's, not the repair's.
@@ -683,7 +633,7 @@ impl Session {
         // Waited for before the last look and the preflight, so neither goes stale meanwhile.
         let searched = origins.take().and_then(|h| h.join().ok());
         if held {
-            last_look(d, &mut nodes)?;
+            super::under_lock::last_look(d, &mut nodes)?;
         }
         for (endpoint, statements) in first_row_steps(&plan) {
             nodes.prepare_ahead(endpoint, statements);
