@@ -505,6 +505,12 @@ struct Idle(std::sync::Mutex<Vec<Server>>);
 
 static IDLE: Idle = Idle(std::sync::Mutex::new(Vec::new()));
 
+/// Every session waiting in the idle pool, taken out of it (to be closed by the caller).
+pub fn drain_idle() -> Vec<Server> {
+    let mut idle = IDLE.0.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::take(&mut *idle)
+}
+
 impl Idle {
     const MAX: usize = 4;
 

@@ -77,6 +77,22 @@ pub fn diagnose_guarded(
     diagnose_full(spec, source, channel, None, Some(guard))
 }
 
+/// How the channel's source is reached: the server named on the command line, which stands
+/// for the diagnosed channel whatever its address; else the address in the replica's status,
+/// with the replica's credentials (`status::topology`).
+fn source_spec(
+    replica: &ConnSpec,
+    report: &StatusReport,
+    named: Option<&ConnSpec>,
+    ch: &ChannelStatus,
+) -> ConnSpec {
+    let named = named.map(|s| Named::new(s, Some(&ch.name)));
+    Topology::of(replica, report, named)
+        .source_of(&ch.name)
+        .cloned()
+        .unwrap_or_else(|| replica.at(&ch.source_endpoint()))
+}
+
 fn diagnose_full(
     spec: &ConnSpec,
     named: Option<&ConnSpec>,
@@ -91,13 +107,7 @@ fn diagnose_full(
         Ok(ch) => ch,
         Err(healthy) => return Ok(Diagnosed::Healthy(healthy)),
     };
-    // The named source stands for the diagnosed channel, whatever its address.
-    let named = named.map(|s| Named::new(s, Some(&ch.name)));
-    let topology = Topology::of(&replica.spec, &report, named);
-    let source_spec = topology
-        .source_of(&ch.name)
-        .cloned()
-        .unwrap_or_else(|| spec.at(&ch.source_endpoint()));
+    let source_spec = source_spec(&replica.spec, &report, named, &ch);
     let mut source = Server::connect(&source_spec);
     if let Some(guard) = guard {
         guard(&mut replica, source.as_mut().ok())?;
@@ -170,14 +180,7 @@ pub fn search_origins(
         .find(|c| c.name == d.channel)
         .cloned()
         .ok_or_else(|| InspectError::NoSuchChannel(d.channel.clone()))?;
-    let source_spec = match source {
-        Some(s) => s.clone(),
-        None => Topology::of(&replica.spec, &report, None)
-            .source_of(&ch.name)
-            .cloned()
-            .unwrap_or_else(|| spec.at(&ch.source_endpoint())),
-    };
-    let mut source = open(&source_spec).ok();
+    let mut source = open(&source_spec(&replica.spec, &report, source, &ch)).ok();
     origin::attach(d, &mut replica, source.as_mut(), &ch.filters, budget);
     origin::mirror_to_reverse(d);
     crate::timing::mark("origins searched");

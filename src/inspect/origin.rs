@@ -153,58 +153,76 @@ struct Node<'a> {
 /// The GTID state binary log `file` starts with: MySQL's Previous_gtids event, MariaDB's
 /// Gtid_list (the second event of every file; SHOW BINLOG EVENTS reads no further).
 fn file_start_state(node: &mut Server, file: &str) -> Option<GtidSet> {
-    let rows: Vec<mysql::Row> = node
-        .all(&crate::sql::admin::binlog_events(file, 4, 3))
-        .ok()?;
-    rows.iter().find_map(|row| {
-        let kind: String = row.get(2)?;
-        let info: String = row
-            .get::<Option<String>, _>(5)
-            .flatten()
-            .unwrap_or_default();
-        match kind.as_str() {
-            "Previous_gtids" => MysqlGtidSet::parse(&info).map(GtidSet::Mysql),
-            "Gtid_list" => {
-                MariadbGtidList::parse(info.trim().trim_start_matches('[').trim_end_matches(']'))
-                    .map(GtidSet::Mariadb)
-            }
-            _ => None,
+    let events = binlog_events(node, file, 4, 3).ok()?;
+    events.iter().find_map(|(kind, info)| match kind.as_str() {
+        "Previous_gtids" => MysqlGtidSet::parse(info).map(GtidSet::Mysql),
+        "Gtid_list" => {
+            MariadbGtidList::parse(info.trim().trim_start_matches('[').trim_end_matches(']'))
+                .map(GtidSet::Mariadb)
         }
+        _ => None,
     })
 }
+
+/// SHOW BINLOG EVENTS IN `file` FROM `pos` LIMIT `limit`, as (event type, info) pairs.
+fn binlog_events(
+    node: &mut Server,
+    file: &str,
+    pos: u64,
+    limit: u64,
+) -> Result<Vec<(String, String)>, mysql::Error> {
+    let rows: Vec<mysql::Row> = node.all(&crate::sql::admin::binlog_events(file, pos, limit))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(2).unwrap_or_default(),
+                r.get::<Option<String>, _>(5).flatten().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// A transaction's events as SHOW BINLOG EVENTS lists them, read once per transaction (the
+/// keys of one batch were mostly written by the same one), as far as its furthest rows event
+/// that wrote a key: (file, start) → (that rows event's index, the events once read).
+type EventsRead = std::collections::HashMap<
+    (String, u64),
+    (usize, Option<Result<Vec<(String, String)>, String>>),
+>;
 
 /// MariaDB: the statement of a found transaction's rows event, from its Annotate_rows event
 /// (the dump cannot ask for them: the driver masks BINLOG_SEND_ANNOTATE_ROWS_EVENT), read
 /// with SHOW BINLOG EVENTS from the transaction's start. Sets `statement` or says why not.
-fn read_annotate(node: &mut Server, o: &mut NodeOrigin, hit: &search::Hit) {
+fn read_annotate(node: &mut Server, o: &mut NodeOrigin, hit: &search::Hit, read: &mut EventsRead) {
     if !node.flavor.is_mariadb() || o.statement.is_some() {
         return;
     }
-    let limit = (64 + 4 * hit.rows_index as u64).min(4096);
-    let st = crate::sql::admin::binlog_events(&hit.file, hit.trx.start_pos, limit);
-    let events: Vec<(String, String)> = match node.all::<mysql::Row>(&st) {
-        Ok(rows) => rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>(2).unwrap_or_default(),
-                    r.get::<Option<String>, _>(5).flatten().unwrap_or_default(),
-                )
-            })
-            .collect(),
-        Err(e) => {
-            let refused = matches!(&e, mysql::Error::MySqlError(m) if m.code == 1227);
-            o.statement_note = Some(match refused {
+    let Some((furthest, listed)) = read.get_mut(&(hit.file.clone(), hit.trx.start_pos)) else {
+        return;
+    };
+    // Enough events for every rows event up to the furthest one a key needs (each statement
+    // an Annotate_rows, a table map and its rows events), at most 4,096.
+    let limit = (64 + 4 * *furthest as u64).min(4096);
+    let listed = listed.get_or_insert_with(|| {
+        binlog_events(node, &hit.file, hit.trx.start_pos, limit).map_err(|e| {
+            match matches!(&e, mysql::Error::MySqlError(m) if m.code == 1227) {
                 true => "reading its Annotate_rows event was refused (SHOW BINLOG EVENTS needs BINLOG MONITOR)".into(),
                 false => format!(
                     "reading its Annotate_rows event failed: {}",
                     crate::describe::describe_mysql(&e)
                 ),
-            });
+            }
+        })
+    });
+    let events = match listed {
+        Ok(events) => events,
+        Err(why) => {
+            o.statement_note = Some(why.clone());
             return;
         }
     };
-    match origin::annotate_of(&events, hit.rows_index) {
+    match origin::annotate_of(events, hit.rows_index) {
         Ok(text) => o.statement = Some(text),
         Err(why) => o.statement_note = Some(why),
     }
@@ -256,6 +274,13 @@ fn node_origins(node: &mut Server, n: &Node<'_>, other: Option<&NodeIds>) -> Vec
         &mut |ev| matcher.hits(ev),
     );
     crate::timing::mark("origin searched");
+    let mut read = EventsRead::new();
+    if let Ok(s) = &searched {
+        for h in s.hits.iter().flatten() {
+            let e = read.entry((h.file.clone(), h.trx.start_pos)).or_default();
+            e.0 = e.0.max(h.rows_index);
+        }
+    }
     match searched {
         Err(e) => all(origin::unreadable(e.to_string())),
         Ok(s) => s
@@ -265,7 +290,7 @@ fn node_origins(node: &mut Server, n: &Node<'_>, other: Option<&NodeIds>) -> Vec
             .map(|(k, h)| match h {
                 Some(h) => {
                     let mut o = origin::found(h, &schema, &this, other, &s);
-                    read_annotate(node, &mut o, h);
+                    read_annotate(node, &mut o, h, &mut read);
                     o
                 }
                 None => origin::not_found(&s, k, budget, &this, other),

@@ -64,7 +64,7 @@ fn data_loss_refusal(ps: &PlanSet) -> Option<String> {
     })
 }
 
-fn options(args: &RepairArgs, spec: &ConnSpec) -> Result<Options> {
+fn options(args: &RepairArgs, spec: &ConnSpec, interactive: bool) -> Result<Options> {
     Ok(Options {
         source: super::connect::source_spec(args.target.source.as_deref(), spec)?,
         channel: args.target.channel.clone(),
@@ -75,12 +75,20 @@ fn options(args: &RepairArgs, spec: &ConnSpec) -> Result<Options> {
         allow_errant_gtid: args.allow_errant_gtid,
         // For the journal's postmortem (the cause); `--origin-budget 0` skips the search.
         origin_budget: Some(args.target.origin_budget).filter(|b| b.bytes > 0 && b.seconds > 0),
-        // Set by `run` for a scripted run.
-        diagnose_under_lock: false,
+        // Scripted: one diagnosis, made under the repair lock (no human thinks in between).
+        diagnose_under_lock: !interactive && !args.dry_run,
     })
 }
 
 pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
+    let outcome = repair(args, format);
+    // A scripted run that diagnosed under the lock and then refused or found nothing to do
+    // still holds it on the diagnosis's sessions: released now, answered, before exit.
+    crate::repair::lock::release_pooled();
+    outcome
+}
+
+fn repair(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let spec = super::connect::replica_spec(&args.target.replica)?;
     let base_policy = policy(&args.policy);
     let pbs = playbooks(args.policy.playbooks.as_deref())?;
@@ -92,9 +100,7 @@ pub fn run(args: &RepairArgs, format: Format) -> Result<Outcome> {
     let journal_path = args.journal.clone().unwrap_or_else(journal::default_path);
     // Checked now, created only when the first row is journaled.
     let mut journal = Journal::new(&journal_path)?;
-    let mut opts = options(args, &spec)?;
-    // Scripted: one diagnosis, made under the repair lock (no human thinks in between).
-    opts.diagnose_under_lock = !interactive && !args.dry_run;
+    let opts = options(args, &spec, interactive)?;
     if !args.dry_run {
         for note in session::recover_read_only(&mut journal, &spec)? {
             eprintln!("replmend: {note}");

@@ -68,6 +68,18 @@ impl RepairLock {
     }
 }
 
+/// Releases the lock held by sessions a diagnosis under the lock left in the idle pool (a run
+/// that ended without repairing: a refusal, nothing to do), and waits for the server's answer:
+/// a session closed at exit lets the server release it a moment later, and a run started
+/// right after this one found it still held.
+pub fn release_pooled() {
+    for mut s in crate::conn::drain_idle() {
+        if s.holds_repair_lock() {
+            let _ = s.run(&crate::sql::admin::release_lock_const(LOCK_NAME));
+        }
+    }
+}
+
 /// Whether another session holds the repair lock on this server (a replmend run in progress
 /// there).
 pub fn held_elsewhere(server: &mut Server) -> anyhow::Result<bool> {

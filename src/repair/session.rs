@@ -153,13 +153,11 @@ pub fn find_incident(
     policy: &Policy,
 ) -> Result<Option<(Diagnosis, Target, Policy)>> {
     let (source, channel) = (options.source.as_ref(), options.channel.as_deref());
+    let lock = &mut super::under_lock::lock_both;
     let diagnosed = match options.origin_budget {
-        _ if options.diagnose_under_lock => crate::inspect::diagnose_guarded(
-            spec,
-            source,
-            channel,
-            &mut super::under_lock::lock_both,
-        )?,
+        _ if options.diagnose_under_lock => {
+            crate::inspect::diagnose_guarded(spec, source, channel, lock)?
+        }
         Some(budget) => crate::inspect::diagnose_with_origin(spec, source, channel, budget)?,
         None => crate::inspect::diagnose(spec, source, channel)?,
     };
@@ -587,20 +585,20 @@ impl Session {
         }
         let specs = specs_for(d, target);
         // A diagnosis made under the lock left its origins for now: searched on sessions of
-        // their own beside the repair's reads, wanted only for the journal's record.
-        let budget = self.options.origin_budget.filter(|_| target.under_lock);
-        std::thread::scope(|outer| {
-            let specs = &specs;
-            let mut origins =
-                budget.map(|b| outer.spawn(move || super::under_lock::with_origins(d, specs, b)));
-            let applied = self.apply_with(d, ps, target, policy, specs, &mut origins);
-            // Joined whatever happened (a refusal returns before it is wanted): a panic of
-            // the search is the search's, not the repair's.
-            if let Some(h) = origins {
-                let _ = h.join();
-            }
-            applied
-        })
+        // their own beside the repair, and journaled after its steps (`record::origins`, which
+        // the report merges into the diagnosis). Never waited for before a change, nor on a
+        // refusal (the search then ends with the process).
+        let origins = self
+            .options
+            .origin_budget
+            .filter(|_| target.under_lock)
+            .map(|b| super::under_lock::search_beside(d, &specs, b));
+        let incident = self.apply_with(d, ps, target, policy, &specs)?;
+        if let Some(searched) = origins.and_then(|h| h.join().ok()) {
+            self.journal
+                .append_records(&[Record::new(&d.fingerprint, record::origins(&searched))])?;
+        }
+        Ok(incident)
     }
 
     fn apply_with(
@@ -610,7 +608,6 @@ impl Session {
         target: &Target,
         policy: &Policy,
         specs: &[ConnSpec],
-        origins: &mut Option<std::thread::ScopedJoinHandle<'_, Diagnosis>>,
     ) -> Result<Incident> {
         let mut nodes = Nodes::new(specs.iter().cloned());
         // The transactions a batch reads ahead are in the source's binlog, which does not
@@ -630,8 +627,6 @@ impl Session {
             Ok((again, plan, held_since_diagnosis))
         })?;
         crate::timing::mark("re-checked and planned");
-        // Waited for before the last look and the preflight, so neither goes stale meanwhile.
-        let searched = origins.take().and_then(|h| h.join().ok());
         if held {
             super::under_lock::last_look(d, &mut nodes)?;
         }
@@ -649,10 +644,7 @@ impl Session {
             crate::timing::mark("preflight passed");
             // What was diagnosed and what will run, beside the rows, before anything changes.
             self.journal.append_records(&[
-                Record::new(
-                    &d.fingerprint,
-                    record::diagnosis(searched.as_ref().unwrap_or(d)),
-                ),
+                Record::new(&d.fingerprint, record::diagnosis(d)),
                 Record::new(&d.fingerprint, record::plan(&plan, RunKind::Repair, &[])),
             ])?;
             let mut printer = |r: &StepResult| (self.on_step)(r);

@@ -11,17 +11,25 @@ use crate::binlog::origin::Budget;
 use crate::conn::{ConnSpec, Server};
 use crate::diagnosis::Diagnosis;
 
-/// `d` with its origins and cause searched (on sessions of its own); `d` as it was when the
-/// search could not start (what it could not read is said in the origins otherwise).
-pub(super) fn with_origins(d: &Diagnosis, specs: &[ConnSpec], budget: Budget) -> Diagnosis {
-    let mut searched = d.clone();
-    if let Err(e) = crate::inspect::search_origins(&mut searched, &specs[0], specs.get(1), budget) {
-        searched.missing.push(format!(
-            "the conflicting rows' origins were not searched: {}",
-            crate::describe::message(&e)
-        ));
-    }
-    searched
+/// `d`'s origins and cause, searched on a thread and sessions of their own (`d` with a note
+/// saying why when the search could not start). The thread is not scoped: a repair that
+/// refuses does not wait for it.
+pub(super) fn search_beside(
+    d: &Diagnosis,
+    specs: &[ConnSpec],
+    budget: Budget,
+) -> std::thread::JoinHandle<Diagnosis> {
+    let (mut searched, specs) = (d.clone(), specs.to_vec());
+    std::thread::spawn(move || {
+        let found = crate::inspect::search_origins(&mut searched, &specs[0], specs.get(1), budget);
+        if let Err(e) = found {
+            searched.missing.push(format!(
+                "the conflicting rows' origins were not searched: {}",
+                crate::describe::message(&e)
+            ));
+        }
+        searched
+    })
 }
 
 /// A diagnosis made under the lock is not made again, but the lock keeps out only other

@@ -18,6 +18,11 @@ pub fn get_lock_const(name: &'static str) -> Statement {
     Statement::plain(format!("SELECT GET_LOCK({}, 0)", quote_string(name)))
 }
 
+/// `SELECT RELEASE_LOCK('name')` with a constant name written in.
+pub fn release_lock_const(name: &'static str) -> Statement {
+    Statement::plain(format!("SELECT RELEASE_LOCK({})", quote_string(name)))
+}
+
 /// `SELECT IS_FREE_LOCK('name')` with a constant name written in (0: another session
 /// holds it).
 pub fn is_free_lock_const(name: &'static str) -> Statement {
