@@ -162,7 +162,13 @@ fn search_with(
         if (0..keys).all(|k| is_final(&best, &read, k)) {
             break;
         }
-        if read[i] || !(0..keys).any(|k| could_change(&best, &read, k, i)) {
+        if read[i] {
+            continue;
+        }
+        let wanted: Vec<bool> = (0..keys)
+            .map(|k| could_change(&best, &read, k, i))
+            .collect();
+        if !wanted.contains(&true) {
             continue;
         }
         let log = &logs[i];
@@ -174,9 +180,6 @@ fn search_with(
             out.exhausted_at = Some((log.name.clone(), 4));
             break;
         }
-        let wanted: Vec<bool> = (0..keys)
-            .map(|k| could_change(&best, &read, k, i))
-            .collect();
         let mut in_file: Vec<Option<Hit>> = (0..keys).map(|_| None).collect();
         let mut pending: Vec<(KeyHit, usize)> = Vec::new();
         let mut rows_seen = 0usize;

@@ -125,43 +125,22 @@ impl Worker<'_> {
     /// stderr).
     fn origins(&self, d: &Diagnosis) -> Option<Diagnosis> {
         let budget = self.config.origin_budget?;
-        let (tx, rx) = std::sync::mpsc::channel();
         let (spec, mut found) = (self.r.spec.clone(), d.clone());
-        let spawned = std::thread::Builder::new()
-            .name("origins".into())
-            .spawn(move || {
-                let searched = crate::inspect::search_origins(&mut found, &spec, None, budget);
-                let _ = tx.send(searched.map(|()| found));
-            });
-        let fail = |why: String| {
-            eprintln!(
-                "replmend: the cause of incident {} was not searched: {why}",
-                d.fingerprint
-            );
-            None
-        };
-        if let Err(e) = spawned {
-            return fail(e.to_string());
-        }
         let limit = Duration::from_secs(2 * budget.seconds + 20);
-        let started = Instant::now();
-        loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(Ok(found)) => return Some(found),
-                Ok(Err(e)) => return fail(crate::describe::message(&e)),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return fail("the search ended without a result".into());
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            }
-            if self.stop.load(Ordering::SeqCst) {
-                return None;
-            }
-            if started.elapsed() > limit {
-                return fail(format!(
-                    "it did not finish within {} s: a node accepts connections but does not answer",
-                    limit.as_secs()
-                ));
+        let searched = self.within("origins", "the search", limit, move || {
+            crate::inspect::search_origins(&mut found, &spec, None, budget).map(|()| found)
+        });
+        match searched {
+            Ok(found) => Some(found),
+            // Stopping on a signal is not a failure to report.
+            Err(_) if self.stop.load(Ordering::SeqCst) => None,
+            Err(e) => {
+                eprintln!(
+                    "replmend: the cause of incident {} was not searched: {}",
+                    d.fingerprint,
+                    crate::describe::message(&e)
+                );
+                None
             }
         }
     }
@@ -205,31 +184,50 @@ impl Worker<'_> {
     /// `diagnose_timeout` the diagnosis is abandoned (it only reads) and the incident waits;
     /// on SIGTERM/SIGINT it is abandoned at once.
     fn diagnose_within(&self, channel: &str) -> Result<Diagnosis> {
-        let (tx, rx) = std::sync::mpsc::channel();
         let (spec, name) = (self.r.spec.clone(), channel.to_string());
-        std::thread::Builder::new()
-            .name("diagnose".into())
-            .spawn(move || {
-                let diagnosed = crate::inspect::diagnose(&spec, None, Some(&name));
+        self.within(
+            "diagnose",
+            "the diagnosis",
+            self.config.diagnose_timeout,
+            move || {
                 // Nothing to diagnose any more (it started again) is not a diagnosis.
-                let _ = tx.send(diagnosed.and_then(|d| Ok(d.stopped()?)));
+                Ok(crate::inspect::diagnose(&spec, None, Some(&name))?.stopped()?)
+            },
+        )
+    }
+
+    /// `work` on a thread of its own, waited for at most `limit` and only while the watcher is
+    /// not stopping: a node that accepts connections and answers nothing cannot hold this
+    /// replica's watch (the thread is left to end on its own). `what` names it in errors.
+    fn within<T: Send + 'static>(
+        &self,
+        thread: &str,
+        what: &str,
+        limit: Duration,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(thread.into())
+            .spawn(move || {
+                let _ = tx.send(work());
             })?;
         let started = Instant::now();
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(result) => return result,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    anyhow::bail!("the diagnosis ended without a result")
+                    anyhow::bail!("{what} ended without a result")
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             }
             if self.stop.load(Ordering::SeqCst) {
                 anyhow::bail!("stopping on a signal");
             }
-            if started.elapsed() > self.config.diagnose_timeout {
+            if started.elapsed() > limit {
                 anyhow::bail!(
-                    "the diagnosis did not finish within {} s: a node accepts connections but does not answer",
-                    self.config.diagnose_timeout.as_secs()
+                    "{what} did not finish within {} s: a node accepts connections but does not answer",
+                    limit.as_secs()
                 );
             }
         }
