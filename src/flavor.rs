@@ -319,6 +319,17 @@ impl Flavor {
         Some(crate::sql::Statement::plain(sql).params(vec![Cell::Text(gtid.to_string())]))
     }
 
+    /// Whether the server writes what it applies as a replica to its own binary log: 1 or 0
+    /// (log_replica_updates from MySQL 8.0.26, log_slave_updates before and on MariaDB).
+    pub fn logs_applied_query(&self) -> crate::sql::Statement {
+        let replica_word = self.kind == Kind::Mysql
+            && (self.version.major, self.version.minor, self.version.patch) >= (8, 0, 26);
+        crate::sql::Statement::plain(match replica_word {
+            true => "SELECT @@GLOBAL.log_bin AND @@GLOBAL.log_replica_updates",
+            false => "SELECT @@GLOBAL.log_bin AND @@GLOBAL.log_slave_updates",
+        })
+    }
+
     /// Alternatives: having any one privilege of a list satisfies the need.
     pub fn privileges(&self, need: Need) -> &'static [&'static str] {
         let mysql8 = self.kind == Kind::Mysql && self.version.major >= 8;

@@ -334,3 +334,171 @@ fn errant_gtids_files_are_read_first() {
         );
     }
 }
+
+/// The last GTID `node` logged itself: MySQL `uuid:N` of its own server_uuid, MariaDB
+/// `domain-server_id-seq` from gtid_binlog_pos.
+fn last_own_gtid(node: &Node, flavor: Flavor) -> String {
+    match flavor {
+        Flavor::MySql => {
+            let uuid = node.query_value("SELECT @@server_uuid").unwrap().unwrap();
+            let set = node
+                .query_value("SELECT @@GLOBAL.gtid_executed")
+                .unwrap()
+                .unwrap()
+                .replace('\n', "");
+            let own = set
+                .split(',')
+                .find(|s| s.trim().starts_with(&uuid))
+                .unwrap()
+                .trim()
+                .to_string();
+            let last = own.rsplit([':', '-']).next().unwrap();
+            format!("{uuid}:{last}")
+        }
+        Flavor::MariaDb => node
+            .query_value("SELECT @@GLOBAL.gtid_binlog_pos")
+            .unwrap()
+            .unwrap(),
+    }
+}
+
+/// A transaction inserting rows 7+`k` and 8+`k` stops the replica on 1062 (the replica holds
+/// row 7+`k`, written with its binary log off); returns that transaction's GTID.
+fn stop_on_a_two_row_insert(sb: &Sandbox, flavor: Flavor, k: u32) -> String {
+    let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+    n2.exec(&format!(
+        "SET SESSION sql_log_bin = 0; INSERT INTO shop.items VALUES ({}, 'replica')",
+        7 + k
+    ))
+    .unwrap();
+    n1.exec(&format!(
+        "INSERT INTO shop.items VALUES ({}, 'source'), ({}, 'source')",
+        7 + k,
+        8 + k
+    ))
+    .unwrap();
+    let gtid = last_own_gtid(n1, flavor);
+    n2.wait_sql_error(1062, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{flavor}: {e:#}"));
+    gtid
+}
+
+/// The source deletes row `id`, which the replica lacks: 1032. The diagnosis.
+fn stop_on_a_delete(sb: &Sandbox, flavor: Flavor, id: u32) -> Value {
+    sb.node("n1")
+        .exec(&format!("DELETE FROM shop.items WHERE id = {id}"))
+        .unwrap();
+    sb.node("n2")
+        .wait_sql_error(1032, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{flavor}: {e:#}"));
+    diagnose(sb, &[])
+}
+
+fn repair_with(sb: &Sandbox, remedy: &str) {
+    let url = sb.node("n2").url();
+    let run = replmend(&[
+        "repair",
+        "--replica",
+        &url,
+        "--remedy",
+        remedy,
+        "--allow-data-loss",
+        "--yes",
+    ]);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
+    sb.node("n2")
+        .wait_caught_up(std::time::Duration::from_secs(60))
+        .unwrap();
+}
+
+/// A row the replica never received because the transaction that wrote it was skipped:
+/// first by replmend (its journal says so), then by hand (`SET GTID_NEXT` and an empty
+/// transaction on MySQL, `sql_slave_skip_counter` on MariaDB; the replica's binary log, which
+/// logs what it applies, has no write of the key). Each later 1032 on the skipped
+/// transaction's other row is an earlier_skip naming that transaction.
+#[test]
+fn a_row_lost_with_a_skipped_transaction_is_an_earlier_skip() {
+    for flavor in FLAVORS {
+        let sb = Sandbox::start(flavor, Topology::SourceReplica)
+            .unwrap_or_else(|e| panic!("{flavor}: {e:#}"));
+        let (n1, n2) = (sb.node("n1"), sb.node("n2"));
+        n1.exec(
+            "CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)",
+        )
+        .unwrap();
+        n2.wait_caught_up(std::time::Duration::from_secs(60))
+            .unwrap();
+
+        // Skipped by replmend: its journal names the skip (MariaDB replicates by file and
+        // position here: the skip counter; MySQL: an empty transaction under the GTID).
+        let remedy = match flavor {
+            Flavor::MariaDb => "skip",
+            Flavor::MySql => "inject-gtid",
+        };
+        let skipped = stop_on_a_two_row_insert(&sb, flavor, 0);
+        repair_with(&sb, remedy);
+        let d = stop_on_a_delete(&sb, flavor, 8);
+        let c = &d["cause"];
+        assert_eq!(c["kind"], "earlier_skip", "{flavor}: {c}");
+        assert_eq!(c["skipped_gtid"], skipped.as_str(), "{flavor}: {c}");
+        let evidence = c["evidence"].as_str().unwrap();
+        assert!(
+            evidence.contains("replmend skipped it")
+                && evidence.contains(&format!("`{remedy}`"))
+                && evidence.contains("journal-")
+                && evidence.contains("does not hold the row it wrote"),
+            "{flavor}: {evidence}"
+        );
+        assert!(
+            c["prevention"].as_str().unwrap().contains("verify"),
+            "{flavor}: {c}"
+        );
+        repair_with(&sb, remedy);
+
+        // Skipped by hand: no journal, the replica's own binary log is the proof.
+        let skipped = stop_on_a_two_row_insert(&sb, flavor, 10);
+        match flavor {
+            Flavor::MySql => n2.exec(&format!(
+                "STOP REPLICA; SET GTID_NEXT = '{skipped}'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'; START REPLICA"
+            )),
+            Flavor::MariaDb => {
+                n2.exec("STOP SLAVE; SET GLOBAL sql_slave_skip_counter = 1; START SLAVE")
+            }
+        }
+        .unwrap();
+        n2.wait_caught_up(std::time::Duration::from_secs(60))
+            .unwrap();
+        let d = stop_on_a_delete(&sb, flavor, 18);
+        let c = &d["cause"];
+        assert_eq!(c["kind"], "earlier_skip", "{flavor}: {c}");
+        assert_eq!(c["skipped_gtid"], skipped.as_str(), "{flavor}: {c}");
+        let evidence = c["evidence"].as_str().unwrap();
+        assert!(
+            evidence.contains("skipped on the replica outside replmend"),
+            "{flavor}: {evidence}"
+        );
+        let text = replmend(&["diagnose", "--replica", &n2.url()]);
+        assert!(
+            text.stdout.contains("Cause: earlier_skip"),
+            "{flavor}: {}",
+            text.stdout
+        );
+        repair_with(&sb, remedy);
+
+        // Applied, then deleted on the replica with its binary log off: not a skip (the
+        // replica's binary log holds the transaction's write).
+        n1.exec("INSERT INTO shop.items VALUES (30, 'source')")
+            .unwrap();
+        n2.wait_caught_up(std::time::Duration::from_secs(60))
+            .unwrap();
+        n2.exec("SET SESSION sql_log_bin = 0; DELETE FROM shop.items WHERE id = 30")
+            .unwrap();
+        let d = stop_on_a_delete(&sb, flavor, 30);
+        assert_ne!(
+            d["cause"]["kind"], "earlier_skip",
+            "{flavor}: {}",
+            d["cause"]
+        );
+        sb.stop();
+    }
+}

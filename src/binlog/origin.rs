@@ -100,23 +100,34 @@ pub struct Searched {
     pub oldest: Option<(String, Option<u32>)>,
 }
 
+/// Which part of the logs a search looks at, and in what order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    /// Files read ahead of their turn (indices into the logs, those holding errant GTIDs).
+    pub first: &'a [usize],
+    /// Transactions starting at or after this position of the newest file listed are not
+    /// looked at, and it is read no further: the writers *before* a transaction (the one
+    /// that failed on the replica), not that transaction itself.
+    pub end_pos: Option<u64>,
+}
+
 /// Searches `logs` (oldest first, as listed) for the `keys` keys `matcher` recognizes: the
-/// files `first` names (indices into `logs`) newest first, then the others newest first,
-/// until each key's writer is final, the oldest log was read, or the budget is spent.
+/// files `scope.first` names newest first, then the others newest first, until each key's
+/// writer is final, the oldest log was read, or the budget is spent.
 pub fn search(
     spec: &ConnSpec,
     flavor: Flavor,
     logs: &[LogFile],
     budget: Budget,
     keys: usize,
-    first: &[usize],
+    scope: Scope<'_>,
     matcher: &mut dyn FnMut(&RawRowsEvent) -> Vec<KeyHit>,
 ) -> Result<Searched, FetchError> {
     search_with(
         logs,
         budget,
         keys,
-        first,
+        scope,
         matcher,
         &mut |file, limits, sink| fetch::scan_file(spec, flavor, file, limits, sink),
     )
@@ -132,7 +143,7 @@ fn search_with(
     logs: &[LogFile],
     budget: Budget,
     keys: usize,
-    first: &[usize],
+    scope: Scope<'_>,
     matcher: &mut dyn FnMut(&RawRowsEvent) -> Vec<KeyHit>,
     scan_file: &mut ScanFile<'_>,
 ) -> Result<Searched, FetchError> {
@@ -151,7 +162,7 @@ fn search_with(
     let could_change = |best: &[Option<Hit>], read: &[bool], k: usize, i: usize| {
         !is_final(best, read, k) && best[k].as_ref().is_none_or(|h| h.file_index < i)
     };
-    let mut ahead: Vec<usize> = first.iter().copied().filter(|&i| i < n).collect();
+    let mut ahead: Vec<usize> = scope.first.iter().copied().filter(|&i| i < n).collect();
     ahead.sort_unstable_by(|a, b| b.cmp(a));
     ahead.dedup();
     let ahead_count = ahead.len();
@@ -183,6 +194,10 @@ fn search_with(
         let mut in_file: Vec<Option<Hit>> = (0..keys).map(|_| None).collect();
         let mut pending: Vec<(KeyHit, usize)> = Vec::new();
         let mut rows_seen = 0usize;
+        // The end of the scope: reached once a rows event ends past it (only the transaction
+        // at end_pos or a later one can).
+        let end = scope.end_pos.filter(|_| i + 1 == n);
+        let mut reached_end = false;
         let limits = Limits {
             max_bytes: left,
             deadline: Some(deadline),
@@ -193,6 +208,10 @@ fn search_with(
                 Item::Begin => {
                     pending.clear();
                     rows_seen = 0;
+                }
+                Item::Rows(ev) if end.is_some_and(|e| ev.end_log_pos > e) => {
+                    reached_end = true;
+                    return false;
                 }
                 Item::Rows(ev) => {
                     let at = rows_seen;
@@ -221,7 +240,7 @@ fn search_with(
             true
         })?;
         out.bytes += scanned.bytes;
-        if !scanned.complete {
+        if !scanned.complete && !reached_end {
             // A key matched in the part read may have been written again later in the file:
             // only a whole file's last match is the newest.
             out.exhausted_at = Some((log.name.clone(), scanned.last_pos));
@@ -302,6 +321,17 @@ mod tests {
         bytes: u64,
         keys: usize,
     ) -> (Searched, Vec<String>) {
+        run_to(files, first, None, bytes, keys)
+    }
+
+    /// `run`, with the newest file's transactions from `end_pos` on out of the scope.
+    fn run_to(
+        files: &[(u64, &[usize])],
+        first: &[usize],
+        end_pos: Option<u64>,
+        bytes: u64,
+        keys: usize,
+    ) -> (Searched, Vec<String>) {
         let logs: Vec<LogFile> = files
             .iter()
             .enumerate()
@@ -323,7 +353,7 @@ mod tests {
             &logs,
             budget,
             keys,
-            first,
+            Scope { first, end_pos },
             &mut matcher,
             &mut |file, limits, sink| {
                 opened.push(file.to_string());
@@ -331,7 +361,7 @@ mod tests {
                 let (size, writes) = files[i];
                 for &k in writes {
                     sink(Item::Begin);
-                    sink(Item::Rows(RawRowsEvent {
+                    let go_on = sink(Item::Rows(RawRowsEvent {
                         kind: RowsEventKind::Write,
                         table: TableRef {
                             schema: "d".into(),
@@ -340,6 +370,14 @@ mod tests {
                         end_log_pos: k as u64,
                         rows: Vec::new(),
                     }));
+                    if !go_on {
+                        return Ok(fetch::Scanned {
+                            bytes: 1,
+                            complete: false,
+                            first_timestamp: None,
+                            last_pos: k as u64,
+                        });
+                    }
                     sink(Item::Done(RawTransaction {
                         start_pos: (k * 10 + i) as u64,
                         ..Default::default()
@@ -422,6 +460,18 @@ mod tests {
         assert_eq!(opened, ["f0", "f2", "f1"]);
         assert_eq!(from(&s.hits[0]), Some(0));
         assert_eq!(from(&s.hits[1]), Some(2));
+    }
+
+    #[test]
+    fn a_scope_ending_at_a_transaction_finds_the_writers_before_it() {
+        // The newest file writes key 0 at 0 (before the end) and key 1 at 1 (the failing
+        // transaction): key 1's writer before it is the one in f0; the newest file counts as
+        // read whole (nothing past the end is wanted).
+        let (s, opened) = run_to(&[(10, &[1]), (10, &[0, 1])], &[], Some(0), 1000, 2);
+        assert_eq!(opened, ["f1", "f0"]);
+        assert_eq!(from(&s.hits[0]), Some(1));
+        assert_eq!(from(&s.hits[1]), Some(0));
+        assert!(s.exhausted_at.is_none());
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Cause {
     /// dual_master_race: seconds between the two nodes' commits of the key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gap_seconds: Option<u64>,
+    /// earlier_skip: the transaction skipped on the replica, when it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_gtid: Option<crate::vocab::Gtid>,
 }
 
 /// A node's auto_increment_increment and auto_increment_offset.
@@ -45,6 +48,8 @@ pub struct Facts {
     pub journal: Option<String>,
     /// The channel's filters keep the table out: why.
     pub filtered: Option<String>,
+    /// The source's earlier transaction on the key, skipped on the replica (proven).
+    pub skipped: Option<super::skipped::Skipped>,
 }
 
 fn cause(kind: CauseKind, evidence: String, prevention: &str) -> Cause {
@@ -53,6 +58,7 @@ fn cause(kind: CauseKind, evidence: String, prevention: &str) -> Cause {
         evidence,
         prevention: prevention.to_string(),
         gap_seconds: None,
+        skipped_gtid: None,
     }
 }
 
@@ -154,6 +160,15 @@ pub fn classify(d: &Diagnosis, facts: &Facts) -> Cause {
             ),
             "After a skip or a one-sided repair, verify the table (`replmend verify --tables`) and resync it before the next write reaches the rows it left apart.",
         );
+    }
+    if let Some(s) = &facts.skipped {
+        let mut c = cause(
+            CauseKind::EarlierSkip,
+            s.evidence(&table),
+            super::skipped::PREVENTION,
+        );
+        c.skipped_gtid = Some(s.gtid.clone());
+        return c;
     }
     if let Some(r) = replica
         && !r.found

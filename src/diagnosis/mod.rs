@@ -6,5 +6,6 @@ pub mod finder;
 pub mod model;
 pub mod origin;
 pub mod render;
+pub mod skipped;
 
 pub use model::*;

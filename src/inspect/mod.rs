@@ -15,6 +15,7 @@ mod channel;
 mod origin;
 mod outcome;
 mod rows;
+mod skipped;
 mod transaction;
 mod unchanged;
 

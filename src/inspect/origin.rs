@@ -5,7 +5,7 @@
 
 use crate::binlog::origin::{self as search, Budget, LogFile};
 use crate::conn::Server;
-use crate::diagnosis::cause::{self, AutoIncrement, Facts};
+use crate::diagnosis::cause::{self, AutoIncrement, CauseKind, Facts};
 use crate::diagnosis::finder::Key;
 use crate::diagnosis::origin::{self, ErrantSpan, KeyMatcher, NodeIds, NodeOrigin, Origins};
 use crate::diagnosis::*;
@@ -51,6 +51,7 @@ pub fn attach(
             keys: &keys,
             errant,
             budget,
+            end: None,
         };
         let on_replica = node_origins(
             replica,
@@ -67,15 +68,27 @@ pub fn attach(
             });
         }
     }
-    let facts = Facts {
-        auto_increment: match (d.auto_key.is_some(), source) {
+    let mut facts = Facts {
+        auto_increment: match (d.auto_key.is_some(), source.as_deref_mut()) {
             (true, Some(s)) => auto_increment(replica).zip(auto_increment(s)),
             _ => None,
         },
         journal: journal_evidence(&d.table, &keys, &d.fingerprint),
         filtered: filters.excludes(&d.table),
+        skipped: None,
     };
-    d.cause = Some(cause::classify(d, &facts));
+    let mut c = cause::classify(d, &facts);
+    // Only when nothing stronger explains it: an earlier skip costs a second search of the
+    // source's binary log (the writers before the failing transaction).
+    if matches!(c.kind, CauseKind::Unknown | CauseKind::NoTrace)
+        && let Some(s) = source
+    {
+        facts.skipped = super::skipped::find(d, replica, s, &keys, budget);
+        if facts.skipped.is_some() {
+            c = cause::classify(d, &facts);
+        }
+    }
+    d.cause = Some(c);
 }
 
 /// The other direction of a dual-master pair stopped on the same keys: its replica is this
@@ -105,7 +118,7 @@ pub fn mirror_to_reverse(d: &mut Diagnosis) {
     rd.cause = cause;
 }
 
-fn ids(s: &Server) -> NodeIds {
+pub(super) fn ids(s: &Server) -> NodeIds {
     NodeIds {
         server_id: s.server_id,
         server_uuid: s.server_uuid.clone(),
@@ -141,18 +154,20 @@ fn span(errant: &[Errant]) -> Option<ErrantSpan> {
 }
 
 /// What one node's search looks for.
-struct Node<'a> {
-    table: &'a TableRef,
-    key: &'a KeyRef,
-    keys: &'a [Key],
+pub(super) struct Node<'a> {
+    pub table: &'a TableRef,
+    pub key: &'a KeyRef,
+    pub keys: &'a [Key],
     /// The node's errant GTIDs: their files are read first.
-    errant: Option<ErrantSpan>,
-    budget: Budget,
+    pub errant: Option<ErrantSpan>,
+    pub budget: Budget,
+    /// Only the writers before this transaction (its binary log and start position).
+    pub end: Option<(&'a str, u64)>,
 }
 
 /// The GTID state binary log `file` starts with: MySQL's Previous_gtids event, MariaDB's
 /// Gtid_list (the second event of every file; SHOW BINLOG EVENTS reads no further).
-fn file_start_state(node: &mut Server, file: &str) -> Option<GtidSet> {
+pub(super) fn file_start_state(node: &mut Server, file: &str) -> Option<GtidSet> {
     let events = binlog_events(node, file, 4, 3).ok()?;
     events.iter().find_map(|(kind, info)| match kind.as_str() {
         "Previous_gtids" => MysqlGtidSet::parse(info).map(GtidSet::Mysql),
@@ -229,7 +244,11 @@ fn read_annotate(node: &mut Server, o: &mut NodeOrigin, hit: &search::Hit, read:
 }
 
 /// Each key's origin on one node.
-fn node_origins(node: &mut Server, n: &Node<'_>, other: Option<&NodeIds>) -> Vec<NodeOrigin> {
+pub(super) fn node_origins(
+    node: &mut Server,
+    n: &Node<'_>,
+    other: Option<&NodeIds>,
+) -> Vec<NodeOrigin> {
     let (table, key, keys, budget) = (n.table, n.key, n.keys, n.budget);
     let all = |o: NodeOrigin| vec![o; keys.len()];
     match node.first::<u32>(&crate::sql::admin::log_bin()) {
@@ -237,7 +256,7 @@ fn node_origins(node: &mut Server, n: &Node<'_>, other: Option<&NodeIds>) -> Vec
         Ok(_) => {}
         Err(e) => return all(origin::unreadable(crate::describe::describe_mysql(&e))),
     }
-    let logs: Vec<LogFile> = match node.all::<mysql::Row>(&crate::sql::admin::binary_logs()) {
+    let mut logs: Vec<LogFile> = match node.all::<mysql::Row>(&crate::sql::admin::binary_logs()) {
         Ok(rows) => rows
             .into_iter()
             .map(|row| LogFile {
@@ -247,6 +266,16 @@ fn node_origins(node: &mut Server, n: &Node<'_>, other: Option<&NodeIds>) -> Vec
             .collect(),
         Err(e) => return all(origin::unreadable(crate::describe::describe_mysql(&e))),
     };
+    if let Some((file, _)) = n.end {
+        match logs.iter().position(|l| l.name == file) {
+            Some(i) => logs.truncate(i + 1),
+            None => {
+                return all(origin::unreadable(format!(
+                    "{file}, the failing transaction's binary log, is no longer on the node"
+                )));
+            }
+        }
+    }
     let schema = match node.table(table) {
         Ok(s) => s,
         Err(e) => return all(origin::unreadable(e.to_string())),
@@ -270,7 +299,10 @@ fn node_origins(node: &mut Server, n: &Node<'_>, other: Option<&NodeIds>) -> Vec
         &logs,
         budget,
         keys.len(),
-        &first,
+        search::Scope {
+            first: &first,
+            end_pos: n.end.map(|(_, pos)| pos),
+        },
         &mut |ev| matcher.hits(ev),
     );
     crate::timing::mark("origin searched");
@@ -307,16 +339,20 @@ fn auto_increment(s: &mut Server) -> Option<AutoIncrement> {
 }
 
 /// Journals read for earlier repairs (the newest ones in the default journal directory).
-const JOURNALS_READ: usize = 14;
+pub(super) const JOURNALS_READ: usize = 14;
 
-/// An earlier replmend repair that changed one of `keys` of `table`, from the journals in the
-/// default journal directory, in words.
-/// Entries of the incident itself (`fingerprint`: a repair of it, this run's or an earlier
-/// attempt's) are not evidence of an earlier one.
-fn journal_evidence(table: &TableRef, keys: &[Key], fingerprint: &str) -> Option<String> {
-    let dir = crate::journal::default_path().parent()?.to_path_buf();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .ok()?
+/// The journals in the default journal directory, newest first (at most JOURNALS_READ).
+pub(super) fn recent_journals() -> Vec<std::path::PathBuf> {
+    let Some(dir) = crate::journal::default_path()
+        .parent()
+        .map(|p| p.to_path_buf())
+    else {
+        return Vec::new();
+    };
+    let Ok(listed) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = listed
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
@@ -325,8 +361,18 @@ fn journal_evidence(table: &TableRef, keys: &[Key], fingerprint: &str) -> Option
         })
         .collect();
     files.sort();
-    for path in files.iter().rev().take(JOURNALS_READ) {
-        let Ok(entries) = crate::journal::read(path) else {
+    files.reverse();
+    files.truncate(JOURNALS_READ);
+    files
+}
+
+/// An earlier replmend repair that changed one of `keys` of `table`, from the journals in the
+/// default journal directory, in words.
+/// Entries of the incident itself (`fingerprint`: a repair of it, this run's or an earlier
+/// attempt's) are not evidence of an earlier one.
+fn journal_evidence(table: &TableRef, keys: &[Key], fingerprint: &str) -> Option<String> {
+    for path in recent_journals() {
+        let Ok(entries) = crate::journal::read(&path) else {
             continue;
         };
         for e in entries.iter().rev() {
