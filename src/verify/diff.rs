@@ -11,7 +11,13 @@ pub struct ChunkDiff {
     pub missing: Vec<Key>,
     pub extra: Vec<Key>,
     pub different: Vec<Key>,
+    /// Each differing key's (source, replica) row hashes as read when it was found: the first
+    /// of the two agreeing reads a recheck needs.
+    pub seen: Seen,
 }
+
+/// Row hashes per key: (source's, replica's), None where the node has no such row.
+pub type Seen = HashMap<Key, (Option<String>, Option<String>)>;
 
 impl ChunkDiff {
     pub fn is_empty(&self) -> bool {
@@ -26,6 +32,7 @@ impl ChunkDiff {
         self.missing.extend(other.missing);
         self.extra.extend(other.extra);
         self.different.extend(other.different);
+        self.seen.extend(other.seen);
     }
 
     /// Keeps only the keys `keep` accepts.
@@ -33,6 +40,7 @@ impl ChunkDiff {
         self.missing.retain(&keep);
         self.extra.retain(&keep);
         self.different.retain(&keep);
+        self.seen.retain(|k, _| keep(k));
     }
 
     /// Every key involved, in one list (what a recheck reads again).
@@ -51,15 +59,24 @@ pub fn compare(source: Vec<(Key, String)>, replica: Vec<(Key, String)>) -> Chunk
     let mut out = ChunkDiff::default();
     for (key, hash) in source {
         match theirs.remove(&key) {
-            None => out.missing.push(key),
-            Some(h) if h != hash => out.different.push(key),
+            None => {
+                out.seen.insert(key.clone(), (Some(hash), None));
+                out.missing.push(key)
+            }
+            Some(h) if h != hash => {
+                out.seen.insert(key.clone(), (Some(hash), Some(h)));
+                out.different.push(key)
+            }
             Some(_) => {}
         }
     }
     out.extra = replica
         .into_iter()
         .filter(|(k, _)| theirs.contains_key(k))
-        .map(|(k, _)| k)
+        .map(|(k, h)| {
+            out.seen.insert(k.clone(), (None, Some(h)));
+            k
+        })
         .collect();
     out
 }
@@ -107,6 +124,9 @@ mod tests {
         assert_eq!(d.different, vec![k(3)]);
         assert_eq!(d.extra, vec![k(4)]);
         assert_eq!(d.len(), 3);
+        assert_eq!(d.seen[&k(3)], (Some("c".into()), Some("X".into())));
+        assert_eq!(d.seen[&k(2)], (Some("b".into()), None));
+        assert_eq!(d.seen[&k(4)], (None, Some("d".into())));
         assert!(compare(rows(&[(1, "a")]), rows(&[(1, "a")])).is_empty());
     }
 

@@ -18,7 +18,7 @@ use crate::value::Cell;
 pub(super) type Hashed = Vec<(Key, String)>;
 
 /// Each key's row hash on the source and on the replica (None: no such row there).
-pub(super) type Versions = std::collections::HashMap<Key, (Option<String>, Option<String>)>;
+pub(super) type Versions = super::diff::Seen;
 
 fn versions(source: &Hashed, replica: &Hashed) -> Versions {
     let mut out = Versions::new();
@@ -79,9 +79,14 @@ impl Walk<'_> {
         charsets: &sql::Charsets,
         mut diff: ChunkDiff,
     ) -> Result<(ChunkDiff, usize)> {
-        // Each row's (source, replica) versions in the previous and in the latest read.
+        // Each row's (source, replica) versions in the previous and in the latest read. The
+        // read that found the rows differing is the first: a row whose versions are the same
+        // after the catch-up was not in flight (one read fewer of every drifted row).
         let mut previous: Option<Versions> = None;
-        let mut latest: Option<Versions> = None;
+        let mut latest: Option<Versions> = match diff.seen.is_empty() {
+            true => None,
+            false => Some(std::mem::take(&mut diff.seen)),
+        };
         for _ in 0..self.opts.rechecks.max(1) {
             if diff.is_empty() {
                 break;

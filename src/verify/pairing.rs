@@ -50,6 +50,14 @@ impl Pairing {
         }
     }
 
+    /// Differing chunks found so far, over every replica.
+    pub(super) fn differing(&self) -> usize {
+        self.found
+            .iter()
+            .map(|f| f.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+
     /// The source's sums of a chunk; Some(rows) when every replica has been compared with
     /// them (the chunk is done).
     pub(super) fn source(&mut self, chunk: Arc<Chunk>, sums: Sums) -> Option<u64> {
@@ -148,6 +156,7 @@ mod tests {
             lo: None,
             hi: None,
             step: 1,
+            buckets: false,
         })
     }
 
