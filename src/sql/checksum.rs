@@ -11,28 +11,15 @@ use crate::vocab::TableRef;
 
 /// A column as the row hash reads it. FLOAT is widened to DOUBLE (`+ 0e0`), whose text is
 /// exact (FLOAT's own text rounds to 6 digits); character data is hashed as its bytes in the
-/// column's own character set: cast to BINARY when the row mixes character sets (CONCAT_WS
-/// would convert them to one), as it is when it has one (nothing is converted; the cast cost
-/// the server a tenth of the digest on narrow rows).
-fn hashed_column(col: &crate::schema::ColumnDef, mixed_charsets: bool) -> String {
+/// column's own character set (no conversion, and no collation mix between columns).
+fn hashed_column(col: &crate::schema::ColumnDef) -> String {
     let q = quote_ident(&col.name);
     match col.data_type.as_str() {
         "float" | "double" | "real" => format!("({q} + 0e0)"),
-        _ if mixed_charsets && text_charset(col).is_some() => format!("CAST({q} AS BINARY)"),
-        _ => q,
-    }
-}
-
-/// The character set a column's text is in, for the character columns whose bytes CONCAT_WS
-/// could convert (MySQL's JSON is text in utf8mb4); None for numbers, temporals and binary
-/// strings, whose text CONCAT_WS takes as it is.
-fn text_charset(col: &crate::schema::ColumnDef) -> Option<&str> {
-    match col.data_type.as_str() {
         "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
-            Some(col.charset.as_deref().unwrap_or("?"))
+            format!("CAST({q} AS BINARY)")
         }
-        "json" => Some(col.charset.as_deref().unwrap_or("utf8mb4")),
-        _ => None,
+        _ => q,
     }
 }
 
@@ -49,10 +36,7 @@ const DIGEST_MULTIPLIER: u64 = 4_294_967_291;
 fn row_text(schema: &crate::schema::TableSchema) -> String {
     let cols: Vec<&crate::schema::ColumnDef> =
         schema.columns.iter().filter(|c| !c.generated).collect();
-    let mut charsets = cols.iter().filter_map(|c| text_charset(c));
-    let first = charsets.next();
-    let mixed = charsets.any(|cs| Some(cs) != first);
-    let values = cols.iter().map(|c| hashed_column(c, mixed));
+    let values = cols.iter().map(|c| hashed_column(c));
     let nulls = cols
         .iter()
         .filter(|c| c.nullable)
@@ -339,8 +323,7 @@ mod tests {
             ],
             unique_keys: Vec::new(),
         };
-        // One character set: nothing for CONCAT_WS to convert, no cast.
-        let text = "CONCAT_WS('#', `id`, `v`, (`f` + 0e0), ISNULL(`v`))";
+        let text = "CONCAT_WS('#', `id`, CAST(`v` AS BINARY), (`f` + 0e0), ISNULL(`v`))";
         assert_eq!(
             row_digest(&schema),
             format!("(CRC32({text}) * 4294967291 + CRC32(REVERSE({text})))")
@@ -348,16 +331,6 @@ mod tests {
         assert_eq!(
             row_hash(&schema),
             format!("CAST({} AS CHAR)", row_digest(&schema))
-        );
-        // Two character sets: each read as its own bytes.
-        let mut mixed = schema.clone();
-        mixed.columns[0] = col("w", "char", false);
-        mixed.columns[0].charset = Some("latin1".into());
-        let text =
-            "CONCAT_WS('#', CAST(`w` AS BINARY), CAST(`v` AS BINARY), (`f` + 0e0), ISNULL(`v`))";
-        assert_eq!(
-            row_digest(&mixed),
-            format!("(CRC32({text}) * 4294967291 + CRC32(REVERSE({text})))")
         );
         // (2^32 - 1) * M + (2^32 - 1) stays below 2^64: no BIGINT UNSIGNED overflow.
         let max = u32::MAX as u128;
