@@ -115,7 +115,9 @@ pub fn mirror_to_reverse(d: &mut Diagnosis) {
             });
         }
     }
-    rd.cause = cause;
+    // An earlier skip is the replica's, in this direction: the other direction's replica is
+    // this one's source, where nothing was skipped.
+    rd.cause = cause.filter(|c| c.kind != CauseKind::EarlierSkip);
 }
 
 pub(super) fn ids(s: &Server) -> NodeIds {
@@ -180,7 +182,7 @@ pub(super) fn file_start_state(node: &mut Server, file: &str) -> Option<GtidSet>
 }
 
 /// SHOW BINLOG EVENTS IN `file` FROM `pos` LIMIT `limit`, as (event type, info) pairs.
-fn binlog_events(
+pub(super) fn binlog_events(
     node: &mut Server,
     file: &str,
     pos: u64,

@@ -318,7 +318,7 @@ impl<'a> Fan<'a> {
         // again), else whole: grouping costs MariaDB a sixth more server time per row
         // (docs/verify.md), for nothing on an identical table.
         let buckets = int_key && self.source.flavor.buckets_cheaply();
-        let last_differing = &std::sync::atomic::AtomicUsize::new(usize::MAX);
+        let last_differing = &std::sync::atomic::AtomicUsize::new(0);
         let rep_min_max = match int_key {
             true => Some(self.replica_range(ss, &key[0], &live)?),
             false => None,
@@ -406,7 +406,8 @@ impl<'a> Fan<'a> {
                     n => pairing.replica(n - 1, chunk, r),
                 };
                 if pairing.differing() > before {
-                    last_differing.store(index, Ordering::Relaxed);
+                    // Results arrive out of order: the window only moves forward.
+                    last_differing.fetch_max(index + 1, Ordering::Relaxed);
                 }
                 if let Some(rows) = done {
                     bar.inc(rows);
@@ -437,8 +438,8 @@ struct Bounds<'c> {
     /// finding the 5000th next key reads 5000 whole rows).
     ranges: Option<IntRanges>,
     lo: Option<Key>,
-    /// Where chunks may be summed by bucket: the index of the last chunk found differing
-    /// (usize::MAX: none yet).
+    /// Where chunks may be summed by bucket: one past the index of the last chunk found
+    /// differing (0: none yet).
     buckets: Option<&'c std::sync::atomic::AtomicUsize>,
 }
 
@@ -469,7 +470,7 @@ impl Bounds<'_> {
             lo,
             hi,
             step,
-            buckets: last.is_some_and(|l| l != usize::MAX && index <= l + BUCKETED_RUN),
+            buckets: last.is_some_and(|l| l != 0 && index < l + BUCKETED_RUN),
         })
     }
 }
