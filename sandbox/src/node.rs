@@ -527,19 +527,6 @@ impl Node {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mariadb_domains() {
-        let d = domains("1-1-7,2-2-3, 1-5-9");
-        assert_eq!(d.get(&1), Some(&9));
-        assert_eq!(d.get(&2), Some(&3));
-        assert!(domains("").is_empty());
-    }
-}
-
 /// Makes servers quick to stop: a MySQL server shutting down gives its binlog dump threads
 /// (the connections of its replicas) about ten seconds "to die gracefully". Stops every
 /// replication channel first (so no receiver reconnects), then kills the dump threads.
@@ -575,5 +562,18 @@ pub(crate) fn quiesce(nodes: &[&Node]) {
                 let _ = c.query_drop(format!("KILL {id}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mariadb_domains() {
+        let d = domains("1-1-7,2-2-3, 1-5-9");
+        assert_eq!(d.get(&1), Some(&9));
+        assert_eq!(d.get(&2), Some(&3));
+        assert!(domains("").is_empty());
     }
 }

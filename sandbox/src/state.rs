@@ -126,7 +126,18 @@ pub(crate) fn destroy(info: &SandboxInfo) {
         .is_some_and(|n| n.to_string_lossy().starts_with("sb-"))
         && info.dir.join("sandbox.json").exists();
     if is_sandbox {
-        crate::paths::remove_dir_settled(&info.dir);
+        // A server that outlived the waits above (a loaded machine) writes files back into
+        // the removed directory: what is left of the nodes is killed and the directory
+        // removed again, until it stays gone.
+        for _ in 0..3 {
+            crate::paths::remove_dir_settled(&info.dir);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if !info.dir.exists() {
+                break;
+            }
+            let left = info.nodes.iter().map(|n| n.victim(info.build)).collect();
+            stop_processes(left, std::time::Duration::ZERO);
+        }
     }
     unregister(&info.dir);
 }
