@@ -394,6 +394,13 @@ fn stop_on_a_delete(sb: &Sandbox, flavor: Flavor, id: u32) -> Value {
     diagnose(sb, &[])
 }
 
+/// The cause is an earlier skip of `skipped`: its evidence.
+fn earlier_skip_evidence<'a>(c: &'a Value, flavor: Flavor, skipped: &str) -> &'a str {
+    assert_eq!(c["kind"], "earlier_skip", "{flavor}: {c}");
+    assert_eq!(c["skipped_gtid"], skipped, "{flavor}: {c}");
+    c["evidence"].as_str().unwrap()
+}
+
 fn repair_with(sb: &Sandbox, remedy: &str) {
     let url = sb.node("n2").url();
     let run = replmend(&[
@@ -439,9 +446,7 @@ fn a_row_lost_with_a_skipped_transaction_is_an_earlier_skip() {
         repair_with(&sb, remedy);
         let d = stop_on_a_delete(&sb, flavor, 8);
         let c = &d["cause"];
-        assert_eq!(c["kind"], "earlier_skip", "{flavor}: {c}");
-        assert_eq!(c["skipped_gtid"], skipped.as_str(), "{flavor}: {c}");
-        let evidence = c["evidence"].as_str().unwrap();
+        let evidence = earlier_skip_evidence(c, flavor, &skipped);
         assert!(
             evidence.contains("replmend skipped it")
                 && evidence.contains(&format!("`{remedy}`"))
@@ -469,10 +474,7 @@ fn a_row_lost_with_a_skipped_transaction_is_an_earlier_skip() {
         n2.wait_caught_up(std::time::Duration::from_secs(60))
             .unwrap();
         let d = stop_on_a_delete(&sb, flavor, 18);
-        let c = &d["cause"];
-        assert_eq!(c["kind"], "earlier_skip", "{flavor}: {c}");
-        assert_eq!(c["skipped_gtid"], skipped.as_str(), "{flavor}: {c}");
-        let evidence = c["evidence"].as_str().unwrap();
+        let evidence = earlier_skip_evidence(&d["cause"], flavor, &skipped);
         assert!(
             evidence.contains("skipped on the replica outside replmend"),
             "{flavor}: {evidence}"

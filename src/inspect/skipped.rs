@@ -116,9 +116,12 @@ fn logged_across(replica: &mut Server, g: &Gtid) -> bool {
                 return false;
             };
             // Its Gtid_list (what came before it), else one of its first transactions.
-            let before = |d: u32, s: u32, n: u64| d == *domain && s == *server_id && n < *seq;
+            let before = |g: &Gtid| {
+                matches!(*g, Gtid::Mariadb { domain: d, server_id: s, seq: n }
+                    if d == *domain && s == *server_id && n < *seq)
+            };
             if let Some(crate::vocab::GtidSet::Mariadb(list)) = file_start_state(replica, &oldest)
-                && list.iter().any(|g| matches!(g, Gtid::Mariadb { domain: d, server_id: s, seq: n } if before(d, s, n)))
+                && list.iter().any(|g| before(&g))
             {
                 return true;
             }
@@ -127,7 +130,7 @@ fn logged_across(replica: &mut Server, g: &Gtid) -> bool {
                 .iter()
                 .filter_map(|(_, info)| info.split("GTID ").nth(1))
                 .filter_map(|g| g.split_whitespace().next().and_then(Gtid::parse))
-                .any(|g| matches!(g, Gtid::Mariadb { domain: d, server_id: s, seq: n } if before(d, s, n)))
+                .any(|g| before(&g))
         }
     }
 }
