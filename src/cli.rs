@@ -359,6 +359,11 @@ pub struct VerifyArgs {
     /// Pause while the replica (any replica of a fleet) is more than this many seconds behind.
     #[arg(long, value_name = "SECONDS")]
     pub max_lag: Option<f64>,
+
+    /// Before a differing row is judged, wait at most this long for the replica to apply
+    /// what its source had written; a row still differing after a timed-out wait is not judged.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub wait_timeout: f64,
 }
 
 #[derive(Debug, Args)]

@@ -96,7 +96,8 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
             s,
             &json!({ "tables": 3, "identical": 3, "drifted": 0, "failed": 0,
                      "rows": source_rows + 3, "missing": 0, "extra": 0, "different": 0,
-                     "filtered": 0, "only_on_one_node": 0 }),
+                     "filtered": 0, "only_on_one_node": 0,
+                     "unsettled_tables": 0, "unsettled": 0 }),
             "{flavor}: {r}"
         );
 
@@ -154,7 +155,8 @@ fn identical_tables_then_every_kind_of_drift_on_an_integer_key() {
                 s,
                 &json!({ "tables": 3, "identical": 1, "drifted": 2, "failed": 0,
                          "rows": source_rows + 3, "missing": 1, "extra": 3, "different": 5,
-                         "filtered": 0, "only_on_one_node": 0 }),
+                         "filtered": 0, "only_on_one_node": 0,
+                     "unsettled_tables": 0, "unsettled": 0 }),
                 "{what}: {r}"
             );
         }
@@ -972,7 +974,8 @@ fn the_row_digest_sees_swaps_nulls_and_trailing_bytes_in_one_bucket() {
 /// `--max-lag`: on a replica held 8 s behind (SOURCE_DELAY), verify waits until the lag is
 /// back under the limit before reading a chunk; without it, verify reads at once (the row
 /// written before is not on the replica yet when it ends). verify itself writes nothing, so
-/// it cannot put the replica further behind.
+/// it cannot put the replica further behind. A row the replica has not applied when
+/// `--wait-timeout` runs out is not judged (`unsettled`), not called drift.
 #[test]
 fn max_lag_waits_for_a_lagging_replica() {
     for flavor in FLAVORS {
@@ -1002,6 +1005,37 @@ fn max_lag_waits_for_a_lagging_replica() {
             "{flavor}: --max-lag 2 read the table while the replica was {:?} s behind",
             lag_seconds(n2)
         );
+        // A row changed on the source that the delayed replica has not applied when verify's
+        // wait for it times out is not judged: neither drift nor identical.
+        n1.exec("UPDATE lagdb.t SET v = 30 WHERE id = 3").unwrap();
+        let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "1"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+        let t = table(&r, "lagdb", "t");
+        assert_eq!(t["different"], 0, "{flavor}: lag called drift: {r}");
+        assert_eq!(t["unsettled"], 1, "{flavor}: {r}");
+        assert_eq!(r["summary"]["identical"], 0, "{flavor}: {r}");
+        assert_eq!(r["summary"]["unsettled_tables"], 1, "{flavor}: {r}");
+        let url = n2.url();
+        let text = replmend(&[
+            "verify",
+            "--replica",
+            &url,
+            "--tables",
+            "lagdb.t",
+            "--wait-timeout",
+            "1",
+        ]);
+        assert!(
+            text.stdout
+                .lines()
+                .any(|l| l.starts_with("lagdb.t") && l.ends_with("not judged")),
+            "{flavor}: {}",
+            text.stdout
+        );
         replica_delay(n2, 0);
+        n2.wait_caught_up(CATCH_UP).unwrap();
+        let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "1"]);
+        assert_eq!(run.code, exit::OK, "{flavor}: {r}");
+        assert_eq!(r["summary"]["identical"], 1, "{flavor}: caught up: {r}");
     }
 }

@@ -39,6 +39,7 @@ pub fn options(args: &VerifyArgs) -> Result<Options> {
         chunk_size: args.chunk_size,
         chunk_time: seconds(args.chunk_time, "chunk-time")?,
         max_lag: seconds(args.max_lag, "max-lag")?,
+        wait_timeout: seconds(Some(args.wait_timeout), "wait-timeout")?.unwrap_or_default(),
         progress: std::io::stderr().is_terminal(),
         lines: !std::io::stderr().is_terminal(),
         ..Options::default()
@@ -177,7 +178,7 @@ pub(super) fn table_lines(out: &mut String, t: &TableDrift) {
     if t.unsettled > 0 {
         let _ = writeln!(
             out,
-            "{}: {} row(s) were still being written during the rechecks and were not judged; verify again when quiet",
+            "{}: {} row(s) were still being written during the rechecks, or the replica did not catch up within --wait-timeout, and were not judged; verify again when quiet",
             t.table, t.unsettled
         );
     }
@@ -259,6 +260,9 @@ pub fn text(r: &Report) -> String {
                 .red()
                 .bold()
                 .to_string(),
+            (None, None, None, true) if t.unsettled > 0 => {
+                console::style("not judged").yellow().to_string()
+            }
             (None, None, None, true) => console::style("identical").green().to_string(),
             (None, None, None, false) => console::style("DRIFT").red().bold().to_string(),
         };
@@ -291,6 +295,13 @@ pub fn text(r: &Report) -> String {
             n => format!(", {n} not compared"),
         }
     );
+    if s.unsettled_tables > 0 {
+        let _ = writeln!(
+            out,
+            "{} table(s) without drift found but with {} row(s) not judged: verify them again when quiet",
+            s.unsettled_tables, s.unsettled
+        );
+    }
     if s.filtered > 0 {
         let _ = writeln!(
             out,

@@ -87,11 +87,13 @@ impl Walk<'_> {
             true => None,
             false => Some(std::mem::take(&mut diff.seen)),
         };
+        let mut caught_up = true;
         for _ in 0..self.opts.rechecks.max(1) {
             if diff.is_empty() {
                 break;
             }
-            self.catch_up()?;
+            caught_up = self.catch_up()?;
+            crate::timing::mark("recheck: caught up");
             let keys = diff.keys();
             let mut a = Vec::new();
             let mut b = Vec::new();
@@ -103,6 +105,7 @@ impl Walk<'_> {
                 a.extend(x);
                 b.extend(y);
             }
+            crate::timing::mark("recheck: rows read again");
             let now = versions(&a, &b);
             diff = diff::compare(a, b);
             previous = latest.replace(now);
@@ -113,13 +116,15 @@ impl Walk<'_> {
             }
         }
         // A row that changed between the last two reads is still in flight, not drift: it is
-        // counted as unsettled.
-        let mut unsettled = 0;
-        if let (Some(p), Some(l)) = (&previous, &latest) {
-            let before = diff.len();
-            diff.retain(|k| p.get(k) == l.get(k));
-            unsettled = before - diff.len();
+        // counted as unsettled; so is every row still differing when the replica did not
+        // catch up within the wait (its change may not have been applied yet).
+        let before = diff.len();
+        match (&previous, &latest) {
+            _ if !caught_up => diff = ChunkDiff::default(),
+            (Some(p), Some(l)) => diff.retain(|k| p.get(k) == l.get(k)),
+            _ => {}
         }
+        let unsettled = before - diff.len();
         Ok((diff, unsettled))
     }
 
@@ -215,11 +220,12 @@ impl Walk<'_> {
     pub(super) fn multiset(&mut self, ss: &TableSchema, drift: &mut TableDrift) -> Result<()> {
         let st = sql::chunk_checksum(ss, None, None, &[], true);
         let mut sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
+        let mut caught_up = true;
         for _ in 0..self.opts.rechecks {
             if sums.0 == sums.1 {
                 break;
             }
-            self.catch_up()?;
+            caught_up = self.catch_up()?;
             sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         }
         drift.chunks = 1;
@@ -234,7 +240,16 @@ impl Walk<'_> {
             Ok(rows)
         })?;
         let columns = ss.column_names();
-        for (hash, on_source, on_replica) in diff::compare_multisets(a, b) {
+        let differing = diff::compare_multisets(a, b);
+        if !caught_up {
+            // The replica did not catch up within the wait: not judged.
+            drift.unsettled += differing
+                .iter()
+                .map(|(_, s, r)| s.abs_diff(*r) as usize)
+                .sum::<usize>();
+            return Ok(());
+        }
+        for (hash, on_source, on_replica) in differing {
             match on_source.cmp(&on_replica) {
                 std::cmp::Ordering::Greater => drift.missing += (on_source - on_replica) as usize,
                 _ => drift.extra += (on_replica - on_source) as usize,

@@ -83,18 +83,24 @@ impl LagGuard {
 impl Walk<'_> {
     /// Waits until the replica applied what the source had committed (and, in a dual-master
     /// pair, the other way round), so a difference still there is not replication lag.
-    pub(super) fn catch_up(&mut self) -> Result<()> {
+    /// False when a wait timed out (`Options::wait_timeout`): a difference may still be in flight. A
+    /// stopped applier answers at once (NULL): verify says elsewhere that it is not
+    /// replicating, and a difference then counts as drift.
+    pub(super) fn catch_up(&mut self) -> Result<bool> {
         let timeout = self.opts.wait_timeout.as_secs().max(1);
+        let mut caught_up = true;
         if let Some(ch) = &self.pair.replica_channel {
             let (file, pos) = crate::repair::verify::binlog_end(self.source)?;
             let st = self.replica.flavor.source_pos_wait(&file, pos, timeout, ch);
-            let _: Option<Option<i64>> = self.replica.first(&st)?;
+            let waited: Option<Option<i64>> = self.replica.first(&st)?;
+            caught_up &= waited.flatten() != Some(-1);
         }
         if let Some(ch) = &self.pair.source_channel {
             let (file, pos) = crate::repair::verify::binlog_end(self.replica)?;
             let st = self.source.flavor.source_pos_wait(&file, pos, timeout, ch);
-            let _: Option<Option<i64>> = self.source.first(&st)?;
+            let waited: Option<Option<i64>> = self.source.first(&st)?;
+            caught_up &= waited.flatten() != Some(-1);
         }
-        Ok(())
+        Ok(caught_up)
     }
 }

@@ -417,6 +417,9 @@ fn total_bar(work: &[Work]) -> indicatif::ProgressBar {
 fn table_line(t: &TableDrift, on: Option<crate::vocab::Endpoint>, took: Duration) -> String {
     let verdict = match (&t.error, t.identical()) {
         (Some(e), _) => format!("not compared ({e})"),
+        (None, true) if t.unsettled > 0 => {
+            format!("no drift found, {} row(s) not judged", t.unsettled)
+        }
         (None, true) => "identical".to_string(),
         (None, false) => format!(
             "DRIFT: {} missing, {} extra, {} different",

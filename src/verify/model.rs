@@ -188,6 +188,12 @@ pub struct Summary {
     /// Tables that exist on one node only (counted as drifted too).
     #[serde(default)]
     pub only_on_one_node: usize,
+    /// Tables without drift but with rows not judged (`unsettled`): not counted identical.
+    #[serde(default)]
+    pub unsettled_tables: usize,
+    /// Rows not judged, over every table.
+    #[serde(default)]
+    pub unsettled: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,6 +238,8 @@ impl Report {
                 different: 0,
                 filtered: 0,
                 only_on_one_node: 0,
+                unsettled_tables: 0,
+                unsettled: 0,
             },
             elapsed_ms: 0,
             resumed: None,
@@ -244,6 +252,7 @@ impl Report {
         match (t.error.is_some(), t.filtered.is_some(), t.identical()) {
             (true, _, _) => s.failed += 1,
             (false, true, _) => s.filtered += 1,
+            (false, false, true) if t.unsettled > 0 => s.unsettled_tables += 1,
             (false, false, true) => s.identical += 1,
             (false, false, false) => s.drifted += 1,
         }
@@ -252,6 +261,7 @@ impl Report {
         s.missing += t.missing;
         s.extra += t.extra;
         s.different += t.different;
+        s.unsettled += t.unsettled;
         self.tables.push(t);
     }
 

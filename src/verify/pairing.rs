@@ -202,6 +202,26 @@ mod tests {
         assert_eq!((drifts[1].chunks, drifts[1].rows), (0, 0));
     }
 
+    // Each node decides when it hashes a chunk whether to sum it by bucket: a chunk one
+    // summed whole and the other by bucket is compared whole (the buckets folded together).
+    #[test]
+    fn a_chunk_summed_whole_on_one_node_and_by_bucket_on_the_other_is_compared_whole() {
+        let buckets = |x: &[(i128, u64, &str)]| {
+            Sums::Buckets(
+                x.iter()
+                    .map(|(b, n, v)| (*b, (*n, v.to_string())))
+                    .collect(),
+            )
+        };
+        let split = buckets(&[(0, 2, "5"), (1, 3, "3")]);
+        assert_eq!(sums(5, "6").differing(&split), None);
+        assert_eq!(split.differing(&sums(5, "6")), None);
+        assert_eq!(sums(5, "7").differing(&split), Some(Vec::new()));
+        assert_eq!(sums(4, "6").differing(&split), Some(Vec::new()));
+        let unreadable = buckets(&[(0, 5, "")]);
+        assert_eq!(sums(5, "").differing(&unreadable), Some(Vec::new()));
+    }
+
     // A replica whose hashing fails is dropped: the chunks that waited for it alone are done,
     // the other replica goes on, and the failure is that replica's.
     #[test]

@@ -103,7 +103,7 @@ pub(super) fn read_checksum(server: &mut Server, st: &Statement) -> Result<(u64,
 /// Chunks in flight between the bounds thread and each node's hashing thread.
 const PIPELINE: usize = 16;
 /// Differing buckets narrowed in one statement (a few dozen rows each).
-const NARROW_RANGES: usize = 256;
+const NARROW_RANGES: usize = 64;
 
 /// One chunk of a table: (lo, hi] along its key, and the bucket width for an integer key.
 #[derive(Debug)]
@@ -112,13 +112,20 @@ pub(super) struct Chunk {
     pub(super) lo: Option<Key>,
     pub(super) hi: Option<Key>,
     pub(super) step: u64,
-    /// Summed by bucket in the pass (drift was found nearby), else whole.
+    /// May be summed by bucket (an integer key on a server that groups cheaply): each node
+    /// decides when it hashes the chunk, by bucket if drift was found nearby, else whole.
     pub(super) buckets: bool,
 }
 
 /// After a differing chunk, the chunks summed by bucket in the pass: drift comes in runs, and
 /// a chunk summed whole that differs costs a second, bucketed, statement to narrow.
 const BUCKETED_RUN: usize = 32;
+
+/// Whether chunk `index` is summed by bucket, `last` being one past the index of the last
+/// chunk found differing (0: none yet).
+fn near_drift(last: usize, index: usize) -> bool {
+    last != 0 && index < last + BUCKETED_RUN
+}
 
 /// A chunk's checksums as one node computed them.
 #[derive(Debug, PartialEq)]
@@ -149,7 +156,19 @@ impl Sums {
                 out.sort();
                 Some(out)
             }
+            // The nodes decided apart (drift was found between their reads): compared whole.
+            (a, b) if a.folded().is_some_and(|f| Some(f) == b.folded()) => None,
             _ => Some(Vec::new()),
+        }
+    }
+
+    /// The chunk's (rows, XOR of its row digests), its buckets folded together.
+    fn folded(&self) -> Option<(u64, u64)> {
+        match self {
+            Sums::Whole((n, x, _)) => Some((*n, x.parse().ok()?)),
+            Sums::Buckets(b) => b.values().try_fold((0, 0), |(n, x), (bn, bx)| {
+                Some((n + bn, x ^ bx.parse::<u64>().ok()?))
+            }),
         }
     }
 }
@@ -359,7 +378,7 @@ impl<'a> Fan<'a> {
                     conn,
                     ranges,
                     lo: first_lo,
-                    buckets: buckets.then_some(last_differing),
+                    buckets,
                 };
                 let mut to_reps: Vec<Option<_>> = to_reps.into_iter().map(Some).collect();
                 for index in 0.. {
@@ -388,7 +407,12 @@ impl<'a> Fan<'a> {
                 s.spawn(move || {
                     for chunk in inbox {
                         let started = Instant::now();
-                        let r = chunk_sums(server, ss, key, charsets, chunk.buckets, &chunk);
+                        // Decided now, not when the chunk was cut: the chunks queued
+                        // before drift was found are summed by bucket too (a chunk summed
+                        // whole that differs costs another statement on both nodes).
+                        let near = last_differing.load(Ordering::Relaxed);
+                        let by_bucket = chunk.buckets && near_drift(near, chunk.index);
+                        let r = chunk_sums(server, ss, key, charsets, by_bucket, &chunk);
                         let failed = r.is_err();
                         if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
                             return;
@@ -438,9 +462,8 @@ struct Bounds<'c> {
     /// finding the 5000th next key reads 5000 whole rows).
     ranges: Option<IntRanges>,
     lo: Option<Key>,
-    /// Where chunks may be summed by bucket: one past the index of the last chunk found
-    /// differing (0: none yet).
-    buckets: Option<&'c std::sync::atomic::AtomicUsize>,
+    /// Chunks may be summed by bucket.
+    buckets: bool,
 }
 
 impl Bounds<'_> {
@@ -462,15 +485,12 @@ impl Bounds<'_> {
         };
         let step = self.ranges.as_ref().map_or(1, |r| r.step(n));
         let lo = std::mem::replace(&mut self.lo, hi.clone());
-        let last = self
-            .buckets
-            .map(|l| l.load(std::sync::atomic::Ordering::Relaxed));
         Ok(Chunk {
             index,
             lo,
             hi,
             step,
-            buckets: last.is_some_and(|l| l != 0 && index < l + BUCKETED_RUN),
+            buckets: self.buckets,
         })
     }
 }
@@ -506,6 +526,7 @@ impl Walk<'_> {
                         &b,
                     ));
                 }
+                crate::timing::mark(format!("{} differing buckets to narrow", ranges.len()));
                 for batch in ranges.chunks(NARROW_RANGES) {
                     suspects.absorb(self.narrow_ranges(ss, &key[0], batch)?);
                     self.settle_batch(ss, key, charsets, &mut suspects, drift)?;
