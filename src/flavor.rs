@@ -250,19 +250,6 @@ impl Flavor {
         }
     }
 
-    /// Whether verify's checksum pass should sum each chunk by bucket (`GROUP BY key DIV
-    /// step`), so a differing chunk is narrowed to its differing buckets without hashing it
-    /// again. Measured on 5,000-row chunks of a narrow table: MariaDB 10.11 groups at no
-    /// extra cost (11 ms either way); MySQL 9.7 aggregates the groups in a temporary table,
-    /// 41 ms against 12 ms for the whole chunk, so there the pass sums chunks whole and a
-    /// differing chunk is narrowed by its rows' hashes.
-    pub fn buckets_cheaply(&self) -> bool {
-        match self.kind {
-            Kind::Mariadb => true,
-            Kind::Mysql => false,
-        }
-    }
-
     pub fn worker_transaction_column(&self) -> Option<&'static str> {
         match self.kind {
             Kind::Mysql if self.version.major >= 8 => Some("APPLYING_TRANSACTION"),

@@ -262,7 +262,7 @@ impl<'a> Fan<'a> {
         let int_key = key.len() == 1 && ss.column(&key[0]).is_some_and(is_integer);
         let t0 = Instant::now();
         let found = self.pass(ss, key, &charsets, int_key, drifts)?;
-        let buckets = int_key && self.source.flavor.buckets_cheaply();
+        let buckets = int_key;
         if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
             let n: usize = found.iter().flatten().map(Vec::len).sum();
             eprintln!("pass {:?}, {n} differing chunks", t0.elapsed());
@@ -332,11 +332,11 @@ impl<'a> Fan<'a> {
             (drifts[0].rows, drifts[0].chunks) = (start.rows, start.chunks);
             return Ok(vec![Ok(start.differing)]);
         }
-        // Chunks are cut by value on an integer key. Where the server groups cheaply they are
-        // summed by bucket near drift (a differing chunk is then narrowed without hashing it
-        // again), else whole: grouping costs MariaDB a sixth more server time per row
-        // (docs/verify.md), for nothing on an identical table.
-        let buckets = int_key && self.source.flavor.buckets_cheaply();
+        // Chunks are cut by value on an integer key and summed by bucket near drift (a
+        // differing chunk is then narrowed without hashing it again), else whole: grouping
+        // costs the server a sixth (MariaDB) to a third (MySQL) more per row (docs/verify.md),
+        // for nothing on an identical table.
+        let buckets = int_key;
         let last_differing = &std::sync::atomic::AtomicUsize::new(0);
         let rep_min_max = match int_key {
             true => Some(self.replica_range(ss, &key[0], &live)?),
