@@ -602,6 +602,18 @@ fn tables_that_do_not_exist_and_tables_left_out() {
             }
         }
 
+        // A wait longer than a session's reads, or none, is refused before anything is read.
+        for bad in ["0", "60", "nan"] {
+            let run = replmend(&["verify", "--replica", &n2.url(), "--wait-timeout", bad]);
+            let said = format!("{}{}", run.stdout, run.stderr);
+            assert_eq!(
+                run.code,
+                exit::BAD_INPUT,
+                "{flavor} --wait-timeout {bad}: {said}"
+            );
+            assert!(said.contains("--wait-timeout"), "{flavor}: {said}");
+        }
+
         let (run, r) = verify(n2, &["--databases", "shop", "--ignore-tables", "shop.a"]);
         assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         assert_eq!(table_names(&r), ["shop.b"], "{flavor}: shop.a left out");
@@ -1006,7 +1018,9 @@ fn max_lag_waits_for_a_lagging_replica() {
             lag_seconds(n2)
         );
         // A row changed on the source that the delayed replica has not applied when verify's
-        // wait for it times out is not judged: neither drift nor identical.
+        // wait for it times out is not judged: neither drift nor identical (held 30 s behind,
+        // so both runs end before it is applied).
+        replica_delay(n2, 30);
         n1.exec("UPDATE lagdb.t SET v = 30 WHERE id = 3").unwrap();
         let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "1"]);
         assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
@@ -1025,6 +1039,7 @@ fn max_lag_waits_for_a_lagging_replica() {
             "--wait-timeout",
             "1",
         ]);
+        assert!(!applied_update(n2), "{flavor}: applied before verify ended");
         assert!(
             text.stdout
                 .lines()
@@ -1038,4 +1053,10 @@ fn max_lag_waits_for_a_lagging_replica() {
         assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         assert_eq!(r["summary"]["identical"], 1, "{flavor}: caught up: {r}");
     }
+}
+
+/// The delayed replica has applied the source's `UPDATE lagdb.t SET v = 30 WHERE id = 3`.
+fn applied_update(replica: &replmend_sandbox::Node) -> bool {
+    let q = "SELECT v FROM lagdb.t WHERE id = 3";
+    replica.query_value(q).unwrap().as_deref() == Some("30")
 }

@@ -39,11 +39,23 @@ pub fn options(args: &VerifyArgs) -> Result<Options> {
         chunk_size: args.chunk_size,
         chunk_time: seconds(args.chunk_time, "chunk-time")?,
         max_lag: seconds(args.max_lag, "max-lag")?,
-        wait_timeout: seconds(Some(args.wait_timeout), "wait-timeout")?.unwrap_or_default(),
+        wait_timeout: wait_timeout(args.wait_timeout)?,
         progress: std::io::stderr().is_terminal(),
         lines: !std::io::stderr().is_terminal(),
         ..Options::default()
     })
+}
+
+/// `--wait-timeout`: whole seconds from 1 to 50 (a session's reads give up after 60).
+fn wait_timeout(seconds: f64) -> Result<Duration> {
+    match seconds {
+        s if (1.0..=50.0).contains(&s) => Ok(Duration::from_secs(s as u64)),
+        s => Err(exit::Coded(
+            exit::BAD_INPUT,
+            format!("--wait-timeout {s}: give a number of seconds from 1 to 50"),
+        )
+        .into()),
+    }
 }
 
 /// Keeps the report as its pair's last verify (`verify::saved`): a resync soon after fixes
@@ -296,10 +308,16 @@ pub fn text(r: &Report) -> String {
         }
     );
     if s.unsettled_tables > 0 {
+        let rows: usize = r
+            .tables
+            .iter()
+            .filter(|t| t.identical())
+            .map(|t| t.unsettled)
+            .sum();
         let _ = writeln!(
             out,
-            "{} table(s) without drift found but with {} row(s) not judged: verify them again when quiet",
-            s.unsettled_tables, s.unsettled
+            "{} table(s) without drift found but with {rows} row(s) not judged: verify them again when quiet",
+            s.unsettled_tables
         );
     }
     if s.filtered > 0 {

@@ -105,7 +105,7 @@ impl Partial {
                     lo: key(&c.lo)?,
                     hi: key(&c.hi)?,
                     step: c.step,
-                    // Its differing buckets are kept (none: it was summed whole).
+                    // Its differing buckets are kept (none: a node summed it whole).
                     buckets: !c.buckets.is_empty(),
                 };
                 Some((std::sync::Arc::new(chunk), c.buckets.clone()))

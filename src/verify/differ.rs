@@ -109,7 +109,9 @@ impl Walk<'_> {
             let now = versions(&a, &b);
             diff = diff::compare(a, b);
             previous = latest.replace(now);
-            if let (Some(p), Some(l)) = (&previous, &latest)
+            // After a timed-out wait the rows read the same as before: wait again.
+            if caught_up
+                && let (Some(p), Some(l)) = (&previous, &latest)
                 && diff.keys().iter().all(|k| p.get(k) == l.get(k))
             {
                 break;

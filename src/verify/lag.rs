@@ -83,24 +83,40 @@ impl LagGuard {
 impl Walk<'_> {
     /// Waits until the replica applied what the source had committed (and, in a dual-master
     /// pair, the other way round), so a difference still there is not replication lag.
-    /// False when a wait timed out (`Options::wait_timeout`): a difference may still be in flight. A
-    /// stopped applier answers at once (NULL): verify says elsewhere that it is not
-    /// replicating, and a difference then counts as drift.
+    /// False when a wait timed out (`Options::wait_timeout`) on a healthy channel from the
+    /// source itself: a difference may still be in flight. A stopped or failing channel (the
+    /// wait answers NULL at once, or times out with its receiver down) and a named source no
+    /// channel replicates from count as caught up: verify warns that lag then counts as drift.
     pub(super) fn catch_up(&mut self) -> Result<bool> {
         let timeout = self.opts.wait_timeout.as_secs().max(1);
         let mut caught_up = true;
-        if let Some(ch) = &self.pair.replica_channel {
+        // A channel from another server has no position of the source's to wait for.
+        let from_source = self.pair.replica_channel.as_ref();
+        if let Some(ch) = from_source.filter(|_| self.pair.channel_from_source) {
             let (file, pos) = crate::repair::verify::binlog_end(self.source)?;
             let st = self.replica.flavor.source_pos_wait(&file, pos, timeout, ch);
             let waited: Option<Option<i64>> = self.replica.first(&st)?;
-            caught_up &= waited.flatten() != Some(-1);
+            caught_up &= !timed_out(self.replica, ch, waited)?;
         }
         if let Some(ch) = &self.pair.source_channel {
             let (file, pos) = crate::repair::verify::binlog_end(self.replica)?;
             let st = self.source.flavor.source_pos_wait(&file, pos, timeout, ch);
             let waited: Option<Option<i64>> = self.source.first(&st)?;
-            caught_up &= waited.flatten() != Some(-1);
+            caught_up &= !timed_out(self.source, ch, waited)?;
         }
         Ok(caught_up)
     }
+}
+
+/// Whether a position wait on `channel` timed out (-1) while the channel is healthy, so the
+/// rows waited for may simply not be applied yet.
+fn timed_out(server: &mut Server, channel: &str, waited: Option<Option<i64>>) -> Result<bool> {
+    if waited.flatten() != Some(-1) {
+        return Ok(false);
+    }
+    let report = crate::status::read_status(server)?;
+    Ok(report
+        .channels
+        .iter()
+        .any(|c| c.name == channel && c.health == crate::status::Health::Healthy))
 }

@@ -106,6 +106,9 @@ pub struct Pair {
     pub replica_channel: Option<String>,
     /// In a dual-master pair, the source's channel from the replica.
     pub source_channel: Option<String>,
+    /// The replica's channel replicates from `source` itself (not a named source that no
+    /// channel comes from): a wait for the source's binlog position there is meaningful.
+    pub channel_from_source: bool,
 }
 
 impl Pair {
@@ -152,6 +155,7 @@ impl Pair {
                 .into());
             }
         };
+        let channel_from_source = link.is_some_and(|l| wanted.is_none() || l.named);
         let source = match (wanted, link) {
             (Some(w), _) => w,
             (None, Some(l)) => l.source.clone(),
@@ -174,6 +178,7 @@ impl Pair {
         let ch = link.map(|l| &l.channel);
         Ok(Pair {
             replica_channel: ch.map(|c| c.name.clone()),
+            channel_from_source,
             source,
             replica: replica.clone(),
             source_channel,

@@ -112,8 +112,8 @@ pub(super) struct Chunk {
     pub(super) lo: Option<Key>,
     pub(super) hi: Option<Key>,
     pub(super) step: u64,
-    /// May be summed by bucket (an integer key on a server that groups cheaply): each node
-    /// decides when it hashes the chunk, by bucket if drift was found nearby, else whole.
+    /// May be summed by bucket (a single integer key): each node decides when it hashes the
+    /// chunk, by bucket if drift was found nearby, else whole.
     pub(super) buckets: bool,
 }
 
