@@ -171,13 +171,18 @@ fn run_shape(sb: &Sandbox, shape: &Shape, rows: u64, pt: bool) -> Vec<Case> {
             drift(n2, shape, rows);
         }
         eprintln!("[bench] {} drifted={drifted}: verify", shape.name);
+        // Each tool meets servers done flushing what was filled, changed or written before.
+        nodes.iter().for_each(|n| common::flushed(n));
         let verify = verify(nodes, &table);
         let expected = if drifted { 11 } else { 0 };
         if verify.code != Some(expected) {
             eprintln!("[bench] verify exited {:?}", verify.code);
         }
         let pt = pt
-            .then(|| pt_checksum(nodes, "bench", shape.name))
+            .then(|| {
+                nodes.iter().for_each(|n| common::flushed(n));
+                pt_checksum(nodes, "bench", shape.name)
+            })
             .flatten();
         out.push(Case {
             shape: shape.name,

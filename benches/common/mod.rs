@@ -95,3 +95,37 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / ticks
 }
+
+/// Waits (at most a minute) until the node has written its dirty pages out, so a measurement
+/// does not share the server with the flushing of a table just filled or changed: both tools
+/// measured after it meet the same quiet server. The dirty-page limit is set to 0 meanwhile and
+/// put back after.
+#[allow(dead_code)]
+pub fn flushed(node: &Node) {
+    let was = node
+        .query_value("SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
+        .ok()
+        .flatten();
+    node.exec("SET GLOBAL innodb_max_dirty_pages_pct = 0").ok();
+    let dirty = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'";
+    let dirty_ps = "SELECT VARIABLE_VALUE FROM performance_schema.global_status \
+                    WHERE VARIABLE_NAME = 'Innodb_buffer_pool_pages_dirty'";
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let n = node
+            .query_value(dirty)
+            .or_else(|_| node.query_value(dirty_ps))
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u64>().ok());
+        if n.is_none_or(|n| n == 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if let Some(v) = was {
+        node.exec(&format!("SET GLOBAL innodb_max_dirty_pages_pct = {v}"))
+            .ok();
+    }
+}
