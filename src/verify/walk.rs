@@ -262,7 +262,6 @@ impl<'a> Fan<'a> {
         let int_key = key.len() == 1 && ss.column(&key[0]).is_some_and(is_integer);
         let t0 = Instant::now();
         let found = self.pass(ss, key, &charsets, int_key, drifts)?;
-        let buckets = int_key;
         if std::env::var_os("REPLMEND_VERIFY_TIMING").is_some() {
             let n: usize = found.iter().flatten().map(Vec::len).sum();
             eprintln!("pass {:?}, {n} differing chunks", t0.elapsed());
@@ -271,7 +270,7 @@ impl<'a> Fan<'a> {
             let drift = &mut drifts[i];
             let narrowed = differing.and_then(|d| {
                 self.pairwise(i)
-                    .narrow(ss, key, &charsets, buckets, d, drift)
+                    .narrow(ss, key, &charsets, int_key, d, drift)
             });
             if let Err(e) = narrowed {
                 drift.error = Some(crate::describe::message(&e));
@@ -336,7 +335,6 @@ impl<'a> Fan<'a> {
         // differing chunk is then narrowed without hashing it again), else whole: grouping
         // costs the server a sixth (MariaDB) to a third (MySQL) more per row (docs/verify.md),
         // for nothing on an identical table.
-        let buckets = int_key;
         let last_differing = &std::sync::atomic::AtomicUsize::new(0);
         let rep_min_max = match int_key {
             true => Some(self.replica_range(ss, &key[0], &live)?),
@@ -378,7 +376,7 @@ impl<'a> Fan<'a> {
                     conn,
                     ranges,
                     lo: first_lo,
-                    buckets,
+                    buckets: int_key,
                 };
                 let mut to_reps: Vec<Option<_>> = to_reps.into_iter().map(Some).collect();
                 for index in 0.. {
