@@ -360,8 +360,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "SECONDS")]
     pub max_lag: Option<f64>,
 
-    /// Before a differing row is judged, wait at most this long for the replica to apply
-    /// what its source had written; a row still differing after a timed-out wait is not judged.
+    /// Before differing rows are judged, wait for the replica to apply what its source had
+    /// written, at most this long each time (up to three waits per batch of rows); a row still
+    /// differing after a timed-out wait is reported as not judged.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub wait_timeout: f64,
 }

@@ -1027,6 +1027,12 @@ fn max_lag_waits_for_a_lagging_replica() {
         let t = table(&r, "lagdb", "t");
         assert_eq!(t["different"], 0, "{flavor}: lag called drift: {r}");
         assert_eq!(t["unsettled"], 1, "{flavor}: {r}");
+        assert_eq!(
+            t["unsettled_keys"],
+            json!([key(&[("id", "3")])]),
+            "{flavor}: {r}"
+        );
+        assert_eq!(t["not_caught_up"], true, "{flavor}: {r}");
         assert_eq!(r["summary"]["identical"], 0, "{flavor}: {r}");
         assert_eq!(r["summary"]["unsettled_tables"], 1, "{flavor}: {r}");
         let url = n2.url();
@@ -1043,7 +1049,9 @@ fn max_lag_waits_for_a_lagging_replica() {
         assert!(
             text.stdout
                 .lines()
-                .any(|l| l.starts_with("lagdb.t") && l.ends_with("not judged")),
+                .any(|l| l.starts_with("lagdb.t") && l.ends_with("not judged"))
+                && text.stdout.contains("--wait-timeout ran out")
+                && text.stdout.contains("not judged: id=3"),
             "{flavor}: {}",
             text.stdout
         );

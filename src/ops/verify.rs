@@ -188,10 +188,17 @@ pub(super) fn table_lines(out: &mut String, t: &TableDrift) {
         return;
     }
     if t.unsettled > 0 {
-        let _ = writeln!(
+        let why = match t.not_caught_up {
+            true => {
+                "the replica had not applied its source's writes when --wait-timeout ran out (it lags, or applies with a delay); verify again once it has caught up, or with a longer --wait-timeout"
+            }
+            false => "they were still being written during the rechecks; verify again when quiet",
+        };
+        let _ = writeln!(out, "{}: {} row(s) not judged: {why}", t.table, t.unsettled);
+        list(
             out,
-            "{}: {} row(s) were still being written during the rechecks, or the replica did not catch up within --wait-timeout, and were not judged; verify again when quiet",
-            t.table, t.unsettled
+            "not judged",
+            t.unsettled_keys.iter().map(key_text).collect(),
         );
     }
     if t.identical() {

@@ -72,13 +72,16 @@ impl Walk<'_> {
     /// the same versions as the read before (nothing in flight on them), is drift; rows that
     /// converged were in flight; rows still changing are read again, up to --rechecks times,
     /// and are in flight, not drift, if they changed between the last two reads.
+    ///
+    /// Returns what is drift, the keys not judged, and whether the last catch-up wait timed
+    /// out (then every row still differing is not judged).
     pub(super) fn recheck(
         &mut self,
         ss: &TableSchema,
         key: &[String],
         charsets: &sql::Charsets,
         mut diff: ChunkDiff,
-    ) -> Result<(ChunkDiff, usize)> {
+    ) -> Result<(ChunkDiff, Vec<Key>, bool)> {
         // Each row's (source, replica) versions in the previous and in the latest read. The
         // read that found the rows differing is the first: a row whose versions are the same
         // after the catch-up was not in flight (one read fewer of every drifted row).
@@ -120,14 +123,14 @@ impl Walk<'_> {
         // A row that changed between the last two reads is still in flight, not drift: it is
         // counted as unsettled; so is every row still differing when the replica did not
         // catch up within the wait (its change may not have been applied yet).
-        let before = diff.len();
-        match (&previous, &latest) {
-            _ if !caught_up => diff = ChunkDiff::default(),
-            (Some(p), Some(l)) => diff.retain(|k| p.get(k) == l.get(k)),
-            _ => {}
-        }
-        let unsettled = before - diff.len();
-        Ok((diff, unsettled))
+        let settled = |k: &Key| match (&previous, &latest) {
+            _ if !caught_up => false,
+            (Some(p), Some(l)) => p.get(k) == l.get(k),
+            _ => true,
+        };
+        let unsettled: Vec<Key> = diff.keys().into_iter().filter(|k| !settled(k)).collect();
+        diff.retain(settled);
+        Ok((diff, unsettled, !caught_up))
     }
 
     /// Adds a chunk's drift to the table's, with the columns of each differing row. A
@@ -245,6 +248,7 @@ impl Walk<'_> {
         let differing = diff::compare_multisets(a, b);
         if !caught_up {
             // The replica did not catch up within the wait: not judged.
+            drift.not_caught_up = true;
             drift.unsettled += differing
                 .iter()
                 .map(|(_, s, r)| s.abs_diff(*r) as usize)

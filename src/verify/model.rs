@@ -103,6 +103,13 @@ pub struct TableDrift {
     /// last two reads): not judged, neither drift nor identical. Verify them again when quiet.
     #[serde(default)]
     pub unsettled: usize,
+    /// The keys of the rows not judged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsettled_keys: Vec<KeyOut>,
+    /// Rows were not judged because the replica had not caught up when a catch-up wait
+    /// (`--wait-timeout`) ran out: it lags, or applies with a delay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_caught_up: bool,
     pub missing: usize,
     pub extra: usize,
     pub different: usize,
@@ -135,6 +142,8 @@ impl TableDrift {
             chunks: 0,
             converged: 0,
             unsettled: 0,
+            unsettled_keys: Vec::new(),
+            not_caught_up: false,
             missing: 0,
             extra: 0,
             different: 0,

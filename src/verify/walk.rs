@@ -582,9 +582,13 @@ impl Walk<'_> {
             return Ok(());
         }
         let first = suspects.len();
-        let (still, unsettled) = self.recheck(ss, key, charsets, suspects)?;
-        drift.unsettled += unsettled;
-        drift.converged += first.saturating_sub(still.len() + unsettled);
+        let (still, unsettled, timed_out) = self.recheck(ss, key, charsets, suspects)?;
+        drift.unsettled += unsettled.len();
+        drift.not_caught_up |= timed_out && !unsettled.is_empty();
+        drift.converged += first.saturating_sub(still.len() + unsettled.len());
+        drift
+            .unsettled_keys
+            .extend(unsettled.iter().map(super::model::key_out));
         self.record(ss, still, drift)
     }
 }
