@@ -105,9 +105,8 @@ impl Partial {
                     lo: key(&c.lo)?,
                     hi: key(&c.hi)?,
                     step: c.step,
-                    // Its differing buckets are kept (none: a node summed it whole).
-                    buckets: !c.buckets.is_empty(),
                 };
+                // Its differing buckets are kept (none: a node summed it whole).
                 Some((std::sync::Arc::new(chunk), c.buckets.clone()))
             })
             .collect::<Option<Vec<_>>>()?;
@@ -424,7 +423,6 @@ mod tests {
             lo: Some(k(300)),
             hi: Some(k(400)),
             step: 1,
-            buckets: true,
         });
         cp.progress(&t, (Some(&k(500)), true), (5, 500), &[(chunk, vec![7])]);
         drop(cp);

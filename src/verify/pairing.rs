@@ -156,7 +156,6 @@ mod tests {
             lo: None,
             hi: None,
             step: 1,
-            buckets: false,
         })
     }
 

@@ -112,9 +112,6 @@ pub(super) struct Chunk {
     pub(super) lo: Option<Key>,
     pub(super) hi: Option<Key>,
     pub(super) step: u64,
-    /// May be summed by bucket (a single integer key): each node decides when it hashes the
-    /// chunk, by bucket if drift was found nearby, else whole.
-    pub(super) buckets: bool,
 }
 
 /// After a differing chunk, the chunks summed by bucket in the pass: drift comes in runs, and
@@ -376,7 +373,6 @@ impl<'a> Fan<'a> {
                     conn,
                     ranges,
                     lo: first_lo,
-                    buckets: int_key,
                 };
                 let mut to_reps: Vec<Option<_>> = to_reps.into_iter().map(Some).collect();
                 for index in 0.. {
@@ -409,7 +405,7 @@ impl<'a> Fan<'a> {
                         // before drift was found are summed by bucket too (a chunk summed
                         // whole that differs costs another statement on both nodes).
                         let near = last_differing.load(Ordering::Relaxed);
-                        let by_bucket = chunk.buckets && near_drift(near, chunk.index);
+                        let by_bucket = int_key && near_drift(near, chunk.index);
                         let r = chunk_sums(server, ss, key, charsets, by_bucket, &chunk);
                         let failed = r.is_err();
                         if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
@@ -460,8 +456,6 @@ struct Bounds<'c> {
     /// finding the 5000th next key reads 5000 whole rows).
     ranges: Option<IntRanges>,
     lo: Option<Key>,
-    /// Chunks may be summed by bucket.
-    buckets: bool,
 }
 
 impl Bounds<'_> {
@@ -488,7 +482,6 @@ impl Bounds<'_> {
             lo,
             hi,
             step,
-            buckets: self.buckets,
         })
     }
 }
