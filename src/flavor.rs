@@ -141,6 +141,11 @@ impl Flavor {
         self.kind == Kind::Mariadb
     }
 
+    /// `CRC32C()` (MariaDB 10.8 and later): verify's cheaper second CRC (`sql::RowDigest`).
+    pub fn has_crc32c(&self) -> bool {
+        self.is_mariadb() && self.at_least(10, 8, 0)
+    }
+
     fn at_least(&self, major: u16, minor: u16, patch: u16) -> bool {
         self.version >= Version::new(major, minor, patch)
     }

@@ -17,8 +17,8 @@ use serde::Serialize;
 use crate::value::Cell;
 use crate::vocab::TableRef;
 pub use checksum::{
-    bucket_row_hashes, chunk_bound, chunk_bucket_checksums, chunk_checksum, chunk_row_hashes,
-    multiset_hashes, row_digest, row_hash, row_hashes_by_key, rows_by_hash,
+    RowDigest, bucket_row_hashes, chunk_bound, chunk_bucket_checksums, chunk_checksum,
+    chunk_row_hashes, multiset_hashes, row_digest, row_hash, row_hashes_by_key, rows_by_hash,
 };
 pub use table::TableSql;
 

@@ -44,7 +44,7 @@ impl Walk<'_> {
         ranges: &[(i128, i128)],
     ) -> Result<ChunkDiff> {
         let keys = [key.to_string()];
-        let st = sql::bucket_row_hashes(ss, key, ranges, None, None);
+        let st = sql::bucket_row_hashes(ss, self.digest, key, ranges, None, None);
         let (x, y) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, &keys, &st)
         })?;
@@ -60,7 +60,7 @@ impl Walk<'_> {
         hi: Option<&[(String, Cell)]>,
         charsets: &sql::Charsets,
     ) -> Result<(u64, ChunkDiff)> {
-        let st = sql::chunk_row_hashes(ss, key, lo, hi, charsets);
+        let st = sql::chunk_row_hashes(ss, self.digest, key, lo, hi, charsets);
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             read_key_hashes(s, ss, key, &st)
         })?;
@@ -101,7 +101,7 @@ impl Walk<'_> {
             let mut a = Vec::new();
             let mut b = Vec::new();
             for chunk in keys.chunks(1000) {
-                let st = sql::row_hashes_by_key(ss, key, chunk, charsets);
+                let st = sql::row_hashes_by_key(ss, self.digest, key, chunk, charsets);
                 let (x, y) = crate::conn::both(self.source, self.replica, |s| {
                     read_key_hashes(s, ss, key, &st)
                 })?;
@@ -223,7 +223,7 @@ impl Walk<'_> {
 
     /// A table without a usable key: compared whole, as a multiset of rows.
     pub(super) fn multiset(&mut self, ss: &TableSchema, drift: &mut TableDrift) -> Result<()> {
-        let st = sql::chunk_checksum(ss, None, None, &[], true);
+        let st = sql::chunk_checksum(ss, self.digest, None, None, &[], true);
         let mut sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         let mut caught_up = true;
         for _ in 0..self.opts.rechecks {
@@ -239,7 +239,7 @@ impl Walk<'_> {
         if sums.0 == sums.1 {
             return Ok(());
         }
-        let st = sql::multiset_hashes(ss);
+        let st = sql::multiset_hashes(ss, self.digest);
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
             let rows: Vec<(String, u64)> = s.all_prepared(&st)?;
             Ok(rows)
@@ -264,7 +264,7 @@ impl Walk<'_> {
                 true => &mut *self.source,
                 false => &mut *self.replica,
             };
-            let st = sql::rows_by_hash(ss, &columns, std::slice::from_ref(&hash));
+            let st = sql::rows_by_hash(ss, self.digest, &columns, std::slice::from_ref(&hash));
             let row = read_row_by_hash(holder, ss, &columns, &st)?;
             drift.multiset_rows.push(model::MultisetRow {
                 hash,

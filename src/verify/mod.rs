@@ -335,6 +335,9 @@ fn walk_tables(
                     // across tables: a connection per table was most of a small table's cost.
                     let mut bounds = Server::connect(&pairs[0].source)?;
                     let mut lag = lag::LagGuard::new(&all, opts)?;
+                    let flavors =
+                        std::iter::once(&src.flavor).chain(reps.iter().map(|r| &r.flavor));
+                    let digest = crate::sql::RowDigest::common(flavors);
                     loop {
                         let next = queue.lock().expect("queue").next();
                         let Some((table, estimate, which)) = next else {
@@ -363,6 +366,7 @@ fn walk_tables(
                             bounds: &mut bounds,
                             lag: &mut lag,
                             bar: &bar,
+                            digest,
                             estimate,
                             checkpoint,
                         };

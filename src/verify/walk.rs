@@ -28,6 +28,8 @@ pub(super) struct Walk<'a> {
     pub(super) source: &'a mut Server,
     pub(super) replica: &'a mut Server,
     pub(super) bar: &'a indicatif::ProgressBar,
+    /// The row digest every node of the run computes.
+    pub(super) digest: sql::RowDigest,
 }
 
 /// One replica of a walk: its pair with the source, and the worker's connection to it.
@@ -48,6 +50,8 @@ pub(super) struct Fan<'a> {
     pub(super) bounds: &'a mut Server,
     pub(super) lag: &'a mut LagGuard,
     pub(super) bar: &'a indicatif::ProgressBar,
+    /// The row digest every node of the run computes (`RowDigest::common`).
+    pub(super) digest: sql::RowDigest,
     /// The source's row estimate for the table being walked.
     pub(super) estimate: u64,
     /// Where the walk got to, for `--resume` (one replica only: a fleet's is off).
@@ -177,15 +181,16 @@ fn chunk_sums(
     charsets: &sql::Charsets,
     buckets: bool,
     chunk: &Chunk,
+    digest: sql::RowDigest,
 ) -> Result<Sums> {
     let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
     match buckets {
         true => {
-            let st = sql::chunk_bucket_checksums(ss, &key[0], chunk.step, lo, hi);
+            let st = sql::chunk_bucket_checksums(ss, digest, &key[0], chunk.step, lo, hi);
             Ok(Sums::Buckets(read_buckets(server, &st)?))
         }
         false => {
-            let st = sql::chunk_checksum(ss, lo, hi, charsets, false);
+            let st = sql::chunk_checksum(ss, digest, lo, hi, charsets, false);
             Ok(Sums::Whole(read_checksum(server, &st)?))
         }
     }
@@ -217,6 +222,7 @@ impl<'a> Fan<'a> {
             source: &mut *self.source,
             replica: &mut *side.server,
             bar: self.bar,
+            digest: self.digest,
         }
     }
 
@@ -318,7 +324,7 @@ impl<'a> Fan<'a> {
             return Ok(drifts.iter().map(|_| Ok(Vec::new())).collect());
         }
         let size = &AtomicUsize::new(self.opts.chunk_size.max(1));
-        let (opts, bar, estimate) = (self.opts, self.bar, self.estimate);
+        let (opts, bar, estimate, digest) = (self.opts, self.bar, self.estimate, self.digest);
         // A resumed table starts after the last key compared, with what was found before.
         let start = self.checkpoint.start(&ss.table);
         let checkpoint = self.checkpoint;
@@ -406,7 +412,7 @@ impl<'a> Fan<'a> {
                         // whole that differs costs another statement on both nodes).
                         let near = last_differing.load(Ordering::Relaxed);
                         let by_bucket = int_key && near_drift(near, chunk.index);
-                        let r = chunk_sums(server, ss, key, charsets, by_bucket, &chunk);
+                        let r = chunk_sums(server, ss, key, charsets, by_bucket, &chunk, digest);
                         let failed = r.is_err();
                         if results.send((side, chunk, r, started.elapsed())).is_err() || failed {
                             return;
@@ -542,8 +548,9 @@ impl Walk<'_> {
         charsets: &sql::Charsets,
         c: &Chunk,
     ) -> Result<Vec<i128>> {
+        let digest = self.digest;
         let (a, b) = crate::conn::both(self.source, self.replica, |s| {
-            chunk_sums(s, ss, key, charsets, true, c)
+            chunk_sums(s, ss, key, charsets, true, c, digest)
         })?;
         Ok(a.differing(&b).unwrap_or_default())
     }
