@@ -107,6 +107,12 @@ fn replmend(n: usize) -> Run {
             "--max",
             "100000",
         ])
+        // REPLMEND_BENCH_ARGS="--origin-budget 0" adds options to replmend's command line.
+        .args(
+            std::env::var("REPLMEND_BENCH_ARGS")
+                .unwrap_or_default()
+                .split_whitespace(),
+        )
         .arg("--journal")
         .arg(&journal)
         .args(["--format", "json"])

@@ -154,5 +154,47 @@ fn the_origin_and_its_statement_on_mariadb_10_5_and_11_8() {
             "{build:?}: {}",
             j["cause"]
         );
+        the_row_digest_sees_one_microsecond(&sb, build);
     }
+}
+
+/// verify's row digest on this build's defaults (10.5: CRC32 of the reversed text; 11.8:
+/// CRC32C): one microsecond changed on the replica is the one row found, beside a NULL and
+/// an empty string left alone. The replica is stopped on its incident: lag counts as drift,
+/// and these rows are written on both nodes with the binary log off.
+fn the_row_digest_sees_one_microsecond(sb: &Sandbox, build: Build) {
+    let rows = "SET sql_log_bin = 0; CREATE DATABASE vd; \
+                CREATE TABLE vd.t (id INT PRIMARY KEY, at DATETIME(6) NOT NULL, v VARCHAR(20)); \
+                INSERT INTO vd.t VALUES (1, '2026-01-01 00:00:00.000001', 'a'), \
+                (2, '2026-01-01 00:00:00.000002', NULL), (3, '2026-01-01 00:00:00.000003', '')";
+    for n in ["n1", "n2"] {
+        sb.node(n).exec(rows).unwrap();
+    }
+    sb.node("n2")
+        .exec("SET sql_log_bin = 0; UPDATE vd.t SET at = at + INTERVAL 1 MICROSECOND WHERE id = 1")
+        .unwrap();
+    let url = sb.node("n2").url();
+    let run = replmend(&[
+        "verify",
+        "--replica",
+        &url,
+        "--tables",
+        "vd.t",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        run.code,
+        exit::DRIFT,
+        "{build:?}: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    let j = run.json();
+    let t = &j["tables"][0];
+    assert_eq!(
+        (&t["missing"], &t["extra"], &t["different"]),
+        (&0.into(), &0.into(), &1.into()),
+        "{build:?}: {j}"
+    );
 }

@@ -346,6 +346,17 @@ mod tests {
     }
 
     #[test]
+    fn one_node_without_crc32c_makes_every_node_reverse_the_text() {
+        let f = |v: &str| crate::flavor::Flavor::parse(v).expect("version");
+        let (new, old) = (f("10.11.6-MariaDB-0+deb12u1-log"), f("10.6.16-MariaDB"));
+        let (first, mysql) = (f("10.8.0-MariaDB"), f("9.7.0"));
+        assert_eq!(RowDigest::common([&new, &first]), RowDigest::Castagnoli);
+        assert_eq!(RowDigest::common([&new, &old]), RowDigest::Reversed);
+        assert_eq!(RowDigest::common([&new, &mysql]), RowDigest::Reversed);
+        assert_eq!(RowDigest::common([&mysql]), RowDigest::Reversed);
+    }
+
+    #[test]
     fn the_digest_marks_nullable_columns_only_and_reads_the_text_twice() {
         let schema = TableSchema {
             table: TableRef {
