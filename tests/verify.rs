@@ -1060,7 +1060,48 @@ fn max_lag_waits_for_a_lagging_replica() {
         let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "1"]);
         assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         assert_eq!(r["summary"]["identical"], 1, "{flavor}: caught up: {r}");
+        stopped_receiver(n1, n2);
     }
+}
+
+/// A replica whose receiver is stopped: verify waits until its applier has applied what it
+/// received (a change it holds 4 s), and no longer: a change it never received counts as
+/// drift, as on any stopped channel, without waiting out --wait-timeout for it.
+fn stopped_receiver(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
+    let flavor = n1.flavor;
+    replica_delay(n2, 4);
+    n1.exec("UPDATE lagdb.t SET v = 40 WHERE id = 1").unwrap();
+    received(n1, n2);
+    n2.stop_io().unwrap();
+    let started = std::time::Instant::now();
+    let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "30"]);
+    assert_eq!(run.code, exit::OK, "{flavor}: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        r["summary"]["identical"], 1,
+        "{flavor}: received, applied: {r}"
+    );
+    n1.exec("UPDATE lagdb.t SET v = 50 WHERE id = 2").unwrap();
+    let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "30"]);
+    assert_eq!(
+        run.code,
+        exit::DRIFT,
+        "{flavor}: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(table(&r, "lagdb", "t")["different"], 1, "{flavor}: {r}");
+    assert!(
+        r["warnings"].to_string().contains("is not running"),
+        "{flavor}: {r}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{flavor}: waited {:?} for a change the replica cannot receive",
+        started.elapsed()
+    );
+    n2.start_io().unwrap();
+    replica_delay(n2, 0);
+    n2.wait_caught_up(CATCH_UP).unwrap();
 }
 
 /// The delayed replica has applied the source's `UPDATE lagdb.t SET v = 30 WHERE id = 3`.

@@ -84,28 +84,74 @@ impl Walk<'_> {
     /// Waits until the replica applied what the source had committed (and, in a dual-master
     /// pair, the other way round), so a difference still there is not replication lag.
     /// False when a wait timed out (`Options::wait_timeout`) on a healthy channel from the
-    /// source itself: a difference may still be in flight. A stopped or failing channel (the
-    /// wait answers NULL at once, or times out with its receiver down) and a named source no
-    /// channel replicates from count as caught up: verify warns that lag then counts as drift.
+    /// source itself: a difference may still be in flight. A channel whose applier is stopped
+    /// or failed is not waited for, one whose receiver is stopped only until it applied what
+    /// it received; both count as caught up, as does a named source no channel replicates
+    /// from: verify warns that lag then counts as drift.
     pub(super) fn catch_up(&mut self) -> Result<bool> {
         let timeout = self.opts.wait_timeout.as_secs().max(1);
         let mut caught_up = true;
         // A channel from another server has no position of the source's to wait for.
         let from_source = self.pair.replica_channel.as_ref();
         if let Some(ch) = from_source.filter(|_| self.pair.channel_from_source) {
-            let (file, pos) = crate::repair::verify::binlog_end(self.source)?;
-            let st = self.replica.flavor.source_pos_wait(&file, pos, timeout, ch);
-            let waited: Option<Option<i64>> = self.replica.first(&st)?;
-            caught_up &= !timed_out(self.replica, ch, waited)?;
+            caught_up &= wait_for(self.replica, self.source, ch, timeout)?;
         }
         if let Some(ch) = &self.pair.source_channel {
-            let (file, pos) = crate::repair::verify::binlog_end(self.replica)?;
-            let st = self.source.flavor.source_pos_wait(&file, pos, timeout, ch);
-            let waited: Option<Option<i64>> = self.source.first(&st)?;
-            caught_up &= !timed_out(self.source, ch, waited)?;
+            caught_up &= wait_for(self.source, self.replica, ch, timeout)?;
         }
         Ok(caught_up)
     }
+}
+
+/// How far a wait on a channel can get.
+enum Reach {
+    /// Receiving and applying: the upstream's binlog end.
+    End,
+    /// Only the receiver stopped (or reconnecting): what it received, in the upstream's
+    /// coordinates. A wait for more would last the whole timeout.
+    Received(String, u64),
+    /// The applier is stopped or failed: nothing to wait for.
+    Nowhere,
+}
+
+fn reach(server: &mut Server, channel: &str) -> Result<Reach> {
+    use crate::status::{Health, model::ThreadState};
+    let report = crate::status::read_status(server)?;
+    let Some(c) = report.channels.into_iter().find(|c| c.name == channel) else {
+        return Ok(Reach::Nowhere);
+    };
+    Ok(
+        match (
+            c.health,
+            c.sql_thread,
+            c.source_log_file,
+            c.read_source_log_pos,
+        ) {
+            (Health::Healthy, ..) => Reach::End,
+            (Health::NotRunning | Health::IoError, ThreadState::Running, Some(file), Some(pos)) => {
+                Reach::Received(file, pos)
+            }
+            _ => Reach::Nowhere,
+        },
+    )
+}
+
+/// Waits until `replica`'s `channel` applied what it can of `upstream`'s binlog (`Reach`);
+/// false only when the wait timed out on a channel still healthy.
+fn wait_for(
+    replica: &mut Server,
+    upstream: &mut Server,
+    channel: &str,
+    timeout: u64,
+) -> Result<bool> {
+    let (file, pos) = match reach(replica, channel)? {
+        Reach::End => crate::repair::verify::binlog_end(upstream)?,
+        Reach::Received(file, pos) => (file, pos),
+        Reach::Nowhere => return Ok(true),
+    };
+    let st = replica.flavor.source_pos_wait(&file, pos, timeout, channel);
+    let waited: Option<Option<i64>> = replica.first(&st)?;
+    Ok(!timed_out(replica, channel, waited)?)
 }
 
 /// Whether a position wait on `channel` timed out (-1) while the channel is healthy, so the

@@ -46,3 +46,26 @@ pub fn applied(replica: &Node, id: u32) -> bool {
     let q = format!("SELECT COUNT(*) FROM lagdb.other WHERE id = {id}");
     replica.query_value(&q).unwrap().as_deref() == Some("1")
 }
+
+/// Waits until the replica's receiver has read everything its source has logged (its read
+/// position at the source's binlog end), whatever its applier has done with it.
+pub fn received(source: &Node, replica: &Node) {
+    let show = match source.flavor {
+        Flavor::MariaDb => "SHOW MASTER STATUS",
+        Flavor::MySql => "SHOW BINARY LOG STATUS",
+    };
+    let row = source.query_rows(show).unwrap();
+    let end = row[0][1].clone();
+    let t = Instant::now();
+    loop {
+        let st = replica.replica_status().unwrap().unwrap();
+        let read = ["Read_Master_Log_Pos", "Read_Source_Log_Pos"]
+            .iter()
+            .find_map(|f| st.get(*f).cloned().flatten());
+        if read == end {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "never received");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
