@@ -33,6 +33,8 @@ fn versions(source: &Hashed, replica: &Hashed) -> Versions {
 
 /// Differing rows rechecked together (one catch-up wait for all of them).
 pub(super) const RECHECK_BATCH: usize = 2000;
+/// A catch-up shorter than this found the replica keeping up (`Walk::keeps_up`).
+const KEEPS_UP: std::time::Duration = std::time::Duration::from_millis(20);
 /// Narrowing a differing chunk to rows, rechecking them and recording the drift.
 impl Walk<'_> {
     /// Differing buckets (a few dozen rows each, of any chunks: key ranges cut to their
@@ -95,7 +97,9 @@ impl Walk<'_> {
             if diff.is_empty() {
                 break;
             }
+            let waited = std::time::Instant::now();
             caught_up = self.catch_up()?;
+            self.keeps_up = waited.elapsed() < KEEPS_UP;
             crate::timing::mark("recheck: caught up");
             let keys = diff.keys();
             let mut a = Vec::new();
@@ -226,7 +230,7 @@ impl Walk<'_> {
         let st = sql::chunk_checksum(ss, self.digest, None, None, &[], true);
         let mut sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         let mut caught_up = true;
-        for _ in 0..self.opts.rechecks {
+        for _ in 0..self.opts.rechecks.max(1) {
             if sums.0 == sums.1 {
                 break;
             }
