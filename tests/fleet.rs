@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use replmend_sandbox::Node;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::*;
 
 const CATCH_UP: Duration = Duration::from_secs(60);
@@ -410,6 +410,31 @@ fn max_lag_waits_for_the_replica_furthest_behind() {
             "{flavor}: --max-lag 2 read the table while n3 was {:?} s behind",
             lag::lag_seconds(n3)
         );
+        // A row n3 (held 30 s behind) has not applied when the catch-up wait runs out is
+        // not judged there: n3 is neither identical nor drifted, n2 is identical.
+        lag::replica_delay(n3, 30);
+        n1.exec("UPDATE lagdb.t SET v = 30 WHERE id = 3").unwrap();
+        let args = [
+            "--source",
+            &n1.url(),
+            "--tables",
+            "lagdb.t",
+            "--wait-timeout",
+            "1",
+        ];
+        let (run, j) = fleet_verify(&args);
+        assert_eq!(run.code, exit::OK, "{flavor}: {j}\n{}", run.stderr);
+        let t = &j["tables"][0];
+        assert_eq!(t["identical"], json!([endpoint(n2)]), "{flavor}: {j}");
+        assert_eq!(t["unsettled"], json!([endpoint(n3)]), "{flavor}: {j}");
+        assert_eq!(t["drifted"], json!([]), "{flavor}: {j}");
+        let s = &j["summary"];
+        assert_eq!(
+            (&s["identical"], &s["unsettled"]),
+            (&json!(1), &json!(1)),
+            "{flavor}: {j}"
+        );
+        assert_eq!(of(&j, n3)["tables"][0]["unsettled"], 1, "{flavor}: {j}");
         lag::replica_delay(n3, 0);
         sb.stop();
     }

@@ -1094,6 +1094,15 @@ fn stopped_receiver(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
         r["warnings"].to_string().contains("is not running"),
         "{flavor}: {r}"
     );
+    // The text's hint is replication first, not a resync of rows not applied yet.
+    let url = n2.url();
+    let text = replmend(&["verify", "--replica", &url, "--tables", "lagdb.t"]);
+    assert!(
+        text.stdout.contains("replication is not running: start it")
+            && !text.stdout.contains("fix with: replmend resync"),
+        "{flavor}: {}",
+        text.stdout
+    );
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "{flavor}: waited {:?} for a change the replica cannot receive",

@@ -334,7 +334,11 @@ pub fn text(r: &Report) -> String {
             s.filtered
         );
     }
-    if s.drifted > 0 {
+    if s.drifted > 0 && r.not_replicating {
+        // Rows the replica has not applied yet count as drift here, and resync refuses while
+        // a stopped applier still holds events: replication first.
+        out.push_str("replication is not running: start it (or replmend repair its error) and verify again before fixing rows with replmend resync\n");
+    } else if s.drifted > 0 {
         out.push_str("fix with: replmend resync (same options; --dry-run shows the SQL first)\n");
     }
     out

@@ -129,6 +129,7 @@ fn table_line(r: &FleetReport, t: &FleetTable) -> String {
     }
     for (list, what) in [
         (&t.identical, "identical"),
+        (&t.unsettled, "not judged"),
         (&t.filtered, "filtered"),
         (&t.failed, "not compared"),
     ] {
@@ -151,7 +152,7 @@ pub fn text(r: &FleetReport) -> String {
     for x in r
         .replicas
         .iter()
-        .filter(|x| x.drifted() || x.summary.failed > 0)
+        .filter(|x| x.drifted() || x.unsettled() || x.summary.failed > 0)
     {
         let _ = writeln!(out, "\n{} (replica):", x.replica);
         for t in &x.tables {
@@ -161,10 +162,14 @@ pub fn text(r: &FleetReport) -> String {
     let s = &r.summary;
     let _ = writeln!(
         out,
-        "\n{} replica(s) compared: {} identical, {} drifted{}{}",
+        "\n{} replica(s) compared: {} identical, {} drifted{}{}{}",
         s.compared,
         s.identical,
         s.drifted,
+        match s.unsettled {
+            0 => String::new(),
+            n => format!(", {n} with rows not judged"),
+        },
         match s.failed {
             0 => String::new(),
             n => format!(", {n} with tables not compared"),

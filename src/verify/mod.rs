@@ -289,6 +289,7 @@ fn prepare(
     let (replica_running, filters) = channel_facts(pair)?;
     let (list, aside) = select(pair, opts, on_source.clone(), on_replica, &filters)?;
     if !replica_running {
+        report.not_replicating = true;
         report.warnings.push(format!(
             "{}'s replication from {} is not running: rows it has not applied yet count as drift",
             pair.replica.endpoint(),

@@ -221,6 +221,10 @@ pub struct Report {
     /// since the epoch). Rows compared before the stop were read then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed: Option<u64>,
+    /// The replica was not replicating from the source when verify began (its warning says
+    /// so): the text's hint is to start replication, or repair its error, before resync.
+    #[serde(skip)]
+    pub not_replicating: bool,
 }
 
 impl Report {
@@ -252,6 +256,7 @@ impl Report {
             },
             elapsed_ms: 0,
             resumed: None,
+            not_replicating: false,
         }
     }
 
@@ -277,6 +282,11 @@ impl Report {
     pub fn drifted(&self) -> bool {
         self.summary.drifted > 0
     }
+
+    /// Some rows were not judged (still being written, or the replica had not caught up).
+    pub fn unsettled(&self) -> bool {
+        self.summary.unsettled > 0
+    }
 }
 
 pub const FLEET_SCHEMA: &str = "replmend.verify-fleet/1";
@@ -296,7 +306,12 @@ pub struct FleetTable {
     pub table: TableRef,
     /// The replicas whose rows differ (or that lack the table, or hold it alone).
     pub drifted: Vec<crate::vocab::Endpoint>,
+    /// The replicas whose every row of the table was judged the same.
     pub identical: Vec<crate::vocab::Endpoint>,
+    /// The replicas without drift in the table but with rows not judged (`unsettled` in their
+    /// own report): neither identical nor drifted.
+    #[serde(default)]
+    pub unsettled: Vec<crate::vocab::Endpoint>,
     /// The replicas whose replication filters keep the table out.
     pub filtered: Vec<crate::vocab::Endpoint>,
     /// The replicas where the table could not be compared.
@@ -308,9 +323,13 @@ pub struct FleetSummary {
     /// Replicas found or named.
     pub replicas: usize,
     pub compared: usize,
-    /// Compared replicas with no drift (some tables may have failed: see `failed`).
+    /// Compared replicas with no drift and every row judged (some tables may have failed:
+    /// see `failed`).
     pub identical: usize,
     pub drifted: usize,
+    /// Compared replicas with no drift but rows not judged (`unsettled` in their report).
+    #[serde(default)]
+    pub unsettled: usize,
     /// Compared replicas where some table could not be compared.
     pub failed: usize,
     pub not_compared: usize,
@@ -339,8 +358,15 @@ impl FleetReport {
         let summary = FleetSummary {
             replicas: replicas.len() + not_compared.len(),
             compared: replicas.len(),
-            identical: replicas.iter().filter(|r| !r.drifted()).count(),
+            identical: replicas
+                .iter()
+                .filter(|r| !r.drifted() && !r.unsettled())
+                .count(),
             drifted: replicas.iter().filter(|r| r.drifted()).count(),
+            unsettled: replicas
+                .iter()
+                .filter(|r| !r.drifted() && r.unsettled())
+                .count(),
             failed: replicas.iter().filter(|r| r.summary.failed > 0).count(),
             not_compared: not_compared.len(),
         };
@@ -372,6 +398,7 @@ fn fleet_tables(replicas: &[Report]) -> Vec<FleetTable> {
                         table: t.table.clone(),
                         drifted: Vec::new(),
                         identical: Vec::new(),
+                        unsettled: Vec::new(),
                         filtered: Vec::new(),
                         failed: Vec::new(),
                     });
@@ -382,6 +409,7 @@ fn fleet_tables(replicas: &[Report]) -> Vec<FleetTable> {
             let list = match (&t.error, &t.filtered, t.identical()) {
                 (Some(_), _, _) => &mut f.failed,
                 (None, Some(_), _) => &mut f.filtered,
+                (None, None, true) if t.unsettled > 0 => &mut f.unsettled,
                 (None, None, true) => &mut f.identical,
                 (None, None, false) => &mut f.drifted,
             };
