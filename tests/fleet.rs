@@ -251,7 +251,7 @@ fn a_fleet_drifted_two_ways_is_named_per_replica_and_resync_from_fixes_both() {
         assert_eq!(skip.code, exit::OK, "{flavor}: {}", skip.stderr);
         assert_eq!(
             skip.stdout
-                .matches("identical to the source in the report: skipped")
+                .matches("no drift in the report: skipped")
                 .count(),
             2,
             "{flavor}: {}",

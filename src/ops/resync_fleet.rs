@@ -182,11 +182,7 @@ fn text(r: &FleetResync) -> String {
     for x in &r.replicas {
         match x.outcome {
             Done::Skipped => {
-                let _ = writeln!(
-                    out,
-                    "\n== {}: identical to the source in the report: skipped",
-                    x.replica
-                );
+                let _ = writeln!(out, "\n== {}: no drift in the report: skipped", x.replica);
             }
             Done::Resynced => {
                 let journal = x

@@ -182,5 +182,20 @@ pub fn text(r: &FleetReport) -> String {
     if s.drifted > 0 {
         out.push_str("fix with: replmend verify … --format json > fleet.json, then replmend resync --from fleet.json (--dry-run shows each replica's SQL first)\n");
     }
+    // Their rows not applied yet count as drift, and resync refuses while a stopped applier
+    // still holds events: replication first.
+    let stopped: Vec<String> = r
+        .replicas
+        .iter()
+        .filter(|x| x.drifted() && x.not_replicating)
+        .map(|x| x.replica.to_string())
+        .collect();
+    if !stopped.is_empty() {
+        let _ = writeln!(
+            out,
+            "replication is not running on {}: start it (or replmend repair its error) and verify again before resync",
+            stopped.join(", ")
+        );
+    }
     out
 }

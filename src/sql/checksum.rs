@@ -52,14 +52,21 @@ pub enum RowDigest {
     /// `CRC32(text) * M + CRC32(REVERSE(text))`: every server.
     Reversed,
     /// `CRC32(text) * M + CRC32C(text)`: MariaDB 10.8 and later (CRC32C is MariaDB's own).
-    /// The Castagnoli polynomial shares no factor with CRC32's, so a change both CRCs miss
-    /// is a multiple of their 64-bit product, as with the reversed text; and it spares the
-    /// server REVERSE's copy of the text (measured: 6% of the server's time on narrow rows,
-    /// 8% on sysbench-like rows, 17% on wide ones).
+    /// The Castagnoli polynomial shares no factor with CRC32's, so a change of the same
+    /// length both CRCs miss is a multiple of their product, of degree 64; and it spares the
+    /// server REVERSE's copy of the text (docs/verify.md, "The row digest", has the figures).
     Castagnoli,
 }
 
 impl RowDigest {
+    /// Its name in reports: `crc32,crc32c` or `crc32,crc32-reversed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RowDigest::Reversed => "crc32,crc32-reversed",
+            RowDigest::Castagnoli => "crc32,crc32c",
+        }
+    }
+
     /// The digest every one of these servers computes.
     pub fn common<'f>(flavors: impl IntoIterator<Item = &'f crate::flavor::Flavor>) -> RowDigest {
         match flavors.into_iter().all(|f| f.has_crc32c()) {
@@ -70,12 +77,12 @@ impl RowDigest {
 }
 
 /// The row's 64-bit digest, an unsigned BIGINT: `CRC32(text) * M` plus a second CRC of the
-/// text that no change missed by the first escapes alike (`RowDigest`). Two CRC32s cost the
-/// server a third of MD5 (docs/verify.md, "Where verify's server time goes"); a CRC32 of
-/// the same bytes in any other framing (salted, reordered) is zero for the same changes as
-/// the first, hence the reversed text or the other polynomial. The multiply-add is what
-/// chunks are XORed over: a XOR of the CRCs themselves is linear and misses values swapped
-/// between rows of equal length.
+/// text that sees the change differently from the first (`RowDigest`: the reversed text, or
+/// another polynomial). Two CRCs cost the server a third of MD5 (docs/verify.md, "Where
+/// verify's server time goes"); a CRC32 of the same bytes in any other framing (salted,
+/// reordered) is zero for the same changes as the first. The multiply-add is what chunks
+/// are XORed over: a XOR of the CRCs themselves is linear and misses values swapped between
+/// rows of equal length.
 pub fn row_digest(schema: &crate::schema::TableSchema, digest: RowDigest) -> String {
     let text = row_text(schema);
     match digest {

@@ -232,6 +232,14 @@ pub fn server_info(server: &mut Server) -> Result<ServerInfo, StatusError> {
 
 /// Reads the replica's whole status. Workers are read before anything else could restart them,
 /// since START REPLICA clears APPLYING_TRANSACTION.
+/// The channels' status rows alone (one round trip, no workers, error times or server
+/// facts): what a wait that runs again and again needs to know (verify's catch-up).
+pub fn read_channels(server: &mut Server) -> Result<Vec<ChannelStatus>, StatusError> {
+    let statement = server.flavor.show_replica_status();
+    let rows = query_maps(server, &Statement::plain(statement))?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
 pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {
     let flavor = server.flavor;
     let mut workers: Vec<(String, WorkerStatus)> = Vec::new();

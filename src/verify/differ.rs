@@ -99,7 +99,7 @@ impl Walk<'_> {
             }
             let waited = std::time::Instant::now();
             caught_up = self.catch_up()?;
-            self.keeps_up = waited.elapsed() < KEEPS_UP;
+            *self.keeps_up = waited.elapsed() < KEEPS_UP;
             crate::timing::mark("recheck: caught up");
             let keys = diff.keys();
             let mut a = Vec::new();

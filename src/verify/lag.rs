@@ -84,10 +84,11 @@ impl Walk<'_> {
     /// Waits until the replica applied what the source had committed (and, in a dual-master
     /// pair, the other way round), so a difference still there is not replication lag.
     /// False when a wait timed out (`Options::wait_timeout`) on a healthy channel from the
-    /// source itself: a difference may still be in flight. A channel whose applier is stopped
-    /// or failed is not waited for, one whose receiver is stopped only until it applied what
-    /// it received; both count as caught up, as does a named source no channel replicates
-    /// from: verify warns that lag then counts as drift.
+    /// source itself, or before a channel whose receiver is stopped applied what it received:
+    /// a difference may still be in flight. A channel whose applier is stopped or failed is
+    /// not waited for, and counts as caught up, as does a named source no channel replicates
+    /// from, and what a stopped receiver never received: verify warns that lag then counts
+    /// as drift.
     pub(super) fn catch_up(&mut self) -> Result<bool> {
         let timeout = self.opts.wait_timeout.as_secs().max(1);
         let mut caught_up = true;
@@ -105,53 +106,60 @@ impl Walk<'_> {
 
 /// How far a wait on a channel can get.
 enum Reach {
-    /// Receiving and applying: the upstream's binlog end.
+    /// Receiving (or reconnecting: it may receive again within the wait) and applying: the
+    /// upstream's binlog end.
     End,
-    /// Only the receiver stopped (or reconnecting): what it received, in the upstream's
+    /// The receiver stopped, the applier running: what it received, in the upstream's
     /// coordinates. A wait for more would last the whole timeout.
     Received(String, u64),
     /// The applier is stopped or failed: nothing to wait for.
     Nowhere,
 }
 
+/// One status read (the channel rows alone: this runs before every recheck).
 fn reach(server: &mut Server, channel: &str) -> Result<Reach> {
-    use crate::status::{Health, model::ThreadState};
-    let report = crate::status::read_status(server)?;
-    let Some(c) = report.channels.into_iter().find(|c| c.name == channel) else {
+    use crate::status::model::ThreadState;
+    let channels = crate::status::read_channels(server)?;
+    let Some(c) = channels.into_iter().find(|c| c.name == channel) else {
         return Ok(Reach::Nowhere);
     };
     Ok(
         match (
-            c.health,
             c.sql_thread,
+            c.io_thread,
             c.source_log_file,
             c.read_source_log_pos,
         ) {
-            (Health::Healthy, ..) => Reach::End,
-            (Health::NotRunning | Health::IoError, ThreadState::Running, Some(file), Some(pos)) => {
+            (ThreadState::Running, ThreadState::Stopped, Some(file), Some(pos)) => {
                 Reach::Received(file, pos)
             }
+            (ThreadState::Running, ..) if c.last_sql_error.is_none() => Reach::End,
             _ => Reach::Nowhere,
         },
     )
 }
 
-/// Waits until `replica`'s `channel` applied what it can of `upstream`'s binlog (`Reach`);
-/// false only when the wait timed out on a channel still healthy.
+/// Waits until `replica`'s `channel` applied what it can of `upstream`'s binlog (`Reach`).
+/// False when the wait timed out on a channel still healthy, or before the applier reached
+/// what was received (a delay, a backlog, or a transaction the receiver stopped inside of):
+/// what differs may not be applied yet.
 fn wait_for(
     replica: &mut Server,
     upstream: &mut Server,
     channel: &str,
     timeout: u64,
 ) -> Result<bool> {
-    let (file, pos) = match reach(replica, channel)? {
-        Reach::End => crate::repair::verify::binlog_end(upstream)?,
-        Reach::Received(file, pos) => (file, pos),
+    let (end, (file, pos)) = match reach(replica, channel)? {
+        Reach::End => (true, crate::repair::verify::binlog_end(upstream)?),
+        Reach::Received(file, pos) => (false, (file, pos)),
         Reach::Nowhere => return Ok(true),
     };
     let st = replica.flavor.source_pos_wait(&file, pos, timeout, channel);
     let waited: Option<Option<i64>> = replica.first(&st)?;
-    Ok(!timed_out(replica, channel, waited)?)
+    match end {
+        true => Ok(!timed_out(replica, channel, waited)?),
+        false => Ok(waited.flatten() != Some(-1)),
+    }
 }
 
 /// Whether a position wait on `channel` timed out (-1) while the channel is healthy, so the
@@ -160,9 +168,8 @@ fn timed_out(server: &mut Server, channel: &str, waited: Option<Option<i64>>) ->
     if waited.flatten() != Some(-1) {
         return Ok(false);
     }
-    let report = crate::status::read_status(server)?;
-    Ok(report
-        .channels
+    let channels = crate::status::read_channels(server)?;
+    Ok(channels
         .iter()
         .any(|c| c.name == channel && c.health == crate::status::Health::Healthy))
 }

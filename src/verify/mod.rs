@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::conn::{ConnSpec, Server};
+use crate::flavor::Flavor;
 use crate::status::filters::Filters;
 use crate::status::topology::{Named, Topology};
 use crate::vocab::TableRef;
@@ -210,11 +211,18 @@ pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
     let mut reports = Vec::new();
     let mut lists = Vec::new();
     let mut aside = Vec::new();
+    let mut flavors = vec![source.flavor];
     for pair in pairs {
-        let (report, list, set_aside) = prepare(pair, opts, &on_source)?;
+        let (report, list, set_aside, flavor) = prepare(pair, opts, &on_source)?;
         reports.push(report);
         lists.push(list);
         aside.push(set_aside);
+        flavors.push(flavor);
+    }
+    // One digest for the run: every replica's sums are compared with the source's.
+    let digest = crate::sql::RowDigest::common(&flavors);
+    for report in reports.iter_mut() {
+        report.digest = Some(digest.name().to_string());
     }
     // Each table of the source once, with every replica that compares it.
     let work: Vec<Work> = on_source
@@ -245,7 +253,7 @@ pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
     }
     // Each replica's tables: those set aside, then those walked.
     let mut per_replica = aside;
-    for (r, drift) in walk_tables(pairs, opts, work, &checkpoint)? {
+    for (r, drift) in walk_tables(pairs, opts, work, &checkpoint, digest)? {
         per_replica[r].push(drift);
     }
     for (report, mut tables) in reports.iter_mut().zip(per_replica) {
@@ -278,7 +286,7 @@ fn prepare(
     pair: &Pair,
     opts: &Options,
     on_source: &table_plan::Estimated,
-) -> Result<(Report, table_plan::Estimated, Vec<TableDrift>)> {
+) -> Result<(Report, table_plan::Estimated, Vec<TableDrift>, Flavor)> {
     let mut replica = Server::connect(&pair.replica)?;
     let on_replica = tables(&mut replica, opts)?;
     let mut report = Report::new(
@@ -296,7 +304,7 @@ fn prepare(
             pair.source.endpoint()
         ));
     }
-    Ok((report, list, aside))
+    Ok((report, list, aside, replica.flavor))
 }
 
 /// Every table of `work` walked by the workers: (replica, its drift of the table).
@@ -305,6 +313,7 @@ fn walk_tables(
     opts: &Options,
     work: Vec<Work>,
     checkpoint: &checkpoint::Checkpoint,
+    digest: crate::sql::RowDigest,
 ) -> Result<Vec<(usize, TableDrift)>> {
     let threads = opts.threads.clamp(1, work.len().max(1));
     let results = std::sync::Mutex::new(Vec::new());
@@ -336,9 +345,8 @@ fn walk_tables(
                     // across tables: a connection per table was most of a small table's cost.
                     let mut bounds = Server::connect(&pairs[0].source)?;
                     let mut lag = lag::LagGuard::new(&all, opts)?;
-                    let flavors =
-                        std::iter::once(&src.flavor).chain(reps.iter().map(|r| &r.flavor));
-                    let digest = crate::sql::RowDigest::common(flavors);
+                    // Each replica starts out keeping up (`Walk::keeps_up`).
+                    let mut keeps_up = vec![true; reps.len()];
                     loop {
                         let next = queue.lock().expect("queue").next();
                         let Some((table, estimate, which)) = next else {
@@ -356,9 +364,14 @@ fn walk_tables(
                         let replicas = reps
                             .iter_mut()
                             .zip(pairs)
+                            .zip(keeps_up.iter_mut())
                             .enumerate()
                             .filter(|(r, _)| which.contains(r))
-                            .map(|(_, (server, pair))| Side { pair, server })
+                            .map(|(_, ((server, pair), keeps_up))| Side {
+                                pair,
+                                server,
+                                keeps_up,
+                            })
                             .collect();
                         let mut fan = Fan {
                             opts,

@@ -225,6 +225,10 @@ pub struct Report {
     /// so): the text's hint is to start replication, or repair its error, before resync.
     #[serde(skip)]
     pub not_replicating: bool,
+    /// The row digest both nodes computed (`sql::RowDigest::name`): what `multiset_rows[].hash`
+    /// values are. Absent from reports written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Report {
@@ -257,6 +261,7 @@ impl Report {
             elapsed_ms: 0,
             resumed: None,
             not_replicating: false,
+            digest: None,
         }
     }
 

@@ -32,13 +32,16 @@ pub(super) struct Walk<'a> {
     pub(super) digest: sql::RowDigest,
     /// The last catch-up wait returned at once (the replica keeps up): suspects are then
     /// rechecked as soon as they are found, while their pages are still in the buffer pool.
-    pub(super) keeps_up: bool,
+    /// Kept across tables: a replica found lagging is not waited for per batch again.
+    pub(super) keeps_up: &'a mut bool,
 }
 
 /// One replica of a walk: its pair with the source, and the worker's connection to it.
 pub(super) struct Side<'a> {
     pub(super) pair: &'a Pair,
     pub(super) server: &'a mut Server,
+    /// `Walk::keeps_up` of this replica, kept across the worker's tables.
+    pub(super) keeps_up: &'a mut bool,
 }
 
 /// One worker's walk over a table: the source and each replica compared with it (one for
@@ -226,7 +229,7 @@ impl<'a> Fan<'a> {
             replica: &mut *side.server,
             bar: self.bar,
             digest: self.digest,
-            keeps_up: true,
+            keeps_up: &mut *side.keeps_up,
         }
     }
 
@@ -560,7 +563,7 @@ impl Walk<'_> {
     }
 
     /// Suspects are rechecked together, once there are many: one catch-up for many chunks;
-    /// at once while the replica keeps up (a catch-up then costs two round trips, and the
+    /// at once while the replica keeps up (a catch-up then costs four round trips, and the
     /// rows just read are read again from memory: measured with a 24 MiB buffer pool, 1,000
     /// rows drifted in 1,000,000 reread in 0.16 s when rechecked together, from disk).
     fn settle_batch(
@@ -571,7 +574,7 @@ impl Walk<'_> {
         suspects: &mut ChunkDiff,
         drift: &mut TableDrift,
     ) -> Result<()> {
-        match suspects.len() >= RECHECK_BATCH || (self.keeps_up && !suspects.is_empty()) {
+        match suspects.len() >= RECHECK_BATCH || (*self.keeps_up && !suspects.is_empty()) {
             true => self.settle(ss, key, charsets, std::mem::take(suspects), drift),
             false => Ok(()),
         }
