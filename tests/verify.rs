@@ -1114,6 +1114,29 @@ fn stopped_receiver(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
         "{flavor}: waited {:?} for a change the replica cannot receive",
         started.elapsed()
     );
+    // Received but held back by the delay, and never received, alike: the receiver is
+    // stopped, so what is not applied when the wait ends is drift (exit 11), never rows
+    // "not judged" (exit 0) that the replica may never receive.
+    n2.start_io().unwrap();
+    replica_delay(n2, 30);
+    n1.exec("UPDATE lagdb.t SET v = 60 WHERE id = 3").unwrap();
+    received(n1, n2);
+    n2.stop_io().unwrap();
+    n1.exec("UPDATE lagdb.t SET v = 70 WHERE id = 1").unwrap();
+    let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "1"]);
+    assert_eq!(
+        run.code,
+        exit::DRIFT,
+        "{flavor}: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    let t = table(&r, "lagdb", "t");
+    assert_eq!(
+        (&t["different"], &t["unsettled"]),
+        (&json!(3), &json!(0)),
+        "{flavor}: {r}"
+    );
     n2.start_io().unwrap();
     replica_delay(n2, 0);
     n2.wait_caught_up(CATCH_UP).unwrap();

@@ -84,11 +84,10 @@ impl Walk<'_> {
     /// Waits until the replica applied what the source had committed (and, in a dual-master
     /// pair, the other way round), so a difference still there is not replication lag.
     /// False when a wait timed out (`Options::wait_timeout`) on a healthy channel from the
-    /// source itself, or before a channel whose receiver is stopped applied what it received:
-    /// a difference may still be in flight. A channel whose applier is stopped or failed is
-    /// not waited for, and counts as caught up, as does a named source no channel replicates
-    /// from, and what a stopped receiver never received: verify warns that lag then counts
-    /// as drift.
+    /// source itself: a difference may still be in flight. A channel whose applier is stopped
+    /// or failed is not waited for, one whose receiver is stopped only until it applied what
+    /// it received; both count as caught up, as does a named source no channel replicates
+    /// from: verify warns that lag then counts as drift.
     pub(super) fn catch_up(&mut self) -> Result<bool> {
         let timeout = self.opts.wait_timeout.as_secs().max(1);
         let mut caught_up = true;
@@ -140,9 +139,10 @@ fn reach(server: &mut Server, channel: &str) -> Result<Reach> {
 }
 
 /// Waits until `replica`'s `channel` applied what it can of `upstream`'s binlog (`Reach`).
-/// False when the wait timed out on a channel still healthy, or before the applier reached
-/// what was received (a delay, a backlog, or a transaction the receiver stopped inside of):
-/// what differs may not be applied yet.
+/// False only when the wait timed out on a channel still healthy. A receiver stopped is a
+/// channel not running: what the applier has not applied when the wait ends (received and
+/// delayed, or never received: verify cannot tell them apart) counts as drift, as verify
+/// warns; "not judged" would exit 0 on rows the replica may never receive.
 fn wait_for(
     replica: &mut Server,
     upstream: &mut Server,
@@ -156,10 +156,7 @@ fn wait_for(
     };
     let st = replica.flavor.source_pos_wait(&file, pos, timeout, channel);
     let waited: Option<Option<i64>> = replica.first(&st)?;
-    match end {
-        true => Ok(!timed_out(replica, channel, waited)?),
-        false => Ok(waited.flatten() != Some(-1)),
-    }
+    Ok(!end || !timed_out(replica, channel, waited)?)
 }
 
 /// Whether a position wait on `channel` timed out (-1) while the channel is healthy, so the
