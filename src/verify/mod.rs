@@ -220,7 +220,7 @@ pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
         flavors.push(flavor);
     }
     // One digest for the run: every replica's sums are compared with the source's.
-    let digest = row_digest(&flavors);
+    let digest = digest_for(&flavors);
     for report in reports.iter_mut() {
         report.digest = Some(digest.name().to_string());
     }
@@ -272,7 +272,7 @@ pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
 }
 
 /// The row digest of a run whose nodes are of these flavors (`sql::RowDigest`).
-fn row_digest(flavors: &[Flavor]) -> crate::sql::RowDigest {
+fn digest_for(flavors: &[Flavor]) -> crate::sql::RowDigest {
     crate::sql::RowDigest::common(flavors.iter().all(Flavor::has_crc32c))
 }
 
@@ -514,9 +514,9 @@ mod tests {
         let f = |v: &str| Flavor::parse(v).expect("version");
         let (new, old) = (f("10.11.6-MariaDB-0+deb12u1-log"), f("10.6.16-MariaDB"));
         let (first, mysql) = (f("10.8.0-MariaDB"), f("9.7.0"));
-        assert_eq!(row_digest(&[new, first]), RowDigest::Castagnoli);
-        assert_eq!(row_digest(&[new, old]), RowDigest::Reversed);
-        assert_eq!(row_digest(&[new, mysql]), RowDigest::Reversed);
-        assert_eq!(row_digest(&[mysql]), RowDigest::Reversed);
+        assert_eq!(digest_for(&[new, first]), RowDigest::Castagnoli);
+        assert_eq!(digest_for(&[new, old]), RowDigest::Reversed);
+        assert_eq!(digest_for(&[new, mysql]), RowDigest::Reversed);
+        assert_eq!(digest_for(&[mysql]), RowDigest::Reversed);
     }
 }
