@@ -361,8 +361,8 @@ pub struct VerifyArgs {
     pub max_lag: Option<f64>,
 
     /// Before differing rows are judged, wait for the replica to apply what its source had
-    /// written, at most this long each time (up to three waits per batch of rows); a row still
-    /// differing after a timed-out wait is reported as not judged.
+    /// written, at most this long each time (up to three waits per batch of rows), from 1 to 50
+    /// seconds; a row still differing after a timed-out wait is reported as not judged.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub wait_timeout: f64,
 }

@@ -551,6 +551,7 @@ pub fn status_column_names(canonical: &'static str) -> &'static [&'static str] {
     match canonical {
         "io_running" => &["Replica_IO_Running", "Slave_IO_Running"],
         "sql_running" => &["Replica_SQL_Running", "Slave_SQL_Running"],
+        "sql_running_state" => &["Replica_SQL_Running_State", "Slave_SQL_Running_State"],
         "source_host" => &["Source_Host", "Master_Host"],
         "source_port" => &["Source_Port", "Master_Port"],
         "source_user" => &["Source_User", "Master_User"],

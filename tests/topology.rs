@@ -164,6 +164,32 @@ fn a_chain_is_drawn_source_relay_leaf_from_the_leaf() {
             "json",
         ]);
         assert_eq!(run.json()["nodes"].as_array().unwrap().len(), 2, "{flavor}");
+        // verify of the leaf against the chain's head: no channel of the leaf comes from it,
+        // so verify cannot wait for lag behind it, and says so.
+        n1.exec("CREATE DATABASE ch; CREATE TABLE ch.t (id INT PRIMARY KEY); INSERT INTO ch.t VALUES (1)")
+            .unwrap();
+        n2.wait_caught_up(Duration::from_secs(60)).unwrap();
+        n3.wait_caught_up(Duration::from_secs(60)).unwrap();
+        let (s, r) = (n1.url(), n3.url());
+        let args = [
+            "verify",
+            "--source",
+            &s,
+            "--replica",
+            &r,
+            "--tables",
+            "ch.t",
+        ];
+        let run = replmend(&[&args[..], &["--format", "json"]].concat());
+        let j = run.json();
+        assert_eq!(run.code, exit::OK, "{flavor}: {j}");
+        assert_eq!(j["replication"], "other_source", "{flavor}: {j}");
+        let says = format!(
+            "replicates from {}, not from {}",
+            endpoint(n2),
+            endpoint(n1)
+        );
+        assert!(j["warnings"].to_string().contains(&says), "{flavor}: {j}");
         sb.stop();
     }
 }

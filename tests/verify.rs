@@ -1066,8 +1066,116 @@ fn max_lag_waits_for_a_lagging_replica() {
         let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "1"]);
         assert_eq!(run.code, exit::OK, "{flavor}: {r}");
         assert_eq!(r["summary"]["identical"], 1, "{flavor}: caught up: {r}");
+        assert_eq!(r["replication"], "running", "{flavor}: {r}");
         stopped_receiver(n1, n2);
+        cut_transaction(n1, n2);
+        stopped_during(n1, n2);
     }
+}
+
+/// A receiver stopped while verify runs (here while it pauses for --max-lag, the replica
+/// held 8 s behind): the report says replication stopped during the verify, and why.
+fn stopped_during(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
+    let flavor = n1.flavor;
+    replica_delay(n2, 8);
+    lag_behind(n1, n2, 3);
+    let url = n2.url();
+    let args = [
+        "verify",
+        "--replica",
+        &url,
+        "--tables",
+        "lagdb.t",
+        "--max-lag",
+        "2",
+        "--wait-timeout",
+        "1",
+        "--format",
+        "json",
+    ];
+    let run = std::thread::scope(|s| {
+        let verifying = s.spawn(|| replmend(&args));
+        std::thread::sleep(Duration::from_secs(2));
+        n2.stop_io().unwrap();
+        verifying.join().unwrap()
+    });
+    let r = run.json();
+    assert_eq!(r["replication"], "stopped_during", "{flavor}: {r}");
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("stopped during the verify (its receiver is stopped)"),
+        "{flavor}: {r}"
+    );
+    n2.start_io().unwrap();
+    replica_delay(n2, 0);
+    n2.wait_caught_up(CATCH_UP).unwrap();
+}
+
+/// A receiver stopped inside a transaction (its packet limit refuses the transaction's
+/// second event, 20 KB): the applier idles on the part it received and can never finish it.
+/// verify stops waiting for it within seconds, not at each --wait-timeout, and the
+/// transaction's change counts as drift with the receiver's error in the warning.
+fn cut_transaction(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
+    let flavor = n1.flavor;
+    let limit = match flavor {
+        replmend_sandbox::Flavor::MariaDb => "slave_max_allowed_packet",
+        replmend_sandbox::Flavor::MySql => "replica_max_allowed_packet",
+    };
+    n1.exec("CREATE TABLE lagdb.big (id INT PRIMARY KEY, v LONGTEXT)")
+        .unwrap();
+    n2.wait_caught_up(CATCH_UP).unwrap();
+    n2.stop_replication().unwrap();
+    n2.exec(&format!("SET GLOBAL {limit} = 8192")).unwrap();
+    n2.start_replication().unwrap();
+    n1.exec(
+        "BEGIN; UPDATE lagdb.t SET v = 80 WHERE id = 1; \
+         INSERT INTO lagdb.big VALUES (1, REPEAT('x', 20000)); COMMIT",
+    )
+    .unwrap();
+    let t = Instant::now();
+    while io_errno(n2).is_none_or(|e| e == 0) {
+        assert!(
+            t.elapsed() < CATCH_UP,
+            "{flavor}: the receiver never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let (run, r) = verify(n2, &["--tables", "lagdb.t", "--wait-timeout", "30"]);
+    let took = started.elapsed();
+    assert_eq!(
+        run.code,
+        exit::DRIFT,
+        "{flavor}: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(table(&r, "lagdb", "t")["different"], 1, "{flavor}: {r}");
+    assert_eq!(r["replication"], "stopped", "{flavor}: {r}");
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("its receiver stopped on error"),
+        "{flavor}: {r}"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "{flavor}: waited {took:?} for a transaction the applier cannot finish"
+    );
+    n2.stop_replication().unwrap();
+    n2.exec(&format!("SET GLOBAL {limit} = 1073741824"))
+        .unwrap();
+    n2.start_replication().unwrap();
+    n2.wait_caught_up(CATCH_UP).unwrap();
+    let (run, r) = verify(n2, &["--tables", "lagdb.t,lagdb.big"]);
+    assert_eq!(run.code, exit::OK, "{flavor}: healed: {r}");
+}
+
+/// The replica's Last_IO_Errno.
+fn io_errno(replica: &replmend_sandbox::Node) -> Option<u32> {
+    let st = replica.replica_status().unwrap()?;
+    st.get("Last_IO_Errno")?.as_ref()?.parse().ok()
 }
 
 /// A replica whose receiver is stopped: verify waits until its applier has applied what it
@@ -1097,9 +1205,12 @@ fn stopped_receiver(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
     );
     assert_eq!(table(&r, "lagdb", "t")["different"], 1, "{flavor}: {r}");
     assert!(
-        r["warnings"].to_string().contains("is not running"),
+        r["warnings"]
+            .to_string()
+            .contains("is not running (its receiver is stopped)"),
         "{flavor}: {r}"
     );
+    assert_eq!(r["replication"], "stopped", "{flavor}: {r}");
     // The text's hint is replication first, not a resync of rows not applied yet.
     let url = n2.url();
     let text = replmend(&["verify", "--replica", &url, "--tables", "lagdb.t"]);

@@ -322,6 +322,12 @@ fn resync_offer(
     report: crate::verify::model::Report,
     transcript: &mut String,
 ) -> Result<u8> {
+    if report.not_replicating {
+        // Rows not applied yet counted as drift: fixing them now would race the applier. The
+        // verify's text above already gave the hint; no resync is offered.
+        transcript.push_str("the table still differs, but replication is not running: start it and verify again before resync\n");
+        return Ok(exit::DRIFT);
+    }
     let s = &report.summary;
     let prompt = format!(
         "The nodes still differ ({} missing, {} extra, {} different row(s)). Make {} equal to {} for these rows now (each journaled first; you see the plan before it runs)?",

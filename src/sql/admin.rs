@@ -130,6 +130,27 @@ pub fn applier_workers(trx_column: &'static str) -> Statement {
     ))
 }
 
+/// How many of `channel`'s applier workers do something other than wait for events: MySQL's
+/// (performance_schema) waiting for their coordinator, or the single applier having read
+/// all its relay log; MariaDB's parallel workers (every channel's: they are one pool; seen
+/// with PROCESS) waiting for work. A state not shown counts as busy.
+pub fn busy_workers(mariadb: bool, channel: &str) -> Statement {
+    match mariadb {
+        true => Statement::plain(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_worker' \
+             AND (STATE IS NULL OR STATE NOT LIKE 'Waiting for work from SQL thread%')",
+        ),
+        false => Statement::plain(
+            "SELECT COUNT(*) FROM performance_schema.replication_applier_status_by_worker w \
+             JOIN performance_schema.threads t ON t.THREAD_ID = w.THREAD_ID \
+             WHERE w.CHANNEL_NAME = ? AND (t.PROCESSLIST_STATE IS NULL OR (\
+             t.PROCESSLIST_STATE NOT LIKE 'Waiting for an event from Coordinator%' \
+             AND t.PROCESSLIST_STATE NOT LIKE '%has read all relay log%'))",
+        )
+        .params(vec![crate::value::Cell::Text(channel.to_string())]),
+    }
+}
+
 /// The managed services' procedures in the `mysql` schema this account can see (a routine
 /// is listed to an account that may execute, alter or create it, or is its definer).
 pub fn provider_procedures() -> Statement {

@@ -12,4 +12,4 @@ pub mod render;
 pub mod topology;
 
 pub use model::{Health, StatusReport};
-pub use read::{StatusError, read_channels, read_status};
+pub use read::{StatusError, read_channels, read_status, workers_busy};

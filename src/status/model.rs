@@ -81,6 +81,9 @@ pub struct ChannelStatus {
     pub source_uuid: Option<String>,
     pub io_thread: ThreadState,
     pub sql_thread: ThreadState,
+    /// What the applier is doing (`Replica_SQL_Running_State`), as the server words it.
+    #[serde(skip)]
+    pub sql_state: Option<String>,
     pub last_io_error: Option<ErrorInfo>,
     pub last_sql_error: Option<ErrorInfo>,
     /// The source binlog the receiver is reading, and how far.
@@ -120,6 +123,16 @@ pub struct ChannelStatus {
 }
 
 impl ChannelStatus {
+    /// The applier has applied all it can from its relay log and waits for the receiver
+    /// (both flavors say "… has read all relay log; waiting for more updates").
+    pub fn applier_waits_for_events(&self) -> bool {
+        self.sql_thread == ThreadState::Running
+            && self
+                .sql_state
+                .as_deref()
+                .is_some_and(|s| s.contains("read all relay log"))
+    }
+
     /// How its receiver authenticates to the source, as the TLS warning reads it.
     pub fn receiver(&self) -> crate::capability::Receiver<'_> {
         crate::capability::Receiver {

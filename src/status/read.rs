@@ -125,6 +125,7 @@ pub fn channel_from_row(row: &RowMap) -> ChannelStatus {
         source_uuid: get_nonempty(row, "source_uuid"),
         io_thread,
         sql_thread,
+        sql_state: get_nonempty(row, "sql_running_state"),
         last_io_error,
         last_sql_error,
         source_log_file: get_nonempty(row, "source_log_file"),
@@ -238,6 +239,14 @@ pub fn read_channels(server: &mut Server) -> Result<Vec<ChannelStatus>, StatusEr
     let statement = server.flavor.show_replica_status();
     let rows = query_maps(server, &Statement::plain(statement))?;
     Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// Whether any applier worker of `channel` is doing something (`sql::admin::busy_workers`);
+/// true when that cannot be read: a caller deciding that nothing will move must not guess.
+pub fn workers_busy(server: &mut Server, channel: &str) -> bool {
+    let st = crate::sql::admin::busy_workers(server.flavor.is_mariadb(), channel);
+    let busy: mysql::Result<Option<u64>> = server.first(&st);
+    !matches!(busy, Ok(Some(0)))
 }
 
 pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {

@@ -149,16 +149,77 @@ fn wait_for(
     channel: &str,
     timeout: u64,
 ) -> Result<bool> {
-    let (end, (file, pos)) = match reach(replica, channel)? {
-        Reach::End => (true, crate::repair::verify::binlog_end(upstream)?),
-        Reach::Received(file, pos) => (false, (file, pos)),
-        Reach::Nowhere => return Ok(true),
-    };
-    let st = replica.flavor.source_pos_wait(&file, pos, timeout, channel);
-    let waited: Option<Option<i64>> = replica.first(&st)?;
-    Ok(!end || !timed_out(replica, channel, waited)?)
+    match reach(replica, channel)? {
+        Reach::End => {
+            let (file, pos) = crate::repair::verify::binlog_end(upstream)?;
+            let st = replica.flavor.source_pos_wait(&file, pos, timeout, channel);
+            let waited: Option<Option<i64>> = replica.first(&st)?;
+            Ok(!timed_out(replica, channel, waited)?)
+        }
+        Reach::Received(file, pos) => {
+            wait_received(replica, channel, (&file, pos), timeout)?;
+            Ok(true)
+        }
+        Reach::Nowhere => Ok(true),
+    }
 }
 
+/// How long an applier must sit idle at one position, its receiver stopped, before the rest
+/// of what was received counts as a transaction cut short.
+const STALLED: Duration = Duration::from_secs(2);
+
+/// With the receiver stopped, waits until the applier applied what was received, a second
+/// at a time, at most `timeout` seconds. A receiver stopped inside a transaction left a part
+/// the applier can never finish: once the applier says it has read all its relay log and
+/// its position has not moved for `STALLED` (no worker applying either), nothing more
+/// will come and the wait ends. Without that every recheck waited out `--wait-timeout`.
+fn wait_received(
+    replica: &mut Server,
+    channel: &str,
+    (file, pos): (&str, u64),
+    timeout: u64,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let mut idle: Option<(u64, Instant)> = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+        if left == 0 {
+            return Ok(());
+        }
+        let st = replica
+            .flavor
+            .source_pos_wait(file, pos, left.min(1), channel);
+        let waited: Option<Option<i64>> = replica.first(&st)?;
+        // Reached, or the channel stopped (NULL): nothing more to wait for.
+        if waited.flatten() != Some(-1) {
+            return Ok(());
+        }
+        let at = idle_at(replica, channel)?;
+        match (at, idle) {
+            (Some(p), Some((q, since))) if p == q => {
+                if since.elapsed() >= STALLED {
+                    crate::timing::mark("catch-up: applier idle on a partly received transaction");
+                    return Ok(());
+                }
+            }
+            (Some(p), _) => idle = Some((p, Instant::now())),
+            (None, _) => idle = None,
+        }
+    }
+}
+
+/// The channel's applied position when its applier waits for events and no worker applies
+/// any; None while it is busy (or gone).
+fn idle_at(replica: &mut Server, channel: &str) -> Result<Option<u64>> {
+    let channels = crate::status::read_channels(replica)?;
+    let Some(c) = channels.into_iter().find(|c| c.name == channel) else {
+        return Ok(None);
+    };
+    // A MySQL worker handed the cut transaction's first events waits for the rest: it shows
+    // the transaction as applying, but waits for its coordinator like an idle one.
+    let idle = c.applier_waits_for_events() && !crate::status::workers_busy(replica, channel);
+    Ok(c.exec_source_log_pos.filter(|_| idle))
+}
 /// Whether a position wait on `channel` timed out (-1) while the channel is healthy, so the
 /// rows waited for may simply not be applied yet.
 fn timed_out(server: &mut Server, channel: &str, waited: Option<Option<i64>>) -> Result<bool> {

@@ -12,6 +12,7 @@ pub mod fleet;
 mod lag;
 pub mod model;
 mod pairing;
+mod replication;
 pub mod saved;
 mod table_plan;
 mod walk;
@@ -22,7 +23,6 @@ use anyhow::Result;
 
 use crate::conn::{ConnSpec, Server};
 use crate::flavor::Flavor;
-use crate::status::filters::Filters;
 use crate::status::topology::{Named, Topology};
 use crate::vocab::TableRef;
 use model::{Report, TableDrift};
@@ -156,7 +156,15 @@ impl Pair {
                 .into());
             }
         };
-        let channel_from_source = link.is_some_and(|l| wanted.is_none() || l.named);
+        // The only channel stands for a named source (reached at another address, say)
+        // unless the channel has seen its source's server_id and it is another server's.
+        let named_id = wanted_server.as_ref().map(|s| s.server_id);
+        let channel_from_source = link.is_some_and(|l| {
+            wanted.is_none()
+                || (l.named
+                    && l.channel
+                        .replicates_from(&l.channel.source_endpoint(), named_id))
+        });
         let source = match (wanted, link) {
             (Some(w), _) => w,
             (None, Some(l)) => l.source.clone(),
@@ -256,7 +264,8 @@ pub fn run_fleet(pairs: &[Pair], opts: &Options) -> Result<Vec<Report>> {
     for (r, drift) in walk_tables(pairs, opts, work, &checkpoint, digest)? {
         per_replica[r].push(drift);
     }
-    for (report, mut tables) in reports.iter_mut().zip(per_replica) {
+    for ((report, mut tables), pair) in reports.iter_mut().zip(per_replica).zip(pairs) {
+        replication::at_end(pair, report);
         tables.sort_by(|a, b| {
             (&a.table.schema, &a.table.name).cmp(&(&b.table.schema, &b.table.name))
         });
@@ -299,16 +308,9 @@ fn prepare(
         pair.replica.address(),
         pair.dual_master(),
     );
-    let (replica_running, filters) = channel_facts(pair)?;
+    let (state, why, filters) = replication::at_start(pair)?;
     let (list, aside) = select(pair, opts, on_source.clone(), on_replica, &filters)?;
-    if !replica_running {
-        report.not_replicating = true;
-        report.warnings.push(format!(
-            "{}'s replication from {} is not running: rows it has not applied yet count as drift",
-            pair.replica.endpoint(),
-            pair.source.endpoint()
-        ));
-    }
+    replication::record(&mut report, state, why);
     Ok((report, list, aside, replica.flavor))
 }
 
@@ -475,33 +477,6 @@ fn table_bar(table: &TableRef, estimate: u64) -> indicatif::ProgressBar {
     );
     bar.set_message(table.to_string());
     bar
-}
-
-/// Whether the replica's channel from the source is applying (else waits cannot help), and
-/// the replication filters of the channels between the nodes (both directions of a
-/// dual-master pair): a table they keep out may differ on purpose.
-fn channel_facts(pair: &Pair) -> Result<(bool, Vec<Filters>)> {
-    let mut r = Server::connect(&pair.replica)?;
-    let report = crate::status::read_status(&mut r)?;
-    let ch = pair
-        .replica_channel
-        .as_ref()
-        .and_then(|name| report.channels.iter().find(|c| &c.name == name));
-    let applying = ch.is_some_and(|c| c.health == crate::status::Health::Healthy);
-    let mut filters: Vec<Filters> = ch.map(|c| c.filters.clone()).into_iter().collect();
-    if let Some(back) = &pair.source_channel {
-        let mut s = Server::connect(&pair.source)?;
-        let report = crate::status::read_status(&mut s)?;
-        filters.extend(
-            report
-                .channels
-                .iter()
-                .filter(|c| &c.name == back)
-                .map(|c| c.filters.clone()),
-        );
-    }
-    filters.retain(|f| !f.is_empty());
-    Ok((applying, filters))
 }
 
 #[cfg(test)]

@@ -205,6 +205,23 @@ pub struct Summary {
     pub unsettled: usize,
 }
 
+/// How the replica replicated from the source during a verify. Anything but `Running` means
+/// verify could not wait for lag: rows the replica had not applied counted as drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replication {
+    /// Its channel from the source ran (receiver and applier) from start to end.
+    Running,
+    /// Its channel from the source was not running when verify began.
+    Stopped,
+    /// It ran when verify began and had stopped by the end.
+    StoppedDuring,
+    /// Its channels replicate from another server than the source named.
+    OtherSource,
+    /// It has no replication channel at all.
+    NoChannel,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema: String,
@@ -225,6 +242,10 @@ pub struct Report {
     /// so): the text's hint is to start replication, or repair its error, before resync.
     #[serde(skip)]
     pub not_replicating: bool,
+    /// How the replica replicated from the source during the run (`Replication`). Absent from
+    /// reports written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
     /// The row digest both nodes computed (`sql::RowDigest::name`): what `multiset_rows[].hash`
     /// values are. Absent from reports written before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,6 +282,7 @@ impl Report {
             elapsed_ms: 0,
             resumed: None,
             not_replicating: false,
+            replication: None,
             digest: None,
         }
     }
