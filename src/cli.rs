@@ -405,7 +405,8 @@ pub struct ResyncArgs {
     pub lift_read_only: bool,
 
     /// Write even though a written node's applier is stopped with events still in its relay
-    /// log (they will stop it with 1062/1032 when it starts). Default: refuse.
+    /// log (they will stop it with 1062/1032 when it starts), or a receiver between the nodes
+    /// is not running (rows on their way would be overwritten). Default: refuse.
     #[arg(long)]
     pub allow_pending_relay: bool,
 

@@ -678,7 +678,46 @@ fn dual_master_drift_is_found_from_either_side() {
                 &what,
             );
         }
+        reverse_stopped(n1, n2);
     }
+}
+
+/// A dual-master pair whose other direction is stopped (n1 no longer replicates from n2): a
+/// row written on n2 since is not on n1, and verify of n2 against n1 says why it counts as
+/// drift; resync refuses to delete it (it would lose n2's own newest row).
+fn reverse_stopped(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
+    let flavor = n1.flavor;
+    n1.stop_replication().unwrap();
+    n2.exec("INSERT INTO dm.t VALUES (10001, 'n2 new')")
+        .unwrap();
+    let (run, r) = verify(n2, &["--tables", "dm.t", "--chunk-size", "500"]);
+    assert_eq!(run.code, exit::DRIFT, "{flavor}: {r}");
+    assert_eq!(r["replication"], "stopped", "{flavor}: {r}");
+    let says = format!(
+        "127.0.0.1:{}'s replication from 127.0.0.1:{} is not running",
+        n1.port, n2.port
+    );
+    assert!(r["warnings"].to_string().contains(&says), "{flavor}: {r}");
+    let url = n2.url();
+    let run = replmend(&["resync", "--replica", &url, "--tables", "dm.t", "--yes"]);
+    assert_eq!(
+        run.code,
+        exit::REFUSED,
+        "{flavor}: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("receiver from"),
+        "{flavor}: {}",
+        run.stderr
+    );
+    let kept = n2
+        .query_value("SELECT COUNT(*) FROM dm.t WHERE id = 10001")
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("1"), "{flavor}: nothing changed");
+    n1.start_replication().unwrap();
+    n1.wait_caught_up(CATCH_UP).unwrap();
 }
 
 #[test]
@@ -1102,9 +1141,10 @@ fn stopped_during(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
     let r = run.json();
     assert_eq!(r["replication"], "stopped_during", "{flavor}: {r}");
     assert!(
-        r["warnings"]
-            .to_string()
-            .contains("stopped during the verify (its receiver is stopped)"),
+        r["warnings"].to_string().contains(&format!(
+            "stopped during the verify (on 127.0.0.1:{}: its receiver is stopped)",
+            n2.port
+        )),
         "{flavor}: {r}"
     );
     n2.start_io().unwrap();
@@ -1211,8 +1251,22 @@ fn stopped_receiver(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
         "{flavor}: {r}"
     );
     assert_eq!(r["replication"], "stopped", "{flavor}: {r}");
-    // The text's hint is replication first, not a resync of rows not applied yet.
+    // Rows on their way would be overwritten: resync refuses while the receiver is stopped.
     let url = n2.url();
+    let run = replmend(&["resync", "--replica", &url, "--tables", "lagdb.t", "--yes"]);
+    assert_eq!(
+        run.code,
+        exit::REFUSED,
+        "{flavor}: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("receiver from"),
+        "{flavor}: {}",
+        run.stderr
+    );
+    // The text's hint is replication first, not a resync of rows not applied yet.
     let text = replmend(&["verify", "--replica", &url, "--tables", "lagdb.t"]);
     assert!(
         text.stdout.contains("replication is not running: start it")

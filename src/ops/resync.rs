@@ -320,6 +320,39 @@ fn filtered(
     filters.iter().find_map(|f| f.excludes(t))
 }
 
+/// Why the channels between the nodes may not have carried every write yet, if they may
+/// not: one's receiver is not running. Rows a node wrote that the other has not received look
+/// missing, extra or different there, and resync would overwrite them: a replica would get
+/// rows its applier inserts again later (1062), and in a dual-master pair the replica would
+/// lose its own newest rows.
+fn receivers(pair: &Pair, source: &mut Server, replica: &mut Server) -> Result<Option<String>> {
+    let directions = [
+        (replica, pair.replica_channel.as_deref(), &pair.source),
+        (source, pair.source_channel.as_deref(), &pair.replica),
+    ];
+    for (server, name, from) in directions {
+        let Some(name) = name else {
+            continue;
+        };
+        let channels = crate::status::read_channels(server)?;
+        let Some(c) = channels.iter().find(|c| c.name == name) else {
+            continue;
+        };
+        if c.io_thread == crate::status::model::ThreadState::Running {
+            continue;
+        }
+        let error = c.last_io_error.as_ref().map_or(String::new(), |e| {
+            format!(" (error {}: {})", e.number, e.message)
+        });
+        return Ok(Some(format!(
+            "{}'s receiver from {} is not running{error}: rows written there may not have reached it, and resync would overwrite them; start it and let it catch up",
+            server.spec.endpoint(),
+            from.endpoint()
+        )));
+    }
+    Ok(None)
+}
+
 /// How long a running applier that is behind is waited for before rows are read.
 const APPLIER_WAIT: Duration = Duration::from_secs(60);
 
@@ -333,11 +366,22 @@ fn appliers(
     source: &mut Server,
     replica: &mut Server,
 ) -> Result<(Vec<String>, Vec<String>)> {
+    let mut warnings_first = Vec::new();
+    if let Some(why) = receivers(pair, source, replica)? {
+        if !(fix.dry_run || fix.allow_pending_relay) {
+            return Err(Coded(
+                exit::REFUSED,
+                format!("{why}; nothing was changed (--allow-pending-relay writes anyway)"),
+            )
+            .into());
+        }
+        warnings_first.push(why);
+    }
     let mut written = vec![replica];
     if pair.dual_master() {
         written.push(source);
     }
-    let (mut warnings, mut settled) = (Vec::new(), Vec::new());
+    let (mut warnings, mut settled) = (warnings_first, Vec::new());
     for server in written {
         let Some(why) = crate::repair::preflight::appliers_settled(server, APPLIER_WAIT)? else {
             settled.push(format!(

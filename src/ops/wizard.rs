@@ -322,10 +322,10 @@ fn resync_offer(
     report: crate::verify::model::Report,
     transcript: &mut String,
 ) -> Result<u8> {
-    if report.not_replicating {
+    if report.lag_counted_as_drift() {
         // Rows not applied yet counted as drift: fixing them now would race the applier. The
         // verify's text above already gave the hint; no resync is offered.
-        transcript.push_str("the table still differs, but replication is not running: start it and verify again before resync\n");
+        transcript.push_str("the table still differs, but rows not applied yet may count as drift: see the hint above, then verify again before resync\n");
         return Ok(exit::DRIFT);
     }
     let s = &report.summary;

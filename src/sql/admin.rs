@@ -130,22 +130,25 @@ pub fn applier_workers(trx_column: &'static str) -> Statement {
     ))
 }
 
-/// How many of `channel`'s applier workers do something other than wait for events: MySQL's
-/// (performance_schema) waiting for their coordinator, or the single applier having read
-/// all its relay log; MariaDB's parallel workers (every channel's: they are one pool; seen
-/// with PROCESS) waiting for work. A state not shown counts as busy.
-pub fn busy_workers(mariadb: bool, channel: &str) -> Statement {
+/// `channel`'s applier workers this account can see, those of them waiting for events, and
+/// at least how many it should see (MariaDB's `slave_parallel_threads`; MySQL: 1, its
+/// workers are listed even when single-threaded). MySQL: performance_schema's workers waiting for their
+/// coordinator, or the single applier having read all its relay log. MariaDB: its parallel
+/// workers (one pool for every connection) waiting for work; an account without PROCESS sees
+/// none of them.
+pub fn applier_workers_idle(mariadb: bool, channel: &str) -> Statement {
     match mariadb {
         true => Statement::plain(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_worker' \
-             AND (STATE IS NULL OR STATE NOT LIKE 'Waiting for work from SQL thread%')",
+            "SELECT COUNT(*), COALESCE(SUM(STATE LIKE 'Waiting for work from SQL thread%'), 0), \
+             @@global.slave_parallel_threads FROM information_schema.PROCESSLIST \
+             WHERE COMMAND = 'Slave_worker'",
         ),
         false => Statement::plain(
-            "SELECT COUNT(*) FROM performance_schema.replication_applier_status_by_worker w \
+            "SELECT COUNT(*), COALESCE(SUM(t.PROCESSLIST_STATE LIKE 'Waiting for an event from Coordinator%' \
+             OR t.PROCESSLIST_STATE LIKE '%has read all relay log%'), 0), 1 \
+             FROM performance_schema.replication_applier_status_by_worker w \
              JOIN performance_schema.threads t ON t.THREAD_ID = w.THREAD_ID \
-             WHERE w.CHANNEL_NAME = ? AND (t.PROCESSLIST_STATE IS NULL OR (\
-             t.PROCESSLIST_STATE NOT LIKE 'Waiting for an event from Coordinator%' \
-             AND t.PROCESSLIST_STATE NOT LIKE '%has read all relay log%'))",
+             WHERE w.CHANNEL_NAME = ?",
         )
         .params(vec![crate::value::Cell::Text(channel.to_string())]),
     }

@@ -241,12 +241,17 @@ pub fn read_channels(server: &mut Server) -> Result<Vec<ChannelStatus>, StatusEr
     Ok(rows.iter().map(channel_from_row).collect())
 }
 
-/// Whether any applier worker of `channel` is doing something (`sql::admin::busy_workers`);
-/// true when that cannot be read: a caller deciding that nothing will move must not guess.
+/// Whether any applier worker of `channel` may be doing something
+/// (`sql::admin::applier_workers_idle`): true unless every worker it should see is seen
+/// waiting. A caller deciding that nothing will move must not guess: workers it cannot see
+/// (no PROCESS, no performance_schema) count as busy.
 pub fn workers_busy(server: &mut Server, channel: &str) -> bool {
-    let st = crate::sql::admin::busy_workers(server.flavor.is_mariadb(), channel);
-    let busy: mysql::Result<Option<u64>> = server.first(&st);
-    !matches!(busy, Ok(Some(0)))
+    let st = crate::sql::admin::applier_workers_idle(server.flavor.is_mariadb(), channel);
+    let seen: mysql::Result<Option<(u64, u64, u64)>> = server.first(&st);
+    match seen {
+        Ok(Some((visible, idle, expected))) => idle < visible || visible < expected,
+        _ => true,
+    }
 }
 
 pub fn read_status(server: &mut Server) -> Result<StatusReport, StatusError> {

@@ -90,17 +90,33 @@ impl Walk<'_> {
     /// from: verify warns that lag then counts as drift.
     pub(super) fn catch_up(&mut self) -> Result<bool> {
         let timeout = self.opts.wait_timeout.as_secs().max(1);
-        let mut caught_up = true;
+        let mut waits = Vec::new();
         // A channel from another server has no position of the source's to wait for.
         let from_source = self.pair.replica_channel.as_ref();
         if let Some(ch) = from_source.filter(|_| self.pair.channel_from_source) {
-            caught_up &= wait_for(self.replica, self.source, ch, timeout)?;
+            waits.push(wait_for(self.replica, self.source, ch, timeout)?);
         }
         if let Some(ch) = &self.pair.source_channel {
-            caught_up &= wait_for(self.source, self.replica, ch, timeout)?;
+            waits.push(wait_for(self.source, self.replica, ch, timeout)?);
         }
-        Ok(caught_up)
+        if waits.contains(&Waited::NotRunning) {
+            let seen = &self.pair.stopped_seen;
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(!waits.contains(&Waited::TimedOut))
     }
+}
+
+/// How a catch-up wait on one channel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    /// Applied up to the upstream's binlog end.
+    CaughtUp,
+    /// The timeout ran out on a healthy channel: rows may still be on their way.
+    TimedOut,
+    /// The channel was not running (or stopped during the wait): what it had not applied
+    /// counts as drift.
+    NotRunning,
 }
 
 /// How far a wait on a channel can get.
@@ -148,19 +164,31 @@ fn wait_for(
     upstream: &mut Server,
     channel: &str,
     timeout: u64,
-) -> Result<bool> {
-    match reach(replica, channel)? {
-        Reach::End => {
-            let (file, pos) = crate::repair::verify::binlog_end(upstream)?;
-            let st = replica.flavor.source_pos_wait(&file, pos, timeout, channel);
-            let waited: Option<Option<i64>> = replica.first(&st)?;
-            Ok(!timed_out(replica, channel, waited)?)
+) -> Result<Waited> {
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let (file, pos) = match reach(replica, channel)? {
+            Reach::End => crate::repair::verify::binlog_end(upstream)?,
+            Reach::Received(file, pos) => {
+                wait_received(replica, channel, (&file, pos), timeout)?;
+                return Ok(Waited::NotRunning);
+            }
+            Reach::Nowhere => return Ok(Waited::NotRunning),
+        };
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+        let st = replica
+            .flavor
+            .source_pos_wait(&file, pos, left.max(1), channel);
+        let waited: Option<Option<i64>> = replica.first(&st)?;
+        match waited.flatten() {
+            Some(-1) if healthy(replica, channel)? => return Ok(Waited::TimedOut),
+            Some(-1) => return Ok(Waited::NotRunning),
+            Some(_) => return Ok(Waited::CaughtUp),
+            // NULL: the applier stopped during the wait. Started again already (a STOP and
+            // START while verify ran), it is waited for again within the same timeout.
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            None => return Ok(Waited::NotRunning),
         }
-        Reach::Received(file, pos) => {
-            wait_received(replica, channel, (&file, pos), timeout)?;
-            Ok(true)
-        }
-        Reach::Nowhere => Ok(true),
     }
 }
 
@@ -220,12 +248,9 @@ fn idle_at(replica: &mut Server, channel: &str) -> Result<Option<u64>> {
     let idle = c.applier_waits_for_events() && !crate::status::workers_busy(replica, channel);
     Ok(c.exec_source_log_pos.filter(|_| idle))
 }
-/// Whether a position wait on `channel` timed out (-1) while the channel is healthy, so the
-/// rows waited for may simply not be applied yet.
-fn timed_out(server: &mut Server, channel: &str, waited: Option<Option<i64>>) -> Result<bool> {
-    if waited.flatten() != Some(-1) {
-        return Ok(false);
-    }
+/// Whether `channel` is healthy now (a position wait on it timed out: then the rows waited
+/// for may simply not be applied yet).
+fn healthy(server: &mut Server, channel: &str) -> Result<bool> {
     let channels = crate::status::read_channels(server)?;
     Ok(channels
         .iter()

@@ -110,6 +110,9 @@ pub struct Pair {
     /// The replica's channel replicates from `source` itself (not a named source that no
     /// channel comes from): a wait for the source's binlog position there is meaningful.
     pub channel_from_source: bool,
+    /// A catch-up wait found a channel between the nodes not running (shared by the run's
+    /// workers): the report then says replication stopped during the verify.
+    pub stopped_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Pair {
@@ -191,6 +194,7 @@ impl Pair {
             source,
             replica: replica.clone(),
             source_channel,
+            stopped_seen: Default::default(),
         })
     }
 }
@@ -308,9 +312,9 @@ fn prepare(
         pair.replica.address(),
         pair.dual_master(),
     );
-    let (state, why, filters) = replication::at_start(pair)?;
+    let (state, warnings, filters) = replication::at_start(pair)?;
     let (list, aside) = select(pair, opts, on_source.clone(), on_replica, &filters)?;
-    replication::record(&mut report, state, why);
+    replication::record(&mut report, state, warnings);
     Ok((report, list, aside, replica.flavor))
 }
 

@@ -210,16 +210,15 @@ pub struct Summary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Replication {
-    /// Its channel from the source ran (receiver and applier) from start to end.
+    /// Its channel from the source (and in a dual-master pair the source's from it) ran,
+    /// receiver and applier, from start to end.
     Running,
-    /// Its channel from the source was not running when verify began.
+    /// A channel between the nodes was not running when verify began.
     Stopped,
     /// It ran when verify began and had stopped by the end.
     StoppedDuring,
     /// Its channels replicate from another server than the source named.
     OtherSource,
-    /// It has no replication channel at all.
-    NoChannel,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,6 +252,13 @@ pub struct Report {
 }
 
 impl Report {
+    /// Rows the replica had not applied may have counted as drift (replication between the
+    /// nodes was not running throughout, or runs from another server): no resync before
+    /// replication is sorted out and verify has run again.
+    pub fn lag_counted_as_drift(&self) -> bool {
+        self.not_replicating || self.replication == Some(Replication::OtherSource)
+    }
+
     pub fn new(
         source: crate::vocab::Endpoint,
         replica: crate::vocab::Endpoint,

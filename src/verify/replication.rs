@@ -8,35 +8,43 @@ use super::Pair;
 use super::model::{Replication, Report};
 use crate::conn::Server;
 use crate::status::filters::Filters;
-use crate::status::model::{ChannelStatus, ThreadState};
+use crate::status::model::{ChannelStatus, ErrorInfo, ThreadState};
 
-/// The replica's channel from the source as verify begins: its replication state and the
-/// filters of both directions (a dual-master pair's reverse channel too).
-pub(super) fn at_start(pair: &Pair) -> Result<(Replication, Option<String>, Vec<Filters>)> {
+/// The replica's channel from the source as verify begins: its replication state, the
+/// warnings, and the filters of both directions. In a dual-master pair the source's channel
+/// from the replica is judged too: rows written on the replica that the source has not
+/// applied count as drift as well.
+pub(super) fn at_start(pair: &Pair) -> Result<(Replication, Vec<String>, Vec<Filters>)> {
     let mut r = Server::connect(&pair.replica)?;
     let report = crate::status::read_status(&mut r)?;
-    let ch = channel(pair, &report.channels);
-    let (state, why) = judge(pair, ch);
+    let ch = channel(&report.channels, pair.replica_channel.as_deref());
+    let (mut state, why) = judge(pair, ch);
+    let mut warnings: Vec<String> = why.into_iter().collect();
     let mut filters: Vec<Filters> = ch.map(|c| c.filters.clone()).into_iter().collect();
     if let Some(back) = &pair.source_channel {
         let mut s = Server::connect(&pair.source)?;
         let report = crate::status::read_status(&mut s)?;
-        filters.extend(
-            report
-                .channels
-                .iter()
-                .filter(|c| &c.name == back)
-                .map(|c| c.filters.clone()),
-        );
+        let c = channel(&report.channels, Some(back));
+        filters.extend(c.map(|c| c.filters.clone()));
+        if let Some(what) = c.map_or(Some(GONE.to_string()), |c| stopped(c, true)) {
+            state = Replication::Stopped;
+            warnings.push(format!(
+                "{}'s replication from {} is not running ({what}): rows written on {} that it has not applied yet count as drift",
+                pair.source.endpoint(),
+                pair.replica.endpoint(),
+                pair.replica.endpoint()
+            ));
+        }
     }
     filters.retain(|f| !f.is_empty());
-    Ok((state, why, filters))
+    Ok((state, warnings, filters))
 }
 
-/// The pair's channel on the replica, among `channels`.
-fn channel<'c>(pair: &Pair, channels: &'c [ChannelStatus]) -> Option<&'c ChannelStatus> {
-    let name = pair.replica_channel.as_ref()?;
-    channels.iter().find(|c| &c.name == name)
+const GONE: &str = "its channel is gone";
+
+/// The channel named `name` among `channels`.
+fn channel<'c>(channels: &'c [ChannelStatus], name: Option<&str>) -> Option<&'c ChannelStatus> {
+    channels.iter().find(|c| Some(c.name.as_str()) == name)
 }
 
 /// The state of the pair's channel and, when it is not running from the source, the
@@ -45,9 +53,9 @@ fn judge(pair: &Pair, ch: Option<&ChannelStatus>) -> (Replication, Option<String
     let (r, s) = (pair.replica.endpoint(), pair.source.endpoint());
     let Some(c) = ch else {
         return (
-            Replication::NoChannel,
+            Replication::Stopped,
             Some(format!(
-                "{r} has no replication channel: rows it lacks count as drift"
+                "{r}'s replication from {s} is not running ({GONE}): rows it lacks count as drift"
             )),
         );
     };
@@ -65,7 +73,7 @@ fn judge(pair: &Pair, ch: Option<&ChannelStatus>) -> (Replication, Option<String
         true => String::new(),
         false => format!(", its channel reading from {}", c.source_endpoint()),
     };
-    match stopped(c) {
+    match stopped(c, true) {
         None => (Replication::Running, None),
         Some(what) => (
             Replication::Stopped,
@@ -76,21 +84,25 @@ fn judge(pair: &Pair, ch: Option<&ChannelStatus>) -> (Replication, Option<String
     }
 }
 
-/// What of the channel is not running, and its error; None when both threads run.
-fn stopped(c: &ChannelStatus) -> Option<String> {
-    let thread =
-        |name: &str, state: ThreadState, err: Option<&crate::status::model::ErrorInfo>| match (
-            state, err,
-        ) {
+/// What of the channel is not running, with its error; None when both threads run (and,
+/// unless `connecting` counts, when the receiver is only reconnecting).
+fn stopped(c: &ChannelStatus, connecting: bool) -> Option<String> {
+    let thread = |name: &str, state: ThreadState, err: Option<&ErrorInfo>| {
+        let error = err.map_or(String::new(), |e| {
+            format!(" (error {}: {})", e.number, one_line(&e.message))
+        });
+        match (state, err) {
             (ThreadState::Running, _) => None,
-            (ThreadState::Connecting, _) => Some(format!("its {name} is reconnecting")),
+            (ThreadState::Connecting, _) if !connecting => None,
+            (ThreadState::Connecting, _) => Some(format!("its {name} is reconnecting{error}")),
             (_, Some(e)) => Some(format!(
                 "its {name} stopped on error {}: {}",
                 e.number,
                 one_line(&e.message)
             )),
             (_, None) => Some(format!("its {name} is stopped")),
-        };
+        }
+    };
     let parts: Vec<String> = [
         thread("receiver", c.io_thread, c.last_io_error.as_ref()),
         thread("applier", c.sql_thread, c.applier_error()),
@@ -111,39 +123,55 @@ fn one_line(message: &str) -> String {
 }
 
 /// Records the state found at the start in the report.
-pub(super) fn record(report: &mut Report, state: Replication, why: Option<String>) {
-    report.not_replicating = matches!(state, Replication::Stopped | Replication::NoChannel);
+pub(super) fn record(report: &mut Report, state: Replication, warnings: Vec<String>) {
+    report.not_replicating = state == Replication::Stopped;
     report.replication = Some(state);
-    report.warnings.extend(why);
+    report.warnings.extend(warnings);
 }
 
-/// Reads the channel again as verify ends: one that ran at the start and stopped since left
-/// rows unapplied that counted as drift, so the report says so (a status that cannot be
-/// read leaves the report as it is: the comparison itself stands).
+/// Reads the channels again as verify ends. One that ran at the start and has stopped since,
+/// or that a catch-up found not running on the way (stopped and started again: the rows
+/// compared meanwhile were not waited for), left rows unapplied that counted as drift, so
+/// the report says so. A receiver reconnecting at the end is not a stop; a status that
+/// cannot be read leaves the report as it is (the comparison itself stands).
 pub(super) fn at_end(pair: &Pair, report: &mut Report) {
     if report.replication != Some(Replication::Running) {
         return;
     }
-    let Ok(mut r) = Server::connect(&pair.replica) else {
-        return;
-    };
-    let Ok(channels) = crate::status::read_channels(&mut r) else {
-        return;
-    };
-    let what = match channel(pair, &channels) {
-        Some(c) => stopped(c),
-        None => Some("its channel is gone".to_string()),
-    };
-    r.release();
-    if let Some(what) = what {
-        report.replication = Some(Replication::StoppedDuring);
-        report.not_replicating = true;
-        report.warnings.push(format!(
-            "{}'s replication from {} stopped during the verify ({what}): rows it had not applied by then count as drift",
-            pair.replica.endpoint(),
-            pair.source.endpoint()
-        ));
+    let mut what: Vec<String> = Vec::new();
+    let directions = [
+        (&pair.replica, pair.replica_channel.as_deref()),
+        (&pair.source, pair.source_channel.as_deref()),
+    ];
+    for (node, name) in directions {
+        let Some(name) = name else {
+            continue;
+        };
+        let Ok(mut server) = Server::connect(node) else {
+            return;
+        };
+        let Ok(channels) = crate::status::read_channels(&mut server) else {
+            return;
+        };
+        server.release();
+        let now =
+            channel(&channels, Some(name)).map_or(Some(GONE.to_string()), |c| stopped(c, false));
+        what.extend(now.map(|w| format!("on {}: {w}", node.endpoint())));
     }
+    if what.is_empty() && pair.stopped_seen.load(std::sync::atomic::Ordering::Relaxed) {
+        what.push("found stopped by a catch-up wait, running again by the end".to_string());
+    }
+    if what.is_empty() {
+        return;
+    }
+    report.replication = Some(Replication::StoppedDuring);
+    report.not_replicating = true;
+    report.warnings.push(format!(
+        "replication between {} and {} stopped during the verify ({}): rows not applied while it was stopped counted as drift",
+        pair.source.endpoint(),
+        pair.replica.endpoint(),
+        what.join("; ")
+    ));
 }
 
 #[cfg(test)]
