@@ -263,6 +263,12 @@ impl Flavor {
         }
     }
 
+    /// performance_schema lists a single-threaded applier as a worker (MySQL 8.0 and later;
+    /// 5.7 lists none then).
+    pub fn lists_single_applier(&self) -> bool {
+        self.kind == Kind::Mysql && self.version.major >= 8
+    }
+
     /// Waits until the channel has applied its source's binlog up to (file, pos), at most
     /// `timeout` seconds: -1 on timeout, NULL when the channel is not running. All four bound.
     pub fn source_pos_wait(

@@ -321,33 +321,39 @@ fn filtered(
 }
 
 /// Why the channels between the nodes may not have carried every write yet, if they may
-/// not: one's receiver is not running. Rows a node wrote that the other has not received look
-/// missing, extra or different there, and resync would overwrite them: a replica would get
-/// rows its applier inserts again later (1062), and in a dual-master pair the replica would
-/// lose its own newest rows.
+/// not: the replica does not replicate from the source itself, or a receiver between them is
+/// not receiving. Rows a node wrote that the other has not received look missing, extra or
+/// different there, and resync would overwrite them: a replica would get rows its applier
+/// inserts again later (1062), and in a dual-master pair the replica would lose its own
+/// newest rows.
 fn receivers(pair: &Pair, source: &mut Server, replica: &mut Server) -> Result<Option<String>> {
+    if !pair.channel_from_source {
+        return Ok(Some(format!(
+            "{} does not replicate from {}: rows on their way to it through another server would be overwritten; resync it against its own source",
+            pair.replica.endpoint(),
+            pair.source.endpoint()
+        )));
+    }
     let directions = [
-        (replica, pair.replica_channel.as_deref(), &pair.source),
-        (source, pair.source_channel.as_deref(), &pair.replica),
+        (replica, pair.replica_channel.as_deref()),
+        (source, pair.source_channel.as_deref()),
     ];
-    for (server, name, from) in directions {
+    for (server, name) in directions {
         let Some(name) = name else {
             continue;
         };
         let channels = crate::status::read_channels(server)?;
-        let Some(c) = channels.iter().find(|c| c.name == name) else {
+        let Some(c) = channels.iter().find(|c| c.name == name && !c.receiving()) else {
             continue;
         };
-        if c.io_thread == crate::status::model::ThreadState::Running {
-            continue;
-        }
         let error = c.last_io_error.as_ref().map_or(String::new(), |e| {
-            format!(" (error {}: {})", e.number, e.message)
+            let message = crate::verify::replication::one_line(&e.message);
+            format!(" (error {}: {message})", e.number)
         });
         return Ok(Some(format!(
             "{}'s receiver from {} is not running{error}: rows written there may not have reached it, and resync would overwrite them; start it and let it catch up",
             server.spec.endpoint(),
-            from.endpoint()
+            c.source_endpoint()
         )));
     }
     Ok(None)

@@ -337,7 +337,7 @@ pub fn text(r: &Report) -> String {
     let other_source = r.replication == Some(crate::verify::model::Replication::OtherSource);
     if s.drifted > 0 && other_source {
         out.push_str("the replica does not replicate from this source: verify it against its own source (or once it has caught up) before fixing rows with replmend resync\n");
-    } else if s.drifted > 0 && r.not_replicating {
+    } else if s.drifted > 0 && r.replication_stopped() {
         // Rows the replica has not applied yet count as drift here, and resync refuses while
         // a stopped applier still holds events: replication first.
         out.push_str("replication is not running: start it (or replmend repair its error) and verify again before fixing rows with replmend resync\n");

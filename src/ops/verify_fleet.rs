@@ -10,7 +10,7 @@ use super::Outcome;
 use crate::cli::{Format, VerifyArgs};
 use crate::exit;
 use crate::verify::fleet::{self, Fleet};
-use crate::verify::model::{FleetReport, FleetTable, Report, TableDrift};
+use crate::verify::model::{FleetReport, FleetTable, Replication, Report, TableDrift};
 use crate::vocab::Endpoint;
 
 pub fn run(args: &VerifyArgs, format: Format) -> Result<Outcome> {
@@ -187,9 +187,22 @@ pub fn text(r: &FleetReport) -> String {
     let stopped: Vec<String> = r
         .replicas
         .iter()
-        .filter(|x| x.drifted() && x.not_replicating)
+        .filter(|x| x.drifted() && x.replication_stopped())
         .map(|x| x.replica.to_string())
         .collect();
+    let elsewhere: Vec<String> = r
+        .replicas
+        .iter()
+        .filter(|x| x.drifted() && x.replication == Some(Replication::OtherSource))
+        .map(|x| x.replica.to_string())
+        .collect();
+    if !elsewhere.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} do(es) not replicate from this source: verify against its own source before resync",
+            elsewhere.join(", ")
+        );
+    }
     if !stopped.is_empty() {
         let _ = writeln!(
             out,

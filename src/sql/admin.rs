@@ -131,25 +131,26 @@ pub fn applier_workers(trx_column: &'static str) -> Statement {
 }
 
 /// `channel`'s applier workers this account can see, those of them waiting for events, and
-/// at least how many it should see (MariaDB's `slave_parallel_threads`; MySQL: 1, its
-/// workers are listed even when single-threaded). MySQL: performance_schema's workers waiting for their
+/// at least how many it should see (MariaDB's `slave_parallel_threads`; MySQL 8.0 and later
+/// list even a single-threaded applier, 5.7 lists no worker then: `single_listed`). MySQL: performance_schema's workers waiting for their
 /// coordinator, or the single applier having read all its relay log. MariaDB: its parallel
 /// workers (one pool for every connection) waiting for work; an account without PROCESS sees
 /// none of them.
-pub fn applier_workers_idle(mariadb: bool, channel: &str) -> Statement {
+pub fn applier_workers_idle(mariadb: bool, single_listed: bool, channel: &str) -> Statement {
     match mariadb {
         true => Statement::plain(
             "SELECT COUNT(*), COALESCE(SUM(STATE LIKE 'Waiting for work from SQL thread%'), 0), \
              @@global.slave_parallel_threads FROM information_schema.PROCESSLIST \
              WHERE COMMAND = 'Slave_worker'",
         ),
-        false => Statement::plain(
+        false => Statement::plain(format!(
             "SELECT COUNT(*), COALESCE(SUM(t.PROCESSLIST_STATE LIKE 'Waiting for an event from Coordinator%' \
-             OR t.PROCESSLIST_STATE LIKE '%has read all relay log%'), 0), 1 \
+             OR t.PROCESSLIST_STATE LIKE '%has read all relay log%'), 0), {} \
              FROM performance_schema.replication_applier_status_by_worker w \
              JOIN performance_schema.threads t ON t.THREAD_ID = w.THREAD_ID \
              WHERE w.CHANNEL_NAME = ?",
-        )
+            u8::from(single_listed)
+        ))
         .params(vec![crate::value::Cell::Text(channel.to_string())]),
     }
 }

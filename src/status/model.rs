@@ -133,6 +133,17 @@ impl ChannelStatus {
                 .is_some_and(|s| s.contains("read all relay log"))
     }
 
+    /// The receiver gets (or is about to get again) its source's events: running, or
+    /// reconnecting without an error yet (a connection just started or just dropped). One
+    /// that keeps failing to connect shows its error, and receives nothing meanwhile.
+    pub fn receiving(&self) -> bool {
+        match self.io_thread {
+            ThreadState::Running => true,
+            ThreadState::Connecting => self.last_io_error.is_none(),
+            ThreadState::Stopped => false,
+        }
+    }
+
     /// How its receiver authenticates to the source, as the TLS warning reads it.
     pub fn receiver(&self) -> crate::capability::Receiver<'_> {
         crate::capability::Receiver {

@@ -246,7 +246,9 @@ pub fn read_channels(server: &mut Server) -> Result<Vec<ChannelStatus>, StatusEr
 /// waiting. A caller deciding that nothing will move must not guess: workers it cannot see
 /// (no PROCESS, no performance_schema) count as busy.
 pub fn workers_busy(server: &mut Server, channel: &str) -> bool {
-    let st = crate::sql::admin::applier_workers_idle(server.flavor.is_mariadb(), channel);
+    let f = server.flavor;
+    let st =
+        crate::sql::admin::applier_workers_idle(f.is_mariadb(), f.lists_single_applier(), channel);
     let seen: mysql::Result<Option<(u64, u64, u64)>> = server.first(&st);
     match seen {
         Ok(Some((visible, idle, expected))) => idle < visible || visible < expected,

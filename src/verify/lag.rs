@@ -121,11 +121,11 @@ enum Waited {
 
 /// How far a wait on a channel can get.
 enum Reach {
-    /// Receiving (or reconnecting: it may receive again within the wait) and applying: the
-    /// upstream's binlog end.
+    /// Receiving (or reconnecting without an error: it may receive again within the wait)
+    /// and applying: the upstream's binlog end.
     End,
-    /// The receiver stopped, the applier running: what it received, in the upstream's
-    /// coordinates. A wait for more would last the whole timeout.
+    /// The receiver stopped (or failing to reconnect), the applier running: what it
+    /// received, in the upstream's coordinates. A wait for more would last the whole timeout.
     Received(String, u64),
     /// The applier is stopped or failed: nothing to wait for.
     Nowhere,
@@ -138,18 +138,13 @@ fn reach(server: &mut Server, channel: &str) -> Result<Reach> {
     let Some(c) = channels.into_iter().find(|c| c.name == channel) else {
         return Ok(Reach::Nowhere);
     };
+    if c.sql_thread != ThreadState::Running || c.last_sql_error.is_some() {
+        return Ok(Reach::Nowhere);
+    }
     Ok(
-        match (
-            c.sql_thread,
-            c.io_thread,
-            c.source_log_file,
-            c.read_source_log_pos,
-        ) {
-            (ThreadState::Running, ThreadState::Stopped, Some(file), Some(pos)) => {
-                Reach::Received(file, pos)
-            }
-            (ThreadState::Running, ..) if c.last_sql_error.is_none() => Reach::End,
-            _ => Reach::Nowhere,
+        match (c.receiving(), c.source_log_file, c.read_source_log_pos) {
+            (false, Some(file), Some(pos)) => Reach::Received(file, pos),
+            _ => Reach::End,
         },
     )
 }
@@ -170,7 +165,7 @@ fn wait_for(
         let (file, pos) = match reach(replica, channel)? {
             Reach::End => crate::repair::verify::binlog_end(upstream)?,
             Reach::Received(file, pos) => {
-                wait_received(replica, channel, (&file, pos), timeout)?;
+                wait_received(replica, channel, (&file, pos), deadline)?;
                 return Ok(Waited::NotRunning);
             }
             Reach::Nowhere => return Ok(Waited::NotRunning),
@@ -197,7 +192,7 @@ fn wait_for(
 const STALLED: Duration = Duration::from_secs(2);
 
 /// With the receiver stopped, waits until the applier applied what was received, a second
-/// at a time, at most `timeout` seconds. A receiver stopped inside a transaction left a part
+/// at a time, until `deadline`. A receiver stopped inside a transaction left a part
 /// the applier can never finish: once the applier says it has read all its relay log and
 /// its position has not moved for `STALLED` (no worker applying either), nothing more
 /// will come and the wait ends. Without that every recheck waited out `--wait-timeout`.
@@ -205,9 +200,8 @@ fn wait_received(
     replica: &mut Server,
     channel: &str,
     (file, pos): (&str, u64),
-    timeout: u64,
+    deadline: Instant,
 ) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut idle: Option<(u64, Instant)> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now()).as_secs();
@@ -248,11 +242,15 @@ fn idle_at(replica: &mut Server, channel: &str) -> Result<Option<u64>> {
     let idle = c.applier_waits_for_events() && !crate::status::workers_busy(replica, channel);
     Ok(c.exec_source_log_pos.filter(|_| idle))
 }
-/// Whether `channel` is healthy now (a position wait on it timed out: then the rows waited
-/// for may simply not be applied yet).
+/// Whether `channel` still runs now (a position wait on it timed out: then the rows waited
+/// for may simply not be applied yet). A receiver reconnecting without an error runs.
 fn healthy(server: &mut Server, channel: &str) -> Result<bool> {
+    use crate::status::model::ThreadState;
     let channels = crate::status::read_channels(server)?;
-    Ok(channels
-        .iter()
-        .any(|c| c.name == channel && c.health == crate::status::Health::Healthy))
+    Ok(channels.iter().any(|c| {
+        c.name == channel
+            && c.sql_thread == ThreadState::Running
+            && c.last_sql_error.is_none()
+            && c.receiving()
+    }))
 }

@@ -12,7 +12,7 @@ pub mod fleet;
 mod lag;
 pub mod model;
 mod pairing;
-mod replication;
+pub(crate) mod replication;
 pub mod saved;
 mod table_plan;
 mod walk;

@@ -237,10 +237,6 @@ pub struct Report {
     /// since the epoch). Rows compared before the stop were read then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed: Option<u64>,
-    /// The replica was not replicating from the source when verify began (its warning says
-    /// so): the text's hint is to start replication, or repair its error, before resync.
-    #[serde(skip)]
-    pub not_replicating: bool,
     /// How the replica replicated from the source during the run (`Replication`). Absent from
     /// reports written before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,7 +252,15 @@ impl Report {
     /// nodes was not running throughout, or runs from another server): no resync before
     /// replication is sorted out and verify has run again.
     pub fn lag_counted_as_drift(&self) -> bool {
-        self.not_replicating || self.replication == Some(Replication::OtherSource)
+        self.replication.is_some_and(|r| r != Replication::Running)
+    }
+
+    /// Replication between the nodes was stopped at the start of the verify or during it.
+    pub fn replication_stopped(&self) -> bool {
+        matches!(
+            self.replication,
+            Some(Replication::Stopped | Replication::StoppedDuring)
+        )
     }
 
     pub fn new(
@@ -287,7 +291,6 @@ impl Report {
             },
             elapsed_ms: 0,
             resumed: None,
-            not_replicating: false,
             replication: None,
             digest: None,
         }

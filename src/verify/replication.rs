@@ -26,7 +26,7 @@ pub(super) fn at_start(pair: &Pair) -> Result<(Replication, Vec<String>, Vec<Fil
         let report = crate::status::read_status(&mut s)?;
         let c = channel(&report.channels, Some(back));
         filters.extend(c.map(|c| c.filters.clone()));
-        if let Some(what) = c.map_or(Some(GONE.to_string()), |c| stopped(c, true)) {
+        if let Some(what) = c.map_or(Some(GONE.to_string()), stopped) {
             state = Replication::Stopped;
             warnings.push(format!(
                 "{}'s replication from {} is not running ({what}): rows written on {} that it has not applied yet count as drift",
@@ -73,7 +73,7 @@ fn judge(pair: &Pair, ch: Option<&ChannelStatus>) -> (Replication, Option<String
         true => String::new(),
         false => format!(", its channel reading from {}", c.source_endpoint()),
     };
-    match stopped(c, true) {
+    match stopped(c) {
         None => (Replication::Running, None),
         Some(what) => (
             Replication::Stopped,
@@ -84,37 +84,29 @@ fn judge(pair: &Pair, ch: Option<&ChannelStatus>) -> (Replication, Option<String
     }
 }
 
-/// What of the channel is not running, with its error; None when both threads run (and,
-/// unless `connecting` counts, when the receiver is only reconnecting).
-fn stopped(c: &ChannelStatus, connecting: bool) -> Option<String> {
-    let thread = |name: &str, state: ThreadState, err: Option<&ErrorInfo>| {
-        let error = err.map_or(String::new(), |e| {
-            format!(" (error {}: {})", e.number, one_line(&e.message))
-        });
-        match (state, err) {
-            (ThreadState::Running, _) => None,
-            (ThreadState::Connecting, _) if !connecting => None,
-            (ThreadState::Connecting, _) => Some(format!("its {name} is reconnecting{error}")),
-            (_, Some(e)) => Some(format!(
-                "its {name} stopped on error {}: {}",
-                e.number,
-                one_line(&e.message)
-            )),
-            (_, None) => Some(format!("its {name} is stopped")),
+/// What of the channel is not running, with its error; None when both threads run (a
+/// receiver reconnecting without an error yet runs: the connection just dropped).
+pub(crate) fn stopped(c: &ChannelStatus) -> Option<String> {
+    let error = |e: &ErrorInfo| format!("error {}: {}", e.number, one_line(&e.message));
+    let receiver = match (c.receiving(), c.io_thread, c.last_io_error.as_ref()) {
+        (true, ..) => None,
+        (false, ThreadState::Connecting, Some(e)) => {
+            Some(format!("its receiver is reconnecting ({})", error(e)))
         }
+        (false, _, Some(e)) => Some(format!("its receiver stopped on {}", error(e))),
+        (false, _, None) => Some("its receiver is stopped".to_string()),
     };
-    let parts: Vec<String> = [
-        thread("receiver", c.io_thread, c.last_io_error.as_ref()),
-        thread("applier", c.sql_thread, c.applier_error()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let applier = match (c.sql_thread, c.applier_error()) {
+        (ThreadState::Running, _) => None,
+        (_, Some(e)) => Some(format!("its applier stopped on {}", error(e))),
+        (_, None) => Some("its applier is stopped".to_string()),
+    };
+    let parts: Vec<String> = [receiver, applier].into_iter().flatten().collect();
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// An error message on one line, cut to a length a warning can carry.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     let flat = message.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(160) {
         Some((i, _)) => format!("{}…", &flat[..i]),
@@ -124,16 +116,15 @@ fn one_line(message: &str) -> String {
 
 /// Records the state found at the start in the report.
 pub(super) fn record(report: &mut Report, state: Replication, warnings: Vec<String>) {
-    report.not_replicating = state == Replication::Stopped;
     report.replication = Some(state);
     report.warnings.extend(warnings);
 }
 
 /// Reads the channels again as verify ends. One that ran at the start and has stopped since,
 /// or that a catch-up found not running on the way (stopped and started again: the rows
-/// compared meanwhile were not waited for), left rows unapplied that counted as drift, so
-/// the report says so. A receiver reconnecting at the end is not a stop; a status that
-/// cannot be read leaves the report as it is (the comparison itself stands).
+/// compared meanwhile were not waited for), may have left rows unapplied that counted as
+/// drift, so the report says so. A direction whose status cannot be read now is passed over
+/// (the comparison itself stands).
 pub(super) fn at_end(pair: &Pair, report: &mut Report) {
     if report.replication != Some(Replication::Running) {
         return;
@@ -144,18 +135,9 @@ pub(super) fn at_end(pair: &Pair, report: &mut Report) {
         (&pair.source, pair.source_channel.as_deref()),
     ];
     for (node, name) in directions {
-        let Some(name) = name else {
+        let Some(now) = name.and_then(|name| state_now(node, name)) else {
             continue;
         };
-        let Ok(mut server) = Server::connect(node) else {
-            return;
-        };
-        let Ok(channels) = crate::status::read_channels(&mut server) else {
-            return;
-        };
-        server.release();
-        let now =
-            channel(&channels, Some(name)).map_or(Some(GONE.to_string()), |c| stopped(c, false));
         what.extend(now.map(|w| format!("on {}: {w}", node.endpoint())));
     }
     if what.is_empty() && pair.stopped_seen.load(std::sync::atomic::Ordering::Relaxed) {
@@ -165,13 +147,21 @@ pub(super) fn at_end(pair: &Pair, report: &mut Report) {
         return;
     }
     report.replication = Some(Replication::StoppedDuring);
-    report.not_replicating = true;
     report.warnings.push(format!(
-        "replication between {} and {} stopped during the verify ({}): rows not applied while it was stopped counted as drift",
+        "replication between {} and {} stopped during the verify ({}): rows not applied while it was stopped may have counted as drift",
         pair.source.endpoint(),
         pair.replica.endpoint(),
         what.join("; ")
     ));
+}
+
+/// What of channel `name` on `node` is not running now (`stopped`); None when its status
+/// cannot be read.
+fn state_now(node: &crate::conn::ConnSpec, name: &str) -> Option<Option<String>> {
+    let mut server = Server::connect(node).ok()?;
+    let channels = crate::status::read_channels(&mut server).ok()?;
+    server.release();
+    Some(channel(&channels, Some(name)).map_or(Some(GONE.to_string()), stopped))
 }
 
 #[cfg(test)]
