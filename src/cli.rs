@@ -405,8 +405,9 @@ pub struct ResyncArgs {
     pub lift_read_only: bool,
 
     /// Write even though a written node's applier is stopped with events still in its relay
-    /// log (they will stop it with 1062/1032 when it starts), or a receiver between the nodes
-    /// is not running (rows on their way would be overwritten). Default: refuse.
+    /// log (they will stop it with 1062/1032 when it starts), or rows may still be on their way
+    /// (a receiver between the nodes not receiving, or a replica that replicates from another
+    /// server than the source named): they would be overwritten. Default: refuse.
     #[arg(long)]
     pub allow_pending_relay: bool,
 

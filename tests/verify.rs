@@ -708,7 +708,7 @@ fn reverse_stopped(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
         run.stderr
     );
     assert!(
-        run.stderr.contains("receiver from"),
+        run.stderr.contains("is not receiving (its receiver is stopped"),
         "{flavor}: {}",
         run.stderr
     );
@@ -1262,7 +1262,7 @@ fn stopped_receiver(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
         run.stderr
     );
     assert!(
-        run.stderr.contains("receiver from"),
+        run.stderr.contains("is not receiving (its receiver is stopped"),
         "{flavor}: {}",
         run.stderr
     );

@@ -346,18 +346,22 @@ fn receivers(pair: &Pair, source: &mut Server, replica: &mut Server) -> Result<O
         let Some(c) = channels.iter().find(|c| c.name == name && !c.receiving()) else {
             continue;
         };
-        let error = c.last_io_error.as_ref().map_or(String::new(), |e| {
-            let message = crate::verify::replication::one_line(&e.message);
-            format!(" (error {}: {message})", e.number)
-        });
+        let what = crate::verify::replication::stopped(c).unwrap_or_default();
+        let fix = match c.io_thread {
+            crate::status::model::ThreadState::Connecting => "fix its connection",
+            _ => "start it",
+        };
         return Ok(Some(format!(
-            "{}'s receiver from {} is not running{error}: rows written there may not have reached it, and resync would overwrite them; start it and let it catch up",
+            "{}'s replication from {} is not receiving ({what}): rows written there may not have reached it, and resync would overwrite them; {fix} and let it catch up",
             server.spec.endpoint(),
             c.source_endpoint()
         )));
     }
     Ok(None)
 }
+
+/// What a dry run adds to a warning a real run would refuse on.
+const WOULD_REFUSE: &str = "without --dry-run resync refuses (--allow-pending-relay writes anyway)";
 
 /// How long a running applier that is behind is waited for before rows are read.
 const APPLIER_WAIT: Duration = Duration::from_secs(60);
@@ -381,7 +385,10 @@ fn appliers(
             )
             .into());
         }
-        warnings_first.push(why);
+        warnings_first.push(match fix.allow_pending_relay {
+            true => why,
+            false => format!("{why}; {WOULD_REFUSE}"),
+        });
     }
     let mut written = vec![replica];
     if pair.dual_master() {
@@ -403,7 +410,10 @@ fn appliers(
             )
             .into());
         }
-        warnings.push(why);
+        warnings.push(match fix.allow_pending_relay {
+            true => why,
+            false => format!("{why}; {WOULD_REFUSE}"),
+        });
     }
     Ok((warnings, settled))
 }

@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::Outcome;
 use crate::cli::{Format, VerifyArgs, VerifyCmd};
 use crate::exit;
-use crate::verify::model::{KeyOut, Report, TableDrift};
+use crate::verify::model::{KeyOut, Replication, Report, TableDrift};
 use crate::verify::{self, Options, Pair};
 
 pub fn options(args: &VerifyArgs) -> Result<Options> {
@@ -334,15 +334,27 @@ pub fn text(r: &Report) -> String {
             s.filtered
         );
     }
-    let other_source = r.replication == Some(crate::verify::model::Replication::OtherSource);
-    if s.drifted > 0 && other_source {
-        out.push_str("the replica does not replicate from this source: verify it against its own source (or once it has caught up) before fixing rows with replmend resync\n");
-    } else if s.drifted > 0 && r.replication_stopped() {
-        // Rows the replica has not applied yet count as drift here, and resync refuses while
-        // a stopped applier still holds events: replication first.
-        out.push_str("replication is not running: start it (or replmend repair its error) and verify again before fixing rows with replmend resync\n");
-    } else if s.drifted > 0 {
-        out.push_str("fix with: replmend resync (same options; --dry-run shows the SQL first)\n");
+    if s.drifted > 0 {
+        out.push_str(drift_hint(r.replication));
     }
     out
+}
+
+/// What to do about drift found, by how replication ran during the verify: rows not applied
+/// yet count as drift unless it ran throughout, and resync then waits.
+pub(super) fn drift_hint(state: Option<Replication>) -> &'static str {
+    match state {
+        Some(Replication::OtherSource) => {
+            "the replica does not replicate from this source: verify it against its own source (or once it has caught up) before fixing rows with replmend resync\n"
+        }
+        Some(Replication::Stopped) => {
+            "replication is not running: start it (or replmend repair its error) and verify again before fixing rows with replmend resync\n"
+        }
+        Some(Replication::StoppedDuring) => {
+            "replication stopped during the verify: once it runs and has caught up, verify again before fixing rows with replmend resync\n"
+        }
+        Some(Replication::Running) | None => {
+            "fix with: replmend resync (same options; --dry-run shows the SQL first)\n"
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::Outcome;
 use crate::cli::{Format, VerifyArgs};
 use crate::exit;
 use crate::verify::fleet::{self, Fleet};
-use crate::verify::model::{FleetReport, FleetTable, Replication, Report, TableDrift};
+use crate::verify::model::{FleetReport, FleetTable, Report, TableDrift};
 use crate::vocab::Endpoint;
 
 pub fn run(args: &VerifyArgs, format: Format) -> Result<Outcome> {
@@ -182,33 +182,14 @@ pub fn text(r: &FleetReport) -> String {
     if s.drifted > 0 {
         out.push_str("fix with: replmend verify … --format json > fleet.json, then replmend resync --from fleet.json (--dry-run shows each replica's SQL first)\n");
     }
-    // Their rows not applied yet count as drift, and resync refuses while a stopped applier
-    // still holds events: replication first.
-    let stopped: Vec<String> = r
+    // Their rows not applied yet may count as drift: replication first, then verify again.
+    for x in r
         .replicas
         .iter()
-        .filter(|x| x.drifted() && x.replication_stopped())
-        .map(|x| x.replica.to_string())
-        .collect();
-    let elsewhere: Vec<String> = r
-        .replicas
-        .iter()
-        .filter(|x| x.drifted() && x.replication == Some(Replication::OtherSource))
-        .map(|x| x.replica.to_string())
-        .collect();
-    if !elsewhere.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} do(es) not replicate from this source: verify against its own source before resync",
-            elsewhere.join(", ")
-        );
-    }
-    if !stopped.is_empty() {
-        let _ = writeln!(
-            out,
-            "replication is not running on {}: start it (or replmend repair its error) and verify again before resync",
-            stopped.join(", ")
-        );
+        .filter(|x| x.drifted() && x.lag_counted_as_drift())
+    {
+        let hint = super::verify::drift_hint(x.replication);
+        let _ = write!(out, "{}: {hint}", x.replica);
     }
     out
 }

@@ -215,7 +215,8 @@ pub enum Replication {
     Running,
     /// A channel between the nodes was not running when verify began.
     Stopped,
-    /// It ran when verify began and had stopped by the end.
+    /// It ran when verify began, and a catch-up wait found it stopped or it had stopped by
+    /// the end (it may run again by then).
     StoppedDuring,
     /// Its channels replicate from another server than the source named.
     OtherSource,
