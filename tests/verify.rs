@@ -698,20 +698,7 @@ fn reverse_stopped(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
         n1.port, n2.port
     );
     assert!(r["warnings"].to_string().contains(&says), "{flavor}: {r}");
-    let url = n2.url();
-    let run = replmend(&["resync", "--replica", &url, "--tables", "dm.t", "--yes"]);
-    assert_eq!(
-        run.code,
-        exit::REFUSED,
-        "{flavor}: {}{}",
-        run.stdout,
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("is not receiving (its receiver is stopped"),
-        "{flavor}: {}",
-        run.stderr
-    );
+    resync_refused(n2, "dm.t");
     let kept = n2
         .query_value("SELECT COUNT(*) FROM dm.t WHERE id = 10001")
         .unwrap();
@@ -1212,6 +1199,20 @@ fn cut_transaction(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
     assert_eq!(run.code, exit::OK, "{flavor}: healed: {r}");
 }
 
+/// resync of `table` on `replica` refuses (exit 10): a receiver between the nodes is stopped,
+/// so rows on their way would be overwritten.
+fn resync_refused(replica: &replmend_sandbox::Node, table: &str) {
+    let url = replica.url();
+    let run = replmend(&["resync", "--replica", &url, "--tables", table, "--yes"]);
+    let out = format!("{}: {}{}", replica.flavor, run.stdout, run.stderr);
+    assert_eq!(run.code, exit::REFUSED, "{out}");
+    assert!(
+        run.stderr
+            .contains("is not receiving (its receiver is stopped"),
+        "{out}"
+    );
+}
+
 /// The replica's Last_IO_Errno.
 fn io_errno(replica: &replmend_sandbox::Node) -> Option<u32> {
     let st = replica.replica_status().unwrap()?;
@@ -1252,20 +1253,8 @@ fn stopped_receiver(n1: &replmend_sandbox::Node, n2: &replmend_sandbox::Node) {
     );
     assert_eq!(r["replication"], "stopped", "{flavor}: {r}");
     // Rows on their way would be overwritten: resync refuses while the receiver is stopped.
+    resync_refused(n2, "lagdb.t");
     let url = n2.url();
-    let run = replmend(&["resync", "--replica", &url, "--tables", "lagdb.t", "--yes"]);
-    assert_eq!(
-        run.code,
-        exit::REFUSED,
-        "{flavor}: {}{}",
-        run.stdout,
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("is not receiving (its receiver is stopped"),
-        "{flavor}: {}",
-        run.stderr
-    );
     // The text's hint is replication first, not a resync of rows not applied yet.
     let text = replmend(&["verify", "--replica", &url, "--tables", "lagdb.t"]);
     assert!(

@@ -10,6 +10,7 @@ pub mod report;
 pub mod restore;
 pub mod resync;
 pub mod resync_fleet;
+mod resync_pending;
 pub mod status;
 pub mod verify;
 pub mod verify_fleet;
