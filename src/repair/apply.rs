@@ -486,14 +486,15 @@ impl Applier<'_> {
                 let t = self.row_step(n, step, rows)?;
                 report.journaled_rows += t.written;
                 report.left_alone.extend(t.left_alone.iter().cloned());
+                // A row replaced is a delete and an insert: counted as changes, not rows.
                 let what = match action {
-                    StepTemplate::DeleteConflictingRows => "journaled and deleted",
+                    StepTemplate::DeleteConflictingRows => "row(s) journaled and deleted",
                     StepTemplate::ResyncRows | StepTemplate::ReinsertUnderFreshKey => {
-                        "journaled and written"
+                        "row change(s) journaled and written"
                     }
-                    _ => "journaled and inserted",
+                    _ => "row(s) journaled and inserted",
                 };
-                let mut detail = format!("{} row(s) {what}, {} already done", t.written, t.already);
+                let mut detail = format!("{} {what}, {} already done", t.written, t.already);
                 if !t.left_alone.is_empty() {
                     detail.push_str(&format!(
                         ", {} left alone (changed since they were read)",

@@ -242,6 +242,7 @@ fn idle_at(replica: &mut Server, channel: &str) -> Result<Option<u64>> {
     let idle = c.applier_waits_for_events() && !crate::status::workers_busy(replica, channel);
     Ok(c.exec_source_log_pos.filter(|_| idle))
 }
+
 /// Whether `channel` still runs now (a position wait on it timed out: then the rows waited
 /// for may simply not be applied yet). A receiver reconnecting without an error runs.
 fn healthy(server: &mut Server, channel: &str) -> Result<bool> {
