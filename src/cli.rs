@@ -362,7 +362,8 @@ pub struct VerifyArgs {
 
     /// Before differing rows are judged, wait for the replica to apply what its source had
     /// written, at most this long each time (up to three waits per batch of rows), from 1 to 50
-    /// seconds; a row still differing after a timed-out wait is reported as not judged.
+    /// seconds; once a wait has run out, the next ones last a second until the replica catches
+    /// up. A row still differing after a timed-out wait is reported as not judged.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub wait_timeout: f64,
 }

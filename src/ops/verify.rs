@@ -190,7 +190,7 @@ pub(super) fn table_lines(out: &mut String, t: &TableDrift) {
     if t.unsettled > 0 {
         let why = match t.not_caught_up {
             true => {
-                "the replica had not applied its source's writes when --wait-timeout ran out (it lags, or applies with a delay); verify again once it has caught up, or with a longer --wait-timeout"
+                "the replica had not applied its source's writes when the wait for it ran out (--wait-timeout once, then a second at a time while it stays behind: it lags, or applies with a delay); verify again once it has caught up, or with a longer --wait-timeout"
             }
             false => "they were still being written during the rechecks; verify again when quiet",
         };

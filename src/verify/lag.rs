@@ -89,7 +89,15 @@ impl Walk<'_> {
     /// it received; both count as caught up, as does a named source no channel replicates
     /// from: verify warns that lag then counts as drift.
     pub(super) fn catch_up(&mut self) -> Result<bool> {
-        let timeout = self.opts.wait_timeout.as_secs().max(1);
+        use std::sync::atomic::Ordering::Relaxed;
+        // A replica a whole --wait-timeout was not enough for is waited for a second at a
+        // time until it catches up: its rows are then not judged at once, instead of every
+        // batch of every table waiting out the timeout again behind the same lag.
+        let behind = self.pair.behind.load(Relaxed);
+        let timeout = match behind {
+            true => BEHIND_WAIT,
+            false => self.opts.wait_timeout.as_secs().max(1),
+        };
         let mut waits = Vec::new();
         // A channel from another server has no position of the source's to wait for.
         let from_source = self.pair.replica_channel.as_ref();
@@ -100,12 +108,18 @@ impl Walk<'_> {
             waits.push(wait_for(self.source, self.replica, ch, timeout)?);
         }
         if waits.contains(&Waited::NotRunning) {
-            let seen = &self.pair.stopped_seen;
-            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.pair.stopped_seen.store(true, Relaxed);
         }
-        Ok(!waits.contains(&Waited::TimedOut))
+        let timed_out = waits.contains(&Waited::TimedOut);
+        if timed_out != behind {
+            self.pair.behind.store(timed_out, Relaxed);
+        }
+        Ok(!timed_out)
     }
 }
+
+/// The wait, in seconds, for a replica already found behind by a whole --wait-timeout.
+const BEHIND_WAIT: u64 = 1;
 
 /// How a catch-up wait on one channel ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

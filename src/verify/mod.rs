@@ -113,6 +113,9 @@ pub struct Pair {
     /// A catch-up wait found a channel between the nodes not running (shared by the run's
     /// workers): the report then says replication stopped during the verify.
     pub stopped_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The last catch-up wait on the replica ran out its --wait-timeout (shared by the run's
+    /// workers): the next ones last a second until one returns in time.
+    pub behind: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Pair {
@@ -195,6 +198,7 @@ impl Pair {
             replica: replica.clone(),
             source_channel,
             stopped_seen: Default::default(),
+            behind: Default::default(),
         })
     }
 }
