@@ -133,6 +133,11 @@ impl ChannelStatus {
                 .is_some_and(|s| s.contains("read all relay log"))
     }
 
+    /// The applier runs and has not failed.
+    pub fn applying(&self) -> bool {
+        self.sql_thread == ThreadState::Running && self.last_sql_error.is_none()
+    }
+
     /// The receiver gets (or is about to get again) its source's events: running, or
     /// reconnecting without an error yet (a connection just started or just dropped). One
     /// that keeps failing to connect shows its error, and receives nothing meanwhile.

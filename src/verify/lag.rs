@@ -147,12 +147,11 @@ enum Reach {
 
 /// One status read (the channel rows alone: this runs before every recheck).
 fn reach(server: &mut Server, channel: &str) -> Result<Reach> {
-    use crate::status::model::ThreadState;
     let channels = crate::status::read_channels(server)?;
     let Some(c) = channels.into_iter().find(|c| c.name == channel) else {
         return Ok(Reach::Nowhere);
     };
-    if c.sql_thread != ThreadState::Running || c.last_sql_error.is_some() {
+    if !c.applying() {
         return Ok(Reach::Nowhere);
     }
     Ok(
@@ -260,12 +259,8 @@ fn idle_at(replica: &mut Server, channel: &str) -> Result<Option<u64>> {
 /// Whether `channel` still runs now (a position wait on it timed out: then the rows waited
 /// for may simply not be applied yet). A receiver reconnecting without an error runs.
 fn healthy(server: &mut Server, channel: &str) -> Result<bool> {
-    use crate::status::model::ThreadState;
     let channels = crate::status::read_channels(server)?;
-    Ok(channels.iter().any(|c| {
-        c.name == channel
-            && c.sql_thread == ThreadState::Running
-            && c.last_sql_error.is_none()
-            && c.receiving()
-    }))
+    Ok(channels
+        .iter()
+        .any(|c| c.name == channel && c.applying() && c.receiving()))
 }
