@@ -146,6 +146,12 @@ impl Flavor {
         self.is_mariadb() && self.at_least(10, 8, 0)
     }
 
+    /// A user variable may be set inside an expression (`@v := …`; `sql::TextEval::Once`).
+    /// MySQL deprecated that outside SET in 8.0.13 and warns on every such statement.
+    pub fn sets_variables_in_expressions(&self) -> bool {
+        self.is_mariadb()
+    }
+
     fn at_least(&self, major: u16, minor: u16, patch: u16) -> bool {
         self.version >= Version::new(major, minor, patch)
     }

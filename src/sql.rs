@@ -17,8 +17,9 @@ use serde::Serialize;
 use crate::value::Cell;
 use crate::vocab::TableRef;
 pub use checksum::{
-    RowDigest, bucket_row_hashes, chunk_bound, chunk_bucket_checksums, chunk_checksum,
+    RowDigest, TextEval, bucket_row_hashes, chunk_bound, chunk_bucket_checksums, chunk_checksum,
     chunk_row_hashes, multiset_hashes, row_digest, row_hash, row_hashes_by_key, rows_by_hash,
+    text_once_probe,
 };
 pub use table::TableSql;
 

@@ -55,6 +55,9 @@ pub struct Server {
     /// This session took the repair lock (`repair::lock::take`). A lock belongs to its
     /// connection: a session opened again (`revive`) starts without it.
     repair_lock: bool,
+    /// How this server evaluates verify's row text (`verify::walk::text_eval`): probed once
+    /// per session, on its first chunk.
+    pub text_eval: Option<crate::sql::TextEval>,
 }
 
 impl std::fmt::Debug for Server {
@@ -438,6 +441,7 @@ impl Server {
             server_uuid,
             schemas: Default::default(),
             repair_lock: false,
+            text_eval: None,
         })
     }
 

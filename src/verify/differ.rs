@@ -227,7 +227,14 @@ impl Walk<'_> {
 
     /// A table without a usable key: compared whole, as a multiset of rows.
     pub(super) fn multiset(&mut self, ss: &TableSchema, drift: &mut TableDrift) -> Result<()> {
-        let st = sql::chunk_checksum(ss, self.digest, None, None, &[], true);
+        let st = sql::chunk_checksum(
+            ss,
+            (self.digest, sql::TextEval::Twice),
+            None,
+            None,
+            &[],
+            true,
+        );
         let mut sums = crate::conn::both(self.source, self.replica, |s| read_checksum(s, &st))?;
         let mut caught_up = true;
         for _ in 0..self.opts.rechecks.max(1) {

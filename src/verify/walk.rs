@@ -180,6 +180,30 @@ impl Sums {
     }
 }
 
+/// How `server` evaluates the row text of the pass's statements: once when its flavor
+/// allows setting a variable in an expression and the probe finds it set before it is read;
+/// twice otherwise (or when the probe fails: the saving is never a reason to fail).
+fn text_eval(server: &mut Server, digest: sql::RowDigest) -> sql::TextEval {
+    if let Some(e) = server.text_eval {
+        return e;
+    }
+    let once = server.flavor.sets_variables_in_expressions()
+        && matches!(
+            server.first::<Option<i64>>(&sql::text_once_probe(digest)),
+            Ok(Some(Some(1)))
+        );
+    let e = match once {
+        true => sql::TextEval::Once,
+        false => sql::TextEval::Twice,
+    };
+    server.text_eval = Some(e);
+    crate::timing::mark(format_args!(
+        "row text evaluated {e:?} on {}",
+        server.spec.endpoint()
+    ));
+    e
+}
+
 fn chunk_sums(
     server: &mut Server,
     ss: &TableSchema,
@@ -190,6 +214,7 @@ fn chunk_sums(
     digest: sql::RowDigest,
 ) -> Result<Sums> {
     let (lo, hi) = (chunk.lo.as_deref(), chunk.hi.as_deref());
+    let digest = (digest, text_eval(server, digest));
     match buckets {
         true => {
             let st = sql::chunk_bucket_checksums(ss, digest, &key[0], chunk.step, lo, hi);

@@ -4,14 +4,19 @@
 use replmend_sandbox::Node;
 use serde_json::{Value, json};
 
-use super::{Run, replmend};
+use super::{Run, replmend_env};
 
 /// `replmend verify --replica <replica> --format json <args…>`: the run and its report.
 pub fn verify(replica: &Node, args: &[&str]) -> (Run, Value) {
+    verify_env(replica, args, &[])
+}
+
+/// `verify` with these environment variables set (`REPLMEND_TIMING=1`: its marks on stderr).
+pub fn verify_env(replica: &Node, args: &[&str], env: &[(&str, &str)]) -> (Run, Value) {
     let url = replica.url();
     let mut all = vec!["verify", "--replica", url.as_str(), "--format", "json"];
     all.extend_from_slice(args);
-    let run = replmend(&all);
+    let run = replmend_env(&all, env);
     let report = run.json();
     assert_eq!(
         report["schema"], "replmend.verify/1",
