@@ -90,6 +90,12 @@ fn opts(spec: &ConnSpec, t: Deadlines, ssl: Option<SslOpts>) -> OptsBuilder {
         .read_timeout(Some(t.io))
         .write_timeout(Some(t.io))
         .socket(spec.socket.as_ref().map(|s| s.display().to_string()))
+        // The driver otherwise refuses any packet longer than the server's
+        // @@max_allowed_packet, yet a server stores and sends rows longer than that (built
+        // from columns each below it): verify could find such a row differing and not read
+        // it. 1 GiB is the protocol's limit, as for the mysql client; what the server takes
+        // stays its own limit.
+        .max_allowed_packet(Some(1 << 30))
         .ssl_opts(ssl)
 }
 

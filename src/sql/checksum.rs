@@ -85,7 +85,42 @@ impl RowDigest {
 /// are XORed over: a XOR of the CRCs themselves is linear and misses values swapped between
 /// rows of equal length.
 pub fn row_digest(schema: &crate::schema::TableSchema, digest: RowDigest) -> String {
-    digest_of(&row_text(schema), digest, TextEval::Twice)
+    full_digest(schema, digest, TextEval::Twice)
+}
+
+/// The row digest with its fallback: a row whose text would be longer than the session's
+/// max_allowed_packet makes CONCAT_WS return NULL (warning 1301), and a NULL digest is
+/// skipped by BIT_XOR and equal on both nodes: such a row would never be compared. Its
+/// digest is then computed over each column's own CRCs instead (`long_row_text`); IFNULL
+/// evaluates that only for those rows.
+fn full_digest(schema: &crate::schema::TableSchema, digest: RowDigest, eval: TextEval) -> String {
+    let long = digest_of(&long_row_text(schema, digest), digest, TextEval::Twice);
+    format!(
+        "IFNULL({}, {long})",
+        digest_of(&row_text(schema), digest, eval)
+    )
+}
+
+/// The text of a row too long for `row_text`: each stored column's CRC32 and CRC32C (64 bits
+/// of each value; on servers without CRC32C, CRC32 and the length, as REVERSE of a value that
+/// long would be NULL too), then the NULL markers. Numbers only: never NULL, never long.
+fn long_row_text(schema: &crate::schema::TableSchema, digest: RowDigest) -> String {
+    let cols: Vec<&crate::schema::ColumnDef> =
+        schema.columns.iter().filter(|c| !c.generated).collect();
+    let values = cols.iter().flat_map(|c| {
+        let x = hashed_column(c);
+        let second = match digest {
+            RowDigest::Castagnoli => format!("CRC32C({x})"),
+            RowDigest::Reversed => format!("LENGTH({x})"),
+        };
+        [format!("CRC32({x})"), second]
+    });
+    let nulls = cols
+        .iter()
+        .filter(|c| c.nullable)
+        .map(|c| format!("ISNULL({})", quote_ident(&c.name)));
+    let parts: Vec<String> = values.chain(nulls).collect();
+    format!("CONCAT_WS('#', {})", parts.join(", "))
 }
 
 /// How a pass statement has the server evaluate the row's text for the digest's two CRCs.
@@ -236,7 +271,7 @@ pub fn chunk_checksum(
     multiset: bool,
 ) -> Statement {
     let (filter, params) = chunk_where(lo, hi, charsets);
-    let x = digest_of(&row_text(schema), digest.0, digest.1);
+    let x = full_digest(schema, digest.0, digest.1);
     let sum = match multiset {
         true => format!(", COALESCE(SUM({x}), 0)"),
         false => ", 0".to_string(),
@@ -259,7 +294,7 @@ pub fn chunk_bucket_checksums(
     hi: Option<&[(String, Cell)]>,
 ) -> Statement {
     let (filter, params) = chunk_where(lo, hi, &[]);
-    let x = digest_of(&row_text(schema), digest.0, digest.1);
+    let x = full_digest(schema, digest.0, digest.1);
     Statement::plain(format!(
         // The expression itself in GROUP BY: MySQL's ONLY_FULL_GROUP_BY refused the alias
         // when the step is 1 (it folds `id DIV 1` to `id`).
@@ -408,13 +443,24 @@ mod tests {
             unique_keys: Vec::new(),
         };
         let text = "CONCAT_WS('#', `id`, CAST(`v` AS BINARY), (`f` + 0e0), ISNULL(`v`))";
+        // A row too long for its text falls back on each column's CRCs (only then evaluated).
+        let long_c = "CONCAT_WS('#', CRC32(`id`), CRC32C(`id`), CRC32(CAST(`v` AS BINARY)), \
+                      CRC32C(CAST(`v` AS BINARY)), CRC32((`f` + 0e0)), CRC32C((`f` + 0e0)), ISNULL(`v`))";
+        let long_r = "CONCAT_WS('#', CRC32(`id`), LENGTH(`id`), CRC32(CAST(`v` AS BINARY)), \
+                      LENGTH(CAST(`v` AS BINARY)), CRC32((`f` + 0e0)), LENGTH((`f` + 0e0)), ISNULL(`v`))";
         assert_eq!(
             row_digest(&schema, RowDigest::Reversed),
-            format!("(CRC32({text}) * 4294967291 + CRC32(REVERSE({text})))")
+            format!(
+                "IFNULL((CRC32({text}) * 4294967291 + CRC32(REVERSE({text}))), \
+                 (CRC32({long_r}) * 4294967291 + CRC32(REVERSE({long_r}))))"
+            )
         );
         assert_eq!(
             row_digest(&schema, RowDigest::Castagnoli),
-            format!("(CRC32({text}) * 4294967291 + CRC32C({text}))")
+            format!(
+                "IFNULL((CRC32({text}) * 4294967291 + CRC32C({text})), \
+                 (CRC32({long_c}) * 4294967291 + CRC32C({long_c})))"
+            )
         );
         assert_eq!(
             row_hash(&schema, RowDigest::Castagnoli),
