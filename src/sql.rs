@@ -19,7 +19,7 @@ use crate::vocab::TableRef;
 pub use checksum::{
     RowDigest, TextEval, bucket_row_hashes, chunk_bound, chunk_bucket_checksums, chunk_checksum,
     chunk_row_hashes, multiset_hashes, row_digest, row_hash, row_hashes_by_key, rows_by_hash,
-    text_once_probe,
+    text_once_probe, text_var_cleared,
 };
 pub use table::TableSql;
 

@@ -151,6 +151,13 @@ fn digest_of(text: &str, digest: RowDigest, eval: TextEval) -> String {
     format!("(CRC32({first}) * {DIGEST_MULTIPLIER} + {second})")
 }
 
+/// Empties the session variable once a session's pass over a table ends: it holds the last
+/// row's text, which performance_schema's `user_variables_by_thread` shows to other accounts
+/// (and whose memory the session would keep while it waits in the pool).
+pub fn text_var_cleared() -> Statement {
+    Statement::plain(format!("SET {TEXT_VAR} = NULL"))
+}
+
 /// One row, 1, when the server computes `TextEval::Once`'s digest as `Twice`'s over rows
 /// of different texts, summed whole and by group (the pass's two statement shapes): it sets
 /// the variable before the second CRC reads it. A server evaluating the other way reads the

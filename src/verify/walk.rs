@@ -204,6 +204,15 @@ fn text_eval(server: &mut Server, digest: sql::RowDigest) -> sql::TextEval {
     e
 }
 
+/// The last row's text is not left in the session's variable (`sql::text_var_cleared`) for
+/// the rest of a run (pooled sessions, a watch daemon). A failure here is ignored: it changes
+/// nothing verify found.
+fn forget_row_text(server: &mut Server) {
+    if server.text_eval == Some(sql::TextEval::Once) {
+        let _ = server.run(&sql::text_var_cleared());
+    }
+}
+
 fn chunk_sums(
     server: &mut Server,
     ss: &TableSchema,
@@ -450,6 +459,7 @@ impl<'a> Fan<'a> {
                             return;
                         }
                     }
+                    forget_row_text(server);
                 });
             }
             drop(results);
@@ -569,7 +579,10 @@ impl Walk<'_> {
                 }
             }
         }
-        self.settle(ss, key, charsets, suspects, drift)
+        let settled = self.settle(ss, key, charsets, suspects, drift);
+        forget_row_text(self.source);
+        forget_row_text(self.replica);
+        settled
     }
 
     /// A chunk the pass summed whole, summed by bucket on both nodes: its differing buckets.
