@@ -34,9 +34,15 @@ const DIGEST_MULTIPLIER: u64 = 4_294_967_291;
 /// measured, the markers cost a quarter of the text. Generated columns follow from the
 /// others and are left out.
 fn row_text(schema: &crate::schema::TableSchema) -> String {
+    joined(schema, |x| vec![x])
+}
+
+/// CONCAT_WS('#', …) of what `each` makes of every stored column as hashed
+/// (`hashed_column`), then the NULL markers of the nullable ones.
+fn joined(schema: &crate::schema::TableSchema, each: impl Fn(String) -> Vec<String>) -> String {
     let cols: Vec<&crate::schema::ColumnDef> =
         schema.columns.iter().filter(|c| !c.generated).collect();
-    let values = cols.iter().map(|c| hashed_column(c));
+    let values = cols.iter().flat_map(|c| each(hashed_column(c)));
     let nulls = cols
         .iter()
         .filter(|c| c.nullable)
@@ -105,22 +111,13 @@ fn full_digest(schema: &crate::schema::TableSchema, digest: RowDigest, eval: Tex
 /// of each value; on servers without CRC32C, CRC32 and the length, as REVERSE of a value that
 /// long would be NULL too), then the NULL markers. Numbers only: never NULL, never long.
 fn long_row_text(schema: &crate::schema::TableSchema, digest: RowDigest) -> String {
-    let cols: Vec<&crate::schema::ColumnDef> =
-        schema.columns.iter().filter(|c| !c.generated).collect();
-    let values = cols.iter().flat_map(|c| {
-        let x = hashed_column(c);
+    joined(schema, |x| {
         let second = match digest {
             RowDigest::Castagnoli => format!("CRC32C({x})"),
             RowDigest::Reversed => format!("LENGTH({x})"),
         };
-        [format!("CRC32({x})"), second]
-    });
-    let nulls = cols
-        .iter()
-        .filter(|c| c.nullable)
-        .map(|c| format!("ISNULL({})", quote_ident(&c.name)));
-    let parts: Vec<String> = values.chain(nulls).collect();
-    format!("CONCAT_WS('#', {})", parts.join(", "))
+        vec![format!("CRC32({x})"), second]
+    })
 }
 
 /// How a pass statement has the server evaluate the row's text for the digest's two CRCs.
